@@ -1,0 +1,260 @@
+//! The local content-addressed store.
+//!
+//! Blobs live at `ROOT/blobs/sha256/<hex>` and nowhere else; a blob file
+//! exists only once its bytes have been hashed and found to match its name.
+//! Writes go to a unique temporary file in `ROOT/tmp` (same file system),
+//! are flushed and fsynced, checked, then renamed into place, and the folder
+//! is fsynced. Renames are atomic, and a blob that "already exists" is, by
+//! construction, the same bytes: so several hoist processes can share one
+//! store without locks, and a crash never leaves a half-written blob where
+//! a reader would find it.
+//!
+//! The root is `$HOIST_CACHE`, else `$XDG_CACHE_HOME/hoist`, else
+//! `~/.cache/hoist`.
+
+use std::io::{self, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+use fs_err as fs;
+
+use crate::digest::{Digest, HashingWriter};
+
+/// Errors from the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(transparent)]
+    Io(#[from] io::Error),
+    #[error("blob content does not match its digest: expected {expected}, got {actual} ({size} bytes); the source is corrupt or was changed while being read")]
+    DigestMismatch {
+        expected: Digest,
+        actual: Digest,
+        size: u64,
+    },
+    #[error("blob {digest} has {actual} bytes, but its descriptor says {expected}")]
+    SizeMismatch {
+        digest: Digest,
+        expected: u64,
+        actual: u64,
+    },
+    #[error("no cache folder: set HOIST_CACHE, XDG_CACHE_HOME or HOME")]
+    NoRoot,
+    #[error("blob {0} is not in the store at {1}")]
+    Missing(Digest, PathBuf),
+}
+
+/// A handle on the store's root folder.
+#[derive(Debug, Clone)]
+pub struct Store {
+    root: PathBuf,
+}
+
+impl Store {
+    /// Opens the store at its default location (see the module docs).
+    pub fn open_default() -> Result<Store, StoreError> {
+        Store::open(default_root()?)
+    }
+
+    /// Opens (creating if needed) the store rooted at `root`.
+    pub fn open(root: impl Into<PathBuf>) -> Result<Store, StoreError> {
+        let root = root.into();
+        fs::create_dir_all(root.join("blobs/sha256"))?;
+        fs::create_dir_all(root.join("tmp"))?;
+        Ok(Store { root })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Where the blob with this digest lives (whether or not it is there).
+    pub fn blob_path(&self, digest: &Digest) -> PathBuf {
+        self.root.join("blobs/sha256").join(digest.hex())
+    }
+
+    pub fn has(&self, digest: &Digest) -> bool {
+        self.blob_path(digest).is_file()
+    }
+
+    /// Opens a stored blob for reading.
+    pub fn open_blob(&self, digest: &Digest) -> Result<fs::File, StoreError> {
+        let path = self.blob_path(digest);
+        match fs::File::open(&path) {
+            Ok(f) => Ok(f),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                Err(StoreError::Missing(digest.clone(), path))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Reads a small stored blob (a manifest, a config) whole.
+    pub fn read_blob(&self, digest: &Digest) -> Result<Vec<u8>, StoreError> {
+        let mut buf = Vec::new();
+        self.open_blob(digest)?.read_to_end(&mut buf)?;
+        Ok(buf)
+    }
+
+    /// Starts writing a new blob; its digest is known when it is finished.
+    pub fn writer(&self) -> Result<BlobWriter, StoreError> {
+        let tmp = tempfile::Builder::new()
+            .prefix("blob-")
+            .tempfile_in(self.root.join("tmp"))?;
+        Ok(BlobWriter {
+            store: self.clone(),
+            out: HashingWriter::new(BufWriter::with_capacity(256 * 1024, tmp)),
+        })
+    }
+
+    /// Stores a small blob held in memory.
+    pub fn put_bytes(&self, bytes: &[u8]) -> Result<(Digest, u64), StoreError> {
+        let digest = Digest::of(bytes);
+        if self.has(&digest) {
+            return Ok((digest, bytes.len() as u64));
+        }
+        let mut w = self.writer()?;
+        w.write_all(bytes)?;
+        w.finish(Some(&digest), Some(bytes.len() as u64))
+    }
+
+    /// Copies a blob from `reader` into the store, verifying it has the
+    /// expected digest and size. Skips the copy when the blob is present.
+    pub fn import(
+        &self,
+        reader: &mut dyn Read,
+        digest: &Digest,
+        size: Option<u64>,
+    ) -> Result<(), StoreError> {
+        if self.has(digest) {
+            return Ok(());
+        }
+        let mut w = self.writer()?;
+        io::copy(reader, &mut w)?;
+        w.finish(Some(digest), size)?;
+        Ok(())
+    }
+}
+
+/// A blob being written. Dropping it without [`BlobWriter::finish`] leaves
+/// nothing behind.
+pub struct BlobWriter {
+    store: Store,
+    out: HashingWriter<BufWriter<tempfile::NamedTempFile>>,
+}
+
+impl BlobWriter {
+    /// Bytes written so far.
+    pub fn count(&self) -> u64 {
+        self.out.count()
+    }
+
+    /// Flushes, fsyncs, checks the digest (and size) when one is expected,
+    /// and moves the blob into place. Returns its digest and size.
+    pub fn finish(
+        self,
+        expected: Option<&Digest>,
+        expected_size: Option<u64>,
+    ) -> Result<(Digest, u64), StoreError> {
+        let (buf, digest, size) = self.out.finish();
+        let tmp = buf.into_inner().map_err(|e| e.into_error())?;
+        if let Some(expected) = expected {
+            if *expected != digest {
+                return Err(StoreError::DigestMismatch {
+                    expected: expected.clone(),
+                    actual: digest,
+                    size,
+                });
+            }
+        }
+        if let Some(expected) = expected_size {
+            if expected != size {
+                return Err(StoreError::SizeMismatch {
+                    digest,
+                    expected,
+                    actual: size,
+                });
+            }
+        }
+        tmp.as_file().sync_all()?;
+        let dest = self.store.blob_path(&digest);
+        if !dest.exists() {
+            tmp.persist(&dest).map_err(|e| e.error)?;
+            sync_dir(dest.parent().unwrap_or(Path::new(".")));
+        }
+        Ok((digest, size))
+    }
+}
+
+impl Write for BlobWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.out.write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}
+
+/// Best effort: make a rename durable. Some file systems refuse to fsync a
+/// folder; the rename is still atomic there, so that is not an error.
+pub(crate) fn sync_dir(dir: &Path) {
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+fn default_root() -> Result<PathBuf, StoreError> {
+    let var = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());
+    if let Some(p) = var("HOIST_CACHE") {
+        return Ok(PathBuf::from(p));
+    }
+    if let Some(p) = var("XDG_CACHE_HOME") {
+        return Ok(PathBuf::from(p).join("hoist"));
+    }
+    if let Some(p) = var("HOME") {
+        return Ok(PathBuf::from(p).join(".cache/hoist"));
+    }
+    Err(StoreError::NoRoot)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn put_and_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let (d, n) = store.put_bytes(b"hello").unwrap();
+        assert_eq!(n, 5);
+        assert_eq!(store.read_blob(&d).unwrap(), b"hello");
+        // Second put is a no-op success.
+        store.put_bytes(b"hello").unwrap();
+    }
+
+    #[test]
+    fn import_rejects_wrong_digest_and_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let claimed = Digest::of(b"other");
+        let err = store
+            .import(&mut &b"hello"[..], &claimed, Some(5))
+            .unwrap_err();
+        assert!(matches!(err, StoreError::DigestMismatch { .. }), "{err}");
+        assert!(!store.has(&claimed));
+        assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
+        assert_eq!(
+            fs::read_dir(dir.path().join("blobs/sha256"))
+                .unwrap()
+                .count(),
+            0
+        );
+    }
+
+    #[test]
+    fn import_rejects_wrong_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let d = Digest::of(b"hello");
+        let err = store.import(&mut &b"hello"[..], &d, Some(6)).unwrap_err();
+        assert!(matches!(err, StoreError::SizeMismatch { .. }), "{err}");
+    }
+}
