@@ -4,8 +4,16 @@
 //! The library holds all of hoist's logic; `main.rs` only parses the command
 //! line and renders what the library reports. See DESIGN.md for the flow.
 
+pub mod build;
+pub mod config;
+pub mod context;
+pub mod deps;
 pub mod digest;
+pub mod facts;
 pub mod ignore;
 pub mod image;
+pub mod inspect;
 pub mod layer;
 pub mod store;
+pub mod transport;
+pub mod user;

@@ -1,1 +1,206 @@
-fn main() {}
+//! The `hoist` command: parse the command line, call the library, render
+//! progress and errors. No image logic lives here.
+
+mod cli;
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context as _, Result};
+use clap::Parser;
+
+use hoist::build::{self, BuildOptions, Event};
+use hoist::config::{self, ConfigSettings};
+use hoist::image::Platform;
+use hoist::layer::Compression;
+use hoist::store::Store;
+use hoist::transport::Transport;
+use hoist::user::UserSpec;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    let result = match cli.command {
+        cli::Command::Build(args) => run_build(*args),
+        cli::Command::Inspect(args) => run_inspect(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            for cause in e.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn platform(arg: Option<&str>) -> Result<Platform> {
+    match arg {
+        Some(p) => Platform::parse(p).map_err(anyhow::Error::msg),
+        None => Ok(Platform::host()),
+    }
+}
+
+/// `SOURCE_DATE_EPOCH`, or 0 so that builds are reproducible by default.
+fn source_date_epoch() -> Result<u64> {
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(v) if !v.is_empty() => v.trim().parse().with_context(|| {
+            format!("SOURCE_DATE_EPOCH `{v}` is not a number of seconds since 1970")
+        }),
+        _ => Ok(0),
+    }
+}
+
+fn run_build(a: cli::BuildArgs) -> Result<()> {
+    let duration = |s: &Option<String>| s.as_deref().map(config::parse_duration).transpose();
+    let settings = ConfigSettings {
+        user: None,
+        env: a
+            .env
+            .iter()
+            .map(|e| config::parse_env(e))
+            .collect::<Result<_, _>>()?,
+        entrypoint: a
+            .entrypoint
+            .as_deref()
+            .map(config::parse_command)
+            .transpose()?,
+        cmd: a.cmd.as_deref().map(config::parse_command).transpose()?,
+        workdir: None,
+        labels: a
+            .labels
+            .iter()
+            .map(|l| config::parse_label(l))
+            .collect::<Result<BTreeMap<_, _>, _>>()?,
+        expose: a
+            .expose
+            .iter()
+            .map(|p| config::parse_port(p))
+            .collect::<Result<_, _>>()?,
+        stop_signal: a
+            .stop_signal
+            .as_deref()
+            .map(config::parse_signal)
+            .transpose()?,
+        healthcheck: a
+            .healthcheck
+            .as_deref()
+            .map(|h| {
+                config::healthcheck(
+                    h,
+                    duration(&a.healthcheck_interval)?,
+                    duration(&a.healthcheck_timeout)?,
+                    a.healthcheck_retries,
+                )
+            })
+            .transpose()?,
+    };
+    let mut tags = Vec::new();
+    for t in &a.tags {
+        tags.push(hoist::transport::normalize_name(t)?);
+    }
+    let opts = BuildOptions {
+        context: a.context.clone(),
+        ignore_file: a.ignore_file.clone(),
+        base: Transport::parse(&a.base)?,
+        platform: platform(a.platform.as_deref())?,
+        user: a.user.as_deref().map(UserSpec::parse).transpose()?,
+        workdir: a.workdir.clone(),
+        settings,
+        tags,
+        outputs: a
+            .outputs
+            .iter()
+            .map(|o| Transport::parse(o))
+            .collect::<Result<_, _>>()?,
+        compression: Compression::parse(&a.compression).map_err(anyhow::Error::msg)?,
+        epoch: source_date_epoch()?,
+    };
+    if opts
+        .outputs
+        .iter()
+        .any(|o| matches!(o, Transport::Registry(_)))
+    {
+        bail!("pushing to a registry is not supported yet: use --output oci:DIR, oci-archive:FILE or docker-archive:FILE");
+    }
+    let store = Store::open_default()?;
+    let started = std::time::Instant::now();
+    let tty = std::io::stderr().is_terminal();
+    let mut report = |e: Event| match e {
+        Event::Base {
+            source,
+            digest,
+            platform,
+            layers,
+        } => {
+            eprintln!(
+                "base    {source} {platform} {} ({layers} layers)",
+                digest.short()
+            )
+        }
+        Event::Layer {
+            what, digest, size, ..
+        } => {
+            eprintln!(
+                "layer   {} {:>10}  {what}",
+                digest.short(),
+                human_size(size)
+            )
+        }
+        Event::UserReused { name, uid, gid } => {
+            eprintln!("user    {name} ({uid}:{gid}) already in the base, reused")
+        }
+        Event::Output { output } => eprintln!("wrote   {output}"),
+        Event::Warning(w) => {
+            if tty {
+                eprintln!("\x1b[33mwarning\x1b[0m {w}")
+            } else {
+                eprintln!("warning {w}")
+            }
+        }
+    };
+    let result = build::build(&opts, &store, &mut report)?;
+    eprintln!(
+        "built   {} in {:.2}s ({} base layers, {} new)",
+        result.image.manifest.digest,
+        started.elapsed().as_secs_f64(),
+        result.base_layers,
+        result.new_layers.len()
+    );
+    println!("{}", result.image.manifest.digest);
+    Ok(())
+}
+
+fn run_inspect(a: cli::InspectArgs) -> Result<()> {
+    let source = Transport::parse(&a.source)?;
+    let platform = a
+        .platform
+        .as_deref()
+        .map(Platform::parse)
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
+    let report = hoist::inspect::inspect(&source, platform.as_ref())?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.render());
+    }
+    Ok(())
+}
+
+fn human_size(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
+    let mut v = n as f64;
+    let mut i = 0;
+    while v >= 1000.0 && i < UNITS.len() - 1 {
+        v /= 1000.0;
+        i += 1;
+    }
+    if i == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[i])
+    }
+}

@@ -204,6 +204,9 @@ pub struct Index {
 /// A manifest or an index, told apart by media type or, where a document
 /// has none (umoci writes manifests without `mediaType`), by its fields.
 #[derive(Debug, Clone)]
+// A manifest is larger than an index, but documents are parsed once and
+// matched at once: boxing would only add noise.
+#[allow(clippy::large_enum_variant)]
 pub enum ImageDoc {
     Manifest(Manifest),
     Index(Index),

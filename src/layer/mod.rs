@@ -6,6 +6,7 @@
 
 pub mod compress;
 pub mod path;
+pub mod reader;
 pub mod writer;
 
 pub use compress::Compression;

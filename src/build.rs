@@ -1,0 +1,358 @@
+//! One build: base -> facts -> user layer -> app layer -> config ->
+//! manifest -> outputs.
+//!
+//! Layers are ordered from least to most often changed (base, user, app),
+//! so a code-only change rebuilds and re-ships the app layer alone, as a
+//! well-ordered Dockerfile does. Everything that lands in an image comes
+//! from the inputs and `SOURCE_DATE_EPOCH` only (never the host's clock,
+//! paths or user names), so the same inputs give the same digest anywhere.
+
+use std::path::PathBuf;
+
+use crate::config::{self, ConfigSettings};
+use crate::context::{Context, ContextError, EntryKind};
+use crate::digest::Digest;
+use crate::facts::{self, Facts};
+use crate::image::{media, to_json, Descriptor, Manifest, Platform};
+use crate::layer::{Compression, EntryMeta, ImagePath, Layer, LayerError, LayerWriter};
+use crate::store::{Store, StoreError};
+use crate::transport::{self, BuiltImage, Transport};
+use crate::user::{self, UserSpec};
+
+/// Why a build failed.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("base {base}: {source}")]
+    Base {
+        base: String,
+        #[source]
+        source: transport::TransportError,
+    },
+    #[error("reading /etc/passwd, /etc/group and /etc/os-release of the base: {0}")]
+    Facts(#[from] facts::FactsError),
+    #[error(transparent)]
+    User(#[from] user::UserError),
+    #[error(transparent)]
+    Context(#[from] ContextError),
+    #[error("writing a layer: {0}")]
+    Layer(#[from] LayerError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("output {output}: {source}")]
+    Output {
+        output: String,
+        #[source]
+        source: transport::TransportError,
+    },
+    #[error("--workdir `{0}` must be an absolute path inside the image, like /app")]
+    Workdir(String),
+    #[error("reading {path}: {source}")]
+    ReadFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Everything one build needs.
+#[derive(Debug, Clone)]
+pub struct BuildOptions {
+    pub context: PathBuf,
+    pub ignore_file: String,
+    pub base: Transport,
+    pub platform: Platform,
+    pub user: Option<UserSpec>,
+    pub workdir: String,
+    pub settings: ConfigSettings,
+    pub tags: Vec<String>,
+    pub outputs: Vec<Transport>,
+    pub compression: Compression,
+    /// `SOURCE_DATE_EPOCH`: mtimes of new files and `created` times.
+    pub epoch: u64,
+}
+
+/// What a build reports as it goes; the CLI renders it.
+#[derive(Debug, Clone)]
+pub enum Event {
+    Base {
+        source: String,
+        digest: Digest,
+        platform: Platform,
+        layers: usize,
+    },
+    Layer {
+        what: String,
+        digest: Digest,
+        size: u64,
+        files: usize,
+    },
+    UserReused {
+        name: String,
+        uid: u32,
+        gid: u32,
+    },
+    Output {
+        output: String,
+    },
+    Warning(String),
+}
+
+/// One layer of the result, for the summary.
+#[derive(Debug, Clone)]
+pub struct LayerSummary {
+    pub what: String,
+    pub layer: Layer,
+}
+
+/// The result of a build.
+#[derive(Debug, Clone)]
+pub struct BuildResult {
+    pub image: BuiltImage,
+    pub new_layers: Vec<LayerSummary>,
+    pub base_layers: usize,
+}
+
+/// Runs one build.
+pub fn build(
+    opts: &BuildOptions,
+    store: &Store,
+    report: &mut dyn FnMut(Event),
+) -> Result<BuildResult, BuildError> {
+    let workdir = ImagePath::new(&opts.workdir)
+        .ok()
+        .filter(|_| opts.workdir.starts_with('/'))
+        .ok_or_else(|| BuildError::Workdir(opts.workdir.clone()))?;
+    // Scan the context first: a bad context fails before any base I/O.
+    let ctx = Context::scan(&opts.context, &opts.ignore_file)?;
+
+    let base = transport::load_base(&opts.base, &opts.platform, store).map_err(|source| {
+        BuildError::Base {
+            base: opts.base.to_string(),
+            source,
+        }
+    })?;
+    report(Event::Base {
+        source: base.source.clone(),
+        digest: base.manifest_digest.clone(),
+        platform: base.platform.clone(),
+        layers: base.layers.len(),
+    });
+    if base
+        .config
+        .config
+        .as_ref()
+        .is_some_and(|c| c.healthcheck.is_some())
+        || opts.settings.healthcheck.is_some()
+    {
+        report(Event::Warning(
+            "the image has a HEALTHCHECK, kept in Docker's config form: docker honours it, podman and Kubernetes ignore it in OCI images".into(),
+        ));
+    }
+
+    let mut settings = opts.settings.clone();
+    settings.workdir = Some(workdir.absolute());
+    let mut new_layers = Vec::new();
+
+    if let Some(spec) = &opts.user {
+        let facts = facts::read_facts(store, &base.layers)?;
+        let plan = user::plan_user(spec, &facts, opts.epoch / 86_400)?;
+        settings.user = Some(format!("{}:{}", plan.uid, plan.gid));
+        if plan.reused {
+            report(Event::UserReused {
+                name: spec.name.clone(),
+                uid: plan.uid,
+                gid: plan.gid,
+            });
+        } else {
+            let layer = user_layer(store, opts, &facts, &plan)?;
+            let what = format!(
+                "hoist user {} {}:{} home {}",
+                spec.name, plan.uid, plan.gid, plan.home
+            );
+            report(Event::Layer {
+                what: what.clone(),
+                digest: layer.descriptor.digest.clone(),
+                size: layer.descriptor.size,
+                files: 0,
+            });
+            new_layers.push(LayerSummary { what, layer });
+        }
+    }
+
+    let app = app_layer(store, &ctx, &workdir, opts.compression, opts.epoch)?;
+    let what = format!(
+        "hoist app: COPY . {} ({} files)",
+        workdir.absolute(),
+        ctx.file_count()
+    );
+    report(Event::Layer {
+        what: what.clone(),
+        digest: app.descriptor.digest.clone(),
+        size: app.descriptor.size,
+        files: ctx.file_count(),
+    });
+    new_layers.push(LayerSummary { what, layer: app });
+
+    let created = rfc3339(opts.epoch);
+    let added: Vec<(Digest, String)> = new_layers
+        .iter()
+        .map(|l| (l.layer.diff_id.clone(), l.what.clone()))
+        .collect();
+    let cfg = config::derive(&base.config, &settings, &added, &created);
+    let cfg_bytes = to_json(&cfg);
+    let (cfg_digest, cfg_size) = store.put_bytes(&cfg_bytes)?;
+
+    let mut layers: Vec<Descriptor> = base
+        .layers
+        .iter()
+        .map(|d| {
+            let mut d = d.clone();
+            d.media_type = media::oci_layer_type(&d.media_type).to_owned();
+            d
+        })
+        .collect();
+    layers.extend(new_layers.iter().map(|l| l.layer.descriptor.clone()));
+    let manifest = Manifest {
+        schema_version: 2,
+        media_type: Some(media::OCI_MANIFEST.to_owned()),
+        config: Descriptor::new(media::OCI_CONFIG, cfg_digest, cfg_size),
+        layers,
+        annotations: None,
+    };
+    let manifest_bytes = to_json(&manifest);
+    let (m_digest, m_size) = store.put_bytes(&manifest_bytes)?;
+    let mut m_desc = Descriptor::new(media::OCI_MANIFEST, m_digest, m_size);
+    m_desc.platform = Some(cfg.platform());
+    let image = BuiltImage {
+        manifest: m_desc,
+        manifest_json: manifest,
+        config_json: cfg,
+    };
+
+    for out in &opts.outputs {
+        transport::write_output(out, &image, &opts.tags, store).map_err(|source| {
+            BuildError::Output {
+                output: out.to_string(),
+                source,
+            }
+        })?;
+        report(Event::Output {
+            output: out.to_string(),
+        });
+    }
+    Ok(BuildResult {
+        image,
+        new_layers,
+        base_layers: base.layers.len(),
+    })
+}
+
+/// The user layer: passwd, group (and shadow files where the base has
+/// them) with the user appended, each keeping the base file's mode and
+/// owner, and the user's home owned by the user.
+fn user_layer(
+    store: &Store,
+    opts: &BuildOptions,
+    facts: &Facts,
+    plan: &user::UserPlan,
+) -> Result<Layer, BuildError> {
+    enum Item<'a> {
+        Dir(EntryMeta),
+        File(EntryMeta, &'a [u8]),
+    }
+    let path = |s: &str| ImagePath::new(s).map_err(|_| BuildError::Workdir(s.to_owned()));
+    let mut entries: Vec<(ImagePath, Item)> = Vec::new();
+    let files = [
+        ("etc/passwd", &plan.passwd, &facts.passwd),
+        ("etc/group", &plan.group, &facts.group),
+        ("etc/shadow", &plan.shadow, &facts.shadow),
+        ("etc/gshadow", &plan.gshadow, &facts.gshadow),
+    ];
+    for (name, content, fact) in files {
+        if let Some(content) = content {
+            let meta = fact.as_ref().map_or(EntryMeta::root(0o644), |f| f.meta);
+            entries.push((path(name)?, Item::File(meta, content)));
+        }
+    }
+    let home = path(&plan.home)?;
+    for anc in home.ancestors() {
+        // Only folders the base lacks are written, so the base's own
+        // metadata for /home stays as it was.
+        if anc.as_str() == "home" && facts.home.is_some() {
+            continue;
+        }
+        entries.push((anc, Item::Dir(EntryMeta::root(0o755))));
+    }
+    let owned = EntryMeta {
+        mode: 0o755,
+        uid: plan.uid.into(),
+        gid: plan.gid.into(),
+    };
+    entries.push((home, Item::Dir(owned)));
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut w = LayerWriter::new(store, opts.compression, opts.epoch)?;
+    for (p, item) in entries {
+        match item {
+            Item::File(meta, bytes) => w.file(&p, meta, bytes.len() as u64, &mut &bytes[..])?,
+            Item::Dir(meta) => w.dir(&p, meta)?,
+        }
+    }
+    Ok(w.finish()?)
+}
+
+/// The app layer: the context's entries under the workdir, owned by root.
+pub fn app_layer(
+    store: &Store,
+    ctx: &Context,
+    workdir: &ImagePath,
+    compression: Compression,
+    epoch: u64,
+) -> Result<Layer, BuildError> {
+    let mut w = LayerWriter::new(store, compression, epoch)?;
+    for anc in workdir.ancestors() {
+        w.dir(&anc, EntryMeta::root(0o755))?;
+    }
+    w.dir(workdir, EntryMeta::root(0o755))?;
+    let image_path = |rel: &str| {
+        workdir
+            .join(rel)
+            .map_err(|_| BuildError::Workdir(rel.to_owned()))
+    };
+    for e in &ctx.entries {
+        let p = image_path(&e.rel)?;
+        let meta = EntryMeta::root(e.mode());
+        match &e.kind {
+            EntryKind::Dir => w.dir(&p, meta)?,
+            EntryKind::File { size, .. } => {
+                let host = ctx.host_path(e);
+                let mut f = fs_err::File::open(&host).map_err(|source| BuildError::ReadFile {
+                    path: host.clone(),
+                    source,
+                })?;
+                w.file(&p, meta, *size, &mut f)?;
+            }
+            EntryKind::Symlink { target } => w.symlink(&p, target, meta)?,
+            EntryKind::Hardlink { to } => w.hardlink(&p, &image_path(to)?, meta)?,
+        }
+    }
+    Ok(w.finish()?)
+}
+
+/// `SOURCE_DATE_EPOCH` as RFC 3339 in UTC, as image configs spell times.
+pub fn rfc3339(epoch: u64) -> String {
+    let t = time::OffsetDateTime::from_unix_timestamp(epoch.min(253_402_300_799) as i64)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    t.format(&time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second]Z"
+    ))
+    .unwrap_or_else(|_| "1970-01-01T00:00:00Z".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn rfc3339_table() {
+        assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(super::rfc3339(1_700_000_000), "2023-11-14T22:13:20Z");
+    }
+}

@@ -1,0 +1,21 @@
+//! npm: package-lock.json to a node_modules layer, without running npm.
+//!
+//! The lockfile already records every decision npm's resolver made, down to
+//! the folder each package lands in, so installing is reading, selecting,
+//! fetching and unpacking; nothing runs. The steps live apart so each can
+//! be tested on bytes alone:
+//!
+//! - [`lockfile`]: package.json and package-lock.json v2/v3 from bytes, with
+//!   every key validated as an install path;
+//! - [`integrity`]: SRI strings and the verifier for downloaded tarballs;
+//! - [`select`]: what `npm ci` would install for one omit set and platform;
+//! - [`bins`]: the `node_modules/.bin` links npm makes;
+//! - [`tarball`]: where each tarball entry goes and with what mode;
+//! - [`path`]: the relative-path type the others hand around.
+
+pub mod bins;
+pub mod integrity;
+pub mod lockfile;
+pub mod path;
+pub mod select;
+pub mod tarball;

@@ -1,0 +1,368 @@
+//! Transports: where an image comes from and where it goes.
+//!
+//! Names are spelled as skopeo spells them (`oci:DIR[:TAG]`,
+//! `oci-archive:FILE[:TAG]`, `docker-archive:FILE[:TAG]`, `docker://REF`,
+//! or a bare `REF`), so that a user can move the same string between
+//! hoist, skopeo and podman.
+//!
+//! Reading is split in two. A [`Source`] finds the image a name means
+//! (tag, then platform through any index) and opens its blobs, verifying
+//! every byte against its digest; it never writes anything. [`load_base`]
+//! then imports what it found into the store, and [`crate::inspect`] only
+//! reads it. The three local formats share the rest: an OCI layout is read
+//! the same way from a folder or from a tar (indexed once, then read by
+//! offset, never extracted), and a docker-archive is turned into an OCI
+//! manifest on the way in so that the rest of hoist sees one shape.
+//!
+//! Writing ([`write_output`]) builds each output beside its final path and
+//! renames it into place only when it is complete, so a failure never
+//! leaves a half-written image where a user or a tool would find it.
+
+mod docker_archive;
+mod layout;
+mod name;
+mod output;
+mod source;
+mod tarfile;
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+use std::io;
+use std::path::PathBuf;
+
+use crate::digest::Digest;
+use crate::image::{media, Descriptor, ImageConfig, ImageError, Manifest, Platform};
+use crate::store::{Store, StoreError};
+
+pub use name::{is_valid_oci_ref_name, normalize_name};
+pub use source::{open_source, Digester, HashOnly, IndexSummary, RawBlob, Resolved, Source};
+
+/// Manifests, indexes, configs and `manifest.json` files larger than this
+/// are refused rather than read: they are JSON held in memory, and a real
+/// one is a few KiB.
+pub const MAX_JSON_SIZE: u64 = 4 << 20;
+
+/// Where an image comes from or goes to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Transport {
+    /// An OCI image layout folder, optionally naming one image in it.
+    Oci { dir: PathBuf, tag: Option<String> },
+    /// A tar of an OCI image layout.
+    OciArchive { file: PathBuf, tag: Option<String> },
+    /// What `docker save` / `podman save` write: `manifest.json` and files
+    /// named by it.
+    DockerArchive { file: PathBuf, tag: Option<String> },
+    /// A registry reference (`docker://REF` or a bare `REF`).
+    Registry(String),
+}
+
+/// Skopeo transports hoist knows by name but does not read or write, so
+/// that `dir:/tmp/x` gets a clear error instead of being taken for a
+/// registry reference.
+const FOREIGN_TRANSPORTS: &[&str] = &[
+    "dir",
+    "containers-storage",
+    "docker-daemon",
+    "ostree",
+    "sif",
+    "tarball",
+];
+
+impl Transport {
+    /// Parses a transport name. For the local transports the path ends at
+    /// the first `:` after the prefix, and what follows is the tag, as
+    /// containers/image splits them; an empty tag (`oci:DIR:`) means none.
+    pub fn parse(s: &str) -> Result<Transport, TransportError> {
+        let bad = |why: &str| TransportError::BadTransport {
+            input: s.to_owned(),
+            why: why.to_owned(),
+        };
+        if let Some(rest) = s.strip_prefix("docker://") {
+            if rest.is_empty() {
+                return Err(bad("`docker://` needs a reference after it"));
+            }
+            return Ok(Transport::Registry(rest.to_owned()));
+        }
+        type Make = fn(PathBuf, Option<String>) -> Transport;
+        let local: [(&str, Make); 3] = [
+            ("oci:", |dir, tag| Transport::Oci { dir, tag }),
+            ("oci-archive:", |file, tag| Transport::OciArchive {
+                file,
+                tag,
+            }),
+            ("docker-archive:", |file, tag| Transport::DockerArchive {
+                file,
+                tag,
+            }),
+        ];
+        for (prefix, make) in local {
+            let Some(rest) = s.strip_prefix(prefix) else {
+                continue;
+            };
+            let (path, tag) = match rest.split_once(':') {
+                Some((p, t)) => (p, (!t.is_empty()).then(|| t.to_owned())),
+                None => (rest, None),
+            };
+            if path.is_empty() {
+                return Err(TransportError::EmptyPath {
+                    input: s.to_owned(),
+                });
+            }
+            let t = make(PathBuf::from(path), tag);
+            t.check_tag()?;
+            return Ok(t);
+        }
+        if s.is_empty() {
+            return Err(bad("it is empty"));
+        }
+        if let Some((scheme, rest)) = s.split_once(':') {
+            if FOREIGN_TRANSPORTS.contains(&scheme) && !name::is_valid_tag(rest) {
+                return Err(bad(&format!(
+                    "hoist does not read or write skopeo's `{scheme}:` transport; use oci:, oci-archive:, docker-archive: or docker://"
+                )));
+            }
+        }
+        if s.chars().any(char::is_whitespace) {
+            return Err(bad("a reference cannot contain spaces"));
+        }
+        Ok(Transport::Registry(s.to_owned()))
+    }
+
+    /// The tag part, for the local transports.
+    pub fn tag(&self) -> Option<&str> {
+        match self {
+            Transport::Oci { tag, .. }
+            | Transport::OciArchive { tag, .. }
+            | Transport::DockerArchive { tag, .. } => tag.as_deref(),
+            Transport::Registry(_) => None,
+        }
+    }
+
+    /// Checks the tag against the grammar of its format: an OCI ref name
+    /// for layouts, a Docker name or `@INDEX` for docker-archive.
+    fn check_tag(&self) -> Result<(), TransportError> {
+        match self {
+            Transport::Oci { tag: Some(t), .. } | Transport::OciArchive { tag: Some(t), .. }
+                if !is_valid_oci_ref_name(t) =>
+            {
+                Err(TransportError::BadName {
+                    name: t.clone(),
+                    why: "is not a valid OCI ref name (letters, digits and `-._:@/+` between them)"
+                        .into(),
+                })
+            }
+            Transport::DockerArchive { tag: Some(t), .. }
+                if docker_archive::parse_index_tag(t).is_none() =>
+            {
+                normalize_name(t).map(|_| ())
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+impl fmt::Display for Transport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (prefix, path, tag) = match self {
+            Transport::Registry(r) => return write!(f, "docker://{r}"),
+            Transport::Oci { dir, tag } => ("oci", dir, tag),
+            Transport::OciArchive { file, tag } => ("oci-archive", file, tag),
+            Transport::DockerArchive { file, tag } => ("docker-archive", file, tag),
+        };
+        write!(f, "{prefix}:{}", path.display())?;
+        if let Some(t) = tag {
+            write!(f, ":{t}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Joins a list for an error message.
+fn list(items: &[String]) -> String {
+    if items.is_empty() {
+        "(none)".to_owned()
+    } else {
+        items.join(", ")
+    }
+}
+
+/// Errors reading or writing images through a transport.
+#[derive(Debug, thiserror::Error)]
+pub enum TransportError {
+    #[error("`{input}` is not a transport hoist understands: {why}")]
+    BadTransport { input: String, why: String },
+    #[error("`{input}` has an empty path")]
+    EmptyPath { input: String },
+    #[error("{reference}: registry bases and outputs are not supported yet; save the image with `skopeo copy docker://{reference} oci-archive:FILE` and use oci:, oci-archive: or docker-archive: instead")]
+    RegistryNotYet { reference: String },
+    #[error("image name `{name}` {why}")]
+    BadName { name: String, why: String },
+    #[error(transparent)]
+    Io(#[from] io::Error),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Image(#[from] ImageError),
+    #[error("{path} is not an OCI image layout: {why}")]
+    NotLayout { path: String, why: String },
+    #[error("{path} is not a readable tar archive: {source}")]
+    BadArchive {
+        path: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{archive}: {why}")]
+    BadDockerArchive { archive: String, why: String },
+    #[error("{archive}: member name `{path}` {why}; refusing to use it")]
+    BadArchivePath {
+        archive: String,
+        path: String,
+        why: String,
+    },
+    #[error("{archive} has no member `{member}`")]
+    MissingMember { archive: String, member: String },
+    #[error("blob {digest} is missing: expected at {location}")]
+    MissingBlob { digest: Digest, location: String },
+    #[error("blob {digest} at {location} is corrupt: {detail}")]
+    BlobCorrupt {
+        digest: Digest,
+        location: String,
+        detail: String,
+    },
+    #[error("reading blob {digest}: {source}")]
+    ReadBlob {
+        digest: Digest,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{what} is {size} bytes, more than the {limit} bytes hoist reads for a JSON document")]
+    TooLarge { what: String, size: u64, limit: u64 },
+    #[error("{source_name} has no image named `{tag}`; it has: {}", list(.available))]
+    TagNotFound {
+        source_name: String,
+        tag: String,
+        available: Vec<String>,
+    },
+    #[error("{source_name} holds {count} images; name one as {source_name}:TAG, one of: {}", list(.available))]
+    TagRequired {
+        source_name: String,
+        count: usize,
+        available: Vec<String>,
+    },
+    #[error("{source_name}: {count} entries are named `{tag}` and they do not say their platforms, so hoist cannot choose")]
+    AmbiguousTag {
+        source_name: String,
+        tag: String,
+        count: usize,
+    },
+    #[error("{source_name} has no image for platform {wanted}; it has: {}", list(.available))]
+    NoPlatform {
+        source_name: String,
+        wanted: String,
+        available: Vec<String>,
+    },
+    #[error("{source_name} is an image for {have}, not for the wanted platform {wanted}")]
+    PlatformMismatch {
+        source_name: String,
+        wanted: String,
+        have: String,
+    },
+    #[error("{source_name}: indexes nested deeper than {depth} levels at {digest}; refusing to follow further")]
+    IndexTooDeep {
+        source_name: String,
+        digest: Digest,
+        depth: usize,
+    },
+    #[error("{source_name}: manifest {digest} has {layers} layers but its config lists {diff_ids} diff_ids")]
+    LayerCountMismatch {
+        source_name: String,
+        digest: Digest,
+        layers: usize,
+        diff_ids: usize,
+    },
+    #[error(
+        "layer {digest} uncompresses to {actual}, but the config says its diff_id is {expected}"
+    )]
+    DiffIdMismatch {
+        digest: Digest,
+        expected: Digest,
+        actual: Digest,
+    },
+    #[error("{path} {why}; refusing to overwrite it")]
+    OutputExists { path: String, why: String },
+}
+
+/// A base image read from a source and imported into the store.
+#[derive(Debug, Clone)]
+pub struct BaseImage {
+    /// Where it came from, as the user would spell it.
+    pub source: String,
+    /// The digest of the manifest bytes read (or of the OCI manifest
+    /// synthesized for a docker-archive image).
+    pub manifest_digest: Digest,
+    pub config: ImageConfig,
+    pub config_digest: Digest,
+    /// Layer descriptors with OCI media types; every blob is in the store.
+    pub layers: Vec<Descriptor>,
+    /// The config's platform, with the index entry's variant when the
+    /// config has none (umoci cannot write one).
+    pub platform: Platform,
+}
+
+/// An image hoist built; every blob it names is in the store.
+#[derive(Debug, Clone)]
+pub struct BuiltImage {
+    /// The OCI manifest blob's descriptor, with its platform set.
+    pub manifest: Descriptor,
+    pub manifest_json: Manifest,
+    pub config_json: ImageConfig,
+}
+
+/// Reads the base `t` names for `platform`, imports its manifest, config
+/// and layers into `store` (each verified against its digest), and
+/// returns what the build needs to know about it.
+///
+/// Layers are imported first and the manifest last, so a manifest in the
+/// store always has its blobs beside it.
+pub fn load_base(
+    t: &Transport,
+    platform: &Platform,
+    store: &Store,
+) -> Result<BaseImage, TransportError> {
+    let mut src = open_source(t)?;
+    let resolved = src.resolve(Some(platform), &mut source::Importer(store))?;
+    for layer in resolved.layers() {
+        source::import_blob(&*src, layer, store)?;
+    }
+    store.put_bytes(&resolved.config_bytes)?;
+    store.put_bytes(&resolved.manifest_bytes)?;
+    let layers = resolved
+        .layers()
+        .iter()
+        .map(|d| {
+            let mut d = d.clone();
+            d.media_type = media::oci_layer_type(&d.media_type).to_owned();
+            d
+        })
+        .collect();
+    Ok(BaseImage {
+        source: src.name().to_owned(),
+        manifest_digest: resolved.manifest.digest.clone(),
+        config_digest: resolved.config_digest().clone(),
+        config: resolved.config,
+        layers,
+        platform: resolved.platform,
+    })
+}
+
+/// Writes `image` to `t`, naming it with `tags` (`web:dev` style names,
+/// normalised with [`normalize_name`]).
+pub fn write_output(
+    t: &Transport,
+    image: &BuiltImage,
+    tags: &[String],
+    store: &Store,
+) -> Result<(), TransportError> {
+    output::write(t, image, tags, store)
+}

@@ -1,0 +1,255 @@
+//! Bad input: each case is a clear error naming the thing, exit code 1, no
+//! panic, and nothing left at the output path.
+
+use std::path::Path;
+
+use crate::support::*;
+
+/// Runs a build that must fail, and checks the output path stays empty.
+fn fails(env: &Env, base: &str, extra: &[&str], needle: &str) {
+    let app = env.path("app");
+    if !app.exists() {
+        small_app(&app);
+    }
+    let out = env.path("out.tar");
+    let layout = env.path("layout");
+    let mut args = vec![
+        "build".to_owned(),
+        app.display().to_string(),
+        "--base".into(),
+        base.into(),
+        "--output".into(),
+        format!("oci-archive:{}", out.display()),
+        "--output".into(),
+        format!("oci:{}:x", layout.display()),
+    ];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    env.hoist(&args).fails_with(needle);
+    assert!(!out.exists(), "nothing may be left at {}", out.display());
+    assert!(
+        !layout.exists(),
+        "nothing may be left at {}",
+        layout.display()
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(env.tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(
+        leftovers
+            .iter()
+            .all(|n| n == "app" || n == "cache" || n == "base" || n == "base.tar"),
+        "temporary files left behind: {leftovers:?}"
+    );
+}
+
+/// Copies the busybox OCI layout so a test can damage it.
+fn busybox_copy(env: &Env) -> std::path::PathBuf {
+    let dst = env.path("base");
+    copy_tree(&base("oci/busybox"), &dst);
+    dst
+}
+
+fn manifest_of(layout: &Path) -> (serde_json::Value, std::path::PathBuf) {
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+    let digest = index["manifests"][0]["digest"].as_str().unwrap().to_owned();
+    let path = layout.join("blobs/sha256").join(&digest[7..]);
+    (
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap(),
+        path,
+    )
+}
+
+#[test]
+fn missing_base() {
+    let env = Env::new();
+    fails(
+        &env,
+        &format!("oci-archive:{}", env.path("nope.tar").display()),
+        &[],
+        "nope.tar",
+    );
+    fails(
+        &env,
+        &format!("oci:{}", env.path("nodir").display()),
+        &[],
+        "nodir",
+    );
+}
+
+#[test]
+fn blob_whose_digest_does_not_match() {
+    let env = Env::new();
+    let layout = busybox_copy(&env);
+    let (m, _) = manifest_of(&layout);
+    let layer = m["layers"][0]["digest"].as_str().unwrap().to_owned();
+    let path = layout.join("blobs/sha256").join(&layer[7..]);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0xff;
+    std::fs::write(&path, bytes).unwrap();
+    fails(&env, &format!("oci:{}", layout.display()), &[], &layer);
+    // And nothing unverified entered the store.
+    assert!(!env.path("cache/blobs/sha256").join(&layer[7..]).exists());
+}
+
+#[test]
+fn truncated_gzip_layer() {
+    require("umoci", "umoci");
+    let env = Env::new();
+    let layout = busybox_copy(&env);
+    // A layer whose digest matches its (truncated) bytes: only reading the
+    // gzip stream can find the fault. umoci adds the layer; we cut it.
+    std::fs::create_dir_all(env.path("extra/etc")).unwrap();
+    std::fs::write(env.path("extra/etc/motd"), "x".repeat(200_000)).unwrap();
+    let tar = env.path("extra.tar");
+    run(
+        "tar",
+        &[
+            "-C",
+            &env.path("extra").display().to_string(),
+            "-cf",
+            &tar.display().to_string(),
+            ".",
+        ],
+    )
+    .ok();
+    run(
+        "umoci",
+        &[
+            "raw",
+            "add-layer",
+            "--image",
+            &format!("{}:latest", layout.display()),
+            &tar.display().to_string(),
+        ],
+    )
+    .ok();
+    std::fs::remove_file(&tar).unwrap();
+    std::fs::remove_dir_all(env.path("extra")).unwrap();
+    let (mut m, mpath) = manifest_of(&layout);
+    let top = m["layers"].as_array().unwrap().last().unwrap().clone();
+    let old = top["digest"].as_str().unwrap().to_owned();
+    let bytes = std::fs::read(layout.join("blobs/sha256").join(&old[7..])).unwrap();
+    let cut = &bytes[..bytes.len() / 2];
+    let new = format!(
+        "sha256:{}",
+        hex::encode(<sha2::Sha256 as sha2::Digest>::digest(cut))
+    );
+    std::fs::write(layout.join("blobs/sha256").join(&new[7..]), cut).unwrap();
+    let n = m["layers"].as_array().unwrap().len();
+    m["layers"][n - 1]["digest"] = new.clone().into();
+    m["layers"][n - 1]["size"] = cut.len().into();
+    rewrite_manifest(&layout, &mpath, &m);
+    fails(
+        &env,
+        &format!("oci:{}", layout.display()),
+        &["--user", "app"],
+        &new[..19],
+    );
+}
+
+/// Stores a changed manifest and points index.json at it.
+fn rewrite_manifest(layout: &Path, old_path: &Path, m: &serde_json::Value) {
+    let bytes = serde_json::to_vec(m).unwrap();
+    let d = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes));
+    std::fs::write(layout.join("blobs/sha256").join(&d), &bytes).unwrap();
+    let _ = old_path;
+    let ipath = layout.join("index.json");
+    let mut index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&ipath).unwrap()).unwrap();
+    index["manifests"][0]["digest"] = format!("sha256:{d}").into();
+    index["manifests"][0]["size"] = bytes.len().into();
+    std::fs::write(ipath, serde_json::to_vec(&index).unwrap()).unwrap();
+}
+
+#[test]
+fn layer_entry_climbing_out_with_dotdot() {
+    require("umoci", "umoci");
+    let env = Env::new();
+    let layout = busybox_copy(&env);
+    // GNU tar with -P keeps a `../` member name as given.
+    std::fs::create_dir_all(env.path("w/d")).unwrap();
+    std::fs::write(env.path("w/evil"), "pwned\n").unwrap();
+    let tar = env.path("evil.tar");
+    run(
+        "tar",
+        &[
+            "-C",
+            &env.path("w/d").display().to_string(),
+            "-P",
+            "-cf",
+            &tar.display().to_string(),
+            "../evil",
+        ],
+    )
+    .ok();
+    let listed = run("tar", &["-tPf", &tar.display().to_string()])
+        .ok()
+        .to_owned();
+    assert_eq!(listed.trim(), "../evil");
+    run(
+        "umoci",
+        &[
+            "raw",
+            "add-layer",
+            "--image",
+            &format!("{}:latest", layout.display()),
+            &tar.display().to_string(),
+        ],
+    )
+    .ok();
+    std::fs::remove_file(&tar).unwrap();
+    std::fs::remove_dir_all(env.path("w")).unwrap();
+    fails(
+        &env,
+        &format!("oci:{}", layout.display()),
+        &["--user", "app"],
+        "../evil",
+    );
+}
+
+#[test]
+fn symlink_in_the_context_pointing_outside() {
+    let env = Env::new();
+    small_app(&env.path("app"));
+    std::os::unix::fs::symlink("../../etc/passwd", env.path("app/lib/passwd")).unwrap();
+    fails(
+        &env,
+        &format!("oci-archive:{}", base("busybox.oci.tar").display()),
+        &[],
+        "lib/passwd",
+    );
+}
+
+#[test]
+fn uid_clash() {
+    let env = Env::new();
+    // busybox's passwd has nobody with uid 65534.
+    fails(
+        &env,
+        &format!("oci-archive:{}", base("busybox.oci.tar").display()),
+        &["--user", "app:65534"],
+        "65534",
+    );
+}
+
+#[test]
+fn unknown_platform_lists_the_available_ones() {
+    let env = Env::new();
+    let src = format!("oci-archive:{}", base("alpine.oci.tar").display());
+    fails(&env, &src, &["--platform", "linux/s390x"], "linux/arm64");
+    fails(&env, &src, &["--platform", "linux/s390x"], "linux/amd64");
+}
+
+#[test]
+fn bad_flags_are_named() {
+    let env = Env::new();
+    let src = format!("oci-archive:{}", base("busybox.oci.tar").display());
+    fails(&env, &src, &["--expose", "99999"], "99999");
+    fails(&env, &src, &["--user", "Bad Name"], "Bad Name");
+    fails(&env, &src, &["--platform", "linux"], "os/arch");
+    fails(&env, &src, &["--workdir", "relative"], "relative");
+}

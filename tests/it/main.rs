@@ -1,0 +1,8 @@
+//! Integration tests: hoist against real bases made by third-party tools,
+//! its output checked by real readers (skopeo, umoci, oci-image-tool,
+//! podman, docker). One test binary, shared helpers in `support`.
+
+mod bad_input;
+mod build;
+mod formats;
+mod support;

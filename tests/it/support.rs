@@ -1,0 +1,208 @@
+//! Shared helpers for the integration tests: where the test bases are,
+//! running hoist with a private store, and running the real third-party
+//! tools (skopeo, umoci, podman, docker) that check hoist's output.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The folder of test bases built by `scripts/make-bases`.
+pub fn bases() -> PathBuf {
+    std::env::var_os("HOIST_BASES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bases"))
+}
+
+/// A test base, or a failure saying how to make it.
+pub fn base(rel: &str) -> PathBuf {
+    let p = bases().join(rel);
+    assert!(
+        p.exists(),
+        "test base {} is missing: run scripts/make-bases (scripts/test does) with HOIST_ALPINE_DIR set",
+        p.display()
+    );
+    p
+}
+
+/// The repository's testdata folder.
+pub fn testdata(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("testdata")
+        .join(rel)
+}
+
+/// Fails, with the install command, when a tool is missing.
+pub fn require(tool: &str, package: &str) {
+    let found = Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {tool}"))
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    assert!(
+        found,
+        "`{tool}` is not installed: run scripts/install-tools (apt-get install {package})"
+    );
+}
+
+/// Fails unless podman's state is pointed away from the system's.
+pub fn require_podman() {
+    require("podman", "podman");
+    require("runc", "runc");
+    assert!(
+        std::env::var_os("CONTAINERS_STORAGE_CONF").is_some(),
+        "podman is not configured for tests: `. scripts/podman-env` first (scripts/test does)"
+    );
+}
+
+/// A temporary folder with a private hoist store.
+pub struct Env {
+    pub tmp: tempfile::TempDir,
+}
+
+impl Env {
+    pub fn new() -> Env {
+        Env {
+            tmp: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.tmp.path().join(rel)
+    }
+
+    /// Runs hoist with this environment's store.
+    pub fn hoist(&self, args: &[&str]) -> Run {
+        self.hoist_with(args, &[])
+    }
+
+    pub fn hoist_with(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_hoist"));
+        cmd.args(args).env("HOIST_CACHE", self.path("cache"));
+        cmd.env_remove("SOURCE_DATE_EPOCH");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        Run::of(
+            format!("hoist {}", args.join(" ")),
+            cmd.output().expect("run hoist"),
+        )
+    }
+}
+
+/// What a command did.
+pub struct Run {
+    pub what: String,
+    pub status: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    fn of(what: String, o: Output) -> Run {
+        Run {
+            what,
+            status: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+
+    /// Asserts success and returns stdout.
+    #[track_caller]
+    pub fn ok(&self) -> &str {
+        assert_eq!(
+            self.status, 0,
+            "{} failed:\nstdout:\n{}\nstderr:\n{}",
+            self.what, self.stdout, self.stderr
+        );
+        &self.stdout
+    }
+
+    /// Asserts a clean failure (exit 1, no panic) whose message has `needle`.
+    #[track_caller]
+    pub fn fails_with(&self, needle: &str) {
+        assert_eq!(
+            self.status, 1,
+            "{} should fail with exit 1:\nstdout:\n{}\nstderr:\n{}",
+            self.what, self.stdout, self.stderr
+        );
+        assert!(
+            !self.stderr.contains("panicked"),
+            "{} panicked:\n{}",
+            self.what,
+            self.stderr
+        );
+        assert!(
+            self.stderr.contains(needle),
+            "{}: expected `{needle}` in the error:\n{}",
+            self.what,
+            self.stderr
+        );
+    }
+}
+
+/// Runs a tool and returns what it did.
+pub fn run(program: &str, args: &[&str]) -> Run {
+    let out = Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
+    Run::of(format!("{program} {}", args.join(" ")), out)
+}
+
+/// Runs a tool with extra environment variables.
+pub fn run_env(program: &str, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut cmd = Command::new(program);
+    cmd.args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
+    Run::of(format!("{program} {}", args.join(" ")), out)
+}
+
+/// `skopeo inspect --raw` (the manifest) of an image, parsed.
+pub fn skopeo_raw(image: &str) -> serde_json::Value {
+    require("skopeo", "skopeo");
+    serde_json::from_str(run("skopeo", &["inspect", "--raw", image]).ok()).expect("manifest JSON")
+}
+
+/// `skopeo inspect --config` of an image, parsed.
+pub fn skopeo_config(image: &str) -> serde_json::Value {
+    require("skopeo", "skopeo");
+    serde_json::from_str(run("skopeo", &["inspect", "--config", image]).ok()).expect("config JSON")
+}
+
+/// Copies a folder tree (files, folders, links) with `cp -a`.
+pub fn copy_tree(from: &Path, to: &Path) {
+    run(
+        "cp",
+        &["-a", &from.display().to_string(), &to.display().to_string()],
+    )
+    .ok();
+}
+
+/// A small app folder: a server file, an executable script, a nested
+/// folder, and files that its .dockerignore drops.
+pub fn small_app(dir: &Path) {
+    let w = |rel: &str, body: &str| {
+        let p = dir.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, body).unwrap();
+    };
+    w("server.js", "console.log('hi')\n");
+    w("lib/util.js", "module.exports = 1\n");
+    w("bin/run.sh", "#!/bin/sh\necho run\n");
+    w("tests/a.test.js", "test\n");
+    w("docs/guide.md", "# guide\n");
+    w("README.md", "# app\n");
+    w(".dockerignore", "tests\ndocs\n*.md\n!README.md\n");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(
+        dir.join("bin/run.sh"),
+        std::fs::Permissions::from_mode(0o775),
+    )
+    .unwrap();
+}
