@@ -23,11 +23,10 @@
 //!    suffix test (`**file` excludes `myfile`), a bare `^` becomes an anchor,
 //!    `|` and `{2}` keep their regex meaning (Docker's escaping misses them),
 //!    inside `[...]` a `*` or `?` is expanded before the regex engine sees the
-//!    bracket, and `\d` means a digit. We reproduce the translation and run its
-//!    output on the small engine in `re` below, which implements the part of
-//!    Go's RE2 syntax the translation can produce. Where a pattern needs RE2
-//!    features it lacks (Unicode classes like `\pL`), parsing fails rather
-//!    than matching differently.
+//!    bracket, and `\d` means a digit. We reproduce the translation, check its
+//!    output with Go's regexp parser rules and rewrite it for the `regex`
+//!    crate (`go_regex` below), whose matching is the same as Go's but whose
+//!    syntax is not quite.
 //! 4. `MatchesOrParentMatches` decides: walking the patterns in file order, a
 //!    pattern that matches the path *or any of its parent directories* sets
 //!    "excluded" to "not an exception". The last such pattern wins.
@@ -87,9 +86,11 @@ pub enum PatternErrorKind {
     /// it does not compile, so Docker fails when matching (e.g. `[z-a]`).
     #[error("Docker's translation of it is an invalid regular expression ({0})")]
     InvalidRegex(String),
-    /// Docker's translation uses a regular-expression feature hoist does not
-    /// implement; matching it anyway would silently differ from Docker.
-    #[error("Docker's translation of it uses {0}, which hoist does not implement")]
+    /// Go compiles Docker's translation, but the `regex` crate's compiled
+    /// form exceeds hoist's limits: Go counts a class like `\pL` as one
+    /// instruction, the `regex` crate as hundreds of states, so
+    /// `\pL{1000}\pL{1000}\pL{1000}\pL{1000}` is fine for Go and not for hoist.
+    #[error("Docker's translation of it is a regular expression too large for hoist ({0})")]
     Unsupported(String),
 }
 
@@ -257,7 +258,7 @@ enum Matcher {
     /// rest: a leading `**` followed by literal text. Bytes, because Docker
     /// cuts two bytes off the pattern, which may split a character (a BOM).
     Suffix(Vec<u8>),
-    Regex(re::Regex),
+    Regex(regex::Regex),
 }
 
 /// What Docker's translation decided, before building the matcher.
@@ -289,10 +290,7 @@ impl Pattern {
             // Docker slices off the final `**` (or the leading one) by length.
             Kind::Prefix => Matcher::Prefix(text[..text.len() - 2].to_owned()),
             Kind::Suffix => Matcher::Suffix(text.as_bytes()[2..].to_vec()),
-            Kind::Regex => Matcher::Regex(re::Regex::new(&regex).map_err(|e| match e {
-                re::Error::Invalid(why) => PatternErrorKind::InvalidRegex(why),
-                re::Error::Unsupported(what) => PatternErrorKind::Unsupported(what),
-            })?),
+            Kind::Regex => Matcher::Regex(go_regex::compile(&regex)?),
         };
         Ok(Some(Pattern {
             text: text.to_owned(),
@@ -525,309 +523,160 @@ fn ancestors(dir: &str) -> impl Iterator<Item = &str> {
         .chain(std::iter::once(dir))
 }
 
-/// Just enough of Go's `regexp` to run what [`translate`] produces.
+/// Go's regular-expression syntax, checked the way Go checks it and written
+/// out again for the `regex` crate.
 ///
-/// The expressions are built from user text with only `.+()$` escaped, so
-/// they can contain character classes (with ranges, `^`, POSIX `[:name:]` and
-/// Perl `\d\s\w` classes), escapes, `^`, `$`, `\A`, `\z`, `\b`, `\B`, `\Q..\E`,
-/// alternation, groups and the `*`, `+`, `?`, `{n,m}` repetitions, each
-/// with Go's edge cases (`{` that is not a valid count is a literal, counts
-/// above 1000 are errors, `a**` is an error). Syntax follows Go's parser with
-/// the flags `regexp.Compile` uses (`.` excludes `\n`, `[^..]` does not, `^`
-/// and `$` mean start and end of text, classes are ASCII). Matching is a Pike
-/// VM: linear in the path length, no backtracking blow-up on `**/**/**`.
-mod re {
-    const MAX_RUNE: u32 = 0x10FFFF;
+/// Both engines match alike (no backtracking; `.` stops at `\n`, `[^a]` does
+/// not; `^` and `$` are the ends of the text), but their syntax differs where
+/// Docker's translation lets user text through: Go takes a `[` inside a class
+/// and a `{` that is not a count literally, reads `\12` as octal, refuses
+/// `a**`, counts over 1000 and unknown `\p{..}` names, and has ASCII `\d\s\w\b`;
+/// Rust nests classes (`[a[b]]`), reads `&&`, `--` and `~~` in them as set
+/// operations, `\<` as a word start and `{,3}` as a count, and its `\d\s\w\b`
+/// are Unicode. Handing Go's text to Rust would mostly work and sometimes
+/// match differently, so this parses it with Go's rules (`regexp/syntax`'s
+/// `parse`, with the flags `regexp.Compile` uses), fails where Go fails, and
+/// writes each piece in a form Rust reads one way only: literals escaped,
+/// classes rebuilt item by item, Go's named classes spelled out.
+///
+/// `(` only ever opens the `(.*/)?` that `**` becomes (Docker escapes every
+/// `(` of the pattern itself), so Go's `(?flags)` groups cannot occur.
+mod go_regex {
+    use super::PatternErrorKind;
 
-    #[derive(Debug, Clone)]
-    pub(super) struct Regex {
-        prog: Vec<Inst>,
-    }
-
-    #[derive(Debug, Clone, PartialEq, Eq)]
-    pub(super) enum Error {
-        /// Go's `regexp.Compile` rejects the expression.
-        Invalid(String),
-        /// Go accepts it, but it needs a feature this engine lacks.
-        Unsupported(String),
-    }
-
-    #[derive(Debug, Clone)]
-    enum Inst {
-        Char(Set),
-        Look(Look),
-        Split(usize, usize),
-        Jmp(usize),
-        Match,
-    }
-
-    #[derive(Debug, Clone)]
-    enum Set {
-        /// A code point; `\x{D800}` is a valid (never matching) Go literal,
-        /// hence `u32` rather than `char`.
-        One(u32),
-        AnyButNewline,
-        Ranges {
-            ranges: Vec<(u32, u32)>,
-            negated: bool,
-        },
-    }
-
-    impl Set {
-        fn contains(&self, c: char) -> bool {
-            let c = u32::from(c);
-            match self {
-                Set::One(x) => *x == c,
-                Set::AnyButNewline => c != u32::from('\n'),
-                Set::Ranges { ranges, negated } => {
-                    ranges.iter().any(|&(lo, hi)| lo <= c && c <= hi) != *negated
-                }
-            }
-        }
-    }
-
-    #[derive(Debug, Clone, Copy)]
-    enum Look {
-        BeginText,
-        EndText,
-        WordBoundary,
-        NotWordBoundary,
-    }
-
-    impl Look {
-        fn holds(self, prev: Option<char>, next: Option<char>) -> bool {
-            let word = |c: Option<char>| c.is_some_and(|c| c == '_' || c.is_ascii_alphanumeric());
-            match self {
-                Look::BeginText => prev.is_none(),
-                Look::EndText => next.is_none(),
-                Look::WordBoundary => word(prev) != word(next),
-                Look::NotWordBoundary => word(prev) == word(next),
-            }
-        }
-    }
-
-    #[derive(Clone)]
-    enum Node {
-        Char(Set),
-        Look(Look),
-        Concat(Vec<Node>),
-        Alternate(Vec<Node>),
-        /// `min` to `max` (unbounded when `None`) copies.
-        Repeat {
-            body: Box<Node>,
-            min: u32,
-            max: Option<u32>,
-        },
-    }
-
-    /// Go's limit on `{n,m}` counts.
+    /// Go's limit on a `{n,m}` count, and on counts stacked on one another.
     const MAX_REPEAT: u32 = 1000;
+    /// An item that matches nothing, for classes of surrogates only (`\x{D800}`
+    /// is a valid Go literal that UTF-8 text never holds; Rust cannot name it).
+    const NOTHING: &str = r"[^\x{0}-\x{10FFFF}]";
 
-    type Ranges = &'static [(u32, u32)];
-    const DIGIT: Ranges = &[(0x30, 0x39)];
-    const PERL_SPACE: Ranges = &[(0x09, 0x0A), (0x0C, 0x0D), (0x20, 0x20)];
-    const WORD: Ranges = &[(0x30, 0x39), (0x41, 0x5A), (0x5F, 0x5F), (0x61, 0x7A)];
+    /// Go's `unicode.Categories`, which `\pL` and `\p{Lu}` name.
+    const CATEGORIES: &[&str] = &[
+        "C", "Cc", "Cf", "Co", "Cs", "L", "Ll", "Lm", "Lo", "Lt", "Lu", "M", "Mc", "Me", "Mn",
+        "N", "Nd", "Nl", "No", "P", "Pc", "Pd", "Pe", "Pf", "Pi", "Po", "Ps", "S", "Sc", "Sk",
+        "Sm", "So", "Z", "Zl", "Zp", "Zs",
+    ];
 
-    fn posix_class(name: &str) -> Option<Ranges> {
-        Some(match name {
-            "alnum" => &[(0x30, 0x39), (0x41, 0x5A), (0x61, 0x7A)],
-            "alpha" => &[(0x41, 0x5A), (0x61, 0x7A)],
-            "ascii" => &[(0x00, 0x7F)],
-            "blank" => &[(0x09, 0x09), (0x20, 0x20)],
-            "cntrl" => &[(0x00, 0x1F), (0x7F, 0x7F)],
-            "digit" => DIGIT,
-            "graph" => &[(0x21, 0x7E)],
-            "lower" => &[(0x61, 0x7A)],
-            "print" => &[(0x20, 0x7E)],
-            "punct" => &[(0x21, 0x2F), (0x3A, 0x40), (0x5B, 0x60), (0x7B, 0x7E)],
-            "space" => &[(0x09, 0x0D), (0x20, 0x20)],
-            "upper" => &[(0x41, 0x5A)],
-            "word" => WORD,
-            "xdigit" => &[(0x30, 0x39), (0x41, 0x46), (0x61, 0x66)],
-            _ => return None,
-        })
+    /// Go's `unicode.Scripts` (Unicode 15, Go 1.21 onwards), which
+    /// `\p{Greek}` names.
+    const SCRIPTS: &[&str] = &[
+        "Adlam", "Ahom", "Anatolian_Hieroglyphs", "Arabic", "Armenian", "Avestan", "Balinese",
+        "Bamum", "Bassa_Vah", "Batak", "Bengali", "Bhaiksuki", "Bopomofo", "Brahmi", "Braille",
+        "Buginese", "Buhid", "Canadian_Aboriginal", "Carian", "Caucasian_Albanian", "Chakma",
+        "Cham", "Cherokee", "Chorasmian", "Common", "Coptic", "Cuneiform", "Cypriot",
+        "Cypro_Minoan", "Cyrillic", "Deseret", "Devanagari", "Dives_Akuru", "Dogra", "Duployan",
+        "Egyptian_Hieroglyphs", "Elbasan", "Elymaic", "Ethiopic", "Georgian", "Glagolitic",
+        "Gothic", "Grantha", "Greek", "Gujarati", "Gunjala_Gondi", "Gurmukhi", "Han", "Hangul",
+        "Hanifi_Rohingya", "Hanunoo", "Hatran", "Hebrew", "Hiragana", "Imperial_Aramaic",
+        "Inherited", "Inscriptional_Pahlavi", "Inscriptional_Parthian", "Javanese", "Kaithi",
+        "Kannada", "Katakana", "Kawi", "Kayah_Li", "Kharoshthi", "Khitan_Small_Script", "Khmer",
+        "Khojki", "Khudawadi", "Lao", "Latin", "Lepcha", "Limbu", "Linear_A", "Linear_B", "Lisu",
+        "Lycian", "Lydian", "Mahajani", "Makasar", "Malayalam", "Mandaic", "Manichaean",
+        "Marchen", "Masaram_Gondi", "Medefaidrin", "Meetei_Mayek", "Mende_Kikakui",
+        "Meroitic_Cursive", "Meroitic_Hieroglyphs", "Miao", "Modi", "Mongolian", "Mro",
+        "Multani", "Myanmar", "Nabataean", "Nag_Mundari", "Nandinagari", "New_Tai_Lue", "Newa",
+        "Nko", "Nushu", "Nyiakeng_Puachue_Hmong", "Ogham", "Ol_Chiki", "Old_Hungarian",
+        "Old_Italic", "Old_North_Arabian", "Old_Permic", "Old_Persian", "Old_Sogdian",
+        "Old_South_Arabian", "Old_Turkic", "Old_Uyghur", "Oriya", "Osage", "Osmanya",
+        "Pahawh_Hmong", "Palmyrene", "Pau_Cin_Hau", "Phags_Pa", "Phoenician", "Psalter_Pahlavi",
+        "Rejang", "Runic", "Samaritan", "Saurashtra", "Sharada", "Shavian", "Siddham",
+        "SignWriting", "Sinhala", "Sogdian", "Sora_Sompeng", "Soyombo", "Sundanese",
+        "Syloti_Nagri", "Syriac", "Tagalog", "Tagbanwa", "Tai_Le", "Tai_Tham", "Tai_Viet",
+        "Takri", "Tamil", "Tangsa", "Tangut", "Telugu", "Thaana", "Thai", "Tibetan", "Tifinagh",
+        "Tirhuta", "Toto", "Ugaritic", "Vai", "Vithkuqi", "Wancho", "Warang_Citi", "Yezidi", "Yi",
+        "Zanabazar_Square",
+    ];
+
+    /// Go's POSIX classes (`[[:alpha:]]`); Rust's of the same names are the
+    /// same ASCII sets (both copy RE2).
+    const POSIX: &[&str] = &[
+        "alnum", "alpha", "ascii", "blank", "cntrl", "digit", "graph", "lower", "print", "punct",
+        "space", "upper", "word", "xdigit",
+    ];
+
+    /// Room for the `regex` crate's compiled form: Go allows its own 128 MiB,
+    /// and this is enough for `\pL{1000}` (about 40 MiB in Rust's form).
+    const SIZE_LIMIT: usize = 128 << 20;
+
+    /// Compiles Go's regular expression `src` into a Rust one that matches
+    /// the same texts.
+    pub(super) fn compile(src: &str) -> Result<regex::Regex, PatternErrorKind> {
+        let rust = to_rust(src).map_err(PatternErrorKind::InvalidRegex)?;
+        regex::RegexBuilder::new(&rust)
+            .size_limit(SIZE_LIMIT)
+            .build()
+            .map_err(|e| PatternErrorKind::Unsupported(e.to_string()))
     }
 
-    /// The code points not in `ranges` (sorted, disjoint).
-    fn complement(ranges: Ranges) -> Vec<(u32, u32)> {
-        let mut out = Vec::new();
-        let mut next = 0;
-        for &(lo, hi) in ranges {
-            if lo > next {
-                out.push((next, lo - 1));
-            }
-            next = hi + 1;
+    /// Go's regular expression `src` in Rust's syntax, or why Go refuses it.
+    fn to_rust(src: &str) -> Result<String, String> {
+        Writer {
+            chars: src.chars().collect(),
+            pos: 0,
+            out: String::new(),
+            groups: Vec::new(),
+            operand: None,
+            after_repeat: false,
         }
-        if next <= MAX_RUNE {
-            out.push((next, MAX_RUNE));
-        }
-        out
+        .run()
     }
 
-    impl Regex {
-        pub(super) fn new(src: &str) -> Result<Regex, Error> {
-            let mut parser = Parser {
-                chars: src.chars().collect(),
-                pos: 0,
-            };
-            let node = parser.alternation(0)?;
-            if parser.peek().is_some() {
-                return Err(invalid("unexpected )"));
-            }
-            let mut prog = Vec::new();
-            emit(&node, &mut prog);
-            prog.push(Inst::Match);
-            Ok(Regex { prog })
-        }
-
-        /// Go's `MatchString`: is there a match anywhere in `text`?
-        pub(super) fn is_match(&self, text: &str) -> bool {
-            let mut current = Threads::new(self.prog.len());
-            let mut following = Threads::new(self.prog.len());
-            let mut stack = Vec::new();
-            let mut prev = None;
-            let mut rest = text.chars();
-            loop {
-                let next = rest.clone().next();
-                self.add(&mut current, &mut stack, 0, prev, next);
-                if current.matched {
-                    return true;
-                }
-                let Some(c) = rest.next() else {
-                    return false;
-                };
-                let after = rest.clone().next();
-                following.clear();
-                for &pc in &current.pcs {
-                    if let Inst::Char(set) = &self.prog[pc] {
-                        if set.contains(c) {
-                            self.add(&mut following, &mut stack, pc + 1, Some(c), after);
-                        }
-                    }
-                }
-                std::mem::swap(&mut current, &mut following);
-                prev = Some(c);
-            }
-        }
-
-        /// Adds `pc` and everything reachable from it without reading a
-        /// character, given the characters around the current position.
-        fn add(
-            &self,
-            threads: &mut Threads,
-            stack: &mut Vec<usize>,
-            pc: usize,
-            prev: Option<char>,
-            next: Option<char>,
-        ) {
-            stack.push(pc);
-            while let Some(pc) = stack.pop() {
-                if std::mem::replace(&mut threads.seen[pc], true) {
-                    continue;
-                }
-                match &self.prog[pc] {
-                    Inst::Char(_) => threads.pcs.push(pc),
-                    Inst::Look(look) => {
-                        if look.holds(prev, next) {
-                            stack.push(pc + 1);
-                        }
-                    }
-                    Inst::Split(a, b) => {
-                        stack.push(*b);
-                        stack.push(*a);
-                    }
-                    Inst::Jmp(to) => stack.push(*to),
-                    Inst::Match => threads.matched = true,
-                }
-            }
-        }
-    }
-
-    struct Threads {
-        pcs: Vec<usize>,
-        seen: Vec<bool>,
-        matched: bool,
-    }
-
-    impl Threads {
-        fn new(len: usize) -> Self {
-            Threads {
-                pcs: Vec::new(),
-                seen: vec![false; len],
-                matched: false,
-            }
-        }
-
-        fn clear(&mut self) {
-            self.pcs.clear();
-            self.seen.fill(false);
-            self.matched = false;
-        }
-    }
-
-    fn emit(node: &Node, prog: &mut Vec<Inst>) {
-        match node {
-            Node::Char(set) => prog.push(Inst::Char(set.clone())),
-            Node::Look(look) => prog.push(Inst::Look(*look)),
-            Node::Concat(nodes) => {
-                for node in nodes {
-                    emit(node, prog);
-                }
-            }
-            Node::Alternate(alternatives) => {
-                // Split to each alternative in turn; all jump to the end.
-                let mut jumps = Vec::new();
-                for (i, alternative) in alternatives.iter().enumerate() {
-                    let split = (i + 1 < alternatives.len()).then(|| {
-                        prog.push(Inst::Jmp(0)); // patched below
-                        prog.len() - 1
-                    });
-                    emit(alternative, prog);
-                    if let Some(split) = split {
-                        jumps.push(prog.len());
-                        prog.push(Inst::Jmp(0)); // patched below
-                        prog[split] = Inst::Split(split + 1, prog.len());
-                    }
-                }
-                for jump in jumps {
-                    prog[jump] = Inst::Jmp(prog.len());
-                }
-            }
-            Node::Repeat { body, min, max } => {
-                for _ in 0..*min {
-                    emit(body, prog);
-                }
-                let optional = match max {
-                    None => {
-                        let split = prog.len();
-                        prog.push(Inst::Jmp(0)); // patched below
-                        emit(body, prog);
-                        prog.push(Inst::Jmp(split));
-                        prog[split] = Inst::Split(split + 1, prog.len());
-                        return;
-                    }
-                    Some(max) => max - min,
-                };
-                for _ in 0..optional {
-                    let split = prog.len();
-                    prog.push(Inst::Jmp(0)); // patched below
-                    emit(body, prog);
-                    prog[split] = Inst::Split(split + 1, prog.len());
-                }
-            }
-        }
-    }
-
-    struct Parser {
+    struct Writer {
         chars: Vec<char>,
         pos: usize,
+        out: String,
+        /// Where each open group starts in `out`.
+        groups: Vec<usize>,
+        /// What a repetition operator would repeat, `None` at the start of
+        /// the expression, a group or an alternative (where Go reports a
+        /// missing argument).
+        operand: Option<Operand>,
+        /// Whether the last thing read was a repetition: Go refuses `a**`.
+        after_repeat: bool,
     }
 
-    fn invalid(what: impl Into<String>) -> Error {
-        Error::Invalid(what.into())
+    struct Operand {
+        /// Where it starts in `out`.
+        start: usize,
+        /// Whether it already carries a repetition (`a*\Q\E*` is legal Go).
+        repeated: bool,
+        /// The counts stacked on it, innermost first, for Go's limit on
+        /// their product.
+        counts: Vec<Count>,
     }
 
-    impl Parser {
+    /// `{min,max}`; `None` for no maximum.
+    type Count = (u32, Option<u32>);
+
+    fn count_text((min, max): Count) -> String {
+        match max {
+            None => format!("{{{min},}}"),
+            Some(max) if max == min => format!("{{{min}}}"),
+            Some(max) => format!("{{{min},{max}}}"),
+        }
+    }
+
+    /// A class Go knows by name: the inside of a Rust class, and whether
+    /// Go negated it.
+    struct Named {
+        body: String,
+        negated: bool,
+    }
+
+    impl Named {
+        /// As one item of an enclosing Rust class.
+        fn push_item(&self, out: &mut String) {
+            if self.negated {
+                out.push_str("[^");
+                out.push_str(&self.body);
+                out.push(']');
+            } else {
+                out.push_str(&self.body);
+            }
+        }
+    }
+
+    impl Writer {
         fn peek(&self) -> Option<char> {
             self.chars.get(self.pos).copied()
         }
@@ -842,89 +691,124 @@ mod re {
             Some(c)
         }
 
-        /// Alternatives separated by `|`, up to the end or (inside a group)
-        /// a `)`.
-        fn alternation(&mut self, depth: usize) -> Result<Node, Error> {
-            let mut alternatives = vec![self.sequence(depth)?];
-            while self.peek() == Some('|') {
-                self.pos += 1;
-                alternatives.push(self.sequence(depth)?);
-            }
-            Ok(match alternatives.len() {
-                1 => alternatives.swap_remove(0),
-                _ => Node::Alternate(alternatives),
-            })
-        }
-
-        /// A concatenation, up to the end, a `|` or (inside a group) a `)`.
-        fn sequence(&mut self, depth: usize) -> Result<Node, Error> {
-            let mut seq = Vec::new();
-            let mut after_repeat = false;
-            while let Some(c) = self.peek() {
-                let counts = match c {
-                    '*' => Some((0, None)),
-                    '+' => Some((1, None)),
-                    '?' => Some((0, Some(1))),
-                    '{' => self.counted_repeat()?,
+        /// Go's `parse` loop.
+        fn run(mut self) -> Result<String, String> {
+            while let Some(c) = self.bump() {
+                let after_repeat = std::mem::take(&mut self.after_repeat);
+                let repeat = match c {
+                    '*' | '+' | '?' => Some((c.to_string(), None)),
+                    '{' => self.counted_repeat()?.map(|count| (count_text(count), Some(count))),
                     _ => None,
                 };
-                if let Some((min, max)) = counts {
-                    if c != '{' {
-                        self.pos += 1;
-                    }
-                    if after_repeat {
-                        return Err(invalid("invalid nested repetition operator"));
-                    }
-                    let body = seq
-                        .pop()
-                        .ok_or_else(|| invalid("missing argument to repetition operator"))?;
-                    // Non-greedy `*?`: same set of matches, and we only ask
-                    // whether there is one.
-                    if self.peek() == Some('?') {
-                        self.pos += 1;
-                    }
-                    seq.push(Node::Repeat {
-                        body: Box::new(body),
-                        min,
-                        max,
-                    });
-                    after_repeat = true;
+                if let Some((op, count)) = repeat {
+                    self.repeat(after_repeat, &op, count)?;
                     continue;
                 }
-                after_repeat = false;
-                if c == '|' || (c == ')' && depth > 0) {
-                    break;
-                }
-                self.pos += 1;
                 match c {
                     '(' => {
-                        if self.peek() == Some('?') {
-                            return Err(Error::Unsupported("a `(?` group".into()));
-                        }
-                        let inner = self.alternation(depth + 1)?;
-                        if self.bump() != Some(')') {
-                            return Err(invalid("missing closing )"));
-                        }
-                        seq.push(inner);
+                        self.groups.push(self.out.len());
+                        self.out.push_str("(?:");
+                        self.operand = None;
                     }
-                    ')' => return Err(invalid("unexpected )")),
-                    '[' => seq.push(Node::Char(self.class()?)),
-                    '.' => seq.push(Node::Char(Set::AnyButNewline)),
-                    '^' => seq.push(Node::Look(Look::BeginText)),
-                    '$' => seq.push(Node::Look(Look::EndText)),
-                    '\\' => self.escape(&mut seq)?,
-                    c => seq.push(Node::Char(Set::One(u32::from(c)))),
+                    ')' => {
+                        let start = self.groups.pop().ok_or("unexpected )")?;
+                        self.out.push(')');
+                        self.set_operand(start);
+                    }
+                    '|' => {
+                        self.out.push('|');
+                        self.operand = None;
+                    }
+                    '[' => self.class()?,
+                    '.' | '^' | '$' => self.atom(&c.to_string()),
+                    '\\' => self.escape()?,
+                    c => self.literal(u32::from(c)),
                 }
             }
-            Ok(Node::Concat(seq))
+            if !self.groups.is_empty() {
+                return Err("missing closing )".into());
+            }
+            Ok(self.out)
         }
 
-        /// Go's `parseRepeat` at a `{`: `{n}`, `{n,}` or `{n,m}`, consumed,
-        /// or `None` (nothing consumed) when the text is not one, in which
-        /// case the `{` is a literal.
-        fn counted_repeat(&mut self) -> Result<Option<(u32, Option<u32>)>, Error> {
+        fn set_operand(&mut self, start: usize) {
+            self.operand = Some(Operand {
+                start,
+                repeated: false,
+                counts: Vec::new(),
+            });
+        }
+
+        /// Something that repetition applies to as a whole, written as is.
+        fn atom(&mut self, text: &str) {
+            self.set_operand(self.out.len());
+            self.out.push_str(text);
+        }
+
+        /// A code point to match; one that is not a `char` matches nothing.
+        fn literal(&mut self, c: u32) {
+            self.set_operand(self.out.len());
+            match char::from_u32(c) {
+                Some(c) => push_char(&mut self.out, c),
+                None => self.out.push_str(NOTHING),
+            }
+        }
+
+        /// Go's `repeat`: `op` (`*`, `{2,3}`, ...) applied to the operand.
+        fn repeat(
+            &mut self,
+            after_repeat: bool,
+            op: &str,
+            count: Option<Count>,
+        ) -> Result<(), String> {
+            // Non-greedy `*?`: the same texts match, and we only ask whether
+            // one does.
+            if self.peek() == Some('?') {
+                self.pos += 1;
+            }
+            if after_repeat {
+                return Err("invalid nested repetition operator".into());
+            }
+            let operand = self
+                .operand
+                .as_mut()
+                .ok_or("missing argument to repetition operator")?;
+            if let Some((min, max)) = count {
+                // Go's repeatIsValid, checked only for counts of 2 or more:
+                // walking outwards in, each count divides a budget of 1000
+                // and may not exceed what is left; a `{0}` ends the walk.
+                if min >= 2 || max.is_some_and(|max| max >= 2) {
+                    let mut budget = MAX_REPEAT;
+                    for &(min, max) in std::iter::once(&(min, max)).chain(operand.counts.iter().rev()) {
+                        let m = match max {
+                            Some(0) => break,
+                            Some(max) => max,
+                            None => min,
+                        };
+                        if m > budget {
+                            return Err(format!("invalid repeat count `{op}`"));
+                        }
+                        budget /= m.max(1);
+                    }
+                }
+                operand.counts.push((min, max));
+            }
+            // Rust would read `a*?` as one operator, so stacked ones get a group.
+            if operand.repeated {
+                self.out.insert_str(operand.start, "(?:");
+                self.out.push(')');
+            }
+            operand.repeated = true;
+            self.out.push_str(op);
+            self.after_repeat = true;
+            Ok(())
+        }
+
+        /// Go's `parseRepeat` after a `{`: `{n}`, `{n,}` or `{n,m}`, or
+        /// `None` (nothing consumed) when the text is not one, in which case
+        /// the `{` is a literal.
+        fn counted_repeat(&mut self) -> Result<Option<Count>, String> {
             let start = self.pos;
-            self.pos += 1; // `{`
             let parsed = (|| {
                 let min = self.decimal()?;
                 let max = if self.peek() == Some(',') {
@@ -945,8 +829,8 @@ mod re {
             };
             let too_big = |n: u64| n > u64::from(MAX_REPEAT);
             if too_big(min) || max.is_some_and(|max| too_big(max) || min > max) {
-                let text: String = self.chars[start..self.pos].iter().collect();
-                return Err(invalid(format!("invalid repeat count `{text}`")));
+                let text: String = self.chars[start - 1..self.pos].iter().collect();
+                return Err(format!("invalid repeat count `{text}`"));
             }
             // Both fit in u32: they are at most MAX_REPEAT.
             let narrow = |n: u64| u32::try_from(n).unwrap_or(MAX_REPEAT);
@@ -971,17 +855,18 @@ mod re {
         }
 
         /// After a `\` outside a class.
-        fn escape(&mut self, seq: &mut Vec<Node>) -> Result<(), Error> {
-            let look = match self.peek() {
-                Some('A') => Some(Look::BeginText),
-                Some('z') => Some(Look::EndText),
-                Some('b') => Some(Look::WordBoundary),
-                Some('B') => Some(Look::NotWordBoundary),
+        fn escape(&mut self) -> Result<(), String> {
+            let assertion = match self.peek() {
+                Some('A') => Some(r"\A"),
+                Some('z') => Some(r"\z"),
+                // Go's word boundaries look at ASCII word characters only.
+                Some('b') => Some(r"(?-u:\b)"),
+                Some('B') => Some(r"(?-u:\B)"),
                 _ => None,
             };
-            if let Some(look) = look {
+            if let Some(assertion) = assertion {
                 self.pos += 1;
-                seq.push(Node::Look(look));
+                self.atom(assertion);
                 return Ok(());
             }
             if self.peek() == Some('Q') {
@@ -992,46 +877,95 @@ mod re {
                         self.pos += 1;
                         break;
                     }
-                    seq.push(Node::Char(Set::One(u32::from(c))));
+                    self.literal(u32::from(c));
                 }
                 return Ok(());
             }
-            if let Some((ranges, negated)) = self.perl_class()? {
-                seq.push(Node::Char(Set::Ranges {
-                    ranges: ranges.to_vec(),
-                    negated,
-                }));
+            if let Some(named) = self.class_escape()? {
+                self.set_operand(self.out.len());
+                self.out.push('[');
+                if named.negated {
+                    self.out.push('^');
+                }
+                self.out.push_str(&named.body);
+                self.out.push(']');
                 return Ok(());
             }
             let c = self.escaped_char()?;
-            seq.push(Node::Char(Set::One(c)));
+            self.literal(c);
             Ok(())
         }
 
-        /// `\d \D \s \S \w \W` (the `\` already read); `None` leaves the
-        /// position alone.
-        fn perl_class(&mut self) -> Result<Option<(Ranges, bool)>, Error> {
-            let class = match self.peek() {
-                Some('d') => (DIGIT, false),
-                Some('D') => (DIGIT, true),
-                Some('s') => (PERL_SPACE, false),
-                Some('S') => (PERL_SPACE, true),
-                Some('w') => (WORD, false),
-                Some('W') => (WORD, true),
-                Some(c @ ('p' | 'P')) => {
-                    return Err(Error::Unsupported(format!("the Unicode class `\\{c}`")))
-                }
+        /// `\d \D \s \S \w \W` or a Unicode class like `\pL` (the `\` already
+        /// read); `None` leaves the position alone.
+        fn class_escape(&mut self) -> Result<Option<Named>, String> {
+            // Go's are ASCII; Rust's are Unicode, and its ASCII `\s` has `\v`.
+            let (body, negated) = match self.peek() {
+                Some('d') => ("0-9", false),
+                Some('D') => ("0-9", true),
+                Some('s') => (r"\t\n\x0C\r ", false),
+                Some('S') => (r"\t\n\x0C\r ", true),
+                Some('w') => ("0-9A-Za-z_", false),
+                Some('W') => ("0-9A-Za-z_", true),
+                Some('p' | 'P') => return self.unicode_class().map(Some),
                 _ => return Ok(None),
             };
             self.pos += 1;
-            Ok(Some(class))
+            Ok(Some(Named {
+                body: body.to_owned(),
+                negated,
+            }))
+        }
+
+        /// Go's `parseUnicodeClass` at the `p` of `\pL`, `\p{Greek}`,
+        /// `\p{^Greek}` or `\PL`: a one-character name, or one in braces.
+        fn unicode_class(&mut self) -> Result<Named, String> {
+            let start = self.pos - 1;
+            let mut negated = self.bump() == Some('P');
+            let name: String = match self.bump() {
+                Some('{') => {
+                    let rest = &self.chars[self.pos..];
+                    let Some(len) = rest.iter().position(|&c| c == '}') else {
+                        return Err("unclosed Unicode class name".into());
+                    };
+                    self.pos += len + 1;
+                    rest[..len].iter().collect()
+                }
+                Some(c) => c.to_string(),
+                None => String::new(),
+            };
+            let name = match name.strip_prefix('^') {
+                Some(name) => {
+                    negated = !negated;
+                    name
+                }
+                None => &name,
+            };
+            let body = match name {
+                "Any" => r"\x{0}-\x{10FFFF}".to_owned(),
+                // Surrogates, which UTF-8 text never holds.
+                "Cs" => NOTHING.to_owned(),
+                // Go's `C` lacks the unassigned code points (Cn) that
+                // Unicode's, and Rust's, has.
+                "C" => r"\p{gc=Cc}\p{gc=Cf}\p{gc=Co}".to_owned(),
+                // Go matches names exactly (`\p{greek}` is an error), Rust
+                // loosely; and `gc=`/`sc=` keep Rust from reading a name as
+                // some other property.
+                _ if CATEGORIES.contains(&name) => format!(r"\p{{gc={name}}}"),
+                _ if SCRIPTS.contains(&name) => format!(r"\p{{sc={name}}}"),
+                _ => {
+                    let text: String = self.chars[start..self.pos].iter().collect();
+                    return Err(format!("unknown Unicode class `{text}`"));
+                }
+            };
+            Ok(Named { body, negated })
         }
 
         /// Go's `parseEscape`: the character after a `\`.
-        fn escaped_char(&mut self) -> Result<u32, Error> {
+        fn escaped_char(&mut self) -> Result<u32, String> {
             let start = self.pos;
             let Some(c) = self.bump() else {
-                return Err(invalid("trailing backslash"));
+                return Err("trailing backslash".into());
             };
             let octal = |c: Option<char>| c.and_then(|c| c.to_digit(8));
             let value = match c {
@@ -1060,7 +994,7 @@ mod re {
             };
             value.ok_or_else(|| {
                 let seq: String = self.chars[start..self.pos].iter().collect();
-                invalid(format!("invalid escape sequence `\\{seq}`"))
+                format!("invalid escape sequence `\\{seq}`")
             })
         }
 
@@ -1080,7 +1014,7 @@ mod re {
                     '}' if digits > 0 => return Some(value),
                     c => {
                         value = value * 16 + c.to_digit(16)?;
-                        if value > MAX_RUNE {
+                        if value > u32::from(char::MAX) {
                             return None;
                         }
                         digits += 1;
@@ -1089,17 +1023,19 @@ mod re {
             }
         }
 
-        /// Go's `parseClass`, after the `[`.
-        fn class(&mut self) -> Result<Set, Error> {
-            let negated = self.peek() == Some('^');
-            if negated {
+        /// Go's `parseClass`, after the `[`, written as a Rust class of the
+        /// same items.
+        fn class(&mut self) -> Result<(), String> {
+            let start = self.out.len();
+            self.out.push('[');
+            if self.peek() == Some('^') {
                 self.pos += 1;
+                self.out.push('^');
             }
-            let mut ranges = Vec::new();
             let mut first = true; // a `]` right after `[` or `[^` is literal
             loop {
                 match self.peek() {
-                    None => return Err(invalid("missing closing ]")),
+                    None => return Err("missing closing ]".into()),
                     Some(']') if !first => {
                         self.pos += 1;
                         break;
@@ -1108,19 +1044,15 @@ mod re {
                 }
                 first = false;
                 if self.peek() == Some('[') && self.peek_at(1) == Some(':') {
-                    if let Some(named) = self.named_class()? {
-                        ranges.extend(named);
+                    if let Some(named) = self.posix_class()? {
+                        named.push_item(&mut self.out);
                         continue;
                     }
                 }
                 if self.peek() == Some('\\') {
                     self.pos += 1;
-                    if let Some((class, negated)) = self.perl_class()? {
-                        if negated {
-                            ranges.extend(complement(class));
-                        } else {
-                            ranges.extend_from_slice(class);
-                        }
+                    if let Some(named) = self.class_escape()? {
+                        named.push_item(&mut self.out);
                         continue;
                     }
                     self.pos -= 1;
@@ -1132,17 +1064,19 @@ mod re {
                     self.pos += 1;
                     hi = self.class_char()?;
                     if hi < lo {
-                        return Err(invalid("invalid character class range"));
+                        return Err("invalid character class range".into());
                     }
                 }
-                ranges.push((lo, hi));
+                push_range(&mut self.out, lo, hi);
             }
-            Ok(Set::Ranges { ranges, negated })
+            self.out.push(']');
+            self.set_operand(start);
+            Ok(())
         }
 
-        fn class_char(&mut self) -> Result<u32, Error> {
+        fn class_char(&mut self) -> Result<u32, String> {
             match self.bump() {
-                None => Err(invalid("missing closing ]")),
+                None => Err("missing closing ]".into()),
                 Some('\\') => self.escaped_char(),
                 Some(c) => Ok(u32::from(c)),
             }
@@ -1151,27 +1085,48 @@ mod re {
         /// `[:name:]` or `[:^name:]` at the position. Like Go, a `[:` with no
         /// `:]` anywhere after it is not a named class, and an unknown name is
         /// an error.
-        fn named_class(&mut self) -> Result<Option<Vec<(u32, u32)>>, Error> {
+        fn posix_class(&mut self) -> Result<Option<Named>, String> {
             let after = &self.chars[self.pos + 2..];
             let Some(i) = after.windows(2).position(|w| w == [':', ']']) else {
                 return Ok(None);
             };
-            let len = 2 + i + 2;
-            let name: String = self.chars[self.pos..self.pos + len].iter().collect();
-            let inner = &name[2..name.len() - 2];
-            let (negated, bare) = match inner.strip_prefix('^') {
+            let name: String = after[..i].iter().collect();
+            let (negated, bare) = match name.strip_prefix('^') {
                 Some(bare) => (true, bare),
-                None => (false, inner),
+                None => (false, name.as_str()),
             };
-            let Some(class) = posix_class(bare) else {
-                return Err(invalid(format!("invalid character class range `{name}`")));
-            };
-            self.pos += len;
-            Ok(Some(if negated {
-                complement(class)
-            } else {
-                class.to_vec()
+            if !POSIX.contains(&bare) {
+                return Err(format!("invalid character class range `[:{name}:]`"));
+            }
+            self.pos += 2 + i + 2;
+            Ok(Some(Named {
+                body: format!("[:{bare}:]"),
+                negated,
             }))
+        }
+    }
+
+    fn push_char(out: &mut String, c: char) {
+        out.push_str(&regex::escape(c.encode_utf8(&mut [0; 4])));
+    }
+
+    /// `lo-hi` as items of a Rust class, without the surrogates.
+    fn push_range(out: &mut String, lo: u32, hi: u32) {
+        let mut any = false;
+        for (lo, hi) in [(lo, hi.min(0xD7FF)), (lo.max(0xE000), hi)] {
+            if let (Some(lo), Some(hi)) = (char::from_u32(lo), char::from_u32(hi)) {
+                if lo <= hi {
+                    push_char(out, lo);
+                    if hi > lo {
+                        out.push('-');
+                        push_char(out, hi);
+                    }
+                    any = true;
+                }
+            }
+        }
+        if !any {
+            out.push_str(NOTHING);
         }
     }
 }

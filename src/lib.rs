@@ -11,6 +11,7 @@ pub mod deps;
 pub mod digest;
 pub mod facts;
 pub mod ignore;
+pub mod http;
 pub mod image;
 pub mod inspect;
 pub mod layer;
