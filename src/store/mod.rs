@@ -38,6 +38,8 @@ pub enum StoreError {
     },
     #[error("no cache folder: set HOIST_CACHE, XDG_CACHE_HOME or HOME")]
     NoRoot,
+    #[error("cache key `{0}` is not a valid store key")]
+    BadKey(String),
     #[error("blob {0} is not in the store at {1}")]
     Missing(Digest, PathBuf),
 }
@@ -130,6 +132,51 @@ impl Store {
         let mut w = self.writer()?;
         io::copy(reader, &mut w)?;
         w.finish(Some(digest), size)?;
+        Ok(())
+    }
+}
+
+impl Store {
+    /// Where the cache entry `kind/name` lives. `kind` is a fixed word
+    /// chosen by the caller (`deps-npm`, `npm-tarball`...), `name` a hex
+    /// key; both are checked so a key can never leave the store.
+    fn key_path(&self, kind: &str, name: &str) -> Result<PathBuf, StoreError> {
+        let ok = |s: &str, extra: &[u8]| {
+            !s.is_empty()
+                && s.len() <= 200
+                && s.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || extra.contains(&b))
+        };
+        if !ok(kind, b"-") || !ok(name, b"-_.") || name.starts_with('.') {
+            return Err(StoreError::BadKey(format!("{kind}/{name}")));
+        }
+        Ok(self.root.join("keys").join(kind).join(name))
+    }
+
+    /// Reads a cache entry: small bytes (usually JSON naming blobs) that a
+    /// cache key maps to. `None` when absent.
+    pub fn get_key(&self, kind: &str, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        match fs::read(self.key_path(kind, name)?) {
+            Ok(b) => Ok(Some(b)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Writes a cache entry atomically (temp file, fsync, rename). Write
+    /// the blobs an entry names first, so an entry never points at
+    /// nothing.
+    pub fn put_key(&self, kind: &str, name: &str, value: &[u8]) -> Result<(), StoreError> {
+        let path = self.key_path(kind, name)?;
+        let dir = path.parent().unwrap_or(&self.root).to_owned();
+        fs::create_dir_all(&dir)?;
+        let mut tmp = tempfile::Builder::new()
+            .prefix("key-")
+            .tempfile_in(self.root.join("tmp"))?;
+        tmp.write_all(value)?;
+        tmp.as_file().sync_all()?;
+        tmp.persist(&path).map_err(|e| e.error)?;
+        sync_dir(&dir);
         Ok(())
     }
 }
@@ -247,6 +294,18 @@ mod tests {
                 .count(),
             0
         );
+    }
+
+    #[test]
+    fn keys_round_trip_and_refuse_escapes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.get_key("deps-npm", "abc123").unwrap(), None);
+        store.put_key("deps-npm", "abc123", b"{}").unwrap();
+        assert_eq!(store.get_key("deps-npm", "abc123").unwrap().unwrap(), b"{}");
+        for (kind, name) in [("../x", "a"), ("k", "../a"), ("k", ".."), ("K", "a"), ("k", "a/b"), ("", "a")] {
+            assert!(store.put_key(kind, name, b"x").is_err(), "{kind}/{name}");
+        }
     }
 
     #[test]
