@@ -303,7 +303,14 @@ mod tests {
         assert_eq!(store.get_key("deps-npm", "abc123").unwrap(), None);
         store.put_key("deps-npm", "abc123", b"{}").unwrap();
         assert_eq!(store.get_key("deps-npm", "abc123").unwrap().unwrap(), b"{}");
-        for (kind, name) in [("../x", "a"), ("k", "../a"), ("k", ".."), ("K", "a"), ("k", "a/b"), ("", "a")] {
+        for (kind, name) in [
+            ("../x", "a"),
+            ("k", "../a"),
+            ("k", ".."),
+            ("K", "a"),
+            ("k", "a/b"),
+            ("", "a"),
+        ] {
             assert!(store.put_key(kind, name, b"x").is_err(), "{kind}/{name}");
         }
     }
