@@ -8,17 +8,14 @@
 //! digest and check its length at parse time, so a malformed lockfile fails
 //! before anything is downloaded.
 //!
-//! sha1 (npm 4 and older publishes, still in some lockfiles) is parsed, but
-//! the crate has no sha1 implementation yet; a verifier for a sha1-only
-//! integrity is refused with [`IntegrityError::Sha1Unsupported`] rather than
-//! letting the package through unchecked.
-//!
-//! No base64 crate is a dependency, so the small standard-alphabet codec the
-//! SRI digests need lives at the bottom of this file.
+//! sha1 (npm 4 and older publishes, still in some old lockfiles) is
+//! verified like the others when it is the only hash present; npm does the
+//! same.
 
 use std::fmt;
 use std::io;
 
+use sha1::Sha1;
 use sha2::{Digest as _, Sha256, Sha384, Sha512};
 
 /// Hash algorithms npm writes, weakest first (the derived order is strength).
@@ -115,11 +112,6 @@ pub enum IntegrityError {
         len: usize,
         expected: usize,
     },
-    #[error(
-        "integrity `{0}` has only a sha1 hash, which hoist cannot verify yet; \
-         regenerate the lockfile with a recent npm to get sha512 hashes"
-    )]
-    Sha1Unsupported(String),
     #[error("integrity mismatch: expected {expected}, got {actual}")]
     Mismatch { expected: String, actual: String },
 }
@@ -175,20 +167,20 @@ impl Integrity {
     }
 
     /// A streaming checker for the strongest hash.
-    pub fn verifier(&self) -> Result<Verifier, IntegrityError> {
+    pub fn verifier(&self) -> Verifier {
         let expected = self.strongest().clone();
         let state = match expected.algorithm {
             Algorithm::Sha256 => State::Sha256(Sha256::new()),
             Algorithm::Sha384 => State::Sha384(Sha384::new()),
             Algorithm::Sha512 => State::Sha512(Sha512::new()),
-            Algorithm::Sha1 => return Err(IntegrityError::Sha1Unsupported(self.to_string())),
+            Algorithm::Sha1 => State::Sha1(Sha1::new()),
         };
-        Ok(Verifier { expected, state })
+        Verifier { expected, state }
     }
 
     /// Checks a whole buffer at once.
     pub fn verify(&self, bytes: &[u8]) -> Result<(), IntegrityError> {
-        let mut v = self.verifier()?;
+        let mut v = self.verifier();
         v.update(bytes);
         v.finish()
     }
@@ -208,6 +200,7 @@ impl fmt::Display for Integrity {
 }
 
 enum State {
+    Sha1(Sha1),
     Sha256(Sha256),
     Sha384(Sha384),
     Sha512(Sha512),
@@ -231,6 +224,7 @@ impl fmt::Debug for Verifier {
 impl Verifier {
     pub fn update(&mut self, data: &[u8]) {
         match &mut self.state {
+            State::Sha1(h) => h.update(data),
             State::Sha256(h) => h.update(data),
             State::Sha384(h) => h.update(data),
             State::Sha512(h) => h.update(data),
@@ -244,6 +238,7 @@ impl Verifier {
 
     pub fn finish(self) -> Result<(), IntegrityError> {
         let actual = match self.state {
+            State::Sha1(h) => h.finalize().to_vec(),
             State::Sha256(h) => h.finalize().to_vec(),
             State::Sha384(h) => h.finalize().to_vec(),
             State::Sha512(h) => h.finalize().to_vec(),
@@ -274,66 +269,24 @@ impl io::Write for Verifier {
     }
 }
 
-const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+/// Standard-alphabet base64 (RFC 4648 §4), as Node's `Buffer` reads it
+/// for `ssri`: padding optional (but when present it must be right), stray
+/// low bits in the last character tolerated.
+const BASE64: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    base64::engine::GeneralPurposeConfig::new()
+        .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent)
+        .with_decode_allow_trailing_bits(true),
+);
 
-fn sextet(c: u8) -> Option<u32> {
-    match c {
-        b'A'..=b'Z' => Some(u32::from(c - b'A')),
-        b'a'..=b'z' => Some(u32::from(c - b'a') + 26),
-        b'0'..=b'9' => Some(u32::from(c - b'0') + 52),
-        b'+' => Some(62),
-        b'/' => Some(63),
-        _ => None,
-    }
-}
-
-/// Standard-alphabet base64 (RFC 4648 §4). Padding is optional, but when
-/// present it must make the length a multiple of four.
 fn decode_base64(text: &str) -> Option<Vec<u8>> {
-    let bytes = text.as_bytes();
-    let body = bytes
-        .strip_suffix(b"==")
-        .or_else(|| bytes.strip_suffix(b"="))
-        .unwrap_or(bytes);
-    if body.len() != bytes.len() && bytes.len() % 4 != 0 {
-        return None;
-    }
-    if body.len() % 4 == 1 {
-        return None;
-    }
-    let mut out = Vec::with_capacity(body.len() * 3 / 4);
-    let mut acc: u32 = 0;
-    let mut bits = 0;
-    for &c in body {
-        acc = (acc << 6) | sextet(c)?;
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
-        }
-    }
-    Some(out)
+    use base64::Engine as _;
+    BASE64.decode(text).ok()
 }
 
 fn encode_base64(data: &[u8]) -> String {
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for chunk in data.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(data)
 }
 
 #[cfg(test)]
@@ -434,8 +387,8 @@ mod tests {
     }
 
     #[test]
-    fn verify_each_sha2() {
-        for sri in [HELLO_SHA256, HELLO_SHA384, HELLO_SHA512] {
+    fn verify_each_algorithm() {
+        for sri in [HELLO_SHA1, HELLO_SHA256, HELLO_SHA384, HELLO_SHA512] {
             let i = Integrity::parse(sri).unwrap();
             assert_eq!(i.verify(b"hello npm"), Ok(()), "{sri}");
             let err = i.verify(b"hello npm!").unwrap_err();
@@ -450,20 +403,20 @@ mod tests {
     fn verifier_streams_and_writes() {
         use std::io::Write as _;
         let i = Integrity::parse(HELLO_SHA512).unwrap();
-        let mut v = i.verifier().unwrap();
+        let mut v = i.verifier();
         v.write_all(b"hello ").unwrap();
         v.update(b"npm");
         assert_eq!(v.finish(), Ok(()));
     }
 
     #[test]
-    fn sha1_only_is_refused_sha1_plus_sha512_is_fine() {
-        let only = Integrity::parse(HELLO_SHA1).unwrap();
-        assert_eq!(
-            only.verifier().err(),
-            Some(IntegrityError::Sha1Unsupported(HELLO_SHA1.into()))
-        );
+    fn the_strongest_hash_decides() {
         let both = Integrity::parse(&format!("{HELLO_SHA1} {HELLO_SHA512}")).unwrap();
         assert_eq!(both.verify(b"hello npm"), Ok(()));
+        assert_eq!(both.verifier().expected().algorithm(), Algorithm::Sha512);
+        // A wrong sha1 beside a right sha512 does not matter, as in ssri.
+        let wrong_sha1 = "sha1-AAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+        let mixed = Integrity::parse(&format!("{wrong_sha1} {HELLO_SHA512}")).unwrap();
+        assert_eq!(mixed.verify(b"hello npm"), Ok(()));
     }
 }
