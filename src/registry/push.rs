@@ -1,0 +1,627 @@
+//! Writing to registries: blobs (skip, mount or upload), then manifests,
+//! then the index and tags.
+//!
+//! For each blob, cheapest first: `HEAD` (already there: skip it); a
+//! cross-repository mount from the base's repository when the base lives
+//! on the same registry (201: done; 202: the registry opened an upload
+//! instead, which is then used); else an upload streamed from the store
+//! (`POST`, one `PATCH` with the whole file, `PUT ?digest=`). A blob that is
+//! not in the local store is downloaded from the base only when it has to
+//! be uploaded, so pushing onto the registry that holds the base never
+//! downloads base layers. Up to [`super::Options::parallel`] blobs move at
+//! once.
+//!
+//! Manifests go up only when all their blobs are there, children (by
+//! digest) before the index, and the index (or the single manifest) last,
+//! under every tag: a reader never sees a tag pointing at something
+//! incomplete.
+
+use std::io::Read;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use reqwest::blocking::Body;
+use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use reqwest::{Method, Url};
+
+use super::client::{Call, Client, Endpoint, Scope};
+use super::pull::blob_deadline;
+use super::retry::is_retryable_status;
+use super::{BlobOutcome, Direction, Event, Progress, RegistryError};
+use crate::digest::Digest;
+use crate::image::{media, Descriptor};
+use crate::reference::{is_valid_tag, Reference};
+use crate::store::Store;
+
+/// One image to push.
+#[derive(Debug, Clone)]
+pub struct PushImage {
+    /// The manifest's descriptor: media type, digest and size (and the
+    /// platform, for an image under an index).
+    pub manifest: Descriptor,
+    /// The manifest exactly as hashed into `manifest.digest`.
+    pub manifest_bytes: Vec<u8>,
+    /// The config and layers. A blob need not be in the local store when
+    /// the target registry has it or the plan's `base` can provide it.
+    pub blobs: Vec<Descriptor>,
+}
+
+/// What to push to a target reference.
+#[derive(Debug, Clone, Copy)]
+pub struct PushPlan<'a> {
+    /// One image, or several under `index`.
+    pub images: &'a [PushImage],
+    /// An image index over `images` (exact bytes); pushed under the tags,
+    /// its children by digest. Required when there are several images.
+    pub index: Option<&'a [u8]>,
+    /// Tags to push besides the target reference's own.
+    pub extra_tags: &'a [String],
+    /// The base image's reference: its blobs are mounted from it when it
+    /// is on the target's registry, and downloaded from it when they must
+    /// be uploaded but are not in the local store.
+    pub base: Option<&'a Reference>,
+}
+
+/// What a push did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushReport {
+    /// The target as pushed (after any registries.conf location rewrite).
+    pub target: Reference,
+    /// The digest of what the tags point at: the index, or the manifest.
+    pub digest: Digest,
+    pub uploaded: Vec<Digest>,
+    pub mounted: Vec<Digest>,
+    /// Blobs the registry already had.
+    pub skipped: Vec<Digest>,
+    /// Blobs downloaded from the base to be uploaded.
+    pub downloaded: Vec<Digest>,
+    pub bytes_uploaded: u64,
+    /// Every manifest and index pushed, in order.
+    pub manifests: Vec<Digest>,
+    /// The tags pushed.
+    pub tags: Vec<String>,
+}
+
+struct BlobResult {
+    outcome: BlobOutcome,
+    downloaded: bool,
+}
+
+impl Client {
+    /// Pushes `plan` to `target` (see the module docs for the order).
+    /// `target`'s tag is pushed, and `plan.extra_tags`; a target with only
+    /// a digest is pushed by digest, which must be the top document's.
+    pub fn push(
+        &self,
+        target: &Reference,
+        plan: &PushPlan<'_>,
+        store: &Store,
+        progress: &dyn Progress,
+    ) -> Result<PushReport, RegistryError> {
+        let invalid = |why: String| RegistryError::Protocol {
+            what: format!("pushing to {target}"),
+            registry: target.registry().to_owned(),
+            why,
+        };
+        if plan.images.is_empty() {
+            return Err(invalid("there is no image to push".into()));
+        }
+        if plan.index.is_none() && plan.images.len() != 1 {
+            return Err(invalid(format!(
+                "{} images need an index to be pushed under one name",
+                plan.images.len()
+            )));
+        }
+        for im in plan.images {
+            let actual = Digest::of(&im.manifest_bytes);
+            if actual != im.manifest.digest {
+                return Err(invalid(format!(
+                    "manifest bytes hash to {actual}, but its descriptor says {}",
+                    im.manifest.digest
+                )));
+            }
+        }
+        let top = match plan.index {
+            Some(ix) => Digest::of(ix),
+            None => plan.images[0].manifest.digest.clone(),
+        };
+        if let Some(d) = target.digest() {
+            if *d != top {
+                return Err(invalid(format!(
+                    "the target names digest {d}, but what is pushed is {top}"
+                )));
+            }
+        }
+        let mut tags: Vec<String> = Vec::new();
+        for t in target
+            .tag()
+            .into_iter()
+            .map(str::to_owned)
+            .chain(plan.extra_tags.iter().cloned())
+        {
+            if !is_valid_tag(&t) {
+                return Err(invalid(format!("`{t}` is not a valid tag")));
+            }
+            if !tags.contains(&t) {
+                tags.push(t);
+            }
+        }
+        self.check_blocked(target)?;
+        let target = self.conf.rewrite(target)?;
+        let what = format!("pushing to {target}");
+        let ep = self.endpoint(&target, &what, progress)?;
+
+        // The base: mounted from when on the same registry, downloaded
+        // from when a blob must be uploaded and is not in the store.
+        let base = match plan.base {
+            Some(b) => {
+                self.check_blocked(b)?;
+                Some(self.conf.rewrite(b)?)
+            }
+            None => None,
+        };
+        let mount_from = base
+            .as_ref()
+            .filter(|b| b.api_host() == target.api_host() && b.repository() != target.repository());
+        let base_sources = match plan.base {
+            Some(b) => self.pull_sources(b)?,
+            None => Vec::new(),
+        };
+        let scope = Scope::push(target.repository(), mount_from.map(|b| b.repository()));
+
+        let mut blobs: Vec<&Descriptor> = Vec::new();
+        for im in plan.images {
+            for b in &im.blobs {
+                if !blobs.iter().any(|x| x.digest == b.digest) {
+                    blobs.push(b);
+                }
+            }
+        }
+
+        let next = AtomicUsize::new(0);
+        let failed = AtomicBool::new(false);
+        let results: Mutex<Vec<(usize, BlobResult)>> = Mutex::new(Vec::new());
+        let errors: Mutex<Vec<RegistryError>> = Mutex::new(Vec::new());
+        let workers = self.opts.parallel.clamp(1, 16).min(blobs.len().max(1));
+        let ctx = BlobCtx {
+            ep: &ep,
+            target: &target,
+            scope: &scope,
+            mount_from,
+            base: plan.base,
+            base_sources: &base_sources,
+            store,
+            progress,
+        };
+        std::thread::scope(|s| {
+            for _ in 0..workers {
+                s.spawn(|| loop {
+                    if failed.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(d) = blobs.get(i) else { return };
+                    match self.push_blob(&ctx, d) {
+                        Ok(r) => {
+                            progress.event(&Event::BlobDone {
+                                digest: &d.digest,
+                                size: d.size,
+                                outcome: r.outcome,
+                            });
+                            lock(&results).push((i, r));
+                        }
+                        Err(e) => {
+                            failed.store(true, Ordering::Relaxed);
+                            lock(&errors).push(e);
+                        }
+                    }
+                });
+            }
+        });
+        if let Some(e) = errors
+            .into_inner()
+            .unwrap_or_else(|e| e.into_inner())
+            .into_iter()
+            .next()
+        {
+            return Err(e);
+        }
+        let mut results = results.into_inner().unwrap_or_else(|e| e.into_inner());
+        results.sort_by_key(|(i, _)| *i);
+        let mut report = PushReport {
+            target: target.clone(),
+            digest: top.clone(),
+            uploaded: Vec::new(),
+            mounted: Vec::new(),
+            skipped: Vec::new(),
+            downloaded: Vec::new(),
+            bytes_uploaded: 0,
+            manifests: Vec::new(),
+            tags: Vec::new(),
+        };
+        for (i, r) in results {
+            let d = blobs[i];
+            if r.downloaded {
+                report.downloaded.push(d.digest.clone());
+            }
+            match r.outcome {
+                BlobOutcome::Uploaded => {
+                    report.uploaded.push(d.digest.clone());
+                    report.bytes_uploaded += d.size;
+                }
+                BlobOutcome::Mounted => report.mounted.push(d.digest.clone()),
+                _ => report.skipped.push(d.digest.clone()),
+            }
+        }
+
+        match plan.index {
+            Some(ix) => {
+                for im in plan.images {
+                    self.put_manifest(
+                        &ep,
+                        &target,
+                        &scope,
+                        im.manifest.digest.as_str(),
+                        &im.manifest_bytes,
+                        &manifest_media_type(&im.manifest, &im.manifest_bytes),
+                        &im.manifest.digest,
+                        progress,
+                    )?;
+                    report.manifests.push(im.manifest.digest.clone());
+                }
+                let mt = embedded_media_type(ix).unwrap_or_else(|| media::OCI_INDEX.to_owned());
+                self.put_tagged(&ep, &target, &scope, &tags, ix, &mt, &top, progress)?;
+                report.manifests.push(top.clone());
+            }
+            None => {
+                let im = &plan.images[0];
+                let mt = manifest_media_type(&im.manifest, &im.manifest_bytes);
+                self.put_tagged(
+                    &ep,
+                    &target,
+                    &scope,
+                    &tags,
+                    &im.manifest_bytes,
+                    &mt,
+                    &top,
+                    progress,
+                )?;
+                report.manifests.push(top.clone());
+            }
+        }
+        report.tags = tags;
+        Ok(report)
+    }
+
+    /// Puts the top document under every tag, or by digest when there is
+    /// no tag.
+    #[allow(clippy::too_many_arguments)]
+    fn put_tagged(
+        &self,
+        ep: &Endpoint,
+        target: &Reference,
+        scope: &Scope,
+        tags: &[String],
+        bytes: &[u8],
+        media_type: &str,
+        digest: &Digest,
+        progress: &dyn Progress,
+    ) -> Result<(), RegistryError> {
+        if tags.is_empty() {
+            return self.put_manifest(
+                ep,
+                target,
+                scope,
+                digest.as_str(),
+                bytes,
+                media_type,
+                digest,
+                progress,
+            );
+        }
+        for t in tags {
+            self.put_manifest(ep, target, scope, t, bytes, media_type, digest, progress)?;
+        }
+        Ok(())
+    }
+
+    /// `PUT /v2/NAME/manifests/REFERENCE` with the exact bytes.
+    #[allow(clippy::too_many_arguments)]
+    fn put_manifest(
+        &self,
+        ep: &Endpoint,
+        target: &Reference,
+        scope: &Scope,
+        reference: &str,
+        bytes: &[u8],
+        media_type: &str,
+        digest: &Digest,
+        progress: &dyn Progress,
+    ) -> Result<(), RegistryError> {
+        let shown = if reference.starts_with("sha256:") {
+            format!("{}@{reference}", target.name())
+        } else {
+            format!("{}:{reference}", target.name())
+        };
+        let what = format!("pushing manifest {shown}");
+        let url = ep.url(&format!("v2/{}/manifests/{reference}", target.repository()))?;
+        let make = || -> std::io::Result<Body> { Ok(Body::from(bytes.to_vec())) };
+        let mut call = Call::new(self, Method::PUT, url, scope, &what, progress)
+            .header(CONTENT_TYPE, media_type);
+        call.body = Some(&make);
+        let resp = self.send(ep, &call)?;
+        let resp = self.check(ep, resp, &[200, 201, 202, 204], &what, scope)?;
+        if let Some(h) = resp
+            .headers()
+            .get("docker-content-digest")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| Digest::parse(v).ok())
+        {
+            if h != *digest {
+                return Err(RegistryError::DigestMismatch {
+                    what,
+                    registry: ep.registry.clone(),
+                    expected: digest.clone(),
+                    actual: h,
+                });
+            }
+        }
+        progress.event(&Event::ManifestPushed {
+            reference: &shown,
+            digest,
+        });
+        Ok(())
+    }
+
+    /// Skips, mounts or uploads one blob.
+    fn push_blob(&self, ctx: &BlobCtx<'_>, d: &Descriptor) -> Result<BlobResult, RegistryError> {
+        let repo = ctx.target.repository();
+        let what = format!("pushing blob {} to {}", d.digest, ctx.target.name());
+        // Already there?
+        let url = ctx.ep.url(&format!("v2/{repo}/blobs/{}", d.digest))?;
+        let call = Call::new(self, Method::HEAD, url, ctx.scope, &what, ctx.progress);
+        let resp = self.send(ctx.ep, &call)?;
+        match resp.status().as_u16() {
+            200 => {
+                return Ok(BlobResult {
+                    outcome: BlobOutcome::Exists,
+                    downloaded: false,
+                })
+            }
+            404 => {}
+            _ => {
+                self.check(ctx.ep, resp, &[], &what, ctx.scope)?;
+            }
+        }
+        // Mount from the base's repository.
+        let mut session: Option<Url> = None;
+        if let Some(from) = ctx.mount_from {
+            let mut url = ctx.ep.url(&format!("v2/{repo}/blobs/uploads/"))?;
+            url.query_pairs_mut()
+                .append_pair("mount", d.digest.as_str())
+                .append_pair("from", from.repository());
+            let call = Call::new(self, Method::POST, url, ctx.scope, &what, ctx.progress)
+                .header(CONTENT_LENGTH, "0");
+            let resp = self.send(ctx.ep, &call)?;
+            match resp.status().as_u16() {
+                201 => {
+                    return Ok(BlobResult {
+                        outcome: BlobOutcome::Mounted,
+                        downloaded: false,
+                    })
+                }
+                202 => session = Some(ctx.ep.resolve_location(&resp, &what)?),
+                // Anything else (no pull right on the base, mounts not
+                // supported): upload instead.
+                _ => {}
+            }
+        }
+        // Upload, from the store (downloading from the base first if need be).
+        let mut downloaded = false;
+        if !ctx.store.has(&d.digest) {
+            match (ctx.base, ctx.base_sources.is_empty()) {
+                (Some(base), false) => {
+                    self.fetch_one(ctx.base_sources, base, d, ctx.store, ctx.progress)?;
+                    downloaded = true;
+                }
+                _ => {
+                    return Err(RegistryError::MissingBlob {
+                        digest: d.digest.clone(),
+                        target: ctx.target.name(),
+                        why: "the registry does not have it either, and no base to fetch it from was given".into(),
+                    })
+                }
+            }
+        }
+        let mut failures = 0u32;
+        loop {
+            let result = match session.take() {
+                Some(s) => self.upload_to(ctx, s, d, &what),
+                None => self
+                    .start_upload(ctx, &what)
+                    .and_then(|s| self.upload_to(ctx, s, d, &what)),
+            };
+            let err = match result {
+                Ok(()) => {
+                    return Ok(BlobResult {
+                        outcome: BlobOutcome::Uploaded,
+                        downloaded,
+                    })
+                }
+                Err(e) => e,
+            };
+            let retryable = match &err {
+                RegistryError::Unreachable { .. } | RegistryError::Io { .. } => true,
+                RegistryError::Status { status, .. } => is_retryable_status(*status),
+                // An upload session the registry forgot (expired).
+                RegistryError::NotFound { .. } => true,
+                _ => false,
+            };
+            failures += 1;
+            if !retryable || failures >= self.opts.retry.tries {
+                return Err(err);
+            }
+            let wait = self.opts.retry.delay(failures, None);
+            let why = err.to_string();
+            ctx.progress.event(&Event::Retrying {
+                what: &what,
+                retry: failures,
+                wait,
+                why: &why,
+            });
+            std::thread::sleep(wait);
+        }
+    }
+
+    /// `POST /v2/NAME/blobs/uploads/`: opens an upload session.
+    fn start_upload(&self, ctx: &BlobCtx<'_>, what: &str) -> Result<Url, RegistryError> {
+        let url = ctx
+            .ep
+            .url(&format!("v2/{}/blobs/uploads/", ctx.target.repository()))?;
+        let call = Call::new(self, Method::POST, url, ctx.scope, what, ctx.progress)
+            .header(CONTENT_LENGTH, "0");
+        let resp = self.send(ctx.ep, &call)?;
+        let resp = self.check(ctx.ep, resp, &[202], what, ctx.scope)?;
+        ctx.ep.resolve_location(&resp, what)
+    }
+
+    /// Streams the stored blob into an upload session: one `PATCH` with
+    /// the whole file, then `PUT ?digest=`.
+    fn upload_to(
+        &self,
+        ctx: &BlobCtx<'_>,
+        session: Url,
+        d: &Descriptor,
+        what: &str,
+    ) -> Result<(), RegistryError> {
+        let path = ctx.store.blob_path(&d.digest);
+        let count = Arc::new(AtomicU64::new(0));
+        let make = || -> std::io::Result<Body> {
+            let file = std::fs::File::open(&path)?;
+            let len = file.metadata()?.len();
+            count.store(0, Ordering::Relaxed);
+            Ok(Body::sized(
+                Counting {
+                    inner: file,
+                    count: count.clone(),
+                },
+                len,
+            ))
+        };
+        ctx.progress.event(&Event::BlobStart {
+            digest: &d.digest,
+            size: d.size,
+            direction: Direction::Upload,
+        });
+        let mut call = Call::new(self, Method::PATCH, session, ctx.scope, what, ctx.progress)
+            .header(CONTENT_TYPE, "application/octet-stream");
+        call.body = Some(&make);
+        call.retry = false;
+        call.timeout = Some(blob_deadline(d.size));
+        let resp = with_monitor(ctx.progress, d, &count, || self.send(ctx.ep, &call))?;
+        let resp = self.check(ctx.ep, resp, &[202, 204], what, ctx.scope)?;
+        let mut next = match resp.headers().get(reqwest::header::LOCATION) {
+            Some(_) => ctx.ep.resolve_location(&resp, what)?,
+            None => call.url.clone(),
+        };
+        next.query_pairs_mut()
+            .append_pair("digest", d.digest.as_str());
+        let call = Call::new(self, Method::PUT, next, ctx.scope, what, ctx.progress)
+            .header(CONTENT_LENGTH, "0");
+        let mut call = call;
+        call.retry = false;
+        let resp = self.send(ctx.ep, &call)?;
+        self.check(ctx.ep, resp, &[201, 204], what, ctx.scope)?;
+        ctx.progress.event(&Event::BlobProgress {
+            digest: &d.digest,
+            done: d.size,
+            size: d.size,
+        });
+        Ok(())
+    }
+}
+
+/// What every blob of one push shares.
+struct BlobCtx<'a> {
+    ep: &'a Endpoint,
+    target: &'a Reference,
+    scope: &'a Scope,
+    mount_from: Option<&'a Reference>,
+    base: Option<&'a Reference>,
+    base_sources: &'a [Reference],
+    store: &'a Store,
+    progress: &'a dyn Progress,
+}
+
+/// Runs `f` (an upload) while a helper thread reports how many bytes the
+/// body has handed over, every 250 ms; small blobs get no helper.
+fn with_monitor<T>(
+    progress: &dyn Progress,
+    d: &Descriptor,
+    count: &AtomicU64,
+    f: impl FnOnce() -> T,
+) -> T {
+    if d.size < 1 << 20 {
+        return f();
+    }
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        let monitor = s.spawn(|| {
+            while !stop.load(Ordering::Relaxed) {
+                std::thread::park_timeout(Duration::from_millis(250));
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                progress.event(&Event::BlobProgress {
+                    digest: &d.digest,
+                    done: count.load(Ordering::Relaxed),
+                    size: d.size,
+                });
+            }
+        });
+        let out = f();
+        stop.store(true, Ordering::Relaxed);
+        monitor.thread().unpark();
+        out
+    })
+}
+
+/// A reader that counts what it hands over.
+struct Counting {
+    inner: std::fs::File,
+    count: Arc<AtomicU64>,
+}
+
+impl Read for Counting {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The media type to push a manifest as: its descriptor's, else the one
+/// inside it, else OCI's.
+fn manifest_media_type(desc: &Descriptor, bytes: &[u8]) -> String {
+    if !desc.media_type.is_empty() {
+        return desc.media_type.clone();
+    }
+    embedded_media_type(bytes).unwrap_or_else(|| media::OCI_MANIFEST.to_owned())
+}
+
+fn embedded_media_type(bytes: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Peek {
+        #[serde(rename = "mediaType")]
+        media_type: Option<String>,
+    }
+    serde_json::from_slice::<Peek>(bytes)
+        .ok()?
+        .media_type
+        .filter(|m| !m.is_empty())
+}
