@@ -382,14 +382,23 @@ impl Client {
                 }
                 Err(e) => {
                     let detail = error_chain(&e);
-                    if retry + 1 >= policy.tries {
-                        let lower = detail.to_ascii_lowercase();
-                        let hint = if !allow_http
-                            && ["certificate", "tls", "ssl", "corrupt", "invalidcontenttype"]
+                    let lower = detail.to_ascii_lowercase();
+                    // A certificate the client cannot verify will not
+                    // become verifiable by waiting.
+                    let bad_cert = lower.contains("certificate");
+                    if retry + 1 >= policy.tries || bad_cert {
+                        let tls_trouble = bad_cert
+                            || ["tls", "ssl", "corrupt", "invalidcontenttype"]
                                 .iter()
-                                .any(|w| lower.contains(w))
-                        {
-                            format!("; if {registry} speaks plain HTTP or uses a certificate you cannot verify, mark it insecure (--insecure-registry {registry}, or `insecure = true` in registries.conf), or put its CA in a certs.d folder ({}/{host}/ca.crt)", self.opts.certs_dirs.first().map(|p| p.display().to_string()).unwrap_or_else(|| "/etc/containers/certs.d".into()))
+                                .any(|w| lower.contains(w));
+                        let hint = if tls_trouble {
+                            let root = self
+                                .opts
+                                .certs_dirs
+                                .first()
+                                .map(|p| p.display().to_string())
+                                .unwrap_or_else(|| "/etc/containers/certs.d".into());
+                            format!("; put the registry's CA certificate in {root}/{host}/ca.crt, or, to skip verification (and allow plain HTTP), mark it insecure: --insecure-registry {registry}, or `insecure = true` in registries.conf")
                         } else {
                             String::new()
                         };

@@ -408,3 +408,42 @@ fn live_tls() {
     assert!(rep.uploaded.contains(&base_layer) || rep.skipped.contains(&base_layer));
     let _ = img;
 }
+
+#[test]
+#[ignore]
+fn live_mirror() {
+    let reg = env("HOIST_LIVE_PLAIN");
+    let tmp = tempfile::tempdir().unwrap();
+    let conf = tmp.path().join("registries.conf");
+    // The origin (nothing listens on :5199) is only reached through its
+    // mirror.
+    std::fs::write(
+        &conf,
+        format!("[[registry]]\nlocation = \"127.0.0.1:5199\"\n[[registry.mirror]]\nlocation = \"{reg}\"\n"),
+    )
+    .unwrap();
+    let mut o = opts(tmp.path());
+    o.registries_conf = Some(conf);
+    o.retry.tries = 2;
+    let client = Client::new(o).unwrap();
+    let log = Log::default();
+    let store = Store::open(tmp.path().join("store")).unwrap();
+    let r = Reference::parse("127.0.0.1:5199/library/alpine:3.20").unwrap();
+    let img = client
+        .resolve(&r, &Platform::parse("linux/amd64").unwrap(), &store, &log)
+        .unwrap();
+    assert_eq!(img.source.registry(), reg);
+    let rep = client.fetch_blobs(&r, &img.layers, &store, &log).unwrap();
+    assert_eq!(rep.downloaded.len(), 1);
+    // Offline: a missing blob is named.
+    let mut o = opts(tmp.path());
+    o.offline = true;
+    let offline = Client::new(o).unwrap();
+    let store2 = Store::open(tmp.path().join("store2")).unwrap();
+    let err = offline
+        .fetch_blobs(&r, &img.layers, &store2, &log)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains(img.layers[0].digest.as_str()), "{err}");
+    eprintln!("{err}");
+}
