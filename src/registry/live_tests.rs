@@ -447,3 +447,27 @@ fn live_mirror() {
     assert!(err.contains(img.layers[0].digest.as_str()), "{err}");
     eprintln!("{err}");
 }
+
+/// Needs `HOIST_LIVE_REDIRECT`: a registry needing Basic auth whose blob
+/// GETs redirect to another host, and `docker-credential-fake` on PATH
+/// answering for it.
+#[test]
+#[ignore]
+fn live_helper_and_redirect() {
+    let reg = env("HOIST_LIVE_REDIRECT");
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(
+        tmp.path().join("auth.json"),
+        format!(r#"{{"auths":{{}},"credHelpers":{{"{reg}":"fake"}}}}"#),
+    )
+    .unwrap();
+    let client = Client::new(opts(tmp.path())).unwrap();
+    let log = Log::default();
+    let store = Store::open(tmp.path().join("store")).unwrap();
+    let r = Reference::parse(&format!("{reg}/library/alpine:3.20")).unwrap();
+    let img = client
+        .resolve(&r, &Platform::parse("linux/amd64").unwrap(), &store, &log)
+        .unwrap();
+    let rep = client.fetch_blobs(&r, &img.layers, &store, &log).unwrap();
+    assert_eq!(rep.downloaded.len(), 1);
+}
