@@ -441,7 +441,7 @@ impl Client {
     }
 
     /// The `Authorization` header for a request with `scope` on `ep`.
-    fn authorization(
+    pub(crate) fn authorization(
         &self,
         ep: &Endpoint,
         scope: &Scope,

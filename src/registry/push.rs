@@ -169,6 +169,9 @@ impl Client {
             None => Vec::new(),
         };
         let scope = Scope::push(target.repository(), mount_from.map(|b| b.repository()));
+        // One token for all the parallel transfers (and an early, clear
+        // error when it cannot be had).
+        self.authorization(&ep, &scope, &what, progress)?;
 
         let mut blobs: Vec<&Descriptor> = Vec::new();
         for im in plan.images {
