@@ -143,9 +143,20 @@ fn live_plain_pull_and_push() {
         )
         .unwrap();
     assert_eq!(again.manifest_digest, img.manifest_digest);
-    let err = offline
+    // The tag resolved online before resolves offline from the store...
+    let again = offline
         .resolve(
             &base,
+            &Platform::parse("linux/arm64").unwrap(),
+            &store,
+            &log,
+        )
+        .unwrap();
+    assert_eq!(again.manifest_digest, img.manifest_digest);
+    // ...but another tag needs the network.
+    let err = offline
+        .resolve(
+            &base.with_tag("3.19").unwrap(),
             &Platform::parse("linux/arm64").unwrap(),
             &store,
             &log,

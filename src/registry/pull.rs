@@ -181,7 +181,9 @@ impl Client {
     /// downloaded: see [`Client::fetch_blobs`].
     ///
     /// A digest reference whose documents are already in the store is
-    /// resolved without the network (so it works `--offline`).
+    /// resolved without the network. Each online resolve of a tag records
+    /// the digest it found in the store, and an `--offline` resolve of that
+    /// tag uses it: so a base pulled once can be built on offline.
     pub fn resolve(
         &self,
         r: &Reference,
@@ -190,8 +192,18 @@ impl Client {
         progress: &dyn Progress,
     ) -> Result<RemoteImage, RegistryError> {
         let sources = self.pull_sources(r)?;
-        let mut fetched =
-            self.fetch_manifest(&sources, &r.api_reference(), Some(store), progress)?;
+        // Offline, a tag means what it meant at the last online resolve.
+        let top = match (r.digest(), self.opts.offline) {
+            (None, true) => match remembered_tag(store, r)? {
+                Some(d) => d.to_string(),
+                None => r.api_reference(),
+            },
+            _ => r.api_reference(),
+        };
+        let mut fetched = self.fetch_manifest(&sources, &top, Some(store), progress)?;
+        if r.digest().is_none() && fetched.source.is_some() {
+            remember_tag(store, r, &fetched.digest)?;
+        }
         // Children are read from where the top document came from.
         let mut preferred = fetched.source;
         let mut index: Option<RemoteIndex> = None;
@@ -556,6 +568,25 @@ impl Client {
         Ok(report)
     }
 
+    /// Resolves `r` for each of `platforms` and downloads every layer not
+    /// yet in the store: all a pull needs before writing an output. The
+    /// images come back in the order of `platforms`.
+    pub fn pull(
+        &self,
+        r: &Reference,
+        platforms: &[Platform],
+        store: &Store,
+        progress: &dyn Progress,
+    ) -> Result<Vec<RemoteImage>, RegistryError> {
+        let mut out = Vec::with_capacity(platforms.len());
+        for p in platforms {
+            let img = self.resolve(r, p, store, progress)?;
+            self.fetch_blobs(r, &img.layers, store, progress)?;
+            out.push(img);
+        }
+        Ok(out)
+    }
+
     /// Downloads one blob into the store from the first source that has
     /// it (unless the store has it already).
     pub(crate) fn fetch_one(
@@ -744,6 +775,30 @@ impl Client {
         }
         Ok(out)
     }
+}
+
+/// The store's cache kind for tag → digest records.
+const TAG_KIND: &str = "registry-tag";
+
+/// The store key for a tag reference: the hash of its full name.
+fn tag_key(r: &Reference) -> String {
+    Digest::of(r.to_string().as_bytes()).hex().to_owned()
+}
+
+fn remember_tag(store: &Store, r: &Reference, d: &Digest) -> Result<(), RegistryError> {
+    store.put_key(TAG_KIND, &tag_key(r), d.as_str().as_bytes())?;
+    Ok(())
+}
+
+fn remembered_tag(store: &Store, r: &Reference) -> Result<Option<Digest>, RegistryError> {
+    let Some(bytes) = store.get_key(TAG_KIND, &tag_key(r))? else {
+        return Ok(None);
+    };
+    // A damaged record is as good as none: the network would be needed.
+    Ok(std::str::from_utf8(&bytes)
+        .ok()
+        .and_then(|s| Digest::parse(s.trim()).ok())
+        .filter(|d| store.has(d)))
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
