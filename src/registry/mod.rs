@@ -15,7 +15,7 @@
 //! shared reqwest client ([`crate::http`]), and every transfer streams
 //! between the network and the store:
 //!
-//! - a blob download goes straight into [`Store::writer`] and is finished
+//! - a blob download goes straight into [`crate::store::Store::writer`] and is finished
 //!   with its expected digest and size, so a blob that does not match is
 //!   never stored; an interrupted download resumes with `Range` when the
 //!   server answers 206 (hashing simply continues), else starts over;
@@ -38,6 +38,10 @@
 //!   bytes are needed.
 //! - [`Client::fetch_blobs`]: downloads, up to [`Options::parallel`] at
 //!   once, the blobs not already in the store.
+//! - [`Client::pull`]: both, for each of several platforms.
+//! - [`Client::get_manifest`], [`Client::head_manifest`],
+//!   [`Client::blob_exists`], [`Client::tags`]: single requests, for
+//!   `inspect` and checks.
 //! - [`Client::push`]: a [`PushPlan`] (one image, or several under an
 //!   index, plus tags) → [`PushReport`]; blobs already on the registry are
 //!   skipped, blobs of the base are mounted when it lives on the same
@@ -45,6 +49,14 @@
 //! - [`Client::login`] / [`logout`]: podman's auth.json.
 //!
 //! Progress goes through the [`Progress`] trait; the library never prints.
+//!
+//! # Offline
+//!
+//! With [`Options::offline`] no request is made: whatever needs the
+//! network fails at once with [`RegistryError::Offline`], naming what was
+//! missing. What the store already holds still works: a digest reference
+//! whose manifest, index and config are stored, and a tag that an earlier
+//! online resolve recorded (the store's `registry-tag` keys).
 //!
 //! # Where the rest lives
 //!
