@@ -15,8 +15,10 @@ use crate::digest::Digest;
 use crate::facts::{self, Facts};
 use crate::image::{media, to_json, Descriptor, Manifest, Platform};
 use crate::layer::{Compression, EntryMeta, ImagePath, Layer, LayerError, LayerWriter};
+use crate::reference::{Reference, ReferenceError};
+use crate::registry::{self, Client, PushImage, PushPlan, RegistryError};
 use crate::store::{Store, StoreError};
-use crate::transport::{self, BuiltImage, Transport};
+use crate::transport::{self, BaseImage, BuiltImage, Transport};
 use crate::user::{self, UserSpec};
 
 /// Why a build failed.
@@ -44,6 +46,10 @@ pub enum BuildError {
         #[source]
         source: transport::TransportError,
     },
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    #[error(transparent)]
+    Reference(#[from] ReferenceError),
     #[error("--workdir `{0}` must be an absolute path inside the image, like /app")]
     Workdir(String),
     #[error("reading {path}: {source}")]
@@ -69,6 +75,11 @@ pub struct BuildOptions {
     pub compression: Compression,
     /// `SOURCE_DATE_EPOCH`: mtimes of new files and `created` times.
     pub epoch: u64,
+    /// Registry references to push the image to (`--push` with `--tag`s);
+    /// references in one repository are pushed once, with every tag.
+    pub push: Vec<Reference>,
+    /// How registries are reached (insecure hosts, offline, certs, auth).
+    pub registry: registry::Options,
 }
 
 /// What a build reports as it goes; the CLI renders it.
@@ -94,6 +105,14 @@ pub enum Event {
     Output {
         output: String,
     },
+    Pushed {
+        target: String,
+        digest: Digest,
+        uploaded: usize,
+        mounted: usize,
+        skipped: usize,
+        bytes: u64,
+    },
     Warning(String),
 }
 
@@ -117,6 +136,7 @@ pub fn build(
     opts: &BuildOptions,
     store: &Store,
     report: &mut dyn FnMut(Event),
+    net: &dyn registry::Progress,
 ) -> Result<BuildResult, BuildError> {
     let workdir = ImagePath::new(&opts.workdir)
         .ok()
@@ -125,12 +145,27 @@ pub fn build(
     // Scan the context first: a bad context fails before any base I/O.
     let ctx = Context::scan(&opts.context, &opts.ignore_file)?;
 
-    let base = transport::load_base(&opts.base, &opts.platform, store).map_err(|source| {
-        BuildError::Base {
-            base: opts.base.to_string(),
-            source,
+    let needs_registry = matches!(opts.base, Transport::Registry(_))
+        || !opts.push.is_empty()
+        || opts
+            .outputs
+            .iter()
+            .any(|o| matches!(o, Transport::Registry(_)));
+    let client = match needs_registry {
+        true => Some(Client::new(opts.registry.clone())?),
+        false => None,
+    };
+    let (base, remote) = load_base(opts, store, client.as_ref(), net)?;
+    // A registry base's layers are fetched only when their bytes are
+    // needed: to read facts, or to write an archive. A push mounts them.
+    let mut fetched = remote.is_none();
+    let mut need_layers = |store: &Store| -> Result<(), BuildError> {
+        if let (false, Some((c, r))) = (fetched, client.as_ref().zip(remote.as_ref())) {
+            c.fetch_blobs(r, &base.layers, store, net)?;
+            fetched = true;
         }
-    })?;
+        Ok(())
+    };
     report(Event::Base {
         source: base.source.clone(),
         digest: base.manifest_digest.clone(),
@@ -154,6 +189,7 @@ pub fn build(
     let mut new_layers = Vec::new();
 
     if let Some(spec) = &opts.user {
+        need_layers(store)?;
         let facts = facts::read_facts(store, &base.layers)?;
         let plan = user::plan_user(spec, &facts, opts.epoch / 86_400)?;
         settings.user = Some(format!("{}:{}", plan.uid, plan.gid));
@@ -229,7 +265,13 @@ pub fn build(
         config_json: cfg,
     };
 
+    let mut pushes: Vec<Reference> = Vec::new();
     for out in &opts.outputs {
+        if let Transport::Registry(r) = out {
+            pushes.push(Reference::parse(r)?);
+            continue;
+        }
+        need_layers(store)?;
         transport::write_output(out, &image, &opts.tags, store).map_err(|source| {
             BuildError::Output {
                 output: out.to_string(),
@@ -240,11 +282,100 @@ pub fn build(
             output: out.to_string(),
         });
     }
+    pushes.extend(opts.push.iter().cloned());
+    if let Some(client) = &client {
+        push_all(client, &pushes, &image, remote.as_ref(), store, report, net)?;
+    }
     Ok(BuildResult {
         image,
         new_layers,
         base_layers: base.layers.len(),
     })
+}
+
+/// Reads the base: from a local transport (every blob imported into the
+/// store), or from a registry (manifest and config only; the layers stay
+/// remote until needed). Returns the registry reference for the latter.
+fn load_base(
+    opts: &BuildOptions,
+    store: &Store,
+    client: Option<&Client>,
+    net: &dyn registry::Progress,
+) -> Result<(BaseImage, Option<Reference>), BuildError> {
+    let (Transport::Registry(name), Some(client)) = (&opts.base, client) else {
+        let base = transport::load_base(&opts.base, &opts.platform, store).map_err(|source| {
+            BuildError::Base {
+                base: opts.base.to_string(),
+                source,
+            }
+        })?;
+        return Ok((base, None));
+    };
+    let r = Reference::parse(name)?;
+    let img = client.resolve(&r, &opts.platform, store, net)?;
+    let base = BaseImage {
+        source: format!("docker://{}", img.reference),
+        manifest_digest: img.manifest_digest.clone(),
+        config: img.config.clone(),
+        config_digest: img.config_digest.clone(),
+        layers: img.oci_layers(),
+        platform: img.platform.clone(),
+    };
+    Ok((base, Some(img.reference.clone())))
+}
+
+/// Pushes the image to each target; targets in one repository share one
+/// push, with every tag.
+fn push_all(
+    client: &Client,
+    targets: &[Reference],
+    image: &BuiltImage,
+    base: Option<&Reference>,
+    store: &Store,
+    report: &mut dyn FnMut(Event),
+    net: &dyn registry::Progress,
+) -> Result<(), BuildError> {
+    let mut groups: Vec<(Reference, Vec<String>)> = Vec::new();
+    for t in targets {
+        let tag = t.tag().unwrap_or("latest").to_owned();
+        match groups
+            .iter_mut()
+            .find(|(g, _)| g.registry() == t.registry() && g.repository() == t.repository())
+        {
+            Some((_, tags)) => {
+                if !tags.contains(&tag) {
+                    tags.push(tag)
+                }
+            }
+            None => groups.push((t.clone(), Vec::new())),
+        }
+    }
+    let m = &image.manifest_json;
+    let mut blobs = vec![m.config.clone()];
+    blobs.extend(m.layers.iter().cloned());
+    let push_image = PushImage {
+        manifest: image.manifest.clone(),
+        manifest_bytes: store.read_blob(&image.manifest.digest)?,
+        blobs,
+    };
+    for (target, extra_tags) in groups {
+        let plan = PushPlan {
+            images: std::slice::from_ref(&push_image),
+            index: None,
+            extra_tags: &extra_tags,
+            base,
+        };
+        let r = client.push(&target, &plan, store, net)?;
+        report(Event::Pushed {
+            target: target.to_string(),
+            digest: r.digest.clone(),
+            uploaded: r.uploaded.len(),
+            mounted: r.mounted.len(),
+            skipped: r.skipped.len(),
+            bytes: r.bytes_uploaded,
+        });
+    }
+    Ok(())
 }
 
 /// The user layer: passwd, group (and shadow files where the base has

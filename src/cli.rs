@@ -19,6 +19,66 @@ pub enum Command {
     Build(Box<BuildArgs>),
     /// Show an image's platform, config and layers.
     Inspect(InspectArgs),
+    /// Copy an image from a registry into an archive or layout (for air-gapped hosts).
+    Pull(PullArgs),
+    /// Save credentials for a registry in containers' auth.json.
+    Login(LoginArgs),
+    /// Remove saved credentials for a registry.
+    Logout(LogoutArgs),
+}
+
+/// How registries are reached; shared by every command that talks to one.
+#[derive(Debug, Args, Clone, Default)]
+pub struct RegistryArgs {
+    /// Allow plain HTTP (and unverified TLS) to this registry, HOST[:PORT] (repeatable).
+    #[arg(long = "insecure-registry", value_name = "HOST[:PORT]")]
+    pub insecure_registry: Vec<String>,
+    /// Never touch the network: use what the store holds, and name what is missing.
+    #[arg(long)]
+    pub offline: bool,
+    /// The auth file to read credentials from first (default: containers' auth.json, then Docker's config).
+    #[arg(long, value_name = "FILE", env = "REGISTRY_AUTH_FILE")]
+    pub authfile: Option<PathBuf>,
+    /// A certs.d-style folder of CA and client certificates, HOST:PORT/*.crt (default /etc/containers/certs.d).
+    #[arg(long, value_name = "DIR")]
+    pub cert_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct PullArgs {
+    /// The image, e.g. alpine:3.20 or docker://registry.example.com/team/base:1.
+    pub reference: String,
+    /// The platform to pull, os/arch[/variant] (default: this machine's).
+    #[arg(long)]
+    pub platform: Option<String>,
+    /// Where to write it: oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:TAG] (repeatable).
+    #[arg(long = "output", short = 'o', required = true)]
+    pub outputs: Vec<String>,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    /// The registry, HOST[:PORT].
+    pub registry: String,
+    /// The user name.
+    #[arg(long, short = 'u')]
+    pub username: String,
+    /// Read the password from standard input (the password is never taken as an argument).
+    #[arg(long)]
+    pub password_stdin: bool,
+    #[command(flatten)]
+    pub registry_args: RegistryArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct LogoutArgs {
+    /// The registry, HOST[:PORT].
+    pub registry: String,
+    /// The auth file to remove the credentials from.
+    #[arg(long, value_name = "FILE", env = "REGISTRY_AUTH_FILE")]
+    pub authfile: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -26,7 +86,7 @@ pub struct BuildArgs {
     /// The app folder (the build context).
     #[arg(default_value = ".")]
     pub context: PathBuf,
-    /// The base image: oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE[:TAG].
+    /// The base image: a registry reference (alpine:3.20, docker://REF), oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE[:TAG].
     #[arg(long)]
     pub base: String,
     /// The platform to build for, os/arch[/variant] (default: this machine's).
@@ -80,6 +140,11 @@ pub struct BuildArgs {
     /// The ignore file, relative to the context.
     #[arg(long, default_value = ".dockerignore")]
     pub ignore_file: String,
+    /// Push the image to the registry of every --tag.
+    #[arg(long)]
+    pub push: bool,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
 }
 
 #[derive(Debug, Args)]

@@ -14,6 +14,8 @@ use hoist::build::{self, BuildOptions, Event};
 use hoist::config::{self, ConfigSettings};
 use hoist::image::Platform;
 use hoist::layer::Compression;
+use hoist::reference::Reference;
+use hoist::registry::{self, Client};
 use hoist::store::Store;
 use hoist::transport::Transport;
 use hoist::user::UserSpec;
@@ -23,6 +25,9 @@ fn main() -> ExitCode {
     let result = match cli.command {
         cli::Command::Build(args) => run_build(*args),
         cli::Command::Inspect(args) => run_inspect(args),
+        cli::Command::Pull(args) => run_pull(args),
+        cli::Command::Login(args) => run_login(args),
+        cli::Command::Logout(args) => run_logout(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -117,18 +122,24 @@ fn run_build(a: cli::BuildArgs) -> Result<()> {
             .collect::<Result<_, _>>()?,
         compression: Compression::parse(&a.compression).map_err(anyhow::Error::msg)?,
         epoch: source_date_epoch()?,
+        push: if a.push {
+            if a.tags.is_empty() {
+                bail!("--push needs a --tag naming where to push, e.g. --tag registry.example.com/team/web:1.4");
+            }
+            a.tags
+                .iter()
+                .map(|t| Reference::parse(t))
+                .collect::<Result<_, _>>()?
+        } else {
+            Vec::new()
+        },
+        registry: registry_options(&a.registry),
     };
-    if opts
-        .outputs
-        .iter()
-        .any(|o| matches!(o, Transport::Registry(_)))
-    {
-        bail!("pushing to a registry is not supported yet: use --output oci:DIR, oci-archive:FILE or docker-archive:FILE");
-    }
     let store = Store::open_default()?;
     let started = std::time::Instant::now();
     let tty = std::io::stderr().is_terminal();
-    let mut report = |e: Event| match e {
+    let mut report = |e: Event| {
+        match e {
         Event::Base {
             source,
             digest,
@@ -153,6 +164,17 @@ fn run_build(a: cli::BuildArgs) -> Result<()> {
             eprintln!("user    {name} ({uid}:{gid}) already in the base, reused")
         }
         Event::Output { output } => eprintln!("wrote   {output}"),
+        Event::Pushed {
+            target,
+            digest,
+            uploaded,
+            mounted,
+            skipped,
+            bytes,
+        } => eprintln!(
+            "pushed  {target}@{digest}: {uploaded} uploaded ({}), {mounted} mounted, {skipped} already there",
+            human_size(bytes)
+        ),
         Event::Warning(w) => {
             if tty {
                 eprintln!("\x1b[33mwarning\x1b[0m {w}")
@@ -160,8 +182,10 @@ fn run_build(a: cli::BuildArgs) -> Result<()> {
                 eprintln!("warning {w}")
             }
         }
+    }
     };
-    let result = build::build(&opts, &store, &mut report)?;
+    let net = NetProgress::new();
+    let result = build::build(&opts, &store, &mut report, &net)?;
     eprintln!(
         "built   {} in {:.2}s ({} base layers, {} new)",
         result.image.manifest.digest,
@@ -203,4 +227,129 @@ fn human_size(n: u64) -> String {
     } else {
         format!("{v:.1} {}", UNITS[i])
     }
+}
+
+fn registry_options(a: &cli::RegistryArgs) -> registry::Options {
+    let mut o = registry::Options::from_env();
+    o.insecure.extend(a.insecure_registry.iter().cloned());
+    o.offline = a.offline;
+    if let Some(f) = &a.authfile {
+        o.auth_files.insert(0, f.clone());
+    }
+    if let Some(d) = &a.cert_dir {
+        o.certs_dirs.insert(0, d.clone());
+    }
+    o
+}
+
+/// Renders registry transfers as plain lines on stderr: one when a blob
+/// is done, one per retry. (Blob-level lines suit CI logs; a terminal
+/// gets the same lines.)
+struct NetProgress;
+
+impl NetProgress {
+    fn new() -> NetProgress {
+        NetProgress
+    }
+}
+
+impl registry::Progress for NetProgress {
+    fn event(&self, e: &registry::Event<'_>) {
+        use registry::Event as E;
+        match e {
+            E::BlobDone {
+                digest,
+                size,
+                outcome,
+            } => {
+                eprintln!(
+                    "blob    {} {:>10}  {outcome:?}",
+                    digest.short(),
+                    human_size(*size)
+                )
+            }
+            E::ManifestPushed { reference, digest } => {
+                eprintln!("manifest {reference} {}", digest.short())
+            }
+            E::Retrying {
+                what,
+                retry,
+                wait,
+                why,
+            } => {
+                eprintln!(
+                    "retry   {what} (try {retry}, in {:.1}s): {why}",
+                    wait.as_secs_f64()
+                )
+            }
+            _ => {}
+        }
+    }
+}
+
+fn run_pull(a: cli::PullArgs) -> Result<()> {
+    let r = Reference::parse(
+        a.reference
+            .strip_prefix("docker://")
+            .unwrap_or(&a.reference),
+    )?;
+    let platform = platform(a.platform.as_deref())?;
+    let outputs: Vec<Transport> = a
+        .outputs
+        .iter()
+        .map(|o| Transport::parse(o))
+        .collect::<Result<_, _>>()?;
+    let store = Store::open_default()?;
+    let client = Client::new(registry_options(&a.registry))?;
+    let net = NetProgress::new();
+    let img = hoist::pull::pull(&client, &r, &platform, &store, &net)?;
+    let name = r.to_string();
+    for out in &outputs {
+        hoist::transport::write_output(out, &img, std::slice::from_ref(&name), &store)
+            .with_context(|| format!("writing {out}"))?;
+        eprintln!("wrote   {out}");
+    }
+    println!("{}", img.manifest.digest);
+    Ok(())
+}
+
+fn run_login(a: cli::LoginArgs) -> Result<()> {
+    if !a.password_stdin {
+        bail!("give the password on standard input with --password-stdin (a password on the command line would land in shell history)");
+    }
+    let mut password = String::new();
+    std::io::stdin().read_line(&mut password)?;
+    let password = password.trim_end_matches(['\n', '\r']);
+    let client = Client::new(registry_options(&a.registry_args))?;
+    let file = client.login(
+        &a.registry,
+        &a.username,
+        password,
+        a.registry_args.authfile.as_deref(),
+        &NetProgress::new(),
+    )?;
+    eprintln!(
+        "Login Succeeded: credentials for {} saved in {}",
+        a.registry,
+        file.display()
+    );
+    Ok(())
+}
+
+fn run_logout(a: cli::LogoutArgs) -> Result<()> {
+    let (file, removed) = registry::logout(&a.registry, a.authfile.as_deref())?;
+    if removed {
+        eprintln!(
+            "Removed login credentials for {} from {}",
+            a.registry,
+            file.display()
+        );
+    } else {
+        eprintln!(
+            "Not logged in to {} (nothing in {})",
+            a.registry,
+            file.display()
+        );
+    }
+    Ok(())
 }

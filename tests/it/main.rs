@@ -5,4 +5,5 @@
 mod bad_input;
 mod build;
 mod formats;
+mod registry;
 mod support;

@@ -1,0 +1,557 @@
+//! Registries: pushes to the real distribution registry on loopback in
+//! every auth mode (started by `scripts/registry`), checked with skopeo
+//! and podman; uploads counted and faults injected by a proxy in between.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, Command, Stdio};
+
+use crate::support::*;
+
+/// A registry started by `scripts/registry`, by mode.
+fn registry(mode: &str) -> String {
+    let var = format!("HOIST_REGISTRY_{}", mode.to_uppercase());
+    std::env::var(&var).unwrap_or_else(|_| {
+        panic!(
+            "{var} is not set: run `eval \"$(scripts/registry start)\"` first (scripts/test does)"
+        )
+    })
+}
+
+fn creds() -> (String, String) {
+    (
+        std::env::var("HOIST_REGISTRY_USER").unwrap_or("hoist".into()),
+        std::env::var("HOIST_REGISTRY_PASSWORD").unwrap_or("hoist-pass".into()),
+    )
+}
+
+/// Builds `small_app` on the amd64 Alpine archive and pushes it.
+fn build_push(env: &Env, tag: &str, extra: &[&str]) -> Run {
+    let app = env.path("app");
+    if !app.exists() {
+        small_app(&app);
+    }
+    let base = format!("oci-archive:{}", base("alpine-amd64.oci.tar").display());
+    let mut args = vec![
+        "build",
+        app.to_str().unwrap(),
+        "--base",
+        &base,
+        "--user",
+        "nextjs",
+        "--tag",
+        tag,
+        "--push",
+    ];
+    args.extend(extra);
+    env.hoist(&args)
+}
+
+/// podman pulls and runs the pushed image.
+fn podman_runs(image: &str, pull_args: &[&str]) {
+    require_podman();
+    let mut args = vec!["pull", "-q"];
+    args.extend(pull_args);
+    args.push(image);
+    run("podman", &args).ok();
+    let id = run("podman", &["run", "--rm", image, "id", "-u"]);
+    assert_eq!(id.ok().trim(), "1001");
+    run("podman", &["rmi", "-f", image]);
+}
+
+#[test]
+fn push_plain_http() {
+    let env = Env::new();
+    let r = registry("plain");
+    let tag = format!("{r}/it/plain:1");
+    let digest = build_push(&env, &tag, &[]).ok().trim().to_owned();
+    let m = run(
+        "skopeo",
+        &["inspect", "--tls-verify=false", &format!("docker://{tag}")],
+    )
+    .ok()
+    .to_owned();
+    let m: serde_json::Value = serde_json::from_str(&m).unwrap();
+    assert_eq!(m["Digest"], digest.as_str());
+    podman_runs(&tag, &["--tls-verify=false"]);
+}
+
+#[test]
+fn push_basic_auth_with_login() {
+    let env = Env::new();
+    let r = registry("basic");
+    let (user, pass) = creds();
+    let tag = format!("{r}/it/basic:1");
+    let authfile = env.path("auth.json");
+    let auth = authfile.to_str().unwrap();
+    // No credentials: a clear error with the way out.
+    build_push(&env, &tag, &["--authfile", auth]).fails_with("hoist login");
+    // A wrong password: a clear error naming the registry, nothing saved.
+    let login = |password: &str| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_hoist"))
+            .args([
+                "login",
+                &r,
+                "-u",
+                &user,
+                "--password-stdin",
+                "--authfile",
+                auth,
+            ])
+            .env("HOIST_CACHE", env.path("cache"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(format!("{password}\n").as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let bad = login("wrong-password");
+    assert_eq!(bad.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.contains(&r) && !err.contains("panicked"), "{err}");
+    assert!(
+        !err.contains("wrong-password"),
+        "the password is never printed: {err}"
+    );
+    assert!(!authfile.exists());
+    let good = login(&pass);
+    assert!(
+        good.status.success(),
+        "{}",
+        String::from_utf8_lossy(&good.stderr)
+    );
+    let saved = std::fs::read_to_string(&authfile).unwrap();
+    assert!(saved.contains(&r));
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&authfile).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    build_push(&env, &tag, &["--authfile", auth]).ok();
+    run(
+        "skopeo",
+        &[
+            "inspect",
+            "--tls-verify=false",
+            "--creds",
+            &format!("{user}:{pass}"),
+            &format!("docker://{tag}"),
+        ],
+    )
+    .ok();
+    podman_runs(
+        &tag,
+        &["--tls-verify=false", "--creds", &format!("{user}:{pass}")],
+    );
+    env.hoist(&["logout", &r, "--authfile", auth]).ok();
+    assert!(!std::fs::read_to_string(&authfile).unwrap().contains(&r));
+}
+
+#[test]
+fn push_bearer_token() {
+    let env = Env::new();
+    let r = registry("token");
+    let (user, pass) = creds();
+    let tag = format!("{r}/it/token:1");
+    let authfile = env.path("auth.json");
+    // Anonymous: the token server grants pull only, so the push is refused.
+    build_push(&env, &tag, &["--authfile", authfile.to_str().unwrap()]).fails_with(&r);
+    let auth = base64_auth(&user, &pass);
+    std::fs::write(
+        &authfile,
+        format!(r#"{{"auths":{{"{r}":{{"auth":"{auth}"}}}}}}"#),
+    )
+    .unwrap();
+    build_push(&env, &tag, &["--authfile", authfile.to_str().unwrap()]).ok();
+    // Anonymous pulls are allowed.
+    run(
+        "skopeo",
+        &["inspect", "--tls-verify=false", &format!("docker://{tag}")],
+    )
+    .ok();
+    podman_runs(&tag, &["--tls-verify=false"]);
+}
+
+fn base64_auth(user: &str, pass: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"))
+}
+
+#[test]
+fn push_tls_with_certs_d() {
+    let env = Env::new();
+    let r = registry("tls");
+    let certs_d = std::env::var("HOIST_REGISTRY_CERTS_D")
+        .expect("HOIST_REGISTRY_CERTS_D from scripts/registry");
+    let tag = format!("{r}/it/tls:1");
+    // Without the CA the certificate is refused, with a hint.
+    build_push(
+        &env,
+        &tag,
+        &["--cert-dir", &env.path("empty").display().to_string()],
+    )
+    .fails_with("UnknownIssuer");
+    build_push(&env, &tag, &["--cert-dir", &certs_d]).ok();
+    let host_dir = format!("{certs_d}/{r}");
+    run(
+        "skopeo",
+        &[
+            "inspect",
+            "--cert-dir",
+            &host_dir,
+            &format!("docker://{tag}"),
+        ],
+    )
+    .ok();
+    podman_runs(&tag, &["--cert-dir", &host_dir]);
+}
+
+/// The fault proxy in front of the plain registry; its log lists every
+/// request.
+struct Proxy {
+    child: Child,
+    addr: String,
+    log: std::path::PathBuf,
+}
+
+impl Proxy {
+    fn start(env: &Env, faults: &str) -> Proxy {
+        let log = env.path(&format!(
+            "proxy-{}.jsonl",
+            faults.replace(['@', ':', ',', '='], "_")
+        ));
+        let script =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/fault-proxy.py");
+        let mut args = vec![
+            script.display().to_string(),
+            "--listen".into(),
+            "127.0.0.1:0".into(),
+            "--upstream".into(),
+            format!("http://{}", registry("plain")),
+            "--log".into(),
+            log.display().to_string(),
+            "--exit-on-stdin-eof".into(),
+        ];
+        if !faults.is_empty() {
+            args.extend(["--faults".into(), faults.into()]);
+        }
+        let mut child = Command::new("python3")
+            .args(&args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3 runs the fault proxy");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let addr = line.trim().rsplit(' ').next().unwrap().to_owned();
+        assert!(addr.starts_with("127.0.0.1:"), "proxy said: {line}");
+        Proxy { child, addr, log }
+    }
+
+    fn requests(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    /// Digests of blobs stored by uploads that completed.
+    fn uploaded(&self) -> Vec<String> {
+        self.requests()
+            .iter()
+            .filter(|r| r["kind"] == "upload" && r["method"] == "PUT" && r["status"] == 201)
+            .filter_map(|r| r["digest"].as_str().map(str::to_owned))
+            .collect()
+    }
+
+    fn manifest_puts(&self) -> usize {
+        self.requests()
+            .iter()
+            .filter(|r| r["kind"] == "manifest" && r["method"] == "PUT")
+            .count()
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn layers_of(tag: &str) -> Vec<String> {
+    let m: serde_json::Value = serde_json::from_str(
+        run(
+            "skopeo",
+            &[
+                "inspect",
+                "--tls-verify=false",
+                "--raw",
+                &format!("docker://{tag}"),
+            ],
+        )
+        .ok(),
+    )
+    .unwrap();
+    m["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["digest"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn unchanged_push_uploads_nothing_and_a_code_change_only_the_app_layer() {
+    let env = Env::new();
+    let proxy = Proxy::start(&env, "");
+    let tag = format!("{}/it/counted:1", proxy.addr);
+    build_push(&env, &tag, &[]).ok();
+    let first = proxy.uploaded();
+    assert_eq!(
+        first.len(),
+        4,
+        "base, user, app layers and config: {first:?}"
+    );
+    build_push(&env, &tag, &[]).ok();
+    assert_eq!(proxy.uploaded().len(), 4, "the second push uploads no blob");
+    std::fs::write(env.path("app/server.js"), "console.log('v2')\n").unwrap();
+    build_push(&env, &tag, &[]).ok();
+    let after = proxy.uploaded();
+    let new: Vec<_> = after[first.len()..].to_vec();
+    let layers = layers_of(&tag);
+    assert_eq!(new.len(), 2, "only the app layer and the config: {new:?}");
+    assert!(
+        new.contains(layers.last().unwrap()),
+        "the app layer was uploaded"
+    );
+    assert!(
+        !new.contains(&layers[0]) && !new.contains(&layers[1]),
+        "base and user layers were not"
+    );
+    assert_eq!(proxy.manifest_puts(), 3);
+}
+
+#[test]
+fn a_base_on_the_target_registry_is_mounted_not_uploaded() {
+    let env = Env::new();
+    let proxy = Proxy::start(&env, "");
+    let plain = registry("plain");
+    run(
+        "skopeo",
+        &[
+            "copy",
+            "-q",
+            "--dest-tls-verify=false",
+            &format!("oci-archive:{}", base("alpine-amd64.oci.tar").display()),
+            &format!("docker://{plain}/it/base-alpine:3.20"),
+        ],
+    )
+    .ok();
+    small_app(&env.path("app"));
+    let tag = format!("{}/it/mounted:1", proxy.addr);
+    env.hoist(&[
+        "build",
+        env.path("app").to_str().unwrap(),
+        "--base",
+        &format!("{}/it/base-alpine:3.20", proxy.addr),
+        "--tag",
+        &tag,
+        "--push",
+    ])
+    .ok();
+    let layers = layers_of(&tag);
+    let reqs = proxy.requests();
+    let base_layer = &layers[0];
+    assert!(
+        !proxy.uploaded().contains(base_layer),
+        "no base bytes uploaded"
+    );
+    assert!(
+        reqs.iter()
+            .any(|r| r["mount_from"] == "it/base-alpine" && r["status"] == 201),
+        "the base layer was mounted: {reqs:?}"
+    );
+    assert!(
+        !reqs.iter().any(|r| r["kind"] == "blob"
+            && r["method"] == "GET"
+            && r["digest"] == base_layer.as_str()),
+        "the base layer was never downloaded (no --user, no archive output)"
+    );
+}
+
+#[test]
+fn pushes_and_pulls_survive_injected_faults() {
+    let env = Env::new();
+    let faults = "429@blob-get:1,503@manifest-get:1,reset@blob-get:1+1,truncate@blob-get:1+2,503@blob-put:1,503@manifest-put:1";
+    let proxy = Proxy::start(&env, faults);
+    let plain = registry("plain");
+    run(
+        "skopeo",
+        &[
+            "copy",
+            "-q",
+            "--dest-tls-verify=false",
+            &format!("oci-archive:{}", base("debian.oci.tar").display()),
+            &format!("docker://{plain}/it/faulty-base:1"),
+        ],
+    )
+    .ok();
+    small_app(&env.path("app"));
+    let tag = format!("{}/it/faulty:1", proxy.addr);
+    let out = env.path("out.tar");
+    let built = env.hoist(&[
+        "build",
+        env.path("app").to_str().unwrap(),
+        "--base",
+        &format!("{}/it/faulty-base:1", proxy.addr),
+        "--user",
+        "agent",
+        "--tag",
+        &tag,
+        "--push",
+        "--output",
+        &format!("oci-archive:{}", out.display()),
+    ]);
+    built.ok();
+    assert!(
+        built.stderr.contains("retry"),
+        "retries were reported:\n{}",
+        built.stderr
+    );
+    let faulted: Vec<_> = proxy
+        .requests()
+        .into_iter()
+        .filter(|r| !r["fault"].is_null())
+        .collect();
+    assert!(faulted.len() >= 5, "faults were injected: {faulted:?}");
+    run(
+        "skopeo",
+        &[
+            "inspect",
+            "--tls-verify=false",
+            &format!("docker://{plain}/it/faulty:1"),
+        ],
+    )
+    .ok();
+    // Every stored blob matches its name.
+    env.hoist(&["inspect", &format!("oci-archive:{}", out.display())])
+        .ok();
+    for entry in std::fs::read_dir(env.path("cache/blobs/sha256")).unwrap() {
+        let p = entry.unwrap().path();
+        let bytes = std::fs::read(&p).unwrap();
+        let hex = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes));
+        assert_eq!(p.file_name().unwrap().to_str().unwrap(), hex);
+    }
+}
+
+#[test]
+fn a_registry_that_keeps_failing_gives_a_clear_error() {
+    let env = Env::new();
+    let proxy = Proxy::start(&env, "503@manifest-get:*");
+    let plain = registry("plain");
+    run(
+        "skopeo",
+        &[
+            "copy",
+            "-q",
+            "--dest-tls-verify=false",
+            &format!("oci-archive:{}", base("busybox.oci.tar").display()),
+            &format!("docker://{plain}/it/down:1"),
+        ],
+    )
+    .ok();
+    small_app(&env.path("app"));
+    let out = env.path("out.tar");
+    let r = env.hoist(&[
+        "build",
+        env.path("app").to_str().unwrap(),
+        "--base",
+        &format!("{}/it/down:1", proxy.addr),
+        "--output",
+        &format!("oci-archive:{}", out.display()),
+    ]);
+    r.fails_with("503");
+    assert!(!out.exists());
+}
+
+#[test]
+fn pull_then_build_offline_without_a_network() {
+    require("unshare", "util-linux");
+    let env = Env::new();
+    let plain = registry("plain");
+    run(
+        "skopeo",
+        &[
+            "copy",
+            "-q",
+            "--dest-tls-verify=false",
+            "--all",
+            &format!("oci-archive:{}", base("alpine.oci.tar").display()),
+            &format!("docker://{plain}/it/offline-alpine:3.20"),
+        ],
+    )
+    .ok();
+    let archive = env.path("alpine.tar");
+    env.hoist(&[
+        "pull",
+        &format!("{plain}/it/offline-alpine:3.20"),
+        "--platform",
+        "linux/amd64",
+        "--output",
+        &format!("oci-archive:{}", archive.display()),
+    ])
+    .ok();
+    skopeo_raw(&format!("oci-archive:{}", archive.display()));
+    small_app(&env.path("app"));
+    let out = env.path("web.tar");
+    let hoist = env!("CARGO_BIN_EXE_hoist");
+    let r = run_env(
+        "unshare",
+        &[
+            "-n",
+            hoist,
+            "build",
+            env.path("app").to_str().unwrap(),
+            "--base",
+            &format!("oci-archive:{}", archive.display()),
+            "--user",
+            "nextjs",
+            "--offline",
+            "--output",
+            &format!("oci-archive:{}", out.display()),
+        ],
+        &[("HOIST_CACHE", env.path("offline-cache").to_str().unwrap())],
+    );
+    r.ok();
+    assert!(out.exists());
+    // A registry base offline, with nothing stored, names what is missing.
+    let r = run_env(
+        "unshare",
+        &[
+            "-n",
+            hoist,
+            "build",
+            env.path("app").to_str().unwrap(),
+            "--base",
+            &format!("{plain}/it/offline-alpine:3.20"),
+            "--offline",
+        ],
+        &[("HOIST_CACHE", env.path("empty-cache").to_str().unwrap())],
+    );
+    assert_eq!(r.status, 1, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("offline") && r.stderr.contains("it/offline-alpine"),
+        "{}",
+        r.stderr
+    );
+}
