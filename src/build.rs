@@ -127,6 +127,8 @@ pub struct LayerSummary {
 #[derive(Debug, Clone)]
 pub struct BuildResult {
     pub image: BuiltImage,
+    /// The base's registry reference, when it came from a registry.
+    pub base: Option<Reference>,
     pub new_layers: Vec<LayerSummary>,
     pub base_layers: usize,
 }
@@ -258,7 +260,9 @@ pub fn build(
     let manifest_bytes = to_json(&manifest);
     let (m_digest, m_size) = store.put_bytes(&manifest_bytes)?;
     let mut m_desc = Descriptor::new(media::OCI_MANIFEST, m_digest, m_size);
-    m_desc.platform = Some(cfg.platform());
+    // The base's platform carries the index entry's variant (arm64/v8)
+    // where its config has none.
+    m_desc.platform = Some(base.platform.clone());
     let image = BuiltImage {
         manifest: m_desc,
         manifest_json: manifest,
@@ -284,10 +288,21 @@ pub fn build(
     }
     pushes.extend(opts.push.iter().cloned());
     if let Some(client) = &client {
-        push_all(client, &pushes, &image, remote.as_ref(), store, report, net)?;
+        let one = [push_image(&image, store)?];
+        push_all(
+            client,
+            &pushes,
+            &one,
+            None,
+            remote.as_ref(),
+            store,
+            report,
+            net,
+        )?;
     }
     Ok(BuildResult {
         image,
+        base: remote,
         new_layers,
         base_layers: base.layers.len(),
     })
@@ -324,12 +339,26 @@ fn load_base(
     Ok((base, Some(img.reference.clone())))
 }
 
-/// Pushes the image to each target; targets in one repository share one
-/// push, with every tag.
+/// What a push needs of one built image.
+fn push_image(image: &BuiltImage, store: &Store) -> Result<PushImage, BuildError> {
+    let m = &image.manifest_json;
+    let mut blobs = vec![m.config.clone()];
+    blobs.extend(m.layers.iter().cloned());
+    Ok(PushImage {
+        manifest: image.manifest.clone(),
+        manifest_bytes: store.read_blob(&image.manifest.digest)?,
+        blobs,
+    })
+}
+
+/// Pushes the images (one, or several under `index`) to each target;
+/// targets in one repository share one push, with every tag.
+#[allow(clippy::too_many_arguments)]
 fn push_all(
     client: &Client,
     targets: &[Reference],
-    image: &BuiltImage,
+    images: &[PushImage],
+    index: Option<&[u8]>,
     base: Option<&Reference>,
     store: &Store,
     report: &mut dyn FnMut(Event),
@@ -350,18 +379,10 @@ fn push_all(
             None => groups.push((t.clone(), Vec::new())),
         }
     }
-    let m = &image.manifest_json;
-    let mut blobs = vec![m.config.clone()];
-    blobs.extend(m.layers.iter().cloned());
-    let push_image = PushImage {
-        manifest: image.manifest.clone(),
-        manifest_bytes: store.read_blob(&image.manifest.digest)?,
-        blobs,
-    };
     for (target, extra_tags) in groups {
         let plan = PushPlan {
-            images: std::slice::from_ref(&push_image),
-            index: None,
+            images,
+            index,
             extra_tags: &extra_tags,
             base,
         };
@@ -486,4 +507,97 @@ mod tests {
         assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00Z");
         assert_eq!(super::rfc3339(1_700_000_000), "2023-11-14T22:13:20Z");
     }
+}
+
+/// The result of a build for several platforms.
+#[derive(Debug, Clone)]
+pub struct MultiResult {
+    /// The OCI index naming each platform's manifest (in the store).
+    pub index: Descriptor,
+    pub images: Vec<BuildResult>,
+}
+
+/// Builds one image per platform of a multi-platform base (no emulation:
+/// nothing runs in the image), then one OCI index over them, written to
+/// the `oci:`/`oci-archive:` outputs and pushed under every tag.
+pub fn build_platforms(
+    opts: &BuildOptions,
+    platforms: &[Platform],
+    store: &Store,
+    report: &mut dyn FnMut(Event),
+    net: &dyn registry::Progress,
+) -> Result<MultiResult, BuildError> {
+    let mut one = opts.clone();
+    one.outputs.clear();
+    one.push.clear();
+    let mut images = Vec::new();
+    for p in platforms {
+        one.platform = p.clone();
+        images.push(build(&one, store, report, net)?);
+    }
+    let index = crate::image::Index {
+        schema_version: 2,
+        media_type: Some(media::OCI_INDEX.to_owned()),
+        manifests: images.iter().map(|r| r.image.manifest.clone()).collect(),
+        annotations: None,
+    };
+    let index_bytes = to_json(&index);
+    let (digest, size) = store.put_bytes(&index_bytes)?;
+    let index_desc = Descriptor::new(media::OCI_INDEX, digest, size);
+
+    let mut pushes: Vec<Reference> = opts.push.clone();
+    let needs_registry = images.iter().any(|r| r.base.is_some())
+        || !pushes.is_empty()
+        || opts
+            .outputs
+            .iter()
+            .any(|o| matches!(o, Transport::Registry(_)));
+    let client = match needs_registry {
+        true => Some(Client::new(opts.registry.clone())?),
+        false => None,
+    };
+    let built: Vec<BuiltImage> = images.iter().map(|r| r.image.clone()).collect();
+    for out in &opts.outputs {
+        if let Transport::Registry(r) = out {
+            pushes.push(Reference::parse(r)?);
+            continue;
+        }
+        if let Some(client) = &client {
+            for r in &images {
+                if let Some(base) = &r.base {
+                    client.fetch_blobs(base, &r.image.manifest_json.layers, store, net)?;
+                }
+            }
+        }
+        transport::write_index_output(out, &index_desc, &built, &opts.tags, store).map_err(
+            |source| BuildError::Output {
+                output: out.to_string(),
+                source,
+            },
+        )?;
+        report(Event::Output {
+            output: out.to_string(),
+        });
+    }
+    if let Some(client) = &client {
+        let push_images = built
+            .iter()
+            .map(|i| push_image(i, store))
+            .collect::<Result<Vec<_>, _>>()?;
+        let base = images.iter().find_map(|r| r.base.clone());
+        push_all(
+            client,
+            &pushes,
+            &push_images,
+            Some(&index_bytes),
+            base.as_ref(),
+            store,
+            report,
+            net,
+        )?;
+    }
+    Ok(MultiResult {
+        index: index_desc,
+        images,
+    })
 }

@@ -89,7 +89,7 @@ pub struct BuildArgs {
     /// The base image: a registry reference (alpine:3.20, docker://REF), oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE[:TAG].
     #[arg(long)]
     pub base: String,
-    /// The platform to build for, os/arch[/variant] (default: this machine's).
+    /// The platform(s) to build for, os/arch[/variant][,...]: several give one image each under an OCI index (default: this machine's).
     #[arg(long)]
     pub platform: Option<String>,
     /// The app user, NAME[:UID[:GID]] (ids default to 1001); reused when the base has it.

@@ -48,6 +48,21 @@ fn platform(arg: Option<&str>) -> Result<Platform> {
     }
 }
 
+/// `--platform os/arch[/variant][,...]`: one or several platforms.
+fn platforms(arg: Option<&str>) -> Result<Vec<Platform>> {
+    let Some(list) = arg else {
+        return Ok(vec![Platform::host()]);
+    };
+    let mut out: Vec<Platform> = Vec::new();
+    for p in list.split(',').map(str::trim) {
+        let p = Platform::parse(p).map_err(anyhow::Error::msg)?;
+        if !out.contains(&p) {
+            out.push(p);
+        }
+    }
+    Ok(out)
+}
+
 /// `SOURCE_DATE_EPOCH`, or 0 so that builds are reproducible by default.
 fn source_date_epoch() -> Result<u64> {
     match std::env::var("SOURCE_DATE_EPOCH") {
@@ -59,6 +74,7 @@ fn source_date_epoch() -> Result<u64> {
 }
 
 fn run_build(a: cli::BuildArgs) -> Result<()> {
+    let platforms = platforms(a.platform.as_deref())?;
     let duration = |s: &Option<String>| s.as_deref().map(config::parse_duration).transpose();
     let settings = ConfigSettings {
         user: None,
@@ -110,7 +126,7 @@ fn run_build(a: cli::BuildArgs) -> Result<()> {
         context: a.context.clone(),
         ignore_file: a.ignore_file.clone(),
         base: Transport::parse(&a.base)?,
-        platform: platform(a.platform.as_deref())?,
+        platform: platforms[0].clone(),
         user: a.user.as_deref().map(UserSpec::parse).transpose()?,
         workdir: a.workdir.clone(),
         settings,
@@ -185,6 +201,17 @@ fn run_build(a: cli::BuildArgs) -> Result<()> {
     }
     };
     let net = NetProgress::new();
+    if platforms.len() > 1 {
+        let multi = build::build_platforms(&opts, &platforms, &store, &mut report, &net)?;
+        eprintln!(
+            "built   {} ({} platforms) in {:.2}s",
+            multi.index.digest,
+            multi.images.len(),
+            started.elapsed().as_secs_f64()
+        );
+        println!("{}", multi.index.digest);
+        return Ok(());
+    }
     let result = build::build(&opts, &store, &mut report, &net)?;
     eprintln!(
         "built   {} in {:.2}s ({} base layers, {} new)",

@@ -356,6 +356,18 @@ pub fn load_base(
     })
 }
 
+/// Writes several images under the OCI index `index` (in the store) to
+/// `t`: an `oci:` layout or an `oci-archive:`.
+pub fn write_index_output(
+    t: &Transport,
+    index: &Descriptor,
+    images: &[BuiltImage],
+    tags: &[String],
+    store: &Store,
+) -> Result<(), TransportError> {
+    output::write_index(t, index, images, tags, store)
+}
+
 /// Writes `image` to `t`, naming it with `tags` (`web:dev` style names,
 /// normalised with [`normalize_name`]).
 pub fn write_output(

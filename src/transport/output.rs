@@ -62,12 +62,12 @@ pub(crate) fn write(
         Transport::Oci { dir, tag } => {
             let ref_name = oci_ref_name(tag.as_deref(), &names)?;
             check_in_store(&blobs, store)?;
-            write_oci_dir(dir, image, ref_name, &blobs, store)
+            write_oci_dir(dir, &image.manifest, ref_name, &blobs, store)
         }
         Transport::OciArchive { file, tag } => {
             let ref_name = oci_ref_name(tag.as_deref(), &names)?;
             check_in_store(&blobs, store)?;
-            write_oci_archive(file, image, ref_name, names, &blobs, store)
+            write_oci_archive(file, &image.manifest, image, ref_name, names, &blobs, store)
         }
         Transport::DockerArchive { file, tag } => {
             let mut repo_tags = Vec::new();
@@ -82,6 +82,50 @@ pub(crate) fn write(
             check_in_store(&blobs, store)?;
             write_docker_archive(file, image, &repo_tags, store)
         }
+    }
+}
+
+/// Writes several images under one OCI index (`index`, already in the
+/// store, naming each image's manifest with its platform). A layout or an
+/// oci-archive holds the index as its one entry, so `podman load` and
+/// skopeo pick the platform they need; the oci-archive's Docker
+/// `manifest.json` names the first image, which is what `docker load`
+/// (one platform per image) takes. A docker-archive cannot hold an index.
+pub(crate) fn write_index(
+    t: &Transport,
+    index: &Descriptor,
+    images: &[BuiltImage],
+    tags: &[String],
+    store: &Store,
+) -> Result<(), TransportError> {
+    let names = tags
+        .iter()
+        .map(|t| normalize_name(t))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut by_digest = BTreeMap::new();
+    for b in images.iter().flat_map(image_blobs).chain([index.clone()]) {
+        by_digest.entry(b.digest.clone()).or_insert(b);
+    }
+    let blobs: Vec<Descriptor> = by_digest.into_values().collect();
+    let first = images.first().ok_or_else(|| TransportError::BadName {
+        name: t.to_string(),
+        why: "no image to write".into(),
+    })?;
+    match t {
+        Transport::Oci { dir, tag } => {
+            let ref_name = oci_ref_name(tag.as_deref(), &names)?;
+            check_in_store(&blobs, store)?;
+            write_oci_dir(dir, index, ref_name, &blobs, store)
+        }
+        Transport::OciArchive { file, tag } => {
+            let ref_name = oci_ref_name(tag.as_deref(), &names)?;
+            check_in_store(&blobs, store)?;
+            write_oci_archive(file, index, first, ref_name, names, &blobs, store)
+        }
+        Transport::DockerArchive { .. } | Transport::Registry(_) => Err(TransportError::BadName {
+            name: t.to_string(),
+            why: "holds one platform only: write several platforms to oci: or oci-archive:, or build with one --platform".into(),
+        }),
     }
 }
 
@@ -180,12 +224,12 @@ fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), TransportErr
 
 fn write_oci_dir(
     dir: &Path,
-    image: &BuiltImage,
+    top: &Descriptor,
     ref_name: Option<String>,
     blobs: &[Descriptor],
     store: &Store,
 ) -> Result<(), TransportError> {
-    let entry = index_entry(image, ref_name.iter().map(|n| (REF_NAME, n.clone())));
+    let entry = index_entry(top, ref_name.iter().map(|n| (REF_NAME, n.clone())));
     if dir.exists() {
         if !dir.is_dir() {
             return Err(TransportError::OutputExists {
@@ -216,10 +260,10 @@ fn write_oci_dir(
 
 /// The index entry for the built manifest, with the given annotations.
 fn index_entry<'a>(
-    image: &BuiltImage,
+    top: &Descriptor,
     annotations: impl Iterator<Item = (&'a str, String)>,
 ) -> Descriptor {
-    let m = &image.manifest;
+    let m = top;
     let mut d = Descriptor::new(m.media_type.clone(), m.digest.clone(), m.size);
     d.platform = m.platform.clone();
     let annotations: BTreeMap<String, String> =
@@ -509,6 +553,7 @@ impl<R: Read> Read for HashRead<R> {
 
 fn write_oci_archive(
     file: &Path,
+    top: &Descriptor,
     image: &BuiltImage,
     ref_name: Option<String>,
     names: Vec<String>,
@@ -530,7 +575,7 @@ fn write_oci_archive(
     let index = Index {
         schema_version: 2,
         media_type: Some(media::OCI_INDEX.to_owned()),
-        manifests: vec![index_entry(image, annotations)],
+        manifests: vec![index_entry(top, annotations)],
         annotations: None,
     };
     let blob_path = |d: &Digest| format!("blobs/sha256/{}", d.hex());

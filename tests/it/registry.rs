@@ -555,3 +555,116 @@ fn pull_then_build_offline_without_a_network() {
         r.stderr
     );
 }
+
+#[test]
+fn multi_platform_build_pushes_an_index() {
+    require_podman();
+    let env = Env::new();
+    let plain = registry("plain");
+    run(
+        "skopeo",
+        &[
+            "copy",
+            "-q",
+            "--dest-tls-verify=false",
+            "--all",
+            &format!("oci-archive:{}", base("alpine.oci.tar").display()),
+            &format!("docker://{plain}/it/multi-alpine:3.20"),
+        ],
+    )
+    .ok();
+    small_app(&env.path("app"));
+    let tag = format!("{plain}/it/multi:1");
+    let out = env.path("multi.tar");
+    let digest = env
+        .hoist(&[
+            "build",
+            env.path("app").to_str().unwrap(),
+            "--base",
+            &format!("{plain}/it/multi-alpine:3.20"),
+            "--platform",
+            "linux/amd64,linux/arm64",
+            "--user",
+            "nextjs",
+            "--tag",
+            &tag,
+            "--push",
+            "--output",
+            &format!("oci-archive:{}", out.display()),
+        ])
+        .ok()
+        .trim()
+        .to_owned();
+    let index: serde_json::Value = serde_json::from_str(
+        run(
+            "skopeo",
+            &[
+                "inspect",
+                "--tls-verify=false",
+                "--raw",
+                &format!("docker://{tag}"),
+            ],
+        )
+        .ok(),
+    )
+    .unwrap();
+    assert_eq!(
+        index["mediaType"],
+        "application/vnd.oci.image.index.v1+json"
+    );
+    let platforms: Vec<String> = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            format!(
+                "{}/{}/{}",
+                m["platform"]["os"].as_str().unwrap(),
+                m["platform"]["architecture"].as_str().unwrap(),
+                m["platform"]["variant"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    assert_eq!(platforms, ["linux/amd64/", "linux/arm64/v8"]);
+    let archive = skopeo_raw(&format!("oci-archive:{}", out.display()));
+    assert_eq!(
+        archive["mediaType"],
+        "application/vnd.oci.image.index.v1+json"
+    );
+    let pushed_digest = run(
+        "skopeo",
+        &[
+            "inspect",
+            "--tls-verify=false",
+            "--format",
+            "{{.Digest}}",
+            &format!("docker://{tag}"),
+        ],
+    )
+    .ok()
+    .trim()
+    .to_owned();
+    assert!(!pushed_digest.is_empty());
+    assert!(digest.starts_with("sha256:"));
+    run(
+        "podman",
+        &[
+            "pull",
+            "-q",
+            "--tls-verify=false",
+            "--platform",
+            "linux/arm64",
+            &tag,
+        ],
+    )
+    .ok();
+    let arch = run(
+        "podman",
+        &["image", "inspect", "--format", "{{.Architecture}}", &tag],
+    )
+    .ok()
+    .trim()
+    .to_owned();
+    assert_eq!(arch, "arm64");
+    run("podman", &["rmi", "-f", &tag]);
+}
