@@ -149,7 +149,7 @@ pub struct BuildArgs {
 
 #[derive(Debug, Args)]
 pub struct InspectArgs {
-    /// The image: oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE[:TAG].
+    /// The image: a registry reference (docker://REF or REF), oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE[:TAG].
     pub source: String,
     /// The platform to show when the source holds several (default: this machine's).
     #[arg(long)]
@@ -157,4 +157,6 @@ pub struct InspectArgs {
     /// Print JSON for scripts.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
 }

@@ -19,7 +19,7 @@ use serde::Serialize;
 use crate::digest::{Digest, HashingWriter};
 use crate::image::{Healthcheck, Platform};
 use crate::layer::compress::decompress;
-use crate::transport::{open_source, HashOnly, IndexSummary, Source, Transport, TransportError};
+use crate::transport::{open_source, HashOnly, IndexSummary, Transport, TransportError};
 
 /// What `inspect` found.
 #[derive(Debug, Clone, Serialize)]
@@ -75,11 +75,70 @@ pub fn inspect(
 ) -> Result<InspectReport, TransportError> {
     let mut src = open_source(t)?;
     let resolved = src.resolve(platform, &mut HashOnly)?;
-    let config = &resolved.config;
+    let doc = Described {
+        source: src.name().to_owned(),
+        manifest: resolved.manifest.clone(),
+        synthesized: resolved.synthesized,
+        platform: resolved.platform.to_string(),
+        index: resolved.index.clone(),
+        config: resolved.config.clone(),
+        config_digest: resolved.config_digest().clone(),
+        layers: resolved.layers().to_vec(),
+    };
+    report(&doc, &mut |desc| src.open_blob(desc))
+}
+
+/// What a report is made of, wherever the image was read.
+pub struct Described {
+    pub source: String,
+    pub manifest: crate::image::Descriptor,
+    pub synthesized: bool,
+    pub platform: String,
+    pub index: Option<IndexSummary>,
+    pub config: crate::image::ImageConfig,
+    pub config_digest: Digest,
+    pub layers: Vec<crate::image::Descriptor>,
+}
+
+/// The report of an image pulled from a registry into the store.
+pub fn inspect_pulled(
+    img: &crate::registry::RemoteImage,
+    store: &crate::store::Store,
+) -> Result<InspectReport, TransportError> {
+    let doc = Described {
+        source: format!("docker://{}", img.reference),
+        manifest: img.manifest_descriptor.clone(),
+        synthesized: false,
+        platform: img.platform.to_string(),
+        index: img.index.as_ref().map(|i| IndexSummary {
+            digest: i.digest.clone(),
+            media_type: i.media_type.clone(),
+            platforms: i.platforms.clone(),
+        }),
+        config: img.config.clone(),
+        config_digest: img.config_digest.clone(),
+        layers: img.layers.clone(),
+    };
+    report(&doc, &mut |desc| {
+        let file = store.open_blob(&desc.digest)?;
+        let r: Box<dyn io::Read> = Box::new(crate::digest::VerifyingReader::new(
+            io::BufReader::new(file),
+            desc.digest.clone(),
+            Some(desc.size),
+        ));
+        Ok(r)
+    })
+}
+
+type Opener<'a> =
+    dyn FnMut(&crate::image::Descriptor) -> Result<Box<dyn io::Read + 'a>, TransportError> + 'a;
+
+fn report(doc: &Described, open: &mut Opener<'_>) -> Result<InspectReport, TransportError> {
+    let config = &doc.config;
     let history = config.layer_history();
-    let mut layers = Vec::with_capacity(resolved.layers().len());
-    for (i, desc) in resolved.layers().iter().enumerate() {
-        let (diff_id, uncompressed_size) = measure(&*src, desc)?;
+    let mut layers = Vec::with_capacity(doc.layers.len());
+    for (i, desc) in doc.layers.iter().enumerate() {
+        let (diff_id, uncompressed_size) = measure(open(desc)?, desc)?;
         if let Some(expected) = config.rootfs.diff_ids.get(i) {
             if *expected != diff_id {
                 return Err(TransportError::DiffIdMismatch {
@@ -104,13 +163,13 @@ pub fn inspect(
     }
     let c = config.config.clone().unwrap_or_default();
     Ok(InspectReport {
-        source: src.name().to_owned(),
-        manifest_digest: resolved.manifest.digest.clone(),
-        media_type: resolved.manifest.media_type.clone(),
-        synthesized_manifest: resolved.synthesized,
-        platform: resolved.platform.to_string(),
-        index: resolved.index.clone(),
-        config_digest: resolved.config_digest().clone(),
+        source: doc.source.clone(),
+        manifest_digest: doc.manifest.digest.clone(),
+        media_type: doc.manifest.media_type.clone(),
+        synthesized_manifest: doc.synthesized,
+        platform: doc.platform.clone(),
+        index: doc.index.clone(),
+        config_digest: doc.config_digest.clone(),
         created: config.created.clone(),
         user: c.user,
         entrypoint: c.entrypoint,
@@ -130,14 +189,13 @@ pub fn inspect(
 /// Streams a layer through its decompressor: its diff_id and uncompressed
 /// size. The blob's own digest is verified on the way.
 fn measure(
-    src: &dyn Source,
+    mut blob: Box<dyn io::Read + '_>,
     desc: &crate::image::Descriptor,
 ) -> Result<(Digest, u64), TransportError> {
     let read_err = |source| TransportError::ReadBlob {
         digest: desc.digest.clone(),
         source,
     };
-    let mut blob = src.open_blob(desc)?;
     let mut sink = HashingWriter::new(io::sink());
     {
         let (_, mut r) = decompress(&mut blob).map_err(read_err)?;

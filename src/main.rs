@@ -232,7 +232,21 @@ fn run_inspect(a: cli::InspectArgs) -> Result<()> {
         .map(Platform::parse)
         .transpose()
         .map_err(anyhow::Error::msg)?;
-    let report = hoist::inspect::inspect(&source, platform.as_ref())?;
+    let report = match &source {
+        Transport::Registry(name) => {
+            // A registry image's layers are pulled into the store (verified,
+            // and reused by later builds) to measure their uncompressed sizes.
+            let r = Reference::parse(name)?;
+            let store = Store::open_default()?;
+            let client = Client::new(registry_options(&a.registry))?;
+            let p = platform.clone().unwrap_or_else(Platform::host);
+            let net = NetProgress::new();
+            let img = client.resolve(&r, &p, &store, &net)?;
+            client.fetch_blobs(&r, &img.layers, &store, &net)?;
+            hoist::inspect::inspect_pulled(&img, &store)?
+        }
+        _ => hoist::inspect::inspect(&source, platform.as_ref())?,
+    };
     if a.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {

@@ -646,6 +646,24 @@ fn multi_platform_build_pushes_an_index() {
     .to_owned();
     assert!(!pushed_digest.is_empty());
     assert!(digest.starts_with("sha256:"));
+    let shown = env
+        .hoist(&[
+            "inspect",
+            &format!("docker://{tag}"),
+            "--platform",
+            "linux/arm64/v8",
+        ])
+        .ok()
+        .to_owned();
+    for needle in [
+        "linux/arm64",
+        "linux/amd64, linux/arm64/v8",
+        "hoist app",
+        "1001:1001",
+        &digest,
+    ] {
+        assert!(shown.contains(needle), "`{needle}` missing from:\n{shown}");
+    }
     run(
         "podman",
         &[
