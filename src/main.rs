@@ -4,7 +4,6 @@
 mod cli;
 
 use std::collections::BTreeMap;
-use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context as _, Result};
@@ -14,6 +13,7 @@ use hoist::build::{self, BuildOptions, Event};
 use hoist::config::{self, ConfigSettings};
 use hoist::image::Platform;
 use hoist::layer::Compression;
+use hoist::progress::{human_size, Mode, Renderer};
 use hoist::reference::Reference;
 use hoist::registry::{self, Client};
 use hoist::store::Store;
@@ -22,12 +22,13 @@ use hoist::user::UserSpec;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
+    let out = Renderer::new(Mode::detect(cli.quiet));
     let result = match cli.command {
-        cli::Command::Build(args) => run_build(*args),
-        cli::Command::Inspect(args) => run_inspect(args),
-        cli::Command::Pull(args) => run_pull(args),
-        cli::Command::Login(args) => run_login(args),
-        cli::Command::Logout(args) => run_logout(args),
+        cli::Command::Build(args) => run_build(*args, &out),
+        cli::Command::Inspect(args) => run_inspect(args, &out),
+        cli::Command::Pull(args) => run_pull(args, &out),
+        cli::Command::Login(args) => run_login(args, &out),
+        cli::Command::Logout(args) => run_logout(args, &out),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -73,7 +74,7 @@ fn source_date_epoch() -> Result<u64> {
     }
 }
 
-fn run_build(a: cli::BuildArgs) -> Result<()> {
+fn run_build(a: cli::BuildArgs, out: &Renderer) -> Result<()> {
     let platforms = platforms(a.platform.as_deref())?;
     let duration = |s: &Option<String>| s.as_deref().map(config::parse_duration).transpose();
     let settings = ConfigSettings {
@@ -153,33 +154,46 @@ fn run_build(a: cli::BuildArgs) -> Result<()> {
     };
     let store = Store::open_default()?;
     let started = std::time::Instant::now();
-    let tty = std::io::stderr().is_terminal();
-    let mut report = |e: Event| {
-        match e {
+    let mut report = |e: Event| out.line(&event_line(e, out.mode() == Mode::Bars));
+    if platforms.len() > 1 {
+        let multi = build::build_platforms(&opts, &platforms, &store, &mut report, out)?;
+        out.line(&format!(
+            "built   {} ({} platforms) in {:.2}s",
+            multi.index.digest,
+            multi.images.len(),
+            started.elapsed().as_secs_f64()
+        ));
+        println!("{}", multi.index.digest);
+        return Ok(());
+    }
+    let result = build::build(&opts, &store, &mut report, out)?;
+    out.line(&format!(
+        "built   {} in {:.2}s ({} base layers, {} new)",
+        result.image.manifest.digest,
+        started.elapsed().as_secs_f64(),
+        result.base_layers,
+        result.new_layers.len()
+    ));
+    println!("{}", result.image.manifest.digest);
+    Ok(())
+}
+
+/// One line for a build event.
+fn event_line(e: Event, color: bool) -> String {
+    match e {
         Event::Base {
             source,
             digest,
             platform,
             layers,
-        } => {
-            eprintln!(
-                "base    {source} {platform} {} ({layers} layers)",
-                digest.short()
-            )
-        }
+        } => format!("base    {source} {platform} {} ({layers} layers)", digest.short()),
         Event::Layer {
             what, digest, size, ..
-        } => {
-            eprintln!(
-                "layer   {} {:>10}  {what}",
-                digest.short(),
-                human_size(size)
-            )
-        }
+        } => format!("layer   {} {:>10}  {what}", digest.short(), human_size(size)),
         Event::UserReused { name, uid, gid } => {
-            eprintln!("user    {name} ({uid}:{gid}) already in the base, reused")
+            format!("user    {name} ({uid}:{gid}) already in the base, reused")
         }
-        Event::Output { output } => eprintln!("wrote   {output}"),
+        Event::Output { output } => format!("wrote   {output}"),
         Event::Pushed {
             target,
             digest,
@@ -187,44 +201,16 @@ fn run_build(a: cli::BuildArgs) -> Result<()> {
             mounted,
             skipped,
             bytes,
-        } => eprintln!(
+        } => format!(
             "pushed  {target}@{digest}: {uploaded} uploaded ({}), {mounted} mounted, {skipped} already there",
             human_size(bytes)
         ),
-        Event::Warning(w) => {
-            if tty {
-                eprintln!("\x1b[33mwarning\x1b[0m {w}")
-            } else {
-                eprintln!("warning {w}")
-            }
-        }
+        Event::Warning(w) if color => format!("\x1b[33mwarning\x1b[0m {w}"),
+        Event::Warning(w) => format!("warning {w}"),
     }
-    };
-    let net = NetProgress::new();
-    if platforms.len() > 1 {
-        let multi = build::build_platforms(&opts, &platforms, &store, &mut report, &net)?;
-        eprintln!(
-            "built   {} ({} platforms) in {:.2}s",
-            multi.index.digest,
-            multi.images.len(),
-            started.elapsed().as_secs_f64()
-        );
-        println!("{}", multi.index.digest);
-        return Ok(());
-    }
-    let result = build::build(&opts, &store, &mut report, &net)?;
-    eprintln!(
-        "built   {} in {:.2}s ({} base layers, {} new)",
-        result.image.manifest.digest,
-        started.elapsed().as_secs_f64(),
-        result.base_layers,
-        result.new_layers.len()
-    );
-    println!("{}", result.image.manifest.digest);
-    Ok(())
 }
 
-fn run_inspect(a: cli::InspectArgs) -> Result<()> {
+fn run_inspect(a: cli::InspectArgs, out: &Renderer) -> Result<()> {
     let source = Transport::parse(&a.source)?;
     let platform = a
         .platform
@@ -240,9 +226,8 @@ fn run_inspect(a: cli::InspectArgs) -> Result<()> {
             let store = Store::open_default()?;
             let client = Client::new(registry_options(&a.registry))?;
             let p = platform.clone().unwrap_or_else(Platform::host);
-            let net = NetProgress::new();
-            let img = client.resolve(&r, &p, &store, &net)?;
-            client.fetch_blobs(&r, &img.layers, &store, &net)?;
+            let img = client.resolve(&r, &p, &store, out)?;
+            client.fetch_blobs(&r, &img.layers, &store, out)?;
             hoist::inspect::inspect_pulled(&img, &store)?
         }
         _ => hoist::inspect::inspect(&source, platform.as_ref())?,
@@ -253,21 +238,6 @@ fn run_inspect(a: cli::InspectArgs) -> Result<()> {
         print!("{}", report.render());
     }
     Ok(())
-}
-
-fn human_size(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
-    let mut v = n as f64;
-    let mut i = 0;
-    while v >= 1000.0 && i < UNITS.len() - 1 {
-        v /= 1000.0;
-        i += 1;
-    }
-    if i == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[i])
-    }
 }
 
 fn registry_options(a: &cli::RegistryArgs) -> registry::Options {
@@ -283,52 +253,7 @@ fn registry_options(a: &cli::RegistryArgs) -> registry::Options {
     o
 }
 
-/// Renders registry transfers as plain lines on stderr: one when a blob
-/// is done, one per retry. (Blob-level lines suit CI logs; a terminal
-/// gets the same lines.)
-struct NetProgress;
-
-impl NetProgress {
-    fn new() -> NetProgress {
-        NetProgress
-    }
-}
-
-impl registry::Progress for NetProgress {
-    fn event(&self, e: &registry::Event<'_>) {
-        use registry::Event as E;
-        match e {
-            E::BlobDone {
-                digest,
-                size,
-                outcome,
-            } => {
-                eprintln!(
-                    "blob    {} {:>10}  {outcome:?}",
-                    digest.short(),
-                    human_size(*size)
-                )
-            }
-            E::ManifestPushed { reference, digest } => {
-                eprintln!("manifest {reference} {}", digest.short())
-            }
-            E::Retrying {
-                what,
-                retry,
-                wait,
-                why,
-            } => {
-                eprintln!(
-                    "retry   {what} (try {retry}, in {:.1}s): {why}",
-                    wait.as_secs_f64()
-                )
-            }
-            _ => {}
-        }
-    }
-}
-
-fn run_pull(a: cli::PullArgs) -> Result<()> {
+fn run_pull(a: cli::PullArgs, out: &Renderer) -> Result<()> {
     let r = Reference::parse(
         a.reference
             .strip_prefix("docker://")
@@ -342,19 +267,18 @@ fn run_pull(a: cli::PullArgs) -> Result<()> {
         .collect::<Result<_, _>>()?;
     let store = Store::open_default()?;
     let client = Client::new(registry_options(&a.registry))?;
-    let net = NetProgress::new();
-    let img = hoist::pull::pull(&client, &r, &platform, &store, &net)?;
+    let img = hoist::pull::pull(&client, &r, &platform, &store, out)?;
     let name = r.to_string();
-    for out in &outputs {
-        hoist::transport::write_output(out, &img, std::slice::from_ref(&name), &store)
-            .with_context(|| format!("writing {out}"))?;
-        eprintln!("wrote   {out}");
+    for dest in &outputs {
+        hoist::transport::write_output(dest, &img, std::slice::from_ref(&name), &store)
+            .with_context(|| format!("writing {dest}"))?;
+        out.line(&format!("wrote   {dest}"));
     }
     println!("{}", img.manifest.digest);
     Ok(())
 }
 
-fn run_login(a: cli::LoginArgs) -> Result<()> {
+fn run_login(a: cli::LoginArgs, out: &Renderer) -> Result<()> {
     if !a.password_stdin {
         bail!("give the password on standard input with --password-stdin (a password on the command line would land in shell history)");
     }
@@ -367,30 +291,30 @@ fn run_login(a: cli::LoginArgs) -> Result<()> {
         &a.username,
         password,
         a.registry_args.authfile.as_deref(),
-        &NetProgress::new(),
+        out,
     )?;
-    eprintln!(
+    out.line(&format!(
         "Login Succeeded: credentials for {} saved in {}",
         a.registry,
         file.display()
-    );
+    ));
     Ok(())
 }
 
-fn run_logout(a: cli::LogoutArgs) -> Result<()> {
+fn run_logout(a: cli::LogoutArgs, out: &Renderer) -> Result<()> {
     let (file, removed) = registry::logout(&a.registry, a.authfile.as_deref())?;
     if removed {
-        eprintln!(
+        out.line(&format!(
             "Removed login credentials for {} from {}",
             a.registry,
             file.display()
-        );
+        ));
     } else {
-        eprintln!(
+        out.line(&format!(
             "Not logged in to {} (nothing in {})",
             a.registry,
             file.display()
-        );
+        ));
     }
     Ok(())
 }

@@ -17,6 +17,20 @@ fn registry(mode: &str) -> String {
     })
 }
 
+/// A repository name of this test run's own: the lab registry keeps its
+/// data between runs, and a test must start from a repository without blobs.
+fn repo(name: &str) -> String {
+    use std::sync::OnceLock;
+    static RUN: OnceLock<u128> = OnceLock::new();
+    let run = RUN.get_or_init(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0)
+    });
+    format!("it/{name}-{run}")
+}
+
 fn creds() -> (String, String) {
     (
         std::env::var("HOIST_REGISTRY_USER").unwrap_or("hoist".into()),
@@ -62,7 +76,7 @@ fn podman_runs(image: &str, pull_args: &[&str]) {
 fn push_plain_http() {
     let env = Env::new();
     let r = registry("plain");
-    let tag = format!("{r}/it/plain:1");
+    let tag = format!("{r}/{}:1", repo("plain"));
     let digest = build_push(&env, &tag, &[]).ok().trim().to_owned();
     let m = run(
         "skopeo",
@@ -80,7 +94,7 @@ fn push_basic_auth_with_login() {
     let env = Env::new();
     let r = registry("basic");
     let (user, pass) = creds();
-    let tag = format!("{r}/it/basic:1");
+    let tag = format!("{r}/{}:1", repo("basic"));
     let authfile = env.path("auth.json");
     let auth = authfile.to_str().unwrap();
     // No credentials: a clear error with the way out.
@@ -158,7 +172,7 @@ fn push_bearer_token() {
     let env = Env::new();
     let r = registry("token");
     let (user, pass) = creds();
-    let tag = format!("{r}/it/token:1");
+    let tag = format!("{r}/{}:1", repo("token"));
     let authfile = env.path("auth.json");
     // Anonymous: the token server grants pull only, so the push is refused.
     build_push(&env, &tag, &["--authfile", authfile.to_str().unwrap()]).fails_with(&r);
@@ -189,7 +203,7 @@ fn push_tls_with_certs_d() {
     let r = registry("tls");
     let certs_d = std::env::var("HOIST_REGISTRY_CERTS_D")
         .expect("HOIST_REGISTRY_CERTS_D from scripts/registry");
-    let tag = format!("{r}/it/tls:1");
+    let tag = format!("{r}/{}:1", repo("tls"));
     // Without the CA the certificate is refused, with a hint.
     build_push(
         &env,
@@ -256,10 +270,20 @@ impl Proxy {
         Proxy { child, addr, log }
     }
 
+    /// Every request logged so far. The proxy logs a request once it has
+    /// answered it, so this waits until the log stops growing.
     fn requests(&self) -> Vec<serde_json::Value> {
-        std::fs::read_to_string(&self.log)
-            .unwrap_or_default()
-            .lines()
+        let read = || std::fs::read_to_string(&self.log).unwrap_or_default();
+        let mut text = read();
+        for _ in 0..50 {
+            std::thread::sleep(std::time::Duration::from_millis(150));
+            let again = read();
+            if again == text && text.ends_with('\n') {
+                break;
+            }
+            text = again;
+        }
+        text.lines()
             .map(|l| serde_json::from_str(l).unwrap())
             .collect()
     }
@@ -314,7 +338,7 @@ fn layers_of(tag: &str) -> Vec<String> {
 fn unchanged_push_uploads_nothing_and_a_code_change_only_the_app_layer() {
     let env = Env::new();
     let proxy = Proxy::start(&env, "");
-    let tag = format!("{}/it/counted:1", proxy.addr);
+    let tag = format!("{}/{}:1", proxy.addr, repo("counted"));
     build_push(&env, &tag, &[]).ok();
     let first = proxy.uploaded();
     assert_eq!(
@@ -353,17 +377,17 @@ fn a_base_on_the_target_registry_is_mounted_not_uploaded() {
             "-q",
             "--dest-tls-verify=false",
             &format!("oci-archive:{}", base("alpine-amd64.oci.tar").display()),
-            &format!("docker://{plain}/it/base-alpine:3.20"),
+            &format!("docker://{plain}/{}:3.20", repo("base-alpine")),
         ],
     )
     .ok();
     small_app(&env.path("app"));
-    let tag = format!("{}/it/mounted:1", proxy.addr);
+    let tag = format!("{}/{}:1", proxy.addr, repo("mounted"));
     env.hoist(&[
         "build",
         env.path("app").to_str().unwrap(),
         "--base",
-        &format!("{}/it/base-alpine:3.20", proxy.addr),
+        &format!("{}/{}:3.20", proxy.addr, repo("base-alpine")),
         "--tag",
         &tag,
         "--push",
@@ -378,7 +402,7 @@ fn a_base_on_the_target_registry_is_mounted_not_uploaded() {
     );
     assert!(
         reqs.iter()
-            .any(|r| r["mount_from"] == "it/base-alpine" && r["status"] == 201),
+            .any(|r| r["mount_from"] == repo("base-alpine").as_str() && r["status"] == 201),
         "the base layer was mounted: {reqs:?}"
     );
     assert!(
@@ -402,18 +426,18 @@ fn pushes_and_pulls_survive_injected_faults() {
             "-q",
             "--dest-tls-verify=false",
             &format!("oci-archive:{}", base("debian.oci.tar").display()),
-            &format!("docker://{plain}/it/faulty-base:1"),
+            &format!("docker://{plain}/{}:1", repo("faulty-base")),
         ],
     )
     .ok();
     small_app(&env.path("app"));
-    let tag = format!("{}/it/faulty:1", proxy.addr);
+    let tag = format!("{}/{}:1", proxy.addr, repo("faulty"));
     let out = env.path("out.tar");
     let built = env.hoist(&[
         "build",
         env.path("app").to_str().unwrap(),
         "--base",
-        &format!("{}/it/faulty-base:1", proxy.addr),
+        &format!("{}/{}:1", proxy.addr, repo("faulty-base")),
         "--user",
         "agent",
         "--tag",
@@ -439,7 +463,7 @@ fn pushes_and_pulls_survive_injected_faults() {
         &[
             "inspect",
             "--tls-verify=false",
-            &format!("docker://{plain}/it/faulty:1"),
+            &format!("docker://{plain}/{}:1", repo("faulty")),
         ],
     )
     .ok();
@@ -466,7 +490,7 @@ fn a_registry_that_keeps_failing_gives_a_clear_error() {
             "-q",
             "--dest-tls-verify=false",
             &format!("oci-archive:{}", base("busybox.oci.tar").display()),
-            &format!("docker://{plain}/it/down:1"),
+            &format!("docker://{plain}/{}:1", repo("down")),
         ],
     )
     .ok();
@@ -476,7 +500,7 @@ fn a_registry_that_keeps_failing_gives_a_clear_error() {
         "build",
         env.path("app").to_str().unwrap(),
         "--base",
-        &format!("{}/it/down:1", proxy.addr),
+        &format!("{}/{}:1", proxy.addr, repo("down")),
         "--output",
         &format!("oci-archive:{}", out.display()),
     ]);
@@ -497,14 +521,14 @@ fn pull_then_build_offline_without_a_network() {
             "--dest-tls-verify=false",
             "--all",
             &format!("oci-archive:{}", base("alpine.oci.tar").display()),
-            &format!("docker://{plain}/it/offline-alpine:3.20"),
+            &format!("docker://{plain}/{}:3.20", repo("offline-alpine")),
         ],
     )
     .ok();
     let archive = env.path("alpine.tar");
     env.hoist(&[
         "pull",
-        &format!("{plain}/it/offline-alpine:3.20"),
+        &format!("{plain}/{}:3.20", repo("offline-alpine")),
         "--platform",
         "linux/amd64",
         "--output",
@@ -543,7 +567,7 @@ fn pull_then_build_offline_without_a_network() {
             "build",
             env.path("app").to_str().unwrap(),
             "--base",
-            &format!("{plain}/it/offline-alpine:3.20"),
+            &format!("{plain}/{}:3.20", repo("offline-alpine")),
             "--offline",
         ],
         &[("HOIST_CACHE", env.path("empty-cache").to_str().unwrap())],
@@ -569,19 +593,19 @@ fn multi_platform_build_pushes_an_index() {
             "--dest-tls-verify=false",
             "--all",
             &format!("oci-archive:{}", base("alpine.oci.tar").display()),
-            &format!("docker://{plain}/it/multi-alpine:3.20"),
+            &format!("docker://{plain}/{}:3.20", repo("multi-alpine")),
         ],
     )
     .ok();
     small_app(&env.path("app"));
-    let tag = format!("{plain}/it/multi:1");
+    let tag = format!("{plain}/{}:1", repo("multi"));
     let out = env.path("multi.tar");
     let digest = env
         .hoist(&[
             "build",
             env.path("app").to_str().unwrap(),
             "--base",
-            &format!("{plain}/it/multi-alpine:3.20"),
+            &format!("{plain}/{}:3.20", repo("multi-alpine")),
             "--platform",
             "linux/amd64,linux/arm64",
             "--user",
