@@ -415,6 +415,62 @@ impl ImageConfig {
     }
 }
 
+fn norm_variant(p: &Platform) -> Option<&str> {
+    p.variant
+        .as_deref()
+        .or_else(|| (p.architecture == "arm64").then_some("v8"))
+}
+
+/// Picks the index entry for `wanted`: the first whose platform satisfies
+/// it, preferring one whose variant is exactly the wanted one (so
+/// `linux/arm64` picks v8 over another arm64 variant, and `linux/arm`
+/// takes the first arm entry). On failure, the platforms there are.
+pub fn select_platform<'a>(
+    entries: &'a [Descriptor],
+    wanted: &Platform,
+) -> Result<&'a Descriptor, Vec<String>> {
+    let mut best: Option<(bool, &Descriptor)> = None;
+    for entry in entries {
+        let Some(p) = &entry.platform else { continue };
+        if !wanted.satisfied_by(p) {
+            continue;
+        }
+        if !matches!(
+            MediaType::classify(&entry.media_type),
+            MediaType::Manifest | MediaType::Index
+        ) && !entry.media_type.is_empty()
+        {
+            continue;
+        }
+        let exact = norm_variant(wanted) == norm_variant(p);
+        let better = match best {
+            None => true,
+            Some((was_exact, _)) => exact && !was_exact,
+        };
+        if better {
+            best = Some((exact, entry));
+        }
+    }
+    best.map(|(_, d)| d).ok_or_else(|| platform_list(entries))
+}
+
+/// The platforms of an index's entries; attestations (`unknown/unknown`)
+/// are left out.
+pub fn platform_list(entries: &[Descriptor]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for e in entries {
+        let s = match &e.platform {
+            Some(p) if p.os == "unknown" && p.architecture == "unknown" => continue,
+            Some(p) => p.to_string(),
+            None => format!("(no platform: {})", e.digest.short()),
+        };
+        if !out.contains(&s) {
+            out.push(s);
+        }
+    }
+    out
+}
+
 /// Serialises a document to the bytes hoist stores and hashes. Compact,
 /// field order fixed by the types, maps sorted or in read order: the same
 /// document always gives the same bytes.

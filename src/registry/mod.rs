@@ -114,9 +114,10 @@ use crate::image::ImageError;
 use crate::reference::ReferenceError;
 use crate::store::StoreError;
 
+pub use crate::image::select_platform;
 pub use client::Client;
 pub use credentials::{Credentials, Secret};
-pub use pull::{select_platform, FetchReport, RemoteImage, RemoteIndex};
+pub use pull::{FetchReport, RemoteImage, RemoteIndex};
 pub use push::{PushImage, PushPlan, PushReport};
 pub use retry::RetryPolicy;
 

@@ -17,6 +17,7 @@ use super::client::{read_small, Call, Client, Scope};
 use super::{BlobOutcome, Direction, Event, Progress, RegistryError, MAX_MANIFEST_SIZE};
 use crate::digest::Digest;
 use crate::image::{media, Descriptor, ImageConfig, ImageDoc, Index, Manifest, Platform};
+use crate::image::{platform_list, select_platform};
 use crate::reference::Reference;
 use crate::store::{Store, StoreError};
 
@@ -908,62 +909,6 @@ fn source_index(sources: &[Reference], ordered: &[Reference], i: usize) -> usize
 }
 
 /// A variant with arm64's default spelled out, for ranking.
-fn norm_variant(p: &Platform) -> Option<&str> {
-    p.variant
-        .as_deref()
-        .or_else(|| (p.architecture == "arm64").then_some("v8"))
-}
-
-/// Picks the index entry for `wanted`: the first whose platform satisfies
-/// it, preferring one whose variant is exactly the wanted one (so
-/// `linux/arm64` picks v8 over another arm64 variant, and `linux/arm`
-/// takes the first arm entry). On failure, the platforms there are.
-pub fn select_platform<'a>(
-    entries: &'a [Descriptor],
-    wanted: &Platform,
-) -> Result<&'a Descriptor, Vec<String>> {
-    let mut best: Option<(bool, &Descriptor)> = None;
-    for entry in entries {
-        let Some(p) = &entry.platform else { continue };
-        if !wanted.satisfied_by(p) {
-            continue;
-        }
-        if !matches!(
-            crate::image::MediaType::classify(&entry.media_type),
-            crate::image::MediaType::Manifest | crate::image::MediaType::Index
-        ) && !entry.media_type.is_empty()
-        {
-            continue;
-        }
-        let exact = norm_variant(wanted) == norm_variant(p);
-        let better = match best {
-            None => true,
-            Some((was_exact, _)) => exact && !was_exact,
-        };
-        if better {
-            best = Some((exact, entry));
-        }
-    }
-    best.map(|(_, d)| d).ok_or_else(|| platform_list(entries))
-}
-
-/// The platforms of an index's entries; attestations (`unknown/unknown`)
-/// are left out.
-fn platform_list(entries: &[Descriptor]) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for e in entries {
-        let s = match &e.platform {
-            Some(p) if p.os == "unknown" && p.architecture == "unknown" => continue,
-            Some(p) => p.to_string(),
-            None => format!("(no platform: {})", e.digest.short()),
-        };
-        if !out.contains(&s) {
-            out.push(s);
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

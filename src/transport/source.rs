@@ -296,7 +296,7 @@ pub(crate) fn walk<S: Source + ?Sized>(
                             .media_type
                             .clone()
                             .unwrap_or_else(|| desc.media_type.clone()),
-                        platforms: platform_list(&index.manifests),
+                        platforms: crate::image::platform_list(&index.manifests),
                     });
                 }
                 desc = select_platform(&index.manifests, &want, src.name())?.clone();
@@ -386,58 +386,18 @@ pub(crate) fn check_platform(
 }
 
 /// A variant with arm64's default spelled out, for ranking.
-fn norm_variant(p: &Platform) -> Option<&str> {
-    p.variant
-        .as_deref()
-        .or_else(|| (p.architecture == "arm64").then_some("v8"))
-}
-
-/// Picks the entry of an index for `wanted`: the first whose platform
-/// satisfies it, preferring one whose variant is exactly the wanted one
-/// (so `linux/arm64` picks v8 over another arm64 variant).
+/// Picks the entry of an index for `wanted` (see
+/// [`crate::image::select_platform`]); the error lists what there is.
 pub(crate) fn select_platform<'a>(
     entries: &'a [Descriptor],
     wanted: &Platform,
     source_name: &str,
 ) -> Result<&'a Descriptor, TransportError> {
-    let mut best: Option<(bool, &Descriptor)> = None;
-    for entry in entries {
-        let Some(p) = &entry.platform else { continue };
-        if !wanted.satisfied_by(p) {
-            continue;
-        }
-        let exact = norm_variant(wanted) == norm_variant(p);
-        let better = match best {
-            None => true,
-            Some((was_exact, _)) => exact && !was_exact,
-        };
-        if better {
-            best = Some((exact, entry));
-        }
-    }
-    best.map(|(_, d)| d)
-        .ok_or_else(|| TransportError::NoPlatform {
-            source_name: source_name.to_owned(),
-            wanted: wanted.to_string(),
-            available: platform_list(entries),
-        })
-}
-
-/// The platforms of an index's entries, for messages and reports;
-/// attestation entries (`unknown/unknown`) are left out.
-pub(crate) fn platform_list(entries: &[Descriptor]) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for e in entries {
-        let s = match &e.platform {
-            Some(p) if p.os == "unknown" && p.architecture == "unknown" => continue,
-            Some(p) => p.to_string(),
-            None => format!("(no platform: {})", e.digest.short()),
-        };
-        if !out.contains(&s) {
-            out.push(s);
-        }
-    }
-    out
+    crate::image::select_platform(entries, wanted).map_err(|available| TransportError::NoPlatform {
+        source_name: source_name.to_owned(),
+        wanted: wanted.to_string(),
+        available,
+    })
 }
 
 #[cfg(test)]
