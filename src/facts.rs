@@ -1,5 +1,5 @@
 //! What a base image's filesystem says: its users and groups, its
-//! os-release, its `/home`.
+//! os-release, its `/home`, and which C library its programs use.
 //!
 //! hoist never unpacks a base. To learn these facts it streams the base's
 //! layer tars through the safe reader ([`crate::layer::reader`]), top layer
@@ -30,6 +30,18 @@
 //! [`MAX_FACT_FILE_BYTES`]; a larger wanted file is an error naming it,
 //! never read whole. The uncompressed size of each layer stream is bounded
 //! by the reader.
+//!
+//! The C library ([`Libc`]) follows the distribution family when
+//! os-release names one hoist knows (Alpine is musl, Debian and Ubuntu are
+//! glibc, whatever extra loader a package added: gcompat on Alpine, musl
+//! on Debian). Otherwise it is told by the dynamic loader the image holds,
+//! as the kernel finds it from a program's `PT_INTERP`: glibc's
+//! (`/lib64/ld-linux-x86-64.so.2`, `/lib/ld-linux-aarch64.so.1`...) or
+//! musl's (`/lib/ld-musl-<arch>.so.1`); glibc when both are there. That
+//! takes one more pass, in which only existence is asked, so a loader's
+//! bytes are never read; the loaders' usual homes behind merged-usr and
+//! multiarch links (`/usr/lib/x86_64-linux-gnu/...`) are collected in the
+//! same pass, so one extra pass decides them on real bases.
 //!
 //! Caching facts (by manifest digest) is the caller's business.
 
@@ -62,6 +74,48 @@ const HOME: &str = "home";
 /// fallback (and the usual target of the former, which is a link).
 const OS_RELEASE: &str = "etc/os-release";
 const OS_RELEASE_FALLBACK: &str = "usr/lib/os-release";
+
+/// glibc's dynamic loaders, as programs name them (`PT_INTERP`), and the
+/// Debian multiarch folder where merged-usr systems keep the real file.
+const GLIBC_LOADERS: &[(&str, &str)] = &[
+    ("lib64/ld-linux-x86-64.so.2", "x86_64-linux-gnu"),
+    ("lib/ld-linux-aarch64.so.1", "aarch64-linux-gnu"),
+    ("lib/ld-linux-armhf.so.3", "arm-linux-gnueabihf"),
+    ("lib/ld-linux.so.3", "arm-linux-gnueabi"),
+    ("lib/ld-linux.so.2", "i386-linux-gnu"),
+    ("lib64/ld64.so.2", "powerpc64le-linux-gnu"),
+    ("lib/ld64.so.1", "s390x-linux-gnu"),
+    ("lib/ld-linux-riscv64-lp64d.so.1", "riscv64-linux-gnu"),
+    (
+        "lib64/ld-linux-loongarch-lp64d.so.1",
+        "loongarch64-linux-gnu",
+    ),
+];
+
+/// musl's dynamic loaders, one per architecture (musl's `LDSO_ARCH`).
+const MUSL_LOADERS: &[&str] = &[
+    "lib/ld-musl-x86_64.so.1",
+    "lib/ld-musl-aarch64.so.1",
+    "lib/ld-musl-armhf.so.1",
+    "lib/ld-musl-arm.so.1",
+    "lib/ld-musl-i386.so.1",
+    "lib/ld-musl-powerpc64le.so.1",
+    "lib/ld-musl-s390x.so.1",
+    "lib/ld-musl-riscv64.so.1",
+    "lib/ld-musl-loongarch64.so.1",
+];
+
+/// Where a loader may really live: as named, under `usr/` (merged-usr
+/// links `lib` to `usr/lib`), and, for glibc, in the multiarch folder the
+/// named path links to on Debian.
+fn loader_homes(named: &str, multiarch: Option<&str>) -> Vec<String> {
+    let mut homes = vec![named.to_owned(), format!("usr/{named}")];
+    if let (Some(triplet), Some((_, file))) = (multiarch, named.rsplit_once('/')) {
+        homes.push(format!("lib/{triplet}/{file}"));
+        homes.push(format!("usr/lib/{triplet}/{file}"));
+    }
+    homes
+}
 
 /// The paths collected in the first pass.
 const FIRST_PASS: &[&str] = &[
@@ -134,6 +188,49 @@ pub struct Facts {
     /// only because a layer holds files below it has no entry of its own;
     /// it gets the mode runtimes create such folders with: 0755, root.
     pub home: Option<EntryMeta>,
+    /// The C library, `None` when the image has no dynamic loader hoist
+    /// knows and its family does not say (busybox, scratch, static).
+    pub libc: Option<Libc>,
+}
+
+/// The C library an image's programs are linked against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Libc {
+    Glibc,
+    Musl,
+}
+
+impl Libc {
+    /// The C library of a distribution family, when the family says.
+    fn of_family(family: OsFamily) -> Option<Libc> {
+        match family {
+            OsFamily::Alpine => Some(Libc::Musl),
+            OsFamily::Debian => Some(Libc::Glibc),
+            OsFamily::Other => None,
+        }
+    }
+
+    /// Decides from the loaders found.
+    fn of_loaders(glibc: bool, musl: bool) -> Option<Libc> {
+        match (glibc, musl) {
+            (true, _) => Some(Libc::Glibc),
+            (false, true) => Some(Libc::Musl),
+            (false, false) => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Libc::Glibc => "glibc",
+            Libc::Musl => "musl",
+        }
+    }
+}
+
+impl std::fmt::Display for Libc {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 impl Facts {
@@ -248,6 +345,7 @@ pub fn read_facts(store: &Store, layers: &[Descriptor]) -> Result<Facts, FactsEr
     for path in FIRST_PASS {
         wants.add_path(&image_path(path));
     }
+
     let mut last_need = None;
     for _ in 0..MAX_SCANS {
         let scan = Scan::run(store, layers, &wants)?;
@@ -266,7 +364,7 @@ pub fn read_facts(store: &Store, layers: &[Descriptor]) -> Result<Facts, FactsEr
     }
     Err(FactsError::TooManyScans {
         path: match last_need {
-            Some(Need::Path(p)) | Some(Need::Link(_, p)) => p.to_string(),
+            Some(Need::Path(p)) | Some(Need::KindOnly(p)) | Some(Need::Link(_, p)) => p.to_string(),
             None => "/".to_owned(),
         },
     })
@@ -287,6 +385,9 @@ struct Wants {
     path_strs: HashSet<String>,
     /// Hard-link targets whose content is wanted from one layer.
     links: BTreeSet<(usize, ImagePath)>,
+    /// Paths of `paths` whose kind matters but whose content does not
+    /// (the dynamic loaders): never read.
+    kind_only: HashSet<ImagePath>,
 }
 
 impl Wants {
@@ -299,9 +400,24 @@ impl Wants {
         new
     }
 
+    /// Adds a path whose content is never read, unless it is also wanted
+    /// for its content.
+    fn add_kind_only(&mut self, p: &ImagePath) -> bool {
+        let known = self.paths.contains(p);
+        let new = self.add_path(p);
+        if !known {
+            self.kind_only.insert(p.clone());
+        }
+        new
+    }
+
     fn add(&mut self, need: &Need) -> bool {
         match need {
-            Need::Path(p) => self.add_path(p),
+            Need::Path(p) => {
+                let now_read = self.kind_only.remove(p);
+                self.add_path(p) || now_read
+            }
+            Need::KindOnly(p) => self.add_kind_only(p),
             Need::Link(layer, p) => self.links.insert((*layer, p.clone())),
         }
     }
@@ -311,6 +427,8 @@ impl Wants {
 #[derive(Debug)]
 enum Need {
     Path(ImagePath),
+    /// A path whose kind, not content, is wanted.
+    KindOnly(ImagePath),
     Link(usize, ImagePath),
 }
 
@@ -642,14 +760,84 @@ impl<'a> Scan<'a> {
         if !needs.is_empty() {
             return Ok(Outcome::Need(needs));
         }
+        let os_release = os_release.map(|f| OsRelease::parse(&f.content));
+        let family = os_release
+            .as_ref()
+            .map_or(OsFamily::Other, OsRelease::family);
+        let libc = match Libc::of_family(family) {
+            Some(libc) => Some(libc),
+            None => {
+                let glibc = self.any_loader(GLIBC_LOADERS.iter().map(|(n, m)| (*n, Some(*m))))?;
+                let musl = self.any_loader(MUSL_LOADERS.iter().map(|n| (*n, None)))?;
+                match (glibc, musl) {
+                    (Outcome::Ready(g), Outcome::Ready(m)) => Libc::of_loaders(g, m),
+                    (g, m) => {
+                        for o in [g, m] {
+                            if let Outcome::Need(n) = o {
+                                needs.extend(n);
+                            }
+                        }
+                        return Ok(Outcome::Need(needs));
+                    }
+                }
+            }
+        };
         Ok(Outcome::Ready(Facts {
             passwd,
             group,
             shadow,
             gshadow,
-            os_release: os_release.map(|f| OsRelease::parse(&f.content)),
+            os_release,
             home,
+            libc,
         }))
+    }
+
+    /// Whether any of the loaders (named path, multiarch folder) exists;
+    /// when one is not decided yet, every loader's homes are asked for.
+    fn any_loader<'l>(
+        &self,
+        loaders: impl Iterator<Item = (&'l str, Option<&'l str>)> + Clone,
+    ) -> Result<Outcome<bool>, FactsError> {
+        let mut needs = Vec::new();
+        for (named, _) in loaders.clone() {
+            match self.exists(named)? {
+                Outcome::Ready(true) => return Ok(Outcome::Ready(true)),
+                Outcome::Ready(false) => {}
+                Outcome::Need(n) => needs.extend(n),
+            }
+        }
+        if needs.is_empty() {
+            return Ok(Outcome::Ready(false));
+        }
+        for (named, multiarch) in loaders {
+            for home in loader_homes(named, multiarch) {
+                if let Ok(p) = ImagePath::new(&home) {
+                    needs.push(Need::KindOnly(p));
+                }
+            }
+        }
+        Ok(Outcome::Need(needs))
+    }
+
+    /// Whether `wanted` resolves (through links) to something other than a
+    /// folder. Its content is never read.
+    fn exists(&self, wanted: &str) -> Result<Outcome<bool>, FactsError> {
+        Ok(match self.resolve(wanted)? {
+            Outcome::Need(needs) => Outcome::Need(
+                needs
+                    .into_iter()
+                    .map(|n| match n {
+                        Need::Path(p) => Need::KindOnly(p),
+                        other => other,
+                    })
+                    .collect(),
+            ),
+            Outcome::Ready(Resolved::Found { rec, .. }) => {
+                Outcome::Ready(!matches!(rec.kind, RecKind::Dir))
+            }
+            Outcome::Ready(Resolved::Absent | Resolved::ImplicitDir) => Outcome::Ready(false),
+        })
     }
 }
 
@@ -693,7 +881,8 @@ fn read_layer(
                             }
                         }
                     }
-                    let read = open.contains(&e.path) || links.contains(&e.path);
+                    let read = (open.contains(&e.path) && !wants.kind_only.contains(&e.path))
+                        || links.contains(&e.path);
                     if !read && !wants.paths.contains(&e.path) {
                         return Ok(Flow::Continue);
                     }
@@ -1137,6 +1326,90 @@ mod tests {
             let facts = read_facts(&s, &layers).unwrap_or_else(|e| panic!("{}: {e}", c.name));
             assert_eq!(content(&facts.passwd), c.passwd, "{}", c.name);
             assert_eq!(facts.os_family(), c.family, "{}", c.name);
+        }
+    }
+
+    #[test]
+    fn libc_from_family_or_loader() {
+        let big = vec![b'x'; MAX_FACT_FILE_BYTES as usize + 1];
+        let merged_usr_glibc = |t: &mut RawTar| -> Vec<u8> {
+            t.symlink("lib", "usr/lib")
+                .symlink("lib64", "usr/lib64")
+                .symlink(
+                    "usr/lib64/ld-linux-x86-64.so.2",
+                    "/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2",
+                )
+                // Larger than a fact file may be: only its kind is asked.
+                .file("usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2", &big)
+                .finish()
+        };
+        // name, layers bottom first, libc
+        type Case = (&'static str, Vec<Vec<u8>>, Option<Libc>);
+        let cases: Vec<Case> = vec![
+            (
+                "alpine by family, whatever loaders",
+                vec![RawTar::new()
+                    .file("etc/os-release", ALPINE_OS_RELEASE)
+                    .file("lib/ld-musl-x86_64.so.1", b"")
+                    .file("lib64/ld-linux-x86-64.so.2", b"gcompat")
+                    .finish()],
+                Some(Libc::Musl),
+            ),
+            (
+                "debian by family",
+                vec![RawTar::new()
+                    .file("etc/os-release", DEBIAN_OS_RELEASE)
+                    .finish()],
+                Some(Libc::Glibc),
+            ),
+            (
+                "glibc loader behind merged-usr and multiarch links",
+                vec![merged_usr_glibc(&mut RawTar::new())],
+                Some(Libc::Glibc),
+            ),
+            (
+                "musl loader of another architecture, in a lower layer",
+                vec![
+                    RawTar::new().file("lib/ld-musl-aarch64.so.1", b"").finish(),
+                    RawTar::new().file("etc/os-release", b"ID=void\n").finish(),
+                ],
+                Some(Libc::Musl),
+            ),
+            (
+                "both loaders, unknown family: glibc",
+                vec![merged_usr_glibc(
+                    RawTar::new().file("lib/ld-musl-x86_64.so.1", b""),
+                )],
+                Some(Libc::Glibc),
+            ),
+            (
+                "a whited-out loader is gone",
+                vec![
+                    RawTar::new().file("lib/ld-musl-x86_64.so.1", b"").finish(),
+                    RawTar::new()
+                        .file("lib/.wh.ld-musl-x86_64.so.1", b"")
+                        .finish(),
+                ],
+                None,
+            ),
+            (
+                "a dangling loader link is no loader",
+                vec![RawTar::new()
+                    .symlink("lib/ld-musl-x86_64.so.1", "nowhere")
+                    .finish()],
+                None,
+            ),
+            (
+                "no loader, unknown family",
+                vec![RawTar::new().file("bin/busybox", b"").finish()],
+                None,
+            ),
+        ];
+        for (name, layers, want) in cases {
+            let (_d, s) = store();
+            let layers: Vec<Descriptor> = layers.iter().map(|t| raw_layer(&s, t)).collect();
+            let facts = read_facts(&s, &layers).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(facts.libc, want, "{name}");
         }
     }
 

@@ -495,7 +495,7 @@ fn parse_group(bytes: &[u8]) -> Result<Vec<GroupEntry<'_>>, UserError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::facts::{FileFact, OsRelease};
+    use crate::facts::{FileFact, Libc, OsRelease};
     use crate::layer::EntryMeta;
 
     /// From alpine-minirootfs-3.20.3.
@@ -659,6 +659,7 @@ nogroup:x:65534:
             gshadow: None,
             os_release: os("alpine"),
             home: Some(EntryMeta::root(0o755)),
+            libc: Some(Libc::Musl),
         }
     }
 
@@ -680,6 +681,7 @@ nogroup:x:65534:
             gshadow: fact(DEBIAN_GSHADOW),
             os_release: os("debian"),
             home: Some(EntryMeta::root(0o755)),
+            libc: Some(Libc::Glibc),
         }
     }
 
@@ -888,6 +890,7 @@ nogroup:x:65534:
                     gshadow: None,
                     os_release: None,
                     home: None,
+                    libc: None,
                 },
                 "app",
                 Ok(Want {
