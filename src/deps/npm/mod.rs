@@ -8,6 +8,7 @@
 //! - [`lockfile`]: package.json and package-lock.json v2/v3 from bytes, with
 //!   every key validated as an install path;
 //! - [`integrity`]: SRI strings and the verifier for downloaded tarballs;
+//! - [`npmrc`]: the project's `.npmrc`: registries, scopes, credentials;
 //! - [`select`]: what `npm ci` would install for one omit set and platform;
 //! - [`bins`]: the `node_modules/.bin` links npm makes;
 //! - [`tarball`]: where each tarball entry goes and with what mode;
@@ -16,6 +17,7 @@
 pub mod bins;
 pub mod integrity;
 pub mod lockfile;
+pub mod npmrc;
 pub mod path;
 pub mod select;
 pub mod tarball;
