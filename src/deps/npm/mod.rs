@@ -15,7 +15,9 @@
 //! - [`path`]: the relative-path type the others hand around.
 
 pub mod bins;
+pub mod fetch;
 pub mod integrity;
+pub mod layout;
 pub mod lockfile;
 pub mod npmrc;
 pub mod path;

@@ -414,6 +414,7 @@ impl<R: Read> TarStream<R> {
             inner: self.archive.entries()?,
             guard: self.guard.clone(),
             next_ordinal: 0,
+            next_header: 0,
         })
     }
 }
@@ -423,19 +424,29 @@ pub struct TarEntries<'a, R: Read> {
     inner: tar::Entries<'a, Guarded<R>>,
     guard: Rc<Guard>,
     next_ordinal: u32,
+    /// Where the next header starts: the `tar` crate skips what the
+    /// caller left unread of the previous entry before reading it, and
+    /// those bytes are not header bytes.
+    next_header: u64,
 }
 
 impl<'a, R: Read> Iterator for TarEntries<'a, R> {
     type Item = io::Result<(u32, tar::Entry<'a, Guarded<R>>)>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        self.guard.header_left.set(MAX_HEADER_BYTES);
+        let unread = self.next_header.saturating_sub(self.guard.total.get());
+        self.guard
+            .header_left
+            .set(MAX_HEADER_BYTES.saturating_add(unread));
         let next = self.inner.next();
         self.guard.header_left.set(u64::MAX);
         let entry = match next? {
             Ok(entry) => entry,
             Err(e) => return Some(Err(e)),
         };
+        self.next_header = entry
+            .raw_file_position()
+            .saturating_add(entry.size().div_ceil(512).saturating_mul(512));
         let ordinal = self.next_ordinal;
         self.next_ordinal = self.next_ordinal.saturating_add(1);
         Some(Ok((ordinal, entry)))

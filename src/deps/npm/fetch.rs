@@ -1,0 +1,478 @@
+//! Tarballs into the store: downloaded in parallel, verified as they
+//! stream, kept by integrity.
+//!
+//! A tarball is stored as an ordinary blob (named by its sha256, like
+//! every blob) and found again through a cache entry
+//! `npm-tarball/<hex of its strongest integrity hash>` that names the blob.
+//! So a later build, whatever its lockfile, downloads nothing whose
+//! integrity the store already has, and several hoist processes can share
+//! one store (entries and blobs are written atomically).
+//!
+//! Each download is read once, as it arrives: the bytes go to a store
+//! temp file and to the integrity hash, and the same bytes, decompressed,
+//! go through [`tarball::scan`], which the layer writer needs anyway. Only
+//! when the integrity matches and the scan found nothing wrong is the blob
+//! moved into place and its entry written; otherwise the temp file is
+//! dropped and nothing is cached. A tarball already in the store is only
+//! scanned.
+//!
+//! Up to [`PARALLEL`] downloads run at once, on plain threads over the one
+//! blocking HTTP client. Connection errors, HTTP 429 and 5xx are retried
+//! [`ATTEMPTS`] times in all, with doubling, jittered delays (or the
+//! server's `Retry-After`, capped); a mismatched integrity is never
+//! retried: the lockfile and the registry disagree, and the user must
+//! know. The first failure stops the others from starting new downloads.
+
+use std::collections::HashSet;
+use std::hash::{BuildHasher, Hasher};
+use std::io::{self, Read, Write};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::integrity::{Integrity, IntegrityError, Verifier};
+use super::lockfile::InstallPath;
+use super::npmrc::Npmrc;
+use super::path::RelPath;
+use super::tarball::{self, ScanError, TarFile, MAX_TARBALL_BYTES};
+use crate::digest::Digest;
+use crate::layer::compress::decompress;
+use crate::store::{BlobWriter, Store, StoreError};
+
+/// Downloads at once.
+pub const PARALLEL: usize = 8;
+
+/// Tries per tarball, the first included.
+pub const ATTEMPTS: u32 = 4;
+
+/// The first retry's delay; each next one doubles it.
+const FIRST_DELAY: Duration = Duration::from_millis(500);
+
+/// The longest `Retry-After` honoured.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
+
+/// A stalled download is abandoned (and retried) after this long.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// The store's cache-entry kind for tarballs.
+pub const KEY_KIND: &str = "npm-tarball";
+
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    #[error("`{key}`: {url} answered HTTP {status}{hint}")]
+    Http {
+        key: String,
+        url: String,
+        status: u16,
+        hint: String,
+    },
+    #[error("`{key}`: downloading {url} failed after {attempts} attempts: {why}")]
+    Network {
+        key: String,
+        url: String,
+        attempts: u32,
+        why: String,
+    },
+    #[error("`{key}`: the tarball from {url} does not match the lockfile's integrity: {source}; the lockfile or the registry is wrong (run `npm install` to refresh the lockfile, or check the registry)")]
+    Integrity {
+        key: String,
+        url: String,
+        #[source]
+        source: IntegrityError,
+    },
+    #[error("`{key}`: the tarball from {url} is larger than {MAX_TARBALL_BYTES} bytes")]
+    TooLarge { key: String, url: String },
+    #[error(transparent)]
+    Scan(#[from] ScanError),
+    #[error("storing an npm tarball: {0}")]
+    Store(#[from] StoreError),
+    #[error("setting up the HTTP client: {0}")]
+    Client(#[source] reqwest::Error),
+}
+
+/// One tarball to have in the store.
+#[derive(Debug, Clone)]
+pub struct Job {
+    /// The lockfile key whose tarball it is, for messages.
+    pub key: InstallPath,
+    pub url: String,
+    pub integrity: Integrity,
+    /// Bin targets inside the package (and its bundled packages), which
+    /// [`tarball::scan`] must know.
+    pub bins: HashSet<RelPath>,
+}
+
+/// A tarball in the store, with its files.
+#[derive(Debug, Clone)]
+pub struct Fetched {
+    pub digest: Digest,
+    /// Bytes downloaded (0 when it was in the store).
+    pub downloaded: u64,
+    pub files: Vec<TarFile>,
+}
+
+/// The cache entry of one tarball.
+#[derive(Debug, Serialize, Deserialize)]
+struct KeyEntry {
+    digest: Digest,
+    size: u64,
+}
+
+/// Fetches tarballs for one install.
+pub struct Fetcher<'a> {
+    store: &'a Store,
+    npmrc: &'a Npmrc,
+    client: reqwest::blocking::Client,
+}
+
+impl<'a> Fetcher<'a> {
+    pub fn new(store: &'a Store, npmrc: &'a Npmrc) -> Result<Self, FetchError> {
+        Ok(Fetcher {
+            store,
+            npmrc,
+            client: crate::http::client().map_err(FetchError::Client)?,
+        })
+    }
+
+    /// Has every job's tarball in the store and scanned; results in job
+    /// order. On failure, the error of the first failed job (in job
+    /// order) among those tried.
+    pub fn fetch_all(&self, jobs: &[Job]) -> Result<Vec<Fetched>, FetchError> {
+        let next = AtomicUsize::new(0);
+        let stop = AtomicBool::new(false);
+        let (tx, rx) = mpsc::channel();
+        let workers = PARALLEL.min(jobs.len());
+        std::thread::scope(|s| {
+            for _ in 0..workers {
+                let tx = tx.clone();
+                let (next, stop) = (&next, &stop);
+                s.spawn(move || loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= jobs.len() || stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let result = self.fetch_one(&jobs[i]);
+                    if result.is_err() {
+                        stop.store(true, Ordering::Relaxed);
+                    }
+                    if tx.send((i, result)).is_err() {
+                        break;
+                    }
+                });
+            }
+        });
+        drop(tx);
+        let mut results: Vec<Option<Fetched>> = jobs.iter().map(|_| None).collect();
+        let mut first_error: Option<(usize, FetchError)> = None;
+        for (i, result) in rx {
+            match result {
+                Ok(f) => results[i] = Some(f),
+                Err(e) => {
+                    if !first_error.as_ref().is_some_and(|(at, _)| *at < i) {
+                        first_error = Some((i, e));
+                    }
+                }
+            }
+        }
+        if let Some((_, e)) = first_error {
+            return Err(e);
+        }
+        Ok(results.into_iter().flatten().collect())
+    }
+
+    fn fetch_one(&self, job: &Job) -> Result<Fetched, FetchError> {
+        if let Some(f) = self.cached(job)? {
+            return Ok(f);
+        }
+        let mut attempt = 1;
+        loop {
+            match self.download(job) {
+                Ok(f) => return Ok(f),
+                Err(Attempt::Fatal(e)) => return Err(e),
+                Err(Attempt::Retry { why, after }) => {
+                    if attempt >= ATTEMPTS {
+                        return Err(FetchError::Network {
+                            key: job.key.to_string(),
+                            url: job.url.clone(),
+                            attempts: attempt,
+                            why,
+                        });
+                    }
+                    std::thread::sleep(after.unwrap_or_else(|| backoff(attempt)));
+                    attempt += 1;
+                }
+            }
+        }
+    }
+
+    /// The tarball, scanned, when the store has it.
+    fn cached(&self, job: &Job) -> Result<Option<Fetched>, FetchError> {
+        let name = job.integrity.strongest().hex();
+        let Some(bytes) = self.store.get_key(KEY_KIND, &name)? else {
+            return Ok(None);
+        };
+        // An unreadable entry, or one whose blob was pruned, is a miss.
+        let Ok(entry) = serde_json::from_slice::<KeyEntry>(&bytes) else {
+            return Ok(None);
+        };
+        let blob = match self.store.open_blob(&entry.digest) {
+            Ok(b) => b,
+            Err(StoreError::Missing(..)) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let files = scan(&job.key, &job.bins, blob)?;
+        Ok(Some(Fetched {
+            digest: entry.digest,
+            downloaded: 0,
+            files,
+        }))
+    }
+
+    fn download(&self, job: &Job) -> Result<Fetched, Attempt> {
+        let fatal = |e: FetchError| Attempt::Fatal(e);
+        let mut request = self.client.get(&job.url).timeout(REQUEST_TIMEOUT);
+        let auth = self.npmrc.auth_for(&job.url);
+        if let Some(auth) = auth {
+            request = request.header(reqwest::header::AUTHORIZATION, auth.header());
+        }
+        let response = request.send().map_err(|e| Attempt::Retry {
+            why: error_chain(&e),
+            after: None,
+        })?;
+        let status = response.status();
+        if status.as_u16() == 429 || status.is_server_error() {
+            return Err(Attempt::Retry {
+                why: format!("HTTP {status}"),
+                after: retry_after(&response),
+            });
+        }
+        if !status.is_success() {
+            let hint = match status.as_u16() {
+                401 | 403 if auth.is_some() => {
+                    ": the credentials in the project's .npmrc were refused".to_owned()
+                }
+                401 | 403 => format!(
+                    ": the registry wants credentials; add `{}:_authToken=${{NPM_TOKEN}}` to the project's .npmrc",
+                    nerf_dart(&job.url)
+                ),
+                404 => ": the registry does not have it (unpublished, or a wrong registry in .npmrc?)"
+                    .to_owned(),
+                _ => String::new(),
+            };
+            return Err(fatal(FetchError::Http {
+                key: job.key.to_string(),
+                url: job.url.clone(),
+                status: status.as_u16(),
+                hint,
+            }));
+        }
+
+        let blob = self
+            .store
+            .writer()
+            .map_err(|e| fatal(FetchError::Store(e)))?;
+        let mut tee = Tee {
+            inner: response,
+            blob,
+            verifier: job.integrity.verifier(),
+            count: 0,
+            network_error: None,
+            store_error: None,
+        };
+        // Decompress and scan the bytes as they arrive; whatever the scan
+        // leaves (the gzip trailer, padding) is read after it.
+        let scanned = match decompress(&mut tee) {
+            Ok((_, stream)) => tarball::scan(&job.key, stream, &|p| job.bins.contains(p)),
+            Err(source) => Err(ScanError::Format {
+                package: job.key.to_string(),
+                source,
+            }),
+        };
+        let drained = io::copy(&mut tee, &mut io::sink());
+        if let Some(e) = tee.store_error.take() {
+            return Err(fatal(FetchError::Store(StoreError::Io(e))));
+        }
+        if tee.count > MAX_TARBALL_BYTES {
+            return Err(fatal(FetchError::TooLarge {
+                key: job.key.to_string(),
+                url: job.url.clone(),
+            }));
+        }
+        if let Some(why) = tee.network_error.take() {
+            return Err(Attempt::Retry { why, after: None });
+        }
+        if let Err(e) = drained {
+            return Err(Attempt::Retry {
+                why: e.to_string(),
+                after: None,
+            });
+        }
+        let Tee {
+            blob,
+            verifier,
+            count,
+            ..
+        } = tee;
+        verifier.finish().map_err(|source| {
+            fatal(FetchError::Integrity {
+                key: job.key.to_string(),
+                url: job.url.clone(),
+                source,
+            })
+        })?;
+        let files = scanned.map_err(|e| fatal(e.into()))?;
+        let (digest, size) = blob
+            .finish(None, None)
+            .map_err(|e| fatal(FetchError::Store(e)))?;
+        let entry = serde_json::to_vec(&KeyEntry {
+            digest: digest.clone(),
+            size,
+        })
+        .unwrap_or_default();
+        self.store
+            .put_key(KEY_KIND, &job.integrity.strongest().hex(), &entry)
+            .map_err(|e| fatal(FetchError::Store(e)))?;
+        Ok(Fetched {
+            digest,
+            downloaded: count,
+            files,
+        })
+    }
+}
+
+/// Scans a stored tarball blob.
+fn scan(
+    key: &InstallPath,
+    bins: &HashSet<RelPath>,
+    blob: impl Read,
+) -> Result<Vec<TarFile>, ScanError> {
+    let (_, stream) = decompress(blob).map_err(|source| ScanError::Format {
+        package: key.to_string(),
+        source,
+    })?;
+    tarball::scan(key, stream, &|p| bins.contains(p))
+}
+
+/// What one download attempt came to, short of success.
+enum Attempt {
+    Retry {
+        why: String,
+        after: Option<Duration>,
+    },
+    Fatal(FetchError),
+}
+
+/// The delay before retry number `attempt` (1 for the first retry):
+/// doubling from [`FIRST_DELAY`], plus up to half again at random, so
+/// parallel retries do not hit the server together.
+fn backoff(attempt: u32) -> Duration {
+    let base = FIRST_DELAY * 2u32.saturating_pow(attempt.saturating_sub(1));
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(attempt);
+    let jitter = h.finish() % (base.as_millis() as u64 / 2 + 1);
+    base + Duration::from_millis(jitter)
+}
+
+/// A `Retry-After` in seconds, capped; HTTP dates are not honoured.
+fn retry_after(response: &reqwest::blocking::Response) -> Option<Duration> {
+    let secs: u64 = response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    Some(Duration::from_secs(secs).min(MAX_RETRY_AFTER))
+}
+
+/// `//host[:port]/` of a URL, as .npmrc keys credentials.
+fn nerf_dart(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(u) => match (u.host_str(), u.port()) {
+            (Some(h), Some(p)) => format!("//{h}:{p}/"),
+            (Some(h), None) => format!("//{h}/"),
+            _ => "//registry.example.com/".to_owned(),
+        },
+        Err(_) => "//registry.example.com/".to_owned(),
+    }
+}
+
+/// An error and its causes on one line.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        cause = c.source();
+    }
+    out
+}
+
+/// Passes a download through, copying it to a store temp file and the
+/// integrity hash. Errors of each side are kept apart, so a dropped
+/// connection is retried while a full disk is not.
+struct Tee<R> {
+    inner: R,
+    blob: BlobWriter,
+    verifier: Verifier,
+    count: u64,
+    network_error: Option<String>,
+    store_error: Option<io::Error>,
+}
+
+impl<R: Read> Read for Tee<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.count > MAX_TARBALL_BYTES {
+            return Err(io::Error::other("tarball too large"));
+        }
+        let n = match self.inner.read(buf) {
+            Ok(n) => n,
+            Err(e) => {
+                let why = error_chain(&e);
+                self.network_error = Some(why.clone());
+                return Err(io::Error::other(why));
+            }
+        };
+        if let Err(e) = self.blob.write_all(&buf[..n]) {
+            let kind = e.kind();
+            self.store_error = Some(e);
+            return Err(io::Error::new(kind, "writing to the store failed"));
+        }
+        self.verifier.update(&buf[..n]);
+        self.count += n as u64;
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_with_jitter() {
+        for attempt in 1..=3 {
+            let base = FIRST_DELAY * 2u32.pow(attempt - 1);
+            let d = backoff(attempt);
+            assert!(d >= base && d <= base + base / 2, "{attempt}: {d:?}");
+        }
+    }
+
+    #[test]
+    fn nerf_darts() {
+        assert_eq!(
+            nerf_dart("https://npm.example.com/a/-/a-1.tgz"),
+            "//npm.example.com/"
+        );
+        assert_eq!(
+            nerf_dart("http://127.0.0.1:8080/x.tgz"),
+            "//127.0.0.1:8080/"
+        );
+    }
+}
