@@ -1,9 +1,10 @@
-//! One build: base -> facts -> user layer -> app layer -> config ->
-//! manifest -> outputs.
+//! One build: base -> facts -> user layer -> deps layer -> app layer ->
+//! config -> manifest -> outputs.
 //!
-//! Layers are ordered from least to most often changed (base, user, app),
-//! so a code-only change rebuilds and re-ships the app layer alone, as a
-//! well-ordered Dockerfile does. Everything that lands in an image comes
+//! Layers are ordered from least to most often changed (base, user, deps,
+//! app), so a code-only change rebuilds and re-ships the app layer alone,
+//! as a well-ordered Dockerfile does; the deps layer comes from the cache
+//! while the lockfile is unchanged. Everything that lands in an image comes
 //! from the inputs and `SOURCE_DATE_EPOCH` only (never the host's clock,
 //! paths or user names), so the same inputs give the same digest anywhere.
 
@@ -11,6 +12,7 @@ use std::path::PathBuf;
 
 use crate::config::{self, ConfigSettings};
 use crate::context::{Context, ContextError, EntryKind};
+use crate::deps::{self, DepsError, DepsOptions, DepsSummary};
 use crate::digest::Digest;
 use crate::facts::{self, Facts};
 use crate::image::{media, to_json, Descriptor, Manifest, Platform};
@@ -36,6 +38,8 @@ pub enum BuildError {
     User(#[from] user::UserError),
     #[error(transparent)]
     Context(#[from] ContextError),
+    #[error(transparent)]
+    Deps(#[from] DepsError),
     #[error("writing a layer: {0}")]
     Layer(#[from] LayerError),
     #[error(transparent)]
@@ -80,6 +84,8 @@ pub struct BuildOptions {
     pub push: Vec<Reference>,
     /// How registries are reached (insecure hosts, offline, certs, auth).
     pub registry: registry::Options,
+    /// The deps layer: which installer, which dependencies.
+    pub deps: DepsOptions,
 }
 
 /// What a build reports as it goes; the CLI renders it.
@@ -102,6 +108,9 @@ pub enum Event {
         uid: u32,
         gid: u32,
     },
+    /// The deps layer, reused from the cache or built; its `Layer` event
+    /// follows.
+    Deps(DepsSummary),
     Output {
         output: String,
     },
@@ -144,8 +153,11 @@ pub fn build(
         .ok()
         .filter(|_| opts.workdir.starts_with('/'))
         .ok_or_else(|| BuildError::Workdir(opts.workdir.clone()))?;
-    // Scan the context first: a bad context fails before any base I/O.
+    // Scan the context and read the manifests first: bad input fails
+    // before any base I/O.
     let ctx = Context::scan(&opts.context, &opts.ignore_file)?;
+    let mut warn = |w: String| report(Event::Warning(w));
+    let deps_project = deps::prepare(&opts.context, &opts.deps, &mut warn)?;
 
     let needs_registry = matches!(opts.base, Transport::Registry(_))
         || !opts.push.is_empty()
@@ -190,10 +202,15 @@ pub fn build(
     settings.workdir = Some(workdir.absolute());
     let mut new_layers = Vec::new();
 
-    if let Some(spec) = &opts.user {
+    let facts = if opts.user.is_some() || deps_project.is_some() {
         need_layers(store)?;
-        let facts = facts::read_facts(store, &base.layers)?;
-        let plan = user::plan_user(spec, &facts, opts.epoch / 86_400)?;
+        Some(facts::read_facts(store, &base.layers)?)
+    } else {
+        None
+    };
+
+    if let (Some(spec), Some(facts)) = (&opts.user, &facts) {
+        let plan = user::plan_user(spec, facts, opts.epoch / 86_400)?;
         settings.user = Some(format!("{}:{}", plan.uid, plan.gid));
         if plan.reused {
             report(Event::UserReused {
@@ -202,7 +219,7 @@ pub fn build(
                 gid: plan.gid,
             });
         } else {
-            let layer = user_layer(store, opts, &facts, &plan)?;
+            let layer = user_layer(store, opts, facts, &plan)?;
             let what = format!(
                 "hoist user {} {}:{} home {}",
                 spec.name, plan.uid, plan.gid, plan.home
@@ -214,6 +231,45 @@ pub fn build(
                 files: 0,
             });
             new_layers.push(LayerSummary { what, layer });
+        }
+    }
+
+    if let Some(project) = &deps_project {
+        let input = deps::InstallInput {
+            workdir: &workdir,
+            platform: &base.platform,
+            libc: facts.as_ref().and_then(|f| f.libc),
+            compression: opts.compression,
+            epoch: opts.epoch,
+        };
+        let mut warn = |w: String| report(Event::Warning(w));
+        if let Some(d) = project.install(&input, &opts.deps, store, &mut warn)? {
+            if let Some(e) = ctx
+                .entries
+                .iter()
+                .find(|e| e.rel == "node_modules" || e.rel.starts_with("node_modules/"))
+            {
+                report(Event::Warning(format!(
+                    "the build context has {} (not ignored): the app layer puts it over the deps layer's; add node_modules to {}",
+                    e.rel.split('/').next().unwrap_or("node_modules"),
+                    opts.ignore_file
+                )));
+            }
+            let what = format!(
+                "hoist deps: {} ({} packages)",
+                d.command, d.summary.packages
+            );
+            report(Event::Deps(d.summary.clone()));
+            report(Event::Layer {
+                what: what.clone(),
+                digest: d.layer.descriptor.digest.clone(),
+                size: d.layer.descriptor.size,
+                files: d.summary.files,
+            });
+            new_layers.push(LayerSummary {
+                what,
+                layer: d.layer,
+            });
         }
     }
 

@@ -148,6 +148,18 @@ pub struct BuildArgs {
     pub push: bool,
     #[command(flatten)]
     pub registry: RegistryArgs,
+    /// The deps layer's installer: auto (from the files in the context), npm, pip or none.
+    #[arg(long, default_value = "auto", value_name = "auto|npm|pip|none")]
+    pub deps: String,
+    /// Keep development dependencies (npm ci without --omit=dev).
+    #[arg(long)]
+    pub dev: bool,
+    /// Fail when a dependency has install scripts (hoist runs none) instead of warning.
+    #[arg(long)]
+    pub strict_scripts: bool,
+    /// Rebuild the deps layer even when the cache has it.
+    #[arg(long)]
+    pub no_cache: bool,
 }
 
 #[derive(Debug, Args)]

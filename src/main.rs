@@ -11,6 +11,7 @@ use clap::Parser;
 
 use hoist::build::{self, BuildOptions, Event};
 use hoist::config::{self, ConfigSettings};
+use hoist::deps::{DepsKind, DepsOptions};
 use hoist::image::Platform;
 use hoist::layer::Compression;
 use hoist::progress::{human_size, Mode, Renderer};
@@ -151,6 +152,12 @@ fn run_build(a: cli::BuildArgs, out: &Renderer) -> Result<()> {
             Vec::new()
         },
         registry: registry_options(&a.registry),
+        deps: DepsOptions {
+            kind: DepsKind::parse(&a.deps).map_err(anyhow::Error::msg)?,
+            dev: a.dev,
+            strict_scripts: a.strict_scripts,
+            no_cache: a.no_cache,
+        },
     };
     let store = Store::open_default()?;
     let started = std::time::Instant::now();
@@ -192,6 +199,22 @@ fn event_line(e: Event, color: bool) -> String {
         } => format!("layer   {} {:>10}  {what}", digest.short(), human_size(size)),
         Event::UserReused { name, uid, gid } => {
             format!("user    {name} ({uid}:{gid}) already in the base, reused")
+        }
+        Event::Deps(d) => {
+            let how = if d.reused {
+                "reused from the cache".to_owned()
+            } else {
+                format!(
+                    "built: {} downloaded ({}), {} from the store",
+                    d.downloaded,
+                    human_size(d.downloaded_bytes),
+                    d.from_store
+                )
+            };
+            format!(
+                "deps    {} from {}: {} packages, {} files, {} bin links; {how}",
+                d.ecosystem, d.manifest, d.packages, d.files, d.bin_links
+            )
         }
         Event::Output { output } => format!("wrote   {output}"),
         Event::Pushed {

@@ -23,11 +23,11 @@
 //! retried: the lockfile and the registry disagree, and the user must
 //! know. The first failure stops the others from starting new downloads.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasher, Hasher};
 use std::io::{self, Read, Write};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -125,6 +125,10 @@ pub struct Fetcher<'a> {
     store: &'a Store,
     npmrc: &'a Npmrc,
     client: reqwest::blocking::Client,
+    /// One lock per integrity, so that packages sharing a tarball (one
+    /// version installed at several paths) download it once: the second
+    /// waits for the first and finds it in the store.
+    in_flight: Mutex<HashMap<String, Arc<Mutex<()>>>>,
 }
 
 impl<'a> Fetcher<'a> {
@@ -133,6 +137,7 @@ impl<'a> Fetcher<'a> {
             store,
             npmrc,
             client: crate::http::client().map_err(FetchError::Client)?,
+            in_flight: Mutex::new(HashMap::new()),
         })
     }
 
@@ -183,6 +188,13 @@ impl<'a> Fetcher<'a> {
     }
 
     fn fetch_one(&self, job: &Job) -> Result<Fetched, FetchError> {
+        let lock = {
+            let mut map = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+            map.entry(job.integrity.strongest().hex())
+                .or_default()
+                .clone()
+        };
+        let _held = lock.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(f) = self.cached(job)? {
             return Ok(f);
         }

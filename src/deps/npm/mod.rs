@@ -16,6 +16,7 @@
 
 pub mod bins;
 pub mod fetch;
+pub mod install;
 pub mod integrity;
 pub mod layout;
 pub mod lockfile;
@@ -23,3 +24,5 @@ pub mod npmrc;
 pub mod path;
 pub mod select;
 pub mod tarball;
+
+pub use install::{Counts, InstallOptions, Installed, NpmError, Project};
