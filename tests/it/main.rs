@@ -5,5 +5,6 @@
 mod bad_input;
 mod build;
 mod formats;
+mod npm;
 mod registry;
 mod support;
