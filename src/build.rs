@@ -203,8 +203,12 @@ pub fn build(
     let mut new_layers = Vec::new();
 
     let facts = if opts.user.is_some() || deps_project.is_some() {
-        need_layers(store)?;
-        Some(facts::read_facts(store, &base.layers)?)
+        Some(facts::read_facts_cached(
+            store,
+            &base.manifest_digest,
+            &base.layers,
+            &mut || need_layers(store),
+        )?)
     } else {
         None
     };

@@ -43,7 +43,9 @@
 //! multiarch links (`/usr/lib/x86_64-linux-gnu/...`) are collected in the
 //! same pass, so one extra pass decides them on real bases.
 //!
-//! Caching facts (by manifest digest) is the caller's business.
+//! Facts depend on the layers only, so [`read_facts_cached`] keeps them in
+//! the store under the base's manifest digest: a rebuild on the same base
+//! reads no layer at all (for a registry base, downloads none).
 
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::io::Read;
@@ -336,6 +338,154 @@ fn shell_unquote(raw: &str) -> String {
         }
     }
     out
+}
+
+/// The store's cache-entry kind for facts; the entry name is
+/// `v<FACTS_CACHE_VERSION>-<manifest hex>`.
+const FACTS_KEY_KIND: &str = "facts";
+
+/// Bumped whenever what facts hold or how they are read changes.
+const FACTS_CACHE_VERSION: u32 = 1;
+
+/// [`read_facts`], through a cache entry keyed by the base's manifest
+/// digest. `fetch` is called before the layers are read, on a miss only
+/// (a registry base downloads its layers there).
+pub fn read_facts_cached<E: From<FactsError>>(
+    store: &Store,
+    manifest: &Digest,
+    layers: &[Descriptor],
+    fetch: &mut dyn FnMut() -> Result<(), E>,
+) -> Result<Facts, E> {
+    let name = format!("v{FACTS_CACHE_VERSION}-{}", manifest.hex());
+    let cached = store
+        .get_key(FACTS_KEY_KIND, &name)
+        .map_err(FactsError::from)?;
+    if let Some(facts) = cached.and_then(|b| serde_json::from_slice::<cache::Facts>(&b).ok()) {
+        return Ok(facts.into());
+    }
+    fetch()?;
+    let facts = read_facts(store, layers)?;
+    let json = serde_json::to_vec(&cache::Facts::from(&facts)).unwrap_or_default();
+    store
+        .put_key(FACTS_KEY_KIND, &name, &json)
+        .map_err(FactsError::from)?;
+    Ok(facts)
+}
+
+/// The serialised form of [`Facts`] in the store.
+mod cache {
+    use base64::Engine as _;
+    use serde::{Deserialize, Serialize};
+
+    use super::{EntryMeta, Libc, OsRelease};
+
+    #[derive(Serialize, Deserialize)]
+    pub(super) struct Facts {
+        passwd: Option<File>,
+        group: Option<File>,
+        shadow: Option<File>,
+        gshadow: Option<File>,
+        os_release: Option<Os>,
+        home: Option<Meta>,
+        libc: Option<String>,
+    }
+
+    #[derive(Serialize, Deserialize)]
+    struct File {
+        /// base64, so any bytes round-trip.
+        content: String,
+        meta: Meta,
+    }
+
+    #[derive(Serialize, Deserialize)]
+    struct Meta {
+        mode: u32,
+        uid: u64,
+        gid: u64,
+    }
+
+    #[derive(Serialize, Deserialize)]
+    struct Os {
+        id: String,
+        id_like: Vec<String>,
+        version_id: Option<String>,
+        pretty_name: Option<String>,
+    }
+
+    const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
+
+    fn meta(m: &EntryMeta) -> Meta {
+        Meta {
+            mode: m.mode,
+            uid: m.uid,
+            gid: m.gid,
+        }
+    }
+
+    fn entry_meta(m: Meta) -> EntryMeta {
+        EntryMeta {
+            mode: m.mode,
+            uid: m.uid,
+            gid: m.gid,
+        }
+    }
+
+    fn file(f: &Option<super::FileFact>) -> Option<File> {
+        f.as_ref().map(|f| File {
+            content: B64.encode(&f.content),
+            meta: meta(&f.meta),
+        })
+    }
+
+    fn file_fact(f: Option<File>) -> Option<super::FileFact> {
+        let f = f?;
+        Some(super::FileFact {
+            content: B64.decode(f.content).ok()?,
+            meta: entry_meta(f.meta),
+        })
+    }
+
+    impl From<&super::Facts> for Facts {
+        fn from(f: &super::Facts) -> Facts {
+            Facts {
+                passwd: file(&f.passwd),
+                group: file(&f.group),
+                shadow: file(&f.shadow),
+                gshadow: file(&f.gshadow),
+                os_release: f.os_release.as_ref().map(|o| Os {
+                    id: o.id.clone(),
+                    id_like: o.id_like.clone(),
+                    version_id: o.version_id.clone(),
+                    pretty_name: o.pretty_name.clone(),
+                }),
+                home: f.home.as_ref().map(meta),
+                libc: f.libc.map(|l| l.as_str().to_owned()),
+            }
+        }
+    }
+
+    impl From<Facts> for super::Facts {
+        fn from(f: Facts) -> super::Facts {
+            super::Facts {
+                passwd: file_fact(f.passwd),
+                group: file_fact(f.group),
+                shadow: file_fact(f.shadow),
+                gshadow: file_fact(f.gshadow),
+                os_release: f.os_release.map(|o| OsRelease {
+                    id: o.id,
+                    id_like: o.id_like,
+                    version_id: o.version_id,
+                    pretty_name: o.pretty_name,
+                }),
+                home: f.home.map(entry_meta),
+                libc: match f.libc.as_deref() {
+                    Some("glibc") => Some(Libc::Glibc),
+                    Some("musl") => Some(Libc::Musl),
+                    _ => None,
+                },
+            }
+        }
+    }
 }
 
 /// Reads the facts of a base from its layers, given bottom-first as in its
@@ -1411,6 +1561,46 @@ mod tests {
             let facts = read_facts(&s, &layers).unwrap_or_else(|e| panic!("{name}: {e}"));
             assert_eq!(facts.libc, want, "{name}");
         }
+    }
+
+    #[test]
+    fn cached_facts_round_trip_and_skip_the_layers() {
+        let (_d, s) = store();
+        let base = raw_layer(
+            &s,
+            &RawTar::new()
+                .file_meta(
+                    "etc/passwd",
+                    b"root:x:0:0::/root:/bin/sh\n\xff",
+                    0o600,
+                    0,
+                    42,
+                )
+                .file("etc/group", b"root:x:0:\n")
+                .file("etc/os-release", ALPINE_OS_RELEASE)
+                .dir("home/")
+                .finish(),
+        );
+        let manifest = Digest::of(b"a manifest");
+        let mut fetched = 0;
+        let mut fetch = || -> Result<(), FactsError> {
+            fetched += 1;
+            Ok(())
+        };
+        let first =
+            read_facts_cached(&s, &manifest, std::slice::from_ref(&base), &mut fetch).unwrap();
+        assert_eq!(first, read_facts(&s, std::slice::from_ref(&base)).unwrap());
+        assert_eq!(first.libc, Some(Libc::Musl));
+        // The second time, not a layer is read: not even the missing one.
+        let missing = Descriptor::new(
+            Compression::Gzip.media_type(),
+            Digest::of(b"not in the store"),
+            1,
+        );
+        let mut fetch = || -> Result<(), FactsError> { panic!("fetched on a hit") };
+        let second = read_facts_cached(&s, &manifest, &[missing], &mut fetch).unwrap();
+        assert_eq!(second, first);
+        assert_eq!(fetched, 1);
     }
 
     #[test]
