@@ -161,9 +161,21 @@ fn npm_cache() -> PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR")).join("npm-cache")
 }
 
+/// Fails unless npm is 10.2 or later, which has `--libc`.
+fn require_npm() {
+    require("npm", "npm");
+    let version = run("npm", &["--version"]).ok().trim().to_owned();
+    let mut parts = version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+    let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    assert!(
+        (major, minor) >= (10, 2),
+        "npm {version} is too old for these tests (they need --libc, npm 10.2 or later): run scripts/install-tools"
+    );
+}
+
 /// Runs npm in `dir` with umask 022 (npm's modes depend on it).
 fn npm(dir: &Path, args: &[&str]) {
-    require("npm", "npm");
+    require_npm();
     let out = Command::new("sh")
         .arg("-c")
         .arg("umask 022 && exec npm \"$@\"")
