@@ -768,6 +768,19 @@ fn local_project_layer_bins_and_determinism() {
         layer_digest(&env.path("three"), "hoist deps:"),
         layer_digest(&env.path("one"), "hoist deps:")
     );
+
+    // A host node_modules in the context would cover the layer's: a warning.
+    std::fs::create_dir_all(app.join("node_modules/left")).unwrap();
+    std::fs::write(app.join("node_modules/left/index.js"), "stale").unwrap();
+    let covered = build_local(&env, &app, "four", &[], LOCAL);
+    covered.ok();
+    assert!(
+        covered.stderr.contains(
+            "the build context has node_modules (not ignored): the app layer puts it over the deps layer's; add node_modules to .dockerignore"
+        ),
+        "{}",
+        covered.stderr
+    );
 }
 
 #[test]
