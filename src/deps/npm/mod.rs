@@ -11,8 +11,17 @@
 //! - [`npmrc`]: the project's `.npmrc`: registries, scopes, credentials;
 //! - [`select`]: what `npm ci` would install for one omit set and platform;
 //! - [`bins`]: the `node_modules/.bin` links npm makes;
-//! - [`tarball`]: where each tarball entry goes and with what mode;
+//! - [`tarball`]: where each tarball entry goes and with what mode, and the
+//!   bounded scan of a whole tarball;
 //! - [`path`]: the relative-path type the others hand around.
+//!
+//! And the steps with I/O, on top of them:
+//!
+//! - [`fetch`]: tarballs downloaded in parallel, verified as they stream,
+//!   kept in the store by integrity;
+//! - [`layout`]: the layer's entries in sorted order, written straight from
+//!   the stored tarballs;
+//! - [`install`]: one install, from the project folder to a cached layer.
 
 pub mod bins;
 pub mod fetch;
