@@ -4,7 +4,7 @@
 //! the layer writer requires: each package's files (from the scans
 //! [`super::fetch`] made) at `WORKDIR/<lockfile key>/<path in the
 //! tarball>`, the `.bin` links, the workspace links, and every folder
-//! above them. [`write`] then streams the files' bytes out of the tarballs
+//! above them. [`write()`] then streams the files' bytes out of the tarballs
 //! in that order, with no tree on disk.
 //!
 //! The order is the hard part. A tarball's entries come in whatever order
@@ -12,7 +12,7 @@
 //! package's files are contiguous (they share the prefix
 //! `node_modules/<pkg>/`) except where a nested package
 //! (`node_modules/<pkg>/node_modules/<dep>/...`) sits among them. So
-//! [`write`] gives each tarball one *block*: the contiguous run of layer
+//! [`write()`] gives each tarball one *block*: the contiguous run of layer
 //! entries under its folder. It opens the tarball when the block's first
 //! file comes up and keeps it open to the block's end, writing the entries
 //! in layer order; on meeting a nested package's file it handles that
