@@ -489,8 +489,12 @@ impl Client {
         ctx.ep.resolve_location(&resp, what)
     }
 
-    /// Streams the stored blob into an upload session: one `PATCH` with
-    /// the whole file, then `PUT ?digest=`.
+    /// Sends the stored blob into an upload session in chunks of at most
+    /// [`UPLOAD_CHUNK`] bytes (`PATCH` with `Content-Range`, as Docker's
+    /// chunked upload), then `PUT ?digest=`. Each chunk is read into memory
+    /// and sent whole: memory stays bounded by the chunk size whatever the
+    /// blob's, and reqwest's blocking client, which pumps a streamed body
+    /// through a channel 8 KiB at a time, is not the bottleneck.
     fn upload_to(
         &self,
         ctx: &BlobCtx<'_>,
@@ -500,34 +504,54 @@ impl Client {
     ) -> Result<(), RegistryError> {
         let path = ctx.store.blob_path(&d.digest);
         let count = Arc::new(AtomicU64::new(0));
-        let make = || -> std::io::Result<Body> {
-            let file = std::fs::File::open(&path)?;
-            let len = file.metadata()?.len();
-            count.store(0, Ordering::Relaxed);
-            Ok(Body::sized(
-                Counting {
-                    inner: file,
-                    count: count.clone(),
-                },
-                len,
-            ))
+        let io_err = |source: std::io::Error| RegistryError::Io {
+            what: format!("{what}: reading {}", path.display()),
+            source,
         };
+        let mut file = std::fs::File::open(&path).map_err(io_err)?;
+        let len = file.metadata().map_err(io_err)?.len();
         ctx.progress.event(&Event::BlobStart {
             digest: &d.digest,
             size: d.size,
             direction: Direction::Upload,
         });
-        let mut call = Call::new(self, Method::PATCH, session, ctx.scope, what, ctx.progress)
-            .header(CONTENT_TYPE, "application/octet-stream");
-        call.body = Some(&make);
-        call.retry = false;
-        call.timeout = Some(blob_deadline(d.size));
-        let resp = with_monitor(ctx.progress, d, &count, || self.send(ctx.ep, &call))?;
-        let resp = self.check(ctx.ep, resp, &[202, 204], what, ctx.scope)?;
-        let mut next = match resp.headers().get(reqwest::header::LOCATION) {
-            Some(_) => ctx.ep.resolve_location(&resp, what)?,
-            None => call.url.clone(),
-        };
+        let mut next = session;
+        let mut offset = 0u64;
+        loop {
+            let n = UPLOAD_CHUNK.min(len - offset);
+            let mut chunk = vec![0u8; n as usize];
+            file.read_exact(&mut chunk).map_err(io_err)?;
+            let make = || -> std::io::Result<Body> { Ok(Body::from(chunk.clone())) };
+            let mut call = Call::new(
+                self,
+                Method::PATCH,
+                next.clone(),
+                ctx.scope,
+                what,
+                ctx.progress,
+            )
+            .header(CONTENT_TYPE, "application/octet-stream")
+            .header(CONTENT_LENGTH, &n.to_string());
+            if n > 0 {
+                call = call.header(
+                    reqwest::header::CONTENT_RANGE,
+                    &format!("{offset}-{}", offset + n - 1),
+                );
+            }
+            call.body = Some(&make);
+            call.retry = false;
+            call.timeout = Some(blob_deadline(n));
+            let resp = with_monitor(ctx.progress, d, &count, || self.send(ctx.ep, &call))?;
+            let resp = self.check(ctx.ep, resp, &[202, 204], what, ctx.scope)?;
+            if resp.headers().get(reqwest::header::LOCATION).is_some() {
+                next = ctx.ep.resolve_location(&resp, what)?;
+            }
+            offset += n;
+            count.store(offset, Ordering::Relaxed);
+            if offset >= len {
+                break;
+            }
+        }
         next.query_pairs_mut()
             .append_pair("digest", d.digest.as_str());
         let call = Call::new(self, Method::PUT, next, ctx.scope, what, ctx.progress)
@@ -544,6 +568,9 @@ impl Client {
         Ok(())
     }
 }
+
+/// The largest piece of a blob one upload request carries.
+const UPLOAD_CHUNK: u64 = 16 << 20;
 
 /// What every blob of one push shares.
 struct BlobCtx<'a> {
@@ -588,20 +615,6 @@ fn with_monitor<T>(
         monitor.thread().unpark();
         out
     })
-}
-
-/// A reader that counts what it hands over.
-struct Counting {
-    inner: std::fs::File,
-    count: Arc<AtomicU64>,
-}
-
-impl Read for Counting {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.count.fetch_add(n as u64, Ordering::Relaxed);
-        Ok(n)
-    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
