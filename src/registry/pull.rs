@@ -908,7 +908,6 @@ fn source_index(sources: &[Reference], ordered: &[Reference], i: usize) -> usize
         .unwrap_or(i)
 }
 
-/// A variant with arm64's default spelled out, for ranking.
 #[cfg(test)]
 mod tests {
     use super::*;

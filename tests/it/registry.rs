@@ -17,6 +17,18 @@ fn registry(mode: &str) -> String {
     })
 }
 
+/// Copies a test base into a registry with skopeo (every platform when
+/// `all`), so a build can use it as a registry base.
+fn seed(base_file: &str, dest: &str, all: bool) {
+    let src = format!("oci-archive:{}", base(base_file).display());
+    let mut args = vec!["copy", "-q", "--dest-tls-verify=false"];
+    if all {
+        args.push("--all");
+    }
+    args.extend([src.as_str(), dest]);
+    run("skopeo", &args).ok();
+}
+
 /// A repository name of this test run's own: the lab registry keeps its
 /// data between runs, and a test must start from a repository without blobs.
 fn repo(name: &str) -> String {
@@ -370,17 +382,11 @@ fn a_base_on_the_target_registry_is_mounted_not_uploaded() {
     let env = Env::new();
     let proxy = Proxy::start(&env, "");
     let plain = registry("plain");
-    run(
-        "skopeo",
-        &[
-            "copy",
-            "-q",
-            "--dest-tls-verify=false",
-            &format!("oci-archive:{}", base("alpine-amd64.oci.tar").display()),
-            &format!("docker://{plain}/{}:3.20", repo("base-alpine")),
-        ],
-    )
-    .ok();
+    seed(
+        "alpine-amd64.oci.tar",
+        &format!("docker://{plain}/{}:3.20", repo("base-alpine")),
+        false,
+    );
     small_app(&env.path("app"));
     let tag = format!("{}/{}:1", proxy.addr, repo("mounted"));
     env.hoist(&[
@@ -419,17 +425,11 @@ fn pushes_and_pulls_survive_injected_faults() {
     let faults = "429@blob-get:1,503@manifest-get:1,reset@blob-get:1+1,truncate@blob-get:1+2,503@blob-put:1,503@manifest-put:1";
     let proxy = Proxy::start(&env, faults);
     let plain = registry("plain");
-    run(
-        "skopeo",
-        &[
-            "copy",
-            "-q",
-            "--dest-tls-verify=false",
-            &format!("oci-archive:{}", base("debian.oci.tar").display()),
-            &format!("docker://{plain}/{}:1", repo("faulty-base")),
-        ],
-    )
-    .ok();
+    seed(
+        "debian.oci.tar",
+        &format!("docker://{plain}/{}:1", repo("faulty-base")),
+        false,
+    );
     small_app(&env.path("app"));
     let tag = format!("{}/{}:1", proxy.addr, repo("faulty"));
     let out = env.path("out.tar");
@@ -483,17 +483,11 @@ fn a_registry_that_keeps_failing_gives_a_clear_error() {
     let env = Env::new();
     let proxy = Proxy::start(&env, "503@manifest-get:*");
     let plain = registry("plain");
-    run(
-        "skopeo",
-        &[
-            "copy",
-            "-q",
-            "--dest-tls-verify=false",
-            &format!("oci-archive:{}", base("busybox.oci.tar").display()),
-            &format!("docker://{plain}/{}:1", repo("down")),
-        ],
-    )
-    .ok();
+    seed(
+        "busybox.oci.tar",
+        &format!("docker://{plain}/{}:1", repo("down")),
+        false,
+    );
     small_app(&env.path("app"));
     let out = env.path("out.tar");
     let r = env.hoist(&[
@@ -513,18 +507,11 @@ fn pull_then_build_offline_without_a_network() {
     require("unshare", "util-linux");
     let env = Env::new();
     let plain = registry("plain");
-    run(
-        "skopeo",
-        &[
-            "copy",
-            "-q",
-            "--dest-tls-verify=false",
-            "--all",
-            &format!("oci-archive:{}", base("alpine.oci.tar").display()),
-            &format!("docker://{plain}/{}:3.20", repo("offline-alpine")),
-        ],
-    )
-    .ok();
+    seed(
+        "alpine.oci.tar",
+        &format!("docker://{plain}/{}:3.20", repo("offline-alpine")),
+        true,
+    );
     let archive = env.path("alpine.tar");
     env.hoist(&[
         "pull",
@@ -585,18 +572,11 @@ fn multi_platform_build_pushes_an_index() {
     require_podman();
     let env = Env::new();
     let plain = registry("plain");
-    run(
-        "skopeo",
-        &[
-            "copy",
-            "-q",
-            "--dest-tls-verify=false",
-            "--all",
-            &format!("oci-archive:{}", base("alpine.oci.tar").display()),
-            &format!("docker://{plain}/{}:3.20", repo("multi-alpine")),
-        ],
-    )
-    .ok();
+    seed(
+        "alpine.oci.tar",
+        &format!("docker://{plain}/{}:3.20", repo("multi-alpine")),
+        true,
+    );
     small_app(&env.path("app"));
     let tag = format!("{plain}/{}:1", repo("multi"));
     let out = env.path("multi.tar");
