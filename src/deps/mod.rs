@@ -11,6 +11,7 @@
 //! the cache or freshly built.
 
 pub mod npm;
+pub mod pip;
 
 use std::path::Path;
 
