@@ -159,16 +159,7 @@ pub fn build(
     let mut warn = |w: String| report(Event::Warning(w));
     let deps_project = deps::prepare(&opts.context, &opts.deps, &mut warn)?;
 
-    let needs_registry = matches!(opts.base, Transport::Registry(_))
-        || !opts.push.is_empty()
-        || opts
-            .outputs
-            .iter()
-            .any(|o| matches!(o, Transport::Registry(_)));
-    let client = match needs_registry {
-        true => Some(Client::new(opts.registry.clone())?),
-        false => None,
-    };
+    let client = registry_client(opts, matches!(opts.base, Transport::Registry(_)))?;
     let (base, remote) = load_base(opts, store, client.as_ref(), net)?;
     // A registry base's layers are fetched only when their bytes are
     // needed: to read facts, or to write an archive. A push mounts them.
@@ -300,15 +291,8 @@ pub fn build(
     let cfg_bytes = to_json(&cfg);
     let (cfg_digest, cfg_size) = store.put_bytes(&cfg_bytes)?;
 
-    let mut layers: Vec<Descriptor> = base
-        .layers
-        .iter()
-        .map(|d| {
-            let mut d = d.clone();
-            d.media_type = media::oci_layer_type(&d.media_type).to_owned();
-            d
-        })
-        .collect();
+    // The base's layer descriptors already carry OCI media types.
+    let mut layers: Vec<Descriptor> = base.layers.clone();
     layers.extend(new_layers.iter().map(|l| l.layer.descriptor.clone()));
     let manifest = Manifest {
         schema_version: 2,
@@ -365,6 +349,21 @@ pub fn build(
         base: remote,
         new_layers,
         base_layers: base.layers.len(),
+    })
+}
+
+/// A registry client, when the build talks to a registry at all: for a
+/// registry base, a push, or a `docker://` output.
+fn registry_client(opts: &BuildOptions, remote_base: bool) -> Result<Option<Client>, BuildError> {
+    let needed = remote_base
+        || !opts.push.is_empty()
+        || opts
+            .outputs
+            .iter()
+            .any(|o| matches!(o, Transport::Registry(_)));
+    Ok(match needed {
+        true => Some(Client::new(opts.registry.clone())?),
+        false => None,
     })
 }
 
@@ -606,16 +605,7 @@ pub fn build_platforms(
     let index_desc = Descriptor::new(media::OCI_INDEX, digest, size);
 
     let mut pushes: Vec<Reference> = opts.push.clone();
-    let needs_registry = images.iter().any(|r| r.base.is_some())
-        || !pushes.is_empty()
-        || opts
-            .outputs
-            .iter()
-            .any(|o| matches!(o, Transport::Registry(_)));
-    let client = match needs_registry {
-        true => Some(Client::new(opts.registry.clone())?),
-        false => None,
-    };
+    let client = registry_client(opts, images.iter().any(|r| r.base.is_some()))?;
     let built: Vec<BuiltImage> = images.iter().map(|r| r.image.clone()).collect();
     for out in &opts.outputs {
         if let Transport::Registry(r) = out {

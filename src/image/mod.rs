@@ -538,6 +538,65 @@ mod tests {
         }
     }
 
+    fn entry(n: char, platform: Option<&str>) -> Descriptor {
+        let mut d = Descriptor::new(
+            media::OCI_MANIFEST,
+            Digest::parse(&format!("sha256:{}", n.to_string().repeat(64))).unwrap(),
+            1,
+        );
+        d.platform = platform.map(|p| Platform::parse(p).unwrap());
+        d
+    }
+
+    #[test]
+    fn select_platform_table() {
+        let mut attestation = entry('9', Some("unknown/unknown"));
+        attestation.annotations = None;
+        let entries = vec![
+            entry('a', Some("linux/amd64")),
+            entry('b', Some("linux/arm64/v9")),
+            entry('c', Some("linux/arm64/v8")),
+            entry('d', Some("linux/arm/v6")),
+            entry('e', Some("linux/arm/v7")),
+            entry('f', None),
+            attestation,
+        ];
+        let cases: &[(&str, Option<char>)] = &[
+            ("linux/amd64", Some('a')),
+            ("linux/arm64", Some('c')),
+            ("linux/arm64/v8", Some('c')),
+            ("linux/arm64/v9", Some('b')),
+            ("linux/arm/v7", Some('e')),
+            ("linux/arm/v6", Some('d')),
+            ("linux/arm", Some('d')),
+            ("linux/s390x", None),
+            ("windows/amd64", None),
+        ];
+        for (want, pick) in cases {
+            let want = Platform::parse(want).unwrap();
+            let got = select_platform(&entries, &want)
+                .ok()
+                .map(|d| d.digest.hex().as_bytes()[0] as char);
+            assert_eq!(got, *pick, "{want}");
+        }
+        // arm64 without a variant in the index is v8.
+        let plain = vec![entry('a', Some("linux/arm64"))];
+        assert!(select_platform(&plain, &Platform::parse("linux/arm64/v8").unwrap()).is_ok());
+        let available =
+            select_platform(&entries, &Platform::parse("linux/s390x").unwrap()).unwrap_err();
+        assert_eq!(
+            available,
+            vec![
+                "linux/amd64",
+                "linux/arm64/v9",
+                "linux/arm64/v8",
+                "linux/arm/v6",
+                "linux/arm/v7",
+                "(no platform: ffffffffffff)"
+            ]
+        );
+    }
+
     #[test]
     fn platform_table() {
         let cases = [
