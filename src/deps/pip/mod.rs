@@ -9,5 +9,6 @@
 
 pub mod dist;
 pub mod env;
+pub mod metadata;
 pub mod requirements;
 pub mod tags;
