@@ -9,6 +9,7 @@
 
 pub mod dist;
 pub mod env;
+pub mod lock;
 pub mod metadata;
 pub mod requirements;
 pub mod tags;
