@@ -172,7 +172,10 @@ impl Lock {
         let markers = env.markers();
         let mut chosen: BTreeMap<&PackageName, Chosen<'_>> = BTreeMap::new();
         for p in &self.packages {
-            if !p.marker.as_ref().is_none_or(|m| m.evaluate(&markers, &[])) {
+            if p.marker
+                .as_ref()
+                .is_some_and(|m| !m.evaluate(&markers, &[]))
+            {
                 continue;
             }
             if p.wheels.is_empty() {
