@@ -11,5 +11,6 @@ pub mod dist;
 pub mod env;
 pub mod lock;
 pub mod metadata;
+pub mod project;
 pub mod requirements;
 pub mod tags;
