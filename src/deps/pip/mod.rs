@@ -12,3 +12,4 @@ pub mod env;
 pub mod metadata;
 pub mod requirements;
 pub mod tags;
+pub mod wheel;
