@@ -145,11 +145,13 @@ pub fn list(zip: &mut Zip, wheel: &str) -> Result<Vec<Entry>, WheelError> {
     let mut out = Vec::with_capacity(zip.len());
     for index in 0..zip.len() {
         let name = zip.name_for_index(index).unwrap_or_default().to_owned();
-        let file = zip.by_index_raw(index).map_err(|source| WheelError::Entry {
-            wheel: wheel.to_owned(),
-            file: name.clone(),
-            source,
-        })?;
+        let file = zip
+            .by_index_raw(index)
+            .map_err(|source| WheelError::Entry {
+                wheel: wheel.to_owned(),
+                file: name.clone(),
+                source,
+            })?;
         let refuse = |what: &'static str| WheelError::NotAFile {
             wheel: wheel.to_owned(),
             file: name.clone(),
@@ -218,11 +220,13 @@ pub fn open_entry<'a>(
     entry: &Entry,
     expected: Option<&RecordHash>,
 ) -> Result<Verified<'a>, WheelError> {
-    let file = zip.by_index(entry.index).map_err(|source| WheelError::Entry {
-        wheel: wheel.to_owned(),
-        file: entry.name.clone(),
-        source,
-    })?;
+    let file = zip
+        .by_index(entry.index)
+        .map_err(|source| WheelError::Entry {
+            wheel: wheel.to_owned(),
+            file: entry.name.clone(),
+            source,
+        })?;
     Ok(Verified {
         inner: Box::new(file),
         wheel: wheel.to_owned(),

@@ -105,9 +105,8 @@ fn plain_name(name: &str) -> bool {
 /// A dotted Python name: identifiers joined by dots.
 fn dotted(s: &str) -> bool {
     !s.is_empty()
-        && s.split('.').all(|part| {
-            !part.is_empty() && part.chars().all(|c| c == '_' || c.is_alphanumeric())
-        })
+        && s.split('.')
+            .all(|part| !part.is_empty() && part.chars().all(|c| c == '_' || c.is_alphanumeric()))
 }
 
 /// `module:attr [extras]`, with spaces allowed around `:` and before the
@@ -138,10 +137,7 @@ fn parse_value(value: &str) -> Option<(String, String)> {
 /// becomes `easy_install` and `easy_install-X.Y`.
 pub fn scripts_to_make(entries: &[EntryPoint], python: (u32, u32)) -> Vec<EntryPoint> {
     let (major, minor) = python;
-    let renamed = |e: &EntryPoint, name: String| EntryPoint {
-        name,
-        ..e.clone()
-    };
+    let renamed = |e: &EntryPoint, name: String| EntryPoint { name, ..e.clone() };
     let pip = entries.iter().rev().find(|e| e.name == "pip");
     let easy = entries.iter().rev().find(|e| e.name == "easy_install");
     let mut out: Vec<EntryPoint> = entries
@@ -301,7 +297,11 @@ mod tests {
             ep("pip3.11", "pip._internal.cli.main", "main"),
             ep("pipx", "pipx.main", "cli"),
             ep("easy_install", "setuptools.command.easy_install", "main"),
-            ep("easy_install-3.8", "setuptools.command.easy_install", "main"),
+            ep(
+                "easy_install-3.8",
+                "setuptools.command.easy_install",
+                "main",
+            ),
             ep("other", "o", "main"),
         ];
         let names: Vec<String> = scripts_to_make(&entries, (3, 12))
@@ -310,7 +310,15 @@ mod tests {
             .collect();
         assert_eq!(
             names,
-            ["easy_install", "easy_install-3.12", "other", "pip", "pip3", "pip3.12", "pipx"]
+            [
+                "easy_install",
+                "easy_install-3.12",
+                "other",
+                "pip",
+                "pip3",
+                "pip3.12",
+                "pipx"
+            ]
         );
         // Without a `pip` entry, `pip3` is an ordinary script.
         let only = vec![ep("pip3", "m", "f")];

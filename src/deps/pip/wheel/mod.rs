@@ -5,22 +5,22 @@
 //! sha256) and writes one layer holding every file they install: the
 //! wheel's root in purelib or platlib, its `.data` folders in the
 //! scheme's folders, launchers for its entry points, and its `.dist-info`
-//! with a rewritten RECORD and an INSTALLER file. The layer is what pip
-//! would leave in the image, with three differences, all on purpose:
-//! - Everything is checked first. Every file must be listed in RECORD
-//!   with the hash it has (pip checks nothing), and paths, entry kinds
-//!   and sizes are checked as [`archive`] and [`plan`] describe; a wheel
-//!   that fails leaves nothing in the store.
+//! with a rewritten RECORD and an INSTALLER file. No `.pyc` is written
+//! (`--no-compile`): compiling needs the image's interpreter, which hoist
+//! never runs. The layer holds what pip would leave in the image, with
+//! two differences, both on purpose:
+//! - Everything is checked. Every file must be listed in RECORD with the
+//!   hash it has (pip checks none), and paths, entry kinds and sizes are
+//!   checked as the `archive` and `plan` modules describe; a wheel that
+//!   fails leaves nothing in the store.
 //! - Two wheels that install different bytes at one path are refused,
 //!   naming both, where pip silently keeps the last one; identical bytes
 //!   are written once (old-style namespace packages ship the same
 //!   `__init__.py` in several wheels).
-//! - No `.pyc` files are written (`--no-compile`): Python writes them at
-//!   run time, or a later step can.
 //!
 //! The work is done in two steps, so memory stays flat whatever the
-//! wheels' sizes: [`plan`] reads each wheel's central directory and
-//! metadata and lists every entry of the layer, sorted; [`write`] then
+//! wheels' sizes: `plan` reads each wheel's central directory and
+//! metadata and lists every entry of the layer, sorted; `write` then
 //! streams each file out of its zip into the layer writer, checking its
 //! hash as it goes. The parsers of the wheel's metadata files
 //! ([`dist_info`] for WHEEL, [`record`], [`entry_points`]) take bytes and
@@ -33,6 +33,8 @@ mod plan;
 pub mod record;
 mod write;
 
+#[cfg(test)]
+mod pip_compare;
 #[cfg(test)]
 mod tests;
 

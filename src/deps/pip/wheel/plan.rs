@@ -42,9 +42,10 @@
 //! folder is refused. Every folder above an entry gets its own entry,
 //! 0755, from the image's root down.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::io::{BufRead, BufReader, Read};
 
+use pep508_rs::PackageName;
 
 use super::archive::{self, Kind, Zip};
 use super::dist_info::{names_release, parse_wheel_file};
@@ -182,6 +183,7 @@ impl Plan {
         Ok(())
     }
 
+    /// Plans one wheel: steps 1 to 5 of the module docs.
     fn wheel(
         &mut self,
         store: &Store,
@@ -189,150 +191,65 @@ impl Plan {
         env: &PythonEnv,
         installer: &str,
     ) -> Result<(), WheelError> {
-        let wheel = input.filename.as_str();
         let index = self.wheels.len();
         self.wheels.push(PlannedWheel {
             filename: input.filename.clone(),
             blob: input.blob.clone(),
         });
-        let err_path = |file: &str, why: &'static str| WheelError::BadPath {
-            wheel: wheel.to_owned(),
-            file: file.to_owned(),
-            why,
-        };
-        let parsed = WheelFilename::parse(wheel).map_err(|source| WheelError::Filename {
-            filename: wheel.to_owned(),
-            source,
-        })?;
-        let mut zip = archive::open(store, wheel, &input.blob, true)?;
-        let entries = archive::list(&mut zip, wheel)?;
-        for e in &entries {
-            check_zip_path(&e.name).map_err(|why| err_path(&e.name, why))?;
-        }
-
-        // 1. The .dist-info and .data folders, WHEEL.
-        let dist_info = release_folder(wheel, &entries, ".dist-info", &parsed)?.ok_or_else(|| {
-            WheelError::DistInfo {
-                wheel: wheel.to_owned(),
-                found: "none".to_owned(),
-            }
-        })?;
-        let data = release_folder(wheel, &entries, ".data", &parsed)?;
-        let by_name: HashMap<&str, &archive::Entry> = entries
-            .iter()
-            .filter(|e| matches!(e.kind, Kind::File { .. }))
-            .map(|e| (e.name.as_str(), e))
-            .collect();
-        let mut metadata = |file: &str| -> Result<Option<Vec<u8>>, WheelError> {
-            let name = format!("{dist_info}/{file}");
-            match by_name.get(name.as_str()) {
-                Some(e) => archive::read_small(&mut zip, wheel, e).map(Some),
-                None => Ok(None),
-            }
-        };
-        let missing = |file: &str| WheelError::Missing {
-            wheel: wheel.to_owned(),
-            file: format!("{dist_info}/{file}"),
-        };
-        let wheel_file = parse_wheel_file(&metadata("WHEEL")?.ok_or_else(|| missing("WHEEL"))?)
-            .map_err(|source| WheelError::WheelFile {
-                wheel: wheel.to_owned(),
-                source,
-            })?;
-        let rows = record::parse(&metadata("RECORD")?.ok_or_else(|| missing("RECORD"))?)
-            .map_err(|source| WheelError::Record {
-                wheel: wheel.to_owned(),
-                source,
-            })?;
-        let entry_points = match metadata("entry_points.txt")? {
-            Some(bytes) => {
-                entry_points::parse(&bytes).map_err(|source| WheelError::EntryPoints {
-                    wheel: wheel.to_owned(),
-                    source,
-                })?
-            }
-            None => Vec::new(),
-        };
-
-        // 2. RECORD against the zip.
-        let unhashed: [String; 3] = ["RECORD", "RECORD.jws", "RECORD.p7s"]
-            .map(|f| format!("{dist_info}/{f}"));
-        let mut listed: HashMap<&str, &RecordRow> = HashMap::new();
-        for row in &rows {
-            if let Some(prev) = listed.insert(row.path.as_str(), row) {
-                if prev != row {
-                    return Err(WheelError::RecordTwice {
-                        wheel: wheel.to_owned(),
-                        file: row.path.clone(),
-                    });
-                }
-            }
-        }
-        for e in by_name.values() {
-            if unhashed.contains(&e.name) {
-                continue;
-            }
-            let row = listed.get(e.name.as_str()).ok_or_else(|| WheelError::NotInRecord {
-                wheel: wheel.to_owned(),
-                file: e.name.clone(),
-            })?;
-            if row.hash.is_none() {
-                return Err(WheelError::NoHash {
-                    wheel: wheel.to_owned(),
-                    file: e.name.clone(),
-                });
-            }
-            if let Some(size) = row.size.filter(|&s| s != e.size) {
-                return Err(WheelError::SizeMismatch {
-                    wheel: wheel.to_owned(),
-                    file: e.name.clone(),
-                    expected: size,
-                    actual: e.size,
-                });
-            }
-        }
-        for row in &rows {
-            if row.hash.is_some() && !by_name.contains_key(row.path.as_str()) {
-                return Err(WheelError::NotInWheel {
-                    wheel: wheel.to_owned(),
-                    file: row.path.clone(),
-                });
-            }
-        }
-
-        // 3. Each file to its folder.
-        let scheme = &env.scheme;
-        let lib = if wheel_file.root_is_purelib {
-            &scheme.purelib
+        let mut w = Checked::open(store, input)?;
+        w.check_record()?;
+        let lib = if w.root_is_purelib {
+            &env.scheme.purelib
         } else {
-            &scheme.platlib
+            &env.scheme.platlib
         };
-        let info_dir = lib
-            .join(&dist_info)
-            .map_err(|e| err_path(&dist_info, e.why))?;
+        let installed = self.place_files(&mut w, index, env, lib)?;
+        let mut made = w.made_files(env, installer, lib)?;
+        made.push(w.rewrite_record(lib, installed, &made)?);
+        for m in made {
+            self.insert(
+                m.dest,
+                Planned {
+                    mode: if m.script { EXEC_MODE } else { FILE_MODE },
+                    content: Content::Bytes(m.bytes),
+                    origin: m.origin,
+                    script: m.script,
+                },
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Step 3: plans every file of the zip at its installed path; returns
+    /// where each went, by zip name.
+    fn place_files(
+        &mut self,
+        w: &mut Checked,
+        index: usize,
+        env: &PythonEnv,
+        lib: &ImagePath,
+    ) -> Result<HashMap<String, Installed>, WheelError> {
+        let scheme = &env.scheme;
         let headers = scheme
             .headers
-            .join(parsed.name.as_ref())
-            .map_err(|e| err_path(parsed.name.as_ref(), e.why))?;
+            .join(w.project.as_ref())
+            .map_err(|e| w.bad_path(w.project.as_ref(), e.why))?;
         let interpreter = env.interpreter.absolute();
-        let generated = [unhashed[0].clone(), format!("{dist_info}/INSTALLER"), format!("{dist_info}/REQUESTED")];
-        // Zip name -> installed path, and the new hash and size of a
-        // changed file.
-        let mut installed: HashMap<&str, (ImagePath, Option<(RecordHash, u64)>)> = HashMap::new();
-        let mut files: Vec<&archive::Entry> = by_name.values().copied().collect();
-        files.sort_by_key(|e| e.index);
-        for e in files {
-            if generated.contains(&e.name) {
+        let mut installed = HashMap::new();
+        let files = std::mem::take(&mut w.files);
+        for e in &files {
+            if w.generated(&e.name) {
                 continue;
             }
-            let (root, rel, is_script) = match data
+            let in_data = w
+                .data
                 .as_ref()
                 .and_then(|d| e.name.strip_prefix(d.as_str()))
-                .and_then(|rest| rest.strip_prefix('/'))
-            {
+                .and_then(|rest| rest.strip_prefix('/'));
+            let (root, rel, is_script) = match in_data {
                 Some(inside) => {
                     let bad_key = || WheelError::DataKey {
-                        wheel: wheel.to_owned(),
+                        wheel: w.wheel.clone(),
                         file: e.name.clone(),
                         keys: SCHEME_KEYS,
                     };
@@ -349,156 +266,343 @@ impl Plan {
                 }
                 None => (lib, e.name.as_str(), false),
             };
-            let dest = root.join(rel).map_err(|err| err_path(&e.name, err.why))?;
+            let dest = root.join(rel).map_err(|err| w.bad_path(&e.name, err.why))?;
             if !dest.starts_with(root) || dest == *root {
-                return Err(err_path(&e.name, "lands outside its scheme folder"));
+                return Err(w.bad_path(&e.name, "lands outside its scheme folder"));
             }
-            if is_script && entry_points::is_wrapper(dest.file_name(), &entry_points) {
+            if is_script && entry_points::is_wrapper(dest.file_name(), &w.entry_points) {
                 continue;
             }
-            let hash = listed.get(e.name.as_str()).and_then(|r| r.hash.clone());
-            let executable = matches!(e.kind, Kind::File { executable: true });
-            let mut content = Content::Zip {
-                wheel: index,
-                entry: e.clone(),
-                hash: hash.clone(),
-                shebang: None,
-                size: e.size,
-            };
+            // Every file but RECORD's signatures has a hash (step 2).
+            let hash = w.hash_of(&e.name);
+            let mut shebang = None;
+            let mut size = e.size;
             let mut changed = None;
-            if is_script {
-                let scanned = match &hash {
-                    Some(hash) => scan_script(&mut zip, wheel, e, hash, &interpreter)?,
-                    None => None,
-                };
-                if let (Some(hash), Some(new)) = (&hash, scanned) {
+            if let (true, Some(expected)) = (is_script, &hash) {
+                if let Some(new) = scan_script(&mut w.zip, &w.wheel, e, expected, &interpreter)? {
+                    size = new.size;
                     changed = Some((new.hash, new.size));
-                    content = Content::Zip {
-                        wheel: index,
-                        entry: e.clone(),
-                        hash: Some(hash.clone()),
-                        shebang: Some(new.first_line),
-                        size: new.size,
-                    };
+                    shebang = Some(new.first_line);
                 }
             }
+            let executable = is_script || matches!(e.kind, Kind::File { executable: true });
             self.insert(
                 dest.clone(),
                 Planned {
-                    mode: if is_script || executable {
-                        EXEC_MODE
-                    } else {
-                        FILE_MODE
+                    mode: if executable { EXEC_MODE } else { FILE_MODE },
+                    content: Content::Zip {
+                        wheel: index,
+                        entry: e.clone(),
+                        hash,
+                        shebang,
+                        size,
                     },
-                    content,
-                    origin: format!("`{}` of {wheel}", e.name),
+                    origin: format!("`{}` of {}", e.name, w.wheel),
                     script: is_script,
                 },
             )?;
-            installed.insert(e.name.as_str(), (dest, changed));
+            installed.insert(e.name.clone(), Installed { dest, changed });
         }
-
-        // 4. Launchers; 5. INSTALLER, REQUESTED.
-        let mut made: Vec<(ImagePath, Vec<u8>, String, bool)> = Vec::new();
-        for ep in entry_points::scripts_to_make(&entry_points, env.version) {
-            let dest = scheme
-                .scripts
-                .join(&ep.name)
-                .map_err(|e| err_path(&ep.name, e.why))?;
-            let bytes = entry_points::launcher(&ep, &interpreter);
-            made.push((dest, bytes, describe_launcher(&ep, wheel), true));
-        }
-        let meta_file = |file: &str, bytes: Vec<u8>| -> Result<_, WheelError> {
-            let dest = info_dir.join(file).map_err(|e| err_path(file, e.why))?;
-            Ok((dest, bytes, format!("the {file} file hoist writes for {wheel}"), false))
-        };
-        made.push(meta_file("INSTALLER", format!("{installer}\n").into_bytes())?);
-        if input.requested {
-            made.push(meta_file("REQUESTED", Vec::new())?);
-        }
-
-        // RECORD, rewritten.
-        let record_path = info_dir.join("RECORD").map_err(|e| err_path("RECORD", e.why))?;
-        let mut out_rows: BTreeMap<String, RecordRow> = BTreeMap::new();
-        for row in &rows {
-            if generated.contains(&row.path) {
-                continue;
-            }
-            let new = match installed.remove(row.path.as_str()) {
-                Some((dest, Some((hash, size)))) => RecordRow {
-                    path: relative(lib, &dest),
-                    hash: Some(hash),
-                    size: Some(size),
-                },
-                Some((dest, None)) => RecordRow {
-                    path: relative(lib, &dest),
-                    ..row.clone()
-                },
-                // A file RECORD lists without a hash and the zip lacks
-                // stays listed as it was, as pip keeps it; a skipped
-                // wrapper script is not installed, so its row goes.
-                None if by_name.contains_key(row.path.as_str()) => continue,
-                None => row.clone(),
-            };
-            out_rows.insert(new.path.clone(), new);
-        }
-        // Installed files RECORD did not list (its signatures).
-        for (dest, _) in installed.into_values() {
-            let path = relative(lib, &dest);
-            out_rows.insert(
-                path.clone(),
-                RecordRow {
-                    path,
-                    hash: None,
-                    size: None,
-                },
-            );
-        }
-        for (dest, bytes, _, _) in &made {
-            let path = relative(lib, dest);
-            out_rows.insert(
-                path.clone(),
-                RecordRow {
-                    path,
-                    hash: Some(RecordHash::sha256_of(bytes)),
-                    size: Some(bytes.len() as u64),
-                },
-            );
-        }
-        let own = relative(lib, &record_path);
-        out_rows.insert(
-            own.clone(),
-            RecordRow {
-                path: own,
-                hash: None,
-                size: None,
-            },
-        );
-        let rows: Vec<RecordRow> = out_rows.into_values().collect();
-        made.push((
-            record_path,
-            record::write(&rows),
-            format!("the RECORD file hoist writes for {wheel}"),
-            false,
-        ));
-
-        for (dest, bytes, origin, script) in made {
-            self.insert(
-                dest,
-                Planned {
-                    mode: if script { EXEC_MODE } else { FILE_MODE },
-                    content: Content::Bytes(bytes),
-                    origin,
-                    script,
-                },
-            )?;
-        }
-        Ok(())
+        w.files = files;
+        Ok(installed)
     }
 }
 
-fn describe_launcher(ep: &EntryPoint, wheel: &str) -> String {
-    format!("the `{}` script of {wheel}'s entry points", ep.name)
+/// Where a file of the zip was installed; the new hash and size of a
+/// file that was changed on the way.
+struct Installed {
+    dest: ImagePath,
+    changed: Option<(RecordHash, u64)>,
+}
+
+/// A file the installer makes.
+struct Made {
+    dest: ImagePath,
+    bytes: Vec<u8>,
+    origin: String,
+    script: bool,
+}
+
+/// One wheel, opened, its metadata read and checked against its zip
+/// (steps 1 and 2).
+struct Checked {
+    wheel: String,
+    zip: Zip,
+    project: PackageName,
+    /// The zip's files (not folders), in zip order.
+    files: Vec<archive::Entry>,
+    dist_info: String,
+    data: Option<String>,
+    root_is_purelib: bool,
+    rows: Vec<RecordRow>,
+    /// RECORD's hashes by path.
+    hashes: HashMap<String, RecordHash>,
+    entry_points: Vec<EntryPoint>,
+    requested: bool,
+}
+
+impl Checked {
+    /// Step 1: the folders, WHEEL, RECORD and entry_points.txt.
+    fn open(store: &Store, input: &WheelInput) -> Result<Checked, WheelError> {
+        let wheel = input.filename.as_str();
+        let parsed = WheelFilename::parse(wheel).map_err(|source| WheelError::Filename {
+            filename: wheel.to_owned(),
+            source,
+        })?;
+        let mut zip = archive::open(store, wheel, &input.blob, true)?;
+        let entries = archive::list(&mut zip, wheel)?;
+        for e in &entries {
+            check_zip_path(&e.name).map_err(|why| WheelError::BadPath {
+                wheel: wheel.to_owned(),
+                file: e.name.clone(),
+                why,
+            })?;
+        }
+        let dist_info =
+            release_folder(wheel, &entries, ".dist-info", &parsed)?.ok_or_else(|| {
+                WheelError::DistInfo {
+                    wheel: wheel.to_owned(),
+                    found: "none".to_owned(),
+                }
+            })?;
+        let data = release_folder(wheel, &entries, ".data", &parsed)?;
+        let files: Vec<archive::Entry> = entries
+            .into_iter()
+            .filter(|e| matches!(e.kind, Kind::File { .. }))
+            .collect();
+        let mut metadata = |file: &str| -> Result<Option<Vec<u8>>, WheelError> {
+            let name = format!("{dist_info}/{file}");
+            match files.iter().find(|e| e.name == name) {
+                Some(e) => archive::read_small(&mut zip, wheel, e).map(Some),
+                None => Ok(None),
+            }
+        };
+        let missing = |file: &str| WheelError::Missing {
+            wheel: wheel.to_owned(),
+            file: format!("{dist_info}/{file}"),
+        };
+        let wheel_file = metadata("WHEEL")?.ok_or_else(|| missing("WHEEL"))?;
+        let wheel_file = parse_wheel_file(&wheel_file).map_err(|source| WheelError::WheelFile {
+            wheel: wheel.to_owned(),
+            source,
+        })?;
+        let rows = metadata("RECORD")?.ok_or_else(|| missing("RECORD"))?;
+        let rows = record::parse(&rows).map_err(|source| WheelError::Record {
+            wheel: wheel.to_owned(),
+            source,
+        })?;
+        let entry_points = match metadata("entry_points.txt")? {
+            Some(bytes) => {
+                entry_points::parse(&bytes).map_err(|source| WheelError::EntryPoints {
+                    wheel: wheel.to_owned(),
+                    source,
+                })?
+            }
+            None => Vec::new(),
+        };
+        let hashes = rows
+            .iter()
+            .filter_map(|r| Some((r.path.clone(), r.hash.clone()?)))
+            .collect();
+        Ok(Checked {
+            wheel: wheel.to_owned(),
+            zip,
+            project: parsed.name,
+            files,
+            dist_info,
+            data,
+            root_is_purelib: wheel_file.root_is_purelib,
+            rows,
+            hashes,
+            entry_points,
+            requested: input.requested,
+        })
+    }
+
+    fn bad_path(&self, file: &str, why: &'static str) -> WheelError {
+        WheelError::BadPath {
+            wheel: self.wheel.clone(),
+            file: file.to_owned(),
+            why,
+        }
+    }
+
+    /// RECORD and its signatures, listed without hashes.
+    fn unhashed(&self, name: &str) -> bool {
+        name.strip_prefix(self.dist_info.as_str())
+            .is_some_and(|f| matches!(f, "/RECORD" | "/RECORD.jws" | "/RECORD.p7s"))
+    }
+
+    /// The files of the `.dist-info` the installer writes itself.
+    fn generated(&self, name: &str) -> bool {
+        name.strip_prefix(self.dist_info.as_str())
+            .is_some_and(|f| matches!(f, "/RECORD" | "/INSTALLER" | "/REQUESTED"))
+    }
+
+    fn hash_of(&self, name: &str) -> Option<RecordHash> {
+        self.hashes.get(name).cloned()
+    }
+
+    /// Step 2: RECORD lists every file of the zip, with its size, and
+    /// only files of the zip. (Hashes are checked as the bytes stream.)
+    fn check_record(&self) -> Result<(), WheelError> {
+        let wheel = || self.wheel.clone();
+        let mut listed: HashMap<&str, &RecordRow> = HashMap::new();
+        for row in &self.rows {
+            if let Some(prev) = listed.insert(row.path.as_str(), row) {
+                if prev != row {
+                    return Err(WheelError::RecordTwice {
+                        wheel: wheel(),
+                        file: row.path.clone(),
+                    });
+                }
+            }
+        }
+        for e in &self.files {
+            if self.unhashed(&e.name) {
+                continue;
+            }
+            let row = listed
+                .get(e.name.as_str())
+                .ok_or_else(|| WheelError::NotInRecord {
+                    wheel: wheel(),
+                    file: e.name.clone(),
+                })?;
+            if row.hash.is_none() {
+                return Err(WheelError::NoHash {
+                    wheel: wheel(),
+                    file: e.name.clone(),
+                });
+            }
+            if let Some(size) = row.size.filter(|&s| s != e.size) {
+                return Err(WheelError::SizeMismatch {
+                    wheel: wheel(),
+                    file: e.name.clone(),
+                    expected: size,
+                    actual: e.size,
+                });
+            }
+        }
+        let in_zip: HashSet<&str> = self.files.iter().map(|e| e.name.as_str()).collect();
+        for row in &self.rows {
+            if row.hash.is_some() && !in_zip.contains(row.path.as_str()) {
+                return Err(WheelError::NotInWheel {
+                    wheel: wheel(),
+                    file: row.path.clone(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Steps 4 and 5: the launchers, INSTALLER and REQUESTED.
+    fn made_files(
+        &self,
+        env: &PythonEnv,
+        installer: &str,
+        lib: &ImagePath,
+    ) -> Result<Vec<Made>, WheelError> {
+        let mut made = Vec::new();
+        let interpreter = env.interpreter.absolute();
+        for ep in entry_points::scripts_to_make(&self.entry_points, env.version) {
+            made.push(Made {
+                dest: env
+                    .scheme
+                    .scripts
+                    .join(&ep.name)
+                    .map_err(|e| self.bad_path(&ep.name, e.why))?,
+                bytes: entry_points::launcher(&ep, &interpreter),
+                origin: format!("the `{}` script of {}'s entry points", ep.name, self.wheel),
+                script: true,
+            });
+        }
+        made.push(self.dist_info_file(lib, "INSTALLER", format!("{installer}\n").into_bytes())?);
+        if self.requested {
+            made.push(self.dist_info_file(lib, "REQUESTED", Vec::new())?);
+        }
+        Ok(made)
+    }
+
+    fn dist_info_file(
+        &self,
+        lib: &ImagePath,
+        file: &str,
+        bytes: Vec<u8>,
+    ) -> Result<Made, WheelError> {
+        let name = format!("{}/{file}", self.dist_info);
+        Ok(Made {
+            dest: lib.join(&name).map_err(|e| self.bad_path(&name, e.why))?,
+            bytes,
+            origin: format!("the {file} file hoist writes for {}", self.wheel),
+            script: false,
+        })
+    }
+
+    /// Step 5: RECORD with installed paths relative to `lib`, new hashes
+    /// for changed and made files, and its own row empty.
+    fn rewrite_record(
+        &self,
+        lib: &ImagePath,
+        mut installed: HashMap<String, Installed>,
+        made: &[Made],
+    ) -> Result<Made, WheelError> {
+        let mut rows: BTreeMap<String, RecordRow> = BTreeMap::new();
+        let mut add = |row: RecordRow| {
+            rows.insert(row.path.clone(), row);
+        };
+        let in_zip: HashSet<&str> = self.files.iter().map(|e| e.name.as_str()).collect();
+        for row in &self.rows {
+            if self.generated(&row.path) {
+                continue;
+            }
+            match installed.remove(&row.path) {
+                Some(Installed {
+                    dest,
+                    changed: Some((hash, size)),
+                }) => add(RecordRow {
+                    path: relative(lib, &dest),
+                    hash: Some(hash),
+                    size: Some(size),
+                }),
+                Some(Installed {
+                    dest,
+                    changed: None,
+                }) => add(RecordRow {
+                    path: relative(lib, &dest),
+                    ..row.clone()
+                }),
+                // A skipped wrapper script is not installed: its row goes.
+                None if in_zip.contains(row.path.as_str()) => {}
+                // A row without a hash for a file the zip lacks stays as
+                // it was, as pip keeps it.
+                None => add(row.clone()),
+            }
+        }
+        // Installed files RECORD did not list (its signatures).
+        for Installed { dest, .. } in installed.into_values() {
+            add(RecordRow {
+                path: relative(lib, &dest),
+                hash: None,
+                size: None,
+            });
+        }
+        for m in made {
+            add(RecordRow {
+                path: relative(lib, &m.dest),
+                hash: Some(RecordHash::sha256_of(&m.bytes)),
+                size: Some(m.bytes.len() as u64),
+            });
+        }
+        let mut record = self.dist_info_file(lib, "RECORD", Vec::new())?;
+        add(RecordRow {
+            path: relative(lib, &record.dest),
+            hash: None,
+            size: None,
+        });
+        let rows: Vec<RecordRow> = rows.into_values().collect();
+        record.bytes = record::write(&rows);
+        Ok(record)
+    }
 }
 
 /// Whether two entries hold the same bytes.
@@ -701,7 +805,10 @@ mod tests {
         for (to, want) in [
             ("usr/local/lib/python3.12/site-packages/a/b.py", "a/b.py"),
             ("usr/local/bin/tool", "../../../bin/tool"),
-            ("usr/local/include/python3.12/x/y.h", "../../../include/python3.12/x/y.h"),
+            (
+                "usr/local/include/python3.12/x/y.h",
+                "../../../include/python3.12/x/y.h",
+            ),
             ("opt/x", "../../../../../opt/x"),
         ] {
             assert_eq!(relative(&lib, &p(to)), want);

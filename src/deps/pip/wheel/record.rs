@@ -10,7 +10,7 @@
 //! that a path with a comma in it reads back as pip would read it.
 //!
 //! An installer rewrites RECORD with the paths where files landed, and
-//! with new hashes for the files it changed or made; [`write`] produces
+//! with new hashes for the files it changed or made; [`write()`] produces
 //! the bytes pip writes: rows sorted, minimal quoting, `\r\n` line ends.
 
 use std::fmt;

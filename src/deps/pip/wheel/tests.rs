@@ -81,7 +81,8 @@ fn record_of(dist_info: &str, files: &[File]) -> String {
     out
 }
 
-const WHEEL_PURE: &str = "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n";
+const WHEEL_PURE: &str =
+    "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n";
 const WHEEL_PLAT: &str =
     "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: false\nTag: cp312-cp312-linux_x86_64\n";
 
@@ -184,10 +185,18 @@ impl Fixture {
         for w in want {
             assert!(text.contains(w), "`{text}` lacks `{w}`");
         }
-        let count = |sub: &str| std::fs::read_dir(self.dir.path().join(sub)).unwrap().count();
+        let count = |sub: &str| {
+            std::fs::read_dir(self.dir.path().join(sub))
+                .unwrap()
+                .count()
+        };
         assert_eq!(count("tmp"), 0, "a temp file was left: {text}");
         let unique: std::collections::BTreeSet<_> = self.inputs.iter().map(|i| &i.blob).collect();
-        assert_eq!(count("blobs/sha256"), unique.len(), "a blob was left: {text}");
+        assert_eq!(
+            count("blobs/sha256"),
+            unique.len(),
+            "a blob was left: {text}"
+        );
         assert!(!self.dir.path().join("keys").exists());
         err
     }
@@ -202,7 +211,11 @@ fn purelib_wheel_lands_in_site_packages_with_record_and_installer() {
         ("demo/run.sh", b"#!/bin/sh\n", 0o755),
         ("demo/sub/", b"", 0o755),
         ("demo/sub/data.txt", b"data", 0o100644 | 0o4000),
-        ("demo-1.0.dist-info/METADATA", b"Name: demo\nVersion: 1.0\n", 0o644),
+        (
+            "demo-1.0.dist-info/METADATA",
+            b"Name: demo\nVersion: 1.0\n",
+            0o644,
+        ),
     ];
     let fx = Fixture::new(&[(
         "demo-1.0-py3-none-any.whl",
@@ -258,7 +271,11 @@ fn purelib_wheel_lands_in_site_packages_with_record_and_installer() {
         ),
         "demo-1.0.dist-info/RECORD,,".to_owned(),
         format!("demo-1.0.dist-info/REQUESTED,{},0", h(b"")),
-        format!("demo-1.0.dist-info/WHEEL,{},{}", h(WHEEL_PURE.as_bytes()), WHEEL_PURE.len()),
+        format!(
+            "demo-1.0.dist-info/WHEEL,{},{}",
+            h(WHEEL_PURE.as_bytes()),
+            WHEEL_PURE.len()
+        ),
         format!("demo/__init__.py,{},12", h(b"print('hi')\n")),
         format!("demo/run.sh,{},10", h(b"#!/bin/sh\n")),
         format!("demo/sub/data.txt,{},4", h(b"data")),
@@ -297,7 +314,10 @@ fn platlib_root_and_data_folders_go_to_their_scheme_paths() {
         let (mode, content) = tree.get(path).unwrap_or_else(|| panic!("no {path}"));
         (*mode, content.clone().unwrap())
     };
-    assert_eq!(get(&format!("{plat}/native/_ext.so")), (0o755, b"\x7fELF".to_vec()));
+    assert_eq!(
+        get(&format!("{plat}/native/_ext.so")),
+        (0o755, b"\x7fELF".to_vec())
+    );
     assert_eq!(get(&format!("{SITE}/pure_mod.py")).1, b"x = 1\n");
     assert_eq!(get(&format!("{plat}/plat_mod.py")).1, b"y = 2\n");
     assert_eq!(
@@ -306,7 +326,10 @@ fn platlib_root_and_data_folders_go_to_their_scheme_paths() {
     );
     assert_eq!(get("usr/local/share/native/doc.txt").1, b"doc");
     let rewritten = b"#!/usr/local/bin/python3.12\nimport sys\nprint(sys.argv)\n";
-    assert_eq!(get("usr/local/bin/native-tool"), (0o755, rewritten.to_vec()));
+    assert_eq!(
+        get("usr/local/bin/native-tool"),
+        (0o755, rewritten.to_vec())
+    );
     assert_eq!(get("usr/local/bin/plain"), (0o755, plain_script.to_vec()));
     assert!(!tree.keys().any(|k| k.contains(".data")));
     assert_eq!((out.files, out.scripts), (12, 2));
@@ -315,11 +338,25 @@ fn platlib_root_and_data_folders_go_to_their_scheme_paths() {
     let rows: Vec<&str> = record.lines().collect();
     let h = |b: &[u8]| RecordHash::sha256_of(b).to_string();
     for want in [
-        format!("../../../bin/native-tool,{},{}", h(rewritten), rewritten.len()),
-        format!("../../../bin/plain,{},{}", h(plain_script), plain_script.len()),
-        format!("../../../include/python3.12/native/native.h,{},13", h(b"int f(void);\n")),
+        format!(
+            "../../../bin/native-tool,{},{}",
+            h(rewritten),
+            rewritten.len()
+        ),
+        format!(
+            "../../../bin/plain,{},{}",
+            h(plain_script),
+            plain_script.len()
+        ),
+        format!(
+            "../../../include/python3.12/native/native.h,{},13",
+            h(b"int f(void);\n")
+        ),
         format!("../../../share/native/doc.txt,{},3", h(b"doc")),
-        format!("../../../lib/python3.12/site-packages/pure_mod.py,{},6", h(b"x = 1\n")),
+        format!(
+            "../../../lib/python3.12/site-packages/pure_mod.py,{},6",
+            h(b"x = 1\n")
+        ),
         format!("plat_mod.py,{},6", h(b"y = 2\n")),
         format!("native/_ext.so,{},4", h(b"\x7fELF")),
         "native-2.0.dist-info/RECORD,,".to_owned(),
@@ -353,7 +390,10 @@ fn entry_points_become_launchers_and_replace_setuptools_wrappers() {
     let (mode, tool) = &tree["usr/local/bin/tool"];
     assert_eq!(*mode, 0o755);
     let tool = String::from_utf8(tool.clone().unwrap()).unwrap();
-    assert!(tool.starts_with("#!/usr/local/bin/python3.12\n# -*- coding: utf-8 -*-\n"), "{tool}");
+    assert!(
+        tool.starts_with("#!/usr/local/bin/python3.12\n# -*- coding: utf-8 -*-\n"),
+        "{tool}"
+    );
     assert!(tool.contains("from demo.cli import main\n"), "{tool}");
     let gtool = String::from_utf8(tree["usr/local/bin/gtool"].1.clone().unwrap()).unwrap();
     assert!(gtool.contains("from demo.gui import app\n"), "{gtool}");
@@ -373,7 +413,10 @@ fn entry_points_become_launchers_and_replace_setuptools_wrappers() {
         tool.len()
     );
     assert!(record.lines().any(|l| l == tool_row), "{record}");
-    assert!(!record.contains("scripts/"), "wrapper rows stay out:\n{record}");
+    assert!(
+        !record.contains("scripts/"),
+        "wrapper rows stay out:\n{record}"
+    );
 }
 
 #[test]
@@ -382,8 +425,14 @@ fn identical_files_are_shared_and_different_ones_refused() {
     let a: &[File] = &[("ns/__init__.py", ns, 0o644), ("ns/a.py", b"a", 0o644)];
     let b: &[File] = &[("ns/__init__.py", ns, 0o644), ("ns/b.py", b"b", 0o644)];
     let fx = Fixture::new(&[
-        ("ns.a-1.0-py3-none-any.whl", wheel_with("ns.a-1.0", WHEEL_PURE, a)),
-        ("ns_b-1.0-py3-none-any.whl", wheel_with("ns_b-1.0", WHEEL_PURE, b)),
+        (
+            "ns.a-1.0-py3-none-any.whl",
+            wheel_with("ns.a-1.0", WHEEL_PURE, a),
+        ),
+        (
+            "ns_b-1.0-py3-none-any.whl",
+            wheel_with("ns_b-1.0", WHEEL_PURE, b),
+        ),
     ]);
     let tree = read_layer(&fx.store, &fx.install().unwrap().layer);
     assert!(tree.contains_key(&format!("{SITE}/ns/__init__.py")));
@@ -392,8 +441,14 @@ fn identical_files_are_shared_and_different_ones_refused() {
 
     let c: &[File] = &[("ns/a.py", b"other a", 0o644)];
     let fx = Fixture::new(&[
-        ("ns.a-1.0-py3-none-any.whl", wheel_with("ns.a-1.0", WHEEL_PURE, a)),
-        ("other-2.0-py3-none-any.whl", wheel_with("other-2.0", WHEEL_PURE, c)),
+        (
+            "ns.a-1.0-py3-none-any.whl",
+            wheel_with("ns.a-1.0", WHEEL_PURE, a),
+        ),
+        (
+            "other-2.0-py3-none-any.whl",
+            wheel_with("other-2.0", WHEEL_PURE, c),
+        ),
     ]);
     fx.refuse(&[
         "/usr/local/lib/python3.12/site-packages/ns/a.py",
@@ -404,7 +459,10 @@ fn identical_files_are_shared_and_different_ones_refused() {
     // A file where another wheel needs a folder.
     let d: &[File] = &[("ns", b"not a folder", 0o644)];
     let fx = Fixture::new(&[
-        ("ns.a-1.0-py3-none-any.whl", wheel_with("ns.a-1.0", WHEEL_PURE, a)),
+        (
+            "ns.a-1.0-py3-none-any.whl",
+            wheel_with("ns.a-1.0", WHEEL_PURE, a),
+        ),
         ("d-1.0-py3-none-any.whl", wheel_with("d-1.0", WHEEL_PURE, d)),
     ]);
     fx.refuse(&["site-packages/ns`", "d-1.0-py3-none-any.whl", "folder"]);
@@ -417,8 +475,14 @@ fn identical_files_are_shared_and_different_ones_refused() {
     let w1: &[File] = &[("one-1.0.dist-info/entry_points.txt", &ep1, 0o644)];
     let w2: &[File] = &[("two-1.0.dist-info/entry_points.txt", &ep2, 0o644)];
     let fx = Fixture::new(&[
-        ("one-1.0-py3-none-any.whl", wheel_with("one-1.0", WHEEL_PURE, w1)),
-        ("two-1.0-py3-none-any.whl", wheel_with("two-1.0", WHEEL_PURE, w2)),
+        (
+            "one-1.0-py3-none-any.whl",
+            wheel_with("one-1.0", WHEEL_PURE, w1),
+        ),
+        (
+            "two-1.0-py3-none-any.whl",
+            wheel_with("two-1.0", WHEEL_PURE, w2),
+        ),
     ]);
     fx.refuse(&["/usr/local/bin/tool", "`tool` script of one-1.0", "two-1.0"]);
 }
@@ -447,7 +511,10 @@ fn record_must_match_the_zip() {
             format!("demo/__init__.py,{good},13\n{wheel_row}"),
             vec![name, "demo/__init__.py", "12 bytes", "13"],
         ),
-        (wheel_row.clone(), vec![name, "demo/__init__.py", "not listed in RECORD"]),
+        (
+            wheel_row.clone(),
+            vec![name, "demo/__init__.py", "not listed in RECORD"],
+        ),
         (
             format!("demo/__init__.py,{good},12\ndemo/gone.py,{good},12\n{wheel_row}"),
             vec![name, "demo/gone.py", "does not hold"],
@@ -482,7 +549,10 @@ fn record_must_match_the_zip() {
     )
     .unwrap();
     assert!(record.contains("demo/__pycache__/x.pyc,,\r\n"), "{record}");
-    assert!(record.contains("demo-1.0.dist-info/RECORD.jws,,\r\n"), "{record}");
+    assert!(
+        record.contains("demo-1.0.dist-info/RECORD.jws,,\r\n"),
+        "{record}"
+    );
 }
 
 #[test]
@@ -515,7 +585,11 @@ fn layout_of_the_wheel_is_checked() {
     // Wheel-Version 2.
     let fx = Fixture::new(&[(
         name,
-        wheel_with("demo-1.0", "Wheel-Version: 2.0\nRoot-Is-Purelib: true\n", &[]),
+        wheel_with(
+            "demo-1.0",
+            "Wheel-Version: 2.0\nRoot-Is-Purelib: true\n",
+            &[],
+        ),
     )]);
     fx.refuse(&[name, "WHEEL", "Wheel-Version 2.0", "1.x"]);
     // The dist-info of another release.
@@ -573,7 +647,10 @@ fn modes_keep_only_the_executable_bit() {
     let tree = read_layer(&fx.store, &fx.install().unwrap().layer);
     let mode = |f: &str| tree[&format!("{SITE}/demo/{f}")].0;
     // pip: executable only for a regular file with an x bit.
-    assert_eq!((mode("suid"), mode("sgid"), mode("typeless")), (0o755, 0o644, 0o644));
+    assert_eq!(
+        (mode("suid"), mode("sgid"), mode("typeless")),
+        (0o755, 0o644, 0o644)
+    );
 
     for (kind, want) in [(0o120777, "symbolic link"), (0o020644, "device")] {
         let mut bytes = wheel_with("demo-1.0", WHEEL_PURE, files);
