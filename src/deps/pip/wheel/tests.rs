@@ -709,3 +709,64 @@ fn requested_is_an_input() {
     assert!(!tree.keys().any(|k| k.ends_with("REQUESTED")));
     assert!(tree.contains_key(&format!("{SITE}/demo-1.0.dist-info/INSTALLER")));
 }
+
+#[test]
+fn short_or_corrupt_entries_are_refused() {
+    let name = "demo-1.0-py3-none-any.whl";
+    let body = vec![b'z'; 5000];
+    let files: &[File] = &[("demo/data.bin", &body, 0o644)];
+
+    // An entry that states more bytes than it holds.
+    let mut short = wheel_with("demo-1.0", WHEEL_PURE, files);
+    let h = central_header(&short, "demo/data.bin");
+    short[h + 24..h + 28].copy_from_slice(&6000u32.to_le_bytes());
+    let local = u32::from_le_bytes(short[h + 42..h + 46].try_into().unwrap()) as usize;
+    short[local + 22..local + 26].copy_from_slice(&6000u32.to_le_bytes());
+    // RECORD says 5000: the size check catches it before any streaming.
+    let fx = Fixture::new(&[(name, short)]);
+    fx.refuse(&[name, "demo/data.bin", "5000"]);
+    // RECORD states no size: the stream ends early.
+    let record = format!(
+        "demo/data.bin,{},\ndemo-1.0.dist-info/WHEEL,{},{}\n",
+        RecordHash::sha256_of(&body),
+        RecordHash::sha256_of(WHEEL_PURE.as_bytes()),
+        WHEEL_PURE.len()
+    );
+    let mut short = wheel_with_record("demo-1.0", files, &record);
+    let h = central_header(&short, "demo/data.bin");
+    short[h + 24..h + 28].copy_from_slice(&6000u32.to_le_bytes());
+    let local = u32::from_le_bytes(short[h + 42..h + 46].try_into().unwrap()) as usize;
+    short[local + 22..local + 26].copy_from_slice(&6000u32.to_le_bytes());
+    let fx = Fixture::new(&[(name, short)]);
+    fx.refuse(&[name, "demo/data.bin", "ends after 5000 of the 6000 bytes"]);
+
+    // Damaged compressed bytes: an error naming the file, whichever check
+    // (inflate, CRC, hash) sees it first.
+    let mut corrupt = wheel_with("demo-1.0", WHEEL_PURE, files);
+    let h = central_header(&corrupt, "demo/data.bin");
+    let local = u32::from_le_bytes(corrupt[h + 42..h + 46].try_into().unwrap()) as usize;
+    let name_len = u16::from_le_bytes([corrupt[local + 26], corrupt[local + 27]]) as usize;
+    let extra_len = u16::from_le_bytes([corrupt[local + 28], corrupt[local + 29]]) as usize;
+    let data = local + 30 + name_len + extra_len;
+    for b in &mut corrupt[data + 2..data + 12] {
+        *b ^= 0x55;
+    }
+    let fx = Fixture::new(&[(name, corrupt)]);
+    fx.refuse(&[name, "demo/data.bin"]);
+}
+
+#[test]
+fn a_script_is_checked_before_its_shebang_is_rewritten() {
+    let name = "demo-1.0-py3-none-any.whl";
+    let script: &[u8] = b"#!python\nprint('x')\n";
+    let files: &[File] = &[("demo-1.0.data/scripts/tool", script, 0o755)];
+    let record = format!(
+        "demo-1.0.data/scripts/tool,{},{}\ndemo-1.0.dist-info/WHEEL,{},{}\n",
+        RecordHash::sha256_of(b"#!python\nprint('y')\n"),
+        script.len(),
+        RecordHash::sha256_of(WHEEL_PURE.as_bytes()),
+        WHEEL_PURE.len()
+    );
+    let fx = Fixture::new(&[(name, wheel_with_record("demo-1.0", files, &record))]);
+    fx.refuse(&[name, "demo-1.0.data/scripts/tool", "hashes to"]);
+}
