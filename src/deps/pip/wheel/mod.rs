@@ -31,6 +31,7 @@ pub mod dist_info;
 pub mod entry_points;
 mod plan;
 pub mod record;
+mod scripts;
 mod write;
 
 #[cfg(test)]

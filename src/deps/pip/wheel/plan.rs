@@ -22,8 +22,9 @@
 //!    pip's scheme names it). A `.data/scripts` file whose first line
 //!    starts with `#!python` gets `#!<interpreter>` as its first line
 //!    instead (pip's rule, which also covers `#!pythonw` and
-//!    `#!python3.11`); scripts are 0755. setuptools' own wrappers for the
-//!    entry points are skipped, as pip skips them.
+//!    `#!python3.11`; see [`super::scripts`]); scripts are 0755.
+//!    setuptools' own wrappers for the entry points are skipped, as pip
+//!    skips them.
 //! 4. `console_scripts` and `gui_scripts` become launchers in the scripts
 //!    folder ([`super::entry_points`]).
 //! 5. `INSTALLER` says who installed; `REQUESTED` is written for the
@@ -43,14 +44,14 @@
 //! 0755, from the image's root down.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::io::{BufRead, BufReader, Read};
 
 use pep508_rs::PackageName;
 
 use super::archive::{self, Kind, Zip};
 use super::dist_info::{names_release, parse_wheel_file};
 use super::entry_points::{self, EntryPoint};
-use super::record::{self, HashAlgo, RecordHash, RecordRow};
+use super::record::{self, RecordHash, RecordRow};
+use super::scripts::scan_script;
 use super::{WheelError, WheelInput};
 use crate::deps::pip::env::PythonEnv;
 use crate::deps::pip::tags::WheelFilename;
@@ -702,79 +703,6 @@ pub fn relative(from: &ImagePath, to: &ImagePath) -> String {
     parts.join("/")
 }
 
-/// A script whose first line is replaced.
-struct Rewritten {
-    first_line: Vec<u8>,
-    hash: RecordHash,
-    size: u64,
-}
-
-/// Reads a `.data/scripts` file: when its first line starts with
-/// `#!python`, the new first line and the new file's hash and size.
-fn scan_script(
-    zip: &mut Zip,
-    wheel: &str,
-    entry: &archive::Entry,
-    expected: &RecordHash,
-    interpreter: &str,
-) -> Result<Option<Rewritten>, WheelError> {
-    let reader = archive::open_entry(zip, wheel, entry, Some(expected))?;
-    let mut br = BufReader::new(reader);
-    let (first_len, rewrite) = match skip_first_line(&mut br, entry.size) {
-        Ok(r) => r,
-        Err(e) => return Err(br.into_inner().read_error(e)),
-    };
-    if !rewrite {
-        return Ok(None);
-    }
-    let first_line = format!("#!{interpreter}\n").into_bytes();
-    let mut new = HashAlgo::Sha256.hasher();
-    new.update(&first_line);
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut rest = (&mut br).take(entry.size.saturating_sub(first_len) + 1);
-    loop {
-        match rest.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => new.update(&buf[..n]),
-            Err(e) => return Err(br.into_inner().read_error(e)),
-        }
-    }
-    // The whole file was read: check it now, so the new hash is that of
-    // the right bytes.
-    br.into_inner().finish(entry.size)?;
-    Ok(Some(Rewritten {
-        size: first_line.len() as u64 + entry.size - first_len,
-        first_line,
-        hash: new.finish(),
-    }))
-}
-
-/// Consumes the first line (through its `\n`, or all when there is
-/// none); returns its length and whether it starts with `#!python`.
-/// Stops past `limit` bytes, for data that inflates beyond its size.
-pub fn skip_first_line(br: &mut impl BufRead, limit: u64) -> std::io::Result<(u64, bool)> {
-    let mut head: Vec<u8> = Vec::with_capacity(8);
-    let mut len = 0u64;
-    loop {
-        let buf = br.fill_buf()?;
-        if buf.is_empty() {
-            break;
-        }
-        let (take, done) = match buf.iter().position(|&b| b == b'\n') {
-            Some(i) => (i + 1, true),
-            None => (buf.len(), false),
-        };
-        let want = 8 - head.len().min(8);
-        head.extend_from_slice(&buf[..take.min(want)]);
-        br.consume(take);
-        len += take as u64;
-        if done || len > limit {
-            break;
-        }
-    }
-    Ok((len, head.starts_with(b"#!python")))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -812,26 +740,6 @@ mod tests {
             ("opt/x", "../../../../../opt/x"),
         ] {
             assert_eq!(relative(&lib, &p(to)), want);
-        }
-    }
-
-    #[test]
-    fn first_lines() {
-        for (text, len, rewrite) in [
-            (&b"#!python\nrest"[..], 9, true),
-            (b"#!pythonw -E\r\nrest", 14, true),
-            (b"#!python", 8, true),
-            (b"#!/usr/bin/python\n", 18, false),
-            (b"#!pytho\n", 8, false),
-            (b"", 0, false),
-            (b"\n#!python\n", 1, false),
-        ] {
-            let mut br = BufReader::with_capacity(3, text);
-            assert_eq!(
-                skip_first_line(&mut br, 100).unwrap(),
-                (len, rewrite),
-                "{text:?}"
-            );
         }
     }
 }

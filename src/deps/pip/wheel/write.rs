@@ -17,7 +17,8 @@
 use std::io::{BufReader, Read};
 
 use super::archive::{self, Zip};
-use super::plan::{skip_first_line, Content, Plan};
+use super::plan::{Content, Plan};
+use super::scripts::skip_first_line;
 use super::WheelError;
 use crate::layer::{Compression, EntryMeta, Layer, LayerError, LayerWriter};
 use crate::store::Store;
