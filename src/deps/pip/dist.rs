@@ -26,9 +26,7 @@ pub enum DistKind {
     Wheel(WheelFilename),
     /// A source distribution (`.tar.gz`, `.zip`): hoist cannot build it,
     /// but it tells which versions exist, as pip sees them.
-    Sdist {
-        version: Version,
-    },
+    Sdist { version: Version },
 }
 
 /// One file of a project.
