@@ -2661,6 +2661,22 @@ mod tests {
                 python: None,
             },
             PyCase {
+                name: "libc.so.6 a hard link to a file an upper layer replaced",
+                layers: vec![
+                    RawTar::new()
+                        .file("etc/os-release", DEBIAN_OS_RELEASE)
+                        .file("usr/lib/libc.so.6", b"GLIBC_2.39\0")
+                        .hardlink("lib64/libc.so.6", "usr/lib/libc.so.6")
+                        .finish(),
+                    RawTar::new()
+                        .file("usr/lib/libc.so.6", b"GLIBC_2.1\0")
+                        .finish(),
+                ],
+                libc: Some(Libc::Glibc),
+                libc_version: Some((2, 39)),
+                python: None,
+            },
+            PyCase {
                 name: "libc.so.6 whited out: dpkg's libc6",
                 layers: vec![
                     bookworm(&mut RawTar::new()).finish(),
