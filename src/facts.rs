@@ -2027,14 +2027,13 @@ mod tests {
     enum E<'a> {
         Dir(&'a str),
         File(&'a str, &'a [u8]),
-        Link(&'a str, &'a str),
     }
 
     /// A layer from the deterministic writer (entries sorted here).
     fn layer(store: &Store, entries: &[E]) -> Descriptor {
         let mut sorted: Vec<&E> = entries.iter().collect();
         let name = |e: &E| match e {
-            E::Dir(n) | E::File(n, _) | E::Link(n, _) => n.to_string(),
+            E::Dir(n) | E::File(n, _) => n.to_string(),
         };
         sorted.sort_by_key(|e| name(e));
         let mut w = LayerWriter::new(store, Compression::Zstd, 0).unwrap();
@@ -2044,7 +2043,6 @@ mod tests {
                 E::File(n, c) => w
                     .file(&p(n), EntryMeta::root(0o644), c.len() as u64, &mut &c[..])
                     .unwrap(),
-                E::Link(n, t) => w.symlink(&p(n), t, EntryMeta::root(0o777)).unwrap(),
             }
         }
         w.finish().unwrap().descriptor
@@ -2374,6 +2372,9 @@ mod tests {
         }
     }
 
+    /// Python's version, interpreter, layout and package version.
+    type PyWant = ((u32, u32), &'static str, PythonLayout, Option<&'static str>);
+
     /// A base with the layers and what its facts say of libc and Python.
     struct PyCase {
         name: &'static str,
@@ -2381,7 +2382,7 @@ mod tests {
         libc: Option<Libc>,
         libc_version: Option<(u32, u32)>,
         /// version, interpreter, layout, package version
-        python: Option<((u32, u32), &'static str, PythonLayout, Option<&'static str>)>,
+        python: Option<PyWant>,
     }
 
     fn check(cases: Vec<PyCase>) {
@@ -2757,7 +2758,8 @@ mod tests {
 
     #[test]
     fn glibc_scan_table() {
-        let cases: &[(&[u8], Option<(u32, u32)>)] = &[
+        type Case = (&'static [u8], Option<(u32, u32)>);
+        let cases: &[Case] = &[
             (b"GLIBC_2.34\0GLIBC_2.36\0", Some((2, 36))),
             (b"\x7fELF\0GLIBC_2.2.5\0GLIBC_2.3\0", Some((2, 3))),
             (b"GLIBC_2.39\0GLIBC_2.4\0", Some((2, 39))),
@@ -2798,7 +2800,8 @@ mod tests {
             "Package: python3.12-minimal\nStatus: install ok installed\nDescription: {}\nVersion: 3.12.1-1\n\n",
             "x".repeat(MAX_DB_LINE * 2)
         );
-        let cases: Vec<(ScanKind, &[u8], &[(&str, &str)])> = vec![
+        type Case<'a> = (ScanKind, &'a [u8], &'static [(&'static str, &'static str)]);
+        let cases: Vec<Case> = vec![
             (
                 ScanKind::Dpkg,
                 DEBIAN_DPKG_STATUS,
