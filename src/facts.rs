@@ -28,8 +28,10 @@
 //! Memory stays small: content is kept only for the wanted files, only
 //! from the topmost layer that decides them, and only up to
 //! [`MAX_FACT_FILE_BYTES`]; a larger wanted file is an error naming it,
-//! never read whole. The uncompressed size of each layer stream is bounded
-//! by the reader.
+//! never read whole. The files read for a version (`libc.so.6`, the
+//! package databases) are streamed through scanners that keep a few
+//! numbers and names, whatever their size. The uncompressed size of each
+//! layer stream is bounded by the reader.
 //!
 //! The C library ([`Libc`]) follows the distribution family when
 //! os-release names one hoist knows (Alpine is musl, Debian and Ubuntu are
@@ -55,9 +57,11 @@
 //!
 //! The image's CPython ([`PythonFacts`]) is the one `python3` on `PATH`
 //! finds: `/usr/local` (python images build it there) before `/usr` (the
-//! distribution's package). A Python is there when both its versioned
-//! interpreter (`bin/python3.X`) and its standard library (`lib/python3.X/
-//! os.py`) are; only their existence is asked. Its full version comes from
+//! distribution's package); in one prefix, the version `bin/python3` links
+//! to, else the newest. A Python is there when both its versioned
+//! interpreter (`bin/python3.X`) and its standard library
+//! (`lib/python3.X/os.py`) are; only their existence is asked, for 3.6 to
+//! 3.15. Its full version comes from
 //! the distribution's package database when the distribution installed it
 //! (dpkg's `python3.X-minimal`, apk's `python3`); the python images say it
 //! in their config instead, which is not a layer's to tell

@@ -219,7 +219,7 @@ mod tests {
         }
     }
 
-    fn facts(
+    fn base(
         python: Option<PythonFacts>,
         libc: Option<facts::Libc>,
         version: Option<(u32, u32)>,
@@ -249,7 +249,7 @@ mod tests {
         let cases = [
             Case {
                 name: "python image",
-                facts: facts(
+                facts: base(
                     Some(python(PythonLayout::UsrLocal, 12, None)),
                     Some(facts::Libc::Glibc),
                     Some((2, 36)),
@@ -276,7 +276,7 @@ mod tests {
             },
             Case {
                 name: "python image, a release candidate",
-                facts: facts(
+                facts: base(
                     Some(python(PythonLayout::UsrLocal, 14, Some("3.14.9"))),
                     Some(facts::Libc::Musl),
                     Some((1, 2)),
@@ -299,7 +299,7 @@ mod tests {
             },
             Case {
                 name: "Debian's python3",
-                facts: facts(
+                facts: base(
                     Some(python(PythonLayout::Debian, 11, Some("3.11.2"))),
                     Some(facts::Libc::Glibc),
                     Some((2, 36)),
@@ -323,7 +323,7 @@ mod tests {
             },
             Case {
                 name: "Alpine's python3",
-                facts: facts(
+                facts: base(
                     Some(python(PythonLayout::Usr, 12, Some("3.12.3"))),
                     Some(facts::Libc::Musl),
                     Some((1, 2)),
@@ -346,7 +346,7 @@ mod tests {
             },
             Case {
                 name: "no version said: X.Y.0",
-                facts: facts(
+                facts: base(
                     Some(python(PythonLayout::Usr, 9, None)),
                     Some(facts::Libc::Glibc),
                     Some((2, 28)),
@@ -402,32 +402,32 @@ mod tests {
         let py = || Some(python(PythonLayout::UsrLocal, 12, None));
         let cases = [
             (
-                facts(None, Some(facts::Libc::Glibc), Some((2, 36))),
+                base(None, Some(facts::Libc::Glibc), Some((2, 36))),
                 "linux/amd64",
                 "the base has no CPython (looked in /usr/local/bin and /usr/bin): use a python base such as python:3.12-slim, or --deps none",
             ),
             (
-                facts(py(), Some(facts::Libc::Glibc), Some((2, 36))),
+                base(py(), Some(facts::Libc::Glibc), Some((2, 36))),
                 "linux/arm/v7",
                 "not linux/arm: build for one of them",
             ),
             (
-                facts(py(), Some(facts::Libc::Glibc), Some((2, 36))),
+                base(py(), Some(facts::Libc::Glibc), Some((2, 36))),
                 "windows/amd64",
                 "not windows/amd64",
             ),
             (
-                facts(py(), None, None),
+                base(py(), None, None),
                 "linux/amd64",
                 "cannot tell the base's C library (",
             ),
             (
-                facts(py(), Some(facts::Libc::Glibc), None),
+                base(py(), Some(facts::Libc::Glibc), None),
                 "linux/amd64",
                 "cannot tell the base's C library version, so manylinux/musllinux wheels cannot be chosen: the base uses glibc but neither its libc.so.6",
             ),
             (
-                facts(py(), Some(facts::Libc::Musl), None),
+                base(py(), Some(facts::Libc::Musl), None),
                 "linux/arm64",
                 "the base uses musl but no package database (apk's musl)",
             ),
