@@ -439,3 +439,308 @@ fn copy_in(
         .map_err(|source| fatal(check.store_error(source)))?;
     Ok((digest, size))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::super::index::test_server::{Reply, Server};
+    use super::super::index::IndexConfig;
+    use super::super::tags::WheelFilename;
+    use super::*;
+    use crate::deps::pip::dist::DistKind;
+
+    const WHEEL: &[u8] = b"pretend this is a zip";
+
+    fn wheel_file(location: Location, sha256: Option<&str>) -> DistFile {
+        let filename = "a-1.0-py3-none-any.whl";
+        DistFile {
+            filename: filename.to_owned(),
+            kind: DistKind::Wheel(WheelFilename::parse(filename).unwrap()),
+            location,
+            sha256: sha256.map(str::to_owned),
+            requires_python: None,
+            yanked: false,
+            metadata: None,
+            size: None,
+        }
+    }
+
+    fn at(server: &Server, path: &str) -> Location {
+        Location::Url(format!("{}{path}", server.url))
+    }
+
+    fn hex(bytes: &[u8]) -> String {
+        Digest::of(bytes).hex().to_owned()
+    }
+
+    fn an_index(offline: bool) -> Index {
+        Index::new(IndexConfig {
+            no_index: true,
+            offline,
+            ..IndexConfig::default()
+        })
+        .unwrap()
+    }
+
+    fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        (dir, store)
+    }
+
+    /// Files in the store's blob and temp folders.
+    fn stored(dir: &tempfile::TempDir) -> usize {
+        ["blobs/sha256", "tmp"]
+            .iter()
+            .map(|d| std::fs::read_dir(dir.path().join(d)).unwrap().count())
+            .sum()
+    }
+
+    #[test]
+    fn downloads_are_stored_once_and_found_again() {
+        let server = Server::start(vec![("/w.whl", vec![Reply::ok("application/zip", WHEEL)])]);
+        let (_dir, store) = store();
+        let index = an_index(false);
+        let file = wheel_file(at(&server, "/w.whl"), Some(&hex(WHEEL)));
+        let events = Mutex::new(Vec::new());
+        let progress = |e: DownloadEvent<'_>| {
+            events.lock().unwrap().push(match e {
+                DownloadEvent::Cached { .. } => "cached".to_owned(),
+                DownloadEvent::Downloaded { bytes, .. } => format!("downloaded {bytes}"),
+                DownloadEvent::Retrying { attempt, .. } => format!("retry {attempt}"),
+            })
+        };
+        let d = download(&index, &store, &file, &[], &progress).unwrap();
+        assert_eq!(d, Digest::of(WHEEL));
+        assert_eq!(store.read_blob(&d).unwrap(), WHEEL);
+        // In hash-checking mode too, with the hash in upper case.
+        let d2 = download(
+            &index,
+            &store,
+            &file,
+            &[hex(WHEEL).to_uppercase()],
+            &progress,
+        )
+        .unwrap();
+        assert_eq!(d2, d);
+        assert_eq!(server.hits("/w.whl"), 1);
+        assert_eq!(*events.lock().unwrap(), ["downloaded 21", "cached"]);
+
+        // Offline, a stored file is found; one that is not is an error.
+        assert_eq!(
+            download(&an_index(true), &store, &file, &[], &|_| {}).unwrap(),
+            d
+        );
+        let missing = wheel_file(at(&server, "/w.whl"), Some(&"0".repeat(64)));
+        let err = download(&an_index(true), &store, &missing, &[], &|_| {}).unwrap_err();
+        assert!(matches!(err, DownloadError::Offline { .. }), "{err}");
+        assert_eq!(server.hits("/w.whl"), 1);
+    }
+
+    #[test]
+    fn mismatches_are_errors_that_store_nothing_and_are_not_retried() {
+        let server = Server::start(vec![("/w.whl", vec![Reply::ok("application/zip", WHEEL)])]);
+        let index = an_index(false);
+        let other = hex(b"other");
+
+        // The index states another hash.
+        let (dir, store) = store();
+        let file = wheel_file(at(&server, "/w.whl"), Some(&other));
+        let err = download(&index, &store, &file, &[], &|_| {}).unwrap_err();
+        let msg = err.to_string();
+        assert!(matches!(err, DownloadError::IndexHash { .. }), "{msg}");
+        assert!(
+            msg.contains(&other)
+                && msg.contains(&hex(WHEEL))
+                && msg.contains("a-1.0-py3-none-any.whl"),
+            "{msg}"
+        );
+        assert_eq!(stored(&dir), 0);
+        assert_eq!(server.hits("/w.whl"), 1);
+
+        // No index hash, and --hash values that are not the file's.
+        let file = wheel_file(at(&server, "/w.whl"), None);
+        let err =
+            download(&index, &store, &file, std::slice::from_ref(&other), &|_| {}).unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            matches!(
+                err,
+                DownloadError::RequirementsHash {
+                    how: "as downloaded",
+                    ..
+                }
+            ),
+            "{msg}"
+        );
+        assert!(
+            msg.contains(&format!("sha256:{other}")) && msg.contains(&hex(WHEEL)),
+            "{msg}"
+        );
+        assert_eq!(stored(&dir), 0);
+        assert_eq!(server.hits("/w.whl"), 2);
+
+        // The index's hash is not among the --hash values: refused before
+        // any request.
+        let file = wheel_file(at(&server, "/w.whl"), Some(&hex(WHEEL)));
+        let err =
+            download(&index, &store, &file, std::slice::from_ref(&other), &|_| {}).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                DownloadError::RequirementsHash {
+                    how: "as the index states",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert_eq!(server.hits("/w.whl"), 2);
+
+        // One of several --hash values is enough.
+        download(&index, &store, &file, &[other, hex(WHEEL)], &|_| {}).unwrap();
+        assert_eq!(stored(&dir), 1);
+
+        // Malformed hashes are errors, not silently ignored.
+        let err = download(&index, &store, &file, &["xyz".to_owned()], &|_| {}).unwrap_err();
+        assert!(matches!(err, DownloadError::BadHash { .. }), "{err}");
+    }
+
+    #[test]
+    fn server_errors_are_retried_client_errors_are_not() {
+        let server = Server::start(vec![
+            (
+                "/flaky.whl",
+                vec![
+                    Reply::status(503),
+                    Reply::status(429),
+                    Reply::ok("application/zip", WHEEL),
+                ],
+            ),
+            ("/gone.whl", vec![Reply::status(404)]),
+        ]);
+        let (_dir, store) = store();
+        let index = an_index(false);
+        let retries = Mutex::new(Vec::new());
+        let progress = |e: DownloadEvent<'_>| {
+            if let DownloadEvent::Retrying { attempt, why, .. } = e {
+                retries.lock().unwrap().push(format!("{attempt}: {why}"));
+            }
+        };
+        let file = wheel_file(at(&server, "/flaky.whl"), Some(&hex(WHEEL)));
+        download(&index, &store, &file, &[], &progress).unwrap();
+        assert_eq!(server.hits("/flaky.whl"), 3);
+        let retries = retries.into_inner().unwrap();
+        assert_eq!(retries.len(), 2, "{retries:?}");
+        assert!(retries[0].contains("503"), "{retries:?}");
+
+        let file = wheel_file(at(&server, "/gone.whl"), Some(&"1".repeat(64)));
+        let err = download(&index, &store, &file, &[], &|_| {}).unwrap_err();
+        assert!(
+            matches!(err, DownloadError::Http { status: 404, .. }),
+            "{err}"
+        );
+        assert_eq!(server.hits("/gone.whl"), 1);
+    }
+
+    #[test]
+    fn files_without_a_stated_hash_are_found_again_by_url() {
+        let server = Server::start(vec![("/w.whl", vec![Reply::ok("application/zip", WHEEL)])]);
+        let (_dir, store) = store();
+        let file = wheel_file(at(&server, "/w.whl"), None);
+        let d = download(&an_index(false), &store, &file, &[], &|_| {}).unwrap();
+        assert_eq!(
+            download(&an_index(false), &store, &file, &[], &|_| {}).unwrap(),
+            d
+        );
+        assert_eq!(
+            download(&an_index(true), &store, &file, &[], &|_| {}).unwrap(),
+            d
+        );
+        assert_eq!(server.hits("/w.whl"), 1);
+        // A --hash the stored file does not have sends it to the network,
+        // whose answer is then refused.
+        let err =
+            download(&an_index(false), &store, &file, &["2".repeat(64)], &|_| {}).unwrap_err();
+        assert!(
+            matches!(err, DownloadError::RequirementsHash { .. }),
+            "{err}"
+        );
+        assert_eq!(server.hits("/w.whl"), 2);
+    }
+
+    #[test]
+    fn local_files_are_imported_through_the_same_checks() {
+        let wheelhouse = tempfile::tempdir().unwrap();
+        let path = wheelhouse.path().join("a-1.0-py3-none-any.whl");
+        std::fs::write(&path, WHEEL).unwrap();
+        let file = wheel_file(Location::Path(path.clone()), None);
+        let (dir, store) = store();
+        let err = download(&an_index(true), &store, &file, &["3".repeat(64)], &|_| {}).unwrap_err();
+        assert!(
+            matches!(err, DownloadError::RequirementsHash { .. }),
+            "{err}"
+        );
+        assert_eq!(stored(&dir), 0);
+        // Offline is no obstacle to a local file.
+        let d = download(&an_index(true), &store, &file, &[hex(WHEEL)], &|_| {}).unwrap();
+        assert_eq!(store.read_blob(&d).unwrap(), WHEEL);
+
+        let missing = wheel_file(Location::Path(wheelhouse.path().join("nope.whl")), None);
+        let err = download(&an_index(true), &store, &missing, &[], &|_| {}).unwrap_err();
+        assert!(matches!(err, DownloadError::Local { .. }), "{err}");
+        assert!(err.to_string().contains("nope.whl"), "{err}");
+    }
+
+    #[test]
+    fn oversized_files_are_refused_before_downloading() {
+        let server = Server::start(vec![(
+            "/big.whl",
+            vec![Reply::ok("application/zip", WHEEL)],
+        )]);
+        let (_dir, store) = store();
+        let file = DistFile {
+            size: Some(MAX_WHEEL_BYTES + 1),
+            ..wheel_file(at(&server, "/big.whl"), None)
+        };
+        let err = download(&an_index(false), &store, &file, &[], &|_| {}).unwrap_err();
+        assert!(matches!(err, DownloadError::TooLarge { .. }), "{err}");
+        assert_eq!(server.hits("/big.whl"), 0);
+    }
+
+    #[test]
+    fn download_all_keeps_the_order_and_reports_the_first_failure() {
+        let bodies: Vec<Vec<u8>> = (0..12).map(|i| format!("wheel {i}").into_bytes()).collect();
+        let paths: Vec<String> = (0..12).map(|i| format!("/w{i}.whl")).collect();
+        let server = Server::start(
+            paths
+                .iter()
+                .zip(&bodies)
+                .map(|(p, b)| (p.as_str(), vec![Reply::ok("application/zip", b.clone())]))
+                .collect(),
+        );
+        let (_dir, store) = store();
+        let jobs: Vec<(DistFile, Vec<String>)> = paths
+            .iter()
+            .zip(&bodies)
+            .map(|(p, b)| {
+                let mut f = wheel_file(at(&server, p), Some(&hex(b)));
+                f.filename = format!("a-1.0-py3-none-any.whl{p}");
+                (f, vec![])
+            })
+            .collect();
+        let got = download_all(&an_index(false), &store, &jobs, &|_| {}).unwrap();
+        let want: Vec<Digest> = bodies.iter().map(|b| Digest::of(b)).collect();
+        assert_eq!(got, want);
+
+        let mut bad = jobs.clone();
+        bad[3].0.sha256 = Some("4".repeat(64));
+        bad[3].0.location = at(&server, "/w11.whl");
+        let err = download_all(&an_index(false), &store, &bad, &|_| {}).unwrap_err();
+        assert!(matches!(err, DownloadError::IndexHash { .. }), "{err}");
+        assert!(download_all(&an_index(false), &store, &[], &|_| {})
+            .unwrap()
+            .is_empty());
+    }
+}

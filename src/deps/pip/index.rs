@@ -121,6 +121,12 @@ pub enum IndexError {
          wheelhouse with --no-index --find-links DIR"
     )]
     Offline { url: String },
+    #[error("reading the netrc file {path}: {source}; fix it or set NETRC to another file")]
+    Netrc {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
     #[error("reading the find-links folder {path}: {source}")]
     Folder {
         path: PathBuf,
@@ -183,6 +189,11 @@ pub struct IndexConfig {
     /// No network at all: pages and files come from the store or the
     /// find-links folders.
     pub offline: bool,
+    /// A netrc file (`$NETRC`, else `~/.netrc`) whose `machine` entries
+    /// give credentials to hosts the URLs give none, as pip's HTTP library
+    /// does. Its `default` entry is not used: it would send a password to
+    /// every host.
+    pub netrc: Option<PathBuf>,
 }
 
 impl Default for IndexConfig {
@@ -193,6 +204,7 @@ impl Default for IndexConfig {
             find_links: Vec::new(),
             no_index: false,
             offline: false,
+            netrc: None,
         }
     }
 }
@@ -220,6 +232,10 @@ impl IndexConfig {
         }
         config.extra_index_urls = list("PIP_EXTRA_INDEX_URL");
         config.find_links = list("PIP_FIND_LINKS");
+        config.netrc = var("NETRC")
+            .map(PathBuf::from)
+            .or_else(|| var("HOME").map(|h| Path::new(&h).join(".netrc")))
+            .filter(|p| p.is_file());
         if let Some(v) = var("PIP_NO_INDEX") {
             // pip reads boolean variables with strtobool.
             config.no_index = match v.trim().to_ascii_lowercase().as_str() {
@@ -298,6 +314,8 @@ type Slot<T> = Arc<Mutex<Option<T>>>;
 pub struct Index {
     sources: Vec<Source>,
     credentials: Vec<(Origin, String)>,
+    /// (host, Authorization value) from the netrc file.
+    netrc: Vec<(String, String)>,
     offline: bool,
     client: reqwest::blocking::Client,
     store: Option<Store>,
@@ -322,9 +340,25 @@ impl Index {
                 sources.push(Source::Index(index_url(url, &mut credentials)?));
             }
         }
+        let netrc = match &config.netrc {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| IndexError::Netrc {
+                    path: path.clone(),
+                    source,
+                })?;
+                parse_netrc(&text)
+                    .into_iter()
+                    .map(|(host, user, password)| {
+                        (host.to_ascii_lowercase(), basic(&user, &password))
+                    })
+                    .collect()
+            }
+            None => Vec::new(),
+        };
         Ok(Index {
             sources,
             credentials,
+            netrc,
             offline: config.offline,
             client: crate::http::client().map_err(IndexError::Client)?,
             store: None,
@@ -641,9 +675,19 @@ impl Index {
     /// A request with the credentials its origin has, if any.
     pub(super) fn request(&self, url: &Url) -> (reqwest::blocking::RequestBuilder, bool) {
         let mut request = self.client.get(url.clone());
-        let auth =
-            Origin::of(url).and_then(|o| self.credentials.iter().find(|(origin, _)| *origin == o));
-        if let Some((_, header)) = auth {
+        let origin = Origin::of(url);
+        let from_url = origin
+            .as_ref()
+            .and_then(|o| self.credentials.iter().find(|(origin, _)| origin == o))
+            .map(|(_, header)| header);
+        let auth = from_url.or_else(|| {
+            let host = origin?.host;
+            self.netrc
+                .iter()
+                .find(|(h, _)| *h == host)
+                .map(|(_, header)| header)
+        });
+        if let Some(header) = auth {
             request = request.header(reqwest::header::AUTHORIZATION, header);
         }
         (request, auth.is_some())
@@ -808,14 +852,74 @@ fn take_credentials(url: &mut Url, credentials: &mut Vec<(Origin, String)>) {
     };
     let user = decode(url.username());
     let password = url.password().map(decode).unwrap_or_default();
-    let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
     let _ = url.set_username("");
     let _ = url.set_password(None);
     if let Some(origin) = Origin::of(url) {
         if !credentials.iter().any(|(o, _)| *o == origin) {
-            credentials.push((origin, format!("Basic {token}")));
+            credentials.push((origin, basic(&user, &password)));
         }
     }
+}
+
+/// An HTTP Basic `Authorization` value.
+fn basic(user: &str, password: &str) -> String {
+    let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    format!("Basic {token}")
+}
+
+/// The `machine` entries of a netrc file: (host, login, password). Tokens
+/// are separated by white space; `#` starts a comment; `macdef` bodies
+/// (up to an empty line) and `default` entries are skipped.
+fn parse_netrc(text: &str) -> Vec<(String, String, String)> {
+    let mut tokens = Vec::new();
+    let mut in_macro = false;
+    for line in text.lines() {
+        if in_macro {
+            in_macro = !line.trim().is_empty();
+            continue;
+        }
+        let line = line.split_once('#').map_or(line, |(before, _)| before);
+        for w in line.split_whitespace() {
+            if w == "macdef" {
+                in_macro = true;
+                break;
+            }
+            tokens.push(w);
+        }
+    }
+    let mut out = Vec::new();
+    let mut current: Option<(Option<&str>, &str, &str)> = None;
+    let flush = |c: Option<(Option<&str>, &str, &str)>, out: &mut Vec<(String, String, String)>| {
+        if let Some((Some(host), login, password)) = c {
+            out.push((host.to_owned(), login.to_owned(), password.to_owned()));
+        }
+    };
+    let mut it = tokens.into_iter();
+    while let Some(t) = it.next() {
+        match t {
+            "machine" => {
+                flush(current.take(), &mut out);
+                current = it.next().map(|h| (Some(h), "", ""));
+            }
+            "default" => {
+                flush(current.take(), &mut out);
+                current = Some((None, "", ""));
+            }
+            "login" | "password" | "account" => {
+                let value = it.next().unwrap_or_default();
+                if let Some(c) = current.as_mut() {
+                    match t {
+                        "login" => c.1 = value,
+                        "password" => c.2 = value,
+                        _ => {}
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    flush(current, &mut out);
+    out
 }
 
 /// A URL as it may be shown: without its user and password (a token is
@@ -1828,6 +1932,7 @@ mod tests {
                     find_links: vec!["/wheels".into(), "/more".into()],
                     no_index: true,
                     offline: false,
+                    netrc: None,
                 },
             ),
             (
@@ -2292,6 +2397,106 @@ mod tests {
             local.metadata(&sdist, &store),
             Err(IndexError::Sdist { .. })
         ));
+    }
+
+    #[test]
+    fn netrc_table() {
+        type Entry = (&'static str, &'static str, &'static str);
+        let cases: &[(&str, &[Entry])] = &[
+            ("", &[]),
+            (
+                "machine a.example login me password s3cret\nmachine b.example\n  login you\n  password pw # comment\n",
+                &[("a.example", "me", "s3cret"), ("b.example", "you", "pw")],
+            ),
+            (
+                "default login anyone password x\nmachine c.example login c account acct password p\n",
+                &[("c.example", "c", "p")],
+            ),
+            (
+                "macdef init\nmachine hidden.example login no password no\n\nmachine d.example login d password q\n",
+                &[("d.example", "d", "q")],
+            ),
+            ("machine", &[]),
+            ("machine e.example login", &[("e.example", "", "")]),
+        ];
+        for (text, want) in cases {
+            let got = parse_netrc(text);
+            let got: Vec<(&str, &str, &str)> = got
+                .iter()
+                .map(|(h, l, p)| (h.as_str(), l.as_str(), p.as_str()))
+                .collect();
+            assert_eq!(got, *want, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn netrc_credentials_go_to_their_host_unless_the_url_has_some() {
+        let dir = tempfile::tempdir().unwrap();
+        let netrc = dir.path().join("netrc");
+        std::fs::write(&netrc, "machine 127.0.0.1 login net password rc\n").unwrap();
+        let cfg = IndexConfig::from_vars(|k| (k == "NETRC").then(|| netrc.display().to_string()))
+            .unwrap();
+        assert_eq!(cfg.netrc.as_deref(), Some(netrc.as_path()));
+        let no_file = IndexConfig::from_vars(|k| (k == "HOME").then(|| "/no/such/home".to_owned()));
+        assert_eq!(no_file.unwrap().netrc, None);
+
+        let main = Server::start(vec![(
+            "/simple/a/",
+            vec![Reply::ok(JSON, r#"{"files":[]}"#)],
+        )]);
+        let index = Index::new(IndexConfig {
+            index_url: format!("{}/simple/", main.url),
+            ..cfg.clone()
+        })
+        .unwrap();
+        index.files(&name("a")).unwrap();
+        let header = |user: &str, pw: &str| basic(user, pw);
+        assert_eq!(
+            main.seen()[0].header("authorization"),
+            Some(header("net", "rc").as_str())
+        );
+
+        let with_url = Index::new(IndexConfig {
+            index_url: format!("{}/simple/", main.url.replace("http://", "http://u:p@")),
+            ..cfg.clone()
+        })
+        .unwrap();
+        with_url.files(&name("a")).unwrap();
+        assert_eq!(
+            main.seen()[1].header("authorization"),
+            Some(header("u", "p").as_str())
+        );
+
+        let unreadable = Index::new(IndexConfig {
+            netrc: Some(dir.path().join("missing")),
+            ..cfg
+        });
+        assert!(matches!(unreadable, Err(IndexError::Netrc { .. })));
+    }
+
+    #[test]
+    fn prefetch_fills_the_memory_for_later_questions() {
+        let wheel = zip_of(&[("a-1.0.dist-info/METADATA", A_METADATA)]);
+        let server = Server::start(vec![(
+            "/f/a-1.0-py3-none-any.whl",
+            vec![Reply::ok("application/zip", wheel.clone())],
+        )]);
+        let main = Server::start(vec![(
+            "/simple/a/",
+            vec![Reply::ok(JSON, page_for(&server.url, &wheel, ""))],
+        )]);
+        let store_dir = tempfile::tempdir().unwrap();
+        let store = Store::open(store_dir.path()).unwrap();
+        let index = Index::new(config(&format!("{}/simple/", main.url))).unwrap();
+        let files = index.files(&name("a")).unwrap();
+        let twice = [files.clone(), files].concat();
+        index.prefetch(&twice, &store);
+        assert_eq!(server.seen().len(), 1);
+        // Gone from the store, still known for the run.
+        std::fs::remove_dir_all(store_dir.path().join("keys")).unwrap();
+        std::fs::remove_file(store.blob_path(&Digest::of(&wheel))).unwrap();
+        index.metadata(&twice[0], &store).unwrap();
+        assert_eq!(server.seen().len(), 1);
     }
 
     #[test]
