@@ -34,7 +34,7 @@
 //! metadata is cached in the store by the sha256 of its file: it never
 //! changes for a given file.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{self, Read, Seek};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -399,9 +399,10 @@ impl Index {
 
     fn fetch_files(&self, name: &PackageName) -> Result<Vec<DistFile>, IndexError> {
         let mut out: Vec<DistFile> = Vec::new();
+        let mut seen: HashSet<String> = HashSet::new();
         let mut found = false;
         for (i, source) in self.sources.iter().enumerate() {
-            let raws: Vec<RawFile> = match source {
+            let raws: Arc<Vec<RawFile>> = match source {
                 Source::Index(base) => {
                     let url = base
                         .join(&format!("{name}/"))
@@ -412,19 +413,19 @@ impl Index {
                     match self.page(&url)? {
                         Some(raws) => {
                             found = true;
-                            raws
+                            Arc::new(raws)
                         }
                         None => continue,
                     }
                 }
-                Source::Folder(_) | Source::Page(_) => self.flat(i)?.as_ref().clone(),
+                Source::Folder(_) | Source::Page(_) => self.flat(i)?,
             };
-            for raw in raws {
+            for raw in raws.iter() {
                 let Some(file) = to_dist(raw, name) else {
                     continue;
                 };
                 found |= !matches!(source, Source::Index(_));
-                if !out.iter().any(|f| f.filename == file.filename) {
+                if seen.insert(file.filename.clone()) {
                     out.push(file);
                 }
             }
@@ -980,25 +981,26 @@ fn list_folder(path: &Path) -> Result<Vec<RawFile>, IndexError> {
 
 /// A link as a file of `project`, or `None` when its name is not one of
 /// the project's wheels or source archives, or its hash is malformed.
-fn to_dist(raw: RawFile, project: &PackageName) -> Option<DistFile> {
+fn to_dist(raw: &RawFile, project: &PackageName) -> Option<DistFile> {
     let kind = dist_kind(&raw.filename, project)?;
-    let sha256 = match raw.sha256 {
-        Some(h) => Some(sha256_digest(&h)?.hex().to_owned()),
+    let sha256 = match &raw.sha256 {
+        Some(h) => Some(sha256_digest(h)?.hex().to_owned()),
         None => None,
     };
-    let metadata = match raw.metadata {
-        Some(Some(h)) => Some(sha256_digest(&h).map(|d| d.hex().to_owned())),
+    let metadata = match &raw.metadata {
+        Some(Some(h)) => Some(sha256_digest(h).map(|d| d.hex().to_owned())),
         Some(None) => Some(None),
         None => None,
     };
     Some(DistFile {
-        filename: raw.filename,
+        filename: raw.filename.clone(),
         kind,
-        location: raw.location,
+        location: raw.location.clone(),
         sha256,
         // pip ignores a Requires-Python it cannot read.
         requires_python: raw
             .requires_python
+            .as_deref()
             .and_then(|s| VersionSpecifiers::from_str(s.trim()).ok()),
         yanked: raw.yanked,
         metadata,
@@ -1872,7 +1874,7 @@ mod tests {
                 "https://f.example/six.whl",
             )
         };
-        let d = to_dist(base.clone(), &six).unwrap();
+        let d = to_dist(&base, &six).unwrap();
         assert_eq!(d.sha256.as_deref(), Some(SIX_WHL));
         assert_eq!(d.metadata, Some(Some("ab".repeat(32))));
         assert_eq!(
@@ -1888,17 +1890,17 @@ mod tests {
             sha256: Some("00".into()),
             ..base.clone()
         };
-        assert_eq!(to_dist(bad_hash, &six), None);
+        assert_eq!(to_dist(&bad_hash, &six), None);
         let bad_meta = RawFile {
             metadata: Some(Some("zz".into())),
             ..base.clone()
         };
-        assert_eq!(to_dist(bad_meta, &six).unwrap().metadata, Some(None));
+        assert_eq!(to_dist(&bad_meta, &six).unwrap().metadata, Some(None));
         let bad_rp = RawFile {
             requires_python: Some(">=3.x".into()),
             ..base
         };
-        assert_eq!(to_dist(bad_rp, &six).unwrap().requires_python, None);
+        assert_eq!(to_dist(&bad_rp, &six).unwrap().requires_python, None);
     }
 
     #[test]
