@@ -634,11 +634,15 @@ impl Index {
         url: &str,
         expected: Option<&str>,
     ) -> Result<Option<Vec<u8>>, IndexError> {
-        let meta_url = format!("{url}.metadata");
-        let parsed = Url::parse(&meta_url).map_err(|e| IndexError::BadUrl {
-            url: meta_url.clone(),
+        // PEP 658: the file's URL with `.metadata` appended to its path
+        // (a query, if any, stays after it).
+        let mut parsed = Url::parse(url).map_err(|e| IndexError::BadUrl {
+            url: url.to_owned(),
             why: e.to_string(),
         })?;
+        let path = format!("{}.metadata", parsed.path());
+        parsed.set_path(&path);
+        let meta_url = parsed.to_string();
         let Some(got) = self.get(&parsed, "*/*", MAX_METADATA_BYTES, Some(PAGE_TIMEOUT))? else {
             return Ok(None);
         };
