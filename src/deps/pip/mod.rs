@@ -8,7 +8,9 @@
 //! Python, [`dist`] the files an index offers.
 
 pub mod dist;
+pub mod download;
 pub mod env;
+pub mod index;
 pub mod lock;
 pub mod metadata;
 pub mod project;
