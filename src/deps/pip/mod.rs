@@ -11,4 +11,5 @@ pub mod dist;
 pub mod env;
 pub mod metadata;
 pub mod requirements;
+pub mod resolve;
 pub mod tags;
