@@ -253,6 +253,19 @@ pub fn resolve(source: &dyn Source, input: &ResolveInput) -> Result<Resolution, 
 
 type Range = Ranges<Version>;
 
+/// A requirement's name, extras and specifiers, as written (no marker).
+fn requirement_text(req: &Requirement) -> String {
+    let mut text = req.name.to_string();
+    if !req.extras.is_empty() {
+        let extras: Vec<String> = req.extras.iter().map(ToString::to_string).collect();
+        text.push_str(&format!("[{}]", extras.join(",")));
+    }
+    if let Some(VersionOrUrl::VersionSpecifier(specs)) = &req.version_or_url {
+        text.push_str(&specs.to_string());
+    }
+    text
+}
+
 /// The version of the virtual root project whose dependencies are the
 /// top-level requirements.
 fn root_version() -> Version {
@@ -427,7 +440,9 @@ impl Pkg {
             return self.to_string();
         }
         let range = show_range(range);
-        if range.contains(" or ") {
+        if range.starts_with('(') {
+            format!("{self} {range}")
+        } else if range.contains(" or ") {
             format!("{self} ({range})")
         } else {
             format!("{self}{range}")
@@ -572,8 +587,9 @@ struct Provider<'a> {
     /// Rank of each tag the image accepts, 0 best.
     tag_ranks: HashMap<Tag, usize>,
     root_edges: Edges,
-    /// `file:line` of the top-level requirements, by the package they add.
-    root_origins: HashMap<Pkg, Vec<String>>,
+    /// The top-level requirements by the package they add: where each
+    /// was written (`file:line`) and what it says.
+    root_lines: HashMap<Pkg, Vec<(String, String)>>,
     /// Constraints by project: the range, and where they were written.
     constraints: HashMap<PackageName, (Range, Vec<String>)>,
     projects: RefCell<HashMap<PackageName, Rc<Project>>>,
@@ -603,7 +619,7 @@ impl<'a> Provider<'a> {
             input,
             tag_ranks,
             root_edges: Edges::default(),
-            root_origins: HashMap::new(),
+            root_lines: HashMap::new(),
             constraints: HashMap::new(),
             projects: RefCell::default(),
             prefetched: RefCell::default(),
@@ -643,10 +659,10 @@ impl<'a> Provider<'a> {
                 provider.add_requirement(&mut edges, &r.requirement, None, || r.origin())?;
             for pkg in added {
                 provider
-                    .root_origins
+                    .root_lines
                     .entry(pkg)
                     .or_default()
-                    .push(r.origin());
+                    .push((r.origin(), requirement_text(&r.requirement)));
             }
         }
         provider.prefetch(&edges);
@@ -665,11 +681,11 @@ impl<'a> Provider<'a> {
             Some(VersionOrUrl::VersionSpecifier(specs)) => {
                 for s in specs.iter() {
                     if pins(s) {
-                        self.pins
-                            .borrow_mut()
-                            .entry(req.name.clone())
-                            .or_default()
-                            .push(s.clone());
+                        let mut pins = self.pins.borrow_mut();
+                        let known = pins.entry(req.name.clone()).or_default();
+                        if !known.contains(s) {
+                            known.push(s.clone());
+                        }
                     }
                     if names_prerelease(s) {
                         self.explicit_pre.borrow_mut().insert(req.name.clone());
@@ -946,6 +962,16 @@ impl<'a> Provider<'a> {
         Ok(Ok(edges))
     }
 
+    /// Where the top-level requirements adding this package were written.
+    fn origins(&self, pkg: &Pkg) -> Vec<String> {
+        let lines = self
+            .root_lines
+            .get(pkg)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        lines.iter().map(|(origin, _)| origin.clone()).collect()
+    }
+
     fn order_of(&self, pkg: &Pkg) -> usize {
         let mut order = self.order.borrow_mut();
         let next = order.len();
@@ -980,7 +1006,7 @@ impl<'a> Provider<'a> {
                     continue;
                 }
                 let labels = match pkg {
-                    Pkg::Root => self.root_origins.get(dep).cloned().unwrap_or_default(),
+                    Pkg::Root => self.origins(dep),
                     Pkg::Project(n) => vec![format!("{n}=={version}")],
                     Pkg::Extra(n, e) => vec![format!("{n}[{e}]=={version}")],
                 };
@@ -1174,7 +1200,7 @@ impl Provider<'_> {
                     continue;
                 }
                 let labels = match requirer {
-                    Pkg::Root => self.root_origins.get(dep).cloned().unwrap_or_default(),
+                    Pkg::Root => self.origins(dep),
                     _ => vec![requirer.with_range(&self.simplify(requirer, range))],
                 };
                 for label in labels {
@@ -1403,11 +1429,25 @@ fn walk(tree: &Tree, visit: &mut impl FnMut(&External<Pkg, Range, Unusable>)) {
 struct Phrasing<'p, 'a>(&'p Provider<'a>);
 
 impl Phrasing<'_, '_> {
+    /// A top-level requirement, in the words of its lines: `you require
+    /// a>=1 (requirements.txt:1) and a<2 (requirements.txt:4)`.
     fn requested(&self, dep: &Pkg, range: &Range) -> String {
-        let origins = self.0.root_origins.get(dep).cloned().unwrap_or_default();
-        let mut text = format!("you require {}", dep.with_range(range));
-        if !origins.is_empty() {
-            text.push_str(&format!(" ({})", origins.join(", ")));
+        let lines = self
+            .0
+            .root_lines
+            .get(dep)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        if lines.is_empty() {
+            return format!("you require {}", dep.with_range(range));
+        }
+        let said: Vec<String> = lines
+            .iter()
+            .map(|(origin, text)| format!("{text} ({origin})"))
+            .collect();
+        let mut text = format!("you require {}", said.join(" and "));
+        if range.is_empty() {
+            text.push_str(", and no version is all of those");
         }
         text
     }
@@ -2116,6 +2156,13 @@ mod tests {
                 ],
             ),
             (
+                "two lines that disagree",
+                CHAIN,
+                "c>=2 ; python_version >= '3'\na\nc<2",
+                "",
+                &["you require c>=2 (requirements.txt:1) and c<2 (requirements.txt:3), and no version is all of those"],
+            ),
+            (
                 "conflict through a constraint",
                 CHAIN,
                 "a",
@@ -2137,6 +2184,17 @@ mod tests {
                 &[
                     "a==1.0 requires Python >=3.13 (the image has 3.11.2)",
                     "a 2.0 requires Python >=3.12",
+                ],
+            ),
+            (
+                "wheels for other platforms only",
+                "x 1.0 whl=cp311-cp311-win_amd64 whl=cp311-cp311-manylinux_2_17_aarch64",
+                "x",
+                "",
+                &[
+                    "no version of x fits the image",
+                    "x 1.0 has no sdist and no wheel for this image (x-1.0-cp311-cp311-win_amd64.whl, ...)",
+                    "x has no version for this image",
                 ],
             ),
             (
@@ -2212,7 +2270,6 @@ mod tests {
                 Ok(r) => panic!("{what}: resolved to {}", show(&r)),
                 Err(e) => e.to_string(),
             };
-            eprintln!("--- {what}\n{err}\n");
             for want in *wants {
                 assert!(err.contains(want), "{what}: {want:?} not in:\n{err}");
             }
