@@ -20,7 +20,8 @@
 //! 2. **Order.** Newest first. Pre-releases only with `--pre`, when some
 //!    requirement's specifier names a pre-release, or when no final
 //!    release is left in the range (packaging's fallback, which pip
-//!    inherits).
+//!    inherits). Pins and pre-release specifiers count from when they are
+//!    read, even if the version that said them is later given up.
 //! 3. **Dependencies.** Read from the core metadata of the best wheel of
 //!    the chosen version, fetched once per version. Markers are evaluated
 //!    for the image's marker environment, never the host's. An extra is a
