@@ -15,5 +15,6 @@ pub mod lock;
 pub mod metadata;
 pub mod project;
 pub mod requirements;
+pub mod resolve;
 pub mod tags;
 pub mod wheel;
