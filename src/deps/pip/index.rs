@@ -57,6 +57,9 @@ use crate::store::{Store, StoreError};
 /// The index pip uses when told nothing else.
 pub const PYPI: &str = "https://pypi.org/simple/";
 
+/// Where PyPI keeps its files (and their PEP 658 `.metadata`).
+const PYPI_FILES_HOST: &str = "files.pythonhosted.org";
+
 /// PEP 691 content negotiation: JSON first, HTML accepted.
 pub const ACCEPT: &str =
     "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.01";
@@ -617,7 +620,18 @@ impl Index {
             }
             Location::Url(url) => url,
         };
-        if let (Some(expected), false) = (&file.metadata, self.offline) {
+        // PyPI serves `.metadata` for every wheel, but a proxy in the way
+        // may drop the `core-metadata` key from its pages (this network's
+        // does): ask PyPI's file host anyway, and download the wheel only
+        // when it answers 404. The wheel is verified by its own hash
+        // later; the metadata's name and version are checked below.
+        let expected = file.metadata.clone().or_else(|| {
+            Url::parse(url)
+                .ok()
+                .filter(|u| u.host_str() == Some(PYPI_FILES_HOST))
+                .map(|_| None)
+        });
+        if let (Some(expected), false) = (expected, self.offline) {
             if let Some(bytes) = self.pep658(file, url, expected.as_deref())? {
                 return Ok(bytes);
             }

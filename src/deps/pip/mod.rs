@@ -11,6 +11,7 @@ pub mod dist;
 pub mod download;
 pub mod env;
 pub mod index;
+pub mod install;
 pub mod lock;
 pub mod metadata;
 pub mod project;
