@@ -227,9 +227,9 @@ struct CacheEntry {
 }
 
 impl Project {
-    /// The indexes: pip's environment variables (`PIP_INDEX_URL`, ...),
+    /// Where to look: pip's environment variables (`PIP_INDEX_URL`, ...),
     /// then what the requirements files say, which wins as it does in pip.
-    pub fn index(&self, store: &Store, offline: bool) -> Result<Index, PipError> {
+    pub fn index_config(&self, offline: bool) -> Result<IndexConfig, PipError> {
         let mut config = IndexConfig::from_env()?;
         if let Some(url) = &self.index.index_url {
             config.index_url = url.clone();
@@ -242,7 +242,11 @@ impl Project {
             .extend(self.index.find_links.iter().cloned());
         config.no_index |= self.index.no_index;
         config.offline = offline;
-        Ok(Index::new(config)?.with_store(store.clone()))
+        Ok(config)
+    }
+
+    fn index(&self, store: &Store, offline: bool) -> Result<Index, PipError> {
+        Ok(Index::new(self.index_config(offline)?)?.with_store(store.clone()))
     }
 
     /// Resolves the requirements for the image over the indexes.
@@ -313,7 +317,7 @@ impl Project {
         if opts.locked {
             return Err(PipError::NoLock);
         }
-        let key = self.resolution_key(opts.env);
+        let key = self.resolution_key(opts.env, &self.index_config(opts.offline)?);
         if !opts.refresh {
             if let Some(bytes) = store.get_key(RESOLUTION_KEY_KIND, &key)? {
                 if let Ok(pins) = serde_json::from_slice::<Vec<Pin>>(&bytes) {
@@ -396,17 +400,18 @@ impl Project {
         out
     }
 
-    /// The key of a resolution: the requirements' bytes, the index
-    /// options and the image's interpreter and platform.
-    pub fn resolution_key(&self, env: &PythonEnv) -> String {
+    /// The key of a resolution: the requirements' bytes, where packages
+    /// are looked for (the requirements' options and pip's environment
+    /// variables) and the image's interpreter and platform.
+    pub fn resolution_key(&self, env: &PythonEnv, index: &IndexConfig) -> String {
         let doc = json!({
             "resolver": format!("hoist-pip/{FORMAT_VERSION}"),
             "inputs": self.inputs_digest,
             "index": [
-                self.index.index_url,
-                self.index.extra_index_urls,
-                self.index.find_links,
-                self.index.no_index,
+                index.index_url,
+                index.extra_index_urls,
+                index.find_links,
+                index.no_index,
                 self.index.pre,
             ],
             "python": env.full_version.to_string(),
@@ -642,4 +647,166 @@ fn normalize(name: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::deps::pip::env::Scheme;
+    use crate::deps::pip::tags::{Arch, Libc, Target};
+    use crate::layer::ImagePath;
+
+    fn env(arch: Arch) -> PythonEnv {
+        let p = |s: &str| ImagePath::new(s).unwrap();
+        PythonEnv {
+            version: (3, 11),
+            full_version: "3.11.2".parse().unwrap(),
+            interpreter: p("usr/bin/python3.11"),
+            scheme: Scheme {
+                purelib: p("usr/local/lib/python3.11/dist-packages"),
+                platlib: p("usr/local/lib/python3.11/dist-packages"),
+                scripts: p("usr/local/bin"),
+                data: p("usr/local"),
+                headers: p("usr/local/include/python3.11"),
+            },
+            target: Target {
+                python: (3, 11),
+                arch,
+                libc: Libc::Glibc {
+                    major: 2,
+                    minor: 36,
+                },
+            },
+        }
+    }
+
+    fn pin(name: &str, version: &str, filename: &str, hash: char) -> Pin {
+        Pin {
+            name: name.into(),
+            version: version.into(),
+            filename: filename.into(),
+            url: Some(format!("https://files.example/{filename}")),
+            path: None,
+            sha256: Some(hash.to_string().repeat(64)),
+            size: Some(1),
+            required_by: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn normalize_table() {
+        for (raw, want) in [
+            ("PyYAML", "pyyaml"),
+            ("typing_extensions", "typing-extensions"),
+            ("zope.interface", "zope-interface"),
+            ("a-_.b", "a-b"),
+        ] {
+            assert_eq!(normalize(raw), want, "{raw}");
+        }
+    }
+
+    #[test]
+    fn lock_of_merges_platforms() {
+        let (amd, arm) = (env(Arch::X86_64), env(Arch::Aarch64));
+        let six = pin("six", "1.17.0", "six-1.17.0-py2.py3-none-any.whl", 'a');
+        let amd_pins = vec![
+            six.clone(),
+            pin(
+                "orjson",
+                "3.10.12",
+                "orjson-3.10.12-cp311-cp311-manylinux_2_17_x86_64.whl",
+                'b',
+            ),
+            pin("x86only", "1.0", "x86only-1.0-py3-none-any.whl", 'c'),
+        ];
+        let arm_pins = vec![
+            six,
+            pin(
+                "orjson",
+                "3.10.12",
+                "orjson-3.10.12-cp311-cp311-manylinux_2_17_aarch64.whl",
+                'd',
+            ),
+        ];
+        let lock = lock_of(&[(&amd, amd_pins), (&arm, arm_pins)]).unwrap();
+        let view: Vec<(String, usize, Option<String>)> = lock
+            .packages
+            .iter()
+            .map(|p| {
+                let m = p.marker.as_ref().and_then(|m| m.try_to_string());
+                (p.name.to_string(), p.wheels.len(), m)
+            })
+            .collect();
+        assert_eq!(
+            view,
+            vec![
+                ("orjson".into(), 2, None),
+                ("six".into(), 2, None),
+                (
+                    "x86only".into(),
+                    1,
+                    Some("platform_machine == 'x86_64'".into())
+                ),
+            ]
+        );
+        // Each platform gets its own wheel back from the written lock.
+        let text = lock.to_toml();
+        let again = Lock::parse(text.as_bytes()).unwrap();
+        for (e, want) in [(&amd, 3, 'b'), (&arm, 2, 'd')].map(|(e, n, h)| (e, (n, h))) {
+            let chosen = again.select(e).unwrap();
+            assert_eq!(chosen.len(), want.0);
+            let orjson = chosen.iter().find(|c| c.package.name.as_ref() == "orjson");
+            assert_eq!(orjson.unwrap().wheel.sha256, want.1.to_string().repeat(64));
+        }
+        // A pin without a sha256 cannot be locked.
+        let mut bare = pin("six", "1.17.0", "six-1.17.0-py2.py3-none-any.whl", 'a');
+        bare.sha256 = None;
+        let err = lock_of(&[(&amd, vec![bare])]).unwrap_err().to_string();
+        assert!(err.contains("no sha256"), "{err}");
+    }
+
+    #[test]
+    fn layer_key_follows_what_the_layer_depends_on() {
+        let e = env(Arch::X86_64);
+        let opts = |env: &PythonEnv, epoch: u64| -> String {
+            let o = InstallOptions {
+                env,
+                no_cache: false,
+                refresh: false,
+                locked: false,
+                offline: false,
+                compression: Compression::Gzip,
+                epoch,
+            };
+            let pins = vec![pin("six", "1.17.0", "six-1.17.0-py2.py3-none-any.whl", 'a')];
+            layer_key(&pins, &["six".to_owned()], &o)
+        };
+        let base = opts(&e, 0);
+        assert_eq!(base, opts(&e, 0), "stable");
+        assert_ne!(base, opts(&e, 1), "epoch");
+        let mut other = e.clone();
+        other.interpreter = ImagePath::new("usr/local/bin/python3.11").unwrap();
+        assert_ne!(base, opts(&other, 0), "interpreter");
+        let mut other = e.clone();
+        other.scheme.scripts = ImagePath::new("usr/bin").unwrap();
+        assert_ne!(base, opts(&other, 0), "scheme");
+        let o = InstallOptions {
+            env: &e,
+            no_cache: true,
+            refresh: true,
+            locked: true,
+            offline: true,
+            compression: Compression::Gzip,
+            epoch: 0,
+        };
+        let pins = vec![pin("six", "1.17.0", "six-1.17.0-py2.py3-none-any.whl", 'a')];
+        assert_eq!(layer_key(&pins, &["six".to_owned()], &o), base, "flags");
+        assert_ne!(layer_key(&pins, &[], &o), base, "REQUESTED");
+        let other = vec![pin("six", "1.17.0", "six-1.17.0-py2.py3-none-any.whl", 'b')];
+        assert_ne!(
+            layer_key(&other, &["six".to_owned()], &o),
+            base,
+            "wheel hash"
+        );
+    }
 }
