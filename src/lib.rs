@@ -18,6 +18,7 @@ pub mod layer;
 pub mod lock;
 pub mod progress;
 pub mod pull;
+pub mod recipe;
 pub mod reference;
 pub mod registry;
 pub mod store;
