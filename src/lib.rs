@@ -5,6 +5,7 @@
 //! line and renders what the library reports. See DESIGN.md for the flow.
 
 pub mod app;
+pub mod batch;
 pub mod build;
 pub mod config;
 pub mod context;
@@ -18,6 +19,7 @@ pub mod image;
 pub mod inspect;
 pub mod layer;
 pub mod lock;
+pub mod plan;
 pub mod progress;
 pub mod pull;
 pub mod recipe;

@@ -51,6 +51,87 @@ pub fn render(detected: &Detected, base: Option<&str>) -> Result<String, RecipeE
     Ok(out)
 }
 
+/// What `hoist init` wrote.
+#[derive(Debug, Clone)]
+pub struct Written {
+    pub path: std::path::PathBuf,
+    pub recipe: &'static str,
+    pub because: String,
+}
+
+/// Detects the folder's kind (or takes `recipe`), renders, and writes
+/// `DIR/hoist.toml`, refusing to replace one unless `force`. A local
+/// `base` with a relative path is written absolute, so the file means the
+/// same from its own folder.
+pub fn write(
+    dir: &Path,
+    base: Option<&str>,
+    recipe: Option<&str>,
+    force: bool,
+) -> Result<Written, RecipeError> {
+    let path = dir.join(super::project::FILE_NAME);
+    if path.exists() && !force {
+        return Err(RecipeError::Exists {
+            path: path.display().to_string(),
+        });
+    }
+    let mut detected = super::detect::detect(dir).map_err(|e| RecipeError::Read {
+        path: dir.display().to_string(),
+        why: e.to_string(),
+    })?;
+    if let Some(name) = recipe {
+        let stock =
+            stock::STOCK
+                .iter()
+                .find(|s| s.0 == name)
+                .ok_or_else(|| RecipeError::UnknownStock {
+                    name: name.to_owned(),
+                    known: stock::names(),
+                })?;
+        if stock.0 != detected.recipe {
+            detected.command = None;
+        }
+        detected.recipe = stock.0;
+        detected.because = "--recipe".into();
+    }
+    let base = base
+        .map(|b| {
+            crate::transport::Transport::parse(b)
+                .map(|t| absolute_transport(b, &t))
+                .map_err(|e| RecipeError::BadBase {
+                    base: b.to_owned(),
+                    why: e.to_string(),
+                })
+        })
+        .transpose()?;
+    let text = render(&detected, base.as_deref())?;
+    fs_err::write(&path, text).map_err(|e| RecipeError::Write {
+        path: path.display().to_string(),
+        why: e.to_string(),
+    })?;
+    Ok(Written {
+        path,
+        recipe: detected.recipe,
+        because: detected.because,
+    })
+}
+
+/// `oci-archive:rel/x.tar` spelled with an absolute path.
+fn absolute_transport(spelled: &str, t: &crate::transport::Transport) -> String {
+    use crate::transport::Transport;
+    let (prefix, path, tag) = match t {
+        Transport::Oci { dir, tag } => ("oci", dir, tag),
+        Transport::OciArchive { file, tag } => ("oci-archive", file, tag),
+        Transport::DockerArchive { file, tag } => ("docker-archive", file, tag),
+        Transport::Registry(_) => return spelled.to_owned(),
+    };
+    let abs = std::path::absolute(path).unwrap_or_else(|_| path.clone());
+    match tag {
+        Some(t) => format!("{prefix}:{}:{t}", abs.display()),
+        None => format!("{prefix}:{}", abs.display()),
+    }
+}
+
 /// A TOML basic string.
 fn quote(s: &str) -> String {
     let mut q = String::from("\"");

@@ -79,6 +79,22 @@ pub enum RecipeError {
         file: String,
         known: String,
     },
+    #[error("reading {path}: {why}")]
+    Read { path: String, why: String },
+    #[error("writing {path}: {why}")]
+    Write { path: String, why: String },
+    #[error("{path} exists; pass --force to replace it")]
+    Exists { path: String },
+    #[error("--base `{base}`: {why}")]
+    BadBase { base: String, why: String },
+    #[error("--recipe `{name}`: there is no stock recipe `{name}`; use one of {known}")]
+    UnknownStock { name: String, known: String },
+    #[error("`{what}` is neither an image of {file} (its images are {known}) nor an app folder")]
+    NotImageOrFolder {
+        what: String,
+        file: String,
+        known: String,
+    },
     #[error("{at}: there is no image `{image}`; its images are {known}")]
     NoSuchImage {
         at: Location,

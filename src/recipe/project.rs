@@ -44,6 +44,104 @@ pub struct Overrides {
     pub spec: Spec,
 }
 
+/// The file a project is read from when none is named.
+pub const FILE_NAME: &str = "hoist.toml";
+
+/// Reads a hoist.toml; relative paths in it are relative to its folder.
+pub fn load(path: &Path) -> Result<RecipeFile, RecipeError> {
+    let bytes = fs_err::read(path).map_err(|e| RecipeError::Read {
+        path: path.display().to_string(),
+        why: e.to_string(),
+    })?;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    super::file::parse(&bytes, &path.display().to_string(), &dir)
+}
+
+/// Which project, and which of its images (`None`: the only one), a
+/// command line means: `file` from `--file`, `what` the names or the
+/// folder given, `here` the current folder.
+pub fn discover(
+    file: Option<&Path>,
+    what: &[String],
+    here: &Path,
+) -> Result<(Project, Vec<Option<String>>), RecipeError> {
+    let all = |p: &Project| -> Vec<Option<String>> {
+        match p.has_images() {
+            true => p.image_names().into_iter().map(Some).collect(),
+            false => vec![None],
+        }
+    };
+    let from_file = |f: RecipeFile| Project {
+        context: f.dir.clone(),
+        file: Some(f),
+    };
+    if let Some(f) = file {
+        let p = from_file(load(f)?);
+        let names = match what.is_empty() {
+            true => all(&p),
+            false => what.iter().cloned().map(Some).collect(),
+        };
+        return Ok((p, names));
+    }
+    let local = here.join(FILE_NAME);
+    let local = match local.is_file() {
+        true => Some(from_file(load(&local)?)),
+        false => None,
+    };
+    if what.is_empty() {
+        return Ok(match local {
+            Some(p) => {
+                let names = all(&p);
+                (p, names)
+            }
+            None => (
+                Project {
+                    file: None,
+                    context: match here.as_os_str().is_empty() {
+                        true => PathBuf::from("."),
+                        false => here.to_owned(),
+                    },
+                },
+                vec![None],
+            ),
+        });
+    }
+    if let Some(p) = &local {
+        let names = p.image_names();
+        if p.has_images() && what.iter().all(|w| names.contains(w)) {
+            return Ok((p.clone(), what.iter().cloned().map(Some).collect()));
+        }
+    }
+    let dir = Path::new(&what[0]);
+    if what.len() == 1 && here.join(dir).is_dir() {
+        let dir = here.join(dir);
+        let inner = dir.join(FILE_NAME);
+        if inner.is_file() {
+            let p = from_file(load(&inner)?);
+            let names = all(&p);
+            return Ok((p, names));
+        }
+        return Ok((
+            Project {
+                file: None,
+                context: dir,
+            },
+            vec![None],
+        ));
+    }
+    Err(RecipeError::NotImageOrFolder {
+        what: what.join(" "),
+        file: local
+            .as_ref()
+            .and_then(|p| p.file.as_ref())
+            .map_or_else(|| "./hoist.toml (there is none)".into(), |f| f.name.clone()),
+        known: local.map_or_else(|| "none".into(), |p| p.image_names().join(", ")),
+    })
+}
+
 impl Project {
     /// The names of the images in the project, in the order they build.
     pub fn image_names(&self) -> Vec<String> {
@@ -108,6 +206,12 @@ impl Project {
             ),
         };
         let recipe_name = match &o.recipe {
+            Some(r) if stock::text(r).is_none() => {
+                return Err(RecipeError::UnknownStock {
+                    name: r.clone(),
+                    known: stock::names(),
+                })
+            }
             Some(r) => Some((r.clone(), Location::file_start("--recipe"))),
             None => sections.iter().rev().find_map(|s| s.recipe.clone()),
         };
