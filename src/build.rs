@@ -217,7 +217,12 @@ impl BuildOptions {
             },
             app: AppOptions {
                 filter: Filter {
-                    exclude: s.app.exclude.clone().unwrap_or_default(),
+                    // The project file describes the image; it is not
+                    // part of the app (as a Dockerfile usually is not).
+                    exclude: [crate::recipe::project::FILE_NAME.to_owned()]
+                        .into_iter()
+                        .chain(s.app.exclude.clone().unwrap_or_default())
+                        .collect(),
                     include: s.app.include.clone().unwrap_or_default(),
                     keep: Vec::new(),
                 },

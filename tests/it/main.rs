@@ -6,5 +6,6 @@ mod bad_input;
 mod build;
 mod formats;
 mod npm;
+mod recipe;
 mod registry;
 mod support;
