@@ -594,6 +594,24 @@ fn has_extension_module(site_dir: &Path, name: &str) -> bool {
     })
 }
 
+/// An image loaded into podman's store, removed again when dropped (also
+/// when the test fails).
+struct Loaded(String);
+
+impl Loaded {
+    fn load(archive: &Path, tag: &str) -> Loaded {
+        let loaded = run("podman", &["load", "-i", archive.to_str().unwrap()]);
+        assert!(loaded.ok().contains(tag), "podman load: {}", loaded.stdout);
+        Loaded(tag.to_owned())
+    }
+}
+
+impl Drop for Loaded {
+    fn drop(&mut self) {
+        run("podman", &["rmi", "-f", &self.0]);
+    }
+}
+
 /// Imports every module in the image under podman; fails listing those
 /// that do not import.
 fn import_all_in_image(image: &str, modules: &BTreeSet<String>) {
@@ -812,9 +830,8 @@ fn golden(fixture: &str, min_packages: usize) {
     // 4. Every top-level module imports in the image.
     let modules = top_level_modules(&layer.join(SITE));
     assert!(modules.len() >= ours.len() / 2, "{name}: only {modules:?}");
-    run("podman", &["load", "-i", archive.to_str().unwrap()]).ok();
+    let _loaded = Loaded::load(&archive, &tag);
     import_all_in_image(&tag, &modules);
-    run("podman", &["rmi", "-f", &tag]);
 }
 
 /// Done when, line 1, for testdata/agent (requests, PyYAML): the same
@@ -879,7 +896,7 @@ fn agent_image_serves_health_under_podman() {
         &format!("oci-archive:{}", out.display()),
     ])
     .ok();
-    run("podman", &["load", "-i", out.to_str().unwrap()]).ok();
+    let _loaded = Loaded::load(&out, tag);
     let id = run("podman", &["run", "--rm", tag, "id", "-u"]);
     assert_eq!(id.ok().trim(), "1001");
     let port = free_port().to_string();
@@ -910,7 +927,6 @@ fn agent_image_serves_health_under_podman() {
     }
     let logs = run("podman", &["logs", &id]);
     run("podman", &["rm", "-f", &id]);
-    run("podman", &["rmi", "-f", tag]);
     let answer = answer.unwrap_or_else(|| {
         panic!(
             "{url} never answered; container logs:\n{}{}",
