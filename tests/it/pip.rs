@@ -647,6 +647,38 @@ fn import_all_in_image(image: &str, modules: &BTreeSet<String>) {
 // ---------------------------------------------------------------------
 // The golden comparison
 
+/// `hoist lock CTX --base BASE ARGS...`.
+fn hoist_lock(env: &Env, ctx: &Path, base: &str, args: &[&str]) -> Run {
+    let mut all = vec!["lock", ctx.to_str().unwrap(), "--base", base];
+    all.extend(args);
+    env.hoist(&all)
+}
+
+/// `hoist build CTX --base BASE --deps pip --output oci:LAYOUT:x ARGS...`
+/// with the environment variables `vars`.
+fn hoist_build(
+    env: &Env,
+    ctx: &Path,
+    base: &str,
+    layout: &Path,
+    args: &[&str],
+    vars: &[(&str, &str)],
+) -> Run {
+    let out = format!("oci:{}:x", layout.display());
+    let mut all = vec![
+        "build",
+        ctx.to_str().unwrap(),
+        "--base",
+        base,
+        "--deps",
+        "pip",
+        "--output",
+        &out,
+    ];
+    all.extend(args);
+    env.hoist_with(&all, vars)
+}
+
 /// The python base, as hoist's --base.
 fn python_base() -> String {
     format!("oci-archive:{}", base("python.oci.tar").display())
@@ -721,14 +753,12 @@ fn golden(fixture: &str, min_packages: usize) {
     // 1. The same distributions and versions as pip, for the same target.
     let theirs = pip_resolution(&env, &requirements, "x86_64");
     let lock_path = env.path("pylock.toml");
-    env.hoist(&[
-        "lock",
-        ctx.to_str().unwrap(),
-        "--base",
+    hoist_lock(
+        &env,
+        &ctx,
         &python_base(),
-        "--output",
-        lock_path.to_str().unwrap(),
-    ])
+        &["--output", lock_path.to_str().unwrap()],
+    )
     .ok();
     assert!(
         !ctx.join("pylock.toml").exists(),
@@ -746,22 +776,21 @@ fn golden(fixture: &str, min_packages: usize) {
     let layout = env.path("oci");
     let archive = env.path("image.tar");
     let tag = format!("localhost/hoist-pip-{name}:test");
-    env.hoist(&[
-        "build",
-        ctx.to_str().unwrap(),
-        "--base",
+    hoist_build(
+        &env,
+        &ctx,
         &python_base(),
-        "--platform",
-        "linux/amd64",
-        "--deps",
-        "pip",
-        "--tag",
-        &tag,
-        "--output",
-        &format!("oci:{}:x", layout.display()),
-        "--output",
-        &format!("oci-archive:{}", archive.display()),
-    ])
+        &layout,
+        &[
+            "--platform",
+            "linux/amd64",
+            "--tag",
+            &tag,
+            "--output",
+            &format!("oci-archive:{}", archive.display()),
+        ],
+        &[],
+    )
     .ok();
     let installed = installed_wheels(&env, &ours);
     let mismatched: Vec<String> = installed
@@ -879,22 +908,23 @@ fn agent_image_serves_health_under_podman() {
     let env = Env::new();
     let out = env.path("agent.tar");
     let tag = "localhost/hoist-pip-agent-health:test";
-    env.hoist(&[
-        "build",
-        testdata("agent").to_str().unwrap(),
-        "--base",
+    hoist_build(
+        &env,
+        &testdata("agent"),
         &python_base(),
-        "--deps",
-        "pip",
-        "--user",
-        "agent:1001",
-        "--cmd",
-        r#"["python3","app.py"]"#,
-        "--tag",
-        tag,
-        "--output",
-        &format!("oci-archive:{}", out.display()),
-    ])
+        &env.path("oci"),
+        &[
+            "--user",
+            "agent:1001",
+            "--cmd",
+            r#"["python3","app.py"]"#,
+            "--tag",
+            tag,
+            "--output",
+            &format!("oci-archive:{}", out.display()),
+        ],
+        &[],
+    )
     .ok();
     let _loaded = Loaded::load(&out, tag);
     let id = run("podman", &["run", "--rm", tag, "id", "-u"]);
@@ -983,31 +1013,28 @@ fn arm64_build_picks_aarch64_wheels() {
     copy_tree(&testdata("pip/api"), &ctx);
     let multi = format!("oci-archive:{}", base("python-multi.oci.tar").display());
     let lock_path = env.path("pylock.toml");
-    env.hoist(&[
-        "lock",
-        ctx.to_str().unwrap(),
-        "--base",
+    hoist_lock(
+        &env,
+        &ctx,
         &multi,
-        "--platform",
-        "linux/arm64",
-        "--output",
-        lock_path.to_str().unwrap(),
-    ])
+        &[
+            "--platform",
+            "linux/arm64",
+            "--output",
+            lock_path.to_str().unwrap(),
+        ],
+    )
     .ok();
     let lock = read_lock(&lock_path);
     let layout = env.path("oci");
-    env.hoist(&[
-        "build",
-        ctx.to_str().unwrap(),
-        "--base",
+    hoist_build(
+        &env,
+        &ctx,
         &multi,
-        "--platform",
-        "linux/arm64",
-        "--deps",
-        "pip",
-        "--output",
-        &format!("oci:{}:x", layout.display()),
-    ])
+        &layout,
+        &["--platform", "linux/arm64"],
+        &[],
+    )
     .ok();
     let config = skopeo_config(&format!("oci:{}:x", layout.display()));
     assert_eq!(config["architecture"], "arm64");
@@ -1067,27 +1094,15 @@ fn alpine_without_python_is_refused() {
     let env = Env::new();
     let ctx = project(&env, "app", "orjson==3.10.12\n");
     let out = env.path("out");
-    env.hoist(&[
-        "build",
-        ctx.to_str().unwrap(),
-        "--base",
-        &alpine_base(),
-        "--deps",
-        "pip",
-        "--output",
-        &format!("oci:{}:x", out.display()),
-    ])
-    .fails_with("no CPython");
+    hoist_build(&env, &ctx, &alpine_base(), &out, &[], &[]).fails_with("no CPython");
     assert!(!out.exists());
     let lock = env.path("pylock.toml");
-    env.hoist(&[
-        "lock",
-        ctx.to_str().unwrap(),
-        "--base",
+    hoist_lock(
+        &env,
+        &ctx,
         &alpine_base(),
-        "--output",
-        lock.to_str().unwrap(),
-    ])
+        &["--output", lock.to_str().unwrap()],
+    )
     .fails_with("no CPython");
     assert!(!lock.exists());
     assert!(!ctx.join("pylock.toml").exists());
@@ -1102,14 +1117,12 @@ fn alpine_python_layout_gets_musllinux_wheels() {
     let env = Env::new();
     let ctx = project(&env, "app", "orjson==3.10.12\n");
     let lock_path = env.path("pylock.toml");
-    env.hoist(&[
-        "lock",
-        ctx.to_str().unwrap(),
-        "--base",
+    hoist_lock(
+        &env,
+        &ctx,
         &alpine_pylayout_base(),
-        "--output",
-        lock_path.to_str().unwrap(),
-    ])
+        &["--output", lock_path.to_str().unwrap()],
+    )
     .ok();
     let lock = read_lock(&lock_path);
     assert_eq!(lock.keys().collect::<Vec<_>>(), ["orjson"]);
@@ -1123,17 +1136,7 @@ fn alpine_python_layout_gets_musllinux_wheels() {
         );
     }
     let layout = env.path("oci");
-    env.hoist(&[
-        "build",
-        ctx.to_str().unwrap(),
-        "--base",
-        &alpine_pylayout_base(),
-        "--deps",
-        "pip",
-        "--output",
-        &format!("oci:{}:x", layout.display()),
-    ])
-    .ok();
+    hoist_build(&env, &ctx, &alpine_pylayout_base(), &layout, &[], &[]).ok();
     let installed = installed_wheels(&env, &lock);
     assert_eq!(
         installed["orjson"].filename,
@@ -1173,16 +1176,7 @@ fn alpine_python_layout_without_a_musllinux_wheel_is_refused() {
     let env = Env::new();
     let ctx = project(&env, "app", "pysqlite3-binary==0.5.4.post2\n");
     let out = env.path("out");
-    let r = env.hoist(&[
-        "build",
-        ctx.to_str().unwrap(),
-        "--base",
-        &alpine_pylayout_base(),
-        "--deps",
-        "pip",
-        "--output",
-        &format!("oci:{}:x", out.display()),
-    ]);
+    let r = hoist_build(&env, &ctx, &alpine_pylayout_base(), &out, &[], &[]);
     r.fails_with("pysqlite3-binary");
     r.fails_with("cp312-cp312-musllinux_1_2_x86_64");
     assert!(!out.exists());
@@ -1237,16 +1231,7 @@ fn refused(env: &Env, ctx: &Path, needles: &[&str]) -> Run {
         "{}-out",
         ctx.file_name().unwrap().to_string_lossy()
     ));
-    let r = env.hoist(&[
-        "build",
-        ctx.to_str().unwrap(),
-        "--base",
-        &python_base(),
-        "--deps",
-        "pip",
-        "--output",
-        &format!("oci:{}:x", out.display()),
-    ]);
+    let r = hoist_build(env, ctx, &python_base(), &out, &[], &[]);
     for n in needles {
         r.fails_with(n);
     }
@@ -1297,14 +1282,12 @@ fn bad_requirements_are_refused_and_nothing_is_cached() {
     let unknown = project(&env, "unknown", "this-package-does-not-exist-hoist==1.0\n");
     refused(&env, &unknown, &["this-package-does-not-exist-hoist"]);
     let lock = env.path("unknown.toml");
-    env.hoist(&[
-        "lock",
-        unknown.to_str().unwrap(),
-        "--base",
+    hoist_lock(
+        &env,
+        &unknown,
         &python_base(),
-        "--output",
-        lock.to_str().unwrap(),
-    ])
+        &["--output", lock.to_str().unwrap()],
+    )
     .fails_with("this-package-does-not-exist-hoist");
     assert!(!lock.exists());
 
@@ -1369,17 +1352,7 @@ fn crafted_wheels_are_refused_and_nothing_is_cached() {
 
     let good = local_wheel_project(&env, "goodpkg", "good");
     let layout = env.path("good-oci");
-    env.hoist(&[
-        "build",
-        good.to_str().unwrap(),
-        "--base",
-        &python_base(),
-        "--deps",
-        "pip",
-        "--output",
-        &format!("oci:{}:x", layout.display()),
-    ])
-    .ok();
+    hoist_build(&env, &good, &python_base(), &layout, &[], &[]).ok();
     let layer = env.path("good-layer");
     extract_deps_layer(&layout, &layer);
     assert_eq!(
@@ -1433,24 +1406,6 @@ const OFFLINE: &[(&str, &str)] = &[
     ("no_proxy", ""),
 ];
 
-/// Builds `ctx` on the python base with `--deps pip` into `env/<layout>`.
-fn build_pip(env: &Env, ctx: &Path, layout: &str, extra: &[&str], vars: &[(&str, &str)]) -> Run {
-    let out = format!("oci:{}:x", env.path(layout).display());
-    let base = python_base();
-    let mut args = vec![
-        "build",
-        ctx.to_str().unwrap(),
-        "--base",
-        &base,
-        "--deps",
-        "pip",
-        "--output",
-        &out,
-    ];
-    args.extend(extra);
-    env.hoist_with(&args, vars)
-}
-
 /// Done when, line 6 (first part): after a code-only change, the rebuild
 /// touches no network (every proxy points at a closed port) and reuses the
 /// deps layer as it was; so does `--offline`. The control: `--refresh`,
@@ -1460,15 +1415,31 @@ fn code_only_rebuild_touches_no_network() {
     let env = Env::new();
     let ctx = env.path("agent");
     copy_tree(&testdata("agent"), &ctx);
-    build_pip(&env, &ctx, "first", &[], &[]).ok();
+    hoist_build(&env, &ctx, &python_base(), &env.path("first"), &[], &[]).ok();
 
     let app = ctx.join("app.py");
     let mut code = std::fs::read_to_string(&app).unwrap();
     code.push_str("# a change\n");
     std::fs::write(&app, code).unwrap();
 
-    build_pip(&env, &ctx, "second", &[], OFFLINE).ok();
-    build_pip(&env, &ctx, "third", &["--offline"], OFFLINE).ok();
+    hoist_build(
+        &env,
+        &ctx,
+        &python_base(),
+        &env.path("second"),
+        &[],
+        OFFLINE,
+    )
+    .ok();
+    hoist_build(
+        &env,
+        &ctx,
+        &python_base(),
+        &env.path("third"),
+        &["--offline"],
+        OFFLINE,
+    )
+    .ok();
     let (one, two, three) = (env.path("first"), env.path("second"), env.path("third"));
     let deps = layer_digest(&one, "hoist deps");
     assert!(deps.is_some(), "the first build has a deps layer");
@@ -1478,7 +1449,14 @@ fn code_only_rebuild_touches_no_network() {
         layer_digest(&one, "hoist app"),
         layer_digest(&two, "hoist app")
     );
-    let control = build_pip(&env, &ctx, "fourth", &["--refresh"], OFFLINE);
+    let control = hoist_build(
+        &env,
+        &ctx,
+        &python_base(),
+        &env.path("fourth"),
+        &["--refresh"],
+        OFFLINE,
+    );
     assert_eq!(
         control.status, 1,
         "--refresh with every proxy closed should fail:\n{}",
@@ -1497,20 +1475,17 @@ fn locked_builds_follow_the_lock() {
     let ctx = env.path("agent");
     copy_tree(&testdata("agent"), &ctx);
     let lock = ctx.join("pylock.toml");
-    env.hoist(&["lock", ctx.to_str().unwrap(), "--base", &python_base()])
-        .ok();
+    hoist_lock(&env, &ctx, &python_base(), &[]).ok();
     let locked = read_lock(&lock);
     assert_eq!(locked["requests"].version, "2.32.3");
     assert_eq!(locked["pyyaml"].version, "6.0.2");
     let again = env.path("again.toml");
-    env.hoist(&[
-        "lock",
-        ctx.to_str().unwrap(),
-        "--base",
+    hoist_lock(
+        &env,
+        &ctx,
         &python_base(),
-        "--output",
-        again.to_str().unwrap(),
-    ])
+        &["--output", again.to_str().unwrap()],
+    )
     .ok();
     assert_eq!(
         std::fs::read_to_string(&lock).unwrap(),
@@ -1518,7 +1493,15 @@ fn locked_builds_follow_the_lock() {
         "two locks of the same input"
     );
 
-    build_pip(&env, &ctx, "locked", &["--locked"], &[]).ok();
+    hoist_build(
+        &env,
+        &ctx,
+        &python_base(),
+        &env.path("locked"),
+        &["--locked"],
+        &[],
+    )
+    .ok();
     let layer = env.path("layer");
     extract_deps_layer(&env.path("locked"), &layer);
     assert!(layer.join(SITE).join("requests-2.32.3.dist-info").is_dir());
@@ -1532,7 +1515,14 @@ fn locked_builds_follow_the_lock() {
         text.replace("requests==2.32.3", "requests==2.31.0"),
     )
     .unwrap();
-    let r = build_pip(&env, &ctx, "stale", &["--locked"], &[]);
+    let r = hoist_build(
+        &env,
+        &ctx,
+        &python_base(),
+        &env.path("stale"),
+        &["--locked"],
+        &[],
+    );
     r.fails_with("pylock.toml does not satisfy the requirements");
     r.fails_with("requirements.txt:3 wants requests==2.31.0, locked is 2.32.3");
     assert!(!env.path("stale").exists());
