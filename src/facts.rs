@@ -28,8 +28,10 @@
 //! Memory stays small: content is kept only for the wanted files, only
 //! from the topmost layer that decides them, and only up to
 //! [`MAX_FACT_FILE_BYTES`]; a larger wanted file is an error naming it,
-//! never read whole. The uncompressed size of each layer stream is bounded
-//! by the reader.
+//! never read whole. The files read for a version (`libc.so.6`, the
+//! package databases) are streamed through scanners that keep a few
+//! numbers and names, whatever their size. The uncompressed size of each
+//! layer stream is bounded by the reader.
 //!
 //! The C library ([`Libc`]) follows the distribution family when
 //! os-release names one hoist knows (Alpine is musl, Debian and Ubuntu are
@@ -43,12 +45,35 @@
 //! multiarch links (`/usr/lib/x86_64-linux-gnu/...`) are collected in the
 //! same pass, so one extra pass decides them on real bases.
 //!
+//! The C library's version decides which manylinux or musllinux wheels
+//! fit, so it is read too, without running a program. For glibc the first
+//! source is the library itself: `libc.so.6` defines one symbol version
+//! per release it is compatible with (`GLIBC_2.2.5` ... `GLIBC_2.36`), so
+//! the highest such name in its string table is its own version, on any
+//! distribution. It is about 2 MB, so it is streamed through a scanner and
+//! never kept. The package databases come next: dpkg's `libc6`, apk's
+//! `glibc` (Wolfi). For musl only Alpine's apk database (`musl`) says; the
+//! library carries its version untagged.
+//!
+//! The image's CPython ([`PythonFacts`]) is the one `python3` on `PATH`
+//! finds: `/usr/local` (python images build it there) before `/usr` (the
+//! distribution's package); in one prefix, the version `bin/python3` links
+//! to, else the newest. A Python is there when both its versioned
+//! interpreter (`bin/python3.X`) and its standard library
+//! (`lib/python3.X/os.py`) are; only their existence is asked, for 3.6 to
+//! 3.15. Its full version comes from
+//! the distribution's package database when the distribution installed it
+//! (dpkg's `python3.X-minimal`, apk's `python3`); the python images say it
+//! in their config instead, which is not a layer's to tell
+//! ([`crate::deps::pip::env`] reads it there).
+//!
 //! Facts depend on the layers only, so [`read_facts_cached`] keeps them in
 //! the store under the base's manifest digest: a rebuild on the same base
 //! reads no layer at all (for a registry base, downloads none).
 
-use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
-use std::io::Read;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::io::{ErrorKind, Read};
+use std::ops::RangeInclusive;
 
 use crate::digest::Digest;
 use crate::image::Descriptor;
@@ -117,6 +142,52 @@ fn loader_homes(named: &str, multiarch: Option<&str>) -> Vec<String> {
         homes.push(format!("usr/lib/{triplet}/{file}"));
     }
     homes
+}
+
+/// Where `libc.so.6` lives beside the glibc loaders above (the real
+/// file may be a link away: `libc-2.31.so` before glibc 2.34). The
+/// multiarch folders come first, so an image with a second architecture's
+/// libraries (same version, dpkg insists) still answers for its own.
+fn libc_so_homes() -> Vec<String> {
+    let mut homes = Vec::new();
+    for (_, triplet) in GLIBC_LOADERS {
+        homes.push(format!("lib/{triplet}/libc.so.6"));
+        homes.push(format!("usr/lib/{triplet}/libc.so.6"));
+    }
+    for folder in ["lib64", "usr/lib64", "lib", "usr/lib"] {
+        homes.push(format!("{folder}/libc.so.6"));
+    }
+    homes
+}
+
+/// dpkg's database of installed packages (Debian, Ubuntu).
+const DPKG_STATUS: &str = "var/lib/dpkg/status";
+
+/// apk's database of installed packages (Alpine, Wolfi), and where it is
+/// once `/lib` is a link to `/usr/lib`.
+const APK_INSTALLED: &[&str] = &["lib/apk/db/installed", "usr/lib/apk/db/installed"];
+
+/// The CPython 3 minor versions looked for.
+const PYTHON_MINORS: RangeInclusive<u32> = 6..=15;
+
+/// Where a CPython may live, in the order `PATH` finds them in the python
+/// images (`/usr/local/bin` before `/usr/bin`).
+const PYTHON_PREFIXES: &[&str] = &["usr/local", "usr"];
+
+/// A folder Debian's python3 package ships, and only Debian's.
+const DEBIAN_DIST_PACKAGES: &str = "usr/lib/python3/dist-packages";
+
+/// The paths whose existence tells where the image's Pythons are.
+fn python_paths() -> Vec<String> {
+    let mut paths = vec![DEBIAN_DIST_PACKAGES.to_owned()];
+    for prefix in PYTHON_PREFIXES {
+        paths.push(format!("{prefix}/bin/python3"));
+        for minor in PYTHON_MINORS {
+            paths.push(format!("{prefix}/bin/python3.{minor}"));
+            paths.push(format!("{prefix}/lib/python3.{minor}/os.py"));
+        }
+    }
+    paths
 }
 
 /// The paths collected in the first pass.
@@ -193,6 +264,50 @@ pub struct Facts {
     /// The C library, `None` when the image has no dynamic loader hoist
     /// knows and its family does not say (busybox, scratch, static).
     pub libc: Option<Libc>,
+    /// The C library's major.minor (glibc 2.36, musl 1.2), `None` when
+    /// nothing in the image says.
+    pub libc_version: Option<(u32, u32)>,
+    /// The CPython `python3` runs, `None` when the image has none.
+    pub python: Option<PythonFacts>,
+}
+
+/// The image's CPython, as its filesystem shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PythonFacts {
+    /// CPython major.minor, such as (3, 11).
+    pub version: (u32, u32),
+    /// The versioned interpreter: `/usr/local/bin/python3.12`.
+    pub interpreter: ImagePath,
+    pub layout: PythonLayout,
+    /// The upstream version of the distribution package that installed
+    /// it (`3.11.2` of Debian's `3.11.2-6+deb12u2`, `3.12.3` of Alpine's
+    /// `3.12.3-r1`), when a package database says.
+    pub package_version: Option<String>,
+}
+
+/// Who installed the image's CPython, which decides where pip installs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PythonLayout {
+    /// Built from source into `/usr/local`, as the python images do:
+    /// `/usr/local/lib/python3.X/site-packages`, `/usr/local/bin`.
+    UsrLocal,
+    /// Debian's (or Ubuntu's) python3 package in `/usr`, whose patched
+    /// scheme sends `pip install` as root to
+    /// `/usr/local/lib/python3.X/dist-packages` and `/usr/local/bin`.
+    Debian,
+    /// Another distribution's python3 package in `/usr` with the stock
+    /// scheme (Alpine): `/usr/lib/python3.X/site-packages`, `/usr/bin`.
+    Usr,
+}
+
+impl PythonLayout {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PythonLayout::UsrLocal => "usr-local",
+            PythonLayout::Debian => "debian",
+            PythonLayout::Usr => "usr",
+        }
+    }
 }
 
 /// The C library an image's programs are linked against.
@@ -345,7 +460,7 @@ fn shell_unquote(raw: &str) -> String {
 const FACTS_KEY_KIND: &str = "facts";
 
 /// Bumped whenever what facts hold or how they are read changes.
-const FACTS_CACHE_VERSION: u32 = 1;
+const FACTS_CACHE_VERSION: u32 = 2;
 
 /// [`read_facts`], through a cache entry keyed by the base's manifest
 /// digest. `fetch` is called before the layers are read, on a miss only
@@ -360,8 +475,10 @@ pub fn read_facts_cached<E: From<FactsError>>(
     let cached = store
         .get_key(FACTS_KEY_KIND, &name)
         .map_err(FactsError::from)?;
-    if let Some(facts) = cached.and_then(|b| serde_json::from_slice::<cache::Facts>(&b).ok()) {
-        return Ok(facts.into());
+    let cached = cached.and_then(|b| serde_json::from_slice::<cache::Facts>(&b).ok());
+    // An entry that does not read back whole is a miss, and is rewritten.
+    if let Some(facts) = cached.and_then(cache::Facts::into_facts) {
+        return Ok(facts);
     }
     fetch()?;
     let facts = read_facts(store, layers)?;
@@ -377,7 +494,7 @@ mod cache {
     use base64::Engine as _;
     use serde::{Deserialize, Serialize};
 
-    use super::{EntryMeta, Libc, OsRelease};
+    use super::{EntryMeta, ImagePath, Libc, OsRelease, PythonFacts, PythonLayout};
 
     #[derive(Serialize, Deserialize)]
     pub(super) struct Facts {
@@ -388,6 +505,8 @@ mod cache {
         os_release: Option<Os>,
         home: Option<Meta>,
         libc: Option<String>,
+        libc_version: Option<(u32, u32)>,
+        python: Option<Python>,
     }
 
     #[derive(Serialize, Deserialize)]
@@ -410,6 +529,14 @@ mod cache {
         id_like: Vec<String>,
         version_id: Option<String>,
         pretty_name: Option<String>,
+    }
+
+    #[derive(Serialize, Deserialize)]
+    struct Python {
+        version: (u32, u32),
+        interpreter: String,
+        layout: String,
+        package_version: Option<String>,
     }
 
     const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
@@ -437,12 +564,23 @@ mod cache {
         })
     }
 
-    fn file_fact(f: Option<File>) -> Option<super::FileFact> {
-        let f = f?;
-        Some(super::FileFact {
+    /// `Some(None)` for no file, `None` for an entry that does not decode.
+    fn file_fact(f: Option<File>) -> Option<Option<super::FileFact>> {
+        let Some(f) = f else {
+            return Some(None);
+        };
+        Some(Some(super::FileFact {
             content: B64.decode(f.content).ok()?,
             meta: entry_meta(f.meta),
-        })
+        }))
+    }
+
+    /// The same, for the optional fields whose stored form can be bad.
+    fn decode<S, T>(stored: Option<S>, read: impl FnOnce(S) -> Option<T>) -> Option<Option<T>> {
+        match stored {
+            None => Some(None),
+            Some(s) => read(s).map(Some),
+        }
     }
 
     impl From<&super::Facts> for Facts {
@@ -460,30 +598,52 @@ mod cache {
                 }),
                 home: f.home.as_ref().map(meta),
                 libc: f.libc.map(|l| l.as_str().to_owned()),
+                libc_version: f.libc_version,
+                python: f.python.as_ref().map(|p| Python {
+                    version: p.version,
+                    interpreter: p.interpreter.as_str().to_owned(),
+                    layout: p.layout.as_str().to_owned(),
+                    package_version: p.package_version.clone(),
+                }),
             }
         }
     }
 
-    impl From<Facts> for super::Facts {
-        fn from(f: Facts) -> super::Facts {
-            super::Facts {
-                passwd: file_fact(f.passwd),
-                group: file_fact(f.group),
-                shadow: file_fact(f.shadow),
-                gshadow: file_fact(f.gshadow),
-                os_release: f.os_release.map(|o| OsRelease {
+    impl Facts {
+        /// The facts, unless a field does not read back.
+        pub(super) fn into_facts(self) -> Option<super::Facts> {
+            Some(super::Facts {
+                passwd: file_fact(self.passwd)?,
+                group: file_fact(self.group)?,
+                shadow: file_fact(self.shadow)?,
+                gshadow: file_fact(self.gshadow)?,
+                os_release: self.os_release.map(|o| OsRelease {
                     id: o.id,
                     id_like: o.id_like,
                     version_id: o.version_id,
                     pretty_name: o.pretty_name,
                 }),
-                home: f.home.map(entry_meta),
-                libc: match f.libc.as_deref() {
-                    Some("glibc") => Some(Libc::Glibc),
-                    Some("musl") => Some(Libc::Musl),
+                home: self.home.map(entry_meta),
+                libc: decode(self.libc, |l| match l.as_str() {
+                    "glibc" => Some(Libc::Glibc),
+                    "musl" => Some(Libc::Musl),
                     _ => None,
-                },
-            }
+                })?,
+                libc_version: self.libc_version,
+                python: decode(self.python, |p| {
+                    Some(PythonFacts {
+                        version: p.version,
+                        interpreter: ImagePath::new(&p.interpreter).ok()?,
+                        layout: match p.layout.as_str() {
+                            "usr-local" => PythonLayout::UsrLocal,
+                            "debian" => PythonLayout::Debian,
+                            "usr" => PythonLayout::Usr,
+                            _ => return None,
+                        },
+                        package_version: p.package_version,
+                    })
+                })?,
+            })
         }
     }
 }
@@ -491,10 +651,7 @@ mod cache {
 /// Reads the facts of a base from its layers, given bottom-first as in its
 /// manifest. Their blobs must be in `store`.
 pub fn read_facts(store: &Store, layers: &[Descriptor]) -> Result<Facts, FactsError> {
-    let mut wants = Wants::default();
-    for path in FIRST_PASS {
-        wants.add_path(&image_path(path));
-    }
+    let mut wants = Wants::first_pass();
 
     let mut last_need = None;
     for _ in 0..MAX_SCANS {
@@ -514,14 +671,16 @@ pub fn read_facts(store: &Store, layers: &[Descriptor]) -> Result<Facts, FactsEr
     }
     Err(FactsError::TooManyScans {
         path: match last_need {
-            Some(Need::Path(p)) | Some(Need::KindOnly(p)) | Some(Need::Link(_, p)) => p.to_string(),
+            Some(Need::Path(p) | Need::KindOnly(p) | Need::Scan(p, _) | Need::Link(_, p)) => {
+                p.to_string()
+            }
             None => "/".to_owned(),
         },
     })
 }
 
-/// A constant path of this module as an [`ImagePath`].
-fn image_path(s: &'static str) -> ImagePath {
+/// A path built from this module's constants as an [`ImagePath`].
+fn image_path(s: &str) -> ImagePath {
     // The constants are plain relative paths; `new` cannot refuse them.
     ImagePath::new(s).unwrap_or_else(|_| unreachable!("bad constant path {s}"))
 }
@@ -535,12 +694,35 @@ struct Wants {
     path_strs: HashSet<String>,
     /// Hard-link targets whose content is wanted from one layer.
     links: BTreeSet<(usize, ImagePath)>,
-    /// Paths of `paths` whose kind matters but whose content does not
-    /// (the dynamic loaders): never read.
-    kind_only: HashSet<ImagePath>,
+    /// Paths of `paths` whose content is not kept: those whose kind
+    /// matters but whose content does not (the dynamic loaders, Python's
+    /// files), and those only scanned.
+    unread: HashSet<ImagePath>,
+    /// Paths whose content is streamed through scanners, and which.
+    scans: HashMap<ImagePath, BTreeSet<ScanKind>>,
 }
 
 impl Wants {
+    /// What the first pass collects: the wanted files, Python's paths, and
+    /// the files scanned for versions.
+    fn first_pass() -> Wants {
+        let mut wants = Wants::default();
+        for path in FIRST_PASS {
+            wants.add_path(&image_path(path));
+        }
+        for path in python_paths() {
+            wants.add_kind_only(&image_path(&path));
+        }
+        for path in libc_so_homes() {
+            wants.add_scan(&image_path(&path), ScanKind::Glibc);
+        }
+        wants.add_scan(&image_path(DPKG_STATUS), ScanKind::Dpkg);
+        for path in APK_INSTALLED {
+            wants.add_scan(&image_path(path), ScanKind::Apk);
+        }
+        wants
+    }
+
     fn add_path(&mut self, p: &ImagePath) -> bool {
         let mut new = false;
         for a in p.ancestors().into_iter().chain([p.clone()]) {
@@ -556,18 +738,26 @@ impl Wants {
         let known = self.paths.contains(p);
         let new = self.add_path(p);
         if !known {
-            self.kind_only.insert(p.clone());
+            self.unread.insert(p.clone());
         }
         new
+    }
+
+    /// Adds a path whose content `kind` scans; its content is not kept
+    /// unless it is also wanted for it.
+    fn add_scan(&mut self, p: &ImagePath, kind: ScanKind) -> bool {
+        let new = self.add_kind_only(p);
+        self.scans.entry(p.clone()).or_default().insert(kind) || new
     }
 
     fn add(&mut self, need: &Need) -> bool {
         match need {
             Need::Path(p) => {
-                let now_read = self.kind_only.remove(p);
+                let now_read = self.unread.remove(p);
                 self.add_path(p) || now_read
             }
             Need::KindOnly(p) => self.add_kind_only(p),
+            Need::Scan(p, kind) => self.add_scan(p, *kind),
             Need::Link(layer, p) => self.links.insert((*layer, p.clone())),
         }
     }
@@ -579,6 +769,8 @@ enum Need {
     Path(ImagePath),
     /// A path whose kind, not content, is wanted.
     KindOnly(ImagePath),
+    /// A path whose content is scanned, not kept.
+    Scan(ImagePath, ScanKind),
     Link(usize, ImagePath),
 }
 
@@ -593,6 +785,8 @@ struct Rec {
     kind: RecKind,
     meta: EntryMeta,
     content: Content,
+    /// What the scanners the path asked for found in its content.
+    scanned: Vec<(ScanKind, Scanned)>,
 }
 
 #[derive(Debug)]
@@ -885,31 +1079,22 @@ impl<'a> Scan<'a> {
     /// Every fact, or what the next pass must collect.
     fn facts(&self) -> Result<Outcome<Facts>, FactsError> {
         let mut needs = Vec::new();
-        let mut ready = |o: Outcome<Option<FileFact>>| match o {
-            Outcome::Ready(v) => v,
-            Outcome::Need(n) => {
-                needs.extend(n);
-                None
-            }
-        };
-        let passwd = ready(self.file(PASSWD)?);
-        let group = ready(self.file(GROUP)?);
-        let shadow = ready(self.file(SHADOW)?);
-        let gshadow = ready(self.file(GSHADOW)?);
+        let passwd = ready(self.file(PASSWD)?, &mut needs).flatten();
+        let group = ready(self.file(GROUP)?, &mut needs).flatten();
+        let shadow = ready(self.file(SHADOW)?, &mut needs).flatten();
+        let gshadow = ready(self.file(GSHADOW)?, &mut needs).flatten();
         let os_release = match self.file(OS_RELEASE)? {
-            Outcome::Ready(None) => ready(self.file(OS_RELEASE_FALLBACK)?),
-            other => ready(other),
+            Outcome::Ready(None) => ready(self.file(OS_RELEASE_FALLBACK)?, &mut needs).flatten(),
+            other => ready(other, &mut needs).flatten(),
         };
-        let home = match self.home()? {
-            Outcome::Ready(h) => h,
-            Outcome::Need(n) => {
-                needs.extend(n);
-                None
-            }
-        };
+        let home = ready(self.home()?, &mut needs).flatten();
+        let dpkg = ready(self.scanned(DPKG_STATUS, ScanKind::Dpkg)?, &mut needs).flatten();
+        let apk = ready(self.apk()?, &mut needs).flatten();
         if !needs.is_empty() {
             return Ok(Outcome::Need(needs));
         }
+        let dpkg = dpkg.map(Scanned::into_packages).unwrap_or_default();
+        let apk = apk.map(Scanned::into_packages).unwrap_or_default();
         let os_release = os_release.map(|f| OsRelease::parse(&f.content));
         let family = os_release
             .as_ref()
@@ -919,19 +1104,19 @@ impl<'a> Scan<'a> {
             None => {
                 let glibc = self.any_loader(GLIBC_LOADERS.iter().map(|(n, m)| (*n, Some(*m))))?;
                 let musl = self.any_loader(MUSL_LOADERS.iter().map(|n| (*n, None)))?;
+                let glibc = ready(glibc, &mut needs);
+                let musl = ready(musl, &mut needs);
                 match (glibc, musl) {
-                    (Outcome::Ready(g), Outcome::Ready(m)) => Libc::of_loaders(g, m),
-                    (g, m) => {
-                        for o in [g, m] {
-                            if let Outcome::Need(n) = o {
-                                needs.extend(n);
-                            }
-                        }
-                        return Ok(Outcome::Need(needs));
-                    }
+                    (Some(g), Some(m)) => Libc::of_loaders(g, m),
+                    _ => return Ok(Outcome::Need(needs)),
                 }
             }
         };
+        let libc_version = ready(self.libc_version(libc, &dpkg, &apk)?, &mut needs).flatten();
+        let python = ready(self.python(family, &dpkg, &apk)?, &mut needs).flatten();
+        if !needs.is_empty() {
+            return Ok(Outcome::Need(needs));
+        }
         Ok(Outcome::Ready(Facts {
             passwd,
             group,
@@ -940,7 +1125,208 @@ impl<'a> Scan<'a> {
             os_release,
             home,
             libc,
+            libc_version,
+            python,
         }))
+    }
+
+    /// apk's database, where it is.
+    fn apk(&self) -> Result<Outcome<Option<Scanned>>, FactsError> {
+        for path in APK_INSTALLED {
+            match self.scanned(path, ScanKind::Apk)? {
+                Outcome::Ready(None) => {}
+                decided => return Ok(decided),
+            }
+        }
+        Ok(Outcome::Ready(None))
+    }
+
+    /// The C library's major.minor: for glibc from the first `libc.so.6`
+    /// found, else from dpkg's `libc6` or apk's `glibc`; for musl from
+    /// apk's `musl`.
+    fn libc_version(
+        &self,
+        libc: Option<Libc>,
+        dpkg: &Packages,
+        apk: &Packages,
+    ) -> Result<Outcome<Option<(u32, u32)>>, FactsError> {
+        let dpkg_version = |name: &str| dpkg.get(name).and_then(|v| major_minor(dpkg_upstream(v)));
+        let apk_version = |name: &str| apk.get(name).and_then(|v| major_minor(apk_upstream(v)));
+        Ok(Outcome::Ready(match libc {
+            None => None,
+            Some(Libc::Musl) => apk_version("musl"),
+            Some(Libc::Glibc) => {
+                let mut needs = Vec::new();
+                for home in libc_so_homes() {
+                    match self.scanned(&home, ScanKind::Glibc)? {
+                        Outcome::Ready(found) => {
+                            if let Some(v) = found.as_ref().and_then(Scanned::glibc) {
+                                if needs.is_empty() {
+                                    return Ok(Outcome::Ready(Some(v)));
+                                }
+                                // An earlier home is undecided: it may win.
+                                break;
+                            }
+                        }
+                        Outcome::Need(n) => needs.extend(n),
+                    }
+                }
+                if !needs.is_empty() {
+                    return Ok(Outcome::Need(needs));
+                }
+                dpkg_version("libc6").or_else(|| apk_version("glibc"))
+            }
+        }))
+    }
+
+    /// The CPython `python3` on the python images' `PATH` runs: in the
+    /// first prefix that has one, the version `bin/python3` links to, else
+    /// the newest.
+    fn python(
+        &self,
+        family: OsFamily,
+        dpkg: &Packages,
+        apk: &Packages,
+    ) -> Result<Outcome<Option<PythonFacts>>, FactsError> {
+        for prefix in PYTHON_PREFIXES {
+            let mut needs = Vec::new();
+            let mut found = Vec::new();
+            for minor in PYTHON_MINORS {
+                let interpreter = format!("{prefix}/bin/python3.{minor}");
+                let stdlib = format!("{prefix}/lib/python3.{minor}/os.py");
+                let has_interpreter = ready(self.exists(&interpreter)?, &mut needs);
+                let has_stdlib = ready(self.exists(&stdlib)?, &mut needs);
+                if has_interpreter == Some(true) && has_stdlib == Some(true) {
+                    found.push((minor, image_path(&interpreter)));
+                }
+            }
+            let python3 = match self.resolve(&format!("{prefix}/bin/python3"))? {
+                Outcome::Need(n) => {
+                    needs.extend(kind_only(n));
+                    None
+                }
+                Outcome::Ready(Resolved::Found { path, .. }) => Some(path),
+                Outcome::Ready(_) => None,
+            };
+            if !needs.is_empty() {
+                return Ok(Outcome::Need(needs));
+            }
+            let chosen = found
+                .iter()
+                .find(|(_, interpreter)| Some(interpreter) == python3.as_ref())
+                .or(found.last());
+            let Some((minor, interpreter)) = chosen.cloned() else {
+                continue;
+            };
+            let layout = if *prefix == "usr/local" {
+                PythonLayout::UsrLocal
+            } else if family == OsFamily::Debian {
+                PythonLayout::Debian
+            } else {
+                match self.is_dir(DEBIAN_DIST_PACKAGES)? {
+                    Outcome::Need(n) => return Ok(Outcome::Need(n)),
+                    Outcome::Ready(true) => PythonLayout::Debian,
+                    Outcome::Ready(false) => PythonLayout::Usr,
+                }
+            };
+            let package_version = match layout {
+                PythonLayout::UsrLocal => None,
+                PythonLayout::Debian => [
+                    format!("python3.{minor}-minimal"),
+                    format!("libpython3.{minor}-minimal"),
+                ]
+                .iter()
+                .find_map(|name| dpkg.get(name))
+                .map(|v| dpkg_upstream(v)),
+                PythonLayout::Usr => apk.get("python3").map(|v| apk_upstream(v)),
+            }
+            // A package of another minor version is not this Python's.
+            .filter(|v| major_minor(v) == Some((3, minor)))
+            .map(str::to_owned);
+            return Ok(Outcome::Ready(Some(PythonFacts {
+                version: (3, minor),
+                interpreter,
+                layout,
+                package_version,
+            })));
+        }
+        Ok(Outcome::Ready(None))
+    }
+
+    /// What `kind` finds in the regular file `wanted` resolves to; `None`
+    /// when it resolves to no regular file. The facts scanned for are
+    /// optional, so an odd entry (a folder, a broken hard link) is no file,
+    /// never an error.
+    fn scanned(
+        &self,
+        wanted: &str,
+        kind: ScanKind,
+    ) -> Result<Outcome<Option<Scanned>>, FactsError> {
+        let (mut path, layer, mut rec) = match self.resolve(wanted)? {
+            Outcome::Need(needs) => {
+                let needs = needs
+                    .into_iter()
+                    .map(|n| match n {
+                        Need::Path(p) => Need::Scan(p, kind),
+                        other => other,
+                    })
+                    .collect();
+                return Ok(Outcome::Need(needs));
+            }
+            Outcome::Ready(Resolved::Found { path, layer, rec }) => (path, layer, rec),
+            Outcome::Ready(Resolved::Absent | Resolved::ImplicitDir) => {
+                return Ok(Outcome::Ready(None))
+            }
+        };
+        let mut hops = 0;
+        loop {
+            match &rec.kind {
+                RecKind::File => {
+                    if let Some((_, found)) = rec.scanned.iter().find(|(k, _)| *k == kind) {
+                        return Ok(Outcome::Ready(Some(found.clone())));
+                    }
+                    if let Content::Bytes(bytes) = &rec.content {
+                        return Ok(Outcome::Ready(Some(kind.scan(bytes))));
+                    }
+                    let mut needs = vec![Need::Scan(path.clone(), kind)];
+                    if hops > 0 {
+                        // A hard link's target is read from its layer.
+                        needs.push(Need::Link(layer, path));
+                    }
+                    return Ok(Outcome::Need(needs));
+                }
+                RecKind::Hardlink(target) => {
+                    hops += 1;
+                    if hops > MAX_SYMLINK_HOPS {
+                        return Err(FactsError::LinkLoop {
+                            path: format!("/{wanted}"),
+                            at: path.to_string(),
+                        });
+                    }
+                    let held = self.recs[layer]
+                        .as_ref()
+                        .and_then(|r| r.entries.get(target));
+                    match held {
+                        Some(r) => {
+                            path = target.clone();
+                            rec = r;
+                        }
+                        None if self.wants.links.contains(&(layer, target.clone())) => {
+                            return Ok(Outcome::Ready(None))
+                        }
+                        None => {
+                            return Ok(Outcome::Need(vec![
+                                Need::Scan(target.clone(), kind),
+                                Need::Link(layer, target.clone()),
+                            ]))
+                        }
+                    }
+                }
+                RecKind::Dir | RecKind::Symlink(_) | RecKind::Other => {
+                    return Ok(Outcome::Ready(None))
+                }
+            }
+        }
     }
 
     /// Whether any of the loaders (named path, multiarch folder) exists;
@@ -974,21 +1360,47 @@ impl<'a> Scan<'a> {
     /// folder. Its content is never read.
     fn exists(&self, wanted: &str) -> Result<Outcome<bool>, FactsError> {
         Ok(match self.resolve(wanted)? {
-            Outcome::Need(needs) => Outcome::Need(
-                needs
-                    .into_iter()
-                    .map(|n| match n {
-                        Need::Path(p) => Need::KindOnly(p),
-                        other => other,
-                    })
-                    .collect(),
-            ),
+            Outcome::Need(needs) => Outcome::Need(kind_only(needs)),
             Outcome::Ready(Resolved::Found { rec, .. }) => {
                 Outcome::Ready(!matches!(rec.kind, RecKind::Dir))
             }
             Outcome::Ready(Resolved::Absent | Resolved::ImplicitDir) => Outcome::Ready(false),
         })
     }
+
+    /// Whether `wanted` resolves (through links) to a folder.
+    fn is_dir(&self, wanted: &str) -> Result<Outcome<bool>, FactsError> {
+        Ok(match self.resolve(wanted)? {
+            Outcome::Need(needs) => Outcome::Need(kind_only(needs)),
+            Outcome::Ready(Resolved::Found { rec, .. }) => {
+                Outcome::Ready(matches!(rec.kind, RecKind::Dir))
+            }
+            Outcome::Ready(Resolved::ImplicitDir) => Outcome::Ready(true),
+            Outcome::Ready(Resolved::Absent) => Outcome::Ready(false),
+        })
+    }
+}
+
+/// The value of a ready outcome; a needing one adds to `needs`.
+fn ready<T>(outcome: Outcome<T>, needs: &mut Vec<Need>) -> Option<T> {
+    match outcome {
+        Outcome::Ready(v) => Some(v),
+        Outcome::Need(n) => {
+            needs.extend(n);
+            None
+        }
+    }
+}
+
+/// Needs of a question about a path's kind: its content is not wanted.
+fn kind_only(needs: Vec<Need>) -> Vec<Need> {
+    needs
+        .into_iter()
+        .map(|n| match n {
+            Need::Path(p) => Need::KindOnly(p),
+            other => other,
+        })
+        .collect()
 }
 
 /// Puts the parts of `path` at the front of `queue`, in order, without the
@@ -1031,15 +1443,23 @@ fn read_layer(
                             }
                         }
                     }
-                    let read = (open.contains(&e.path) && !wants.kind_only.contains(&e.path))
-                        || links.contains(&e.path);
-                    if !read && !wants.paths.contains(&e.path) {
+                    let is_open = open.contains(&e.path);
+                    let via_link = links.contains(&e.path);
+                    let keep = (is_open && !wants.unread.contains(&e.path)) || via_link;
+                    let scans: Vec<ScanKind> = match wants.scans.get(&e.path) {
+                        Some(kinds) if is_open || via_link => kinds.iter().copied().collect(),
+                        _ => Vec::new(),
+                    };
+                    if !keep && !wants.paths.contains(&e.path) {
                         return Ok(Flow::Continue);
                     }
+                    let mut scanned = Vec::new();
                     let (kind, body) = match e.kind {
                         EntryKind::Dir => (RecKind::Dir, Content::NotRead),
-                        EntryKind::File { size } if read => {
-                            (RecKind::File, read_bounded(content, size)?)
+                        EntryKind::File { size } if keep || !scans.is_empty() => {
+                            let (body, found) = read_file(content, size, keep, &scans)?;
+                            scanned = found;
+                            (RecKind::File, body)
                         }
                         EntryKind::File { .. } => (RecKind::File, Content::NotRead),
                         EntryKind::Symlink { target } => {
@@ -1056,6 +1476,7 @@ fn read_layer(
                             kind,
                             meta: e.meta,
                             content: body,
+                            scanned,
                         },
                     );
                 }
@@ -1079,6 +1500,59 @@ fn read_layer(
     Ok(rec)
 }
 
+/// Streams a file through the `scans` scanners, keeping its content too
+/// when `keep` (as [`read_bounded`] would). Only the scanners' small state
+/// is held, however large the file.
+fn read_file(
+    content: &mut dyn Read,
+    size: u64,
+    keep: bool,
+    scans: &[ScanKind],
+) -> Result<(Content, Vec<(ScanKind, Scanned)>), LayerReadError> {
+    if scans.is_empty() {
+        let body = if keep {
+            read_bounded(content, size)?
+        } else {
+            Content::NotRead
+        };
+        return Ok((body, Vec::new()));
+    }
+    let mut scanners: Vec<Scanner> = scans.iter().map(|k| k.scanner()).collect();
+    let mut kept = (keep && size <= MAX_FACT_FILE_BYTES).then(Vec::new);
+    let mut buf = vec![0; 64 << 10];
+    let mut total: u64 = 0;
+    loop {
+        let n = match content.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e.into()),
+        };
+        let chunk = &buf[..n];
+        total += n as u64;
+        for s in &mut scanners {
+            s.feed(chunk);
+        }
+        if total > MAX_FACT_FILE_BYTES {
+            kept = None;
+        }
+        if let Some(k) = &mut kept {
+            k.extend_from_slice(chunk);
+        }
+    }
+    let body = match kept {
+        _ if !keep => Content::NotRead,
+        Some(bytes) => Content::Bytes(bytes),
+        None => Content::TooLarge(total.max(size)),
+    };
+    let found = scans
+        .iter()
+        .copied()
+        .zip(scanners.into_iter().map(Scanner::finish))
+        .collect();
+    Ok((body, found))
+}
+
 /// A file's content, unless it is larger than [`MAX_FACT_FILE_BYTES`].
 fn read_bounded(content: &mut dyn Read, size: u64) -> Result<Content, LayerReadError> {
     if size > MAX_FACT_FILE_BYTES {
@@ -1094,6 +1568,342 @@ fn read_bounded(content: &mut dyn Read, size: u64) -> Result<Content, LayerReadE
     Ok(Content::Bytes(buf))
 }
 
+/// What a scanned file is read for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+enum ScanKind {
+    /// `libc.so.6`: the highest `GLIBC_X.Y` it defines.
+    Glibc,
+    /// dpkg's status file: the versions of the installed packages
+    /// [`DbFormat::wants`] names.
+    Dpkg,
+    /// apk's installed database: the same.
+    Apk,
+}
+
+/// Installed packages of interest, by name, with their versions as the
+/// database spells them (`2.36-9+deb12u7`, `1.2.5-r0`).
+type Packages = BTreeMap<String, String>;
+
+/// What a scanner found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Scanned {
+    Glibc(Option<(u32, u32)>),
+    Packages(Packages),
+}
+
+impl Scanned {
+    fn glibc(&self) -> Option<(u32, u32)> {
+        match self {
+            Scanned::Glibc(v) => *v,
+            Scanned::Packages(_) => None,
+        }
+    }
+
+    fn into_packages(self) -> Packages {
+        match self {
+            Scanned::Packages(p) => p,
+            Scanned::Glibc(_) => Packages::new(),
+        }
+    }
+}
+
+impl ScanKind {
+    fn scanner(self) -> Scanner {
+        match self {
+            ScanKind::Glibc => Scanner::Glibc(GlibcScan::default()),
+            ScanKind::Dpkg => Scanner::Db(DbScan::new(DbFormat::Dpkg)),
+            ScanKind::Apk => Scanner::Db(DbScan::new(DbFormat::Apk)),
+        }
+    }
+
+    /// Scans content already read whole.
+    fn scan(self, bytes: &[u8]) -> Scanned {
+        let mut scanner = self.scanner();
+        scanner.feed(bytes);
+        scanner.finish()
+    }
+}
+
+/// A scanner fed a file's content in chunks of any size.
+enum Scanner {
+    Glibc(GlibcScan),
+    Db(DbScan),
+}
+
+impl Scanner {
+    fn feed(&mut self, chunk: &[u8]) {
+        match self {
+            Scanner::Glibc(s) => s.feed(chunk),
+            Scanner::Db(s) => s.feed(chunk),
+        }
+    }
+
+    fn finish(self) -> Scanned {
+        match self {
+            Scanner::Glibc(s) => Scanned::Glibc(s.highest),
+            Scanner::Db(s) => Scanned::Packages(s.finish()),
+        }
+    }
+}
+
+const GLIBC_PREFIX: &[u8] = b"GLIBC_";
+
+/// Finds the highest `GLIBC_X.Y` (or `GLIBC_X.Y.Z`) that stands as a
+/// whole NUL-terminated string (after a NUL or at the start): how the
+/// names of `libc.so.6`'s version definitions sit in its dynamic string
+/// table. `GLIBC_PRIVATE` and the like do not count.
+#[derive(Debug)]
+struct GlibcScan {
+    state: GlibcState,
+    /// Whether the previous byte ended a string (or there was none).
+    at_start: bool,
+    highest: Option<(u32, u32)>,
+}
+
+impl Default for GlibcScan {
+    fn default() -> Self {
+        GlibcScan {
+            state: GlibcState::Idle,
+            at_start: true,
+            highest: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum GlibcState {
+    Idle,
+    /// This many bytes of [`GLIBC_PREFIX`] matched.
+    Prefix(usize),
+    Major(Option<u32>),
+    Minor(u32, Option<u32>),
+    /// Major, minor, and whether the third number has a digit yet.
+    Patch(u32, u32, bool),
+}
+
+impl GlibcScan {
+    fn feed(&mut self, chunk: &[u8]) {
+        use GlibcState::*;
+        // `None` when the number would overflow: no version glibc has.
+        let digit = |acc: Option<u32>, b: u8| {
+            acc.unwrap_or(0)
+                .checked_mul(10)?
+                .checked_add(u32::from(b - b'0'))
+        };
+        for &b in chunk {
+            let is_digit = b.is_ascii_digit();
+            self.state = match self.state {
+                Idle if self.at_start && b == GLIBC_PREFIX[0] => Prefix(1),
+                Prefix(n) if GLIBC_PREFIX.get(n) == Some(&b) => {
+                    if n + 1 == GLIBC_PREFIX.len() {
+                        Major(None)
+                    } else {
+                        Prefix(n + 1)
+                    }
+                }
+                Major(m) if is_digit => digit(m, b).map_or(Idle, |m| Major(Some(m))),
+                Major(Some(m)) if b == b'.' => Minor(m, None),
+                Minor(m, n) if is_digit => digit(n, b).map_or(Idle, |n| Minor(m, Some(n))),
+                Minor(m, Some(n)) if b == b'.' => Patch(m, n, false),
+                Minor(m, Some(n)) | Patch(m, n, true) if b == 0 => {
+                    self.highest = self.highest.max(Some((m, n)));
+                    Idle
+                }
+                Patch(m, n, _) if is_digit => Patch(m, n, true),
+                _ => Idle,
+            };
+            self.at_start = b == 0;
+        }
+    }
+}
+
+/// The package databases hoist reads. Both are stanzas of fields, one
+/// per line, separated by blank lines: dpkg's status file is deb822
+/// (`Package: libc6`, continuation lines start with a space), apk's
+/// installed database has one-letter keys (`P:musl`, `V:1.2.5-r0`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DbFormat {
+    Dpkg,
+    Apk,
+}
+
+impl DbFormat {
+    /// The packages whose versions hoist wants: the C library's and
+    /// CPython's.
+    fn wants(self, name: &str) -> bool {
+        match self {
+            DbFormat::Dpkg => {
+                let python = |prefix: &str| {
+                    name.strip_prefix(prefix)
+                        .and_then(|n| n.strip_suffix("-minimal"))
+                        .and_then(|minor| minor.parse::<u32>().ok())
+                        .is_some_and(|minor| PYTHON_MINORS.contains(&minor))
+                };
+                name == "libc6" || python("python3.") || python("libpython3.")
+            }
+            DbFormat::Apk => matches!(name, "musl" | "glibc" | "python3"),
+        }
+    }
+}
+
+/// Lines longer than this are no field hoist reads (descriptions, file
+/// lists); their bytes are dropped as they stream by.
+const MAX_DB_LINE: usize = 4096;
+
+/// Streams a package database, keeping only the installed versions of
+/// the packages [`DbFormat::wants`] names.
+#[derive(Debug)]
+struct DbScan {
+    format: DbFormat,
+    line: Vec<u8>,
+    /// The current line is longer than [`MAX_DB_LINE`].
+    overlong: bool,
+    name: Option<String>,
+    version: Option<String>,
+    /// dpkg keeps removed packages whose configuration files remain:
+    /// only `Status: <want> <flag> installed` is installed.
+    installed: bool,
+    found: Packages,
+}
+
+impl DbScan {
+    fn new(format: DbFormat) -> DbScan {
+        DbScan {
+            format,
+            line: Vec::new(),
+            overlong: false,
+            name: None,
+            version: None,
+            installed: false,
+            found: Packages::new(),
+        }
+    }
+
+    fn feed(&mut self, mut chunk: &[u8]) {
+        while let Some(end) = chunk.iter().position(|&b| b == b'\n') {
+            self.push(&chunk[..end]);
+            self.end_line();
+            chunk = &chunk[end + 1..];
+        }
+        self.push(chunk);
+    }
+
+    fn push(&mut self, bytes: &[u8]) {
+        if self.overlong {
+            return;
+        }
+        if self.line.len() + bytes.len() > MAX_DB_LINE {
+            self.overlong = true;
+            self.line.clear();
+        } else {
+            self.line.extend_from_slice(bytes);
+        }
+    }
+
+    fn end_line(&mut self) {
+        if std::mem::take(&mut self.overlong) {
+            // Not blank, so the stanza goes on.
+            return;
+        }
+        let line = std::mem::take(&mut self.line);
+        if line.is_empty() {
+            self.end_stanza();
+        } else {
+            self.field(&line);
+        }
+        // Keep the allocation for the next line.
+        self.line = line;
+        self.line.clear();
+    }
+
+    fn field(&mut self, line: &[u8]) {
+        let text = String::from_utf8_lossy(line);
+        let (key, value) = match self.format {
+            // A continuation line belongs to a field hoist does not read.
+            DbFormat::Dpkg if text.starts_with([' ', '\t']) => return,
+            DbFormat::Dpkg | DbFormat::Apk => match text.split_once(':') {
+                Some((k, v)) => (k, v.trim()),
+                None => return,
+            },
+        };
+        match (self.format, key) {
+            (DbFormat::Dpkg, k) if k.eq_ignore_ascii_case("Package") => {
+                self.name = Some(value.to_owned())
+            }
+            (DbFormat::Dpkg, k) if k.eq_ignore_ascii_case("Version") => {
+                self.version = Some(value.to_owned())
+            }
+            (DbFormat::Dpkg, k) if k.eq_ignore_ascii_case("Status") => {
+                self.installed = value.split_ascii_whitespace().nth(2) == Some("installed")
+            }
+            (DbFormat::Apk, "P") => self.name = Some(value.to_owned()),
+            (DbFormat::Apk, "V") => self.version = Some(value.to_owned()),
+            _ => {}
+        }
+    }
+
+    fn end_stanza(&mut self) {
+        let installed = std::mem::take(&mut self.installed) || self.format == DbFormat::Apk;
+        if let (Some(name), Some(version)) = (self.name.take(), self.version.take()) {
+            // A second architecture's copy (libc6:i386) has the same
+            // version, dpkg insists: the first one stays.
+            if installed && self.format.wants(&name) {
+                self.found.entry(name).or_insert(version);
+            }
+        }
+    }
+
+    fn finish(mut self) -> Packages {
+        if !self.line.is_empty() || self.overlong {
+            self.end_line();
+        }
+        self.end_stanza();
+        self.found
+    }
+}
+
+/// The upstream part of a Debian version, `[epoch:]upstream[-revision]`
+/// (deb-version(7)): `3.11.2` of `3.11.2-6+deb12u2`.
+fn dpkg_upstream(version: &str) -> &str {
+    let version = match version.split_once(':') {
+        Some((epoch, rest)) if !epoch.is_empty() && epoch.bytes().all(|b| b.is_ascii_digit()) => {
+            rest
+        }
+        _ => version,
+    };
+    version
+        .rsplit_once('-')
+        .map_or(version, |(upstream, _)| upstream)
+}
+
+/// The upstream part of an apk version, without the package release:
+/// `1.2.5` of `1.2.5-r0`.
+fn apk_upstream(version: &str) -> &str {
+    match version.rsplit_once("-r") {
+        Some((upstream, release))
+            if !release.is_empty() && release.bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            upstream
+        }
+        _ => version,
+    }
+}
+
+/// The leading `major.minor` of a version: (2, 36) of `2.36`, (1, 2) of
+/// `1.2.5`, (3, 14) of `3.14.0~rc1`.
+fn major_minor(version: &str) -> Option<(u32, u32)> {
+    let number = |s: &str| {
+        (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| s.parse::<u32>().ok())
+            .flatten()
+    };
+    let (major, rest) = version.split_once('.')?;
+    let end = rest
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(rest.len());
+    Some((number(major)?, number(&rest[..end])?))
+}
+
 #[cfg(test)]
 mod tests {
     use std::io::Write;
@@ -1104,6 +1914,11 @@ mod tests {
 
     const ALPINE_OS_RELEASE: &[u8] = b"NAME=\"Alpine Linux\"\nID=alpine\nVERSION_ID=3.20.3\nPRETTY_NAME=\"Alpine Linux v3.20\"\nHOME_URL=\"https://alpinelinux.org/\"\nBUG_REPORT_URL=\"https://gitlab.alpinelinux.org/alpine/aports/-/issues\"\n";
     const DEBIAN_OS_RELEASE: &[u8] = b"PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nNAME=\"Debian GNU/Linux\"\nVERSION_ID=\"12\"\nVERSION=\"12 (bookworm)\"\nVERSION_CODENAME=bookworm\nID=debian\nHOME_URL=\"https://www.debian.org/\"\n";
+    /// Alpine's installed database, as in alpine:3.20 with python3 added.
+    const ALPINE_APK_DB: &[u8] = b"C:Q1PS2iNeHDH3BF6TgqSMu/pcc3XIY=\nP:musl\nV:1.2.5-r0\nA:x86_64\nS:411527\nI:657408\nT:the musl c library (libc) implementation\nU:https://musl.libc.org/\nL:MIT\no:musl\nF:lib\nR:ld-musl-x86_64.so.1\nR:libc.musl-x86_64.so.1\n\nC:Q1abc=\nP:busybox\nV:1.36.1-r29\n\nC:Q1def=\nP:python3\nV:3.12.3-r1\nA:x86_64\nT:A high-level scripting language\nD:so:libc.musl-x86_64.so.1 so:libpython3.12.so.1.0\n";
+    /// dpkg's status file, as in Debian bookworm with python3 installed,
+    /// shortened, with a removed Python whose configuration files remain.
+    const DEBIAN_DPKG_STATUS: &[u8] = b"Package: libc6\nStatus: install ok installed\nPriority: optional\nSection: libs\nArchitecture: amd64\nMulti-Arch: same\nSource: glibc\nVersion: 2.36-9+deb12u7\nDescription: GNU C Library: Shared libraries\n Contains the standard libraries that are used by nearly all programs on\n the system.\n\nPackage: libpython3.11-minimal\nStatus: install ok installed\nVersion: 3.11.2-6+deb12u2\nConffiles:\n /etc/python3.11/sitecustomize.py 0123456789abcdef\n\nPackage: python3.11-minimal\nStatus: install ok installed\nVersion: 3.11.2-6+deb12u2\n\nPackage: python3.9-minimal\nStatus: deinstall ok config-files\nVersion: 3.9.2-1\n\nPackage: python3-minimal\nStatus: install ok installed\nSource: python3-defaults\nVersion: 3.11.2-1+b1\n";
 
     #[test]
     fn os_release_parse_table() {
@@ -1216,14 +2031,13 @@ mod tests {
     enum E<'a> {
         Dir(&'a str),
         File(&'a str, &'a [u8]),
-        Link(&'a str, &'a str),
     }
 
     /// A layer from the deterministic writer (entries sorted here).
     fn layer(store: &Store, entries: &[E]) -> Descriptor {
         let mut sorted: Vec<&E> = entries.iter().collect();
         let name = |e: &E| match e {
-            E::Dir(n) | E::File(n, _) | E::Link(n, _) => n.to_string(),
+            E::Dir(n) | E::File(n, _) => n.to_string(),
         };
         sorted.sort_by_key(|e| name(e));
         let mut w = LayerWriter::new(store, Compression::Zstd, 0).unwrap();
@@ -1233,7 +2047,6 @@ mod tests {
                 E::File(n, c) => w
                     .file(&p(n), EntryMeta::root(0o644), c.len() as u64, &mut &c[..])
                     .unwrap(),
-                E::Link(n, t) => w.symlink(&p(n), t, EntryMeta::root(0o777)).unwrap(),
             }
         }
         w.finish().unwrap().descriptor
@@ -1563,6 +2376,519 @@ mod tests {
         }
     }
 
+    /// Python's version, interpreter, layout and package version.
+    type PyWant = ((u32, u32), &'static str, PythonLayout, Option<&'static str>);
+
+    /// A base with the layers and what its facts say of libc and Python.
+    struct PyCase {
+        name: &'static str,
+        layers: Vec<Vec<u8>>,
+        libc: Option<Libc>,
+        libc_version: Option<(u32, u32)>,
+        /// version, interpreter, layout, package version
+        python: Option<PyWant>,
+    }
+
+    fn check(cases: Vec<PyCase>) {
+        for c in cases {
+            let (_d, s) = store();
+            let layers: Vec<Descriptor> = c.layers.iter().map(|t| raw_layer(&s, t)).collect();
+            let facts = read_facts(&s, &layers).unwrap_or_else(|e| panic!("{}: {e}", c.name));
+            assert_eq!(facts.libc, c.libc, "{}", c.name);
+            assert_eq!(facts.libc_version, c.libc_version, "{}", c.name);
+            let want = c
+                .python
+                .map(|(version, interpreter, layout, package)| PythonFacts {
+                    version,
+                    interpreter: p(interpreter),
+                    layout,
+                    package_version: package.map(str::to_owned),
+                });
+            assert_eq!(facts.python, want, "{}", c.name);
+        }
+    }
+
+    /// A Debian bookworm root as mmdebstrap leaves it: merged-usr links,
+    /// the loader, libc.so.6 and dpkg's status.
+    fn bookworm(t: &mut RawTar) -> &mut RawTar {
+        t.symlink("bin", "usr/bin")
+            .symlink("lib", "usr/lib")
+            .symlink("lib64", "usr/lib64")
+            .symlink("etc/os-release", "../usr/lib/os-release")
+            .file("usr/lib/os-release", DEBIAN_OS_RELEASE)
+            .symlink(
+                "usr/lib64/ld-linux-x86-64.so.2",
+                "/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2",
+            )
+            .file("usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2", b"\x7fELF")
+            .file(
+                "usr/lib/x86_64-linux-gnu/libc.so.6",
+                b"\x7fELF\0GLIBC_2.2.5\0GLIBC_2.34\0GLIBC_2.36\0GLIBC_PRIVATE\0",
+            )
+            .file("var/lib/dpkg/status", DEBIAN_DPKG_STATUS)
+    }
+
+    /// Debian's python3 package on top of [`bookworm`].
+    fn debian_python3(t: &mut RawTar) -> &mut RawTar {
+        t.symlink("usr/bin/python3", "python3.11")
+            .file("usr/bin/python3.11", b"\x7fELF")
+            .file("usr/lib/python3.11/os.py", b"")
+            .dir("usr/lib/python3/dist-packages/")
+    }
+
+    /// The python image's build in /usr/local.
+    fn usr_local_python(t: &mut RawTar, minor: u32) -> &mut RawTar {
+        t.file(&format!("usr/local/bin/python3.{minor}"), b"\x7fELF")
+            .file(&format!("usr/local/lib/python3.{minor}/os.py"), b"")
+    }
+
+    #[test]
+    fn python_layouts() {
+        use PythonLayout::*;
+        let glibc = (Some(Libc::Glibc), Some((2, 36)));
+        let cases = vec![
+            PyCase {
+                name: "python image: /usr/local on Debian",
+                layers: vec![
+                    bookworm(&mut RawTar::new()).finish(),
+                    usr_local_python(&mut RawTar::new(), 12)
+                        .symlink("usr/local/bin/python3", "python3.12")
+                        .dir("usr/local/lib/python3.12/site-packages/")
+                        .finish(),
+                ],
+                libc: glibc.0,
+                libc_version: glibc.1,
+                python: Some(((3, 12), "usr/local/bin/python3.12", UsrLocal, None)),
+            },
+            PyCase {
+                name: "Debian's python3",
+                layers: vec![
+                    bookworm(&mut RawTar::new()).finish(),
+                    debian_python3(&mut RawTar::new()).finish(),
+                ],
+                libc: glibc.0,
+                libc_version: glibc.1,
+                python: Some(((3, 11), "usr/bin/python3.11", Debian, Some("3.11.2"))),
+            },
+            PyCase {
+                name: "Debian's by its dist-packages, without os-release or dpkg",
+                layers: vec![debian_python3(&mut RawTar::new()).finish()],
+                libc: None,
+                libc_version: None,
+                python: Some(((3, 11), "usr/bin/python3.11", Debian, None)),
+            },
+            PyCase {
+                name: "Alpine's python3",
+                layers: vec![RawTar::new()
+                    .file("etc/os-release", ALPINE_OS_RELEASE)
+                    .file("lib/ld-musl-x86_64.so.1", b"\x7fELF")
+                    .file("lib/apk/db/installed", ALPINE_APK_DB)
+                    .symlink("usr/bin/python3", "python3.12")
+                    .file("usr/bin/python3.12", b"\x7fELF")
+                    .file("usr/lib/python3.12/os.py", b"")
+                    .finish()],
+                libc: Some(Libc::Musl),
+                libc_version: Some((1, 2)),
+                python: Some(((3, 12), "usr/bin/python3.12", Usr, Some("3.12.3"))),
+            },
+            PyCase {
+                name: "a package of another minor version is not this Python's",
+                layers: vec![RawTar::new()
+                    .file("etc/os-release", ALPINE_OS_RELEASE)
+                    .file("lib/apk/db/installed", ALPINE_APK_DB)
+                    .file("usr/bin/python3.13", b"\x7fELF")
+                    .file("usr/lib/python3.13/os.py", b"")
+                    .finish()],
+                libc: Some(Libc::Musl),
+                libc_version: Some((1, 2)),
+                python: Some(((3, 13), "usr/bin/python3.13", Usr, None)),
+            },
+            PyCase {
+                name: "/usr/local before /usr",
+                layers: vec![
+                    bookworm(&mut RawTar::new()).finish(),
+                    debian_python3(&mut RawTar::new()).finish(),
+                    usr_local_python(&mut RawTar::new(), 10).finish(),
+                ],
+                libc: glibc.0,
+                libc_version: glibc.1,
+                python: Some(((3, 10), "usr/local/bin/python3.10", UsrLocal, None)),
+            },
+            PyCase {
+                name: "the one python3 links to",
+                layers: vec![
+                    usr_local_python(usr_local_python(&mut RawTar::new(), 11), 12)
+                        .symlink("usr/local/bin/python3", "/usr/local/bin/python3.11")
+                        .finish(),
+                ],
+                libc: None,
+                libc_version: None,
+                python: Some(((3, 11), "usr/local/bin/python3.11", UsrLocal, None)),
+            },
+            PyCase {
+                name: "else the newest (numerically)",
+                layers: vec![
+                    usr_local_python(usr_local_python(&mut RawTar::new(), 9), 10)
+                        .symlink("usr/local/bin/python3", "python3.8")
+                        .finish(),
+                ],
+                libc: None,
+                libc_version: None,
+                python: Some(((3, 10), "usr/local/bin/python3.10", UsrLocal, None)),
+            },
+            PyCase {
+                name: "a whited-out standard library",
+                layers: vec![
+                    bookworm(&mut RawTar::new()).finish(),
+                    debian_python3(&mut RawTar::new()).finish(),
+                    usr_local_python(&mut RawTar::new(), 12).finish(),
+                    RawTar::new()
+                        .file("usr/local/lib/.wh.python3.12", b"")
+                        .finish(),
+                ],
+                libc: glibc.0,
+                libc_version: glibc.1,
+                python: Some(((3, 11), "usr/bin/python3.11", Debian, Some("3.11.2"))),
+            },
+            PyCase {
+                name: "whited-out interpreters",
+                layers: vec![
+                    debian_python3(&mut RawTar::new()).finish(),
+                    usr_local_python(&mut RawTar::new(), 12).finish(),
+                    RawTar::new()
+                        .file("usr/bin/.wh.python3.11", b"")
+                        .file("usr/local/bin/.wh..wh..opq", b"")
+                        .finish(),
+                ],
+                libc: None,
+                libc_version: None,
+                python: None,
+            },
+            PyCase {
+                name: "an interpreter without its standard library, and the reverse",
+                layers: vec![RawTar::new()
+                    .file("usr/local/bin/python3.12", b"\x7fELF")
+                    .file("usr/lib/python3.11/os.py", b"")
+                    .finish()],
+                libc: None,
+                libc_version: None,
+                python: None,
+            },
+            PyCase {
+                name: "versions hoist does not look for",
+                layers: vec![
+                    usr_local_python(usr_local_python(&mut RawTar::new(), 5), 16).finish(),
+                ],
+                libc: None,
+                libc_version: None,
+                python: None,
+            },
+            PyCase {
+                name: "an interpreter that is a link elsewhere (a second pass)",
+                layers: vec![RawTar::new()
+                    .symlink("usr/local/bin/python3.13", "/opt/python/bin/python3.13")
+                    .file("opt/python/bin/python3.13", b"\x7fELF")
+                    .file("usr/local/lib/python3.13/os.py", b"")
+                    .finish()],
+                libc: None,
+                libc_version: None,
+                python: Some(((3, 13), "usr/local/bin/python3.13", UsrLocal, None)),
+            },
+            PyCase {
+                name: "an interpreter that is a folder is none",
+                layers: vec![RawTar::new()
+                    .dir("usr/local/bin/python3.12/")
+                    .file("usr/local/lib/python3.12/os.py", b"")
+                    .finish()],
+                libc: None,
+                libc_version: None,
+                python: None,
+            },
+        ];
+        check(cases);
+    }
+
+    #[test]
+    fn libc_version_sources() {
+        let big = {
+            let mut b = vec![0; MAX_FACT_FILE_BYTES as usize + 1];
+            b.extend_from_slice(b"GLIBC_2.41\0");
+            b
+        };
+        let glibc_os = |id: &str| format!("ID={id}\n").into_bytes();
+        let cases = vec![
+            PyCase {
+                name: "libc.so.6 behind merged-usr, over dpkg's libc6",
+                layers: vec![bookworm(&mut RawTar::new())
+                    .file(
+                        "var/lib/dpkg/status",
+                        b"Package: libc6\nStatus: install ok installed\nVersion: 2.31-13\n",
+                    )
+                    .finish()],
+                libc: Some(Libc::Glibc),
+                libc_version: Some((2, 36)),
+                python: None,
+            },
+            PyCase {
+                name: "libc.so.6 linked to libc-2.31.so (before glibc 2.34)",
+                layers: vec![RawTar::new()
+                    .file("etc/os-release", DEBIAN_OS_RELEASE)
+                    .symlink("lib/x86_64-linux-gnu/libc.so.6", "libc-2.31.so")
+                    .file(
+                        "lib/x86_64-linux-gnu/libc-2.31.so",
+                        b"GLIBC_2.30\0GLIBC_2.31\0",
+                    )
+                    .finish()],
+                libc: Some(Libc::Glibc),
+                libc_version: Some((2, 31)),
+                python: None,
+            },
+            PyCase {
+                name: "libc.so.6 larger than a fact file is streamed, not kept",
+                layers: vec![RawTar::new()
+                    .file("etc/os-release", &glibc_os("fedora"))
+                    .file("lib64/ld-linux-x86-64.so.2", b"")
+                    .file("lib64/libc.so.6", &big)
+                    .finish()],
+                libc: Some(Libc::Glibc),
+                libc_version: Some((2, 41)),
+                python: None,
+            },
+            PyCase {
+                name: "libc.so.6 a hard link in its layer",
+                layers: vec![RawTar::new()
+                    .file("etc/os-release", DEBIAN_OS_RELEASE)
+                    .file("lib/aarch64-linux-gnu/libc-2.39.so", b"GLIBC_2.39\0")
+                    .hardlink("lib/aarch64-linux-gnu/libc.so.6", "lib/aarch64-linux-gnu/libc-2.39.so")
+                    .finish()],
+                libc: Some(Libc::Glibc),
+                libc_version: Some((2, 39)),
+                python: None,
+            },
+            PyCase {
+                name: "libc.so.6 a hard link to a file an upper layer replaced",
+                layers: vec![
+                    RawTar::new()
+                        .file("etc/os-release", DEBIAN_OS_RELEASE)
+                        .file("usr/lib/libc.so.6", b"GLIBC_2.39\0")
+                        .hardlink("lib64/libc.so.6", "usr/lib/libc.so.6")
+                        .finish(),
+                    RawTar::new()
+                        .file("usr/lib/libc.so.6", b"GLIBC_2.1\0")
+                        .finish(),
+                ],
+                libc: Some(Libc::Glibc),
+                libc_version: Some((2, 39)),
+                python: None,
+            },
+            PyCase {
+                name: "libc.so.6 whited out: dpkg's libc6",
+                layers: vec![
+                    bookworm(&mut RawTar::new()).finish(),
+                    RawTar::new()
+                        .file("usr/lib/x86_64-linux-gnu/.wh.libc.so.6", b"")
+                        .finish(),
+                ],
+                libc: Some(Libc::Glibc),
+                libc_version: Some((2, 36)),
+                python: None,
+            },
+            PyCase {
+                name: "libc.so.6 without version names: dpkg's libc6 with an epoch",
+                layers: vec![RawTar::new()
+                    .file("etc/os-release", b"ID=ubuntu\nID_LIKE=debian\n")
+                    .file("usr/lib/x86_64-linux-gnu/libc.so.6", b"GLIBC_PRIVATE\0")
+                    .file(
+                        "var/lib/dpkg/status",
+                        b"Package: libc6\nStatus: install ok installed\nVersion: 1:2.39-0ubuntu8.3\n",
+                    )
+                    .finish()],
+                libc: Some(Libc::Glibc),
+                libc_version: Some((2, 39)),
+                python: None,
+            },
+            PyCase {
+                name: "apk's glibc (Wolfi)",
+                layers: vec![RawTar::new()
+                    .file("etc/os-release", &glibc_os("wolfi"))
+                    .file("lib64/ld-linux-x86-64.so.2", b"")
+                    .file("usr/lib/apk/db/installed", b"P:glibc\nV:2.40-r3\n\nP:python3\n")
+                    .symlink("lib", "usr/lib")
+                    .finish()],
+                libc: Some(Libc::Glibc),
+                libc_version: Some((2, 40)),
+                python: None,
+            },
+            PyCase {
+                name: "apk's musl",
+                layers: vec![RawTar::new()
+                    .file("etc/os-release", ALPINE_OS_RELEASE)
+                    .file("lib/apk/db/installed", ALPINE_APK_DB)
+                    .finish()],
+                libc: Some(Libc::Musl),
+                libc_version: Some((1, 2)),
+                python: None,
+            },
+            PyCase {
+                name: "musl without apk's database",
+                layers: vec![RawTar::new()
+                    .file("lib/ld-musl-x86_64.so.1", b"")
+                    .file("lib/libc.so.6", b"GLIBC_2.36\0")
+                    .finish()],
+                libc: Some(Libc::Musl),
+                libc_version: None,
+                python: None,
+            },
+            PyCase {
+                name: "glibc that nothing dates",
+                layers: vec![RawTar::new()
+                    .file("etc/os-release", DEBIAN_OS_RELEASE)
+                    .file("var/lib/dpkg/status", b"Package: libc6\nStatus: deinstall ok config-files\nVersion: 2.36-9\n")
+                    .finish()],
+                libc: Some(Libc::Glibc),
+                libc_version: None,
+                python: None,
+            },
+            PyCase {
+                name: "no C library: no version",
+                layers: vec![RawTar::new().file("lib/libc.so.6", b"GLIBC_2.36\0").finish()],
+                libc: None,
+                libc_version: None,
+                python: None,
+            },
+        ];
+        check(cases);
+    }
+
+    #[test]
+    fn glibc_scan_table() {
+        type Case = (&'static [u8], Option<(u32, u32)>);
+        let cases: &[Case] = &[
+            (b"GLIBC_2.34\0GLIBC_2.36\0", Some((2, 36))),
+            (b"\x7fELF\0GLIBC_2.2.5\0GLIBC_2.3\0", Some((2, 3))),
+            (b"GLIBC_2.39\0GLIBC_2.4\0", Some((2, 39))),
+            (
+                b"GLIBC_PRIVATE\0GLIBC_2.17\0GLIBC_ABI_DT_RELR\0",
+                Some((2, 17)),
+            ),
+            (b"GLIBC_2.36.1\0", Some((2, 36))),
+            (b"GGLIBC_2.1\0GLIBC_GLIBC_2.2\0", None),
+            (b"xGLIBC_2.40\0", None),
+            (b"GLIBC_2.40", None),
+            (b"GLIBC_2.\0", None),
+            (b"GLIBC_.5\0", None),
+            (b"GLIBC_2.36x\0", None),
+            (b"GLIBC_2.36.\0", None),
+            (b"GLIBC_99999999999.1\0GLIBC_2.99999999999\0", None),
+            (b"", None),
+        ];
+        for (bytes, want) in cases {
+            let shown = String::from_utf8_lossy(bytes);
+            assert_eq!(
+                ScanKind::Glibc.scan(bytes),
+                Scanned::Glibc(*want),
+                "{shown}"
+            );
+            // Any chunking finds the same.
+            for size in [1, 3, 7] {
+                let mut scanner = ScanKind::Glibc.scanner();
+                bytes.chunks(size).for_each(|c| scanner.feed(c));
+                assert_eq!(scanner.finish(), Scanned::Glibc(*want), "{shown} by {size}");
+            }
+        }
+    }
+
+    #[test]
+    fn package_db_table() {
+        let long = format!(
+            "Package: python3.12-minimal\nStatus: install ok installed\nDescription: {}\nVersion: 3.12.1-1\n\n",
+            "x".repeat(MAX_DB_LINE * 2)
+        );
+        type Case<'a> = (ScanKind, &'a [u8], &'static [(&'static str, &'static str)]);
+        let cases: Vec<Case> = vec![
+            (
+                ScanKind::Dpkg,
+                DEBIAN_DPKG_STATUS,
+                &[
+                    ("libc6", "2.36-9+deb12u7"),
+                    ("libpython3.11-minimal", "3.11.2-6+deb12u2"),
+                    ("python3.11-minimal", "3.11.2-6+deb12u2"),
+                ],
+            ),
+            (
+                ScanKind::Dpkg,
+                // Any case of key, no final newline, a second architecture.
+                b"package: libc6\nstatus: install ok installed\nversion: 2.36-9\n\nPackage: libc6\nStatus: install ok installed\nVersion: 2.35-1",
+                &[("libc6", "2.36-9")],
+            ),
+            (
+                ScanKind::Dpkg,
+                long.as_bytes(),
+                &[("python3.12-minimal", "3.12.1-1")],
+            ),
+            (
+                ScanKind::Dpkg,
+                // Half-installed, no status, a version in a continuation.
+                b"Package: libc6\nStatus: install reinstreq half-installed\nVersion: 2.36-9\n\nPackage: python3.11-minimal\nVersion: 3.11.2-6\n\nPackage: libpython3.12-minimal\nStatus: install ok installed\nDescription: x\n Version: 3.12.0-1\n",
+                &[],
+            ),
+            (
+                ScanKind::Apk,
+                ALPINE_APK_DB,
+                &[("musl", "1.2.5-r0"), ("python3", "3.12.3-r1")],
+            ),
+            (
+                ScanKind::Apk,
+                b"P:glibc\nV:2.40-r3\n\n\n\nP:nameless-version\n\nV:1.0\n",
+                &[("glibc", "2.40-r3")],
+            ),
+            (ScanKind::Apk, b"", &[]),
+        ];
+        for (kind, bytes, want) in cases {
+            let want: Packages = want
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect();
+            let shown = String::from_utf8_lossy(&bytes[..bytes.len().min(80)]);
+            assert_eq!(kind.scan(bytes), Scanned::Packages(want.clone()), "{shown}");
+            for size in [1, 5, 4096] {
+                let mut scanner = kind.scanner();
+                bytes.chunks(size).for_each(|c| scanner.feed(c));
+                let got = scanner.finish();
+                assert_eq!(got, Scanned::Packages(want.clone()), "{shown} by {size}");
+            }
+        }
+    }
+
+    #[test]
+    fn version_parts_table() {
+        let cases = [
+            ("2.36-9+deb12u7", "2.36", Some((2, 36))),
+            ("1:2.39-0ubuntu8.3", "2.39", Some((2, 39))),
+            ("3.11.2-6+deb12u2", "3.11.2", Some((3, 11))),
+            ("3.14.0~rc1-1", "3.14.0~rc1", Some((3, 14))),
+            ("2.36", "2.36", Some((2, 36))),
+            ("a:1.2-3-4", "a:1.2-3", None),
+            ("1.2", "1.2", Some((1, 2))),
+            ("12", "12", None),
+            ("+1.2", "+1.2", None),
+        ];
+        for (version, upstream, parts) in cases {
+            assert_eq!(dpkg_upstream(version), upstream, "{version}");
+            assert_eq!(major_minor(upstream), parts, "{version}");
+        }
+        let apk = [
+            ("1.2.5-r0", "1.2.5"),
+            ("3.12.3-r12", "3.12.3"),
+            ("2.40", "2.40"),
+            ("1.0-rc1", "1.0-rc1"),
+            ("1.0-r", "1.0-r"),
+        ];
+        for (version, upstream) in apk {
+            assert_eq!(apk_upstream(version), upstream, "{version}");
+        }
+    }
+
     #[test]
     fn cached_facts_round_trip_and_skip_the_layers() {
         let (_d, s) = store();
@@ -1578,6 +2904,9 @@ mod tests {
                 )
                 .file("etc/group", b"root:x:0:\n")
                 .file("etc/os-release", ALPINE_OS_RELEASE)
+                .file("lib/apk/db/installed", ALPINE_APK_DB)
+                .file("usr/bin/python3.12", b"")
+                .file("usr/lib/python3.12/os.py", b"")
                 .dir("home/")
                 .finish(),
         );
@@ -1591,6 +2920,11 @@ mod tests {
             read_facts_cached(&s, &manifest, std::slice::from_ref(&base), &mut fetch).unwrap();
         assert_eq!(first, read_facts(&s, std::slice::from_ref(&base)).unwrap());
         assert_eq!(first.libc, Some(Libc::Musl));
+        assert_eq!(first.libc_version, Some((1, 2)));
+        assert_eq!(
+            first.python.as_ref().map(|p| p.package_version.as_deref()),
+            Some(Some("3.12.3"))
+        );
         // The second time, not a layer is read: not even the missing one.
         let missing = Descriptor::new(
             Compression::Gzip.media_type(),
@@ -1601,6 +2935,80 @@ mod tests {
         let second = read_facts_cached(&s, &manifest, &[missing], &mut fetch).unwrap();
         assert_eq!(second, first);
         assert_eq!(fetched, 1);
+    }
+
+    #[test]
+    fn cache_form_round_trips_every_fact() {
+        let python = |layout, package: Option<&str>| PythonFacts {
+            version: (3, 9),
+            interpreter: p("usr/local/bin/python3.9"),
+            layout,
+            package_version: package.map(str::to_owned),
+        };
+        let cases = [
+            Facts::default(),
+            Facts {
+                passwd: Some(FileFact {
+                    content: b"\xff\0".to_vec(),
+                    meta: EntryMeta::root(0o600),
+                }),
+                os_release: Some(OsRelease::parse(DEBIAN_OS_RELEASE)),
+                home: Some(EntryMeta::root(0o755)),
+                libc: Some(Libc::Glibc),
+                libc_version: Some((2, 36)),
+                python: Some(python(PythonLayout::UsrLocal, None)),
+                ..Facts::default()
+            },
+            Facts {
+                libc: Some(Libc::Musl),
+                python: Some(python(PythonLayout::Debian, Some("3.9.2"))),
+                ..Facts::default()
+            },
+            Facts {
+                python: Some(python(PythonLayout::Usr, Some("3.9.18"))),
+                ..Facts::default()
+            },
+        ];
+        for facts in cases {
+            let json = serde_json::to_vec(&cache::Facts::from(&facts)).unwrap();
+            let back = serde_json::from_slice::<cache::Facts>(&json).unwrap();
+            assert_eq!(back.into_facts(), Some(facts));
+        }
+    }
+
+    #[test]
+    fn a_cache_entry_that_does_not_read_back_is_a_miss() {
+        let (_d, s) = store();
+        let base = raw_layer(
+            &s,
+            &RawTar::new()
+                .file("usr/local/bin/python3.12", b"")
+                .file("usr/local/lib/python3.12/os.py", b"")
+                .finish(),
+        );
+        let manifest = Digest::of(b"a manifest");
+        let name = format!("v{FACTS_CACHE_VERSION}-{}", manifest.hex());
+        let mut stored = serde_json::to_value(cache::Facts::from(&Facts::default())).unwrap();
+        stored["python"] = serde_json::json!({
+            "version": [3, 12],
+            "interpreter": "usr/local/bin/python3.12",
+            "layout": "a layout from the future",
+            "package_version": null,
+        });
+        s.put_key(FACTS_KEY_KIND, &name, stored.to_string().as_bytes())
+            .unwrap();
+        let mut fetched = 0;
+        let mut fetch = || -> Result<(), FactsError> {
+            fetched += 1;
+            Ok(())
+        };
+        let facts = read_facts_cached(&s, &manifest, &[base], &mut fetch).unwrap();
+        assert_eq!(fetched, 1);
+        assert_eq!(facts.python.map(|p| p.layout), Some(PythonLayout::UsrLocal));
+        // And it was rewritten.
+        let again = s.get_key(FACTS_KEY_KIND, &name).unwrap().unwrap();
+        let again = serde_json::from_slice::<cache::Facts>(&again).unwrap();
+        assert!(again.into_facts().is_some());
     }
 
     #[test]
@@ -1722,23 +3130,32 @@ mod tests {
             Digest::of(b"not in the store"),
             1,
         );
-        let top = layer(
-            &s,
-            &[
-                E::Dir("etc"),
-                E::File("etc/passwd", PASSWD_A),
-                E::File("etc/group", b"root:x:0:\n"),
-                E::File("etc/shadow", b""),
-                E::File("etc/gshadow", b""),
-                E::Link("etc/os-release", "../usr/lib/os-release"),
-                E::Dir("usr"),
-                E::Dir("usr/lib"),
-                E::File("usr/lib/os-release", ALPINE_OS_RELEASE),
-                E::Dir("home"),
-            ],
-        );
+        // Every path of interest decided: by an entry, or hidden from the
+        // layers below by an opaque folder or a whiteout.
+        let top = RawTar::new()
+            .dir("etc/")
+            .file("etc/passwd", PASSWD_A)
+            .file("etc/group", b"root:x:0:\n")
+            .file("etc/shadow", b"")
+            .file("etc/gshadow", b"")
+            .symlink("etc/os-release", "../usr/lib/os-release")
+            .dir("usr/")
+            .file("usr/.wh..wh..opq", b"")
+            .file("usr/lib/os-release", ALPINE_OS_RELEASE)
+            .file("usr/bin/python3.12", b"")
+            .file("usr/lib/python3.12/os.py", b"")
+            .dir("lib/")
+            .file("lib/.wh..wh..opq", b"")
+            .file("lib/apk/db/installed", ALPINE_APK_DB)
+            .file(".wh.lib64", b"")
+            .file(".wh.var", b"")
+            .dir("home/")
+            .finish();
+        let top = raw_layer(&s, &top);
         let facts = read_facts(&s, &[missing.clone(), top]).unwrap();
         assert_eq!(facts.os_family(), OsFamily::Alpine);
+        assert_eq!(facts.libc_version, Some((1, 2)));
+        assert_eq!(facts.python.map(|p| p.version), Some((3, 12)));
         // While a base whose top layer leaves something open reads on.
         let top = layer(&s, &[E::File("etc/passwd", PASSWD_A)]);
         let err = read_facts(&s, &[missing, top]).unwrap_err();

@@ -660,6 +660,7 @@ nogroup:x:65534:
             os_release: os("alpine"),
             home: Some(EntryMeta::root(0o755)),
             libc: Some(Libc::Musl),
+            ..Facts::default()
         }
     }
 
@@ -682,6 +683,7 @@ nogroup:x:65534:
             os_release: os("debian"),
             home: Some(EntryMeta::root(0o755)),
             libc: Some(Libc::Glibc),
+            ..Facts::default()
         }
     }
 
@@ -891,6 +893,7 @@ nogroup:x:65534:
                     os_release: None,
                     home: None,
                     libc: None,
+                    ..Facts::default()
                 },
                 "app",
                 Ok(Want {

@@ -14,3 +14,4 @@ pub mod metadata;
 pub mod project;
 pub mod requirements;
 pub mod tags;
+pub mod wheel;
