@@ -32,7 +32,7 @@ pub enum BuildError {
         #[source]
         source: transport::TransportError,
     },
-    #[error("reading /etc/passwd, /etc/group and /etc/os-release of the base: {0}")]
+    #[error("reading the base's facts (/etc/passwd, /etc/group, /etc/os-release, its C library and Python): {0}")]
     Facts(#[from] facts::FactsError),
     #[error(transparent)]
     User(#[from] user::UserError),
@@ -58,6 +58,12 @@ pub enum BuildError {
     Workdir(String),
     #[error("reading {path}: {source}")]
     ReadFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("writing {path}: {source}")]
+    WriteFile {
         path: PathBuf,
         #[source]
         source: std::io::Error,
@@ -233,7 +239,13 @@ pub fn build(
         let input = deps::InstallInput {
             workdir: &workdir,
             platform: &base.platform,
-            libc: facts.as_ref().and_then(|f| f.libc),
+            facts: facts.as_ref(),
+            config_env: base
+                .config
+                .config
+                .as_ref()
+                .and_then(|c| c.env.as_deref())
+                .unwrap_or_default(),
             compression: opts.compression,
             epoch: opts.epoch,
         };
@@ -242,6 +254,7 @@ pub fn build(
             if let Some(e) = ctx
                 .entries
                 .iter()
+                .filter(|_| d.summary.ecosystem == "npm")
                 .find(|e| e.rel == "node_modules" || e.rel.starts_with("node_modules/"))
             {
                 report(Event::Warning(format!(
@@ -354,7 +367,10 @@ pub fn build(
 
 /// A registry client, when the build talks to a registry at all: for a
 /// registry base, a push, or a `docker://` output.
-fn registry_client(opts: &BuildOptions, remote_base: bool) -> Result<Option<Client>, BuildError> {
+pub(crate) fn registry_client(
+    opts: &BuildOptions,
+    remote_base: bool,
+) -> Result<Option<Client>, BuildError> {
     let needed = remote_base
         || !opts.push.is_empty()
         || opts
@@ -370,7 +386,7 @@ fn registry_client(opts: &BuildOptions, remote_base: bool) -> Result<Option<Clie
 /// Reads the base: from a local transport (every blob imported into the
 /// store), or from a registry (manifest and config only; the layers stay
 /// remote until needed). Returns the registry reference for the latter.
-fn load_base(
+pub(crate) fn load_base(
     opts: &BuildOptions,
     store: &Store,
     client: Option<&Client>,

@@ -20,6 +20,8 @@ pub struct Cli {
 pub enum Command {
     /// Build an image from an app folder on top of a base image.
     Build(Box<BuildArgs>),
+    /// Resolve requirements.txt for the base's platforms and write pylock.toml (PEP 751).
+    Lock(LockArgs),
     /// Show an image's platform, config and layers.
     Inspect(InspectArgs),
     /// Copy an image from a registry into an archive or layout (for air-gapped hosts).
@@ -160,6 +162,30 @@ pub struct BuildArgs {
     /// Rebuild the deps layer even when the cache has it.
     #[arg(long)]
     pub no_cache: bool,
+    /// pip: resolve requirements.txt afresh instead of using the cached resolution.
+    #[arg(long)]
+    pub refresh: bool,
+    /// pip: install from pylock.toml only, and fail when it does not satisfy requirements.txt.
+    #[arg(long)]
+    pub locked: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LockArgs {
+    /// The app folder holding requirements.txt.
+    #[arg(default_value = ".")]
+    pub context: PathBuf,
+    /// The base image the app will run on (its Python, C library and CPU decide the wheels).
+    #[arg(long)]
+    pub base: String,
+    /// The platform(s) to lock for, os/arch[/variant][,...] (default: this machine's).
+    #[arg(long)]
+    pub platform: Option<String>,
+    /// Where to write the lock (default: CONTEXT/pylock.toml).
+    #[arg(long, short = 'o')]
+    pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
 }
 
 #[derive(Debug, Args)]

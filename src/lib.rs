@@ -15,6 +15,7 @@ pub mod ignore;
 pub mod image;
 pub mod inspect;
 pub mod layer;
+pub mod lock;
 pub mod progress;
 pub mod pull;
 pub mod reference;

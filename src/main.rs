@@ -26,6 +26,7 @@ fn main() -> ExitCode {
     let out = Renderer::new(Mode::detect(cli.quiet));
     let result = match cli.command {
         cli::Command::Build(args) => run_build(*args, &out),
+        cli::Command::Lock(args) => run_lock(args, &out),
         cli::Command::Inspect(args) => run_inspect(args, &out),
         cli::Command::Pull(args) => run_pull(args, &out),
         cli::Command::Login(args) => run_login(args, &out),
@@ -157,6 +158,9 @@ fn run_build(a: cli::BuildArgs, out: &Renderer) -> Result<()> {
             dev: a.dev,
             strict_scripts: a.strict_scripts,
             no_cache: a.no_cache,
+            refresh: a.refresh,
+            locked: a.locked,
+            offline: a.registry.offline,
         },
     };
     let store = Store::open_default()?;
@@ -182,6 +186,52 @@ fn run_build(a: cli::BuildArgs, out: &Renderer) -> Result<()> {
         result.new_layers.len()
     ));
     println!("{}", result.image.manifest.digest);
+    Ok(())
+}
+
+fn run_lock(a: cli::LockArgs, out: &Renderer) -> Result<()> {
+    let platforms = platforms(a.platform.as_deref())?;
+    let output = a
+        .output
+        .clone()
+        .unwrap_or_else(|| a.context.join(hoist::deps::pip::lock::LOCK_NAME));
+    let opts = BuildOptions {
+        context: a.context.clone(),
+        ignore_file: ".dockerignore".into(),
+        base: Transport::parse(&a.base)?,
+        platform: platforms[0].clone(),
+        user: None,
+        workdir: "/app".into(),
+        settings: ConfigSettings::default(),
+        tags: Vec::new(),
+        outputs: Vec::new(),
+        compression: Compression::default(),
+        epoch: 0,
+        push: Vec::new(),
+        registry: registry_options(&a.registry),
+        deps: DepsOptions {
+            kind: DepsKind::Pip,
+            offline: a.registry.offline,
+            ..DepsOptions::default()
+        },
+    };
+    let store = Store::open_default()?;
+    let started = std::time::Instant::now();
+    let mut report = |e: Event| out.line(&event_line(e, out.mode() == Mode::Bars));
+    let locked = hoist::lock::lock(&opts, &platforms, &output, &store, &mut report, out)?;
+    let per: Vec<String> = locked
+        .packages
+        .iter()
+        .map(|(p, n)| format!("{p}: {n} packages"))
+        .collect();
+    out.line(&format!(
+        "locked  {} ({}; {} entries) in {:.2}s",
+        locked.path.display(),
+        per.join(", "),
+        locked.entries,
+        started.elapsed().as_secs_f64()
+    ));
+    println!("{}", locked.path.display());
     Ok(())
 }
 
@@ -211,8 +261,13 @@ fn event_line(e: Event, color: bool) -> String {
                     d.from_store
                 )
             };
+            let bins = if d.ecosystem == "pip" {
+                "scripts"
+            } else {
+                "bin links"
+            };
             format!(
-                "deps    {} from {}: {} packages, {} files, {} bin links; {how}",
+                "deps    {} from {}: {} packages, {} files, {} {bins}; {how}",
                 d.ecosystem, d.manifest, d.packages, d.files, d.bin_links
             )
         }

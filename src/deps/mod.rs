@@ -55,28 +55,54 @@ pub struct DepsOptions {
     pub strict_scripts: bool,
     /// Rebuild the layer even when the cache has it.
     pub no_cache: bool,
+    /// pip: resolve afresh instead of using the cached resolution.
+    pub refresh: bool,
+    /// pip: install only from pylock.toml, and only when it satisfies the
+    /// requirements.
+    pub locked: bool,
+    /// No network: every package and answer must be in the store.
+    pub offline: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum DepsError {
-    #[error(
-        "--deps pip: Python dependencies are not installed by hoist yet; build with \
-         --deps none and install them into the base for now"
-    )]
-    PipUnsupported,
     #[error("--deps npm: {0} has no package.json")]
     NoPackageJson(String),
+    #[error("--deps pip: {0} has no requirements.txt")]
+    NoRequirements(String),
+    #[error(
+        "{0} has both npm and Python manifests; say which installer makes the deps layer with \
+         --deps npm or --deps pip"
+    )]
+    Both(String),
     #[error(transparent)]
     Npm(#[from] npm::NpmError),
+    #[error(transparent)]
+    PipProject(#[from] pip::project::ProjectError),
+    #[error(transparent)]
+    PipEnv(#[from] pip::env::EnvError),
+    #[error(transparent)]
+    Pip(#[from] pip::install::PipError),
+    #[error("--deps pip needs the base's facts (its Python), and none were read")]
+    NoFacts,
 }
 
-/// Files that mark a Python project.
-const PYTHON_FILES: [&str; 3] = ["requirements.txt", "pyproject.toml", "Pipfile"];
+/// Python project files hoist does not read; it says how to export a
+/// requirements.txt from them.
+const OTHER_PYTHON_FILES: [(&str, &str); 3] = [
+    (
+        "pyproject.toml",
+        "uv export --format requirements-txt, or pip-compile pyproject.toml",
+    ),
+    ("poetry.lock", "poetry export -f requirements.txt"),
+    ("Pipfile", "pipenv requirements"),
+];
 
 /// A project whose dependencies go into a deps layer.
 #[derive(Debug)]
 pub enum Project {
-    Npm(npm::Project),
+    Npm(Box<npm::Project>),
+    Pip(Box<pip::project::Project>),
 }
 
 /// Decides which installer applies to the project in `root` and reads its
@@ -89,36 +115,50 @@ pub fn prepare(
 ) -> Result<Option<Project>, DepsError> {
     let has = |name: &str| root.join(name).is_file();
     let env = |name: &str| std::env::var(name).ok();
-    let python: Vec<&str> = PYTHON_FILES.into_iter().filter(|f| has(f)).collect();
+    let npm_files = ["package.json", "package-lock.json", "npm-shrinkwrap.json"]
+        .into_iter()
+        .any(has);
+    let requirements = has(pip::project::REQUIREMENTS_NAME);
+    let read_pip = || -> Result<Option<Project>, DepsError> {
+        Ok(pip::project::Project::read(root)?.map(|p| Project::Pip(Box::new(p))))
+    };
+    let read_npm = || -> Result<Option<Project>, DepsError> {
+        Ok(npm::Project::read(root, &env)?.map(|p| Project::Npm(Box::new(p))))
+    };
     match opts.kind {
         DepsKind::None => Ok(None),
-        DepsKind::Pip => Err(DepsError::PipUnsupported),
+        DepsKind::Pip if !requirements => {
+            let hint = OTHER_PYTHON_FILES
+                .iter()
+                .find(|(f, _)| has(f))
+                .map(|(f, how)| format!(" (it has {f}: export one with `{how}`)"))
+                .unwrap_or_default();
+            Err(DepsError::NoRequirements(format!(
+                "{}{hint}",
+                root.display()
+            )))
+        }
+        DepsKind::Pip => read_pip(),
         DepsKind::Npm => {
             if !has("package.json") {
                 return Err(DepsError::NoPackageJson(root.display().to_string()));
             }
-            Ok(npm::Project::read(root, &env)?.map(Project::Npm))
+            read_npm()
         }
-        DepsKind::Auto => {
-            let npm = ["package.json", "package-lock.json", "npm-shrinkwrap.json"]
-                .into_iter()
-                .any(has);
-            if !python.is_empty() {
-                warn(format!(
-                    "found {}, but hoist does not install Python dependencies yet; {}",
-                    python.join(", "),
-                    if npm {
-                        "only the npm dependencies go in the deps layer"
-                    } else {
-                        "the image gets no deps layer"
-                    }
-                ));
+        DepsKind::Auto => match (npm_files, requirements) {
+            (true, true) => Err(DepsError::Both(root.display().to_string())),
+            (true, false) => read_npm(),
+            (false, true) => read_pip(),
+            (false, false) => {
+                if let Some((f, how)) = OTHER_PYTHON_FILES.iter().find(|(f, _)| has(f)) {
+                    warn(format!(
+                        "found {f} but no requirements.txt, which is what hoist installs from; \
+                         the image gets no deps layer (export one with `{how}`)"
+                    ));
+                }
+                Ok(None)
             }
-            if !npm {
-                return Ok(None);
-            }
-            Ok(npm::Project::read(root, &env)?.map(Project::Npm))
-        }
+        },
     }
 }
 
@@ -127,7 +167,11 @@ pub fn prepare(
 pub struct InstallInput<'a> {
     pub workdir: &'a ImagePath,
     pub platform: &'a Platform,
-    pub libc: Option<facts::Libc>,
+    /// What the base's filesystem says (its C library, its Python).
+    pub facts: Option<&'a facts::Facts>,
+    /// The base's config `Env` (official python images state their
+    /// version there).
+    pub config_env: &'a [String],
     pub compression: Compression,
     pub epoch: u64,
 }
@@ -173,7 +217,7 @@ impl Project {
     ) -> Result<Option<DepsLayer>, DepsError> {
         match self {
             Project::Npm(project) => {
-                let libc = input.libc.map(|l| match l {
+                let libc = input.facts.and_then(|f| f.libc).map(|l| match l {
                     facts::Libc::Glibc => npm::select::Libc::Glibc,
                     facts::Libc::Musl => npm::select::Libc::Musl,
                 });
@@ -200,6 +244,42 @@ impl Project {
                         files: i.counts.files,
                         bin_links: i.counts.bin_links,
                         links: i.counts.links,
+                        downloaded: i.counts.downloaded,
+                        downloaded_bytes: i.counts.downloaded_bytes,
+                        from_store: i.counts.from_store,
+                    },
+                    layer: i.layer,
+                    command: i.command,
+                }))
+            }
+            Project::Pip(project) => {
+                let facts = input.facts.ok_or(DepsError::NoFacts)?;
+                let env = pip::env::PythonEnv::from_facts(facts, input.platform, input.config_env)?;
+                let i = project.install(
+                    &pip::install::InstallOptions {
+                        env: &env,
+                        no_cache: opts.no_cache,
+                        refresh: opts.refresh,
+                        locked: opts.locked,
+                        offline: opts.offline,
+                        compression: input.compression,
+                        epoch: input.epoch,
+                    },
+                    store,
+                    warn,
+                )?;
+                Ok(Some(DepsLayer {
+                    summary: DepsSummary {
+                        ecosystem: "pip",
+                        manifest: match i.pins_from {
+                            "pylock.toml" => "pylock.toml".to_owned(),
+                            _ => pip::project::REQUIREMENTS_NAME.to_owned(),
+                        },
+                        reused: i.reused,
+                        packages: i.counts.packages,
+                        files: i.counts.files,
+                        bin_links: i.counts.scripts,
+                        links: 0,
                         downloaded: i.counts.downloaded,
                         downloaded_bytes: i.counts.downloaded_bytes,
                         from_store: i.counts.from_store,
@@ -245,27 +325,38 @@ mod tests {
         // Nothing at all.
         let (r, warnings) = run(auto);
         assert!(r.unwrap().is_none() && warnings.is_empty());
-        // requirements.txt alone: a warning, no layer; --deps pip: an error.
-        w("requirements.txt", "flask\n");
+        // pyproject.toml alone: a warning saying how to export; --deps pip:
+        // an error saying the same.
+        w("pyproject.toml", "[project]\nname = 'x'\n");
         let (r, warnings) = run(auto);
         assert!(r.unwrap().is_none());
-        assert!(warnings[0].contains("no deps layer"), "{warnings:?}");
+        assert!(warnings[0].contains("uv export"), "{warnings:?}");
         let pip = DepsOptions {
             kind: DepsKind::Pip,
             ..auto
         };
-        assert!(matches!(run(pip).0, Err(DepsError::PipUnsupported)));
+        let err = run(pip).0.unwrap_err().to_string();
+        assert!(
+            err.contains("has no requirements.txt") && err.contains("uv export"),
+            "{err}"
+        );
+        // requirements.txt: the pip installer, by auto or by name.
+        w("requirements.txt", "flask\n");
+        assert!(matches!(run(auto).0, Ok(Some(Project::Pip(_)))));
+        assert!(matches!(run(pip).0, Ok(Some(Project::Pip(_)))));
+        // Both kinds of manifest: auto asks which.
+        w("package.json", r#"{"name": "x"}"#);
+        let err = run(auto).0.unwrap_err().to_string();
+        assert!(err.contains("--deps npm or --deps pip"), "{err}");
+        std::fs::remove_file(root.join("requirements.txt")).unwrap();
+        std::fs::remove_file(root.join("pyproject.toml")).unwrap();
         // package.json with no dependency: nothing to install.
         w(
             "package.json",
             r#"{"name": "x", "scripts": {"start": "node ."}}"#,
         );
         let (r, warnings) = run(auto);
-        assert!(r.unwrap().is_none());
-        assert!(
-            warnings[0].contains("only the npm dependencies"),
-            "{warnings:?}"
-        );
+        assert!(r.unwrap().is_none() && warnings.is_empty(), "{warnings:?}");
         // With a dependency and no lockfile: the error says how to make one.
         w("package.json", r#"{"dependencies": {"ms": "^2"}}"#);
         let err = run(auto).0.unwrap_err().to_string();

@@ -8,10 +8,14 @@
 //! Python, [`dist`] the files an index offers.
 
 pub mod dist;
+pub mod download;
 pub mod env;
+pub mod index;
+pub mod install;
 pub mod lock;
 pub mod metadata;
 pub mod project;
 pub mod requirements;
+pub mod resolve;
 pub mod tags;
 pub mod wheel;

@@ -1,0 +1,645 @@
+//! One pip install: a project's requirements to a cached site-packages
+//! layer, as `pip install --no-compile -r requirements.txt` run inside
+//! the image would leave it, without running anything.
+//!
+//! 1. The packages ([`Pin`]s) come from pylock.toml when the project has
+//!    one (as is; `--locked` also checks it still satisfies the
+//!    requirements), else from the resolution cached under a key of the
+//!    requirements' bytes, the index options and the image's interpreter
+//!    and platform, else from a fresh resolution ([`super::resolve`]) over
+//!    the configured indexes, which is then cached. `--refresh` skips the
+//!    cache. So a code-only rebuild asks no index anything, as Docker's
+//!    `RUN pip install` layer is keyed on the copied requirements file.
+//! 2. The layer's key ([`layer_key`]) hashes what the layer's bytes
+//!    depend on: each wheel's name and sha256, the interpreter, the
+//!    install scheme, the compression, the mtime and [`FORMAT_VERSION`].
+//!    When the store has a layer for it, nothing is downloaded.
+//! 3. Otherwise the wheels are downloaded in parallel and verified
+//!    ([`super::download`]), and written straight from the zips into the
+//!    layer ([`super::wheel`]).
+//!
+//! pip's hash-checking mode is kept: when requirements carry `--hash`,
+//! every installed package must be a requirement with hashes, and every
+//! wheel's sha256 must be one of them.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sha2::{Digest as _, Sha256};
+
+use super::dist::{DistFile, DistKind, Location};
+use super::download::{download_all, DownloadError, DownloadEvent};
+use super::env::PythonEnv;
+use super::index::{Index, IndexConfig, IndexError};
+use super::lock::{Lock, LockError, LockedPackage, LockedWheel};
+use super::metadata::CoreMetadata;
+use super::project::Project;
+use super::resolve::{self, Requested, ResolveError, ResolveInput, Source, SourceError};
+use super::tags::WheelFilename;
+use super::wheel::{self, WheelError, WheelInput};
+use crate::digest::Digest;
+use crate::image::Descriptor;
+use crate::layer::{Compression, Layer};
+use crate::store::{Store, StoreError};
+
+/// The version of hoist's Python layer layout; part of every layer key.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// The store's cache-entry kind for site-packages layers.
+pub const LAYER_KEY_KIND: &str = "deps-pip";
+
+/// The store's cache-entry kind for resolutions.
+pub const RESOLUTION_KEY_KIND: &str = "pip-resolution";
+
+/// What INSTALLER says (PEP 376: the tool that installed the files).
+pub const INSTALLER: &str = "hoist";
+
+#[derive(Debug, thiserror::Error)]
+pub enum PipError {
+    #[error("pylock.toml: {0}")]
+    Lock(#[from] LockError),
+    #[error("--locked needs a pylock.toml next to requirements.txt: write one with `hoist lock`")]
+    NoLock,
+    #[error(transparent)]
+    Index(#[from] IndexError),
+    #[error(transparent)]
+    Resolve(#[from] ResolveError),
+    #[error(transparent)]
+    Download(#[from] DownloadError),
+    #[error(transparent)]
+    Wheel(#[from] WheelError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(
+        "hash-checking mode: {name} {version} (required by {by}) is not in the requirements with \
+         --hash; pip wants every package pinned with hashes (pip-compile --generate-hashes \
+         writes them all)"
+    )]
+    HashMissing {
+        name: String,
+        version: String,
+        by: String,
+    },
+    #[error("{name}: the locked wheel {file} has a path with `..` or `.` in it; write it as a plain path")]
+    LockPath { name: String, file: String },
+}
+
+/// What one install is asked to do.
+#[derive(Debug, Clone)]
+pub struct InstallOptions<'a> {
+    pub env: &'a PythonEnv,
+    /// Build the layer even when the cache has it.
+    pub no_cache: bool,
+    /// Resolve afresh instead of using the cached resolution.
+    pub refresh: bool,
+    /// Install only from pylock.toml, and only when it satisfies the
+    /// requirements.
+    pub locked: bool,
+    /// No network: every answer must be in the store.
+    pub offline: bool,
+    pub compression: Compression,
+    pub epoch: u64,
+}
+
+/// The layer an install made or found, and what it holds.
+#[derive(Debug, Clone)]
+pub struct Installed {
+    pub layer: Layer,
+    /// What pip command the layer stands for, for the image history.
+    pub command: String,
+    pub reused: bool,
+    /// Where the package list came from: `pylock.toml`, `cache` or
+    /// `resolved`.
+    pub pins_from: &'static str,
+    pub counts: Counts,
+}
+
+/// What an install put in its layer.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    pub packages: usize,
+    pub files: usize,
+    pub scripts: usize,
+    #[serde(skip)]
+    pub downloaded: usize,
+    #[serde(skip)]
+    pub downloaded_bytes: u64,
+    #[serde(skip)]
+    pub from_store: usize,
+}
+
+/// One package to install and the wheel chosen for it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pin {
+    pub name: String,
+    pub version: String,
+    pub filename: String,
+    pub url: Option<String>,
+    /// A local wheel (a `--find-links` folder, or relative to the lock).
+    pub path: Option<PathBuf>,
+    pub sha256: Option<String>,
+    pub size: Option<u64>,
+    /// Who wanted it, for messages.
+    #[serde(default)]
+    pub required_by: Vec<String>,
+}
+
+impl Pin {
+    fn from_dist(name: String, version: String, file: &DistFile, required_by: Vec<String>) -> Pin {
+        let (url, path) = match &file.location {
+            Location::Url(u) => (Some(u.clone()), None),
+            Location::Path(p) => (None, Some(p.clone())),
+        };
+        Pin {
+            name,
+            version,
+            filename: file.filename.clone(),
+            url,
+            path,
+            sha256: file.sha256.clone(),
+            size: file.size,
+            required_by,
+        }
+    }
+
+    /// The file as the downloader takes it.
+    fn dist_file(&self) -> Result<DistFile, PipError> {
+        let filename = WheelFilename::parse(&self.filename).map_err(|e| {
+            PipError::Lock(LockError::Package {
+                index: 0,
+                why: e.to_string(),
+            })
+        })?;
+        let location = match (&self.url, &self.path) {
+            (Some(u), _) => Location::Url(u.clone()),
+            (None, Some(p)) => Location::Path(p.clone()),
+            (None, None) => {
+                return Err(PipError::LockPath {
+                    name: self.name.clone(),
+                    file: self.filename.clone(),
+                })
+            }
+        };
+        Ok(DistFile {
+            filename: self.filename.clone(),
+            kind: DistKind::Wheel(filename),
+            location,
+            sha256: self.sha256.clone(),
+            requires_python: None,
+            yanked: false,
+            metadata: None,
+            size: self.size,
+        })
+    }
+}
+
+/// The resolver's view of the indexes.
+struct IndexSource<'a> {
+    index: &'a Index,
+    store: &'a Store,
+}
+
+impl Source for IndexSource<'_> {
+    fn files(&self, name: &pep508_rs::PackageName) -> Result<Vec<DistFile>, SourceError> {
+        match self.index.files(name) {
+            // The resolver names the requirer of a project no index has.
+            Err(IndexError::UnknownPackage { .. }) => Ok(Vec::new()),
+            other => other.map_err(SourceError::new),
+        }
+    }
+
+    fn metadata(&self, file: &DistFile) -> Result<CoreMetadata, SourceError> {
+        self.index
+            .metadata(file, self.store)
+            .map_err(SourceError::new)
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct CacheEntry {
+    descriptor: Descriptor,
+    diff_id: Digest,
+    uncompressed_size: u64,
+    counts: Counts,
+}
+
+impl Project {
+    /// The indexes: pip's environment variables (`PIP_INDEX_URL`, ...),
+    /// then what the requirements files say, which wins as it does in pip.
+    pub fn index(&self, store: &Store, offline: bool) -> Result<Index, PipError> {
+        let mut config = IndexConfig::from_env()?;
+        if let Some(url) = &self.index.index_url {
+            config.index_url = url.clone();
+        }
+        config
+            .extra_index_urls
+            .extend(self.index.extra_index_urls.iter().cloned());
+        config
+            .find_links
+            .extend(self.index.find_links.iter().cloned());
+        config.no_index |= self.index.no_index;
+        config.offline = offline;
+        Ok(Index::new(config)?.with_store(store.clone()))
+    }
+
+    /// Resolves the requirements for the image over the indexes.
+    pub fn resolve(
+        &self,
+        env: &PythonEnv,
+        store: &Store,
+        offline: bool,
+        warn: &mut dyn FnMut(String),
+    ) -> Result<Vec<Pin>, PipError> {
+        let index = self.index(store, offline)?;
+        let source = IndexSource {
+            index: &index,
+            store,
+        };
+        let requested = |lines: &[super::project::Located]| -> Vec<Requested> {
+            lines
+                .iter()
+                .map(|(file, l)| Requested {
+                    requirement: l.requirement.clone(),
+                    file: file.clone(),
+                    line: l.line,
+                })
+                .collect()
+        };
+        let mut input = ResolveInput::for_env(env);
+        input.requirements = requested(&self.requirements);
+        input.constraints = requested(&self.constraints);
+        input.pre = self.index.pre;
+        let resolution = resolve::resolve(&source, &input)?;
+        for w in &resolution.warnings {
+            warn(w.clone());
+        }
+        Ok(resolution
+            .packages
+            .iter()
+            .map(|p| {
+                Pin::from_dist(
+                    p.name.to_string(),
+                    p.version.to_string(),
+                    &p.wheel,
+                    p.required_by.clone(),
+                )
+            })
+            .collect())
+    }
+
+    /// The packages to install and where the list came from.
+    fn pins(
+        &self,
+        opts: &InstallOptions<'_>,
+        store: &Store,
+        warn: &mut dyn FnMut(String),
+    ) -> Result<(Vec<Pin>, &'static str), PipError> {
+        if let Some(lock) = &self.lock {
+            match lock.check_satisfies(&self.requirements, opts.env) {
+                Ok(()) => {}
+                Err(e) if opts.locked => return Err(e.into()),
+                Err(e) => warn(format!("{e}; installing from it as is")),
+            }
+            let pins = lock
+                .select(opts.env)?
+                .into_iter()
+                .map(|c| self.pin_from_lock(c.package, c.wheel))
+                .collect::<Result<_, _>>()?;
+            return Ok((pins, "pylock.toml"));
+        }
+        if opts.locked {
+            return Err(PipError::NoLock);
+        }
+        let key = self.resolution_key(opts.env);
+        if !opts.refresh {
+            if let Some(bytes) = store.get_key(RESOLUTION_KEY_KIND, &key)? {
+                if let Ok(pins) = serde_json::from_slice::<Vec<Pin>>(&bytes) {
+                    return Ok((pins, "cache"));
+                }
+            }
+        }
+        let pins = self.resolve(opts.env, store, opts.offline, warn)?;
+        self.check_hash_mode(&pins)?;
+        store.put_key(
+            RESOLUTION_KEY_KIND,
+            &key,
+            &serde_json::to_vec(&pins).unwrap_or_default(),
+        )?;
+        Ok((pins, "resolved"))
+    }
+
+    fn pin_from_lock(&self, p: &LockedPackage, w: &LockedWheel) -> Result<Pin, PipError> {
+        let path = match &w.path {
+            None => None,
+            Some(rel) => {
+                use std::path::Component;
+                let plain = std::path::Path::new(rel)
+                    .components()
+                    .all(|c| matches!(c, Component::Normal(_) | Component::RootDir));
+                if !plain {
+                    return Err(PipError::LockPath {
+                        name: p.name.to_string(),
+                        file: w.name.clone(),
+                    });
+                }
+                Some(self.root.join(rel))
+            }
+        };
+        Ok(Pin {
+            name: p.name.to_string(),
+            version: p.version.to_string(),
+            filename: w.name.clone(),
+            url: w.url.clone(),
+            path,
+            sha256: Some(w.sha256.clone()),
+            size: w.size,
+            required_by: Vec::new(),
+        })
+    }
+
+    /// In hash-checking mode every package must be a hashed requirement.
+    fn check_hash_mode(&self, pins: &[Pin]) -> Result<(), PipError> {
+        if !self.require_hashes {
+            return Ok(());
+        }
+        let hashed = self.hashes();
+        for p in pins {
+            let key = normalize(&p.name);
+            if !hashed.contains_key(&key) {
+                return Err(PipError::HashMissing {
+                    name: p.name.clone(),
+                    version: p.version.clone(),
+                    by: if p.required_by.is_empty() {
+                        "the requirements".to_owned()
+                    } else {
+                        p.required_by.join(", ")
+                    },
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// `--hash` values by normalised package name.
+    fn hashes(&self) -> BTreeMap<String, Vec<String>> {
+        let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (_, l) in &self.requirements {
+            if !l.hashes.is_empty() {
+                out.entry(normalize(l.requirement.name.as_ref()))
+                    .or_default()
+                    .extend(l.hashes.iter().cloned());
+            }
+        }
+        out
+    }
+
+    /// The key of a resolution: the requirements' bytes, the index
+    /// options and the image's interpreter and platform.
+    pub fn resolution_key(&self, env: &PythonEnv) -> String {
+        let doc = json!({
+            "resolver": format!("hoist-pip/{FORMAT_VERSION}"),
+            "inputs": self.inputs_digest,
+            "index": [
+                self.index.index_url,
+                self.index.extra_index_urls,
+                self.index.find_links,
+                self.index.no_index,
+                self.index.pre,
+            ],
+            "python": env.full_version.to_string(),
+            "target": format!("{:?}", env.target),
+        });
+        hex::encode(Sha256::digest(doc.to_string()))
+    }
+
+    /// The deps layer (cached or built).
+    pub fn install(
+        &self,
+        opts: &InstallOptions<'_>,
+        store: &Store,
+        warn: &mut dyn FnMut(String),
+    ) -> Result<Installed, PipError> {
+        let (pins, pins_from) = self.pins(opts, store, warn)?;
+        let command = format!(
+            "pip install --no-compile -r requirements.txt{}",
+            if pins_from == "pylock.toml" {
+                " (pylock.toml)"
+            } else {
+                ""
+            }
+        );
+        let top: Vec<String> = self.top_level().iter().map(|n| normalize(n)).collect();
+        let key = layer_key(&pins, &top, opts);
+        if !opts.no_cache {
+            if let Some(bytes) = store.get_key(LAYER_KEY_KIND, &key)? {
+                if let Ok(entry) = serde_json::from_slice::<CacheEntry>(&bytes) {
+                    if store.has(&entry.descriptor.digest) {
+                        return Ok(Installed {
+                            layer: Layer {
+                                descriptor: entry.descriptor,
+                                diff_id: entry.diff_id,
+                                uncompressed_size: entry.uncompressed_size,
+                            },
+                            command,
+                            reused: true,
+                            pins_from,
+                            counts: entry.counts,
+                        });
+                    }
+                }
+            }
+        }
+        let hashes = self.hashes();
+        let files = pins
+            .iter()
+            .map(|p| {
+                let allowed = hashes.get(&normalize(&p.name)).cloned().unwrap_or_default();
+                Ok((p.dist_file()?, allowed))
+            })
+            .collect::<Result<Vec<_>, PipError>>()?;
+        let index = self.index(store, opts.offline)?;
+        let downloaded = AtomicUsize::new(0);
+        let downloaded_bytes = AtomicU64::new(0);
+        let from_store = AtomicUsize::new(0);
+        let digests = download_all(&index, store, &files, &|e| match e {
+            DownloadEvent::Cached { .. } => {
+                from_store.fetch_add(1, Ordering::Relaxed);
+            }
+            DownloadEvent::Downloaded { bytes, .. } => {
+                downloaded.fetch_add(1, Ordering::Relaxed);
+                downloaded_bytes.fetch_add(bytes, Ordering::Relaxed);
+            }
+            DownloadEvent::Retrying { .. } => {}
+        })?;
+        let wheels: Vec<WheelInput> = pins
+            .iter()
+            .zip(&digests)
+            .map(|(p, d)| WheelInput {
+                filename: p.filename.clone(),
+                blob: d.clone(),
+                requested: top.contains(&normalize(&p.name)),
+            })
+            .collect();
+        let written = wheel::write_layer(
+            store,
+            &wheels,
+            opts.env,
+            INSTALLER,
+            opts.compression,
+            opts.epoch,
+        )?;
+        let counts = Counts {
+            packages: pins.len(),
+            files: written.files,
+            scripts: written.scripts,
+            downloaded: downloaded.into_inner(),
+            downloaded_bytes: downloaded_bytes.into_inner(),
+            from_store: from_store.into_inner(),
+        };
+        let layer = written.layer;
+        let entry = CacheEntry {
+            descriptor: layer.descriptor.clone(),
+            diff_id: layer.diff_id.clone(),
+            uncompressed_size: layer.uncompressed_size,
+            counts: counts.clone(),
+        };
+        store.put_key(
+            LAYER_KEY_KIND,
+            &key,
+            &serde_json::to_vec(&entry).unwrap_or_default(),
+        )?;
+        Ok(Installed {
+            layer,
+            command,
+            reused: false,
+            pins_from,
+            counts,
+        })
+    }
+}
+
+/// Builds a lock from the resolutions of several images (one per
+/// platform): a package resolved alike everywhere gets one entry with
+/// every platform's wheel; one that differs gets an entry per version,
+/// with a marker naming the machines it applies to.
+pub fn lock_of(resolutions: &[(&PythonEnv, Vec<Pin>)]) -> Result<Lock, PipError> {
+    // (name, version) -> (wheels, machines)
+    type Seen<'a> = (Vec<&'a Pin>, Vec<&'a str>);
+    let mut by: BTreeMap<(String, String), Seen<'_>> = BTreeMap::new();
+    for (env, pins) in resolutions {
+        for p in pins {
+            let e = by
+                .entry((normalize(&p.name), p.version.clone()))
+                .or_default();
+            e.0.push(p);
+            e.1.push(env.target.arch.as_str());
+        }
+    }
+    let all: Vec<&str> = resolutions
+        .iter()
+        .map(|(e, _)| e.target.arch.as_str())
+        .collect();
+    let mut packages = Vec::new();
+    for ((name, version), (pins, mut machines)) in by {
+        machines.sort_unstable();
+        machines.dedup();
+        let marker = if all.iter().all(|m| machines.contains(m)) {
+            None
+        } else {
+            let text = machines
+                .iter()
+                .map(|m| format!("platform_machine == '{m}'"))
+                .collect::<Vec<_>>()
+                .join(" or ");
+            Some(text.parse().map_err(|e: pep508_rs::Pep508Error| {
+                PipError::Lock(LockError::Package {
+                    index: 0,
+                    why: e.to_string(),
+                })
+            })?)
+        };
+        let bad = |why: String| PipError::Lock(LockError::Package { index: 0, why });
+        let mut wheels = Vec::new();
+        for p in pins {
+            let filename = WheelFilename::parse(&p.filename).map_err(|e| bad(e.to_string()))?;
+            let sha256 = p.sha256.clone().ok_or_else(|| {
+                bad(format!(
+                    "{}: the index gave no sha256 for {}, and a lock needs one",
+                    p.name, p.filename
+                ))
+            })?;
+            wheels.push(LockedWheel {
+                filename,
+                name: p.filename.clone(),
+                url: p.url.clone(),
+                path: p.path.as_ref().map(|p| p.display().to_string()),
+                size: p.size,
+                sha256,
+            });
+        }
+        packages.push(LockedPackage {
+            name: name.parse().map_err(|e| bad(format!("{name}: {e}")))?,
+            version: version
+                .parse()
+                .map_err(|e| bad(format!("{name} {version}: {e}")))?,
+            marker,
+            index: None,
+            wheels,
+            other_source: None,
+        });
+    }
+    let requires_python = resolutions.first().map(|(e, _)| {
+        let (major, minor) = e.version;
+        format!("=={major}.{minor}.*")
+    });
+    Ok(Lock {
+        requires_python,
+        packages,
+    })
+}
+
+/// The layer's cache key: everything its bytes depend on.
+pub fn layer_key(pins: &[Pin], requested: &[String], opts: &InstallOptions<'_>) -> String {
+    let mut wheels: Vec<(&str, Option<&str>, bool)> = pins
+        .iter()
+        .map(|p| {
+            let wanted = requested.contains(&normalize(&p.name));
+            (p.filename.as_str(), p.sha256.as_deref(), wanted)
+        })
+        .collect();
+    wheels.sort_unstable();
+    let env = opts.env;
+    let s = &env.scheme;
+    let doc = json!({
+        "installer": format!("hoist-pip/{FORMAT_VERSION}"),
+        "wheels": wheels,
+        "interpreter": env.interpreter.as_str(),
+        "python": env.full_version.to_string(),
+        "target": format!("{:?}", env.target),
+        "scheme": [s.purelib.as_str(), s.platlib.as_str(), s.scripts.as_str(), s.data.as_str(), s.headers.as_str()],
+        "compression": format!("{:?}", opts.compression),
+        "epoch": opts.epoch,
+    });
+    hex::encode(Sha256::digest(doc.to_string()))
+}
+
+/// PEP 503 normalisation: runs of `-_.` become `-`, lower case.
+fn normalize(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut sep = false;
+    for c in name.chars() {
+        if matches!(c, '-' | '_' | '.') {
+            sep = true;
+        } else {
+            if sep && !out.is_empty() {
+                out.push('-');
+            }
+            sep = false;
+            out.push(c.to_ascii_lowercase());
+        }
+    }
+    out
+}
