@@ -19,10 +19,11 @@
 //! interpreter that runs it, whatever `--python-version` says, so only a
 //! 3.11 pip on x86_64 resolves for the image. And pip's install scheme is
 //! the interpreter's: with `--root DIR` and no `--prefix`, pip on the host
-//! writes the very paths it writes inside the image, under DIR (checked
-//! by hand: Debian's pip 23.0.1 and pip 25.0.1, run inside the python base
-//! under podman, put every file where `--root` puts it on the host). So the
-//! reference needs no mapping of paths. The brief named `--target DIR`
+//! writes the very files it writes inside the image, under DIR. (Checked
+//! by hand for testdata/pip/api: Debian's pip 23.0.1 run inside the python
+//! base under podman wrote the same 3130 files, modes and contents as
+//! `--root` on the host; pip 25.0.1 put headers and scripts in the same
+//! places.) So the reference needs no mapping of paths. The brief named `--target DIR`
 //! instead: that uses pip's "home" scheme, which moves scripts to
 //! `DIR/bin`, data to DIR and headers to `DIR/include/python/<dist>`, so
 //! a comparison with it must guess where each lands in the image, and it
