@@ -6,5 +6,6 @@ mod bad_input;
 mod build;
 mod formats;
 mod npm;
+mod pip;
 mod registry;
 mod support;
