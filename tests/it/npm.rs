@@ -1051,7 +1051,7 @@ fn install_scripts_warn_or_fail_with_strict_scripts() {
 }
 
 #[test]
-fn deps_kinds_pip_none_and_auto() {
+fn deps_kinds_auto_npm_none_on_a_python_project() {
     let env = Env::new();
     let agent = testdata("agent");
     let python = format!("oci-archive:{}", base("python.oci.tar").display());
@@ -1075,15 +1075,17 @@ fn deps_kinds_pip_none_and_auto() {
         let a: Vec<&str> = a.iter().map(String::as_str).collect();
         env.hoist(&a)
     };
-    run_with("pip").fails_with("--deps pip: Python dependencies are not installed by hoist yet");
+    // auto on a Python project: the pip installer makes the deps layer.
     let auto = run_with("");
     auto.ok();
     assert!(
-        auto.stderr
-            .contains("found requirements.txt, but hoist does not install Python dependencies yet; the image gets no deps layer"),
+        auto.stderr.contains("deps    pip from requirements.txt"),
         "{}",
         auto.stderr
     );
+    assert!(layer_digest(&env.path("agent"), "hoist deps: pip install").is_some());
+    run_with("npm").fails_with("has no package.json");
+    run_with("none").ok();
     assert!(layer_digest(&env.path("agent"), "hoist deps:").is_none());
     run_with("yarn").fails_with("unknown --deps `yarn`");
     // --deps none on an npm project: no deps layer, no request.
