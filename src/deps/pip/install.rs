@@ -83,6 +83,8 @@ pub enum PipError {
         version: String,
         by: String,
     },
+    #[error("{name}: {why}")]
+    Pin { name: String, why: String },
     #[error("{name}: the locked wheel {file} has a path with `..` or `.` in it; write it as a plain path")]
     LockPath { name: String, file: String },
 }
@@ -167,11 +169,9 @@ impl Pin {
 
     /// The file as the downloader takes it.
     fn dist_file(&self) -> Result<DistFile, PipError> {
-        let filename = WheelFilename::parse(&self.filename).map_err(|e| {
-            PipError::Lock(LockError::Package {
-                index: 0,
-                why: e.to_string(),
-            })
+        let filename = WheelFilename::parse(&self.filename).map_err(|e| PipError::Pin {
+            name: self.name.clone(),
+            why: e.to_string(),
         })?;
         let location = match (&self.url, &self.path) {
             (Some(u), _) => Location::Url(u.clone()),
@@ -590,21 +590,25 @@ pub fn lock_of(resolutions: &[(&PythonEnv, Vec<Pin>)]) -> Result<Lock, PipError>
                 .map(|m| format!("platform_machine == '{m}'"))
                 .collect::<Vec<_>>()
                 .join(" or ");
-            Some(text.parse().map_err(|e: pep508_rs::Pep508Error| {
-                PipError::Lock(LockError::Package {
-                    index: 0,
-                    why: e.to_string(),
-                })
-            })?)
+            Some(
+                text.parse()
+                    .map_err(|e: pep508_rs::Pep508Error| PipError::Pin {
+                        name: name.clone(),
+                        why: e.to_string(),
+                    })?,
+            )
         };
-        let bad = |why: String| PipError::Lock(LockError::Package { index: 0, why });
+        let bad = |why: String| PipError::Pin {
+            name: name.clone(),
+            why,
+        };
         let mut wheels = Vec::new();
         for p in pins {
             let filename = WheelFilename::parse(&p.filename).map_err(|e| bad(e.to_string()))?;
             let sha256 = p.sha256.clone().ok_or_else(|| {
                 bad(format!(
-                    "{}: the index gave no sha256 for {}, and a lock needs one",
-                    p.name, p.filename
+                    "the index gave no sha256 for {}, and a lock needs one",
+                    p.filename
                 ))
             })?;
             wheels.push(LockedWheel {
@@ -617,10 +621,12 @@ pub fn lock_of(resolutions: &[(&PythonEnv, Vec<Pin>)]) -> Result<Lock, PipError>
             });
         }
         packages.push(LockedPackage {
-            name: name.parse().map_err(|e| bad(format!("{name}: {e}")))?,
+            name: name
+                .parse()
+                .map_err(|e: pep508_rs::InvalidNameError| bad(e.to_string()))?,
             version: version
                 .parse()
-                .map_err(|e| bad(format!("{name} {version}: {e}")))?,
+                .map_err(|e| bad(format!("version {version}: {e}")))?,
             marker,
             index: None,
             wheels,
