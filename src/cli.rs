@@ -188,7 +188,7 @@ pub struct BuildArgs {
     /// The deps layer's installer: auto (from the files in the context; the default), npm, pip or none.
     #[arg(long, value_name = "auto|npm|pip|none")]
     pub deps: Option<String>,
-    /// Keep development dependencies (npm ci without --omit=dev).
+    /// Keep development dependencies: npm ci without --omit=dev; pip also installs requirements-dev.txt.
     #[arg(long)]
     pub dev: bool,
     /// Fail when a dependency has install scripts (hoist runs none) instead of warning.
