@@ -210,9 +210,9 @@ pub struct LockArgs {
     /// The app folder holding requirements.txt.
     #[arg(default_value = ".")]
     pub context: PathBuf,
-    /// The base image the app will run on (its Python, C library and CPU decide the wheels).
+    /// The base image the app will run on (its Python, C library and CPU decide the wheels); default: the base CONTEXT/hoist.toml names.
     #[arg(long)]
-    pub base: String,
+    pub base: Option<String>,
     /// The platform(s) to lock for, os/arch[/variant][,...] (default: this machine's).
     #[arg(long)]
     pub platform: Option<String>,

@@ -353,32 +353,75 @@ fn run_init(a: cli::InitArgs, out: &Renderer) -> Result<()> {
 }
 
 fn run_lock(a: cli::LockArgs, out: &Renderer) -> Result<()> {
-    let platforms = platforms(a.platform.as_deref())?;
     let output = a
         .output
         .clone()
         .unwrap_or_else(|| a.context.join(hoist::deps::pip::lock::LOCK_NAME));
-    let opts = BuildOptions {
-        context: a.context.clone(),
-        ignore_file: ".dockerignore".into(),
-        base: Transport::parse(&a.base)?,
-        platform: platforms[0].clone(),
-        user: None,
-        workdir: "/app".into(),
-        settings: ConfigSettings::default(),
-        tags: Vec::new(),
-        outputs: Vec::new(),
-        compression: Compression::default(),
-        epoch: 0,
-        push: Vec::new(),
-        registry: registry_options(&a.registry),
-        deps: DepsOptions {
-            kind: DepsKind::Pip,
-            offline: a.registry.offline,
-            ..DepsOptions::default()
-        },
-        app: Default::default(),
-        step: None,
+    let registry = registry_options(&a.registry);
+    let deps = DepsOptions {
+        kind: DepsKind::Pip,
+        offline: a.registry.offline,
+        ..DepsOptions::default()
+    };
+    let (opts, platforms) = match &a.base {
+        Some(base) => {
+            let platforms = platforms(a.platform.as_deref())?;
+            let opts = BuildOptions {
+                context: a.context.clone(),
+                ignore_file: ".dockerignore".into(),
+                base: Transport::parse(base)?,
+                platform: platforms[0].clone(),
+                user: None,
+                workdir: "/app".into(),
+                settings: ConfigSettings::default(),
+                tags: Vec::new(),
+                outputs: Vec::new(),
+                compression: Compression::default(),
+                epoch: 0,
+                push: Vec::new(),
+                registry,
+                deps,
+                app: Default::default(),
+                step: None,
+            };
+            (opts, platforms)
+        }
+        // The base (and platforms) the app's hoist.toml builds on.
+        None => {
+            let context = a.context.display().to_string();
+            let (project, names) = discover(None, &[context], Path::new(""))?;
+            let [name] = names.as_slice() else {
+                bail!(
+                    "{} builds several images ({}); run hoist lock in one image's folder, or pass --base",
+                    a.context.display(),
+                    project.image_names().join(", ")
+                );
+            };
+            let overrides = Overrides {
+                recipe: None,
+                target: None,
+                spec: Spec::default(),
+            };
+            let r = project
+                .resolve(name.as_deref(), &overrides)
+                .context("hoist lock without --base takes the base from hoist.toml")?;
+            let run = RunSettings {
+                epoch: 0,
+                registry,
+                no_cache: false,
+                refresh: false,
+                push: false,
+                output_dir: None,
+                default_tags: false,
+            };
+            let (mut opts, recipe_platforms) = BuildOptions::from_recipe(&r, &run)?;
+            opts.deps = deps;
+            let platforms = match a.platform.as_deref() {
+                Some(p) => platforms(Some(p))?,
+                None => recipe_platforms,
+            };
+            (opts, platforms)
+        }
     };
     let store = Store::open_default()?;
     let started = std::time::Instant::now();
