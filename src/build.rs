@@ -10,13 +10,17 @@
 
 use std::path::PathBuf;
 
+use crate::app::{AppError, AppFiles};
 use crate::config::{self, ConfigSettings};
-use crate::context::{Context, ContextError, EntryKind};
+use crate::context::{Context, ContextError, EntryKind, Filter};
 use crate::deps::{self, DepsError, DepsOptions, DepsSummary};
 use crate::digest::Digest;
 use crate::facts::{self, Facts};
+use crate::host_step::{HostStep, StepError, StepOutcome};
 use crate::image::{media, to_json, Descriptor, Manifest, Platform};
 use crate::layer::{Compression, EntryMeta, ImagePath, Layer, LayerError, LayerWriter};
+use crate::recipe::spec::CopyRule;
+use crate::recipe::RecipeError;
 use crate::reference::{Reference, ReferenceError};
 use crate::registry::{self, Client, PushImage, PushPlan, RegistryError};
 use crate::store::{Store, StoreError};
@@ -56,6 +60,18 @@ pub enum BuildError {
     Reference(#[from] ReferenceError),
     #[error("--workdir `{0}` must be an absolute path inside the image, like /app")]
     Workdir(String),
+    #[error(transparent)]
+    App(#[from] AppError),
+    #[error(transparent)]
+    Step(#[from] StepError),
+    #[error(transparent)]
+    Recipe(#[from] RecipeError),
+    #[error("building image `{0}` stopped on a bug (a panic); please report it")]
+    Panicked(String),
+    #[error("--push needs a tag naming where to push image `{0}`: --tag registry.example.com/team/{0}:1.0, or tags = [...] in its [image]")]
+    PushWithoutTag(String),
+    #[error("[app] mtime = \"commit\": cannot read the last commit's time in {dir} ({why}); is it a git checkout? Use mtime = \"fixed\" otherwise")]
+    CommitTime { dir: PathBuf, why: String },
     #[error("reading {path}: {source}")]
     ReadFile {
         path: PathBuf,
@@ -92,6 +108,159 @@ pub struct BuildOptions {
     pub registry: registry::Options,
     /// The deps layer: which installer, which dependencies.
     pub deps: DepsOptions,
+    /// How the app layer is laid out.
+    pub app: AppOptions,
+    /// A command run on the host before anything else (`npm run build`).
+    pub step: Option<HostStep>,
+}
+
+/// What a build needs beyond its recipe: the command line's settings that
+/// are not about the image.
+#[derive(Debug, Clone)]
+pub struct RunSettings {
+    pub epoch: u64,
+    pub registry: registry::Options,
+    pub no_cache: bool,
+    pub refresh: bool,
+    pub push: bool,
+    /// Write each image as `DIR/NAME.tar` (oci-archive).
+    pub output_dir: Option<PathBuf>,
+    /// Tag images without tags `NAME:latest` (`NAME:TARGET` for other
+    /// targets), as a project file's images need names to be loaded.
+    pub default_tags: bool,
+}
+
+impl BuildOptions {
+    /// The build a resolved recipe describes, and its platforms.
+    pub fn from_recipe(
+        r: &crate::recipe::Resolved,
+        run: &RunSettings,
+    ) -> Result<(BuildOptions, Vec<Platform>), BuildError> {
+        let s = &r.spec;
+        let i = &s.image;
+        let platforms = i
+            .platforms
+            .clone()
+            .unwrap_or_else(|| vec![Platform::host()]);
+        let mut tags = i.tags.clone().unwrap_or_default();
+        if tags.is_empty() && run.default_tags {
+            let tag = match r.target.as_str() {
+                crate::recipe::project::DEFAULT_TARGET => "latest",
+                t => t,
+            };
+            tags.push(
+                crate::transport::normalize_name(&format!("{}:{tag}", r.name)).map_err(
+                    |source| BuildError::Output {
+                        output: r.name.clone(),
+                        source,
+                    },
+                )?,
+            );
+        }
+        let mut outputs = i.outputs.clone().unwrap_or_default();
+        if let Some(dir) = &run.output_dir {
+            let file = match r.target.as_str() {
+                crate::recipe::project::DEFAULT_TARGET => format!("{}.tar", r.name),
+                t => format!("{}-{t}.tar", r.name),
+            };
+            outputs.push(Transport::OciArchive {
+                file: dir.join(file),
+                tag: None,
+            });
+        }
+        let push = match run.push {
+            true if tags.is_empty() => {
+                return Err(BuildError::PushWithoutTag(r.name.clone()));
+            }
+            true => tags
+                .iter()
+                .map(|t| Reference::parse(t))
+                .collect::<Result<_, _>>()?,
+            false => Vec::new(),
+        };
+        let opts = BuildOptions {
+            context: r.context.clone(),
+            ignore_file: s
+                .app
+                .ignore_file
+                .clone()
+                .unwrap_or_else(|| ".dockerignore".into()),
+            base: r.base()?.clone(),
+            platform: platforms[0].clone(),
+            user: i.user.clone(),
+            workdir: i.workdir.clone().unwrap_or_else(|| "/app".into()),
+            settings: ConfigSettings {
+                user: None,
+                env: i.env.clone(),
+                entrypoint: i.entrypoint.clone(),
+                cmd: i.cmd.clone(),
+                workdir: None,
+                labels: i.labels.clone(),
+                expose: i.expose.clone().unwrap_or_default(),
+                stop_signal: i.stop_signal.clone(),
+                healthcheck: i.healthcheck.clone(),
+            },
+            tags,
+            outputs,
+            compression: i.compression.unwrap_or_default(),
+            epoch: run.epoch,
+            push,
+            registry: run.registry.clone(),
+            deps: DepsOptions {
+                kind: s.deps.kind.unwrap_or_default(),
+                dev: s.deps.dev.unwrap_or(false),
+                strict_scripts: s.deps.strict_scripts.unwrap_or(false),
+                no_cache: run.no_cache,
+                refresh: run.refresh,
+                locked: s.deps.locked.unwrap_or(false),
+                offline: run.registry.offline,
+            },
+            app: AppOptions {
+                filter: Filter {
+                    // The project file describes the image; it is not
+                    // part of the app (as a Dockerfile usually is not).
+                    exclude: [crate::recipe::project::FILE_NAME.to_owned()]
+                        .into_iter()
+                        .chain(s.app.exclude.clone().unwrap_or_default())
+                        .collect(),
+                    include: s.app.include.clone().unwrap_or_default(),
+                    keep: Vec::new(),
+                },
+                destination: s.app.destination.clone(),
+                writable: s.app.writable.clone().unwrap_or_default(),
+                copy: s.app.copy.clone().unwrap_or_default(),
+                mtime_commit: s.app.mtime == Some(crate::recipe::spec::Mtime::Commit),
+            },
+            step: s
+                .build
+                .run
+                .clone()
+                .filter(|r| !r.is_empty())
+                .map(|run| HostStep {
+                    run,
+                    inputs: s.build.inputs.clone().unwrap_or_default(),
+                    outputs: s.build.outputs.clone().unwrap_or_default(),
+                }),
+        };
+        Ok((opts, platforms))
+    }
+}
+
+/// How the app layer is laid out: a recipe's `[app]` section.
+#[derive(Debug, Clone, Default)]
+pub struct AppOptions {
+    /// Patterns on top of the ignore file.
+    pub filter: Filter,
+    /// Where the files go (default: the workdir).
+    pub destination: Option<String>,
+    /// Paths under the destination the app user owns.
+    pub writable: Vec<String>,
+    /// Folders of the context and where they land (default: all of it at
+    /// the destination).
+    pub copy: Vec<CopyRule>,
+    /// Files get the last git commit's time rather than
+    /// `SOURCE_DATE_EPOCH`.
+    pub mtime_commit: bool,
 }
 
 /// What a build reports as it goes; the CLI renders it.
@@ -117,6 +286,8 @@ pub enum Event {
     /// The deps layer, reused from the cache or built; its `Layer` event
     /// follows.
     Deps(DepsSummary),
+    /// The host build step ran, or was skipped.
+    Step(StepOutcome),
     Output {
         output: String,
     },
@@ -131,11 +302,32 @@ pub enum Event {
     Warning(String),
 }
 
+/// Which of the layers hoist adds a layer is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LayerKind {
+    User,
+    Deps,
+    App,
+}
+
+impl LayerKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            LayerKind::User => "user",
+            LayerKind::Deps => "deps",
+            LayerKind::App => "app",
+        }
+    }
+}
+
 /// One layer of the result, for the summary.
 #[derive(Debug, Clone)]
 pub struct LayerSummary {
     pub what: String,
     pub layer: Layer,
+    pub kind: LayerKind,
+    /// Taken from the cache rather than written.
+    pub reused: bool,
 }
 
 /// The result of a build.
@@ -146,6 +338,8 @@ pub struct BuildResult {
     pub base: Option<Reference>,
     pub new_layers: Vec<LayerSummary>,
     pub base_layers: usize,
+    /// The base's layers' compressed size.
+    pub base_size: u64,
 }
 
 /// Runs one build.
@@ -159,9 +353,12 @@ pub fn build(
         .ok()
         .filter(|_| opts.workdir.starts_with('/'))
         .ok_or_else(|| BuildError::Workdir(opts.workdir.clone()))?;
+    if let Some(step) = &opts.step {
+        report(Event::Step(step.run_if_needed(&opts.context, store)?));
+    }
     // Scan the context and read the manifests first: bad input fails
     // before any base I/O.
-    let ctx = Context::scan(&opts.context, &opts.ignore_file)?;
+    let ctx = scan_context(opts)?;
     let mut warn = |w: String| report(Event::Warning(w));
     let deps_project = deps::prepare(&opts.context, &opts.deps, &mut warn)?;
 
@@ -198,6 +395,7 @@ pub fn build(
     let mut settings = opts.settings.clone();
     settings.workdir = Some(workdir.absolute());
     let mut new_layers = Vec::new();
+    let mut owner = None;
 
     let facts = if opts.user.is_some() || deps_project.is_some() {
         Some(facts::read_facts_cached(
@@ -213,6 +411,7 @@ pub fn build(
     if let (Some(spec), Some(facts)) = (&opts.user, &facts) {
         let plan = user::plan_user(spec, facts, opts.epoch / 86_400)?;
         settings.user = Some(format!("{}:{}", plan.uid, plan.gid));
+        owner = Some((plan.uid, plan.gid));
         if plan.reused {
             report(Event::UserReused {
                 name: spec.name.clone(),
@@ -220,7 +419,10 @@ pub fn build(
                 gid: plan.gid,
             });
         } else {
-            let layer = user_layer(store, opts, facts, &plan)?;
+            let key = user_key(opts, &plan);
+            let (layer, reused) = cached_layer(store, "user-layer", &key, || {
+                user_layer(store, opts, facts, &plan)
+            })?;
             let what = format!(
                 "hoist user {} {}:{} home {}",
                 spec.name, plan.uid, plan.gid, plan.home
@@ -231,7 +433,12 @@ pub fn build(
                 size: layer.descriptor.size,
                 files: 0,
             });
-            new_layers.push(LayerSummary { what, layer });
+            new_layers.push(LayerSummary {
+                what,
+                layer,
+                kind: LayerKind::User,
+                reused,
+            });
         }
     }
 
@@ -267,6 +474,7 @@ pub fn build(
                 "hoist deps: {} ({} packages)",
                 d.command, d.summary.packages
             );
+            let reused = d.summary.reused;
             report(Event::Deps(d.summary.clone()));
             report(Event::Layer {
                 what: what.clone(),
@@ -277,23 +485,36 @@ pub fn build(
             new_layers.push(LayerSummary {
                 what,
                 layer: d.layer,
+                kind: LayerKind::Deps,
+                reused,
             });
         }
     }
 
-    let app = app_layer(store, &ctx, &workdir, opts.compression, opts.epoch)?;
+    let mut files = app_files(opts, &ctx, &workdir, owner)?;
+    files.hash()?;
+    let epoch = app_epoch(opts)?;
+    let key = files.key(opts.compression, epoch);
+    let (app, reused) = cached_layer(store, "app-layer", &key, || {
+        Ok(files.write(store, opts.compression, epoch)?)
+    })?;
     let what = format!(
         "hoist app: COPY . {} ({} files)",
-        workdir.absolute(),
-        ctx.file_count()
+        files.dest.absolute(),
+        files.file_count()
     );
     report(Event::Layer {
         what: what.clone(),
         digest: app.descriptor.digest.clone(),
         size: app.descriptor.size,
-        files: ctx.file_count(),
+        files: files.file_count(),
     });
-    new_layers.push(LayerSummary { what, layer: app });
+    new_layers.push(LayerSummary {
+        what,
+        layer: app,
+        kind: LayerKind::App,
+        reused,
+    });
 
     let created = rfc3339(opts.epoch);
     let added: Vec<(Digest, String)> = new_layers
@@ -357,12 +578,128 @@ pub fn build(
             net,
         )?;
     }
+    crate::plan::save_record(opts, store, &base.manifest_digest, &files)?;
     Ok(BuildResult {
         image,
         base: remote,
         new_layers,
         base_layers: base.layers.len(),
+        base_size: base.layers.iter().map(|l| l.size).sum(),
     })
+}
+
+/// The context as the recipe filters it; a host step's outputs are kept
+/// whatever the ignore file says (they are what the image is for).
+pub fn scan_context(opts: &BuildOptions) -> Result<Context, BuildError> {
+    let mut filter = opts.app.filter.clone();
+    if let Some(step) = &opts.step {
+        filter.keep.extend(step.outputs.iter().cloned());
+    }
+    Ok(Context::scan_filtered(
+        &opts.context,
+        &opts.ignore_file,
+        &filter,
+    )?)
+}
+
+/// The app layer's entries, placed as the recipe says.
+pub fn app_files(
+    opts: &BuildOptions,
+    ctx: &Context,
+    workdir: &ImagePath,
+    owner: Option<(u32, u32)>,
+) -> Result<AppFiles, BuildError> {
+    let dest = match &opts.app.destination {
+        Some(d) => ImagePath::new(d)
+            .ok()
+            .filter(|_| d.starts_with('/'))
+            .ok_or_else(|| BuildError::Workdir(d.clone()))?,
+        None => workdir.clone(),
+    };
+    Ok(AppFiles::plan(
+        ctx,
+        &dest,
+        &opts.app.copy,
+        &opts.app.writable,
+        owner,
+    )?)
+}
+
+/// The app layer's mtime: `SOURCE_DATE_EPOCH`, or the last commit's.
+pub fn app_epoch(opts: &BuildOptions) -> Result<u64, BuildError> {
+    if !opts.app.mtime_commit {
+        return Ok(opts.epoch);
+    }
+    let fail = |why: String| BuildError::CommitTime {
+        dir: opts.context.clone(),
+        why,
+    };
+    let out = std::process::Command::new("git")
+        .args(["log", "-1", "--format=%ct"])
+        .current_dir(&opts.context)
+        .output()
+        .map_err(|e| fail(format!("running git: {e}")))?;
+    if !out.status.success() {
+        return Err(fail(String::from_utf8_lossy(&out.stderr).trim().to_owned()));
+    }
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .map_err(|_| fail("git printed no commit time".into()))
+}
+
+/// A layer from the store by its key, or made and remembered. A key
+/// whose blob is gone is made again.
+fn cached_layer(
+    store: &Store,
+    kind: &str,
+    key: &str,
+    make: impl FnOnce() -> Result<Layer, BuildError>,
+) -> Result<(Layer, bool), BuildError> {
+    #[derive(serde::Serialize, serde::Deserialize)]
+    struct Entry {
+        descriptor: Descriptor,
+        diff_id: Digest,
+        uncompressed_size: u64,
+    }
+    if let Some(bytes) = store.get_key(kind, key)? {
+        if let Ok(e) = serde_json::from_slice::<Entry>(&bytes) {
+            if store.has(&e.descriptor.digest) {
+                let layer = Layer {
+                    descriptor: e.descriptor,
+                    diff_id: e.diff_id,
+                    uncompressed_size: e.uncompressed_size,
+                };
+                return Ok((layer, true));
+            }
+        }
+    }
+    let layer = make()?;
+    let entry = Entry {
+        descriptor: layer.descriptor.clone(),
+        diff_id: layer.diff_id.clone(),
+        uncompressed_size: layer.uncompressed_size,
+    };
+    store.put_key(kind, key, &serde_json::to_vec(&entry).unwrap_or_default())?;
+    Ok((layer, false))
+}
+
+/// The user layer's cache key: the files it writes and how.
+pub(crate) fn user_key(opts: &BuildOptions, plan: &user::UserPlan) -> String {
+    let mut h = format!(
+        "hoist user layer v1\n{:?} {} {}:{} {}\n",
+        opts.compression, opts.epoch, plan.uid, plan.gid, plan.home
+    )
+    .into_bytes();
+    for f in [&plan.passwd, &plan.group, &plan.shadow, &plan.gshadow] {
+        h.extend_from_slice(
+            Digest::of(f.as_deref().unwrap_or_default())
+                .as_str()
+                .as_bytes(),
+        );
+        h.push(b'\n');
+    }
+    Digest::of(&h).hex().to_owned()
 }
 
 /// A registry client, when the build talks to a registry at all: for a

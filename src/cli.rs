@@ -18,8 +18,10 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Build an image from an app folder on top of a base image.
+    /// Build an image from an app folder on top of a base image, or every image of ./hoist.toml.
     Build(Box<BuildArgs>),
+    /// Write a commented hoist.toml for an app folder, from the stock recipe that fits it.
+    Init(InitArgs),
     /// Resolve requirements.txt for the base's platforms and write pylock.toml (PEP 751).
     Lock(LockArgs),
     /// Show an image's platform, config and layers.
@@ -87,22 +89,55 @@ pub struct LogoutArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct BuildArgs {
-    /// The app folder (the build context).
+pub struct InitArgs {
+    /// The app folder.
     #[arg(default_value = ".")]
     pub context: PathBuf,
+    /// The base to write into the file (default: the stock recipe's, e.g. docker.io/library/node:22-alpine).
+    #[arg(long)]
+    pub base: Option<String>,
+    /// Use this stock recipe rather than the one detected: node, nextjs-standalone, python or static.
+    #[arg(long)]
+    pub recipe: Option<String>,
+    /// Replace an existing hoist.toml.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// What to build: image names from ./hoist.toml (default: all of them), or an app folder (the build context; its hoist.toml is read if it has one).
+    pub what: Vec<String>,
+    /// The hoist.toml to read (default: ./hoist.toml, or the app folder's).
+    #[arg(long, short = 'f', value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    /// Start from a stock recipe: node, nextjs-standalone, python or static.
+    #[arg(long)]
+    pub recipe: Option<String>,
+    /// The target to build: prod (default), dev, or one the hoist.toml defines.
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Print what would be built and why (the base, each layer reused or built, the build step), writing nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// With --dry-run: list the files the app layer would hold.
+    #[arg(long, requires = "dry_run")]
+    pub list_files: bool,
+    /// Write each image as an oci-archive DIR/NAME.tar (NAME-TARGET.tar for targets other than prod).
+    #[arg(long, value_name = "DIR")]
+    pub output_dir: Option<PathBuf>,
     /// The base image: a registry reference (alpine:3.20, docker://REF), oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE[:TAG].
     #[arg(long)]
-    pub base: String,
+    pub base: Option<String>,
     /// The platform(s) to build for, os/arch[/variant][,...]: several give one image each under an OCI index (default: this machine's).
     #[arg(long)]
     pub platform: Option<String>,
     /// The app user, NAME[:UID[:GID]] (ids default to 1001); reused when the base has it.
     #[arg(long)]
     pub user: Option<String>,
-    /// Where the app's files go in the image, and the working directory.
-    #[arg(long, default_value = "/app")]
-    pub workdir: String,
+    /// Where the app's files go in the image, and the working directory (default /app).
+    #[arg(long)]
+    pub workdir: Option<String>,
     /// Environment variable KEY=VALUE (repeatable).
     #[arg(long = "env", short = 'e', value_name = "KEY=VALUE")]
     pub env: Vec<String>,
@@ -139,21 +174,21 @@ pub struct BuildArgs {
     /// Where to write the image: oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:TAG] (repeatable).
     #[arg(long = "output", short = 'o')]
     pub outputs: Vec<String>,
-    /// Layer compression: gzip, zstd or none.
-    #[arg(long, default_value = "gzip")]
-    pub compression: String,
-    /// The ignore file, relative to the context.
-    #[arg(long, default_value = ".dockerignore")]
-    pub ignore_file: String,
+    /// Layer compression: gzip (default), zstd or none.
+    #[arg(long)]
+    pub compression: Option<String>,
+    /// The ignore file, relative to the context (default .dockerignore).
+    #[arg(long)]
+    pub ignore_file: Option<String>,
     /// Push the image to the registry of every --tag.
     #[arg(long)]
     pub push: bool,
     #[command(flatten)]
     pub registry: RegistryArgs,
-    /// The deps layer's installer: auto (from the files in the context), npm, pip or none.
-    #[arg(long, default_value = "auto", value_name = "auto|npm|pip|none")]
-    pub deps: String,
-    /// Keep development dependencies (npm ci without --omit=dev).
+    /// The deps layer's installer: auto (from the files in the context; the default), npm, pip or none.
+    #[arg(long, value_name = "auto|npm|pip|none")]
+    pub deps: Option<String>,
+    /// Keep development dependencies: npm ci without --omit=dev; pip also installs requirements-dev.txt.
     #[arg(long)]
     pub dev: bool,
     /// Fail when a dependency has install scripts (hoist runs none) instead of warning.

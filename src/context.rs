@@ -82,6 +82,50 @@ impl ContextEntry {
     }
 }
 
+/// What a recipe adds to the ignore file: patterns (in `.dockerignore`
+/// syntax) to drop, to keep only, and to keep whatever the rest says
+/// (a host build step's outputs, often listed in `.dockerignore`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Filter {
+    /// Dropped after the ignore file's own lines.
+    pub exclude: Vec<String>,
+    /// When not empty, only these (and what is under them) are kept.
+    pub include: Vec<String>,
+    /// Kept even when the ignore file, `exclude` or `include` drop them.
+    pub keep: Vec<String>,
+}
+
+impl Filter {
+    /// The rule sets an entry must pass: the ignore file with `exclude`
+    /// and `keep` appended (so its own line numbers stay right in its
+    /// errors), and, for `include`, `*` then an exception per pattern.
+    fn rules(&self, root: &Path, ignore_file: &str) -> Result<Vec<IgnoreRules>, ContextError> {
+        let path = root.join(ignore_file);
+        let mut text = match fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(e.into()),
+        };
+        let keep: Vec<String> = self.keep.iter().map(|k| format!("!{k}")).collect();
+        let mut sets = Vec::new();
+        if !self.exclude.is_empty() || !keep.is_empty() || !text.is_empty() {
+            text.push(b'\n');
+            for line in self.exclude.iter().chain(&keep) {
+                text.extend_from_slice(line.as_bytes());
+                text.push(b'\n');
+            }
+            sets.push(IgnoreRules::parse(&text).map_err(|e| e.in_file(&path))?);
+        }
+        if !self.include.is_empty() {
+            let mut lines = vec!["*".to_owned()];
+            lines.extend(self.include.iter().map(|i| format!("!{i}")));
+            lines.extend(keep);
+            sets.push(IgnoreRules::parse(lines.join("\n").as_bytes())?);
+        }
+        Ok(sets)
+    }
+}
+
 /// A scanned context: its root and entries in sorted path order.
 #[derive(Debug)]
 pub struct Context {
@@ -93,12 +137,22 @@ impl Context {
     /// Walks `root`, dropping what the ignore file (`.dockerignore` by
     /// default) excludes, with Docker's semantics.
     pub fn scan(root: &Path, ignore_file: &str) -> Result<Context, ContextError> {
+        Self::scan_filtered(root, ignore_file, &Filter::default())
+    }
+
+    /// [`Context::scan`], with a recipe's [`Filter`] on top of the ignore
+    /// file.
+    pub fn scan_filtered(
+        root: &Path,
+        ignore_file: &str,
+        filter: &Filter,
+    ) -> Result<Context, ContextError> {
         if !root.is_dir() {
             return Err(ContextError::NotADir(root.to_owned()));
         }
-        let rules = IgnoreRules::load(root, ignore_file)?;
+        let rules = filter.rules(root, ignore_file)?;
         let mut raw = Vec::new();
-        walk(root, root, "", rules.as_ref(), &mut raw)?;
+        walk(root, root, "", &rules, &mut raw)?;
         raw.sort_by(|a, b| a.0.rel.cmp(&b.0.rel));
         // Parent folders of kept entries whose folders were excluded (a
         // `!` exception re-including a file) are implied, as Docker does.
@@ -160,7 +214,7 @@ fn walk(
     root: &Path,
     dir: &Path,
     prefix: &str,
-    rules: Option<&IgnoreRules>,
+    rules: &[IgnoreRules],
     out: &mut Vec<Raw>,
 ) -> Result<(), ContextError> {
     for item in fs::read_dir(dir)? {
@@ -177,7 +231,7 @@ fn walk(
         };
         let meta = fs::symlink_metadata(&path)?;
         let ft = meta.file_type();
-        let excluded = rules.is_some_and(|r| r.is_excluded(&rel));
+        let excluded = rules.iter().any(|r| r.is_excluded(&rel));
         if ft.is_dir() {
             if !excluded {
                 out.push((
@@ -188,7 +242,12 @@ fn walk(
                     None,
                 ));
             }
-            if !excluded || rules.is_some_and(|r| r.may_include_under(&rel)) {
+            // Walk into an excluded folder only when every set that
+            // excludes it could keep something beneath it.
+            if rules
+                .iter()
+                .all(|r| !r.is_excluded(&rel) || r.may_include_under(&rel))
+            {
                 walk(root, &path, &rel, rules, out)?;
             }
             continue;

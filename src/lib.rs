@@ -4,20 +4,25 @@
 //! The library holds all of hoist's logic; `main.rs` only parses the command
 //! line and renders what the library reports. See DESIGN.md for the flow.
 
+pub mod app;
+pub mod batch;
 pub mod build;
 pub mod config;
 pub mod context;
 pub mod deps;
 pub mod digest;
 pub mod facts;
+pub mod host_step;
 pub mod http;
 pub mod ignore;
 pub mod image;
 pub mod inspect;
 pub mod layer;
 pub mod lock;
+pub mod plan;
 pub mod progress;
 pub mod pull;
+pub mod recipe;
 pub mod reference;
 pub mod registry;
 pub mod store;

@@ -42,7 +42,7 @@ pub fn lock(
     report: &mut dyn FnMut(Event),
     net: &dyn registry::Progress,
 ) -> Result<Locked, BuildError> {
-    let project = Project::read(&opts.context)
+    let project = Project::read(&opts.context, opts.deps.dev)
         .map_err(DepsError::from)?
         .ok_or_else(|| {
             DepsError::NoRequirements(format!(

@@ -4,17 +4,21 @@
 mod cli;
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context as _, Result};
 use clap::Parser;
 
-use hoist::build::{self, BuildOptions, Event};
+use hoist::batch::{self, Built, Job};
+use hoist::build::{self, BuildOptions, Event, RunSettings};
 use hoist::config::{self, ConfigSettings};
 use hoist::deps::{DepsKind, DepsOptions};
 use hoist::image::Platform;
 use hoist::layer::Compression;
 use hoist::progress::{human_size, Mode, Renderer};
+use hoist::recipe::project::{discover, Overrides};
+use hoist::recipe::Spec;
 use hoist::reference::Reference;
 use hoist::registry::{self, Client};
 use hoist::store::Store;
@@ -26,6 +30,7 @@ fn main() -> ExitCode {
     let out = Renderer::new(Mode::detect(cli.quiet));
     let result = match cli.command {
         cli::Command::Build(args) => run_build(*args, &out),
+        cli::Command::Init(args) => run_init(args, &out),
         cli::Command::Lock(args) => run_lock(args, &out),
         cli::Command::Inspect(args) => run_inspect(args, &out),
         cli::Command::Pull(args) => run_pull(args, &out),
@@ -76,116 +81,274 @@ fn source_date_epoch() -> Result<u64> {
     }
 }
 
-fn run_build(a: cli::BuildArgs, out: &Renderer) -> Result<()> {
-    let platforms = platforms(a.platform.as_deref())?;
+/// The command line's image settings, as the top layer of the recipe.
+fn flags_spec(a: &cli::BuildArgs) -> Result<Spec> {
     let duration = |s: &Option<String>| s.as_deref().map(config::parse_duration).transpose();
-    let settings = ConfigSettings {
-        user: None,
-        env: a
-            .env
-            .iter()
-            .map(|e| config::parse_env(e))
-            .collect::<Result<_, _>>()?,
-        entrypoint: a
-            .entrypoint
-            .as_deref()
-            .map(config::parse_command)
-            .transpose()?,
-        cmd: a.cmd.as_deref().map(config::parse_command).transpose()?,
-        workdir: None,
-        labels: a
-            .labels
-            .iter()
-            .map(|l| config::parse_label(l))
-            .collect::<Result<BTreeMap<_, _>, _>>()?,
-        expose: a
-            .expose
-            .iter()
-            .map(|p| config::parse_port(p))
-            .collect::<Result<_, _>>()?,
-        stop_signal: a
-            .stop_signal
-            .as_deref()
-            .map(config::parse_signal)
-            .transpose()?,
-        healthcheck: a
-            .healthcheck
-            .as_deref()
-            .map(|h| {
-                config::healthcheck(
-                    h,
-                    duration(&a.healthcheck_interval)?,
-                    duration(&a.healthcheck_timeout)?,
-                    a.healthcheck_retries,
-                )
-            })
-            .transpose()?,
-    };
-    let mut tags = Vec::new();
-    for t in &a.tags {
-        tags.push(hoist::transport::normalize_name(t)?);
+    let mut s = Spec::default();
+    let i = &mut s.image;
+    i.base = a.base.as_deref().map(Transport::parse).transpose()?;
+    i.platforms = a
+        .platform
+        .as_deref()
+        .map(|p| platforms(Some(p)))
+        .transpose()?;
+    i.workdir = a.workdir.clone();
+    i.user = a.user.as_deref().map(UserSpec::parse).transpose()?;
+    i.entrypoint = a
+        .entrypoint
+        .as_deref()
+        .map(config::parse_command)
+        .transpose()?;
+    i.cmd = a.cmd.as_deref().map(config::parse_command).transpose()?;
+    i.env = a
+        .env
+        .iter()
+        .map(|e| config::parse_env(e))
+        .collect::<Result<_, _>>()?;
+    i.labels = a
+        .labels
+        .iter()
+        .map(|l| config::parse_label(l))
+        .collect::<Result<BTreeMap<_, _>, _>>()?;
+    if !a.expose.is_empty() {
+        i.expose = Some(
+            a.expose
+                .iter()
+                .map(|p| config::parse_port(p))
+                .collect::<Result<_, _>>()?,
+        );
     }
-    let opts = BuildOptions {
-        context: a.context.clone(),
-        ignore_file: a.ignore_file.clone(),
-        base: Transport::parse(&a.base)?,
-        platform: platforms[0].clone(),
-        user: a.user.as_deref().map(UserSpec::parse).transpose()?,
-        workdir: a.workdir.clone(),
-        settings,
-        tags,
-        outputs: a
-            .outputs
-            .iter()
-            .map(|o| Transport::parse(o))
-            .collect::<Result<_, _>>()?,
-        compression: Compression::parse(&a.compression).map_err(anyhow::Error::msg)?,
-        epoch: source_date_epoch()?,
-        push: if a.push {
-            if a.tags.is_empty() {
-                bail!("--push needs a --tag naming where to push, e.g. --tag registry.example.com/team/web:1.4");
-            }
+    i.stop_signal = a
+        .stop_signal
+        .as_deref()
+        .map(config::parse_signal)
+        .transpose()?;
+    i.healthcheck = a
+        .healthcheck
+        .as_deref()
+        .map(|h| {
+            config::healthcheck(
+                h,
+                duration(&a.healthcheck_interval)?,
+                duration(&a.healthcheck_timeout)?,
+                a.healthcheck_retries,
+            )
+        })
+        .transpose()?;
+    if !a.tags.is_empty() {
+        i.tags = Some(
             a.tags
                 .iter()
-                .map(|t| Reference::parse(t))
-                .collect::<Result<_, _>>()?
-        } else {
-            Vec::new()
-        },
-        registry: registry_options(&a.registry),
-        deps: DepsOptions {
-            kind: DepsKind::parse(&a.deps).map_err(anyhow::Error::msg)?,
-            dev: a.dev,
-            strict_scripts: a.strict_scripts,
-            no_cache: a.no_cache,
-            refresh: a.refresh,
-            locked: a.locked,
-            offline: a.registry.offline,
-        },
+                .map(|t| hoist::transport::normalize_name(t))
+                .collect::<Result<_, _>>()?,
+        );
+    }
+    if !a.outputs.is_empty() {
+        i.outputs = Some(
+            a.outputs
+                .iter()
+                .map(|o| Transport::parse(o))
+                .collect::<Result<_, _>>()?,
+        );
+    }
+    i.compression = a
+        .compression
+        .as_deref()
+        .map(Compression::parse)
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
+    s.app.ignore_file = a.ignore_file.clone();
+    s.deps.kind = a
+        .deps
+        .as_deref()
+        .map(DepsKind::parse)
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
+    s.deps.dev = a.dev.then_some(true);
+    s.deps.strict_scripts = a.strict_scripts.then_some(true);
+    s.deps.locked = a.locked.then_some(true);
+    Ok(s)
+}
+
+fn run_build(a: cli::BuildArgs, out: &Renderer) -> Result<()> {
+    let overrides = Overrides {
+        recipe: a.recipe.clone(),
+        target: a.target.clone(),
+        spec: flags_spec(&a)?,
     };
+    let (project, names) = discover(a.file.as_deref(), &a.what, Path::new(""))?;
+    if names.len() > 1 && (!a.tags.is_empty() || !a.outputs.is_empty()) {
+        bail!(
+            "--tag and --output name one image, and this builds {}: use --output-dir DIR, or tags and outputs in each [images.NAME.image]",
+            project.image_names().join(", ")
+        );
+    }
+    let run = RunSettings {
+        epoch: source_date_epoch()?,
+        registry: registry_options(&a.registry),
+        no_cache: a.no_cache,
+        refresh: a.refresh,
+        push: a.push,
+        output_dir: a.output_dir.clone(),
+        default_tags: project.file.is_some(),
+    };
+    let mut jobs = Vec::new();
+    for name in &names {
+        let r = project.resolve(name.as_deref(), &overrides)?;
+        let (opts, platforms) = BuildOptions::from_recipe(&r, &run)?;
+        jobs.push(Job {
+            name: r.name,
+            target: r.target,
+            opts,
+            platforms,
+        });
+    }
     let store = Store::open_default()?;
-    let started = std::time::Instant::now();
-    let mut report = |e: Event| out.line(&event_line(e, out.mode() == Mode::Bars));
-    if platforms.len() > 1 {
-        let multi = build::build_platforms(&opts, &platforms, &store, &mut report, out)?;
-        out.line(&format!(
-            "built   {} ({} platforms) in {:.2}s",
-            multi.index.digest,
-            multi.images.len(),
-            started.elapsed().as_secs_f64()
-        ));
-        println!("{}", multi.index.digest);
+    if a.dry_run {
+        for job in &jobs {
+            let plan = hoist::plan::plan(&job.opts, &store, a.list_files, out)
+                .with_context(|| format!("planning image `{}`", job.name))?;
+            print!("{}", plan.render(&job.name, &job.target));
+        }
         return Ok(());
     }
-    let result = build::build(&opts, &store, &mut report, out)?;
+    let several = jobs.len() > 1;
+    let color = out.mode() == Mode::Bars;
+    let report = |job: &Job, e: Event| {
+        let line = event_line(e, color);
+        match several {
+            true => out.line(&format!("{:<10} {line}", job.name)),
+            false => out.line(&line),
+        }
+    };
+    let results = batch::build_all(&jobs, &store, &report, out);
+    let mut failed = Vec::new();
+    for (job, r) in jobs.iter().zip(&results) {
+        match r {
+            Ok(b) => {
+                out.line(&layer_table(job, b));
+                match several {
+                    true => println!("{} {}", job.name, b.digest),
+                    false => println!("{}", b.digest),
+                }
+            }
+            Err(e) => failed.push(format!("image `{}`: {}", job.name, error_chain(e))),
+        }
+    }
+    if several {
+        out.line(&summary_table(&jobs, &results));
+    }
+    if !failed.is_empty() {
+        match (several, results.into_iter().find_map(Result::err)) {
+            (false, Some(e)) => return Err(e.into()),
+            _ => bail!(
+                "{} of {} images failed:\n  {}",
+                failed.len(),
+                jobs.len(),
+                failed.join("\n  ")
+            ),
+        }
+    }
+    Ok(())
+}
+
+/// An error and its causes on one line.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(&format!(": {c}"));
+        cur = c.source();
+    }
+    s
+}
+
+/// The layers of one build: size, and whether each was reused, like the
+/// size table people keep for their Dockerfiles.
+fn layer_table(job: &Job, b: &Built) -> String {
+    let mut t = format!(
+        "summary {} ({}), {:.2}s\n        {:<6} {:>10}  {}\n",
+        job.name,
+        job.target,
+        b.elapsed.as_secs_f64(),
+        "layer",
+        "size",
+        "how"
+    );
+    for (n, r) in b.images.iter().enumerate() {
+        if b.images.len() > 1 {
+            let p = r
+                .image
+                .manifest
+                .platform
+                .as_ref()
+                .map(|p| p.to_string())
+                .unwrap_or_default();
+            t.push_str(&format!("        {p}\n"));
+        }
+        t.push_str(&format!(
+            "        {:<6} {:>10}  {} layers\n",
+            "base",
+            human_size(r.base_size),
+            r.base_layers
+        ));
+        for l in &r.new_layers {
+            t.push_str(&format!(
+                "        {:<6} {:>10}  {}\n",
+                l.kind.name(),
+                human_size(l.layer.descriptor.size),
+                if l.reused { "reused" } else { "built" }
+            ));
+        }
+        let total = r.base_size
+            + r.new_layers
+                .iter()
+                .map(|l| l.layer.descriptor.size)
+                .sum::<u64>();
+        t.push_str(&format!("        {:<6} {:>10}", "total", human_size(total)));
+        if n + 1 < b.images.len() {
+            t.push('\n');
+        }
+    }
+    t
+}
+
+/// One line per image of a several-image build.
+fn summary_table(jobs: &[Job], results: &[Result<Built, build::BuildError>]) -> String {
+    let mut t = format!(
+        "{:<12} {:<8} {:<14} {:>10}  {:<20} {:>7}\n",
+        "image", "target", "digest", "size", "layers", "time"
+    );
+    for (job, r) in jobs.iter().zip(results) {
+        match r {
+            Ok(b) => {
+                let (reused, built) = b.reused_built();
+                t.push_str(&format!(
+                    "{:<12} {:<8} {:<14} {:>10}  {:<20} {:>6.2}s\n",
+                    job.name,
+                    job.target,
+                    b.digest.short(),
+                    human_size(b.size()),
+                    format!("{reused} reused, {built} built"),
+                    b.elapsed.as_secs_f64()
+                ));
+            }
+            Err(_) => t.push_str(&format!("{:<12} {:<8} failed\n", job.name, job.target)),
+        }
+    }
+    t.trim_end().to_owned()
+}
+
+fn run_init(a: cli::InitArgs, out: &Renderer) -> Result<()> {
+    let written =
+        hoist::recipe::init::write(&a.context, a.base.as_deref(), a.recipe.as_deref(), a.force)?;
     out.line(&format!(
-        "built   {} in {:.2}s ({} base layers, {} new)",
-        result.image.manifest.digest,
-        started.elapsed().as_secs_f64(),
-        result.base_layers,
-        result.new_layers.len()
+        "wrote   {} from the stock recipe `{}` (found: {})",
+        written.path.display(),
+        written.recipe,
+        written.because
     ));
-    println!("{}", result.image.manifest.digest);
+    println!("{}", written.path.display());
     Ok(())
 }
 
@@ -214,6 +377,8 @@ fn run_lock(a: cli::LockArgs, out: &Renderer) -> Result<()> {
             offline: a.registry.offline,
             ..DepsOptions::default()
         },
+        app: Default::default(),
+        step: None,
     };
     let store = Store::open_default()?;
     let started = std::time::Instant::now();
@@ -272,6 +437,8 @@ fn event_line(e: Event, color: bool) -> String {
             )
         }
         Event::Output { output } => format!("wrote   {output}"),
+        Event::Step(s) if s.ran => format!("step    ran `{}` ({})", s.command, s.why),
+        Event::Step(s) => format!("step    skipped `{}`: {}", s.command, s.why),
         Event::Pushed {
             target,
             digest,

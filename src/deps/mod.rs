@@ -120,7 +120,7 @@ pub fn prepare(
         .any(has);
     let requirements = has(pip::project::REQUIREMENTS_NAME);
     let read_pip = || -> Result<Option<Project>, DepsError> {
-        Ok(pip::project::Project::read(root)?.map(|p| Project::Pip(Box::new(p))))
+        Ok(pip::project::Project::read(root, opts.dev)?.map(|p| Project::Pip(Box::new(p))))
     };
     let read_npm = || -> Result<Option<Project>, DepsError> {
         Ok(npm::Project::read(root, &env)?.map(|p| Project::Npm(Box::new(p))))

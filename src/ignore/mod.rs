@@ -104,7 +104,7 @@ fn file_prefix(file: &Option<PathBuf>) -> String {
 }
 
 impl IgnoreError {
-    fn in_file(mut self, path: &Path) -> Self {
+    pub(crate) fn in_file(mut self, path: &Path) -> Self {
         match &mut self {
             IgnoreError::Pattern { file, .. } | IgnoreError::NotUtf8 { file, .. } => {
                 *file = Some(path.to_path_buf());

@@ -6,5 +6,7 @@ mod bad_input;
 mod build;
 mod formats;
 mod npm;
+mod pip;
+mod recipe;
 mod registry;
 mod support;

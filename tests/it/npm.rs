@@ -92,69 +92,6 @@ fn assert_same_tree(what: &str, npm: &BTreeMap<String, Node>, ours: &BTreeMap<St
     assert!(npm.len() > 10, "{what}: suspiciously small tree");
 }
 
-/// The layers of the image in an OCI layout, with the history entry that
-/// made each: (created_by, digest).
-fn layers_by_history(layout: &Path) -> Vec<(String, String)> {
-    let json = |p: PathBuf| -> serde_json::Value {
-        serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap()
-    };
-    let blob = |d: &serde_json::Value| {
-        let d = d.as_str().unwrap();
-        layout
-            .join("blobs/sha256")
-            .join(d.trim_start_matches("sha256:"))
-    };
-    let index = json(layout.join("index.json"));
-    let manifest = json(blob(&index["manifests"][0]["digest"]));
-    let config = json(blob(&manifest["config"]["digest"]));
-    let history: Vec<String> = config["history"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|h| !h["empty_layer"].as_bool().unwrap_or(false))
-        .map(|h| h["created_by"].as_str().unwrap_or("").to_owned())
-        .collect();
-    let layers = manifest["layers"].as_array().unwrap();
-    assert_eq!(history.len(), layers.len(), "history and layers line up");
-    history
-        .into_iter()
-        .zip(
-            layers
-                .iter()
-                .map(|l| l["digest"].as_str().unwrap().to_owned()),
-        )
-        .collect()
-}
-
-/// The digest of the layer whose history starts with `what`.
-fn layer_digest(layout: &Path, what: &str) -> Option<String> {
-    layers_by_history(layout)
-        .into_iter()
-        .find(|(h, _)| h.starts_with(what))
-        .map(|(_, d)| d)
-}
-
-/// Extracts the deps layer of the image in `layout` into `dest` with GNU
-/// tar.
-fn extract_deps_layer(layout: &Path, dest: &Path) {
-    require("tar", "tar");
-    let digest = layer_digest(layout, "hoist deps:").expect("the image has a deps layer");
-    let blob = layout
-        .join("blobs/sha256")
-        .join(digest.trim_start_matches("sha256:"));
-    std::fs::create_dir_all(dest).unwrap();
-    run(
-        "tar",
-        &[
-            "-xzpf",
-            blob.to_str().unwrap(),
-            "-C",
-            dest.to_str().unwrap(),
-        ],
-    )
-    .ok();
-}
-
 /// An npm cache shared by the golden tests, so npm downloads each tarball
 /// once per machine rather than once per test.
 fn npm_cache() -> PathBuf {
@@ -333,15 +270,6 @@ fn golden_vite_rollup() {
 #[test]
 fn golden_monorepo_workspaces() {
     node_prod_and_dev("npm/monorepo");
-}
-
-/// A port nothing listens on now.
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 #[test]
@@ -643,19 +571,6 @@ fn local_project(dir: &Path, server: &Server, pkgs: &[Pkg]) {
 
 /// Environment for hoist that reaches 127.0.0.1 directly.
 const LOCAL: &[(&str, &str)] = &[("NO_PROXY", "127.0.0.1"), ("no_proxy", "127.0.0.1")];
-
-/// Environment in which any request fails: every proxy variable points at
-/// a port nothing listens on, and nothing is exempt.
-const OFFLINE: &[(&str, &str)] = &[
-    ("HTTPS_PROXY", "http://127.0.0.1:9"),
-    ("https_proxy", "http://127.0.0.1:9"),
-    ("HTTP_PROXY", "http://127.0.0.1:9"),
-    ("http_proxy", "http://127.0.0.1:9"),
-    ("ALL_PROXY", "http://127.0.0.1:9"),
-    ("all_proxy", "http://127.0.0.1:9"),
-    ("NO_PROXY", ""),
-    ("no_proxy", ""),
-];
 
 /// Builds `app` on the small Alpine base into an OCI layout.
 fn build_local(env: &Env, app: &Path, layout: &str, extra: &[&str], vars: &[(&str, &str)]) -> Run {
@@ -1051,7 +966,7 @@ fn install_scripts_warn_or_fail_with_strict_scripts() {
 }
 
 #[test]
-fn deps_kinds_pip_none_and_auto() {
+fn deps_kinds_auto_npm_none_on_a_python_project() {
     let env = Env::new();
     let agent = testdata("agent");
     let python = format!("oci-archive:{}", base("python.oci.tar").display());
@@ -1075,15 +990,17 @@ fn deps_kinds_pip_none_and_auto() {
         let a: Vec<&str> = a.iter().map(String::as_str).collect();
         env.hoist(&a)
     };
-    run_with("pip").fails_with("--deps pip: Python dependencies are not installed by hoist yet");
+    // auto on a Python project: the pip installer makes the deps layer.
     let auto = run_with("");
     auto.ok();
     assert!(
-        auto.stderr
-            .contains("found requirements.txt, but hoist does not install Python dependencies yet; the image gets no deps layer"),
+        auto.stderr.contains("deps    pip from requirements.txt"),
         "{}",
         auto.stderr
     );
+    assert!(layer_digest(&env.path("agent"), "hoist deps: pip install").is_some());
+    run_with("npm").fails_with("has no package.json");
+    run_with("none").ok();
     assert!(layer_digest(&env.path("agent"), "hoist deps:").is_none());
     run_with("yarn").fails_with("unknown --deps `yarn`");
     // --deps none on an npm project: no deps layer, no request.

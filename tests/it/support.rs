@@ -206,3 +206,94 @@ pub fn small_app(dir: &Path) {
     )
     .unwrap();
 }
+
+/// The layers of the image in an OCI layout (its only image, also when
+/// that is under an index), with the history entry that made each:
+/// (created_by, digest).
+pub fn layers_by_history(layout: &Path) -> Vec<(String, String)> {
+    let json = |p: PathBuf| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap()
+    };
+    let blob = |d: &serde_json::Value| {
+        layout
+            .join("blobs/sha256")
+            .join(d.as_str().unwrap().trim_start_matches("sha256:"))
+    };
+    let index = json(layout.join("index.json"));
+    let mut manifest = json(blob(&index["manifests"][0]["digest"]));
+    if let Some(children) = manifest["manifests"].as_array() {
+        assert_eq!(children.len(), 1, "one platform built: {manifest}");
+        manifest = json(blob(&children[0]["digest"]));
+    }
+    let config = json(blob(&manifest["config"]["digest"]));
+    let history: Vec<String> = config["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|h| !h["empty_layer"].as_bool().unwrap_or(false))
+        .map(|h| h["created_by"].as_str().unwrap_or("").to_owned())
+        .collect();
+    let layers = manifest["layers"].as_array().unwrap();
+    assert_eq!(history.len(), layers.len(), "history and layers line up");
+    history
+        .into_iter()
+        .zip(
+            layers
+                .iter()
+                .map(|l| l["digest"].as_str().unwrap().to_owned()),
+        )
+        .collect()
+}
+
+/// The digest of the layer whose history starts with `what`.
+pub fn layer_digest(layout: &Path, what: &str) -> Option<String> {
+    layers_by_history(layout)
+        .into_iter()
+        .find(|(h, _)| h.starts_with(what))
+        .map(|(_, d)| d)
+}
+
+/// Extracts the deps layer of the image in `layout` into `dest` with GNU
+/// tar.
+pub fn extract_deps_layer(layout: &Path, dest: &Path) {
+    require("tar", "tar");
+    let digest = layer_digest(layout, "hoist deps").expect("the image has a deps layer");
+    let blob = layout
+        .join("blobs/sha256")
+        .join(digest.trim_start_matches("sha256:"));
+    std::fs::create_dir_all(dest).unwrap();
+    // umask 022: the folders tar makes for entries whose parents the layer
+    // does not list get the modes pip's get.
+    run(
+        "sh",
+        &[
+            "-c",
+            "umask 022 && exec tar -xzpf \"$0\" -C \"$1\"",
+            blob.to_str().unwrap(),
+            dest.to_str().unwrap(),
+        ],
+    )
+    .ok();
+}
+
+/// A port nothing listens on now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Environment in which any request fails: every proxy variable points at
+/// a port nothing listens on, and nothing is exempt.
+pub const OFFLINE: &[(&str, &str)] = &[
+    ("HTTPS_PROXY", "http://127.0.0.1:9"),
+    ("https_proxy", "http://127.0.0.1:9"),
+    ("HTTP_PROXY", "http://127.0.0.1:9"),
+    ("http_proxy", "http://127.0.0.1:9"),
+    ("ALL_PROXY", "http://127.0.0.1:9"),
+    ("all_proxy", "http://127.0.0.1:9"),
+    ("NO_PROXY", ""),
+    ("no_proxy", ""),
+];

@@ -153,13 +153,19 @@ impl Scheme {
             PythonLayout::Debian => ("usr/local", "dist-packages"),
             PythonLayout::Usr => ("usr", "site-packages"),
         };
+        // Debian's `posix_local` scheme keeps headers under /usr (its pip
+        // puts greenlet's in /usr/include/python3.11/greenlet).
+        let headers = match python.layout {
+            PythonLayout::Debian => "usr",
+            _ => prefix,
+        };
         let lib = scheme_path(&format!("{prefix}/lib/python3.{minor}/{packages}"));
         Scheme {
             purelib: lib.clone(),
             platlib: lib,
             scripts: scheme_path(&format!("{prefix}/bin")),
             data: scheme_path(prefix),
-            headers: scheme_path(&format!("{prefix}/include/python3.{minor}")),
+            headers: scheme_path(&format!("{headers}/include/python3.{minor}")),
         }
     }
 }
@@ -311,7 +317,7 @@ mod tests {
                     "/usr/local/lib/python3.11/dist-packages",
                     "/usr/local/bin",
                     "/usr/local",
-                    "/usr/local/include/python3.11",
+                    "/usr/include/python3.11",
                 ],
                 interpreter: "/usr/bin/python3.11",
                 full_version: "3.11.2",

@@ -7,7 +7,7 @@
 //!    requirements), else from the resolution cached under a key of the
 //!    requirements' bytes, the index options and the image's interpreter
 //!    and platform, else from a fresh resolution ([`super::resolve`]) over
-//!    the configured indexes, which is then cached. `--refresh` skips the
+//!    the configured indexes, kept once its layer is built. `--refresh` skips the
 //!    cache. So a code-only rebuild asks no index anything, as Docker's
 //!    `RUN pip install` layer is keyed on the copied requirements file.
 //! 2. The layer's key ([`layer_key`]) hashes what the layer's bytes
@@ -83,6 +83,8 @@ pub enum PipError {
         version: String,
         by: String,
     },
+    #[error("{name}: {why}")]
+    Pin { name: String, why: String },
     #[error("{name}: the locked wheel {file} has a path with `..` or `.` in it; write it as a plain path")]
     LockPath { name: String, file: String },
 }
@@ -167,11 +169,9 @@ impl Pin {
 
     /// The file as the downloader takes it.
     fn dist_file(&self) -> Result<DistFile, PipError> {
-        let filename = WheelFilename::parse(&self.filename).map_err(|e| {
-            PipError::Lock(LockError::Package {
-                index: 0,
-                why: e.to_string(),
-            })
+        let filename = WheelFilename::parse(&self.filename).map_err(|e| PipError::Pin {
+            name: self.name.clone(),
+            why: e.to_string(),
         })?;
         let location = match (&self.url, &self.path) {
             (Some(u), _) => Location::Url(u.clone()),
@@ -194,6 +194,14 @@ impl Pin {
             size: self.size,
         })
     }
+}
+
+/// The packages to install, where the list came from, and the cache key a
+/// fresh resolution is to be kept under once installed.
+struct Pins {
+    pins: Vec<Pin>,
+    from: &'static str,
+    unsaved: Option<String>,
 }
 
 /// The resolver's view of the indexes.
@@ -300,7 +308,7 @@ impl Project {
         opts: &InstallOptions<'_>,
         store: &Store,
         warn: &mut dyn FnMut(String),
-    ) -> Result<(Vec<Pin>, &'static str), PipError> {
+    ) -> Result<Pins, PipError> {
         if let Some(lock) = &self.lock {
             match lock.check_satisfies(&self.requirements, opts.env) {
                 Ok(()) => {}
@@ -312,7 +320,11 @@ impl Project {
                 .into_iter()
                 .map(|c| self.pin_from_lock(c.package, c.wheel))
                 .collect::<Result<_, _>>()?;
-            return Ok((pins, "pylock.toml"));
+            return Ok(Pins {
+                pins,
+                from: "pylock.toml",
+                unsaved: None,
+            });
         }
         if opts.locked {
             return Err(PipError::NoLock);
@@ -321,18 +333,21 @@ impl Project {
         if !opts.refresh {
             if let Some(bytes) = store.get_key(RESOLUTION_KEY_KIND, &key)? {
                 if let Ok(pins) = serde_json::from_slice::<Vec<Pin>>(&bytes) {
-                    return Ok((pins, "cache"));
+                    return Ok(Pins {
+                        pins,
+                        from: "cache",
+                        unsaved: None,
+                    });
                 }
             }
         }
         let pins = self.resolve(opts.env, store, opts.offline, warn)?;
         self.check_hash_mode(&pins)?;
-        store.put_key(
-            RESOLUTION_KEY_KIND,
-            &key,
-            &serde_json::to_vec(&pins).unwrap_or_default(),
-        )?;
-        Ok((pins, "resolved"))
+        Ok(Pins {
+            pins,
+            from: "resolved",
+            unsaved: Some(key),
+        })
     }
 
     fn pin_from_lock(&self, p: &LockedPackage, w: &LockedWheel) -> Result<Pin, PipError> {
@@ -427,7 +442,21 @@ impl Project {
         store: &Store,
         warn: &mut dyn FnMut(String),
     ) -> Result<Installed, PipError> {
-        let (pins, pins_from) = self.pins(opts, store, warn)?;
+        let Pins {
+            pins,
+            from: pins_from,
+            unsaved,
+        } = self.pins(opts, store, warn)?;
+        // A fresh resolution is kept only once its wheels made a layer, so
+        // a failed build (a hash mismatch, a bad wheel) leaves nothing that
+        // a fixed index or wheelhouse would not replace.
+        let save = |store: &Store| -> Result<(), PipError> {
+            if let Some(key) = &unsaved {
+                let bytes = serde_json::to_vec(&pins).unwrap_or_default();
+                store.put_key(RESOLUTION_KEY_KIND, key, &bytes)?;
+            }
+            Ok(())
+        };
         let command = format!(
             "pip install --no-compile -r requirements.txt{}",
             if pins_from == "pylock.toml" {
@@ -442,6 +471,7 @@ impl Project {
             if let Some(bytes) = store.get_key(LAYER_KEY_KIND, &key)? {
                 if let Ok(entry) = serde_json::from_slice::<CacheEntry>(&bytes) {
                     if store.has(&entry.descriptor.digest) {
+                        save(store)?;
                         return Ok(Installed {
                             layer: Layer {
                                 descriptor: entry.descriptor,
@@ -516,6 +546,7 @@ impl Project {
             &key,
             &serde_json::to_vec(&entry).unwrap_or_default(),
         )?;
+        save(store)?;
         Ok(Installed {
             layer,
             command,
@@ -559,21 +590,25 @@ pub fn lock_of(resolutions: &[(&PythonEnv, Vec<Pin>)]) -> Result<Lock, PipError>
                 .map(|m| format!("platform_machine == '{m}'"))
                 .collect::<Vec<_>>()
                 .join(" or ");
-            Some(text.parse().map_err(|e: pep508_rs::Pep508Error| {
-                PipError::Lock(LockError::Package {
-                    index: 0,
-                    why: e.to_string(),
-                })
-            })?)
+            Some(
+                text.parse()
+                    .map_err(|e: pep508_rs::Pep508Error| PipError::Pin {
+                        name: name.clone(),
+                        why: e.to_string(),
+                    })?,
+            )
         };
-        let bad = |why: String| PipError::Lock(LockError::Package { index: 0, why });
+        let bad = |why: String| PipError::Pin {
+            name: name.clone(),
+            why,
+        };
         let mut wheels = Vec::new();
         for p in pins {
             let filename = WheelFilename::parse(&p.filename).map_err(|e| bad(e.to_string()))?;
             let sha256 = p.sha256.clone().ok_or_else(|| {
                 bad(format!(
-                    "{}: the index gave no sha256 for {}, and a lock needs one",
-                    p.name, p.filename
+                    "the index gave no sha256 for {}, and a lock needs one",
+                    p.filename
                 ))
             })?;
             wheels.push(LockedWheel {
@@ -586,10 +621,12 @@ pub fn lock_of(resolutions: &[(&PythonEnv, Vec<Pin>)]) -> Result<Lock, PipError>
             });
         }
         packages.push(LockedPackage {
-            name: name.parse().map_err(|e| bad(format!("{name}: {e}")))?,
+            name: name
+                .parse()
+                .map_err(|e: pep508_rs::InvalidNameError| bad(e.to_string()))?,
             version: version
                 .parse()
-                .map_err(|e| bad(format!("{name} {version}: {e}")))?,
+                .map_err(|e| bad(format!("version {version}: {e}")))?,
             marker,
             index: None,
             wheels,

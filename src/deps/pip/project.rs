@@ -21,6 +21,15 @@ use super::requirements::{IncludeKind, RequirementLine, RequirementsError, Requi
 /// The requirements file a project is found by.
 pub const REQUIREMENTS_NAME: &str = "requirements.txt";
 
+/// The dev target's extra requirements files, the first found is read
+/// after requirements.txt (the usual names; `-r requirements.txt` inside
+/// one is not read twice).
+pub const DEV_REQUIREMENTS_NAMES: [&str; 3] = [
+    "requirements-dev.txt",
+    "dev-requirements.txt",
+    "requirements/dev.txt",
+];
+
 /// How deep `-r` includes may nest; pip has no limit but a cycle check.
 const MAX_INCLUDE_DEPTH: usize = 16;
 
@@ -110,15 +119,17 @@ pub struct Project {
 }
 
 impl Project {
-    /// Reads `root/requirements.txt` and what it includes; `None` when the
+    /// Reads `root/requirements.txt` and what it includes (with `dev`, also
+    /// the first of [`DEV_REQUIREMENTS_NAMES`] there is); `None` when the
     /// project has no requirements file.
-    pub fn read(root: &Path) -> Result<Option<Project>, ProjectError> {
+    pub fn read(root: &Path, dev: bool) -> Result<Option<Project>, ProjectError> {
         let main = root.join(REQUIREMENTS_NAME);
         if !main.is_file() {
             return Ok(None);
         }
         let mut reader = Reader {
             root,
+            read: Vec::new(),
             hasher: Sha256::new(),
             project: Project {
                 root: root.to_owned(),
@@ -135,6 +146,13 @@ impl Project {
             IncludeKind::Requirements,
             &mut Vec::new(),
         )?;
+        let dev_file = DEV_REQUIREMENTS_NAMES
+            .into_iter()
+            .filter(|_| dev)
+            .find(|n| root.join(n).is_file());
+        if let Some(name) = dev_file {
+            reader.file(name, IncludeKind::Requirements, &mut Vec::new())?;
+        }
         let mut project = reader.project;
         project.inputs_digest = hex::encode(reader.hasher.finalize());
         project.check_hashes()?;
@@ -211,6 +229,8 @@ fn read(path: &Path) -> Result<Vec<u8>, ProjectError> {
 
 struct Reader<'a> {
     root: &'a Path,
+    /// Files read so far, as (path, kind): one included twice is read once.
+    read: Vec<(String, IncludeKind)>,
     hasher: Sha256,
     project: Project,
 }
@@ -223,6 +243,10 @@ impl Reader<'_> {
         kind: IncludeKind,
         chain: &mut Vec<String>,
     ) -> Result<(), ProjectError> {
+        if self.read.iter().any(|(r, k)| r == rel && *k == kind) {
+            return Ok(());
+        }
+        self.read.push((rel.to_owned(), kind));
         let bytes = read(&self.root.join(rel))?;
         self.hasher.update(format!("{rel}\0{}\0", bytes.len()));
         self.hasher.update(&bytes);
@@ -318,7 +342,7 @@ mod tests {
             std::fs::create_dir_all(p.parent().unwrap()).unwrap();
             std::fs::write(p, body).unwrap();
         }
-        let r = Project::read(dir.path());
+        let r = Project::read(dir.path(), false);
         (dir, r)
     }
 
@@ -368,6 +392,32 @@ mod tests {
         };
         assert_eq!(d("six\n"), d("six\n"));
         assert_ne!(d("six\n"), d("six==1.17.0\n"));
+    }
+
+    #[test]
+    fn dev_reads_the_dev_requirements_too() {
+        let files = [
+            ("requirements.txt", "flask\n"),
+            ("requirements-dev.txt", "-r requirements.txt\npytest\n"),
+        ];
+        let dir = tempfile::tempdir().unwrap();
+        for (name, body) in files {
+            std::fs::write(dir.path().join(name), body).unwrap();
+        }
+        let names = |dev| -> Vec<String> {
+            Project::read(dir.path(), dev)
+                .unwrap()
+                .unwrap()
+                .requirements
+                .iter()
+                .map(|(f, l)| format!("{f}:{}", l.requirement.name))
+                .collect()
+        };
+        assert_eq!(names(false), ["requirements.txt:flask"]);
+        assert_eq!(
+            names(true),
+            ["requirements.txt:flask", "requirements-dev.txt:pytest"]
+        );
     }
 
     #[test]

@@ -1331,7 +1331,12 @@ impl Provider<'_> {
                 .take(SHOWN)
                 .collect();
             if usable.is_empty() {
-                hints.push(format!("{name} has no version for this image"));
+                hints.push(format!(
+                    "{name} has no version for this image (tags tried, best first: {}); ways out: \
+                     a wheelhouse folder through --find-links, another base, or a version that \
+                     has wheels for it",
+                    tag_summary(&self.input.target).join(", ")
+                ));
             } else {
                 hints.push(format!(
                     "versions of {name} for this image: {}{}",

@@ -1,0 +1,349 @@
+//! `hoist build --dry-run`: what a build would do, and why, without
+//! writing anything: the base it resolves to, whether the host build step
+//! would run, and for each layer hoist adds whether it would be reused or
+//! built, naming the inputs that changed.
+//!
+//! "Changed" is measured against the last successful build of the same
+//! image (same context, platform and target): every build leaves a small
+//! record in the store (`keys/last-build/`) of its base, its deps inputs
+//! (the manifests' hashes) and its app layer's entries (path, mode, owner,
+//! content hash). A code-only change then reads "app: build, changed:
+//! /app/src/routes.js" while the deps layer reads "reuse".
+//!
+//! Reuse itself is decided as the build decides it: by the layer's cache
+//! key (user and app layers) when it can be computed without the base's
+//! bytes, else by comparing with the record.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::app::{AppFiles, AppKind};
+use crate::build::{self, BuildError, BuildOptions, LayerKind};
+use crate::deps;
+use crate::digest::Digest;
+use crate::facts::{self, FactsError};
+use crate::host_step::{changed_files, Verdict};
+use crate::layer::ImagePath;
+use crate::reference::Reference;
+use crate::registry;
+use crate::store::{Store, StoreError};
+use crate::transport::{self, HashOnly, Transport};
+use crate::user;
+
+/// The files whose bytes decide a deps layer, besides the options.
+const DEPS_INPUTS: &[&str] = &[
+    "package.json",
+    "package-lock.json",
+    "npm-shrinkwrap.json",
+    ".npmrc",
+    "requirements.txt",
+    "pylock.toml",
+];
+
+/// What the last successful build of an image used.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Record {
+    pub base: String,
+    pub deps_options: String,
+    pub deps: BTreeMap<String, String>,
+    pub app: BTreeMap<String, String>,
+}
+
+/// One layer hoist would add.
+#[derive(Debug, Clone)]
+pub struct PlannedLayer {
+    pub kind: LayerKind,
+    pub reuse: bool,
+    pub why: String,
+}
+
+/// What a build would do.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// The base, as resolved: source, platform, manifest digest.
+    pub base: String,
+    /// The host build step and what would happen to it.
+    pub step: Option<String>,
+    pub layers: Vec<PlannedLayer>,
+    /// The app layer's entries, with `--list-files`.
+    pub files: Option<Vec<String>>,
+    pub warnings: Vec<String>,
+}
+
+impl Plan {
+    /// The plan as people read it.
+    pub fn render(&self, image: &str, target: &str) -> String {
+        let mut t = format!("plan    {image} ({target})\nbase    {}\n", self.base);
+        if let Some(s) = &self.step {
+            t.push_str(&format!("step    {s}\n"));
+        }
+        for l in &self.layers {
+            let how = if l.reuse { "reuse" } else { "build" };
+            t.push_str(&format!("{:<7} {how:<6} {}\n", l.kind.name(), l.why));
+        }
+        for w in &self.warnings {
+            t.push_str(&format!("warning {w}\n"));
+        }
+        for f in self.files.iter().flatten() {
+            t.push_str(&format!("file    {f}\n"));
+        }
+        t
+    }
+}
+
+/// The record's name: the image's identity across builds.
+fn record_name(opts: &BuildOptions) -> String {
+    let abs = std::path::absolute(&opts.context).unwrap_or_else(|_| opts.context.clone());
+    Digest::of(
+        format!(
+            "{}\n{}\ndev={}\n{}",
+            abs.display(),
+            opts.platform,
+            opts.deps.dev,
+            opts.workdir
+        )
+        .as_bytes(),
+    )
+    .hex()
+    .to_owned()
+}
+
+fn deps_inputs(opts: &BuildOptions) -> BTreeMap<String, String> {
+    DEPS_INPUTS
+        .iter()
+        .filter_map(|f| {
+            let bytes = fs_err::read(opts.context.join(f)).ok()?;
+            Some(((*f).to_owned(), Digest::of(&bytes).hex().to_owned()))
+        })
+        .collect()
+}
+
+fn deps_options(opts: &BuildOptions, base: &Digest) -> String {
+    format!(
+        "{:?} dev={} base={} {} {:?} epoch={}",
+        opts.deps.kind, opts.deps.dev, base, opts.platform, opts.compression, opts.epoch
+    )
+}
+
+/// Remembers what a successful build used, for the next dry run.
+pub fn save_record(
+    opts: &BuildOptions,
+    store: &Store,
+    base: &Digest,
+    files: &AppFiles,
+) -> Result<(), StoreError> {
+    let r = Record {
+        base: base.to_string(),
+        deps_options: deps_options(opts, base),
+        deps: deps_inputs(opts),
+        app: files.manifest(),
+    };
+    let json = serde_json::to_vec(&r).unwrap_or_default();
+    store.put_key("last-build", &record_name(opts), &json)
+}
+
+/// Works out what `hoist build` would do with `opts`.
+pub fn plan(
+    opts: &BuildOptions,
+    store: &Store,
+    list_files: bool,
+    net: &dyn registry::Progress,
+) -> Result<Plan, BuildError> {
+    let workdir = ImagePath::new(&opts.workdir)
+        .ok()
+        .filter(|_| opts.workdir.starts_with('/'))
+        .ok_or_else(|| BuildError::Workdir(opts.workdir.clone()))?;
+    let mut warnings = Vec::new();
+    let mut step_runs = false;
+    let step = match &opts.step {
+        Some(s) => Some(match s.verdict(&opts.context, store)? {
+            Verdict::Skip => format!(
+                "`{}`: skipped, its inputs are unchanged",
+                shell_words::join(&s.run)
+            ),
+            Verdict::Run(why) => {
+                step_runs = true;
+                format!("`{}`: would run ({why})", shell_words::join(&s.run))
+            }
+        }),
+        None => None,
+    };
+    let ctx = build::scan_context(opts)?;
+    let project = deps::prepare(&opts.context, &opts.deps, &mut |w| warnings.push(w))?;
+
+    // The base: a local one is read without importing anything; a
+    // registry one is resolved (its manifest and config are cached).
+    let (base_digest, base_line, layers) = match &opts.base {
+        Transport::Registry(name) => {
+            let client = registry::Client::new(opts.registry.clone())?;
+            let img = client.resolve(&Reference::parse(name)?, &opts.platform, store, net)?;
+            let layers = img.oci_layers();
+            (
+                img.manifest_digest.clone(),
+                format!(
+                    "docker://{} {} {} ({} layers)",
+                    img.reference,
+                    img.platform,
+                    img.manifest_digest,
+                    layers.len()
+                ),
+                layers,
+            )
+        }
+        local => {
+            let fail = |source| BuildError::Base {
+                base: local.to_string(),
+                source,
+            };
+            let mut src = transport::open_source(local).map_err(fail)?;
+            let r = src
+                .resolve(Some(&opts.platform), &mut HashOnly)
+                .map_err(fail)?;
+            let line = format!(
+                "{} {} {} ({} layers)",
+                src.name(),
+                r.platform,
+                r.manifest.digest,
+                r.layers().len()
+            );
+            (r.manifest.digest.clone(), line, r.layers().to_vec())
+        }
+    };
+    let record: Option<Record> = store
+        .get_key("last-build", &record_name(opts))?
+        .and_then(|b| serde_json::from_slice(&b).ok());
+    let base_changed = record
+        .as_ref()
+        .is_some_and(|r| r.base != base_digest.to_string());
+    let mut planned = Vec::new();
+
+    // The user layer needs the base's passwd: known when its facts are
+    // in the store, never fetched here.
+    #[derive(Debug)]
+    struct NotFetched;
+    impl From<FactsError> for NotFetched {
+        fn from(_: FactsError) -> Self {
+            NotFetched
+        }
+    }
+    let facts = facts::read_facts_cached::<NotFetched>(store, &base_digest, &layers, &mut || {
+        Err(NotFetched)
+    })
+    .ok();
+    let mut owner = None;
+    if let Some(spec) = &opts.user {
+        match &facts {
+            Some(f) => {
+                let p = user::plan_user(spec, f, opts.epoch / 86_400)?;
+                owner = Some((p.uid, p.gid));
+                if !p.reused {
+                    let hit = store.get_key("user-layer", &build::user_key(opts, &p))?;
+                    planned.push(PlannedLayer {
+                        kind: LayerKind::User,
+                        reuse: hit.is_some(),
+                        why: match (hit.is_some(), base_changed) {
+                            (true, _) => "unchanged (in the cache)".into(),
+                            (false, true) => "the base changed".into(),
+                            (false, false) => "not in the cache".into(),
+                        },
+                    });
+                }
+            }
+            None => {
+                owner = Some((
+                    spec.uid.unwrap_or(user::DEFAULT_UID),
+                    spec.gid.or(spec.uid).unwrap_or(user::DEFAULT_UID),
+                ));
+                planned.push(PlannedLayer {
+                    kind: LayerKind::User,
+                    reuse: false,
+                    why: "the base's /etc/passwd has not been read yet (first build on this base)"
+                        .into(),
+                });
+            }
+        }
+    }
+
+    if project.is_some() {
+        let now = deps_inputs(opts);
+        let options = deps_options(opts, &base_digest);
+        let names = |m: &BTreeMap<String, String>| m.keys().cloned().collect::<Vec<_>>().join(", ");
+        planned.push(match &record {
+            None => PlannedLayer {
+                kind: LayerKind::Deps,
+                reuse: false,
+                why: "no earlier build of this image to compare with (the cache may still have it)"
+                    .into(),
+            },
+            Some(r) if r.deps == now && r.deps_options == options => PlannedLayer {
+                kind: LayerKind::Deps,
+                reuse: true,
+                why: format!("unchanged: {}", names(&now)),
+            },
+            Some(r) if r.deps == now => PlannedLayer {
+                kind: LayerKind::Deps,
+                reuse: false,
+                why: match base_changed {
+                    true => "the base changed".into(),
+                    false => {
+                        "its options changed (target, platform, compression or SOURCE_DATE_EPOCH)"
+                            .into()
+                    }
+                },
+            },
+            Some(r) => PlannedLayer {
+                kind: LayerKind::Deps,
+                reuse: false,
+                why: format!("changed: {}", changed_files(&r.deps, &now).join(", ")),
+            },
+        });
+    }
+
+    let mut files = build::app_files(opts, &ctx, &workdir, owner)?;
+    files.hash()?;
+    let key = files.key(opts.compression, build::app_epoch(opts)?);
+    let hit = store.get_key("app-layer", &key)?.is_some();
+    let mut why = match (&record, hit) {
+        (_, true) => "unchanged (in the cache)".to_owned(),
+        (None, false) => "no earlier build of this image to compare with".to_owned(),
+        (Some(r), false) => {
+            let changed = changed_files(&r.app, &files.manifest());
+            match changed.is_empty() {
+                true => "not in the cache".to_owned(),
+                false => format!("changed: {}", changed.join(", ")),
+            }
+        }
+    };
+    if step_runs {
+        why.push_str("; the build step runs first and may change it");
+    }
+    planned.push(PlannedLayer {
+        kind: LayerKind::App,
+        reuse: hit && !step_runs,
+        why,
+    });
+    let listing = list_files.then(|| {
+        files
+            .entries
+            .iter()
+            .map(|e| match &e.kind {
+                AppKind::Dir => format!("{}/", e.path.absolute()),
+                AppKind::File { size, .. } => {
+                    format!("{} ({size} B, from {})", e.path.absolute(), e.source)
+                }
+                AppKind::Symlink(t) => format!("{} -> {t}", e.path.absolute()),
+                AppKind::Hardlink(t) => {
+                    format!("{} (hard link to {})", e.path.absolute(), t.absolute())
+                }
+            })
+            .collect()
+    });
+    Ok(Plan {
+        base: base_line,
+        step,
+        layers: planned,
+        files: listing,
+        warnings,
+    })
+}

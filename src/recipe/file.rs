@@ -1,0 +1,805 @@
+//! hoist.toml: reading the file into checked [`Spec`]s.
+//!
+//! Two steps. serde reads the text into `Raw*` structs that mirror the
+//! file (`deny_unknown_fields`, so a typo is an error, not a silently
+//! ignored key) and keep the byte span of every value that is checked
+//! later. Then each value is checked and turned into its type (a
+//! transport, a user, a port), and a bad one is reported at its span.
+//! Both steps' errors say `FILE:LINE:COL: [table] key `x`: what is wrong`.
+//!
+//! The parser takes the file's bytes and a name for messages; it does no
+//! I/O, so every error message is tested from a string.
+//!
+//! The file's shape:
+//!
+//! ```toml
+//! recipe = "node"              # a stock recipe to start from (optional)
+//! [image]                      # base, platforms, user, entrypoint, cmd, env, ...
+//! [deps]                       # kind = "npm" | "pip" | "none" | "auto", dev, ...
+//! [app]                        # include, exclude, ignore-file, destination, ...
+//! [build]                      # run = ["npm", "run", "build"], inputs, outputs
+//! [target.dev]                 # the same four sections, laid over the others
+//! [images.web]                 # several images: context, recipe, and the sections
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::location::{key_of_value, table_at, text_of, Location};
+use super::spec::{
+    rebase_transport, AppSpec, BuildStepSpec, CopyRule, DepsSpec, ImageSpec, Mtime, Spec,
+};
+use super::RecipeError;
+use crate::config;
+use crate::deps::DepsKind;
+use crate::image::Platform;
+use crate::layer::Compression;
+use crate::transport::Transport;
+use crate::user::UserSpec;
+
+/// A parsed hoist.toml (or stock recipe).
+#[derive(Debug, Clone)]
+pub struct RecipeFile {
+    /// The name errors use (`hoist.toml`, `testdata/project/hoist.toml`).
+    pub name: String,
+    /// The folder relative paths in the file are relative to.
+    pub dir: PathBuf,
+    /// The top level: a single image, or defaults for every `[images.*]`.
+    pub top: Section,
+    /// `[images.NAME]`, in name order.
+    pub images: Vec<ImageEntry>,
+}
+
+/// The settings at one level of the file, with the targets given there.
+#[derive(Debug, Clone)]
+pub struct Section {
+    /// `recipe = "NAME"` and where it was written.
+    pub recipe: Option<(String, Location)>,
+    pub spec: Spec,
+    /// Where the section starts (its `[image]` table, or its header).
+    pub at: Location,
+    pub targets: BTreeMap<String, Target>,
+}
+
+/// A `[target.NAME]` table.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub spec: Spec,
+    pub at: Location,
+}
+
+/// One `[images.NAME]` entry.
+#[derive(Debug, Clone)]
+pub struct ImageEntry {
+    pub name: String,
+    /// Its build context (`context = "web"`, relative to the file's folder;
+    /// default: a folder named like the image).
+    pub context: PathBuf,
+    pub section: Section,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawFile {
+    recipe: Option<Spanned<String>>,
+    image: Option<Spanned<RawImage>>,
+    deps: Option<RawDeps>,
+    app: Option<RawApp>,
+    build: Option<RawBuild>,
+    #[serde(default)]
+    target: BTreeMap<Spanned<String>, RawTarget>,
+    #[serde(default)]
+    images: BTreeMap<Spanned<String>, RawEntry>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawEntry {
+    context: Option<String>,
+    recipe: Option<Spanned<String>>,
+    image: Option<Spanned<RawImage>>,
+    deps: Option<RawDeps>,
+    app: Option<RawApp>,
+    build: Option<RawBuild>,
+    #[serde(default)]
+    target: BTreeMap<Spanned<String>, RawTarget>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawTarget {
+    image: Option<Spanned<RawImage>>,
+    deps: Option<RawDeps>,
+    app: Option<RawApp>,
+    build: Option<RawBuild>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawImage {
+    base: Option<Spanned<String>>,
+    platforms: Option<Vec<Spanned<String>>>,
+    workdir: Option<Spanned<String>>,
+    user: Option<Spanned<RawUser>>,
+    entrypoint: Option<Spanned<RawCommand>>,
+    cmd: Option<Spanned<RawCommand>>,
+    env: Option<BTreeMap<String, Spanned<String>>>,
+    labels: Option<BTreeMap<String, String>>,
+    expose: Option<Vec<Spanned<RawPort>>>,
+    healthcheck: Option<Spanned<RawHealthcheck>>,
+    stop_signal: Option<Spanned<String>>,
+    tags: Option<Vec<Spanned<String>>>,
+    outputs: Option<Vec<Spanned<String>>>,
+    compression: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawUser {
+    name: String,
+    uid: Option<u32>,
+    gid: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(
+    untagged,
+    expecting = "expected a command: an array of strings like [\"node\", \"server.js\"], or a command line"
+)]
+enum RawCommand {
+    Exec(Vec<String>),
+    Line(String),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged, expecting = "expected a port like 3000 or \"3000/tcp\"")]
+enum RawPort {
+    Number(u32),
+    Text(String),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawHealthcheck {
+    cmd: Spanned<RawCommand>,
+    interval: Option<Spanned<String>>,
+    timeout: Option<Spanned<String>>,
+    start_period: Option<Spanned<String>>,
+    retries: Option<u64>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawDeps {
+    kind: Option<Spanned<String>>,
+    dev: Option<bool>,
+    strict_scripts: Option<bool>,
+    locked: Option<bool>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawApp {
+    include: Option<Vec<String>>,
+    exclude: Option<Vec<String>>,
+    ignore_file: Option<Spanned<String>>,
+    destination: Option<Spanned<String>>,
+    writable: Option<Vec<Spanned<String>>>,
+    mtime: Option<Spanned<String>>,
+    copy: Option<Vec<RawCopy>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawCopy {
+    from: Spanned<String>,
+    to: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawBuild {
+    run: Option<Spanned<RawCommand>>,
+    inputs: Option<Vec<Spanned<String>>>,
+    outputs: Option<Vec<Spanned<String>>>,
+}
+
+/// Reads a hoist.toml. `name` is what errors call the file; `dir` is the
+/// folder its relative paths are relative to.
+pub fn parse(bytes: &[u8], name: &str, dir: &Path) -> Result<RecipeFile, RecipeError> {
+    let src = std::str::from_utf8(bytes).map_err(|e| RecipeError::Syntax {
+        at: Location::at(name, "", 0),
+        why: format!("the file is not UTF-8 (byte {})", e.valid_up_to()),
+    })?;
+    // Syntax first, so that what serde reports next is always about a
+    // key or a value.
+    src.parse::<toml::Table>().map_err(|e| {
+        let offset = e.span().map_or(0, |s| s.start);
+        RecipeError::Syntax {
+            at: Location::at(name, src, offset),
+            why: e.message().trim().to_owned(),
+        }
+    })?;
+    let raw: RawFile = toml::from_str(src).map_err(|e| serde_error(name, src, &e))?;
+    let cx = Cx { name, src, dir };
+    let top = cx.section(
+        raw.recipe, raw.image, raw.deps, raw.app, raw.build, raw.target, None,
+    )?;
+    let mut images = Vec::new();
+    for (key, entry) in raw.images {
+        let at = cx.at(key.span().start);
+        let image_name = key.into_inner();
+        check_name(&image_name).map_err(|why| RecipeError::BadValue {
+            at: at.clone(),
+            table: "[images]".into(),
+            key: image_name.clone(),
+            why,
+        })?;
+        let context = dir.join(entry.context.as_deref().unwrap_or(&image_name));
+        let section = cx.section(
+            entry.recipe,
+            entry.image,
+            entry.deps,
+            entry.app,
+            entry.build,
+            entry.target,
+            Some(at),
+        )?;
+        images.push(ImageEntry {
+            name: image_name,
+            context,
+            section,
+        });
+    }
+    Ok(RecipeFile {
+        name: name.to_owned(),
+        dir: dir.to_owned(),
+        top,
+        images,
+    })
+}
+
+/// Image and target names: what a tag or a folder name can hold.
+fn check_name(s: &str) -> Result<(), String> {
+    let ok = !s.is_empty()
+        && s.len() <= 64
+        && s.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+    match ok {
+        true => Ok(()),
+        false => Err(format!(
+            "`{s}` is not a name: use lower-case letters, digits, `-` and `_`, starting with a letter or digit"
+        )),
+    }
+}
+
+/// Turns serde's error into one that names the file, line, table and key.
+fn serde_error(name: &str, src: &str, e: &toml::de::Error) -> RecipeError {
+    let span = e.span().unwrap_or(0..0);
+    let at = Location::at(name, src, span.start);
+    let table = table_at(src, span.start).unwrap_or_else(|| "top level".into());
+    let msg = e.message().trim().to_owned();
+    if let Some(rest) = msg.strip_prefix("unknown field ") {
+        // "unknown field `bse`, expected one of `base`, `platforms`"
+        let (key, expected) = rest.split_once(", expected ").unwrap_or((rest, ""));
+        let key = key.trim_matches('`').to_owned();
+        let names: Vec<String> = expected
+            .trim_start_matches("one of ")
+            .split(", ")
+            .map(|s| s.trim_matches('`').to_owned())
+            .filter(|s| !s.is_empty())
+            .collect();
+        return RecipeError::UnknownKey {
+            at,
+            table,
+            hint: hint(&key, &names),
+            key,
+        };
+    }
+    let key = if msg.starts_with("missing field") {
+        None
+    } else {
+        key_of_value(src, &span).or_else(|| text_of(src, &span))
+    };
+    match key {
+        Some(key) => RecipeError::WrongType {
+            at,
+            table,
+            key,
+            why: msg,
+        },
+        _ => RecipeError::Syntax {
+            at,
+            why: format!("{table}: {msg}"),
+        },
+    }
+}
+
+/// "did you mean `base`?" for a key one or two edits from a known one,
+/// else the list of known keys.
+fn hint(key: &str, known: &[String]) -> String {
+    let close = known
+        .iter()
+        .map(|k| (edit_distance(key, k), k))
+        .filter(|(d, _)| *d <= 2)
+        .min_by_key(|(d, _)| *d);
+    match close {
+        Some((_, k)) => format!("did you mean `{k}`?"),
+        None if known.is_empty() => "remove it".into(),
+        None => format!("known keys: {}", known.join(", ")),
+    }
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != *cb);
+            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// What checking values needs: the file's name, text and folder.
+struct Cx<'a> {
+    name: &'a str,
+    src: &'a str,
+    dir: &'a Path,
+}
+
+impl Cx<'_> {
+    fn at(&self, offset: usize) -> Location {
+        Location::at(self.name, self.src, offset)
+    }
+
+    /// A value that failed its check, reported at its span.
+    fn bad<T>(&self, v: &Spanned<T>, key: &str, why: impl ToString) -> RecipeError {
+        RecipeError::BadValue {
+            at: self.at(v.span().start),
+            table: table_at(self.src, v.span().start).unwrap_or_else(|| "top level".into()),
+            key: key.to_owned(),
+            why: why.to_string(),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn section(
+        &self,
+        recipe: Option<Spanned<String>>,
+        image: Option<Spanned<RawImage>>,
+        deps: Option<RawDeps>,
+        app: Option<RawApp>,
+        build: Option<RawBuild>,
+        targets: BTreeMap<Spanned<String>, RawTarget>,
+        header: Option<Location>,
+    ) -> Result<Section, RecipeError> {
+        // An image's header (`[images.web]`) says where it is; at the top
+        // level, its `[image]` table does.
+        let at = match (header, &image) {
+            (Some(h), _) => h,
+            (None, Some(i)) => self.at(i.span().start),
+            (None, None) => Location::file_start(self.name),
+        };
+        let recipe = recipe.map(|r| (self.at(r.span().start), r.into_inner()));
+        let recipe = recipe.map(|(at, r)| (r, at));
+        let spec = self.spec(image, deps, app, build)?;
+        let mut out = BTreeMap::new();
+        for (key, t) in targets {
+            let at = self.at(key.span().start);
+            check_name(key.get_ref()).map_err(|why| RecipeError::BadValue {
+                at: at.clone(),
+                table: "[target]".into(),
+                key: key.get_ref().clone(),
+                why,
+            })?;
+            let spec = self.spec(t.image, t.deps, t.app, t.build)?;
+            out.insert(key.into_inner(), Target { spec, at });
+        }
+        Ok(Section {
+            recipe,
+            spec,
+            at,
+            targets: out,
+        })
+    }
+
+    fn spec(
+        &self,
+        image: Option<Spanned<RawImage>>,
+        deps: Option<RawDeps>,
+        app: Option<RawApp>,
+        build: Option<RawBuild>,
+    ) -> Result<Spec, RecipeError> {
+        Ok(Spec {
+            image: self.image(image.map(Spanned::into_inner).unwrap_or_default())?,
+            deps: self.deps(deps.unwrap_or_default())?,
+            app: self.app(app.unwrap_or_default())?,
+            build: self.build(build.unwrap_or_default())?,
+        })
+    }
+
+    fn transport(&self, v: &Spanned<String>, key: &str) -> Result<Transport, RecipeError> {
+        let t = Transport::parse(v.get_ref()).map_err(|e| self.bad(v, key, e))?;
+        Ok(rebase_transport(t, self.dir))
+    }
+
+    fn command(&self, v: Spanned<RawCommand>, key: &str) -> Result<Vec<String>, RecipeError> {
+        match v.get_ref() {
+            RawCommand::Exec(words) if words.is_empty() => {
+                Err(self.bad(&v, key, "the command is empty"))
+            }
+            RawCommand::Exec(words) => Ok(words.clone()),
+            RawCommand::Line(line) => config::parse_command(line).map_err(|e| self.bad(&v, key, e)),
+        }
+    }
+
+    fn duration(&self, v: Option<Spanned<String>>, key: &str) -> Result<Option<u64>, RecipeError> {
+        v.map(|d| config::parse_duration(d.get_ref()).map_err(|e| self.bad(&d, key, e)))
+            .transpose()
+    }
+
+    fn image(&self, r: RawImage) -> Result<ImageSpec, RecipeError> {
+        let mut s = ImageSpec {
+            base: r.base.map(|b| self.transport(&b, "base")).transpose()?,
+            ..ImageSpec::default()
+        };
+        if let Some(ps) = r.platforms {
+            let mut out: Vec<Platform> = Vec::new();
+            for p in ps {
+                let parsed =
+                    Platform::parse(p.get_ref()).map_err(|e| self.bad(&p, "platforms", e))?;
+                if !out.contains(&parsed) {
+                    out.push(parsed);
+                }
+            }
+            s.platforms = Some(out);
+        }
+        if let Some(w) = r.workdir {
+            s.workdir = Some(self.absolute(&w, "workdir")?);
+        }
+        if let Some(u) = r.user {
+            let spec = UserSpec::parse(&u.get_ref().name).map_err(|e| self.bad(&u, "user", e))?;
+            s.user = Some(UserSpec {
+                uid: u.get_ref().uid,
+                gid: u.get_ref().gid,
+                ..spec
+            });
+        }
+        s.entrypoint = r
+            .entrypoint
+            .map(|c| self.command(c, "entrypoint"))
+            .transpose()?;
+        s.cmd = r.cmd.map(|c| self.command(c, "cmd")).transpose()?;
+        for (k, v) in r.env.unwrap_or_default() {
+            if k.is_empty() || k.contains('=') {
+                return Err(self.bad(
+                    &v,
+                    &k,
+                    "an environment variable's name cannot be empty or hold `=`",
+                ));
+            }
+            s.env.push((k, v.into_inner()));
+        }
+        s.labels = r.labels.unwrap_or_default();
+        if let Some(ports) = r.expose {
+            let mut out = Vec::new();
+            for p in ports {
+                let text = match p.get_ref() {
+                    RawPort::Number(n) => n.to_string(),
+                    RawPort::Text(t) => t.clone(),
+                };
+                out.push(config::parse_port(&text).map_err(|e| self.bad(&p, "expose", e))?);
+            }
+            s.expose = Some(out);
+        }
+        if let Some(h) = r.healthcheck {
+            let h = h.into_inner();
+            let cmd = self.command(h.cmd, "cmd")?;
+            let mut test = vec!["CMD".to_owned()];
+            test.extend(cmd);
+            s.healthcheck = Some(crate::image::Healthcheck {
+                test: Some(test),
+                interval: self.duration(h.interval, "interval")?,
+                timeout: self.duration(h.timeout, "timeout")?,
+                start_period: self.duration(h.start_period, "start-period")?,
+                retries: h.retries,
+            });
+        }
+        s.stop_signal = r
+            .stop_signal
+            .map(|v| config::parse_signal(v.get_ref()).map_err(|e| self.bad(&v, "stop-signal", e)))
+            .transpose()?;
+        if let Some(tags) = r.tags {
+            let mut out = Vec::new();
+            for t in tags {
+                out.push(
+                    crate::transport::normalize_name(t.get_ref())
+                        .map_err(|e| self.bad(&t, "tags", e))?,
+                );
+            }
+            s.tags = Some(out);
+        }
+        s.outputs = r
+            .outputs
+            .map(|os| os.iter().map(|o| self.transport(o, "outputs")).collect())
+            .transpose()?;
+        s.compression = r
+            .compression
+            .map(|c| Compression::parse(c.get_ref()).map_err(|e| self.bad(&c, "compression", e)))
+            .transpose()?;
+        Ok(s)
+    }
+
+    fn absolute(&self, v: &Spanned<String>, key: &str) -> Result<String, RecipeError> {
+        let p = v.get_ref();
+        if !p.starts_with('/') || crate::layer::ImagePath::new(p).is_err() {
+            return Err(self.bad(
+                v,
+                key,
+                format!("`{p}` must be an absolute path inside the image, like /app"),
+            ));
+        }
+        Ok(p.clone())
+    }
+
+    fn relative(&self, v: &Spanned<String>, key: &str) -> Result<String, RecipeError> {
+        let p = v.get_ref().trim_start_matches("./").trim_end_matches('/');
+        if p == "." || p.is_empty() {
+            return Ok(String::new());
+        }
+        if p.starts_with('/') || p.split('/').any(|c| c == ".." || c.is_empty()) {
+            return Err(self.bad(
+                v,
+                key,
+                format!(
+                    "`{}` must be a relative path that stays inside, like dist or .next/static",
+                    v.get_ref()
+                ),
+            ));
+        }
+        Ok(p.to_owned())
+    }
+
+    fn deps(&self, r: RawDeps) -> Result<DepsSpec, RecipeError> {
+        let kind = r
+            .kind
+            .map(|k| match k.get_ref().as_str() {
+                "auto" | "npm" | "pip" | "none" => {
+                    Ok(DepsKind::parse(k.get_ref()).unwrap_or_default())
+                }
+                other => Err(self.bad(
+                    &k,
+                    "kind",
+                    format!("unknown deps kind `{other}`: use npm, pip, none or auto"),
+                )),
+            })
+            .transpose()?;
+        Ok(DepsSpec {
+            kind,
+            dev: r.dev,
+            strict_scripts: r.strict_scripts,
+            locked: r.locked,
+        })
+    }
+
+    fn app(&self, r: RawApp) -> Result<AppSpec, RecipeError> {
+        let mtime = r
+            .mtime
+            .map(|m| match m.get_ref().as_str() {
+                "fixed" => Ok(Mtime::Fixed),
+                "commit" => Ok(Mtime::Commit),
+                other => Err(self.bad(&m, "mtime", format!("unknown mtime policy `{other}`: use fixed (SOURCE_DATE_EPOCH) or commit (the last git commit's time)"))),
+            })
+            .transpose()?;
+        let copy = r
+            .copy
+            .map(|rules| {
+                rules
+                    .iter()
+                    .map(|c| {
+                        Ok(CopyRule {
+                            from: self.relative(&c.from, "from")?,
+                            to: c
+                                .to
+                                .as_ref()
+                                .map(|t| self.relative(t, "to"))
+                                .transpose()?
+                                .unwrap_or_default(),
+                        })
+                    })
+                    .collect::<Result<Vec<_>, RecipeError>>()
+            })
+            .transpose()?;
+        Ok(AppSpec {
+            include: r.include,
+            exclude: r.exclude,
+            ignore_file: r
+                .ignore_file
+                .map(|f| self.relative(&f, "ignore-file"))
+                .transpose()?,
+            destination: r
+                .destination
+                .map(|d| self.absolute(&d, "destination"))
+                .transpose()?,
+            writable: r
+                .writable
+                .map(|ws| ws.iter().map(|w| self.relative(w, "writable")).collect())
+                .transpose()?,
+            mtime,
+            copy,
+        })
+    }
+
+    fn build(&self, r: RawBuild) -> Result<BuildStepSpec, RecipeError> {
+        let rel_list = |v: Option<Vec<Spanned<String>>>, key: &str| {
+            v.map(|vs| {
+                vs.iter()
+                    .map(|x| self.relative(x, key))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .transpose()
+        };
+        Ok(BuildStepSpec {
+            // `run = []` turns off a step a recipe or the file's top level set.
+            run: r
+                .run
+                .map(|c| match c.get_ref() {
+                    RawCommand::Exec(w) if w.is_empty() => Ok(Vec::new()),
+                    _ => self.command(c, "run"),
+                })
+                .transpose()?,
+            inputs: rel_list(r.inputs, "inputs")?,
+            outputs: rel_list(r.outputs, "outputs")?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(src: &str) -> String {
+        parse(src.as_bytes(), "hoist.toml", Path::new("/p"))
+            .unwrap_err()
+            .to_string()
+    }
+
+    /// What users read when their file is wrong, exactly.
+    #[test]
+    fn error_snapshots() {
+        let cases: &[(&str, &str)] = &[
+            (
+                "[image]\nbse = \"node:22\"\n",
+                "hoist.toml:2:1: [image] unknown key `bse`; did you mean `base`?",
+            ),
+            (
+                "recipe = \"node\"\ncolour = 1\n",
+                "hoist.toml:2:1: top level unknown key `colour`; known keys: recipe, image, deps, app, build, target, images",
+            ),
+            (
+                "[image]\nuser = { name = \"app\", uid = \"1001\" }\n",
+                "hoist.toml:2:30: [image] key `uid`: invalid type: string \"1001\", expected u32",
+            ),
+            (
+                "[image]\nexpose = [3000, true]\n",
+                "hoist.toml:2:10: [image] key `expose`: expected a port like 3000 or \"3000/tcp\"",
+            ),
+            (
+                "[image]\nexpose = [\"99999\"]\n",
+                "hoist.toml:2:11: [image] key `expose`: --expose `99999` is not PORT[/tcp|udp|sctp] with PORT from 1 to 65535",
+            ),
+            (
+                "[deps]\nkind = \"yarn\"\n",
+                "hoist.toml:2:8: [deps] key `kind`: unknown deps kind `yarn`: use npm, pip, none or auto",
+            ),
+            (
+                "[deps]\nkind = 3\n",
+                "hoist.toml:2:8: [deps] key `kind`: invalid type: integer `3`, expected a string",
+            ),
+            (
+                "[images.web]\ncontext = \"web\"\n[images.web.deps]\ndev = \"yes\"\n",
+                "hoist.toml:4:7: [images.web.deps] key `dev`: invalid type: string \"yes\", expected a boolean",
+            ),
+            (
+                "[images.web.image]\nbase = \"oci:\"\n",
+                "hoist.toml:2:8: [images.web.image] key `base`: `oci:` has an empty path",
+            ),
+            (
+                "[target.dev]\nimage.cmd = []\n",
+                "hoist.toml:2:13: [target.dev] key `cmd`: the command is empty",
+            ),
+            (
+                "[target.Dev]\n",
+                "hoist.toml:1:9: [target] key `Dev`: `Dev` is not a name: use lower-case letters, digits, `-` and `_`, starting with a letter or digit",
+            ),
+            (
+                "[image]\nworkdir = \"app\"\n",
+                "hoist.toml:2:11: [image] key `workdir`: `app` must be an absolute path inside the image, like /app",
+            ),
+            (
+                "[app]\ncopy = [{ from = \"../x\" }]\n",
+                "hoist.toml:2:18: [app] key `from`: `../x` must be a relative path that stays inside, like dist or .next/static",
+            ),
+            (
+                "[image]\nhealthcheck = { cmd = [\"true\"], interval = \"30\" }\n",
+                "hoist.toml:2:44: [image] key `interval`: duration `30` is not like 30s, 1m30s, 500ms or 1h",
+            ),
+            (
+                "[image\n",
+                "hoist.toml:1:7: unclosed table, expected `]`",
+            ),
+        ];
+        for (src, want) in cases {
+            assert_eq!(&err(src), want, "for:\n{src}");
+        }
+    }
+
+    #[test]
+    fn a_full_file() {
+        let src = r#"
+recipe = "node"
+[image]
+base = "oci-archive:bases/node.tar"
+platforms = ["linux/amd64", "linux/arm64"]
+user = { name = "web", uid = 1002 }
+cmd = "node server.js"
+env = { PORT = "3000" }
+expose = [3000, "53/udp"]
+healthcheck = { cmd = ["node", "check.js"], interval = "30s", retries = 2 }
+tags = ["web:1"]
+outputs = ["oci-archive:out/web.tar"]
+[deps]
+kind = "npm"
+[app]
+exclude = ["tests"]
+mtime = "commit"
+[build]
+run = ["npm", "run", "build"]
+inputs = ["src", "package.json"]
+outputs = ["dist/"]
+[target.dev]
+deps.dev = true
+build.run = []
+[images.api]
+context = "services/api"
+[images.api.image]
+cmd = ["node", "api.js"]
+"#;
+        let f = parse(src.as_bytes(), "hoist.toml", Path::new("/p")).unwrap();
+        let s = &f.top.spec;
+        assert_eq!(
+            s.image.base,
+            Some(Transport::OciArchive {
+                file: "/p/bases/node.tar".into(),
+                tag: None
+            })
+        );
+        assert_eq!(s.image.platforms.as_ref().map(Vec::len), Some(2));
+        let u = s.image.user.as_ref().unwrap();
+        assert_eq!((u.name.as_str(), u.uid, u.gid), ("web", Some(1002), None));
+        assert_eq!(s.image.cmd.as_ref().unwrap(), &["node", "server.js"]);
+        assert_eq!(s.image.expose.as_ref().unwrap(), &["3000/tcp", "53/udp"]);
+        let h = s.image.healthcheck.as_ref().unwrap();
+        assert_eq!(h.test.as_ref().unwrap(), &["CMD", "node", "check.js"]);
+        assert_eq!(h.interval, Some(30_000_000_000));
+        assert_eq!(s.image.tags.as_ref().unwrap(), &["localhost/web:1"]);
+        assert_eq!(s.deps.kind, Some(DepsKind::Npm));
+        assert_eq!(s.app.mtime, Some(Mtime::Commit));
+        assert_eq!(s.build.outputs.as_ref().unwrap(), &["dist"]);
+        let dev = &f.top.targets["dev"];
+        assert_eq!(dev.spec.deps.dev, Some(true));
+        assert_eq!(dev.spec.build.run.as_deref(), Some(&[][..]));
+        assert_eq!(dev.at.to_string(), "hoist.toml:22:9");
+        assert_eq!(f.images[0].name, "api");
+        assert_eq!(f.images[0].context, Path::new("/p/services/api"));
+        assert_eq!(f.images[0].section.at.to_string(), "hoist.toml:25:9");
+    }
+}

@@ -1,0 +1,4 @@
+// GET /api/health
+module.exports = function health() {
+  return { status: "ok" };
+};
