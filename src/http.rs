@@ -6,7 +6,7 @@
 //! and TCP keep-alive bound dead connections; no limit applies to a whole
 //! transfer, so a large blob on a slow link is not cut off.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 /// The User-Agent hoist sends.
 pub const USER_AGENT: &str = concat!("hoist/", env!("CARGO_PKG_VERSION"));
@@ -26,4 +26,48 @@ pub fn builder() -> reqwest::blocking::ClientBuilder {
 /// A client with hoist's defaults.
 pub fn client() -> Result<reqwest::blocking::Client, reqwest::Error> {
     builder().build()
+}
+
+/// The first retry's delay for package downloads; each next one doubles.
+pub const FIRST_DELAY: Duration = Duration::from_millis(500);
+
+/// The longest `Retry-After` honoured.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
+
+/// The delay before retry number `attempt` (1 for the first retry):
+/// doubling from [`FIRST_DELAY`], plus up to half again at random, so
+/// parallel retries do not hit the server together.
+pub fn backoff(attempt: u32) -> Duration {
+    use std::hash::{BuildHasher, Hasher};
+    let base = FIRST_DELAY * 2u32.saturating_pow(attempt.saturating_sub(1));
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(attempt);
+    let jitter = h.finish() % (base.as_millis() as u64 / 2 + 1);
+    base + Duration::from_millis(jitter)
+}
+
+/// A response's `Retry-After` (seconds or an HTTP date), capped at
+/// [`MAX_RETRY_AFTER`].
+pub fn retry_after(response: &reqwest::blocking::Response) -> Option<Duration> {
+    let value = response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?;
+    let wait = crate::registry::retry::parse_retry_after(value, SystemTime::now())?;
+    Some(wait.min(MAX_RETRY_AFTER))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_with_jitter() {
+        for attempt in 1..=3 {
+            let base = FIRST_DELAY * 2u32.pow(attempt - 1);
+            let d = backoff(attempt);
+            assert!(d >= base && d <= base + base / 2, "{attempt}: {d:?}");
+        }
+    }
 }

@@ -24,7 +24,6 @@
 //! know. The first failure stops the others from starting new downloads.
 
 use std::collections::{HashMap, HashSet};
-use std::hash::{BuildHasher, Hasher};
 use std::io::{self, Read, Write};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
@@ -46,12 +45,6 @@ pub const PARALLEL: usize = 8;
 
 /// Tries per tarball, the first included.
 pub const ATTEMPTS: u32 = 4;
-
-/// The first retry's delay; each next one doubles it.
-const FIRST_DELAY: Duration = Duration::from_millis(500);
-
-/// The longest `Retry-After` honoured.
-const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
 
 /// A stalled download is abandoned (and retried) after this long.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(600);
@@ -212,7 +205,7 @@ impl<'a> Fetcher<'a> {
                             why,
                         });
                     }
-                    std::thread::sleep(after.unwrap_or_else(|| backoff(attempt)));
+                    std::thread::sleep(after.unwrap_or_else(|| crate::http::backoff(attempt)));
                     attempt += 1;
                 }
             }
@@ -257,7 +250,7 @@ impl<'a> Fetcher<'a> {
         if status.as_u16() == 429 || status.is_server_error() {
             return Err(Attempt::Retry {
                 why: format!("HTTP {status}"),
-                after: retry_after(&response),
+                after: crate::http::retry_after(&response),
             });
         }
         if !status.is_success() {
@@ -376,30 +369,6 @@ enum Attempt {
     Fatal(FetchError),
 }
 
-/// The delay before retry number `attempt` (1 for the first retry):
-/// doubling from [`FIRST_DELAY`], plus up to half again at random, so
-/// parallel retries do not hit the server together.
-fn backoff(attempt: u32) -> Duration {
-    let base = FIRST_DELAY * 2u32.saturating_pow(attempt.saturating_sub(1));
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u32(attempt);
-    let jitter = h.finish() % (base.as_millis() as u64 / 2 + 1);
-    base + Duration::from_millis(jitter)
-}
-
-/// A `Retry-After` in seconds, capped; HTTP dates are not honoured.
-fn retry_after(response: &reqwest::blocking::Response) -> Option<Duration> {
-    let secs: u64 = response
-        .headers()
-        .get(reqwest::header::RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse()
-        .ok()?;
-    Some(Duration::from_secs(secs).min(MAX_RETRY_AFTER))
-}
-
 /// `//host[:port]/` of a URL, as .npmrc keys credentials.
 fn nerf_dart(url: &str) -> String {
     match reqwest::Url::parse(url) {
@@ -466,15 +435,6 @@ impl<R: Read> Read for Tee<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn backoff_doubles_with_jitter() {
-        for attempt in 1..=3 {
-            let base = FIRST_DELAY * 2u32.pow(attempt - 1);
-            let d = backoff(attempt);
-            assert!(d >= base && d <= base + base / 2, "{attempt}: {d:?}");
-        }
-    }
 
     #[test]
     fn nerf_darts() {

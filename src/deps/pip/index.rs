@@ -74,12 +74,6 @@ pub const MAX_METADATA_BYTES: u64 = 16 << 20;
 /// Tries per request, the first included.
 pub const ATTEMPTS: u32 = 4;
 
-/// The first retry's delay; each next one doubles it.
-const FIRST_DELAY: Duration = Duration::from_millis(500);
-
-/// The longest `Retry-After` honoured.
-const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
-
 /// A page request stalled this long is abandoned (and retried).
 const PAGE_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -1410,7 +1404,7 @@ pub(super) fn with_retries<T, E>(
                     return Err(give_up(n, why));
                 }
                 on_retry(n, &why);
-                std::thread::sleep(after.unwrap_or_else(|| backoff(n)));
+                std::thread::sleep(after.unwrap_or_else(|| crate::http::backoff(n)));
                 n += 1;
             }
         }
@@ -1431,7 +1425,7 @@ pub(super) fn check_status(
     if code == 429 || status.is_server_error() {
         return Err(Attempt::Retry {
             why: format!("HTTP {status}"),
-            after: retry_after(response),
+            after: crate::http::retry_after(response),
         });
     }
     let hint = match code {
@@ -1442,31 +1436,6 @@ pub(super) fn check_status(
         _ => String::new(),
     };
     Err(Attempt::Fatal((code, hint)))
-}
-
-/// The delay before retry number `attempt` (1 for the first retry):
-/// doubling from [`FIRST_DELAY`], plus up to half again at random, so
-/// parallel retries do not hit the server together.
-fn backoff(attempt: u32) -> Duration {
-    use std::hash::{BuildHasher, Hasher};
-    let base = FIRST_DELAY * 2u32.saturating_pow(attempt.saturating_sub(1));
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u32(attempt);
-    let jitter = h.finish() % (base.as_millis() as u64 / 2 + 1);
-    base + Duration::from_millis(jitter)
-}
-
-/// A `Retry-After` in seconds, capped; HTTP dates are not honoured.
-fn retry_after(response: &reqwest::blocking::Response) -> Option<Duration> {
-    let secs: u64 = response
-        .headers()
-        .get(reqwest::header::RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse()
-        .ok()?;
-    Some(Duration::from_secs(secs).min(MAX_RETRY_AFTER))
 }
 
 /// An error and its causes on one line.
