@@ -412,6 +412,11 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), SbomError> {
     };
     let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(err)?;
     tmp.write_all(bytes).map_err(err)?;
+    // A document to publish, not a secret: readable as any output is
+    // (temporary files start 0600).
+    tmp.as_file()
+        .set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
+        .map_err(err)?;
     tmp.as_file().sync_all().map_err(err)?;
     tmp.persist(path).map_err(|e| err(e.error))?;
     Ok(())
