@@ -84,6 +84,8 @@ pub enum BuildError {
         #[source]
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Sbom(#[from] crate::sbom::SbomError),
 }
 
 /// Everything one build needs.
@@ -112,6 +114,8 @@ pub struct BuildOptions {
     pub app: AppOptions,
     /// A command run on the host before anything else (`npm run build`).
     pub step: Option<HostStep>,
+    /// `--sbom`: write (and attach) a bill of materials.
+    pub sbom: Option<crate::sbom::SbomOptions>,
 }
 
 /// What a build needs beyond its recipe: the command line's settings that
@@ -128,6 +132,8 @@ pub struct RunSettings {
     /// Tag images without tags `NAME:latest` (`NAME:TARGET` for other
     /// targets), as a project file's images need names to be loaded.
     pub default_tags: bool,
+    /// `--sbom`: write (and attach) a bill of materials.
+    pub sbom: Option<crate::sbom::SbomOptions>,
 }
 
 impl BuildOptions {
@@ -241,6 +247,7 @@ impl BuildOptions {
                     inputs: s.build.inputs.clone().unwrap_or_default(),
                     outputs: s.build.outputs.clone().unwrap_or_default(),
                 }),
+            sbom: run.sbom.clone(),
         };
         Ok((opts, platforms))
     }
@@ -340,6 +347,8 @@ pub struct BuildResult {
     pub base_layers: usize,
     /// The base's layers' compressed size.
     pub base_size: u64,
+    /// What the image holds (base, packages), for its SBOM.
+    pub inventory: crate::sbom::Inventory,
 }
 
 /// Runs one build.
@@ -353,6 +362,9 @@ pub fn build(
         .ok()
         .filter(|_| opts.workdir.starts_with('/'))
         .ok_or_else(|| BuildError::Workdir(opts.workdir.clone()))?;
+    if let Some(sbom) = &opts.sbom {
+        crate::sbom::check_destination(sbom, &opts.outputs, !opts.push.is_empty())?;
+    }
     if let Some(step) = &opts.step {
         report(Event::Step(step.run_if_needed(&opts.context, store)?));
     }
@@ -396,8 +408,9 @@ pub fn build(
     settings.workdir = Some(workdir.absolute());
     let mut new_layers = Vec::new();
     let mut owner = None;
+    let mut packages = Vec::new();
 
-    let facts = if opts.user.is_some() || deps_project.is_some() {
+    let facts = if opts.user.is_some() || deps_project.is_some() || opts.sbom.is_some() {
         Some(facts::read_facts_cached(
             store,
             &base.manifest_digest,
@@ -475,6 +488,7 @@ pub fn build(
                 d.command, d.summary.packages
             );
             let reused = d.summary.reused;
+            packages = d.packages;
             report(Event::Deps(d.summary.clone()));
             report(Event::Layer {
                 what: what.clone(),
@@ -546,6 +560,15 @@ pub fn build(
         manifest_json: manifest,
         config_json: cfg,
     };
+    let inventory = crate::sbom::Inventory::new(
+        &image.manifest,
+        &opts.tags,
+        &base,
+        &opts.base,
+        remote.as_ref(),
+        facts.as_ref(),
+        packages,
+    );
 
     let mut pushes: Vec<Reference> = Vec::new();
     for out in &opts.outputs {
@@ -578,6 +601,21 @@ pub fn build(
             net,
         )?;
     }
+    if let Some(sbom) = &opts.sbom {
+        let wrote = crate::sbom::emit(
+            sbom,
+            &[&inventory],
+            &opts.outputs,
+            &pushes,
+            client.as_ref(),
+            store,
+            opts.epoch,
+            net,
+        )?;
+        for output in wrote {
+            report(Event::Output { output });
+        }
+    }
     crate::plan::save_record(opts, store, &base.manifest_digest, &files)?;
     Ok(BuildResult {
         image,
@@ -585,6 +623,7 @@ pub fn build(
         new_layers,
         base_layers: base.layers.len(),
         base_size: base.layers.iter().map(|l| l.size).sum(),
+        inventory,
     })
 }
 
@@ -939,9 +978,13 @@ pub fn build_platforms(
     report: &mut dyn FnMut(Event),
     net: &dyn registry::Progress,
 ) -> Result<MultiResult, BuildError> {
+    if let Some(sbom) = &opts.sbom {
+        crate::sbom::check_destination(sbom, &opts.outputs, !opts.push.is_empty())?;
+    }
     let mut one = opts.clone();
     one.outputs.clear();
     one.push.clear();
+    one.sbom = None;
     let mut images = Vec::new();
     for p in platforms {
         one.platform = p.clone();
@@ -998,6 +1041,23 @@ pub fn build_platforms(
             report,
             net,
         )?;
+    }
+    if let Some(sbom) = &opts.sbom {
+        let inventories: Vec<&crate::sbom::Inventory> =
+            images.iter().map(|r| &r.inventory).collect();
+        let wrote = crate::sbom::emit(
+            sbom,
+            &inventories,
+            &opts.outputs,
+            &pushes,
+            client.as_ref(),
+            store,
+            opts.epoch,
+            net,
+        )?;
+        for output in wrote {
+            report(Event::Output { output });
+        }
     }
     Ok(MultiResult {
         index: index_desc,

@@ -203,6 +203,12 @@ pub struct BuildArgs {
     /// pip: install from pylock.toml only, and fail when it does not satisfy requirements.txt.
     #[arg(long)]
     pub locked: bool,
+    /// Write a bill of materials: spdx (SPDX 2.3 JSON) or cyclonedx (CycloneDX 1.5 JSON), next to each archive or layout output (FILE.spdx.json, FILE.cdx.json) and attached to each pushed image.
+    #[arg(long, value_name = "spdx|cyclonedx")]
+    pub sbom: Option<String>,
+    /// Write the bill of materials to FILE instead of next to the outputs.
+    #[arg(long, value_name = "FILE", requires = "sbom")]
+    pub sbom_output: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args)]

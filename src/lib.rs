@@ -25,6 +25,7 @@ pub mod pull;
 pub mod recipe;
 pub mod reference;
 pub mod registry;
+pub mod sbom;
 pub mod store;
 pub mod transport;
 pub mod user;

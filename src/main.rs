@@ -183,6 +183,12 @@ fn run_build(a: cli::BuildArgs, out: &Renderer) -> Result<()> {
             project.image_names().join(", ")
         );
     }
+    if names.len() > 1 && a.sbom_output.is_some() {
+        bail!(
+            "--sbom-output names one file, and this builds {}: leave it out, and each image's SBOM goes next to its output",
+            project.image_names().join(", ")
+        );
+    }
     let run = RunSettings {
         epoch: source_date_epoch()?,
         registry: registry_options(&a.registry),
@@ -191,6 +197,16 @@ fn run_build(a: cli::BuildArgs, out: &Renderer) -> Result<()> {
         push: a.push,
         output_dir: a.output_dir.clone(),
         default_tags: project.file.is_some(),
+        sbom: a
+            .sbom
+            .as_deref()
+            .map(|f| -> Result<hoist::sbom::SbomOptions> {
+                Ok(hoist::sbom::SbomOptions {
+                    format: hoist::sbom::Format::parse(f).map_err(anyhow::Error::msg)?,
+                    output: a.sbom_output.clone(),
+                })
+            })
+            .transpose()?,
     };
     let mut jobs = Vec::new();
     for name in &names {
@@ -383,6 +399,7 @@ fn run_lock(a: cli::LockArgs, out: &Renderer) -> Result<()> {
                 deps,
                 app: Default::default(),
                 step: None,
+                sbom: None,
             };
             (opts, platforms)
         }
@@ -413,6 +430,7 @@ fn run_lock(a: cli::LockArgs, out: &Renderer) -> Result<()> {
                 push: false,
                 output_dir: None,
                 default_tags: false,
+                sbom: None,
             };
             let (mut opts, recipe_platforms) = BuildOptions::from_recipe(&r, &run)?;
             opts.deps = deps;

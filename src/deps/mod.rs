@@ -203,6 +203,50 @@ pub struct DepsLayer {
     /// What made it, for the image's history (`npm ci --omit=dev ...`).
     pub command: String,
     pub summary: DepsSummary,
+    /// Each third-party package in it, for the SBOM; known on a cache hit
+    /// too (from the lockfile or the pins, which the hit path reads).
+    pub packages: Vec<Package>,
+}
+
+/// The package ecosystem a [`Package`] comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Ecosystem {
+    Npm,
+    Pypi,
+}
+
+/// A hash algorithm a package's artifact is known by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum HashAlgorithm {
+    Sha1,
+    Sha256,
+    Sha384,
+    Sha512,
+}
+
+/// One hash of a package's artifact (the npm tarball, the wheel).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PackageHash {
+    pub algorithm: HashAlgorithm,
+    /// Lower-case hex.
+    pub hex: String,
+}
+
+/// One third-party package an installer put in a deps layer.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Package {
+    pub ecosystem: Ecosystem,
+    /// The name as its registry spells it (`@scope/name` for npm).
+    pub name: String,
+    pub version: String,
+    /// Where its artifact was fetched from, when known.
+    pub download: Option<String>,
+    /// The artifact's file name (a wheel's), when it has one.
+    pub file: Option<String>,
+    /// Where it lies in the layer, relative to the install root
+    /// (`node_modules/a/node_modules/b`), when that is known.
+    pub path: Option<String>,
+    pub hashes: Vec<PackageHash>,
 }
 
 impl Project {
@@ -236,6 +280,7 @@ impl Project {
                     warn,
                 )?;
                 Ok(installed.map(|i| DepsLayer {
+                    packages: i.packages,
                     summary: DepsSummary {
                         ecosystem: "npm",
                         manifest: project.lockfile_name().to_owned(),
@@ -269,6 +314,7 @@ impl Project {
                     warn,
                 )?;
                 Ok(Some(DepsLayer {
+                    packages: i.packages,
                     summary: DepsSummary {
                         ecosystem: "pip",
                         manifest: match i.pins_from {

@@ -104,6 +104,7 @@ mod live_tests;
 mod login;
 mod pull;
 mod push;
+mod referrers;
 pub mod retry;
 
 use std::path::PathBuf;

@@ -9,4 +9,5 @@ mod npm;
 mod pip;
 mod recipe;
 mod registry;
+mod sbom;
 mod support;

@@ -141,6 +141,9 @@ pub struct Installed {
     pub command: String,
     pub reused: bool,
     pub counts: Counts,
+    /// Every package of the layer (tarball and bundled entries; links and
+    /// workspaces are the app's own), for the SBOM.
+    pub packages: Vec<crate::deps::Package>,
 }
 
 /// What an install put in its layer.
@@ -316,6 +319,7 @@ impl Project {
             "npm ci --omit=dev --ignore-scripts".to_owned()
         };
         let jobs = self.jobs(&selection, &bins)?;
+        let listed = packages_of(&selection, &jobs);
         let in_project = |p: &RelPath| self.root.join(p.as_str()).exists();
         let key = cache_key(opts, omit, &target, &selection, &bins, &in_project);
 
@@ -332,6 +336,7 @@ impl Project {
                             command,
                             reused: true,
                             counts: entry.counts,
+                            packages: listed,
                         }));
                     }
                 }
@@ -375,6 +380,7 @@ impl Project {
             command,
             reused: false,
             counts,
+            packages: listed,
         }))
     }
 
@@ -461,6 +467,55 @@ impl Project {
         }
         Ok(jobs)
     }
+}
+
+/// The packages a selection installs, as the SBOM lists them: each
+/// tarball entry with the URL it is fetched from and its integrity's
+/// hashes, and each bundled entry (it arrives in its parent's tarball, so
+/// it has no URL or hash of its own).
+fn packages_of(selection: &Selection<'_>, jobs: &[Job]) -> Vec<crate::deps::Package> {
+    use super::integrity::Algorithm;
+    use crate::deps::{Ecosystem, HashAlgorithm, Package, PackageHash};
+    let urls: std::collections::HashMap<&str, &str> = jobs
+        .iter()
+        .map(|j| (j.key.as_str(), j.url.as_str()))
+        .collect();
+    selection
+        .install
+        .iter()
+        .filter(|s| matches!(s.kind, Kind::Tarball | Kind::Bundled))
+        .filter_map(|s| {
+            let name = s
+                .package
+                .name
+                .clone()
+                .or_else(|| s.path.name().map(str::to_owned))?;
+            let hashes = s
+                .package
+                .integrity
+                .iter()
+                .flat_map(|i| i.hashes())
+                .map(|h| PackageHash {
+                    algorithm: match h.algorithm() {
+                        Algorithm::Sha1 => HashAlgorithm::Sha1,
+                        Algorithm::Sha256 => HashAlgorithm::Sha256,
+                        Algorithm::Sha384 => HashAlgorithm::Sha384,
+                        Algorithm::Sha512 => HashAlgorithm::Sha512,
+                    },
+                    hex: h.hex(),
+                })
+                .collect();
+            Some(Package {
+                ecosystem: Ecosystem::Npm,
+                name,
+                version: s.package.version.clone().unwrap_or_default(),
+                download: urls.get(s.path.as_str()).map(|u| (*u).to_owned()),
+                file: None,
+                path: Some(s.path.to_string()),
+                hashes,
+            })
+        })
+        .collect()
 }
 
 /// The cache key of an npm layer: sha256 (hex) of a canonical JSON

@@ -117,6 +117,8 @@ pub struct Installed {
     /// `resolved`.
     pub pins_from: &'static str,
     pub counts: Counts,
+    /// Every wheel of the layer, for the SBOM.
+    pub packages: Vec<crate::deps::Package>,
 }
 
 /// What an install put in its layer.
@@ -232,6 +234,11 @@ struct CacheEntry {
     diff_id: Digest,
     uncompressed_size: u64,
     counts: Counts,
+    /// Each wheel's sha256 by file name, as downloaded: a pin from a
+    /// `--find-links` folder may state none, and the SBOM wants it on a
+    /// cache hit too. Absent in entries older than the field.
+    #[serde(default)]
+    wheel_sha256: BTreeMap<String, String>,
 }
 
 impl Project {
@@ -472,6 +479,7 @@ impl Project {
                 if let Ok(entry) = serde_json::from_slice::<CacheEntry>(&bytes) {
                     if store.has(&entry.descriptor.digest) {
                         save(store)?;
+                        let packages = packages_of(&pins, &entry.wheel_sha256);
                         return Ok(Installed {
                             layer: Layer {
                                 descriptor: entry.descriptor,
@@ -482,6 +490,7 @@ impl Project {
                             reused: true,
                             pins_from,
                             counts: entry.counts,
+                            packages,
                         });
                     }
                 }
@@ -535,11 +544,17 @@ impl Project {
             from_store: from_store.into_inner(),
         };
         let layer = written.layer;
+        let wheel_sha256: BTreeMap<String, String> = pins
+            .iter()
+            .zip(&digests)
+            .map(|(p, d)| (p.filename.clone(), d.hex().to_owned()))
+            .collect();
         let entry = CacheEntry {
             descriptor: layer.descriptor.clone(),
             diff_id: layer.diff_id.clone(),
             uncompressed_size: layer.uncompressed_size,
             counts: counts.clone(),
+            wheel_sha256,
         };
         store.put_key(
             LAYER_KEY_KIND,
@@ -547,12 +562,14 @@ impl Project {
             &serde_json::to_vec(&entry).unwrap_or_default(),
         )?;
         save(store)?;
+        let packages = packages_of(&pins, &entry.wheel_sha256);
         Ok(Installed {
             layer,
             command,
             reused: false,
             pins_from,
             counts,
+            packages,
         })
     }
 }
@@ -641,6 +658,33 @@ pub fn lock_of(resolutions: &[(&PythonEnv, Vec<Pin>)]) -> Result<Lock, PipError>
         requires_python,
         packages,
     })
+}
+
+/// The wheels of a layer, as the SBOM lists them: name, version, file,
+/// URL and sha256 (the pin's, else the one measured when it was
+/// downloaded, from `measured`).
+fn packages_of(pins: &[Pin], measured: &BTreeMap<String, String>) -> Vec<crate::deps::Package> {
+    use crate::deps::{Ecosystem, HashAlgorithm, Package, PackageHash};
+    pins.iter()
+        .map(|p| Package {
+            ecosystem: Ecosystem::Pypi,
+            name: p.name.clone(),
+            version: p.version.clone(),
+            download: p.url.clone(),
+            file: Some(p.filename.clone()),
+            path: None,
+            hashes: p
+                .sha256
+                .as_ref()
+                .or_else(|| measured.get(&p.filename))
+                .map(|hex| PackageHash {
+                    algorithm: HashAlgorithm::Sha256,
+                    hex: hex.to_ascii_lowercase(),
+                })
+                .into_iter()
+                .collect(),
+        })
+        .collect()
 }
 
 /// The layer's cache key: everything its bytes depend on.
