@@ -16,10 +16,12 @@ use crate::support::*;
 /// Fails with the install command unless the validator can run, then
 /// validates `file` as `format` (`spdx` or `cyclonedx`).
 fn validate(format: &str, file: &Path) {
-    require("python3", "python3");
+    // Debian's Python, where scripts/install-tools puts python3-jsonschema
+    // (a python3 earlier on PATH, such as pyenv's, may lack it).
+    require("/usr/bin/python3", "python3");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/validate-sbom.py");
     let r = run(
-        "python3",
+        "/usr/bin/python3",
         &[
             script.to_str().unwrap(),
             testdata("sbom-schemas").to_str().unwrap(),
