@@ -14,7 +14,6 @@ import sys
 
 try:
     import jsonschema
-    from referencing import Registry, Resource
 except ImportError:
     sys.stderr.write(
         "the jsonschema Python package is missing: apt-get install python3-jsonschema "
@@ -25,17 +24,33 @@ except ImportError:
 MAIN = {"spdx": "spdx-2.3.schema.json", "cyclonedx": "bom-1.5.SNAPSHOT.schema.json"}
 
 
-def main():
-    folder, fmt, path = pathlib.Path(sys.argv[1]), sys.argv[2], sys.argv[3]
-    registry = Registry()
+def schemas(folder):
+    """(URI, schema) for every schema, under its `$id` and its neighbours' URI."""
     for f in sorted(folder.glob("*.json")):
         schema = json.loads(f.read_text())
-        resource = Resource.from_contents(schema)
-        registry = registry.with_resource(schema.get("$id", f.name), resource)
-        registry = registry.with_resource("http://cyclonedx.org/schema/" + f.name, resource)
-    schema = json.loads((folder / MAIN[fmt]).read_text())
+        yield schema.get("$id", f.name), schema
+        yield "http://cyclonedx.org/schema/" + f.name, schema
+
+
+def validator_for(folder, schema):
     cls = jsonschema.validators.validator_for(schema)
-    validator = cls(schema, registry=registry, format_checker=cls.FORMAT_CHECKER)
+    try:
+        # jsonschema 4.18 and later resolve references through `referencing`.
+        from referencing import Registry, Resource
+    except ImportError:
+        # Older ones (Debian 12's 4.10) through a RefResolver with a store.
+        resolver = jsonschema.RefResolver.from_schema(schema, store=dict(schemas(folder)))
+        return cls(schema, resolver=resolver, format_checker=cls.FORMAT_CHECKER)
+    registry = Registry()
+    for uri, s in schemas(folder):
+        registry = registry.with_resource(uri, Resource.from_contents(s))
+    return cls(schema, registry=registry, format_checker=cls.FORMAT_CHECKER)
+
+
+def main():
+    folder, fmt, path = pathlib.Path(sys.argv[1]), sys.argv[2], sys.argv[3]
+    schema = json.loads((folder / MAIN[fmt]).read_text())
+    validator = validator_for(folder, schema)
     doc = json.loads(pathlib.Path(path).read_text())
     errors = sorted(validator.iter_errors(doc), key=lambda e: list(e.absolute_path))
     for e in errors:
