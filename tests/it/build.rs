@@ -41,7 +41,7 @@ fn podman_loads_and_runs_as_the_app_user() {
     let env = Env::new();
     let out = env.path("web.tar").display().to_string();
     build_small(&env, &[&format!("oci-archive:{out}")]);
-    let loaded = run("podman", &["load", "-i", &out]).ok().to_owned();
+    let loaded = podman_store(&["load", "-i", &out]).ok().to_owned();
     assert!(loaded.contains("localhost/web:dev"), "{loaded}");
     let id = run("podman", &["run", "--rm", "localhost/web:dev", "id", "-u"]);
     assert_eq!(id.ok().trim(), "1001");
@@ -55,7 +55,7 @@ fn podman_loads_and_runs_as_the_app_user() {
     assert!(text.contains("/app\n"), "{text}");
     assert!(text.contains("/home/nextjs"), "{text}");
     assert!(text.contains("home-writable"), "{text}");
-    run("podman", &["rmi", "-f", "localhost/web:dev"]);
+    podman_store(&["rmi", "-f", "localhost/web:dev"]);
 }
 
 #[test]
@@ -330,7 +330,7 @@ fn zstd_layers_load_in_podman() {
         m["layers"][1]["mediaType"],
         "application/vnd.oci.image.layer.v1.tar+zstd"
     );
-    run("podman", &["load", "-i", &out]).ok();
+    podman_store(&["load", "-i", &out]).ok();
     let cat = run(
         "podman",
         &[
@@ -342,7 +342,7 @@ fn zstd_layers_load_in_podman() {
         ],
     );
     assert_eq!(cat.ok(), "console.log('hi')\n");
-    run("podman", &["rmi", "-f", "localhost/hoist-test/zstd:1"]);
+    podman_store(&["rmi", "-f", "localhost/hoist-test/zstd:1"]);
 }
 
 #[test]

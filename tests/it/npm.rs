@@ -296,7 +296,7 @@ fn web_image_runs_under_podman_and_answers_health() {
         &format!("oci-archive:{}", out.display()),
     ])
     .ok();
-    run("podman", &["load", "-i", out.to_str().unwrap()]).ok();
+    podman_store(&["load", "-i", out.to_str().unwrap()]).ok();
     let port = free_port().to_string();
     let id = run(
         "podman",
@@ -325,7 +325,7 @@ fn web_image_runs_under_podman_and_answers_health() {
     }
     let logs = run("podman", &["logs", &id]);
     run("podman", &["rm", "-f", &id]);
-    run("podman", &["rmi", "-f", tag]);
+    podman_store(&["rmi", "-f", tag]);
     let answer = answer.unwrap_or_else(|| {
         panic!(
             "{url} never answered; container logs:\n{}{}",

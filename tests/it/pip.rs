@@ -532,7 +532,7 @@ struct Loaded(String);
 
 impl Loaded {
     fn load(archive: &Path, tag: &str) -> Loaded {
-        let loaded = run("podman", &["load", "-i", archive.to_str().unwrap()]);
+        let loaded = podman_store(&["load", "-i", archive.to_str().unwrap()]);
         assert!(loaded.ok().contains(tag), "podman load: {}", loaded.stdout);
         Loaded(tag.to_owned())
     }
@@ -540,7 +540,7 @@ impl Loaded {
 
 impl Drop for Loaded {
     fn drop(&mut self) {
-        run("podman", &["rmi", "-f", &self.0]);
+        podman_store(&["rmi", "-f", &self.0]);
     }
 }
 

@@ -42,7 +42,7 @@ fn get(url: &str) -> String {
 /// Loads `tar`, checks who the image runs as and its env, starts it on
 /// `port` and returns the body of `path`.
 fn run_image(tar: &Path, name: &str, env_var: &str, port: u16, path: &str) -> (String, String) {
-    run("podman", &["load", "-i", &s(tar)]).ok();
+    podman_store(&["load", "-i", &s(tar)]).ok();
     let who = run(
         "podman",
         &[
@@ -74,7 +74,7 @@ fn run_image(tar: &Path, name: &str, env_var: &str, port: u16, path: &str) -> (S
     .to_owned();
     let body = get(&format!("http://127.0.0.1:{port}{path}"));
     run("podman", &["rm", "-f", "-t", "0", &id]);
-    run("podman", &["rmi", "-f", name]);
+    podman_store(&["rmi", "-f", name]);
     (who, body)
 }
 
@@ -165,7 +165,7 @@ fn one_command_builds_every_image_of_the_project_for_prod_and_dev() {
         c["config"]["Cmd"],
         serde_json::json!(["node", "--watch", "server.js"])
     );
-    run("podman", &["load", "-i", &s(&out.join("web-dev.tar"))]).ok();
+    podman_store(&["load", "-i", &s(&out.join("web-dev.tar"))]).ok();
     run(
         "podman",
         &[
@@ -178,7 +178,7 @@ fn one_command_builds_every_image_of_the_project_for_prod_and_dev() {
         ],
     )
     .ok();
-    run("podman", &["rmi", "-f", "localhost/web:dev"]);
+    podman_store(&["rmi", "-f", "localhost/web:dev"]);
     let (who, body) = run_image(
         &out.join("nextjs-dev.tar"),
         "localhost/nextjs:dev",

@@ -81,7 +81,7 @@ fn podman_runs(image: &str, pull_args: &[&str]) {
     run("podman", &args).ok();
     let id = run("podman", &["run", "--rm", image, "id", "-u"]);
     assert_eq!(id.ok().trim(), "1001");
-    run("podman", &["rmi", "-f", image]);
+    podman_store(&["rmi", "-f", image]);
 }
 
 #[test]
@@ -688,5 +688,5 @@ fn multi_platform_build_pushes_an_index() {
     .trim()
     .to_owned();
     assert_eq!(arch, "arm64");
-    run("podman", &["rmi", "-f", &tag]);
+    podman_store(&["rmi", "-f", &tag]);
 }

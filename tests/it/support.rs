@@ -297,3 +297,14 @@ pub const OFFLINE: &[(&str, &str)] = &[
     ("NO_PROXY", ""),
     ("no_proxy", ""),
 ];
+
+/// Serialises what adds or removes images in podman's store: tests run in
+/// parallel, and a `podman rmi` while another test loads an image with a
+/// shared base layer can delete that layer mid-load ("layer not known").
+static PODMAN_STORE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// `podman ARGS...` (load, pull, rmi) holding the store lock.
+pub fn podman_store(args: &[&str]) -> Run {
+    let _held = PODMAN_STORE.lock().unwrap_or_else(|e| e.into_inner());
+    run("podman", args)
+}
