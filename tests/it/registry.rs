@@ -78,7 +78,7 @@ fn podman_runs(image: &str, pull_args: &[&str]) {
     let mut args = vec!["pull", "-q"];
     args.extend(pull_args);
     args.push(image);
-    run("podman", &args).ok();
+    podman_store(&args).ok();
     let id = run("podman", &["run", "--rm", image, "id", "-u"]);
     assert_eq!(id.ok().trim(), "1001");
     podman_store(&["rmi", "-f", image]);
@@ -668,17 +668,14 @@ fn multi_platform_build_pushes_an_index() {
     ] {
         assert!(shown.contains(needle), "`{needle}` missing from:\n{shown}");
     }
-    run(
-        "podman",
-        &[
-            "pull",
-            "-q",
-            "--tls-verify=false",
-            "--platform",
-            "linux/arm64",
-            &tag,
-        ],
-    )
+    podman_store(&[
+        "pull",
+        "-q",
+        "--tls-verify=false",
+        "--platform",
+        "linux/arm64",
+        &tag,
+    ])
     .ok();
     let arch = run(
         "podman",
