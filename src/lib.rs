@@ -13,6 +13,7 @@ pub mod deps;
 pub mod digest;
 pub mod facts;
 pub mod host_step;
+pub mod images;
 pub mod http;
 pub mod ignore;
 pub mod image;
