@@ -76,7 +76,10 @@ pub fn build_one(
         }
     };
     // For `hoist images`, and so that a prune keeps what was built.
-    crate::images::record(store, crate::images::Record::of(job, &built, SystemTime::now()))?;
+    crate::images::record(
+        store,
+        crate::images::Record::of(job, &built, SystemTime::now()),
+    )?;
     Ok(built)
 }
 

@@ -131,9 +131,7 @@ impl Record {
             tags: job.opts.tags.clone(),
             platforms,
             size,
-            built: now
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs()),
+            built: now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()),
             outputs,
         }
     }
@@ -463,12 +461,14 @@ mod tests {
         let e = find(&records, "abababab").unwrap_err();
         assert!(matches!(e, ImagesError::Ambiguous { .. }), "{e}");
         assert!(e.to_string().contains("sha256:ababab"), "{e}");
-        assert_eq!(find(&records, &hex("02").hex()[..].to_owned()).unwrap().name, "y");
+        assert_eq!(find(&records, hex("02").hex()).unwrap().name, "y");
     }
 
     #[test]
     fn steps_pair_history_with_layers() {
-        let layer = |n: u8, size| Descriptor::new("application/vnd.oci.image.layer.v1.tar+gzip", d(n), size);
+        let layer = |n: u8, size| {
+            Descriptor::new("application/vnd.oci.image.layer.v1.tar+gzip", d(n), size)
+        };
         let h = |by: &str, empty| H {
             created: None,
             created_by: Some(by.into()),

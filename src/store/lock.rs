@@ -18,8 +18,9 @@
 //! process dies, so a crash never leaves the store locked. The lock file
 //! is opened close-on-exec, so a host step's children do not inherit it.
 
-use std::fs::{File, OpenOptions, TryLockError};
+use std::fs::{File, OpenOptions};
 use std::io;
+use std::os::fd::AsRawFd;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -42,7 +43,7 @@ impl StoreLock {
             .write(true)
             .open(&path)
             .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
-        file.lock_shared()?;
+        flock(&file, libc::LOCK_SH)?;
         Ok(StoreLock { file })
     }
 
@@ -60,20 +61,20 @@ impl StoreLock {
     ) -> Result<ExclusiveGuard<'_>, StoreError> {
         let start = Instant::now();
         loop {
-            match self.file.try_lock() {
+            match flock(&self.file, libc::LOCK_EX | libc::LOCK_NB) {
                 Ok(()) => return Ok(ExclusiveGuard { lock: self }),
-                Err(TryLockError::WouldBlock) if start.elapsed() < wait => {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock && start.elapsed() < wait => {
                     std::thread::sleep(Duration::from_millis(50));
                 }
-                Err(TryLockError::WouldBlock) => {
-                    let _ = self.file.lock_shared();
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    let _ = flock(&self.file, libc::LOCK_SH);
                     return Err(StoreError::Busy {
                         root: root.to_owned(),
                         waited: wait,
                     });
                 }
-                Err(TryLockError::Error(e)) => {
-                    let _ = self.file.lock_shared();
+                Err(e) => {
+                    let _ = flock(&self.file, libc::LOCK_SH);
                     return Err(e.into());
                 }
             }
@@ -89,7 +90,21 @@ pub(crate) struct ExclusiveGuard<'a> {
 
 impl Drop for ExclusiveGuard<'_> {
     fn drop(&mut self) {
-        let _ = self.lock.file.lock_shared();
+        let _ = flock(&self.lock.file, libc::LOCK_SH);
+    }
+}
+
+/// `flock(2)`, retried when a signal interrupts a wait.
+fn flock(file: &File, op: libc::c_int) -> io::Result<()> {
+    loop {
+        // SAFETY: the descriptor is open for as long as `file` lives.
+        if unsafe { libc::flock(file.as_raw_fd(), op) } == 0 {
+            return Ok(());
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
     }
 }
 
@@ -111,11 +126,9 @@ mod tests {
         let guard = a.exclusive(dir.path(), Duration::from_secs(5)).unwrap();
         // While held, nobody else gets even a shared lock.
         let c = File::open(dir.path().join("lock")).unwrap();
-        assert!(matches!(
-            c.try_lock_shared(),
-            Err(TryLockError::WouldBlock)
-        ));
+        let e = flock(&c, libc::LOCK_SH | libc::LOCK_NB).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::WouldBlock);
         drop(guard);
-        c.try_lock_shared().unwrap();
+        flock(&c, libc::LOCK_SH | libc::LOCK_NB).unwrap();
     }
 }

@@ -12,7 +12,10 @@ fn digests_in_finds_whole_digests_only() {
     let cases: Vec<(String, Vec<Digest>)> = vec![
         (String::new(), vec![]),
         (format!("{a}"), vec![a.clone()]),
-        (format!(r#"{{"digest":"{a}","diff_id":"{b}","again":"{a}"}}"#), vec![a.clone(), b.clone()]),
+        (
+            format!(r#"{{"digest":"{a}","diff_id":"{b}","again":"{a}"}}"#),
+            vec![a.clone(), b.clone()],
+        ),
         // Too short, too long, upper case, no prefix: not digests.
         (format!("sha256:{}", &hex[..63]), vec![]),
         (format!("sha256:{hex}0"), vec![]),
@@ -29,22 +32,46 @@ fn digests_in_finds_whole_digests_only() {
 }
 
 #[test]
+fn refs_of_adds_a_digest_the_name_is_made_of() {
+    let (a, b) = (d(1), d(2));
+    let cases: Vec<(String, String, Vec<Digest>)> = vec![
+        (format!("v2-{}", a.hex()), "{}".into(), vec![a.clone()]),
+        (a.hex().into(), b.to_string(), vec![b.clone(), a.clone()]),
+        (a.hex().into(), a.to_string(), vec![a.clone()]),
+        // A sha512 hex (npm integrity) is not a sha256 digest.
+        (format!("{}{}", a.hex(), b.hex()), "{}".into(), vec![]),
+        ("abc".into(), "{}".into(), vec![]),
+    ];
+    for (name, value, want) in cases {
+        assert_eq!(refs_of(&name, value.as_bytes()), want, "{name}");
+    }
+}
+
+#[test]
 fn needed_by_takes_descriptor_digests_not_diff_ids() {
     let (a, b, c) = (d(1), d(2), d(3));
     let cases: Vec<(String, Vec<Digest>)> = vec![
         // A layer cache entry.
         (
-            format!(r#"{{"descriptor":{{"mediaType":"x","digest":"{a}","size":3}},"diff_id":"{b}","uncompressed_size":9}}"#),
+            format!(
+                r#"{{"descriptor":{{"mediaType":"x","digest":"{a}","size":3}},"diff_id":"{b}","uncompressed_size":9}}"#
+            ),
             vec![a.clone()],
         ),
         // A remembered tag, a wheel URL: the value is the digest.
         (format!("{a}\n"), vec![a.clone()]),
         // A pip index page.
-        (format!(r#"{{"status":200,"url":"u","body":"{c}"}}"#), vec![c.clone()]),
+        (
+            format!(r#"{{"status":200,"url":"u","body":"{c}"}}"#),
+            vec![c.clone()],
+        ),
         // A build record names the base it used, which need not be kept.
         (format!(r#"{{"base":"{a}","deps":[]}}"#), vec![]),
         // An image record.
-        (format!(r#"{{"manifest":"{a}","platforms":[{{"manifest":"{b}","config":"{c}"}}]}}"#), vec![a.clone(), b.clone()]),
+        (
+            format!(r#"{{"manifest":"{a}","platforms":[{{"manifest":"{b}","config":"{c}"}}]}}"#),
+            vec![a.clone(), b.clone()],
+        ),
         ("not json".into(), vec![]),
         (r#"{"digest":"sha256:nothex"}"#.into(), vec![]),
     ];
@@ -280,7 +307,9 @@ fn scan_and_prune_a_real_store() {
     let manifest = format!(r#"{{"schemaVersion":2,"layers":[{{"digest":"{layer}"}}]}}"#);
     let (m, _) = store.put_bytes(manifest.as_bytes()).unwrap();
     let (garbage, _) = store.put_bytes(b"nobody names me").unwrap();
-    store.put_key("registry-tag", "t1", m.as_str().as_bytes()).unwrap();
+    store
+        .put_key("registry-tag", "t1", m.as_str().as_bytes())
+        .unwrap();
     std::fs::write(dir.path().join("tmp/blob-abandoned"), b"half").unwrap();
 
     let inv = scan(&store).unwrap();
@@ -289,14 +318,34 @@ fn scan_and_prune_a_real_store() {
     assert_eq!(inv.blobs[&m].children, vec![layer.clone()]);
     assert_eq!(inv.temp.len(), 1);
 
-    let r = prune(&store, &Policy::default(), SystemTime::now(), Duration::ZERO, true).unwrap();
-    assert!(r.dry_run && store.has(&garbage), "a dry run removes nothing");
+    let r = prune(
+        &store,
+        &Policy::default(),
+        SystemTime::now(),
+        Duration::ZERO,
+        true,
+    )
+    .unwrap();
+    assert!(
+        r.dry_run && store.has(&garbage),
+        "a dry run removes nothing"
+    );
 
-    let r = prune(&store, &Policy::default(), SystemTime::now(), Duration::ZERO, false).unwrap();
+    let r = prune(
+        &store,
+        &Policy::default(),
+        SystemTime::now(),
+        Duration::ZERO,
+        false,
+    )
+    .unwrap();
     assert_eq!((r.entries, r.blobs, r.temp), (0, 1, 1));
     assert!(!store.has(&garbage));
     assert!(store.has(&m) && store.has(&layer), "reachable blobs stay");
-    assert_eq!(std::fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("tmp")).unwrap().count(),
+        0
+    );
 
     let all = Policy {
         all: true,
@@ -338,9 +387,15 @@ fn verify_finds_corrupt_blobs_dangling_entries_and_strays_and_repairs() {
     let (bad, _) = store.put_bytes(b"soon bad").unwrap();
     let gone = d(7);
     let entry = |dg: &Digest| format!(r#"{{"descriptor":{{"digest":"{dg}","size":1}}}}"#);
-    store.put_key("app-layer", "ok", entry(&good).as_bytes()).unwrap();
-    store.put_key("app-layer", "on-bad", entry(&bad).as_bytes()).unwrap();
-    store.put_key("pip-url", "gone", gone.as_str().as_bytes()).unwrap();
+    store
+        .put_key("app-layer", "ok", entry(&good).as_bytes())
+        .unwrap();
+    store
+        .put_key("app-layer", "on-bad", entry(&bad).as_bytes())
+        .unwrap();
+    store
+        .put_key("pip-url", "gone", gone.as_str().as_bytes())
+        .unwrap();
     std::fs::write(store.blob_path(&bad), b"soon bae").unwrap();
     std::fs::write(dir.path().join("blobs/sha256/not-a-digest"), b"x").unwrap();
 
@@ -350,11 +405,10 @@ fn verify_finds_corrupt_blobs_dangling_entries_and_strays_and_repairs() {
     let shown: Vec<String> = r.problems.iter().map(|p| p.to_string()).collect();
     assert_eq!(r.problems.len(), 4, "{shown:?}");
     assert!(
-        r.problems
-            .contains(&Problem::Corrupt {
-                digest: bad.clone(),
-                actual: Digest::of(b"soon bae")
-            }),
+        r.problems.contains(&Problem::Corrupt {
+            digest: bad.clone(),
+            actual: Digest::of(b"soon bae")
+        }),
         "{shown:?}"
     );
     for (entry, missing) in [("app-layer/on-bad", &bad), ("pip-url/gone", &gone)] {
