@@ -4,7 +4,7 @@
 //! under its name. One image failing does not stop the others; every
 //! result comes back, in the order asked.
 
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::build::{self, BuildError, BuildOptions, BuildResult, Event};
 use crate::digest::Digest;
@@ -60,20 +60,27 @@ pub fn build_one(
     net: &dyn registry::Progress,
 ) -> Result<Built, BuildError> {
     let started = Instant::now();
-    if job.platforms.len() > 1 {
+    let built = if job.platforms.len() > 1 {
         let multi = build::build_platforms(&job.opts, &job.platforms, store, report, net)?;
-        return Ok(Built {
+        Built {
             digest: multi.index.digest,
             images: multi.images,
             elapsed: started.elapsed(),
-        });
-    }
-    let r = build::build(&job.opts, store, report, net)?;
-    Ok(Built {
-        digest: r.image.manifest.digest.clone(),
-        images: vec![r],
-        elapsed: started.elapsed(),
-    })
+        }
+    } else {
+        let r = build::build(&job.opts, store, report, net)?;
+        Built {
+            digest: r.image.manifest.digest.clone(),
+            images: vec![r],
+            elapsed: started.elapsed(),
+        }
+    };
+    // For `hoist images`, and so that a prune keeps what was built.
+    crate::images::record(
+        store,
+        crate::images::Record::of(job, &built, SystemTime::now()),
+    )?;
+    Ok(built)
 }
 
 /// Builds every job at once; `report` gets each event with its job's

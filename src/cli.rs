@@ -32,6 +32,13 @@ pub enum Command {
     Login(LoginArgs),
     /// Remove saved credentials for a registry.
     Logout(LogoutArgs),
+    /// Look at, prune and check the local store ($HOIST_CACHE).
+    #[command(subcommand)]
+    Cache(CacheCommand),
+    /// List the images hoist built with this store: tags, digests, platforms, sizes, dates.
+    Images(ImagesArgs),
+    /// Show an image layer by layer: what made each, and its size.
+    History(HistoryArgs),
 }
 
 /// How registries are reached; shared by every command that talks to one.
@@ -241,4 +248,74 @@ pub struct InspectArgs {
     pub json: bool,
     #[command(flatten)]
     pub registry: RegistryArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CacheCommand {
+    /// List the store's entries: category, kind, size of what each keeps, last use.
+    Ls(CacheShowArgs),
+    /// Total size by category (bases, packages, deps, layers, images, metadata).
+    Du(CacheShowArgs),
+    /// Remove entries by age or size budget, then every blob nothing needs.
+    Prune(PruneArgs),
+    /// Rehash every blob; report corrupt blobs and entries whose blobs are gone (exit 1).
+    Verify(VerifyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CacheShowArgs {
+    /// Print JSON for scripts.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Remove entries not used for longer than this: 7d, 12h, 30m, 2w.
+    #[arg(long, value_name = "AGE")]
+    pub older_than: Option<String>,
+    /// Then remove the least recently used until the store fits: 2G, 500MB, 1.5GiB.
+    #[arg(long, value_name = "SIZE")]
+    pub max_size: Option<String>,
+    /// Remove everything.
+    #[arg(long, conflicts_with_all = ["older_than", "max_size"])]
+    pub all: bool,
+    /// Say what would go, remove nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// How long to wait for running builds to let go of the store: 30s, 10m.
+    #[arg(long, value_name = "AGE", default_value = "5m")]
+    pub wait: String,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Remove what is wrong (corrupt blobs, entries naming missing blobs); builds make them again.
+    #[arg(long)]
+    pub repair: bool,
+    /// With --repair, how long to wait for running builds to let go of the store.
+    #[arg(long, value_name = "AGE", default_value = "5m")]
+    pub wait: String,
+    /// Print JSON for scripts.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ImagesArgs {
+    /// Print JSON for scripts.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// A built image (tag, name or digest prefix, as `hoist images` lists), or oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:TAG].
+    pub image: String,
+    /// The platform to show when the image has several (default: this machine's).
+    #[arg(long)]
+    pub platform: Option<String>,
+    /// Print JSON for scripts.
+    #[arg(long)]
+    pub json: bool,
 }

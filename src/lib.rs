@@ -16,6 +16,7 @@ pub mod host_step;
 pub mod http;
 pub mod ignore;
 pub mod image;
+pub mod images;
 pub mod inspect;
 pub mod layer;
 pub mod lock;

@@ -36,6 +36,9 @@ fn main() -> ExitCode {
         cli::Command::Pull(args) => run_pull(args, &out),
         cli::Command::Login(args) => run_login(args, &out),
         cli::Command::Logout(args) => run_logout(args, &out),
+        cli::Command::Cache(cmd) => run_cache(cmd, &out),
+        cli::Command::Images(args) => run_images(args),
+        cli::Command::History(args) => run_history(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -621,6 +624,86 @@ fn run_logout(a: cli::LogoutArgs, out: &Renderer) -> Result<()> {
             a.registry,
             file.display()
         ));
+    }
+    Ok(())
+}
+
+fn run_cache(cmd: cli::CacheCommand, out: &Renderer) -> Result<()> {
+    use hoist::store::gc;
+    let store = Store::open_default()?;
+    let wait = |w: &str| gc::parse_age(w).map_err(|e| anyhow::anyhow!("--wait: {e}"));
+    match cmd {
+        cli::CacheCommand::Ls(a) => {
+            let ls = gc::scan(&store)?.listing();
+            show(a.json, &ls, gc::Listing::render)
+        }
+        cli::CacheCommand::Du(a) => {
+            let du = gc::scan(&store)?.usage();
+            show(a.json, &du, gc::Usage::render)
+        }
+        cli::CacheCommand::Prune(a) => {
+            let policy = gc::Policy {
+                all: a.all,
+                older_than: a
+                    .older_than
+                    .as_deref()
+                    .map(gc::parse_age)
+                    .transpose()
+                    .map_err(|e| anyhow::anyhow!("--older-than: {e}"))?,
+                max_size: a
+                    .max_size
+                    .as_deref()
+                    .map(gc::parse_size)
+                    .transpose()
+                    .map_err(|e| anyhow::anyhow!("--max-size: {e}"))?,
+            };
+            let now = std::time::SystemTime::now();
+            let r = gc::prune(&store, &policy, now, wait(&a.wait)?, a.dry_run)?;
+            out.line(&r.render());
+            Ok(())
+        }
+        cli::CacheCommand::Verify(a) => {
+            let r = gc::verify(&store, a.repair, wait(&a.wait)?)?;
+            show(a.json, &r, gc::VerifyReport::render)?;
+            if !r.problems.is_empty() && !r.repaired {
+                bail!(
+                    "the store at {} has {} problems; `hoist cache verify --repair` removes the bad blobs and entries (builds make them again), or `hoist cache prune --all` starts afresh",
+                    store.root().display(),
+                    r.problems.len()
+                );
+            }
+            Ok(())
+        }
+    }
+}
+
+fn run_images(a: cli::ImagesArgs) -> Result<()> {
+    let store = Store::open_default()?;
+    let records = hoist::images::list(&store)?;
+    show(a.json, &records, |r| hoist::images::render_list(r))
+}
+
+fn run_history(a: cli::HistoryArgs) -> Result<()> {
+    let store = Store::open_default()?;
+    let platform = a
+        .platform
+        .as_deref()
+        .map(Platform::parse)
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
+    let h = hoist::images::history(&store, &a.image, platform.as_ref())?;
+    show(a.json, &h, hoist::images::History::render)
+}
+
+/// Prints a report as text for people, or as JSON for scripts.
+fn show<T: serde::Serialize + ?Sized>(
+    json: bool,
+    value: &T,
+    text: impl FnOnce(&T) -> String,
+) -> Result<()> {
+    match json {
+        true => println!("{}", serde_json::to_string_pretty(value)?),
+        false => print!("{}", text(value)),
     }
     Ok(())
 }

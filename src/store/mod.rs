@@ -9,11 +9,21 @@
 //! store without locks, and a crash never leaves a half-written blob where
 //! a reader would find it.
 //!
+//! Deleting is the one thing that needs care: see [`lock`] for why every
+//! open store holds a shared lock and a prune takes it exclusively, and
+//! [`gc`] for what is kept. Reading a cache entry refreshes its file's
+//! modification time, which is how the store knows what was used last.
+//!
 //! The root is `$HOIST_CACHE`, else `$XDG_CACHE_HOME/hoist`, else
 //! `~/.cache/hoist`.
 
+pub mod gc;
+mod lock;
+
 use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use fs_err as fs;
 
@@ -42,12 +52,16 @@ pub enum StoreError {
     BadKey(String),
     #[error("blob {0} is not in the store at {1}")]
     Missing(Digest, PathBuf),
+    #[error("other hoist processes are still using the store at {} after waiting {}s; try again when they finish, or wait longer with --wait", root.display(), waited.as_secs())]
+    Busy { root: PathBuf, waited: Duration },
 }
 
 /// A handle on the store's root folder.
 #[derive(Debug, Clone)]
 pub struct Store {
     root: PathBuf,
+    /// Held shared while any clone of this handle lives.
+    lock: Arc<lock::StoreLock>,
 }
 
 impl Store {
@@ -61,7 +75,8 @@ impl Store {
         let root = root.into();
         fs::create_dir_all(root.join("blobs/sha256"))?;
         fs::create_dir_all(root.join("tmp"))?;
-        Ok(Store { root })
+        let lock = Arc::new(lock::StoreLock::shared(&root)?);
+        Ok(Store { root, lock })
     }
 
     pub fn root(&self) -> &Path {
@@ -154,13 +169,19 @@ impl Store {
     }
 
     /// Reads a cache entry: small bytes (usually JSON naming blobs) that a
-    /// cache key maps to. `None` when absent.
+    /// cache key maps to. `None` when absent. A hit marks the entry used
+    /// now (its file's mtime), for `hoist cache prune`.
     pub fn get_key(&self, kind: &str, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        match fs::read(self.key_path(kind, name)?) {
-            Ok(b) => Ok(Some(b)),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e.into()),
-        }
+        let mut file = match fs::File::open(self.key_path(kind, name)?) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes)?;
+        // Best effort: a store on a read-only mount is still readable.
+        let _ = file.file().set_modified(SystemTime::now());
+        Ok(Some(bytes))
     }
 
     /// Writes a cache entry atomically (temp file, fsync, rename). Write
@@ -178,6 +199,33 @@ impl Store {
         tmp.persist(&path).map_err(|e| e.error)?;
         sync_dir(&dir);
         Ok(())
+    }
+}
+
+impl Store {
+    /// Every entry of `kind`, name and bytes, sorted by name; reading them
+    /// here does not mark them used (listing is not using).
+    pub fn list_keys(&self, kind: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        let dir = self.key_path(kind, "x")?.with_file_name("");
+        let rd = match fs::read_dir(&dir) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e.into()),
+        };
+        let mut out = Vec::new();
+        for e in rd {
+            let e = e?;
+            let Some(name) = e.file_name().to_str().map(str::to_owned) else {
+                continue;
+            };
+            match fs::read(e.path()) {
+                Ok(b) => out.push((name, b)),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        out.sort();
+        Ok(out)
     }
 }
 

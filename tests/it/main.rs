@@ -4,6 +4,7 @@
 
 mod bad_input;
 mod build;
+mod cache;
 mod formats;
 mod npm;
 mod pip;
