@@ -112,6 +112,8 @@ pub struct BuildOptions {
     pub app: AppOptions,
     /// A command run on the host before anything else (`npm run build`).
     pub step: Option<HostStep>,
+    /// The registry cache for deps layers (`--cache-from`, `--cache-to`).
+    pub cache: crate::cache::CacheOptions,
 }
 
 /// What a build needs beyond its recipe: the command line's settings that
@@ -128,6 +130,8 @@ pub struct RunSettings {
     /// Tag images without tags `NAME:latest` (`NAME:TARGET` for other
     /// targets), as a project file's images need names to be loaded.
     pub default_tags: bool,
+    /// The registry cache for deps layers (`--cache-from`, `--cache-to`).
+    pub cache: crate::cache::CacheOptions,
 }
 
 impl BuildOptions {
@@ -241,6 +245,7 @@ impl BuildOptions {
                     inputs: s.build.inputs.clone().unwrap_or_default(),
                     outputs: s.build.outputs.clone().unwrap_or_default(),
                 }),
+            cache: run.cache.clone(),
         };
         Ok((opts, platforms))
     }
@@ -288,6 +293,8 @@ pub enum Event {
     Deps(DepsSummary),
     /// The host build step ran, or was skipped.
     Step(StepOutcome),
+    /// What the registry cache did (a hit, a share, a problem).
+    Cache(crate::cache::remote::Note),
     Output {
         output: String,
     },
@@ -455,9 +462,19 @@ pub fn build(
                 .unwrap_or_default(),
             compression: opts.compression,
             epoch: opts.epoch,
+            shared: None,
+        };
+        let shared = crate::cache::remote::RegistryCache::new(&opts.cache, &opts.registry)?;
+        let input = deps::InstallInput {
+            shared: shared.as_ref().map(|c| c as &dyn crate::cache::SharedCache),
+            ..input
         };
         let mut warn = |w: String| report(Event::Warning(w));
-        if let Some(d) = project.install(&input, &opts.deps, store, &mut warn)? {
+        let installed = project.install(&input, &opts.deps, store, &mut warn);
+        for note in shared.iter().flat_map(|c| c.take_notes()) {
+            report(Event::Cache(note));
+        }
+        if let Some(d) = installed? {
             if let Some(e) = ctx
                 .entries
                 .iter()

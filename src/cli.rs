@@ -203,6 +203,12 @@ pub struct BuildArgs {
     /// pip: install from pylock.toml only, and fail when it does not satisfy requirements.txt.
     #[arg(long)]
     pub locked: bool,
+    /// Look deps layers up in this registry repository before resolving or downloading anything (repeatable: the first hit wins).
+    #[arg(long = "cache-from", value_name = "REPOSITORY")]
+    pub cache_from: Vec<String>,
+    /// Share deps layers to this registry repository, each tagged by its cache key.
+    #[arg(long = "cache-to", value_name = "REPOSITORY")]
+    pub cache_to: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -191,6 +191,7 @@ fn run_build(a: cli::BuildArgs, out: &Renderer) -> Result<()> {
         push: a.push,
         output_dir: a.output_dir.clone(),
         default_tags: project.file.is_some(),
+        cache: hoist::cache::CacheOptions::parse(&a.cache_from, a.cache_to.as_deref())?,
     };
     let mut jobs = Vec::new();
     for name in &names {
@@ -383,6 +384,7 @@ fn run_lock(a: cli::LockArgs, out: &Renderer) -> Result<()> {
                 deps,
                 app: Default::default(),
                 step: None,
+                cache: Default::default(),
             };
             (opts, platforms)
         }
@@ -413,6 +415,7 @@ fn run_lock(a: cli::LockArgs, out: &Renderer) -> Result<()> {
                 push: false,
                 output_dir: None,
                 default_tags: false,
+                cache: Default::default(),
             };
             let (mut opts, recipe_platforms) = BuildOptions::from_recipe(&r, &run)?;
             opts.deps = deps;
@@ -493,8 +496,35 @@ fn event_line(e: Event, color: bool) -> String {
             "pushed  {target}@{digest}: {uploaded} uploaded ({}), {mounted} mounted, {skipped} already there",
             human_size(bytes)
         ),
+        Event::Cache(note) => cache_line(note),
         Event::Warning(w) if color => format!("\x1b[33mwarning\x1b[0m {w}"),
         Event::Warning(w) => format!("warning {w}"),
+    }
+}
+
+/// One line for what the registry cache did.
+fn cache_line(note: hoist::cache::remote::Note) -> String {
+    use hoist::cache::remote::Note;
+    match note {
+        Note::Hit {
+            kind,
+            from,
+            downloaded,
+            bytes,
+        } => format!(
+            "cache   {kind} hit in {from}: {downloaded} blobs downloaded ({})",
+            human_size(bytes)
+        ),
+        Note::Shared {
+            kind,
+            to,
+            uploaded,
+            bytes,
+        } => format!(
+            "cache   {kind} shared to {to}: {uploaded} blobs uploaded ({})",
+            human_size(bytes)
+        ),
+        Note::Problem(p) => format!("cache   {p}"),
     }
 }
 
