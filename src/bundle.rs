@@ -93,7 +93,7 @@ pub enum BundleError {
     Base {
         image: String,
         #[source]
-        source: RegistryError,
+        source: Box<RegistryError>,
     },
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -211,13 +211,13 @@ pub fn create(
                 let client =
                     Client::new(job.opts.registry.clone()).map_err(|source| BundleError::Base {
                         image: job.name.clone(),
-                        source,
+                        source: Box::new(source),
                     })?;
                 client
                     .fetch_blobs(base, base_layers, &store, net)
                     .map_err(|source| BundleError::Base {
                         image: job.name.clone(),
-                        source,
+                        source: Box::new(source),
                     })?;
             }
             made.insert(r.image.manifest.digest.clone());
@@ -450,7 +450,9 @@ pub fn import_from(reader: impl Read, file: &Path, store: &Store) -> Result<Impo
     let mut archive = tar::Archive::new(reader);
     let mut index: Option<Index> = None;
     let mut blobs: BTreeMap<Digest, (u64, bool)> = BTreeMap::new();
-    let mut keys: BTreeMap<(String, String), (Digest, u64, Option<Vec<u8>>)> = BTreeMap::new();
+    // (kind, name) -> (digest, size, bytes once read)
+    type Listed = BTreeMap<(String, String), (Digest, u64, Option<Vec<u8>>)>;
+    let mut keys: Listed = BTreeMap::new();
     let mut new_blobs = 0;
     for entry in archive.entries().map_err(io_err)? {
         let mut entry = entry.map_err(io_err)?;
