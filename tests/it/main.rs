@@ -4,9 +4,11 @@
 
 mod bad_input;
 mod build;
+mod bundle;
 mod formats;
 mod npm;
 mod pip;
+mod rcache;
 mod recipe;
 mod registry;
 mod support;
