@@ -66,7 +66,8 @@ pub fn unique_repo(name: &str) -> String {
     format!("it/{name}-{now}")
 }
 
-/// Every proxy at a dead port, but the loopback registry reachable.
+/// Every proxy at a dead port (npm, PyPI and every other host
+/// unreachable), but the loopback registry reachable.
 const NPM_UNREACHABLE: &[(&str, &str)] = &[
     ("HTTPS_PROXY", "http://127.0.0.1:9"),
     ("https_proxy", "http://127.0.0.1:9"),
@@ -220,4 +221,54 @@ fn an_unreachable_cache_is_reported_and_the_build_goes_on() {
     // A tag or digest in a cache repository is refused up front.
     let (r, _) = build_web(&env, &["--cache-from", "127.0.0.1:5000/cache:v1"], &[]);
     r.fails_with("cache repository `127.0.0.1:5000/cache:v1`");
+}
+
+#[test]
+fn pip_shares_the_resolution_too_so_a_fresh_job_asks_no_index() {
+    let reg = registry("plain");
+    let cache = format!("{reg}/{}", unique_repo("rcache-pip"));
+    let api = testdata("pip/api");
+    let base = format!("oci-archive:{}", base("python.oci.tar").display());
+    let build = |env: &Env, flag: &str, vars: &[(&str, &str)]| {
+        let out = format!("oci:{}", env.path("image").display());
+        let args = [
+            "build",
+            api.to_str().unwrap(),
+            "--base",
+            &base,
+            "--platform",
+            "linux/amd64",
+            "--output",
+            &out,
+            flag,
+            &cache,
+        ];
+        env.hoist_with(&args, vars)
+    };
+    let job1 = Env::new();
+    let run1 = build(&job1, "--cache-to", &[]);
+    let digest = run1.ok().trim().to_owned();
+    for kind in ["deps-pip", "pip-resolution"] {
+        assert!(
+            run1.stderr.contains(&format!("{kind} shared to")),
+            "{}",
+            run1.stderr
+        );
+    }
+    // No index, no wheel host: only the loopback registry answers.
+    let job2 = Env::new();
+    let run2 = build(&job2, "--cache-from", NPM_UNREACHABLE);
+    assert_eq!(run2.ok().trim(), digest);
+    for kind in ["pip-resolution", "deps-pip"] {
+        assert!(
+            run2.stderr.contains(&format!("{kind} hit in")),
+            "{}",
+            run2.stderr
+        );
+    }
+    assert!(
+        run2.stderr.contains("reused from the cache"),
+        "{}",
+        run2.stderr
+    );
 }
