@@ -116,6 +116,8 @@ pub struct BuildOptions {
     pub step: Option<HostStep>,
     /// `--sbom`: write (and attach) a bill of materials.
     pub sbom: Option<crate::sbom::SbomOptions>,
+    /// The registry cache for deps layers (`--cache-from`, `--cache-to`).
+    pub cache: crate::cache::CacheOptions,
 }
 
 /// What a build needs beyond its recipe: the command line's settings that
@@ -134,6 +136,8 @@ pub struct RunSettings {
     pub default_tags: bool,
     /// `--sbom`: write (and attach) a bill of materials.
     pub sbom: Option<crate::sbom::SbomOptions>,
+    /// The registry cache for deps layers (`--cache-from`, `--cache-to`).
+    pub cache: crate::cache::CacheOptions,
 }
 
 impl BuildOptions {
@@ -248,6 +252,7 @@ impl BuildOptions {
                     outputs: s.build.outputs.clone().unwrap_or_default(),
                 }),
             sbom: run.sbom.clone(),
+            cache: run.cache.clone(),
         };
         Ok((opts, platforms))
     }
@@ -295,6 +300,8 @@ pub enum Event {
     Deps(DepsSummary),
     /// The host build step ran, or was skipped.
     Step(StepOutcome),
+    /// What the registry cache did (a hit, a share, a problem).
+    Cache(crate::cache::remote::Note),
     Output {
         output: String,
     },
@@ -468,9 +475,19 @@ pub fn build(
                 .unwrap_or_default(),
             compression: opts.compression,
             epoch: opts.epoch,
+            shared: None,
+        };
+        let shared = crate::cache::remote::RegistryCache::new(&opts.cache, &opts.registry)?;
+        let input = deps::InstallInput {
+            shared: shared.as_ref().map(|c| c as &dyn crate::cache::SharedCache),
+            ..input
         };
         let mut warn = |w: String| report(Event::Warning(w));
-        if let Some(d) = project.install(&input, &opts.deps, store, &mut warn)? {
+        let installed = project.install(&input, &opts.deps, store, &mut warn);
+        for note in shared.iter().flat_map(|c| c.take_notes()) {
+            report(Event::Cache(note));
+        }
+        if let Some(d) = installed? {
             if let Some(e) = ctx
                 .entries
                 .iter()

@@ -20,6 +20,8 @@ pub struct Cli {
 pub enum Command {
     /// Build an image from an app folder on top of a base image, or every image of ./hoist.toml.
     Build(Box<BuildArgs>),
+    /// Write everything a build fetches (bases, packages, resolutions) into one file, for `hoist build --from-bundle FILE --offline`.
+    Bundle(Box<BundleArgs>),
     /// Write a commented hoist.toml for an app folder, from the stock recipe that fits it.
     Init(InitArgs),
     /// Resolve requirements.txt for the base's platforms and write pylock.toml (PEP 751).
@@ -111,7 +113,7 @@ pub struct InitArgs {
     pub force: bool,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Args, Default)]
 pub struct BuildArgs {
     /// What to build: image names from ./hoist.toml (default: all of them), or an app folder (the build context; its hoist.toml is read if it has one).
     pub what: Vec<String>,
@@ -216,6 +218,50 @@ pub struct BuildArgs {
     /// Write the bill of materials to FILE instead of next to the outputs.
     #[arg(long, value_name = "FILE", requires = "sbom")]
     pub sbom_output: Option<std::path::PathBuf>,
+    /// Look deps layers up in this registry repository before resolving or downloading anything (repeatable: the first hit wins).
+    #[arg(long = "cache-from", value_name = "REPOSITORY")]
+    pub cache_from: Vec<String>,
+    /// Share deps layers to this registry repository, each tagged by its cache key.
+    #[arg(long = "cache-to", value_name = "REPOSITORY")]
+    pub cache_to: Option<String>,
+    /// Import a file written by `hoist bundle` into the store (verified) first; with --offline, build without network.
+    #[arg(long, value_name = "FILE")]
+    pub from_bundle: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct BundleArgs {
+    /// What the bundle is for: image names from ./hoist.toml (default: all of them), or an app folder.
+    pub what: Vec<String>,
+    /// The file to write (a tar: an index, then blobs and store entries).
+    #[arg(long = "output", short = 'o', value_name = "FILE")]
+    pub output: PathBuf,
+    /// The hoist.toml to read (default: ./hoist.toml, or the app folder's).
+    #[arg(long, short = 'f', value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    /// Start from a stock recipe: node, nextjs-standalone, python or static.
+    #[arg(long)]
+    pub recipe: Option<String>,
+    /// The target the builds will use: prod (default), dev, or one the hoist.toml defines.
+    #[arg(long)]
+    pub target: Option<String>,
+    /// The base image, as `hoist build --base` takes it.
+    #[arg(long)]
+    pub base: Option<String>,
+    /// The platform(s) the builds will use, os/arch[/variant][,...] (default: this machine's).
+    #[arg(long)]
+    pub platform: Option<String>,
+    /// The deps layer's installer: auto (the default), npm, pip or none.
+    #[arg(long, value_name = "auto|npm|pip|none")]
+    pub deps: Option<String>,
+    /// Bundle development dependencies too (as `hoist build --dev` installs them).
+    #[arg(long)]
+    pub dev: bool,
+    /// pip: install from pylock.toml only.
+    #[arg(long)]
+    pub locked: bool,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
 }
 
 #[derive(Debug, Args)]

@@ -7,6 +7,8 @@
 pub mod app;
 pub mod batch;
 pub mod build;
+pub mod bundle;
+pub mod cache;
 pub mod config;
 pub mod context;
 pub mod deps;

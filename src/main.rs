@@ -30,6 +30,7 @@ fn main() -> ExitCode {
     let out = Renderer::new(Mode::detect(cli.quiet));
     let result = match cli.command {
         cli::Command::Build(args) => run_build(*args, &out),
+        cli::Command::Bundle(args) => run_bundle(*args, &out),
         cli::Command::Init(args) => run_init(args, &out),
         cli::Command::Lock(args) => run_lock(args, &out),
         cli::Command::Inspect(args) => run_inspect(args, &out),
@@ -210,6 +211,7 @@ fn run_build(a: cli::BuildArgs, out: &Renderer) -> Result<()> {
                 })
             })
             .transpose()?,
+        cache: hoist::cache::CacheOptions::parse(&a.cache_from, a.cache_to.as_deref())?,
     };
     let mut jobs = Vec::new();
     for name in &names {
@@ -223,6 +225,16 @@ fn run_build(a: cli::BuildArgs, out: &Renderer) -> Result<()> {
         });
     }
     let store = Store::open_default()?;
+    if let Some(file) = &a.from_bundle {
+        let imported = hoist::bundle::import(file, &store)?;
+        out.line(&format!(
+            "bundle  {}: {} blobs ({} new), {} entries imported and verified",
+            file.display(),
+            imported.index.blobs.len(),
+            imported.new_blobs,
+            imported.index.keys.len()
+        ));
+    }
     if a.dry_run {
         for job in &jobs {
             let plan = hoist::plan::plan(&job.opts, &store, a.list_files, out)
@@ -268,6 +280,81 @@ fn run_build(a: cli::BuildArgs, out: &Renderer) -> Result<()> {
             ),
         }
     }
+    Ok(())
+}
+
+/// `hoist bundle`: the builds `hoist build` would run, on a fresh store,
+/// and what they fetched written to one file.
+fn run_bundle(a: cli::BundleArgs, out: &Renderer) -> Result<()> {
+    let b = cli::BuildArgs {
+        what: a.what,
+        file: a.file,
+        recipe: a.recipe,
+        target: a.target,
+        base: a.base,
+        platform: a.platform,
+        deps: a.deps,
+        dev: a.dev,
+        locked: a.locked,
+        registry: a.registry,
+        ..Default::default()
+    };
+    let overrides = Overrides {
+        recipe: b.recipe.clone(),
+        target: b.target.clone(),
+        spec: flags_spec(&b)?,
+    };
+    let (project, names) = discover(b.file.as_deref(), &b.what, Path::new(""))?;
+    let run = RunSettings {
+        epoch: source_date_epoch()?,
+        registry: registry_options(&b.registry),
+        no_cache: false,
+        refresh: false,
+        push: false,
+        output_dir: None,
+        default_tags: project.file.is_some(),
+        cache: Default::default(),
+        sbom: None,
+    };
+    let mut jobs = Vec::new();
+    for name in &names {
+        let r = project.resolve(name.as_deref(), &overrides)?;
+        let (opts, platforms) = BuildOptions::from_recipe(&r, &run)?;
+        jobs.push(Job {
+            name: r.name,
+            target: r.target,
+            opts,
+            platforms,
+        });
+    }
+    let several = jobs.len() > 1;
+    let color = out.mode() == Mode::Bars;
+    let report = |job: &Job, e: Event| {
+        let line = event_line(e, color);
+        match several {
+            true => out.line(&format!("{:<10} {line}", job.name)),
+            false => out.line(&line),
+        }
+    };
+    let created = hoist::bundle::create(&jobs, &a.output, &report, out)?;
+    for image in &created.index.images {
+        out.line(&format!(
+            "bundled {} ({}) on {} for {}: built {}",
+            image.name,
+            image.target,
+            image.base,
+            image.platforms.join(","),
+            image.digest
+        ));
+    }
+    out.line(&format!(
+        "wrote   {}: {} blobs, {} entries, {}",
+        a.output.display(),
+        created.index.blobs.len(),
+        created.index.keys.len(),
+        human_size(created.size)
+    ));
+    println!("{}", a.output.display());
     Ok(())
 }
 
@@ -403,6 +490,7 @@ fn run_lock(a: cli::LockArgs, out: &Renderer) -> Result<()> {
                 app: Default::default(),
                 step: None,
                 sbom: None,
+                cache: Default::default(),
             };
             (opts, platforms)
         }
@@ -434,6 +522,7 @@ fn run_lock(a: cli::LockArgs, out: &Renderer) -> Result<()> {
                 output_dir: None,
                 default_tags: false,
                 sbom: None,
+                cache: Default::default(),
             };
             let (mut opts, recipe_platforms) = BuildOptions::from_recipe(&r, &run)?;
             opts.deps = deps;
@@ -514,8 +603,35 @@ fn event_line(e: Event, color: bool) -> String {
             "pushed  {target}@{digest}: {uploaded} uploaded ({}), {mounted} mounted, {skipped} already there",
             human_size(bytes)
         ),
+        Event::Cache(note) => cache_line(note),
         Event::Warning(w) if color => format!("\x1b[33mwarning\x1b[0m {w}"),
         Event::Warning(w) => format!("warning {w}"),
+    }
+}
+
+/// One line for what the registry cache did.
+fn cache_line(note: hoist::cache::remote::Note) -> String {
+    use hoist::cache::remote::Note;
+    match note {
+        Note::Hit {
+            kind,
+            from,
+            downloaded,
+            bytes,
+        } => format!(
+            "cache   {kind} hit in {from}: {downloaded} blobs downloaded ({})",
+            human_size(bytes)
+        ),
+        Note::Shared {
+            kind,
+            to,
+            uploaded,
+            bytes,
+        } => format!(
+            "cache   {kind} shared to {to}: {uploaded} blobs uploaded ({})",
+            human_size(bytes)
+        ),
+        Note::Problem(p) => format!("cache   {p}"),
     }
 }
 

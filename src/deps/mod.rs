@@ -174,6 +174,9 @@ pub struct InstallInput<'a> {
     pub config_env: &'a [String],
     pub compression: Compression,
     pub epoch: u64,
+    /// A shared cache (`--cache-from`, `--cache-to`) to look layers up in
+    /// after a local miss, and to share them to.
+    pub shared: Option<&'a dyn crate::cache::SharedCache>,
 }
 
 /// What a deps layer holds and how it was had.
@@ -275,6 +278,7 @@ impl Project {
                         no_cache: opts.no_cache,
                         compression: input.compression,
                         epoch: input.epoch,
+                        shared: input.shared,
                     },
                     store,
                     warn,
@@ -309,6 +313,7 @@ impl Project {
                         offline: opts.offline,
                         compression: input.compression,
                         epoch: input.epoch,
+                        shared: input.shared,
                     },
                     store,
                     warn,

@@ -4,10 +4,12 @@
 
 mod bad_input;
 mod build;
+mod bundle;
 mod cache;
 mod formats;
 mod npm;
 mod pip;
+mod rcache;
 mod recipe;
 mod registry;
 mod sbom;

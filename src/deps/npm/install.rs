@@ -10,9 +10,12 @@
 //! 2. report the packages whose install scripts npm would have run
 //!    (`--strict-scripts`: refuse them);
 //! 3. compute the cache key ([`cache_key`]); when the store has a layer
-//!    for it, reuse it: no tarball is opened and no request is made;
+//!    for it, reuse it: no tarball is opened and no request is made; else
+//!    ask the shared cache, if any (`--cache-from`, [`crate::cache`]),
+//!    which brings the layer into the store;
 //! 4. otherwise fetch the tarballs ([`super::fetch`]), write the layer
-//!    ([`super::layout`]) and record it under the key.
+//!    ([`super::layout`]) and record it under the key; and share it
+//!    (`--cache-to`), as a reused layer is too.
 //!
 //! The key hashes everything the layer's bytes depend on, and nothing
 //! else: the selected entries (key, kind, integrity, link target, name,
@@ -131,6 +134,9 @@ pub struct InstallOptions<'a> {
     pub no_cache: bool,
     pub compression: Compression,
     pub epoch: u64,
+    /// A shared cache to look the layer up in after a local miss, and to
+    /// share it to.
+    pub shared: Option<&'a dyn crate::cache::SharedCache>,
 }
 
 /// The layer an install made or found, and what it holds.
@@ -324,22 +330,28 @@ impl Project {
         let key = cache_key(opts, omit, &target, &selection, &bins, &in_project);
 
         if !opts.no_cache {
-            if let Some(bytes) = store.get_key(KEY_KIND, &key)? {
-                if let Ok(entry) = serde_json::from_slice::<CacheEntry>(&bytes) {
-                    if store.has(&entry.descriptor.digest) {
-                        return Ok(Some(Installed {
-                            layer: Layer {
-                                descriptor: entry.descriptor,
-                                diff_id: entry.diff_id,
-                                uncompressed_size: entry.uncompressed_size,
-                            },
-                            command,
-                            reused: true,
-                            counts: entry.counts,
-                            packages: listed,
-                        }));
-                    }
+            // The store, else a shared cache (which copies the entry and
+            // its layer into the store), before any tarball is fetched.
+            let hit = match cached(store, &key)? {
+                None if crate::cache::fetch(opts.shared, KEY_KIND, &key, store) => {
+                    cached(store, &key)?
                 }
+                hit => hit,
+            };
+            if let Some((entry, bytes)) = hit {
+                let blobs = [entry.descriptor.clone()];
+                crate::cache::share(opts.shared, KEY_KIND, &key, &bytes, &blobs, store);
+                return Ok(Some(Installed {
+                    layer: Layer {
+                        descriptor: entry.descriptor,
+                        diff_id: entry.diff_id,
+                        uncompressed_size: entry.uncompressed_size,
+                    },
+                    command,
+                    reused: true,
+                    counts: entry.counts,
+                    packages: listed,
+                }));
             }
         }
 
@@ -370,11 +382,10 @@ impl Project {
             uncompressed_size: layer.uncompressed_size,
             counts: counts.clone(),
         };
-        store.put_key(
-            KEY_KIND,
-            &key,
-            &serde_json::to_vec(&entry).unwrap_or_default(),
-        )?;
+        let bytes = serde_json::to_vec(&entry).unwrap_or_default();
+        store.put_key(KEY_KIND, &key, &bytes)?;
+        let blobs = [layer.descriptor.clone()];
+        crate::cache::share(opts.shared, KEY_KIND, &key, &bytes, &blobs, store);
         Ok(Some(Installed {
             layer,
             command,
@@ -518,6 +529,18 @@ fn packages_of(selection: &Selection<'_>, jobs: &[Job]) -> Vec<crate::deps::Pack
         .collect()
 }
 
+/// The layer cached under `key`, and its entry's bytes, when the store
+/// has both.
+fn cached(store: &Store, key: &str) -> Result<Option<(CacheEntry, Vec<u8>)>, NpmError> {
+    let Some(bytes) = store.get_key(KEY_KIND, key)? else {
+        return Ok(None);
+    };
+    Ok(serde_json::from_slice::<CacheEntry>(&bytes)
+        .ok()
+        .filter(|e| store.has(&e.descriptor.digest))
+        .map(|e| (e, bytes)))
+}
+
 /// The cache key of an npm layer: sha256 (hex) of a canonical JSON
 /// document of what the layer depends on (see the module docs).
 pub fn cache_key(
@@ -633,6 +656,7 @@ mod tests {
             no_cache: c.no_cache,
             compression: c.compression,
             epoch: c.epoch,
+            shared: None,
         };
         let target = Target::from_oci("linux", c.cpu, c.libc).unwrap();
         let selection = select(lock, c.omit, &target).unwrap();

@@ -14,6 +14,11 @@
 //!    depend on: each wheel's name and sha256, the interpreter, the
 //!    install scheme, the compression, the mtime and [`FORMAT_VERSION`].
 //!    When the store has a layer for it, nothing is downloaded.
+//!
+//!    A shared cache (`--cache-from`, [`crate::cache`]) is asked after
+//!    each local miss, the resolution first (under the resolution key, so
+//!    a fresh runner needs no index) and then the layer; both are shared
+//!    to `--cache-to` once the layer is had.
 //! 3. Otherwise the wheels are downloaded in parallel and verified
 //!    ([`super::download`]), and written straight from the zips into the
 //!    layer ([`super::wheel`]).
@@ -104,6 +109,9 @@ pub struct InstallOptions<'a> {
     pub offline: bool,
     pub compression: Compression,
     pub epoch: u64,
+    /// A shared cache to look resolutions and layers up in after a local
+    /// miss, and to share them to.
+    pub shared: Option<&'a dyn crate::cache::SharedCache>,
 }
 
 /// The layer an install made or found, and what it holds.
@@ -204,6 +212,8 @@ struct Pins {
     pins: Vec<Pin>,
     from: &'static str,
     unsaved: Option<String>,
+    /// The resolution key, when the pins are a resolution (not a lock).
+    key: Option<String>,
 }
 
 /// The resolver's view of the indexes.
@@ -331,6 +341,7 @@ impl Project {
                 pins,
                 from: "pylock.toml",
                 unsaved: None,
+                key: None,
             });
         }
         if opts.locked {
@@ -338,12 +349,19 @@ impl Project {
         }
         let key = self.resolution_key(opts.env, &self.index_config(opts.offline)?);
         if !opts.refresh {
-            if let Some(bytes) = store.get_key(RESOLUTION_KEY_KIND, &key)? {
+            let mut cached = store.get_key(RESOLUTION_KEY_KIND, &key)?;
+            if cached.is_none()
+                && crate::cache::fetch(opts.shared, RESOLUTION_KEY_KIND, &key, store)
+            {
+                cached = store.get_key(RESOLUTION_KEY_KIND, &key)?;
+            }
+            if let Some(bytes) = cached {
                 if let Ok(pins) = serde_json::from_slice::<Vec<Pin>>(&bytes) {
                     return Ok(Pins {
                         pins,
                         from: "cache",
                         unsaved: None,
+                        key: Some(key),
                     });
                 }
             }
@@ -353,7 +371,8 @@ impl Project {
         Ok(Pins {
             pins,
             from: "resolved",
-            unsaved: Some(key),
+            unsaved: Some(key.clone()),
+            key: Some(key),
         })
     }
 
@@ -453,6 +472,7 @@ impl Project {
             pins,
             from: pins_from,
             unsaved,
+            key: resolution_key,
         } = self.pins(opts, store, warn)?;
         // A fresh resolution is kept only once its wheels made a layer, so
         // a failed build (a hash mismatch, a bad wheel) leaves nothing that
@@ -474,12 +494,32 @@ impl Project {
         );
         let top: Vec<String> = self.top_level().iter().map(|n| normalize(n)).collect();
         let key = layer_key(&pins, &top, opts);
+        // Once the layer is had: the layer, then the resolution that
+        // leads to it, to the shared cache.
+        let share = |store: &Store, entry: &[u8], layer: &Descriptor| {
+            let blobs = [layer.clone()];
+            crate::cache::share(opts.shared, LAYER_KEY_KIND, &key, entry, &blobs, store);
+            if let Some(rk) = &resolution_key {
+                let bytes = serde_json::to_vec(&pins).unwrap_or_default();
+                crate::cache::share(opts.shared, RESOLUTION_KEY_KIND, rk, &bytes, &[], store);
+            }
+        };
         if !opts.no_cache {
-            if let Some(bytes) = store.get_key(LAYER_KEY_KIND, &key)? {
+            let mut cached = store.get_key(LAYER_KEY_KIND, &key)?;
+            let usable = |b: &Option<Vec<u8>>| {
+                b.as_deref()
+                    .and_then(|b| serde_json::from_slice::<CacheEntry>(b).ok())
+                    .is_some_and(|e| store.has(&e.descriptor.digest))
+            };
+            if !usable(&cached) && crate::cache::fetch(opts.shared, LAYER_KEY_KIND, &key, store) {
+                cached = store.get_key(LAYER_KEY_KIND, &key)?;
+            }
+            if let Some(bytes) = cached {
                 if let Ok(entry) = serde_json::from_slice::<CacheEntry>(&bytes) {
                     if store.has(&entry.descriptor.digest) {
                         save(store)?;
                         let packages = packages_of(&pins, &entry.wheel_sha256);
+                        share(store, &bytes, &entry.descriptor);
                         return Ok(Installed {
                             layer: Layer {
                                 descriptor: entry.descriptor,
@@ -556,13 +596,11 @@ impl Project {
             counts: counts.clone(),
             wheel_sha256,
         };
-        store.put_key(
-            LAYER_KEY_KIND,
-            &key,
-            &serde_json::to_vec(&entry).unwrap_or_default(),
-        )?;
+        let bytes = serde_json::to_vec(&entry).unwrap_or_default();
+        store.put_key(LAYER_KEY_KIND, &key, &bytes)?;
         save(store)?;
         let packages = packages_of(&pins, &entry.wheel_sha256);
+        share(store, &bytes, &layer.descriptor);
         Ok(Installed {
             layer,
             command,
@@ -858,6 +896,7 @@ mod tests {
                 offline: false,
                 compression: Compression::Gzip,
                 epoch,
+                shared: None,
             };
             let pins = vec![pin("six", "1.17.0", "six-1.17.0-py2.py3-none-any.whl", 'a')];
             layer_key(&pins, &["six".to_owned()], &o)
@@ -878,6 +917,7 @@ mod tests {
             locked: true,
             offline: true,
             compression: Compression::Gzip,
+            shared: None,
             epoch: 0,
         };
         let pins = vec![pin("six", "1.17.0", "six-1.17.0-py2.py3-none-any.whl", 'a')];
