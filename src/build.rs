@@ -86,6 +86,8 @@ pub enum BuildError {
     },
     #[error(transparent)]
     Sbom(#[from] crate::sbom::SbomError),
+    #[error(transparent)]
+    Sandbox(#[from] crate::sandbox::SandboxError),
 }
 
 /// Everything one build needs.
@@ -118,6 +120,8 @@ pub struct BuildOptions {
     pub sbom: Option<crate::sbom::SbomOptions>,
     /// The registry cache for deps layers (`--cache-from`, `--cache-to`).
     pub cache: crate::cache::CacheOptions,
+    /// `[[run]]` steps, run in the sandbox on the base, in order.
+    pub run: Vec<crate::sandbox::Step>,
 }
 
 /// What a build needs beyond its recipe: the command line's settings that
@@ -253,6 +257,17 @@ impl BuildOptions {
                 }),
             sbom: run.sbom.clone(),
             cache: run.cache.clone(),
+            run: s
+                .run
+                .iter()
+                .flatten()
+                .map(|r| crate::sandbox::Step {
+                    command: r.command.clone(),
+                    env: r.env.clone(),
+                    workdir: r.workdir.clone(),
+                    user: r.user.clone(),
+                })
+                .collect(),
         };
         Ok((opts, platforms))
     }
@@ -319,6 +334,8 @@ pub enum Event {
 /// Which of the layers hoist adds a layer is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LayerKind {
+    /// A `[[run]]` step's changes.
+    Run,
     User,
     Deps,
     App,
@@ -327,6 +344,7 @@ pub enum LayerKind {
 impl LayerKind {
     pub fn name(self) -> &'static str {
         match self {
+            LayerKind::Run => "run",
             LayerKind::User => "user",
             LayerKind::Deps => "deps",
             LayerKind::App => "app",
@@ -416,6 +434,15 @@ pub fn build(
     let mut new_layers = Vec::new();
     let mut owner = None;
     let mut packages = Vec::new();
+
+    run_steps(
+        opts,
+        store,
+        &base,
+        &mut need_layers,
+        report,
+        &mut new_layers,
+    )?;
 
     let facts = if opts.user.is_some() || deps_project.is_some() || opts.sbom.is_some() {
         Some(facts::read_facts_cached(
@@ -738,6 +765,68 @@ fn cached_layer(
     };
     store.put_key(kind, key, &serde_json::to_vec(&entry).unwrap_or_default())?;
     Ok((layer, false))
+}
+
+/// Runs the `[[run]]` steps in the sandbox, each on the base and the
+/// steps before it; each step's layer is cached by a key of the base's
+/// digest, the steps so far and the layers they made.
+fn run_steps(
+    opts: &BuildOptions,
+    store: &Store,
+    base: &BaseImage,
+    need_layers: &mut dyn FnMut(&Store) -> Result<(), BuildError>,
+    report: &mut dyn FnMut(Event),
+    new_layers: &mut Vec<LayerSummary>,
+) -> Result<(), BuildError> {
+    if opts.run.is_empty() {
+        return Ok(());
+    }
+    need_layers(store)?;
+    let image_env: Vec<String> = base
+        .config
+        .config
+        .as_ref()
+        .and_then(|c| c.env.clone())
+        .unwrap_or_default();
+    let mut below = base.layers.clone();
+    let mut chain = format!(
+        "hoist run layer v1\n{} {:?} {}\n",
+        base.manifest_digest, opts.compression, opts.epoch
+    );
+    for step in &opts.run {
+        chain.push_str(&format!("{step:?}\n"));
+        let key = Digest::of(chain.as_bytes()).hex().to_owned();
+        let mut files = 0;
+        let (layer, reused) = cached_layer(store, "run-layer", &key, || {
+            let made = crate::sandbox::run_step(
+                store,
+                &below,
+                step,
+                &image_env,
+                &store.root().join("sandbox"),
+                opts.compression,
+                opts.epoch,
+            )?;
+            files = made.changes;
+            Ok(made.layer)
+        })?;
+        chain.push_str(&format!("{}\n", layer.diff_id));
+        below.push(layer.descriptor.clone());
+        let what = format!("hoist run: {}", step.shown());
+        report(Event::Layer {
+            what: what.clone(),
+            digest: layer.descriptor.digest.clone(),
+            size: layer.descriptor.size,
+            files,
+        });
+        new_layers.push(LayerSummary {
+            what,
+            layer,
+            kind: LayerKind::Run,
+            reused,
+        });
+    }
+    Ok(())
 }
 
 /// The user layer's cache key: the files it writes and how.

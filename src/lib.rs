@@ -28,6 +28,7 @@ pub mod pull;
 pub mod recipe;
 pub mod reference;
 pub mod registry;
+pub mod sandbox;
 pub mod sbom;
 pub mod store;
 pub mod transport;

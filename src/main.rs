@@ -491,6 +491,7 @@ fn run_lock(a: cli::LockArgs, out: &Renderer) -> Result<()> {
                 step: None,
                 sbom: None,
                 cache: Default::default(),
+                run: Vec::new(),
             };
             (opts, platforms)
         }

@@ -30,7 +30,7 @@ use toml::Spanned;
 
 use super::location::{key_of_value, table_at, text_of, Location};
 use super::spec::{
-    rebase_transport, AppSpec, BuildStepSpec, CopyRule, DepsSpec, ImageSpec, Mtime, Spec,
+    rebase_transport, AppSpec, BuildStepSpec, CopyRule, DepsSpec, ImageSpec, Mtime, RunSpec, Spec,
 };
 use super::RecipeError;
 use crate::config;
@@ -89,6 +89,7 @@ struct RawFile {
     deps: Option<RawDeps>,
     app: Option<RawApp>,
     build: Option<RawBuild>,
+    run: Option<Vec<RawRun>>,
     #[serde(default)]
     target: BTreeMap<Spanned<String>, RawTarget>,
     #[serde(default)]
@@ -104,6 +105,7 @@ struct RawEntry {
     deps: Option<RawDeps>,
     app: Option<RawApp>,
     build: Option<RawBuild>,
+    run: Option<Vec<RawRun>>,
     #[serde(default)]
     target: BTreeMap<Spanned<String>, RawTarget>,
 }
@@ -115,6 +117,17 @@ struct RawTarget {
     deps: Option<RawDeps>,
     app: Option<RawApp>,
     build: Option<RawBuild>,
+    run: Option<Vec<RawRun>>,
+}
+
+/// One `[[run]]` table: a command run in the sandbox on the image.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawRun {
+    command: Spanned<RawCommand>,
+    env: Option<BTreeMap<String, String>>,
+    workdir: Option<Spanned<String>>,
+    user: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -226,7 +239,7 @@ pub fn parse(bytes: &[u8], name: &str, dir: &Path) -> Result<RecipeFile, RecipeE
     let raw: RawFile = toml::from_str(src).map_err(|e| serde_error(name, src, &e))?;
     let cx = Cx { name, src, dir };
     let top = cx.section(
-        raw.recipe, raw.image, raw.deps, raw.app, raw.build, raw.target, None,
+        raw.recipe, raw.image, raw.deps, raw.app, raw.build, raw.run, raw.target, None,
     )?;
     let mut images = Vec::new();
     for (key, entry) in raw.images {
@@ -245,6 +258,7 @@ pub fn parse(bytes: &[u8], name: &str, dir: &Path) -> Result<RecipeFile, RecipeE
             entry.deps,
             entry.app,
             entry.build,
+            entry.run,
             entry.target,
             Some(at),
         )?;
@@ -378,6 +392,7 @@ impl Cx<'_> {
         deps: Option<RawDeps>,
         app: Option<RawApp>,
         build: Option<RawBuild>,
+        run: Option<Vec<RawRun>>,
         targets: BTreeMap<Spanned<String>, RawTarget>,
         header: Option<Location>,
     ) -> Result<Section, RecipeError> {
@@ -390,7 +405,7 @@ impl Cx<'_> {
         };
         let recipe = recipe.map(|r| (self.at(r.span().start), r.into_inner()));
         let recipe = recipe.map(|(at, r)| (r, at));
-        let spec = self.spec(image, deps, app, build)?;
+        let spec = self.spec(image, deps, app, build, run)?;
         let mut out = BTreeMap::new();
         for (key, t) in targets {
             let at = self.at(key.span().start);
@@ -400,7 +415,7 @@ impl Cx<'_> {
                 key: key.get_ref().clone(),
                 why,
             })?;
-            let spec = self.spec(t.image, t.deps, t.app, t.build)?;
+            let spec = self.spec(t.image, t.deps, t.app, t.build, t.run)?;
             out.insert(key.into_inner(), Target { spec, at });
         }
         Ok(Section {
@@ -417,8 +432,12 @@ impl Cx<'_> {
         deps: Option<RawDeps>,
         app: Option<RawApp>,
         build: Option<RawBuild>,
+        run: Option<Vec<RawRun>>,
     ) -> Result<Spec, RecipeError> {
         Ok(Spec {
+            run: run
+                .map(|steps| steps.into_iter().map(|r| self.run(r)).collect())
+                .transpose()?,
             image: self.image(image.map(Spanned::into_inner).unwrap_or_default())?,
             deps: self.deps(deps.unwrap_or_default())?,
             app: self.app(app.unwrap_or_default())?,
@@ -635,6 +654,33 @@ impl Cx<'_> {
                 .transpose()?,
             mtime,
             copy,
+        })
+    }
+
+    fn run(&self, r: RawRun) -> Result<RunSpec, RecipeError> {
+        let workdir = r
+            .workdir
+            .map(|w| self.absolute(&w, "workdir"))
+            .transpose()?;
+        let user = r
+            .user
+            .map(|u| {
+                let ok = u
+                    .get_ref()
+                    .split(':')
+                    .all(|p| !p.is_empty() && p.parse::<u32>().is_ok())
+                    && u.get_ref().split(':').count() <= 2;
+                match ok {
+                    true => Ok(u.get_ref().clone()),
+                    false => Err(self.bad(&u, "user", "a step's user is numeric, UID or UID:GID (like 0 or 1000:1000); names are not looked up in the image yet")),
+                }
+            })
+            .transpose()?;
+        Ok(RunSpec {
+            command: self.command(r.command, "command")?,
+            env: r.env.unwrap_or_default().into_iter().collect(),
+            workdir,
+            user,
         })
     }
 

@@ -104,6 +104,17 @@ pub struct BuildStepSpec {
     pub outputs: Option<Vec<String>>,
 }
 
+/// A `[[run]]` step: a command run in the sandbox on top of the base,
+/// whose changes become a layer.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunSpec {
+    pub command: Vec<String>,
+    pub env: Vec<(String, String)>,
+    pub workdir: Option<String>,
+    /// `UID[:GID]` inside the image.
+    pub user: Option<String>,
+}
+
 /// Everything one source says about one image.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Spec {
@@ -111,6 +122,9 @@ pub struct Spec {
     pub deps: DepsSpec,
     pub app: AppSpec,
     pub build: BuildStepSpec,
+    /// `[[run]]` steps, in order; a source that lists some replaces the
+    /// list below it.
+    pub run: Option<Vec<RunSpec>>,
 }
 
 /// `a = b` when `b` says something.
@@ -167,6 +181,7 @@ impl Spec {
         over(&mut a.run, &b.run);
         over(&mut a.inputs, &b.inputs);
         over(&mut a.outputs, &b.outputs);
+        over(&mut self.run, &top.run);
     }
 }
 

@@ -1,0 +1,289 @@
+//! What a step changed, as a layer.
+//!
+//! The root folder is walked before the step and after it (never
+//! following links). An entry is changed when it is new, or when its
+//! kind, mode, owner, size, mtime, ctime or inode differ: ctime cannot be
+//! set from user space, so any write, chmod or chown shows, and no file
+//! has to be hashed twice (the same rule overlayfs's copy-up follows: a
+//! touched file is a changed file). An entry gone after the step becomes
+//! a `.wh.NAME` whiteout in its folder, unless its folder went too (the
+//! folder's whiteout covers it).
+//!
+//! Owners are written as the sandbox saw them (host ids mapped back
+//! through the id map) and every mtime is `SOURCE_DATE_EPOCH`, so the
+//! layer depends on what the step did, not on the host.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+use crate::layer::{Compression, EntryMeta, ImagePath, Layer, LayerWriter};
+use crate::store::Store;
+
+use super::idmap::IdMap;
+use super::rootfs::io_err;
+use super::SandboxError;
+
+/// The kind of a walked entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Kind {
+    Dir,
+    File,
+    Symlink(String),
+    Other,
+}
+
+/// What the walk records of one entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stat {
+    pub kind: Kind,
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub size: u64,
+    pub mtime: (i64, i64),
+    pub ctime: (i64, i64),
+    pub ino: (u64, u64),
+    pub nlink: u64,
+}
+
+/// Every entry under a root, by path relative to it.
+pub type Snapshot = BTreeMap<String, Stat>;
+
+/// Walks `root` without following links. `skip` names paths whose
+/// contents are not the image's (mount points).
+pub fn snapshot(root: &Path, skip: &[&str]) -> Result<Snapshot, SandboxError> {
+    let mut out = Snapshot::new();
+    let mut stack = vec![String::new()];
+    while let Some(rel) = stack.pop() {
+        let dir = if rel.is_empty() {
+            root.to_owned()
+        } else {
+            root.join(&rel)
+        };
+        let rd = fs::read_dir(&dir).map_err(|e| io_err(&dir, e))?;
+        for e in rd {
+            let e = e.map_err(|e| io_err(&dir, e))?;
+            let name = e.file_name();
+            let Some(name) = name.to_str() else {
+                return Err(SandboxError::Unsafe {
+                    path: e.path().display().to_string(),
+                    why: "the step made a name that is not UTF-8, which a layer cannot carry",
+                });
+            };
+            let child = if rel.is_empty() {
+                name.to_owned()
+            } else {
+                format!("{rel}/{name}")
+            };
+            let p = e.path();
+            let m = fs::symlink_metadata(&p).map_err(|e| io_err(&p, e))?;
+            let ft = m.file_type();
+            let kind = if ft.is_dir() {
+                Kind::Dir
+            } else if ft.is_file() {
+                Kind::File
+            } else if ft.is_symlink() {
+                let t = fs::read_link(&p).map_err(|e| io_err(&p, e))?;
+                Kind::Symlink(t.to_string_lossy().into_owned())
+            } else {
+                Kind::Other
+            };
+            if kind == Kind::Dir && !skip.contains(&child.as_str()) {
+                stack.push(child.clone());
+            }
+            out.insert(
+                child,
+                Stat {
+                    kind,
+                    mode: m.mode() & 0o7777,
+                    uid: m.uid(),
+                    gid: m.gid(),
+                    size: if ft.is_file() { m.size() } else { 0 },
+                    mtime: (m.mtime(), m.mtime_nsec()),
+                    ctime: (m.ctime(), m.ctime_nsec()),
+                    ino: (m.dev(), m.ino()),
+                    nlink: m.nlink(),
+                },
+            );
+        }
+    }
+    Ok(out)
+}
+
+/// One entry of the step's layer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// Added or modified: the entry as it is now.
+    Put(String),
+    /// Removed: the whiteout's path (`D/.wh.NAME`).
+    Whiteout(String),
+}
+
+impl Change {
+    fn path(&self) -> &str {
+        match self {
+            Change::Put(p) | Change::Whiteout(p) => p,
+        }
+    }
+}
+
+/// The changes between two walks, in the order a layer lists them.
+pub fn changes(before: &Snapshot, after: &Snapshot) -> Vec<Change> {
+    let mut out = Vec::new();
+    for (rel, now) in after {
+        if before.get(rel) != Some(now) {
+            out.push(Change::Put(rel.clone()));
+        }
+    }
+    for (rel, was) in before {
+        if after.contains_key(rel) {
+            continue;
+        }
+        let _ = was;
+        let (parent, name) = match rel.rsplit_once('/') {
+            Some((d, n)) => (Some(d), n),
+            None => (None, rel.as_str()),
+        };
+        // The folder's own whiteout (or its replacement by a file)
+        // already hides everything below it.
+        let parent_kept = parent.map_or(true, |d| {
+            after.get(d).is_some_and(|s| s.kind == Kind::Dir)
+                && before.get(d).is_some_and(|s| s.kind == Kind::Dir)
+        });
+        if parent_kept {
+            let wh = match parent {
+                Some(d) => format!("{d}/.wh.{name}"),
+                None => format!(".wh.{name}"),
+            };
+            out.push(Change::Whiteout(wh));
+        }
+    }
+    out.sort_by(|a, b| a.path().cmp(b.path()));
+    out
+}
+
+/// Writes the changes under `root` as a layer.
+pub fn write_layer(
+    store: &Store,
+    root: &Path,
+    after: &Snapshot,
+    changes: &[Change],
+    ids: &IdMap,
+    compression: Compression,
+    epoch: u64,
+) -> Result<Layer, SandboxError> {
+    let mut w = LayerWriter::new(store, compression, epoch)?;
+    // Hard links inside the layer: the first path of an inode carries the
+    // content, the others link to it.
+    let mut first: HashMap<(u64, u64), ImagePath> = HashMap::new();
+    for c in changes {
+        let image_path = |p: &str| {
+            ImagePath::new(p).map_err(|_| SandboxError::Unsafe {
+                path: p.to_owned(),
+                why: "the step made a path a layer cannot hold",
+            })
+        };
+        match c {
+            Change::Whiteout(p) => {
+                w.file(
+                    &image_path(p)?,
+                    EntryMeta::root(0o644),
+                    0,
+                    &mut std::io::empty(),
+                )?;
+            }
+            Change::Put(p) => {
+                let Some(s) = after.get(p) else { continue };
+                let path = image_path(p)?;
+                let meta = EntryMeta {
+                    mode: s.mode,
+                    uid: u64::from(ids.uid_inside(s.uid)),
+                    gid: u64::from(ids.gid_inside(s.gid)),
+                };
+                match &s.kind {
+                    Kind::Dir => w.dir(&path, meta)?,
+                    Kind::Symlink(t) => w.symlink(&path, t, meta)?,
+                    Kind::File => {
+                        if s.nlink > 1 {
+                            if let Some(t) = first.get(&s.ino) {
+                                w.hardlink(&path, t, meta)?;
+                                continue;
+                            }
+                            first.insert(s.ino, path.clone());
+                        }
+                        let full = root.join(p);
+                        let mut f = fs::File::open(&full).map_err(|e| io_err(&full, e))?;
+                        w.file(&path, meta, s.size, &mut f)?;
+                    }
+                    // Device nodes and FIFOs a step makes cannot be made
+                    // again where the image is unpacked rootless; leave
+                    // them out.
+                    Kind::Other => {}
+                }
+            }
+        }
+    }
+    Ok(w.finish()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn st(kind: Kind, ino: u64) -> Stat {
+        Stat {
+            kind,
+            mode: 0o755,
+            uid: 0,
+            gid: 0,
+            size: 0,
+            mtime: (1, 0),
+            ctime: (1, 0),
+            ino: (1, ino),
+            nlink: 1,
+        }
+    }
+
+    fn snap(v: &[(&str, Kind, u64)]) -> Snapshot {
+        v.iter()
+            .map(|(p, k, i)| (p.to_string(), st(k.clone(), *i)))
+            .collect()
+    }
+
+    #[test]
+    fn changes_and_whiteouts() {
+        let before = snap(&[
+            ("etc", Kind::Dir, 1),
+            ("etc/motd", Kind::File, 2),
+            ("etc/hosts", Kind::File, 3),
+            ("opt", Kind::Dir, 4),
+            ("opt/a", Kind::File, 5),
+            ("opt/a.b", Kind::File, 6),
+            ("srv", Kind::Dir, 7),
+            ("srv/x", Kind::File, 8),
+        ]);
+        let mut after = snap(&[
+            ("etc", Kind::Dir, 1),
+            ("etc/hosts", Kind::File, 3),
+            ("data", Kind::Dir, 10),
+            ("data/x", Kind::File, 11),
+            ("srv", Kind::File, 12),
+        ]);
+        after.get_mut("etc").unwrap().mtime = (2, 0);
+        let got: Vec<String> = changes(&before, &after)
+            .iter()
+            .map(|c| match c {
+                Change::Put(p) => p.clone(),
+                Change::Whiteout(p) => format!("-{p}"),
+            })
+            .collect();
+        assert_eq!(
+            got,
+            ["-.wh.opt", "data", "data/x", "etc", "-etc/.wh.motd", "srv"],
+            "opt's contents are covered by its whiteout; srv became a file"
+        );
+        assert!(changes(&before, &before).is_empty());
+    }
+}

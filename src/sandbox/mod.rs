@@ -1,0 +1,381 @@
+//! Running `[[run]]` steps in a rootless sandbox, each step becoming a
+//! layer.
+//!
+//! A step runs as root of its own user namespace (mapped to the caller,
+//! see [`idmap`]) in its own mount and PID namespaces, with the image's
+//! layers unpacked into a scratch folder as its root ([`rootfs`]); the
+//! network is the host's. What it changed is found by walking the folder
+//! before and after ([`diff`]) and written as a layer. The scratch folder
+//! is the only place on the host the step can write to, and a guard
+//! removes it when the step ends, whether it worked or not.
+//!
+//! No daemon, no setuid helper beyond the system's `newuidmap` (only when
+//! a subordinate range is granted), no runtime (runc, crun) involved.
+
+pub mod diff;
+pub mod idmap;
+pub mod rootfs;
+pub mod run;
+
+use std::ffi::CString;
+use std::fs;
+use std::io::{Read, Seek};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use crate::image::Descriptor;
+use crate::layer::{Compression, Layer, LayerError};
+use crate::store::{Store, StoreError};
+
+use idmap::IdMap;
+use run::{Bind, Exit, Prepared};
+
+/// Why a step could not run, or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("`{path}` cannot go into the sandbox: {why}")]
+    Unsafe { path: String, why: &'static str },
+    #[error("reading a layer: {0}")]
+    ReadLayer(#[from] crate::layer::reader::LayerReadError),
+    #[error("reading layer {digest}: {source}")]
+    Layer {
+        digest: String,
+        #[source]
+        source: crate::layer::reader::LayerReadError,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("writing the step's layer: {0}")]
+    Write(#[from] LayerError),
+    #[error("this host does not let users create user namespaces ({0}); run steps need them: enable them with `sysctl -w user.max_user_namespaces=15000` (and `kernel.unprivileged_userns_clone=1` on Debian kernels, or `kernel.apparmor_restrict_unprivileged_userns=0` on Ubuntu 24.04+), or run the build where they are allowed")]
+    NoUserNamespaces(String),
+    #[error("writing the sandbox's id map ({what}): {why}")]
+    IdMap { what: String, why: String },
+    #[error("setting up the sandbox: {stage}: {why}")]
+    Setup { stage: String, why: String },
+    #[error("[[run]] user `{0}` must be numeric, UID or UID:GID (names are not looked up yet)")]
+    User(String),
+    #[error("[[run]] workdir `{0}` must be an absolute path, like /src")]
+    Workdir(String),
+    #[error("[[run]] step `{command}` {how}; its output ends:\n{output}")]
+    Failed {
+        command: String,
+        how: String,
+        output: String,
+    },
+}
+
+/// One step: what runs, and how.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    pub command: Vec<String>,
+    pub env: Vec<(String, String)>,
+    pub workdir: Option<String>,
+    pub user: Option<String>,
+}
+
+impl Step {
+    /// The command as a shell would show it.
+    pub fn shown(&self) -> String {
+        shell_words::join(&self.command)
+    }
+}
+
+/// What a step made.
+#[derive(Debug, Clone)]
+pub struct StepLayer {
+    pub layer: Layer,
+    /// Entries in the layer (whiteouts included).
+    pub changes: usize,
+    pub whiteouts: usize,
+}
+
+/// The environment variables passed through from the host when set, so
+/// a step reaches the network the way the host does.
+const PROXY_VARS: &[&str] = &[
+    "http_proxy",
+    "https_proxy",
+    "no_proxy",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "NO_PROXY",
+];
+
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// How many bytes of a failed step's output the error shows.
+const OUTPUT_TAIL: u64 = 8 << 10;
+
+/// Runs `step` on `layers` (the base's, then the steps' below) and
+/// writes what it changed as a layer. `image_env` is the image config's
+/// `Env`. The scratch folder lives under `scratch_parent`.
+#[allow(clippy::too_many_arguments)]
+pub fn run_step(
+    store: &Store,
+    layers: &[Descriptor],
+    step: &Step,
+    image_env: &[String],
+    scratch_parent: &Path,
+    compression: Compression,
+    epoch: u64,
+) -> Result<StepLayer, SandboxError> {
+    let (uid, gid) = parse_user(step.user.as_deref())?;
+    let workdir = step.workdir.clone().unwrap_or_else(|| "/".into());
+    if !workdir.starts_with('/') || workdir.split('/').any(|c| c == "..") {
+        return Err(SandboxError::Workdir(workdir));
+    }
+    let caller = (
+        nix::unistd::geteuid().as_raw(),
+        nix::unistd::getegid().as_raw(),
+    );
+    let ids = if caller.0 == 0 {
+        // root needs no helper: the sandbox sees the host's low ids as
+        // its own (apt drops to `_apt`, uid 42), still without any
+        // privilege over the host's namespaces.
+        IdMap {
+            host_uid: 0,
+            host_gid: 0,
+            uid_range: Some(idmap::SubRange {
+                start: 1,
+                count: 65535,
+            }),
+            gid_range: Some(idmap::SubRange {
+                start: 1,
+                count: 65535,
+            }),
+        }
+    } else {
+        let name = std::env::var("USER").ok();
+        IdMap::for_caller(caller.0, caller.1, name.as_deref())
+    };
+
+    fs::create_dir_all(scratch_parent).map_err(|e| rootfs::io_err(scratch_parent, e))?;
+    let scratch = Scratch(
+        tempfile::Builder::new()
+            .prefix("run-")
+            .tempdir_in(scratch_parent)
+            .map_err(|e| rootfs::io_err(scratch_parent, e))?
+            .keep(),
+    );
+    let root = scratch.0.join("rootfs");
+    fs::create_dir(&root).map_err(|e| rootfs::io_err(&root, e))?;
+    fs::set_permissions(&root, fs::Permissions::from_mode(0o755))
+        .map_err(|e| rootfs::io_err(&root, e))?;
+    let owners = rootfs::unpack(store, layers, &root)?;
+
+    // Mount points, made before the "before" walk so they never show as
+    // changes.
+    let mut binds = Vec::new();
+    for dev in ["null", "zero", "random", "urandom", "tty"] {
+        if let Some(target) = placeholder(&root, &format!("dev/{dev}"), false)? {
+            binds.push(Bind {
+                source: cstr(format!("/dev/{dev}"))?,
+                target: cpath(&target)?,
+                optional: dev == "tty",
+            });
+        }
+    }
+    let resolv = scratch.0.join("resolv.conf");
+    let host_resolv = fs::read("/etc/resolv.conf").unwrap_or_default();
+    fs::write(&resolv, host_resolv).map_err(|e| rootfs::io_err(&resolv, e))?;
+    if let Some(target) = placeholder(&root, "etc/resolv.conf", false)? {
+        binds.push(Bind {
+            source: cpath(&resolv)?,
+            target: cpath(&target)?,
+            optional: false,
+        });
+    }
+    let proc_dir = placeholder(&root, "proc", true)?.ok_or(SandboxError::Unsafe {
+        path: "/proc".into(),
+        why: "it is a link or a file in the image",
+    })?;
+    let tmp_dir = placeholder(&root, "tmp", true)?;
+
+    let env = step_env(image_env, &step.env);
+    let path_var = env
+        .iter()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or(DEFAULT_PATH)
+        .to_owned();
+    let program = step.command.first().cloned().unwrap_or_default();
+    let candidates: Vec<String> = if program.contains('/') {
+        vec![program.clone()]
+    } else {
+        path_var
+            .split(':')
+            .filter(|d| d.starts_with('/'))
+            .map(|d| format!("{}/{program}", d.trim_end_matches('/')))
+            .collect()
+    };
+    let prepared = Prepared {
+        root: cpath(&root)?,
+        proc_sys: cpath(&proc_dir.join("sys"))?,
+        proc_dir: cpath(&proc_dir)?,
+        tmp_dir: tmp_dir.as_deref().map(cpath).transpose()?,
+        binds,
+        candidates: candidates.into_iter().map(cstr).collect::<Result<_, _>>()?,
+        argv: step
+            .command
+            .iter()
+            .cloned()
+            .map(cstr)
+            .collect::<Result<_, _>>()?,
+        envp: env.into_iter().map(cstr).collect::<Result<_, _>>()?,
+        workdir,
+        uid,
+        gid,
+        owners: owners
+            .iter()
+            .map(|o| Ok((cpath(&root.join(&o.rel))?, o.uid, o.gid)))
+            .collect::<Result<_, SandboxError>>()?,
+    };
+    let log_path = scratch.0.join("output.log");
+    let mut log = fs::OpenOptions::new()
+        .create_new(true)
+        .read(true)
+        .append(true)
+        .open(&log_path)
+        .map_err(|e| rootfs::io_err(&log_path, e))?;
+
+    // Mount points hold other file systems while the step runs.
+    let skip = ["proc", "tmp"];
+    let mut before = None;
+    let exit = run::run(&prepared, &ids, &log, &mut || {
+        before = Some(diff::snapshot(&root, &skip)?);
+        Ok(())
+    })?;
+    if exit != Exit::Code(0) {
+        let how = match exit {
+            Exit::Code(c) => format!("exited with status {c}"),
+            Exit::Signal(s) => format!("was killed by signal {s}"),
+        };
+        return Err(SandboxError::Failed {
+            command: step.shown(),
+            how,
+            output: tail(&mut log),
+        });
+    }
+    let before = before.unwrap_or_default();
+    let after = diff::snapshot(&root, &skip)?;
+    let changes = diff::changes(&before, &after);
+    let whiteouts = changes
+        .iter()
+        .filter(|c| matches!(c, diff::Change::Whiteout(_)))
+        .count();
+    let layer = diff::write_layer(store, &root, &after, &changes, &ids, compression, epoch)?;
+    Ok(StepLayer {
+        layer,
+        changes: changes.len(),
+        whiteouts,
+    })
+}
+
+/// `USER` as `UID[:GID]` inside the image.
+fn parse_user(user: Option<&str>) -> Result<(u32, u32), SandboxError> {
+    let Some(u) = user else { return Ok((0, 0)) };
+    let bad = || SandboxError::User(u.to_owned());
+    let (a, b) = u.split_once(':').unwrap_or((u, u));
+    Ok((a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?))
+}
+
+/// The step's environment: the image's, the host's proxy settings, then
+/// the step's own (later wins); PATH and HOME always set.
+fn step_env(image: &[String], step: &[(String, String)]) -> Vec<String> {
+    let mut vars: Vec<(String, String)> = image
+        .iter()
+        .filter_map(|e| e.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    let mut set = |k: &str, v: &str| match vars.iter_mut().find(|(vk, _)| vk == k) {
+        Some(e) => e.1 = v.to_owned(),
+        None => vars.push((k.to_owned(), v.to_owned())),
+    };
+    for k in PROXY_VARS {
+        if let Ok(v) = std::env::var(k) {
+            set(k, &v);
+        }
+    }
+    for (k, v) in step {
+        set(k, v);
+    }
+    if !vars.iter().any(|(k, _)| k == "PATH") {
+        vars.push(("PATH".into(), DEFAULT_PATH.into()));
+    }
+    if !vars.iter().any(|(k, _)| k == "HOME") {
+        vars.push(("HOME".into(), "/root".into()));
+    }
+    vars.into_iter().map(|(k, v)| format!("{k}={v}")).collect()
+}
+
+/// Makes sure `rel` exists under `root` as a folder or an empty file to
+/// mount on; `None` when the image has a link there (nothing is mounted
+/// through a link).
+fn placeholder(root: &Path, rel: &str, dir: bool) -> Result<Option<PathBuf>, SandboxError> {
+    let p = rootfs::checked(root, rel)?;
+    match fs::symlink_metadata(&p) {
+        Ok(m) if m.is_dir() == dir && !m.file_type().is_symlink() => Ok(Some(p)),
+        Ok(_) => Ok(None),
+        Err(_) => {
+            let r = match dir {
+                true => fs::create_dir(&p),
+                false => fs::write(&p, b""),
+            };
+            r.map_err(|e| rootfs::io_err(&p, e))?;
+            Ok(Some(p))
+        }
+    }
+}
+
+fn cstr(s: String) -> Result<CString, SandboxError> {
+    CString::new(s).map_err(|e| SandboxError::Unsafe {
+        path: String::from_utf8_lossy(&e.into_vec()).into_owned(),
+        why: "it holds a NUL byte",
+    })
+}
+
+fn cpath(p: &Path) -> Result<CString, SandboxError> {
+    cstr(String::from_utf8_lossy(p.as_os_str().as_bytes()).into_owned())
+}
+
+fn tail(log: &mut fs::File) -> String {
+    let len = log.metadata().map(|m| m.len()).unwrap_or(0);
+    let _ = log.seek(std::io::SeekFrom::Start(len.saturating_sub(OUTPUT_TAIL)));
+    let mut s = String::new();
+    let _ = log.read_to_string(&mut s);
+    s.trim_end().to_owned()
+}
+
+/// The scratch folder; removed when dropped, on success and on failure.
+struct Scratch(PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        remove_tree(&self.0);
+    }
+}
+
+/// Removes a tree the step may have left read-only folders in.
+pub fn remove_tree(p: &Path) {
+    if fs::remove_dir_all(p).is_ok() || !p.exists() {
+        return;
+    }
+    let mut stack = vec![p.to_owned()];
+    while let Some(d) = stack.pop() {
+        let _ = fs::set_permissions(&d, fs::Permissions::from_mode(0o700));
+        if let Ok(rd) = fs::read_dir(&d) {
+            for e in rd.flatten() {
+                if e.file_type().is_ok_and(|t| t.is_dir()) {
+                    stack.push(e.path());
+                }
+            }
+        }
+    }
+    let _ = fs::remove_dir_all(p);
+}

@@ -1,0 +1,473 @@
+//! Running one command in the namespaces.
+//!
+//! Three processes, as unshare(1) -f does it:
+//! - hoist (the parent) forks a child;
+//! - the child unshares a user, mount and PID namespace and waits while
+//!   the parent writes its id map (a process cannot map ids for itself
+//!   beyond its own, so the parent or the setuid `newuidmap` does), then
+//!   sets the image's owners on the unpacked files (ids that only exist
+//!   inside) and waits again while the parent records the "before" walk;
+//! - the child forks the step's process, PID 1 of the new PID namespace,
+//!   which mounts /proc (its own; /proc/sys read-only), binds /dev's
+//!   null, zero, random, urandom and tty and a copy of resolv.conf,
+//!   mounts a tmpfs on /tmp, pivots into the root folder and detaches the
+//!   host's root (so no path inside leads out: chroot alone can be left
+//!   by a process that holds CAP_SYS_CHROOT in its namespace), then
+//!   drops to the step's user and execs the command.
+//!
+//! The network is shared with the host (apt and apk need it). Every mount
+//! lives in the new mount namespace and goes with its last process, so
+//! nothing is left mounted on the host whatever happens.
+//!
+//! Everything the child needs is prepared before the fork; the child only
+//! makes system calls (and formats an error message when one fails).
+
+use std::ffi::CString;
+use std::fs;
+use std::io::Write;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::Path;
+use std::process::Command;
+
+use nix::errno::Errno;
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::sched::{unshare, CloneFlags};
+use nix::sys::wait::{waitpid, WaitStatus};
+use nix::unistd::{self, ForkResult, Gid, Pid, Uid};
+
+use super::idmap::IdMap;
+use super::SandboxError;
+
+/// A bind mount into the root folder.
+pub struct Bind {
+    pub source: CString,
+    pub target: CString,
+    /// Skipped when it fails (the host has no tty).
+    pub optional: bool,
+}
+
+/// Everything the child needs, made before the fork.
+pub struct Prepared {
+    pub root: CString,
+    pub proc_dir: CString,
+    pub proc_sys: CString,
+    pub tmp_dir: Option<CString>,
+    pub binds: Vec<Bind>,
+    /// Paths to try for the command, in PATH order.
+    pub candidates: Vec<CString>,
+    pub argv: Vec<CString>,
+    pub envp: Vec<CString>,
+    pub workdir: String,
+    pub uid: u32,
+    pub gid: u32,
+    /// Host paths and the owners (inside ids) to give them.
+    pub owners: Vec<(CString, u32, u32)>,
+}
+
+/// How the step ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    Code(i32),
+    Signal(i32),
+}
+
+/// Stages the child reports failures for.
+const STAGES: &[&str] = &[
+    "creating the user, mount and PID namespaces",
+    "becoming root in the user namespace",
+    "setting the image's file owners",
+    "starting the step's process",
+];
+
+/// Runs the prepared step; `before` is called once the root folder is
+/// as the step will see it. Output goes to `log`.
+pub fn run(
+    p: &Prepared,
+    ids: &IdMap,
+    log: &fs::File,
+    before: &mut dyn FnMut() -> Result<(), SandboxError>,
+) -> Result<Exit, SandboxError> {
+    let (from_child, to_parent) = unistd::pipe().map_err(|e| sys("pipe", e))?;
+    let (from_parent, to_child) = unistd::pipe().map_err(|e| sys("pipe", e))?;
+    // SAFETY: the child only makes system calls on values prepared above
+    // (and allocates to format an error, which glibc's fork makes safe).
+    let child = match unsafe { unistd::fork() }.map_err(|e| sys("fork", e))? {
+        ForkResult::Child => {
+            drop(from_child);
+            drop(to_child);
+            child(p, ids.is_range(), log, &to_parent, &from_parent)
+        }
+        ForkResult::Parent { child } => child,
+    };
+    drop(to_parent);
+    drop(from_parent);
+    let result = parent(child, ids, &from_child, &to_child, before);
+    // However the conversation ended, the child must not wait forever.
+    drop(to_child);
+    let status = loop {
+        match waitpid(child, None) {
+            Err(Errno::EINTR) => continue,
+            other => break other.map_err(|e| sys("waitpid", e))?,
+        }
+    };
+    result?;
+    Ok(match status {
+        WaitStatus::Exited(_, c) => Exit::Code(c),
+        WaitStatus::Signaled(_, s, _) => Exit::Signal(s as i32),
+        _ => Exit::Code(-1),
+    })
+}
+
+fn parent(
+    child: Pid,
+    ids: &IdMap,
+    from_child: &OwnedFd,
+    to_child: &OwnedFd,
+    before: &mut dyn FnMut() -> Result<(), SandboxError>,
+) -> Result<(), SandboxError> {
+    expect(from_child, b'U')?;
+    write_maps(child, ids)?;
+    send(to_child, b'M')?;
+    expect(from_child, b'C')?;
+    before()?;
+    send(to_child, b'G')?;
+    Ok(())
+}
+
+/// Reads the child's next message; a failure it reports becomes an error.
+fn expect(fd: &OwnedFd, want: u8) -> Result<(), SandboxError> {
+    let mut b = [0u8; 6];
+    let n = read_full(fd, &mut b);
+    match (n, b[0]) {
+        (1.., x) if x == want => Ok(()),
+        (6, b'X') => {
+            let stage = STAGES
+                .get(usize::from(b[1]))
+                .copied()
+                .unwrap_or("setting up");
+            let errno = Errno::from_raw(i32::from_le_bytes([b[2], b[3], b[4], b[5]]));
+            if usize::from(b[1]) == 0
+                && matches!(
+                    errno,
+                    Errno::EPERM | Errno::EINVAL | Errno::ENOSPC | Errno::EACCES
+                )
+            {
+                return Err(SandboxError::NoUserNamespaces(errno.desc().to_owned()));
+            }
+            Err(SandboxError::Setup {
+                stage: stage.to_owned(),
+                why: errno.desc().to_owned(),
+            })
+        }
+        _ => Err(SandboxError::Setup {
+            stage: "talking to the sandbox's process".into(),
+            why: "it ended early".into(),
+        }),
+    }
+}
+
+fn read_full(fd: &OwnedFd, buf: &mut [u8]) -> usize {
+    // The first byte says how long the message is.
+    let mut got = 0;
+    while got < buf.len() {
+        match unistd::read(fd.as_fd(), &mut buf[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(Errno::EINTR) => continue,
+            Err(_) => break,
+        }
+        if got >= 1 && buf[0] != b'X' {
+            break;
+        }
+    }
+    got
+}
+
+fn send(fd: &OwnedFd, b: u8) -> Result<(), SandboxError> {
+    unistd::write(fd.as_fd(), &[b])
+        .map(drop)
+        .map_err(|e| sys("writing to the sandbox's process", e))
+}
+
+fn write_maps(child: Pid, ids: &IdMap) -> Result<(), SandboxError> {
+    let proc = format!("/proc/{child}");
+    let text = |lines: Vec<[u32; 3]>| {
+        lines
+            .iter()
+            .map(|[a, b, c]| format!("{a} {b} {c}\n"))
+            .collect::<String>()
+    };
+    let write = |file: &str, body: &str| -> Result<(), SandboxError> {
+        let path = format!("{proc}/{file}");
+        fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .and_then(|mut f| f.write_all(body.as_bytes()))
+            .map_err(|e| SandboxError::IdMap {
+                what: path,
+                why: e.to_string(),
+            })
+    };
+    if !ids.is_range() || unistd::geteuid().is_root() {
+        if !ids.is_range() {
+            // A single-id map may be written by its owner only once
+            // setgroups is denied (user_namespaces(7)).
+            write("setgroups", "deny")?;
+        }
+        write("uid_map", &text(ids.uid_lines()))?;
+        write("gid_map", &text(ids.gid_lines()))?;
+        return Ok(());
+    }
+    for (tool, lines) in [
+        ("newuidmap", ids.uid_lines()),
+        ("newgidmap", ids.gid_lines()),
+    ] {
+        let exe = super::idmap::helper(tool).ok_or_else(|| SandboxError::IdMap {
+            what: tool.into(),
+            why: format!(
+                "it is not installed (apt-get install uidmap), yet /etc/sub{}id grants a range",
+                &tool[3..4]
+            ),
+        })?;
+        let args: Vec<String> = std::iter::once(child.to_string())
+            .chain(lines.iter().flatten().map(u32::to_string))
+            .collect();
+        let out = Command::new(&exe)
+            .args(&args)
+            .output()
+            .map_err(|e| SandboxError::IdMap {
+                what: tool.into(),
+                why: e.to_string(),
+            })?;
+        if !out.status.success() {
+            return Err(SandboxError::IdMap {
+                what: format!("{tool} {}", args.join(" ")),
+                why: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn sys(what: &str, e: Errno) -> SandboxError {
+    SandboxError::Setup {
+        stage: what.to_owned(),
+        why: e.desc().to_owned(),
+    }
+}
+
+/// Tells the parent a stage failed, and ends.
+fn fail(to_parent: &OwnedFd, stage: u8, e: Errno) -> ! {
+    let n = (e as i32).to_le_bytes();
+    let _ = unistd::write(to_parent.as_fd(), &[b'X', stage, n[0], n[1], n[2], n[3]]);
+    // SAFETY: _exit ends the process without running the parent's
+    // destructors or atexit handlers twice.
+    unsafe { libc::_exit(126) }
+}
+
+fn wait_for(fd: &OwnedFd, want: u8) -> bool {
+    let mut b = [0u8; 1];
+    loop {
+        match unistd::read(fd.as_fd(), &mut b) {
+            Ok(1) => return b[0] == want,
+            Err(Errno::EINTR) => continue,
+            _ => return false,
+        }
+    }
+}
+
+fn child(
+    p: &Prepared,
+    range: bool,
+    log: &fs::File,
+    to_parent: &OwnedFd,
+    from_parent: &OwnedFd,
+) -> ! {
+    let quit = |code| -> ! {
+        // SAFETY: see `fail`.
+        unsafe { libc::_exit(code) }
+    };
+    if let Err(e) =
+        unshare(CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWPID)
+    {
+        fail(to_parent, 0, e);
+    }
+    let _ = unistd::write(to_parent.as_fd(), b"U");
+    if !wait_for(from_parent, b'M') {
+        quit(126);
+    }
+    if range {
+        if let Err(e) = unistd::setgroups(&[]) {
+            fail(to_parent, 1, e);
+        }
+    }
+    let root = (Uid::from_raw(0), Gid::from_raw(0));
+    if let Err(e) = unistd::setresgid(root.1, root.1, root.1)
+        .and_then(|_| unistd::setresuid(root.0, root.0, root.0))
+    {
+        fail(to_parent, 1, e);
+    }
+    if range {
+        for (path, uid, gid) in &p.owners {
+            // SAFETY: a valid C string; lchown never follows a link.
+            let r = Errno::result(unsafe { libc::lchown(path.as_ptr(), *uid, *gid) });
+            // An id beyond the granted range stays root's.
+            if let Err(e) = r {
+                if e != Errno::EINVAL {
+                    fail(to_parent, 2, e);
+                }
+            }
+        }
+    }
+    let _ = unistd::write(to_parent.as_fd(), b"C");
+    if !wait_for(from_parent, b'G') {
+        quit(126);
+    }
+    // SAFETY: as above; the grandchild execs or exits.
+    match unsafe { unistd::fork() } {
+        Err(e) => fail(to_parent, 3, e),
+        Ok(ForkResult::Child) => step(p, log),
+        Ok(ForkResult::Parent { child }) => loop {
+            match waitpid(child, None) {
+                Err(Errno::EINTR) => continue,
+                Ok(WaitStatus::Exited(_, c)) => quit(c),
+                Ok(WaitStatus::Signaled(_, s, _)) => quit(128 + s as i32),
+                _ => quit(125),
+            }
+        },
+    }
+}
+
+/// PID 1 of the step: mounts, pivots, drops to the user, execs.
+fn step(p: &Prepared, log: &fs::File) -> ! {
+    let mut log_w = log;
+    let die = |what: &str, e: Errno| -> ! {
+        let mut w = log;
+        let _ = writeln!(w, "hoist sandbox: {what}: {}", e.desc());
+        // SAFETY: see `fail`.
+        unsafe { libc::_exit(125) }
+    };
+    let none: Option<&str> = None;
+    let r = mount(none, "/", none, MsFlags::MS_REC | MsFlags::MS_PRIVATE, none);
+    if let Err(e) = r {
+        die("making the mounts private", e);
+    }
+    if let Err(e) = mount(
+        Some(p.root.as_c_str()),
+        p.root.as_c_str(),
+        none,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        none,
+    ) {
+        die("binding the root folder", e);
+    }
+    let proc_flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+    if let Err(e) = mount(
+        Some("proc"),
+        p.proc_dir.as_c_str(),
+        Some("proc"),
+        proc_flags,
+        none,
+    ) {
+        die("mounting /proc", e);
+    }
+    // /proc/sys reaches kernel settings; the step may read them only.
+    let r = mount(
+        Some(p.proc_sys.as_c_str()),
+        p.proc_sys.as_c_str(),
+        none,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        none,
+    )
+    .and_then(|_| {
+        mount(
+            none,
+            p.proc_sys.as_c_str(),
+            none,
+            MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | proc_flags,
+            none,
+        )
+    });
+    if let Err(e) = r {
+        die("making /proc/sys read-only", e);
+    }
+    for b in &p.binds {
+        let r = mount(
+            Some(b.source.as_c_str()),
+            b.target.as_c_str(),
+            none,
+            MsFlags::MS_BIND,
+            none,
+        );
+        if let (Err(e), false) = (r, b.optional) {
+            die(&format!("binding {}", b.source.to_string_lossy()), e);
+        }
+    }
+    if let Some(tmp) = &p.tmp_dir {
+        let r = mount(
+            Some("tmpfs"),
+            tmp.as_c_str(),
+            Some("tmpfs"),
+            MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+            Some("mode=1777"),
+        );
+        if let Err(e) = r {
+            die("mounting /tmp", e);
+        }
+    }
+    let r = unistd::chdir(p.root.as_c_str())
+        .and_then(|_| unistd::pivot_root(".", "."))
+        .and_then(|_| umount2(".", MntFlags::MNT_DETACH))
+        .and_then(|_| unistd::chdir("/"));
+    if let Err(e) = r {
+        die("entering the root folder (pivot_root)", e);
+    }
+    if let Err(e) = fs::create_dir_all(&p.workdir) {
+        let _ = writeln!(
+            log_w,
+            "hoist sandbox: creating the workdir {}: {e}",
+            p.workdir
+        );
+        // SAFETY: see `fail`.
+        unsafe { libc::_exit(125) }
+    }
+    if let Err(e) = unistd::chdir(Path::new(&p.workdir)) {
+        die("entering the workdir", e);
+    }
+    let (uid, gid) = (Uid::from_raw(p.uid), Gid::from_raw(p.gid));
+    if p.uid != 0 || p.gid != 0 {
+        let r = unistd::setgroups(&[gid])
+            .or(Ok::<(), Errno>(()))
+            .and_then(|_| unistd::setresgid(gid, gid, gid))
+            .and_then(|_| unistd::setresuid(uid, uid, uid));
+        if let Err(e) = r {
+            die(&format!("becoming user {}:{}", p.uid, p.gid), e);
+        }
+    }
+    let null = fs::File::open("/dev/null");
+    if let Ok(null) = &null {
+        let _ = unistd::dup2_stdin(null);
+    }
+    let _ = unistd::dup2_stdout(log);
+    let _ = unistd::dup2_stderr(log);
+    let mut last = Errno::ENOENT;
+    for c in &p.candidates {
+        match unistd::execve(c.as_c_str(), &p.argv, &p.envp) {
+            Err(Errno::ENOENT) | Err(Errno::ENOTDIR) => continue,
+            Err(e) => last = e,
+            Ok(never) => match never {},
+        }
+    }
+    let shown = p
+        .argv
+        .first()
+        .map(|a| a.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let _ = writeln!(
+        log_w,
+        "hoist sandbox: cannot run `{shown}`: {} (is it installed in the image, and on its PATH?)",
+        last.desc()
+    );
+    // SAFETY: see `fail`.
+    unsafe { libc::_exit(127) }
+}
