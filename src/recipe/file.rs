@@ -728,7 +728,7 @@ mod tests {
             ),
             (
                 "recipe = \"node\"\ncolour = 1\n",
-                "hoist.toml:2:1: top level unknown key `colour`; known keys: recipe, image, deps, app, build, target, images",
+                "hoist.toml:2:1: top level unknown key `colour`; known keys: recipe, image, deps, app, build, run, target, images",
             ),
             (
                 "[image]\nuser = { name = \"app\", uid = \"1001\" }\n",
@@ -847,5 +847,43 @@ cmd = ["node", "api.js"]
         assert_eq!(f.images[0].name, "api");
         assert_eq!(f.images[0].context, Path::new("/p/services/api"));
         assert_eq!(f.images[0].section.at.to_string(), "hoist.toml:25:9");
+    }
+
+    #[test]
+    fn run_steps() {
+        let src = r#"
+[[run]]
+command = ["apt-get", "update"]
+[[run]]
+command = "echo $HOME"
+env = { A = "1" }
+workdir = "/src"
+user = "1000:1000"
+"#;
+        let f = parse(src.as_bytes(), "hoist.toml", Path::new("/p")).unwrap();
+        let run = f.top.spec.run.unwrap();
+        assert_eq!(run.len(), 2);
+        assert_eq!(run[0].command, ["apt-get", "update"]);
+        assert_eq!(run[1].env, [("A".to_owned(), "1".to_owned())]);
+        assert_eq!(run[1].workdir.as_deref(), Some("/src"));
+        assert_eq!(run[1].user.as_deref(), Some("1000:1000"));
+        for (src, want) in [
+            (
+                "[[run]]\ncommand = []\n",
+                "key `command`: the command is empty",
+            ),
+            (
+                "[[run]]\ncommand = \"true\"\nuser = \"app\"\n",
+                "user is numeric",
+            ),
+            (
+                "[[run]]\ncommand = \"true\"\nworkdir = \"src\"\n",
+                "key `workdir`",
+            ),
+            ("[[run]]\ncmd = \"true\"\n", "unknown key `cmd`"),
+        ] {
+            let e = err(src);
+            assert!(e.contains(want), "{src}: {e}");
+        }
     }
 }

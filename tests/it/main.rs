@@ -12,5 +12,6 @@ mod pip;
 mod rcache;
 mod recipe;
 mod registry;
+mod sandbox;
 mod sbom;
 mod support;
