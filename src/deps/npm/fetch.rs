@@ -168,7 +168,7 @@ impl<'a> Fetcher<'a> {
             match result {
                 Ok(f) => results[i] = Some(f),
                 Err(e) => {
-                    if !first_error.as_ref().is_some_and(|(at, _)| *at < i) {
+                    if first_error.as_ref().is_none_or(|(at, _)| *at >= i) {
                         first_error = Some((i, e));
                     }
                 }

@@ -172,7 +172,7 @@ pub fn download_all(
         match result {
             Ok(d) => results[i] = Some(d),
             Err(e) => {
-                if !first_error.as_ref().is_some_and(|(at, _)| *at < i) {
+                if first_error.as_ref().is_none_or(|(at, _)| *at >= i) {
                     first_error = Some((i, e));
                 }
             }
