@@ -263,7 +263,7 @@ fn run_build(a: cli::BuildArgs, out: &Renderer) -> Result<()> {
                     false => println!("{}", b.digest),
                 }
             }
-            Err(e) => failed.push(format!("image `{}`: {}", job.name, error_chain(e))),
+            Err(e) => failed.push(format!("image `{}`: {}", job.name, hoist::error_chain(e))),
         }
     }
     if several {
@@ -356,17 +356,6 @@ fn run_bundle(a: cli::BundleArgs, out: &Renderer) -> Result<()> {
     ));
     println!("{}", a.output.display());
     Ok(())
-}
-
-/// An error and its causes on one line.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(&format!(": {c}"));
-        cur = c.source();
-    }
-    s
 }
 
 /// The layers of one build: size, and whether each was reused, like the

@@ -23,6 +23,7 @@
 //! retried: the lockfile and the registry disagree, and the user must
 //! know. The first failure stops the others from starting new downloads.
 
+use crate::error_chain;
 use std::collections::{HashMap, HashSet};
 use std::io::{self, Read, Write};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -379,21 +380,6 @@ fn nerf_dart(url: &str) -> String {
         },
         Err(_) => "//registry.example.com/".to_owned(),
     }
-}
-
-/// An error and its causes on one line.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        let text = c.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        cause = c.source();
-    }
-    out
 }
 
 /// Passes a download through, copying it to a store temp file and the

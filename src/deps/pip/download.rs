@@ -32,8 +32,9 @@ use reqwest::Url;
 use sha2::{Digest as _, Sha256};
 
 use super::dist::{DistFile, Location};
-use super::index::{check_status, error_chain, sha256_digest, with_retries, Attempt, Index};
+use super::index::{check_status, sha256_digest, with_retries, Attempt, Index};
 use crate::digest::Digest;
+use crate::error_chain;
 use crate::store::{BlobWriter, Store, StoreError};
 
 /// Downloads at once.
