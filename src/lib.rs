@@ -22,6 +22,7 @@ pub mod images;
 pub mod inspect;
 pub mod layer;
 pub mod lock;
+pub mod parallel;
 pub mod plan;
 pub mod progress;
 pub mod pull;
