@@ -59,7 +59,11 @@ fn tree() -> PathBuf {
         let mut s = String::new();
         while s.len() < 20_000 {
             s.push_str(WORDS[(rng.next() % WORDS.len() as u64) as usize]);
-            s.push(if rng.next() % 8 == 0 { '\n' } else { ' ' });
+            s.push(if rng.next().is_multiple_of(8) {
+                '\n'
+            } else {
+                ' '
+            });
         }
         written += write(format!("src/m{}/f{i}.js", i % 50), s.as_bytes());
         i += 1;

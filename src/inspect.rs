@@ -386,9 +386,9 @@ fn render_healthcheck(h: &Healthcheck) -> String {
 
 /// Nanoseconds as Docker's flags spell them: `30s`, `1.5s`, `250ms`.
 fn human_duration(ns: u64) -> String {
-    if ns % 1_000_000_000 == 0 {
+    if ns.is_multiple_of(1_000_000_000) {
         format!("{}s", ns / 1_000_000_000)
-    } else if ns % 1_000_000 == 0 && ns < 1_000_000_000 {
+    } else if ns.is_multiple_of(1_000_000) && ns < 1_000_000_000 {
         format!("{}ms", ns / 1_000_000)
     } else {
         let s = format!("{:.3}", ns as f64 / 1e9);

@@ -22,6 +22,7 @@ pub mod images;
 pub mod inspect;
 pub mod layer;
 pub mod lock;
+pub mod parallel;
 pub mod plan;
 pub mod progress;
 pub mod pull;
@@ -33,3 +34,19 @@ pub mod sbom;
 pub mod store;
 pub mod transport;
 pub mod user;
+
+/// An error and its causes on one line, each cause once (a message that
+/// already quotes its cause does not repeat it).
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        cause = c.source();
+    }
+    out
+}

@@ -17,7 +17,7 @@ use hoist::deps::{DepsKind, DepsOptions};
 use hoist::image::Platform;
 use hoist::layer::Compression;
 use hoist::progress::{human_size, Mode, Renderer};
-use hoist::recipe::project::{discover, Overrides};
+use hoist::recipe::project::{discover, Overrides, Project};
 use hoist::recipe::Spec;
 use hoist::reference::Reference;
 use hoist::registry::{self, Client};
@@ -174,6 +174,40 @@ fn flags_spec(a: &cli::BuildArgs) -> Result<Spec> {
     Ok(s)
 }
 
+/// One build job per image name of the project, resolved against the
+/// command line's overrides.
+fn jobs_of(
+    project: &Project,
+    names: &[Option<String>],
+    overrides: &Overrides,
+    run: &RunSettings,
+) -> Result<Vec<Job>> {
+    let mut jobs = Vec::new();
+    for name in names {
+        let r = project.resolve(name.as_deref(), overrides)?;
+        let (opts, platforms) = BuildOptions::from_recipe(&r, run)?;
+        jobs.push(Job {
+            name: r.name,
+            target: r.target,
+            opts,
+            platforms,
+        });
+    }
+    Ok(jobs)
+}
+
+/// Renders a job's events; with several images, each line names its image.
+fn job_reporter(out: &Renderer, several: bool) -> impl Fn(&Job, Event) + Sync + '_ {
+    let color = out.mode() == Mode::Bars;
+    move |job: &Job, e: Event| {
+        let line = event_line(e, color);
+        match several {
+            true => out.line(&format!("{:<10} {line}", job.name)),
+            false => out.line(&line),
+        }
+    }
+}
+
 fn run_build(a: cli::BuildArgs, out: &Renderer) -> Result<()> {
     let overrides = Overrides {
         recipe: a.recipe.clone(),
@@ -213,17 +247,7 @@ fn run_build(a: cli::BuildArgs, out: &Renderer) -> Result<()> {
             .transpose()?,
         cache: hoist::cache::CacheOptions::parse(&a.cache_from, a.cache_to.as_deref())?,
     };
-    let mut jobs = Vec::new();
-    for name in &names {
-        let r = project.resolve(name.as_deref(), &overrides)?;
-        let (opts, platforms) = BuildOptions::from_recipe(&r, &run)?;
-        jobs.push(Job {
-            name: r.name,
-            target: r.target,
-            opts,
-            platforms,
-        });
-    }
+    let jobs = jobs_of(&project, &names, &overrides, &run)?;
     let store = Store::open_default()?;
     if let Some(file) = &a.from_bundle {
         let imported = hoist::bundle::import(file, &store)?;
@@ -244,14 +268,7 @@ fn run_build(a: cli::BuildArgs, out: &Renderer) -> Result<()> {
         return Ok(());
     }
     let several = jobs.len() > 1;
-    let color = out.mode() == Mode::Bars;
-    let report = |job: &Job, e: Event| {
-        let line = event_line(e, color);
-        match several {
-            true => out.line(&format!("{:<10} {line}", job.name)),
-            false => out.line(&line),
-        }
-    };
+    let report = job_reporter(out, several);
     let results = batch::build_all(&jobs, &store, &report, out);
     let mut failed = Vec::new();
     for (job, r) in jobs.iter().zip(&results) {
@@ -263,7 +280,7 @@ fn run_build(a: cli::BuildArgs, out: &Renderer) -> Result<()> {
                     false => println!("{}", b.digest),
                 }
             }
-            Err(e) => failed.push(format!("image `{}`: {}", job.name, error_chain(e))),
+            Err(e) => failed.push(format!("image `{}`: {}", job.name, hoist::error_chain(e))),
         }
     }
     if several {
@@ -316,26 +333,9 @@ fn run_bundle(a: cli::BundleArgs, out: &Renderer) -> Result<()> {
         cache: Default::default(),
         sbom: None,
     };
-    let mut jobs = Vec::new();
-    for name in &names {
-        let r = project.resolve(name.as_deref(), &overrides)?;
-        let (opts, platforms) = BuildOptions::from_recipe(&r, &run)?;
-        jobs.push(Job {
-            name: r.name,
-            target: r.target,
-            opts,
-            platforms,
-        });
-    }
+    let jobs = jobs_of(&project, &names, &overrides, &run)?;
     let several = jobs.len() > 1;
-    let color = out.mode() == Mode::Bars;
-    let report = |job: &Job, e: Event| {
-        let line = event_line(e, color);
-        match several {
-            true => out.line(&format!("{:<10} {line}", job.name)),
-            false => out.line(&line),
-        }
-    };
+    let report = job_reporter(out, several);
     let created = hoist::bundle::create(&jobs, &a.output, &report, out)?;
     for image in &created.index.images {
         out.line(&format!(
@@ -356,17 +356,6 @@ fn run_bundle(a: cli::BundleArgs, out: &Renderer) -> Result<()> {
     ));
     println!("{}", a.output.display());
     Ok(())
-}
-
-/// An error and its causes on one line.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(&format!(": {c}"));
-        cur = c.source();
-    }
-    s
 }
 
 /// The layers of one build: size, and whether each was reused, like the

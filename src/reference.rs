@@ -409,10 +409,9 @@ pub(crate) fn is_valid_domain(d: &str) -> bool {
             && !l.starts_with('-')
             && !l.ends_with('-')
     };
-    let host_ok = host.map_or(true, |h| h.split('.').all(label_ok));
-    let port_ok = port.map_or(true, |p| {
-        !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit())
-    });
+    let host_ok = host.is_none_or(|h| h.split('.').all(label_ok));
+    let port_ok =
+        port.is_none_or(|p| !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()));
     host_ok && port_ok
 }
 

@@ -159,19 +159,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// An error and its causes on one line: reqwest's own message is terse
 /// ("error sending request"), the cause says what happened.
-pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        let m = c.to_string();
-        if !s.contains(&m) {
-            s.push_str(": ");
-            s.push_str(&m);
-        }
-        cur = c.source();
-    }
-    s
-}
+pub(crate) use crate::error_chain;
 
 /// `host[:port]` of a URL, the port only when it is not the scheme's
 /// (`host_str` keeps IPv6 brackets).

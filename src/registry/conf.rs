@@ -239,7 +239,7 @@ impl RegistriesConf {
             let Some(len) = prefix_match(&e.prefix, &full, r.registry()) else {
                 continue;
             };
-            if best.map_or(true, |(_, l)| len > l) {
+            if best.is_none_or(|(_, l)| len > l) {
                 best = Some((e, len));
             }
         }

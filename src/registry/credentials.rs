@@ -179,7 +179,7 @@ pub fn lookup_in(
             let Some(entry) = v.as_object() else { continue };
             let Some(key) = key_scope(k) else { continue };
             let matches = full == key || full.starts_with(&format!("{key}/")) || key == want;
-            if matches && best.map_or(true, |(len, _, _)| key.len() > len) {
+            if matches && best.is_none_or(|(len, _, _)| key.len() > len) {
                 best = Some((key.len(), entry, k));
             }
         }

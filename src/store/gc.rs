@@ -497,7 +497,7 @@ impl Inventory {
         let blobs: Vec<Digest> = self
             .blobs
             .keys()
-            .filter(|d| holders.get(d).map_or(true, |n| *n == 0))
+            .filter(|d| holders.get(d).is_none_or(|n| *n == 0))
             .cloned()
             .collect();
         let freed = remove.iter().map(|&i| self.entries[i].bytes).sum::<u64>()

@@ -95,9 +95,7 @@ fn is_valid_domain(d: &str) -> bool {
             && !l.ends_with('-')
     };
     host.split('.').all(label_ok)
-        && port.map_or(true, |p| {
-            !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())
-        })
+        && port.is_none_or(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// `[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*`

@@ -23,10 +23,10 @@
 //! retried: the lockfile and the registry disagree, and the user must
 //! know. The first failure stops the others from starting new downloads.
 
+use crate::error_chain;
 use std::collections::{HashMap, HashSet};
 use std::io::{self, Read, Write};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -138,46 +138,7 @@ impl<'a> Fetcher<'a> {
     /// order. On failure, the error of the first failed job (in job
     /// order) among those tried.
     pub fn fetch_all(&self, jobs: &[Job]) -> Result<Vec<Fetched>, FetchError> {
-        let next = AtomicUsize::new(0);
-        let stop = AtomicBool::new(false);
-        let (tx, rx) = mpsc::channel();
-        let workers = PARALLEL.min(jobs.len());
-        std::thread::scope(|s| {
-            for _ in 0..workers {
-                let tx = tx.clone();
-                let (next, stop) = (&next, &stop);
-                s.spawn(move || loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    if i >= jobs.len() || stop.load(Ordering::Relaxed) {
-                        break;
-                    }
-                    let result = self.fetch_one(&jobs[i]);
-                    if result.is_err() {
-                        stop.store(true, Ordering::Relaxed);
-                    }
-                    if tx.send((i, result)).is_err() {
-                        break;
-                    }
-                });
-            }
-        });
-        drop(tx);
-        let mut results: Vec<Option<Fetched>> = jobs.iter().map(|_| None).collect();
-        let mut first_error: Option<(usize, FetchError)> = None;
-        for (i, result) in rx {
-            match result {
-                Ok(f) => results[i] = Some(f),
-                Err(e) => {
-                    if !first_error.as_ref().is_some_and(|(at, _)| *at < i) {
-                        first_error = Some((i, e));
-                    }
-                }
-            }
-        }
-        if let Some((_, e)) = first_error {
-            return Err(e);
-        }
-        Ok(results.into_iter().flatten().collect())
+        crate::parallel::try_map(jobs, PARALLEL, |job| self.fetch_one(job))
     }
 
     fn fetch_one(&self, job: &Job) -> Result<Fetched, FetchError> {
@@ -379,21 +340,6 @@ fn nerf_dart(url: &str) -> String {
         },
         Err(_) => "//registry.example.com/".to_owned(),
     }
-}
-
-/// An error and its causes on one line.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        let text = c.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        cause = c.source();
-    }
-    out
 }
 
 /// Passes a download through, copying it to a store temp file and the

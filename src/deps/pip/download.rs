@@ -24,16 +24,15 @@
 
 use std::io::{self, Read, Write};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc;
 use std::time::Duration;
 
 use reqwest::Url;
 use sha2::{Digest as _, Sha256};
 
 use super::dist::{DistFile, Location};
-use super::index::{check_status, error_chain, sha256_digest, with_retries, Attempt, Index};
+use super::index::{check_status, sha256_digest, with_retries, Attempt, Index};
 use crate::digest::Digest;
+use crate::error_chain;
 use crate::store::{BlobWriter, Store, StoreError};
 
 /// Downloads at once.
@@ -142,46 +141,9 @@ pub fn download_all(
     files: &[(DistFile, Vec<String>)],
     progress: &(dyn Fn(DownloadEvent<'_>) + Sync),
 ) -> Result<Vec<Digest>, DownloadError> {
-    let next = AtomicUsize::new(0);
-    let stop = AtomicBool::new(false);
-    let (tx, rx) = mpsc::channel();
-    std::thread::scope(|s| {
-        for _ in 0..PARALLEL.min(files.len()) {
-            let tx = tx.clone();
-            let (next, stop) = (&next, &stop);
-            s.spawn(move || loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= files.len() || stop.load(Ordering::Relaxed) {
-                    break;
-                }
-                let (file, hashes) = &files[i];
-                let result = download(index, store, file, hashes, progress);
-                if result.is_err() {
-                    stop.store(true, Ordering::Relaxed);
-                }
-                if tx.send((i, result)).is_err() {
-                    break;
-                }
-            });
-        }
-    });
-    drop(tx);
-    let mut results: Vec<Option<Digest>> = vec![None; files.len()];
-    let mut first_error: Option<(usize, DownloadError)> = None;
-    for (i, result) in rx {
-        match result {
-            Ok(d) => results[i] = Some(d),
-            Err(e) => {
-                if !first_error.as_ref().is_some_and(|(at, _)| *at < i) {
-                    first_error = Some((i, e));
-                }
-            }
-        }
-    }
-    if let Some((_, e)) = first_error {
-        return Err(e);
-    }
-    Ok(results.into_iter().flatten().collect())
+    crate::parallel::try_map(files, PARALLEL, |(file, hashes)| {
+        download(index, store, file, hashes, progress)
+    })
 }
 
 /// Has one file in the store (see [`download_all`]).

@@ -34,6 +34,7 @@
 //! metadata is cached in the store by the sha256 of its file: it never
 //! changes for a given file.
 
+use crate::error_chain;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{self, Read, Seek};
 use std::path::{Path, PathBuf};
@@ -1436,21 +1437,6 @@ pub(super) fn check_status(
         _ => String::new(),
     };
     Err(Attempt::Fatal((code, hint)))
-}
-
-/// An error and its causes on one line.
-pub(super) fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        let text = c.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        cause = c.source();
-    }
-    out
 }
 
 /// A small HTTP server for tests: canned replies by path, every request

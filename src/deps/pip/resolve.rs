@@ -1191,7 +1191,7 @@ impl Provider<'_> {
         // asked for it: say so rather than explain the conflict.
         for (pkg, _) in &no_versions {
             let Some(name) = pkg.name() else { continue };
-            let listed = self.projects.borrow().get(name).map_or(true, |p| p.listed);
+            let listed = self.projects.borrow().get(name).is_none_or(|p| p.listed);
             if listed {
                 continue;
             }
