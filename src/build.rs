@@ -790,7 +790,7 @@ fn run_steps(
         .unwrap_or_default();
     let mut below = base.layers.clone();
     let mut chain = format!(
-        "hoist run layer v1\n{} {:?} {}\n",
+        "hoist run layer v2\n{} {:?} {}\n",
         base.manifest_digest, opts.compression, opts.epoch
     );
     for step in &opts.run {
@@ -798,15 +798,13 @@ fn run_steps(
         let key = Digest::of(chain.as_bytes()).hex().to_owned();
         let mut files = 0;
         let (layer, reused) = cached_layer(store, "run-layer", &key, || {
-            let made = crate::sandbox::run_step(
+            let ground = crate::sandbox::Ground {
                 store,
-                &below,
-                step,
-                &image_env,
-                &store.root().join("sandbox"),
-                opts.compression,
-                opts.epoch,
-            )?;
+                layers: &below,
+                image_env: &image_env,
+                scratch_parent: &store.root().join("sandbox"),
+            };
+            let made = crate::sandbox::run_step(&ground, step, opts.compression, opts.epoch)?;
             files = made.changes;
             Ok(made.layer)
         })?;

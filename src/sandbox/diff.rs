@@ -9,24 +9,29 @@
 //! a `.wh.NAME` whiteout in its folder, unless its folder went too (the
 //! folder's whiteout covers it).
 //!
-//! Owners are written as the sandbox saw them (host ids mapped back
-//! through the id map) and every mtime is `SOURCE_DATE_EPOCH`, so the
-//! layer depends on what the step did, not on the host.
+//! Both walks run inside the user namespace (see [`super::run`]), so
+//! owners are recorded as the sandbox saw them, whoever the caller is;
+//! the layer carries those and every mtime is `SOURCE_DATE_EPOCH`, so it
+//! depends on what the step did, not on the host.
 
 use std::collections::{BTreeMap, HashMap};
+use std::ffi::CString;
 use std::fs;
+use std::io::{Read, Seek, Write};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
+
+use serde::{Deserialize, Serialize};
 
 use crate::layer::{Compression, EntryMeta, ImagePath, Layer, LayerWriter};
 use crate::store::Store;
 
-use super::idmap::IdMap;
 use super::rootfs::io_err;
 use super::SandboxError;
 
 /// The kind of a walked entry.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Kind {
     Dir,
     File,
@@ -35,7 +40,7 @@ pub enum Kind {
 }
 
 /// What the walk records of one entry.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Stat {
     pub kind: Kind,
     pub mode: u32,
@@ -53,7 +58,7 @@ pub type Snapshot = BTreeMap<String, Stat>;
 
 /// Walks `root` without following links. `skip` names paths whose
 /// contents are not the image's (mount points).
-pub fn snapshot(root: &Path, skip: &[&str]) -> Result<Snapshot, SandboxError> {
+pub fn snapshot(root: &Path, skip: &[String]) -> Result<Snapshot, SandboxError> {
     let mut out = Snapshot::new();
     let mut stack = vec![String::new()];
     while let Some(rel) = stack.pop() {
@@ -90,7 +95,7 @@ pub fn snapshot(root: &Path, skip: &[&str]) -> Result<Snapshot, SandboxError> {
             } else {
                 Kind::Other
             };
-            if kind == Kind::Dir && !skip.contains(&child.as_str()) {
+            if kind == Kind::Dir && !skip.contains(&child) {
                 stack.push(child.clone());
             }
             out.insert(
@@ -113,7 +118,7 @@ pub fn snapshot(root: &Path, skip: &[&str]) -> Result<Snapshot, SandboxError> {
 }
 
 /// One entry of the step's layer.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Change {
     /// Added or modified: the entry as it is now.
     Put(String),
@@ -122,7 +127,8 @@ pub enum Change {
 }
 
 impl Change {
-    fn path(&self) -> &str {
+    /// The entry's path in the layer.
+    pub fn path(&self) -> &str {
         match self {
             Change::Put(p) | Change::Whiteout(p) => p,
         }
@@ -148,7 +154,7 @@ pub fn changes(before: &Snapshot, after: &Snapshot) -> Vec<Change> {
         };
         // The folder's own whiteout (or its replacement by a file)
         // already hides everything below it.
-        let parent_kept = parent.map_or(true, |d| {
+        let parent_kept = parent.is_none_or(|d| {
             after.get(d).is_some_and(|s| s.kind == Kind::Dir)
                 && before.get(d).is_some_and(|s| s.kind == Kind::Dir)
         });
@@ -164,16 +170,117 @@ pub fn changes(before: &Snapshot, after: &Snapshot) -> Vec<Change> {
     out
 }
 
+/// What a step changed: the layer's entries in order, and the walk's
+/// record of each one put.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Walked {
+    pub changes: Vec<Change>,
+    pub stats: BTreeMap<String, Stat>,
+}
+
+impl Walked {
+    /// How many of the changes are whiteouts.
+    pub fn whiteouts(&self) -> usize {
+        self.changes
+            .iter()
+            .filter(|c| matches!(c, Change::Whiteout(_)))
+            .count()
+    }
+}
+
+/// The changes from `before` to `after`, keeping the records of the
+/// entries put only.
+pub fn compare(before: &Snapshot, mut after: Snapshot) -> Walked {
+    let changes = changes(before, &after);
+    let put: std::collections::HashSet<&str> = changes
+        .iter()
+        .filter_map(|c| match c {
+            Change::Put(p) => Some(p.as_str()),
+            Change::Whiteout(_) => None,
+        })
+        .collect();
+    after.retain(|k, _| put.contains(k.as_str()));
+    Walked {
+        changes,
+        stats: after,
+    }
+}
+
+/// What the sandbox's child reports to hoist through the result file.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum Outcome {
+    Walked(Walked),
+    /// A walk failed; the message says where.
+    Failed(String),
+}
+
+/// Writes the outcome (in the child; errors leave the file empty, which
+/// reads as "no outcome").
+pub fn write_outcome(mut f: &fs::File, outcome: &Outcome) {
+    if let Ok(bytes) = serde_json::to_vec(outcome) {
+        let _ = f.write_all(&bytes);
+    }
+}
+
+/// Reads what the child wrote.
+pub fn read_outcome(mut f: &fs::File) -> Result<Outcome, SandboxError> {
+    let mut bytes = Vec::new();
+    let _ = f.seek(std::io::SeekFrom::Start(0));
+    let _ = f.read_to_end(&mut bytes);
+    serde_json::from_slice(&bytes).map_err(|_| SandboxError::Setup {
+        stage: "walking the root folder after the step".into(),
+        why: "the sandbox ended before it said what changed".into(),
+    })
+}
+
+/// Gives every entry under `root` to root inside (the caller outside)
+/// with owner read and write (and search, for folders) bits, so the
+/// caller can read the step's files and remove the scratch folder. Runs
+/// in the child, inside the user namespace; failures are left to the
+/// removal, which reports what it cannot remove.
+pub fn hand_back(root: &Path) {
+    let mut stack = vec![root.to_owned()];
+    while let Some(dir) = stack.pop() {
+        give(&dir, true);
+        let Ok(rd) = fs::read_dir(&dir) else { continue };
+        for e in rd.flatten() {
+            let Ok(t) = e.file_type() else { continue };
+            if t.is_dir() {
+                stack.push(e.path());
+            } else {
+                give(&e.path(), t.is_file());
+            }
+        }
+    }
+}
+
+fn give(p: &Path, chmod: bool) {
+    let Ok(m) = fs::symlink_metadata(p) else {
+        return;
+    };
+    let Ok(c) = CString::new(p.as_os_str().as_bytes()) else {
+        return;
+    };
+    if m.uid() != 0 || m.gid() != 0 {
+        // SAFETY: a valid C string; lchown never follows a link.
+        unsafe { libc::lchown(c.as_ptr(), 0, 0) };
+    }
+    let want = if m.is_dir() { 0o700 } else { 0o600 };
+    if chmod && m.mode() & want != want {
+        // SAFETY: a valid C string naming a file or folder, not a link.
+        unsafe { libc::chmod(c.as_ptr(), (m.mode() & 0o7777 | want) as libc::mode_t) };
+    }
+}
+
 /// Writes the changes under `root` as a layer.
 pub fn write_layer(
     store: &Store,
     root: &Path,
-    after: &Snapshot,
-    changes: &[Change],
-    ids: &IdMap,
+    walked: &Walked,
     compression: Compression,
     epoch: u64,
 ) -> Result<Layer, SandboxError> {
+    let (after, changes) = (&walked.stats, &walked.changes);
     let mut w = LayerWriter::new(store, compression, epoch)?;
     // Hard links inside the layer: the first path of an inode carries the
     // content, the others link to it.
@@ -199,8 +306,8 @@ pub fn write_layer(
                 let path = image_path(p)?;
                 let meta = EntryMeta {
                     mode: s.mode,
-                    uid: u64::from(ids.uid_inside(s.uid)),
-                    gid: u64::from(ids.gid_inside(s.gid)),
+                    uid: u64::from(s.uid),
+                    gid: u64::from(s.gid),
                 };
                 match &s.kind {
                     Kind::Dir => w.dir(&path, meta)?,

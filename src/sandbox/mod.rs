@@ -113,19 +113,51 @@ const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/s
 /// How many bytes of a failed step's output the error shows.
 const OUTPUT_TAIL: u64 = 8 << 10;
 
-/// Runs `step` on `layers` (the base's, then the steps' below) and
-/// writes what it changed as a layer. `image_env` is the image config's
-/// `Env`. The scratch folder lives under `scratch_parent`.
-#[allow(clippy::too_many_arguments)]
+/// Where a step runs and what it starts from.
+pub struct Ground<'a> {
+    pub store: &'a Store,
+    /// The base's layers, then the layers below the step, bottom first.
+    pub layers: &'a [Descriptor],
+    /// The image config's `Env`.
+    pub image_env: &'a [String],
+    /// Where the scratch folder is made.
+    pub scratch_parent: &'a Path,
+}
+
+/// A host file copied into the root folder before the step (so it is
+/// part of the "before" walk and never shows as a change).
+pub struct Input {
+    pub from: PathBuf,
+    /// Its path inside, relative to the root.
+    pub to: String,
+}
+
+/// Runs `step` on `ground` and writes what it changed as a layer.
 pub fn run_step(
-    store: &Store,
-    layers: &[Descriptor],
+    ground: &Ground,
     step: &Step,
-    image_env: &[String],
-    scratch_parent: &Path,
     compression: Compression,
     epoch: u64,
 ) -> Result<StepLayer, SandboxError> {
+    run_in(ground, step, &[], |root, walked| {
+        let layer = diff::write_layer(ground.store, root, walked, compression, epoch)?;
+        Ok(StepLayer {
+            layer,
+            changes: walked.changes.len(),
+            whiteouts: walked.whiteouts(),
+        })
+    })
+}
+
+/// Runs `step` on `ground` with `inputs` copied in; on success `take`
+/// gets the root folder (as the step left it) and what changed, before
+/// the scratch folder goes.
+pub fn run_in<T>(
+    ground: &Ground,
+    step: &Step,
+    inputs: &[Input],
+    take: impl FnOnce(&Path, &diff::Walked) -> Result<T, SandboxError>,
+) -> Result<T, SandboxError> {
     let (uid, gid) = parse_user(step.user.as_deref())?;
     let workdir = step.workdir.clone().unwrap_or_else(|| "/".into());
     if !workdir.starts_with('/') || workdir.split('/').any(|c| c == "..") {
@@ -152,10 +184,17 @@ pub fn run_step(
             }),
         }
     } else {
-        let name = std::env::var("USER").ok();
+        // newuidmap checks /etc/subuid against the account's name, not
+        // against $USER.
+        let name = nix::unistd::User::from_uid(caller.0.into())
+            .ok()
+            .flatten()
+            .map(|u| u.name)
+            .or_else(|| std::env::var("USER").ok());
         IdMap::for_caller(caller.0, caller.1, name.as_deref())
     };
 
+    let scratch_parent = ground.scratch_parent;
     fs::create_dir_all(scratch_parent).map_err(|e| rootfs::io_err(scratch_parent, e))?;
     let scratch = Scratch(
         tempfile::Builder::new()
@@ -168,7 +207,11 @@ pub fn run_step(
     fs::create_dir(&root).map_err(|e| rootfs::io_err(&root, e))?;
     fs::set_permissions(&root, fs::Permissions::from_mode(0o755))
         .map_err(|e| rootfs::io_err(&root, e))?;
-    let owners = rootfs::unpack(store, layers, &root)?;
+    let owners = rootfs::unpack(ground.store, ground.layers, &root)?;
+    for input in inputs {
+        let to = rootfs::checked(&root, &input.to)?;
+        fs::copy(&input.from, &to).map_err(|e| rootfs::io_err(&input.from, e))?;
+    }
 
     // Mount points, made before the "before" walk so they never show as
     // changes.
@@ -198,7 +241,7 @@ pub fn run_step(
     })?;
     let tmp_dir = placeholder(&root, "tmp", true)?;
 
-    let env = step_env(image_env, &step.env);
+    let env = step_env(ground.image_env, &step.env);
     let path_var = env
         .iter()
         .find_map(|e| e.strip_prefix("PATH="))
@@ -233,24 +276,25 @@ pub fn run_step(
         gid,
         owners: owners
             .iter()
-            .map(|o| Ok((cpath(&root.join(&o.rel))?, o.uid, o.gid)))
+            .map(|o| Ok((cpath(&root.join(&o.rel))?, o.uid, o.gid, o.mode)))
             .collect::<Result<_, SandboxError>>()?,
+        root_path: root.clone(),
+        // Mount points hold other file systems while the step runs.
+        skip: vec!["proc".into(), "tmp".into()],
+        hand_back: caller.0 != 0,
     };
-    let log_path = scratch.0.join("output.log");
-    let mut log = fs::OpenOptions::new()
-        .create_new(true)
-        .read(true)
-        .append(true)
-        .open(&log_path)
-        .map_err(|e| rootfs::io_err(&log_path, e))?;
+    let open_new = |path: &Path| {
+        fs::OpenOptions::new()
+            .create_new(true)
+            .read(true)
+            .append(true)
+            .open(path)
+            .map_err(|e| rootfs::io_err(path, e))
+    };
+    let mut log = open_new(&scratch.0.join("output.log"))?;
+    let result = open_new(&scratch.0.join("result.json"))?;
 
-    // Mount points hold other file systems while the step runs.
-    let skip = ["proc", "tmp"];
-    let mut before = None;
-    let exit = run::run(&prepared, &ids, &log, &mut || {
-        before = Some(diff::snapshot(&root, &skip)?);
-        Ok(())
-    })?;
+    let exit = run::run(&prepared, &ids, &log, &result)?;
     if exit != Exit::Code(0) {
         let how = match exit {
             Exit::Code(c) => format!("exited with status {c}"),
@@ -262,19 +306,13 @@ pub fn run_step(
             output: tail(&mut log),
         });
     }
-    let before = before.unwrap_or_default();
-    let after = diff::snapshot(&root, &skip)?;
-    let changes = diff::changes(&before, &after);
-    let whiteouts = changes
-        .iter()
-        .filter(|c| matches!(c, diff::Change::Whiteout(_)))
-        .count();
-    let layer = diff::write_layer(store, &root, &after, &changes, &ids, compression, epoch)?;
-    Ok(StepLayer {
-        layer,
-        changes: changes.len(),
-        whiteouts,
-    })
+    match diff::read_outcome(&result)? {
+        diff::Outcome::Walked(walked) => take(&root, &walked),
+        diff::Outcome::Failed(why) => Err(SandboxError::Setup {
+            stage: "walking the root folder after the step".into(),
+            why,
+        }),
+    }
 }
 
 /// `USER` as `UID[:GID]` inside the image.

@@ -31,6 +31,9 @@ pub struct Owner {
     pub rel: String,
     pub uid: u32,
     pub gid: u32,
+    /// The mode to set again after the owner (chown clears setuid and
+    /// setgid bits); only for files that have them.
+    pub mode: Option<u32>,
 }
 
 /// Unpacks `layers` (bottom first) into `root`; returns the owners to set.
@@ -39,7 +42,7 @@ pub fn unpack(
     layers: &[Descriptor],
     root: &Path,
 ) -> Result<Vec<Owner>, SandboxError> {
-    let mut owners: BTreeMap<String, (u32, u32)> = BTreeMap::new();
+    let mut owners: BTreeMap<String, (u32, u32, Option<u32>)> = BTreeMap::new();
     let mut dir_modes: BTreeMap<String, u32> = BTreeMap::new();
     for desc in layers {
         let layer_err = |source: LayerReadError| SandboxError::Layer {
@@ -66,8 +69,13 @@ pub fn unpack(
     }
     Ok(owners
         .into_iter()
-        .filter(|(_, (u, g))| (*u, *g) != (0, 0))
-        .map(|(rel, (uid, gid))| Owner { rel, uid, gid })
+        .filter(|(_, (u, g, _))| (*u, *g) != (0, 0))
+        .map(|(rel, (uid, gid, mode))| Owner {
+            rel,
+            uid,
+            gid,
+            mode,
+        })
         .collect())
 }
 
@@ -75,7 +83,7 @@ fn apply(
     root: &Path,
     item: Item,
     content: &mut dyn io::Read,
-    owners: &mut BTreeMap<String, (u32, u32)>,
+    owners: &mut BTreeMap<String, (u32, u32, Option<u32>)>,
     dir_modes: &mut BTreeMap<String, u32>,
 ) -> Result<(), SandboxError> {
     match item {
@@ -115,6 +123,7 @@ fn apply(
             let rel = e.path.as_str().to_owned();
             let path = checked(root, &rel)?;
             let mode = e.meta.mode & 0o7777;
+            let special = matches!(e.kind, EntryKind::File { .. }) && mode & 0o6000 != 0;
             let existing = fs::symlink_metadata(&path).ok();
             let keep_dir =
                 matches!(e.kind, EntryKind::Dir) && existing.as_ref().is_some_and(|m| m.is_dir());
@@ -166,6 +175,7 @@ fn apply(
             let ids = (
                 u32::try_from(e.meta.uid).unwrap_or(super::idmap::OVERFLOW_ID),
                 u32::try_from(e.meta.gid).unwrap_or(super::idmap::OVERFLOW_ID),
+                special.then_some(mode),
             );
             owners.insert(rel, ids);
         }

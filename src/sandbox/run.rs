@@ -6,27 +6,36 @@
 //!   the parent writes its id map (a process cannot map ids for itself
 //!   beyond its own, so the parent or the setuid `newuidmap` does), then
 //!   sets the image's owners on the unpacked files (ids that only exist
-//!   inside) and waits again while the parent records the "before" walk;
+//!   inside) and walks the root folder ("before");
 //! - the child forks the step's process, PID 1 of the new PID namespace,
-//!   which mounts /proc (its own; /proc/sys read-only), binds /dev's
+//!   which takes a mount namespace of its own (so its mounts never show
+//!   in the child's walks), mounts /proc (its own; /proc/sys read-only), binds /dev's
 //!   null, zero, random, urandom and tty and a copy of resolv.conf,
 //!   mounts a tmpfs on /tmp, pivots into the root folder and detaches the
 //!   host's root (so no path inside leads out: chroot alone can be left
 //!   by a process that holds CAP_SYS_CHROOT in its namespace), then
-//!   drops to the step's user and execs the command.
+//!   drops to the step's user and execs the command;
+//! - when the step ends, the child walks the root folder again, writes
+//!   what changed (owners as the sandbox sees them) to the result file,
+//!   and, for an ordinary caller, hands every entry back to root inside
+//!   (the caller outside) with owner read and write bits: files of the
+//!   subordinate ids (`_apt`'s 0700 folders) could otherwise be neither
+//!   read into the layer nor removed by the caller.
 //!
 //! The network is shared with the host (apt and apk need it). Every mount
 //! lives in the new mount namespace and goes with its last process, so
 //! nothing is left mounted on the host whatever happens.
 //!
-//! Everything the child needs is prepared before the fork; the child only
-//! makes system calls (and formats an error message when one fails).
+//! Everything the step's process needs is prepared before the fork; it
+//! only makes system calls. The child also walks folders and writes JSON,
+//! which allocates: glibc's fork leaves malloc usable in the child, and
+//! no lock of the parent's other threads is taken on that path.
 
 use std::ffi::CString;
 use std::fs;
 use std::io::Write;
 use std::os::fd::{AsFd, OwnedFd};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use nix::errno::Errno;
@@ -35,6 +44,7 @@ use nix::sched::{unshare, CloneFlags};
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::{self, ForkResult, Gid, Pid, Uid};
 
+use super::diff::{self, Outcome};
 use super::idmap::IdMap;
 use super::SandboxError;
 
@@ -60,8 +70,15 @@ pub struct Prepared {
     pub workdir: String,
     pub uid: u32,
     pub gid: u32,
-    /// Host paths and the owners (inside ids) to give them.
-    pub owners: Vec<(CString, u32, u32)>,
+    /// Host paths and the owners (inside ids) to give them, with the
+    /// mode to set again afterwards (chown clears setuid and setgid).
+    pub owners: Vec<(CString, u32, u32, Option<u32>)>,
+    /// The root folder, for the walks.
+    pub root_path: PathBuf,
+    /// Mount points under the root whose contents are not walked.
+    pub skip: Vec<String>,
+    /// Whether to hand the root folder back to the caller after the step.
+    pub hand_back: bool,
 }
 
 /// How the step ended.
@@ -79,13 +96,13 @@ const STAGES: &[&str] = &[
     "starting the step's process",
 ];
 
-/// Runs the prepared step; `before` is called once the root folder is
-/// as the step will see it. Output goes to `log`.
+/// Runs the prepared step. Output goes to `log`; what the step changed
+/// is written to `result` as an [`Outcome`].
 pub fn run(
     p: &Prepared,
     ids: &IdMap,
     log: &fs::File,
-    before: &mut dyn FnMut() -> Result<(), SandboxError>,
+    result: &fs::File,
 ) -> Result<Exit, SandboxError> {
     let (from_child, to_parent) = unistd::pipe().map_err(|e| sys("pipe", e))?;
     let (from_parent, to_child) = unistd::pipe().map_err(|e| sys("pipe", e))?;
@@ -95,13 +112,13 @@ pub fn run(
         ForkResult::Child => {
             drop(from_child);
             drop(to_child);
-            child(p, ids.is_range(), log, &to_parent, &from_parent)
+            child(p, ids.is_range(), log, result, &to_parent, &from_parent)
         }
         ForkResult::Parent { child } => child,
     };
     drop(to_parent);
     drop(from_parent);
-    let result = parent(child, ids, &from_child, &to_child, before);
+    let result = parent(child, ids, &from_child, &to_child);
     // However the conversation ended, the child must not wait forever.
     drop(to_child);
     let status = loop {
@@ -123,15 +140,11 @@ fn parent(
     ids: &IdMap,
     from_child: &OwnedFd,
     to_child: &OwnedFd,
-    before: &mut dyn FnMut() -> Result<(), SandboxError>,
 ) -> Result<(), SandboxError> {
     expect(from_child, b'U')?;
     write_maps(child, ids)?;
     send(to_child, b'M')?;
-    expect(from_child, b'C')?;
-    before()?;
-    send(to_child, b'G')?;
-    Ok(())
+    expect(from_child, b'C')
 }
 
 /// Reads the child's next message; a failure it reports becomes an error.
@@ -280,6 +293,7 @@ fn child(
     p: &Prepared,
     range: bool,
     log: &fs::File,
+    result: &fs::File,
     to_parent: &OwnedFd,
     from_parent: &OwnedFd,
 ) -> ! {
@@ -308,21 +322,51 @@ fn child(
         fail(to_parent, 1, e);
     }
     if range {
-        for (path, uid, gid) in &p.owners {
+        for (path, uid, gid, mode) in &p.owners {
             // SAFETY: a valid C string; lchown never follows a link.
             let r = Errno::result(unsafe { libc::lchown(path.as_ptr(), *uid, *gid) });
             // An id beyond the granted range stays root's.
-            if let Err(e) = r {
-                if e != Errno::EINVAL {
-                    fail(to_parent, 2, e);
+            match r {
+                Err(Errno::EINVAL) => {}
+                Err(e) => fail(to_parent, 2, e),
+                Ok(_) => {
+                    if let Some(mode) = mode {
+                        // SAFETY: a valid C string; only files get a mode.
+                        let r = Errno::result(unsafe { libc::chmod(path.as_ptr(), *mode) });
+                        if let Err(e) = r {
+                            fail(to_parent, 2, e);
+                        }
+                    }
                 }
             }
         }
     }
+    let before = diff::snapshot(&p.root_path, &p.skip);
     let _ = unistd::write(to_parent.as_fd(), b"C");
-    if !wait_for(from_parent, b'G') {
-        quit(126);
+    let code = match before {
+        Err(e) => {
+            diff::write_outcome(result, &Outcome::Failed(e.to_string()));
+            125
+        }
+        Ok(before) => {
+            let code = run_step_process(p, log, to_parent);
+            let outcome = match diff::snapshot(&p.root_path, &p.skip) {
+                Ok(after) => Outcome::Walked(diff::compare(&before, after)),
+                Err(e) => Outcome::Failed(e.to_string()),
+            };
+            diff::write_outcome(result, &outcome);
+            code
+        }
+    };
+    if p.hand_back {
+        diff::hand_back(&p.root_path);
     }
+    quit(code)
+}
+
+/// Forks the step's process and waits for it; its exit code (128 + the
+/// signal when killed, as shells report it).
+fn run_step_process(p: &Prepared, log: &fs::File, to_parent: &OwnedFd) -> i32 {
     // SAFETY: as above; the grandchild execs or exits.
     match unsafe { unistd::fork() } {
         Err(e) => fail(to_parent, 3, e),
@@ -330,9 +374,9 @@ fn child(
         Ok(ForkResult::Parent { child }) => loop {
             match waitpid(child, None) {
                 Err(Errno::EINTR) => continue,
-                Ok(WaitStatus::Exited(_, c)) => quit(c),
-                Ok(WaitStatus::Signaled(_, s, _)) => quit(128 + s as i32),
-                _ => quit(125),
+                Ok(WaitStatus::Exited(_, c)) => return c,
+                Ok(WaitStatus::Signaled(_, s, _)) => return 128 + s as i32,
+                _ => return 125,
             }
         },
     }
@@ -347,6 +391,9 @@ fn step(p: &Prepared, log: &fs::File) -> ! {
         // SAFETY: see `fail`.
         unsafe { libc::_exit(125) }
     };
+    if let Err(e) = unshare(CloneFlags::CLONE_NEWNS) {
+        die("taking a mount namespace of its own", e);
+    }
     let none: Option<&str> = None;
     let r = mount(none, "/", none, MsFlags::MS_REC | MsFlags::MS_PRIVATE, none);
     if let Err(e) = r {

@@ -308,3 +308,101 @@ pub fn podman_store(args: &[&str]) -> Run {
     let _held = PODMAN_STORE.lock().unwrap_or_else(|e| e.into_inner());
     run("podman", args)
 }
+
+/// An ordinary account with a subordinate id range in /etc/subuid and
+/// /etc/subgid, as rootless podman users have: `hoist-rootless`, made
+/// once per test run (the tests run as root in CI).
+pub struct Rootless {
+    pub name: &'static str,
+    pub uid: u32,
+    pub gid: u32,
+}
+
+/// The rootless account, created when missing.
+pub fn rootless() -> &'static Rootless {
+    static USER: std::sync::OnceLock<Rootless> = std::sync::OnceLock::new();
+    USER.get_or_init(|| {
+        const NAME: &str = "hoist-rootless";
+        assert!(
+            is_root(),
+            "the rootless tests create the account `{NAME}`: run the suite as root (scripts/test in CI does)"
+        );
+        require("newuidmap", "uidmap");
+        require("useradd", "passwd");
+        let exists = Command::new("id").arg(NAME).output().unwrap().status.success();
+        if !exists {
+            let o = Command::new("useradd")
+                .args(["--system", "--no-create-home", "--shell", "/usr/sbin/nologin", NAME])
+                .output()
+                .unwrap();
+            assert!(o.status.success(), "useradd {NAME}: {}", String::from_utf8_lossy(&o.stderr));
+        }
+        for file in ["/etc/subuid", "/etc/subgid"] {
+            let text = std::fs::read_to_string(file).unwrap_or_default();
+            if !text.lines().any(|l| l.starts_with(&format!("{NAME}:"))) {
+                let mut f = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(file)
+                    .unwrap();
+                use std::io::Write;
+                writeln!(f, "{NAME}:400000:65536").unwrap();
+            }
+        }
+        let id = |flag: &str| -> u32 {
+            let o = Command::new("id").args([flag, NAME]).output().unwrap();
+            String::from_utf8_lossy(&o.stdout).trim().parse().unwrap()
+        };
+        Rootless {
+            name: NAME,
+            uid: id("-u"),
+            gid: id("-g"),
+        }
+    })
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Who runs hoist in a test that runs both ways.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Who {
+    Root,
+    Rootless,
+}
+
+impl Env {
+    /// An environment whose folder belongs to `who`.
+    pub fn for_who(who: Who) -> Env {
+        let env = Env::new();
+        if who == Who::Rootless {
+            let u = rootless();
+            std::os::unix::fs::chown(env.tmp.path(), Some(u.uid), Some(u.gid)).unwrap();
+        }
+        env
+    }
+
+    /// Runs hoist as `who` with this environment's store.
+    pub fn hoist_by(&self, who: Who, args: &[&str]) -> Run {
+        if who == Who::Root {
+            return self.hoist(args);
+        }
+        use std::os::unix::process::CommandExt;
+        let u = rootless();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_hoist"));
+        cmd.args(args)
+            .env("HOIST_CACHE", self.path("cache"))
+            .env("HOME", self.tmp.path())
+            .env("USER", u.name)
+            .env("LOGNAME", u.name)
+            .env_remove("SOURCE_DATE_EPOCH")
+            .uid(u.uid)
+            .gid(u.gid);
+        Run::of(
+            format!("hoist {} (as {})", args.join(" "), u.name),
+            cmd.output().expect("run hoist"),
+        )
+    }
+}
