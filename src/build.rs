@@ -228,6 +228,8 @@ impl BuildOptions {
                 refresh: run.refresh,
                 locked: s.deps.locked.unwrap_or(false),
                 offline: run.registry.offline,
+                scripts_in_sandbox: s.deps.scripts_in_sandbox.unwrap_or(false),
+                sdists_in_sandbox: s.deps.sdists_in_sandbox.unwrap_or(false),
             },
             app: AppOptions {
                 filter: Filter {
@@ -435,7 +437,7 @@ pub fn build(
     let mut owner = None;
     let mut packages = Vec::new();
 
-    run_steps(
+    let ground = run_steps(
         opts,
         store,
         &base,
@@ -503,6 +505,7 @@ pub fn build(
             compression: opts.compression,
             epoch: opts.epoch,
             shared: None,
+            sandbox: Some(&ground),
         };
         let shared = crate::cache::remote::RegistryCache::new(&opts.cache, &opts.registry)?;
         let input = deps::InstallInput {
@@ -769,7 +772,8 @@ fn cached_layer(
 
 /// Runs the `[[run]]` steps in the sandbox, each on the base and the
 /// steps before it; each step's layer is cached by a key of the base's
-/// digest, the steps so far and the layers they made.
+/// digest, the steps so far and the layers they made. Returns the ground
+/// the deps' install scripts and builds run on: the base and the steps.
 fn run_steps(
     opts: &BuildOptions,
     store: &Store,
@@ -777,18 +781,21 @@ fn run_steps(
     need_layers: &mut dyn FnMut(&Store) -> Result<(), BuildError>,
     report: &mut dyn FnMut(Event),
     new_layers: &mut Vec<LayerSummary>,
-) -> Result<(), BuildError> {
+) -> Result<crate::sandbox::Ground, BuildError> {
+    let mut ground = crate::sandbox::Ground {
+        layers: base.layers.clone(),
+        image_env: base
+            .config
+            .config
+            .as_ref()
+            .and_then(|c| c.env.clone())
+            .unwrap_or_default(),
+        scratch_parent: store.root().join("sandbox"),
+    };
     if opts.run.is_empty() {
-        return Ok(());
+        return Ok(ground);
     }
     need_layers(store)?;
-    let image_env: Vec<String> = base
-        .config
-        .config
-        .as_ref()
-        .and_then(|c| c.env.clone())
-        .unwrap_or_default();
-    let mut below = base.layers.clone();
     let mut chain = format!(
         "hoist run layer v2\n{} {:?} {}\n",
         base.manifest_digest, opts.compression, opts.epoch
@@ -798,18 +805,13 @@ fn run_steps(
         let key = Digest::of(chain.as_bytes()).hex().to_owned();
         let mut files = 0;
         let (layer, reused) = cached_layer(store, "run-layer", &key, || {
-            let ground = crate::sandbox::Ground {
-                store,
-                layers: &below,
-                image_env: &image_env,
-                scratch_parent: &store.root().join("sandbox"),
-            };
-            let made = crate::sandbox::run_step(&ground, step, opts.compression, opts.epoch)?;
+            let made =
+                crate::sandbox::run_step(store, &ground, step, opts.compression, opts.epoch)?;
             files = made.changes;
             Ok(made.layer)
         })?;
         chain.push_str(&format!("{}\n", layer.diff_id));
-        below.push(layer.descriptor.clone());
+        ground = ground.with(&layer.descriptor);
         let what = format!("hoist run: {}", step.shown());
         report(Event::Layer {
             what: what.clone(),
@@ -824,10 +826,9 @@ fn run_steps(
             reused,
         });
     }
-    Ok(())
+    Ok(ground)
 }
 
-/// The user layer's cache key: the files it writes and how.
 pub(crate) fn user_key(opts: &BuildOptions, plan: &user::UserPlan) -> String {
     let mut h = format!(
         "hoist user layer v1\n{:?} {} {}:{} {}\n",

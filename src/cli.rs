@@ -203,6 +203,12 @@ pub struct BuildArgs {
     /// Fail when a dependency has install scripts (hoist runs none) instead of warning.
     #[arg(long)]
     pub strict_scripts: bool,
+    /// npm: `sandbox` runs the dependencies' install scripts (node-gyp builds) inside the image, in hoist's rootless sandbox; `ignore` (default) runs none.
+    #[arg(long, value_name = "ignore|sandbox")]
+    pub scripts: Option<String>,
+    /// pip: `sandbox` builds packages that have only an sdist into wheels inside the image, in hoist's rootless sandbox; `refuse` (default) fails naming them.
+    #[arg(long, value_name = "refuse|sandbox")]
+    pub sdists: Option<String>,
     /// Rebuild the deps layer even when the cache has it.
     #[arg(long)]
     pub no_cache: bool,

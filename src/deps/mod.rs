@@ -62,6 +62,12 @@ pub struct DepsOptions {
     pub locked: bool,
     /// No network: every package and answer must be in the store.
     pub offline: bool,
+    /// npm: run the install scripts of the packages that have them in the
+    /// sandbox, on the base and the run steps, into the deps layer.
+    pub scripts_in_sandbox: bool,
+    /// pip: build the packages that have only an sdist into wheels in the
+    /// sandbox, on the base and the run steps.
+    pub sdists_in_sandbox: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -177,6 +183,9 @@ pub struct InstallInput<'a> {
     /// A shared cache (`--cache-from`, `--cache-to`) to look layers up in
     /// after a local miss, and to share them to.
     pub shared: Option<&'a dyn crate::cache::SharedCache>,
+    /// Where install scripts and sdist builds run: the base and the
+    /// `[[run]]` steps' layers.
+    pub sandbox: Option<&'a crate::sandbox::Ground>,
 }
 
 /// What a deps layer holds and how it was had.

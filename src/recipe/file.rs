@@ -191,6 +191,8 @@ struct RawDeps {
     dev: Option<bool>,
     strict_scripts: Option<bool>,
     locked: Option<bool>,
+    scripts: Option<Spanned<String>>,
+    sdists: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -601,11 +603,41 @@ impl Cx<'_> {
                 )),
             })
             .transpose()?;
+        let scripts = r
+            .scripts
+            .map(|v| match v.get_ref().as_str() {
+                "ignore" => Ok(false),
+                "sandbox" => Ok(true),
+                other => Err(self.bad(
+                    &v,
+                    "scripts",
+                    format!(
+                        "unknown scripts setting `{other}`: use ignore (the default) or sandbox"
+                    ),
+                )),
+            })
+            .transpose()?;
+        let sdists = r
+            .sdists
+            .map(|v| match v.get_ref().as_str() {
+                "refuse" => Ok(false),
+                "sandbox" => Ok(true),
+                other => Err(self.bad(
+                    &v,
+                    "sdists",
+                    format!(
+                        "unknown sdists setting `{other}`: use refuse (the default) or sandbox"
+                    ),
+                )),
+            })
+            .transpose()?;
         Ok(DepsSpec {
             kind,
             dev: r.dev,
             strict_scripts: r.strict_scripts,
             locked: r.locked,
+            scripts_in_sandbox: scripts,
+            sdists_in_sandbox: sdists,
         })
     }
 

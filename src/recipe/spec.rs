@@ -47,6 +47,11 @@ pub struct DepsSpec {
     pub dev: Option<bool>,
     pub strict_scripts: Option<bool>,
     pub locked: Option<bool>,
+    /// npm: run the packages' install scripts in the sandbox
+    /// (`scripts = "sandbox"`).
+    pub scripts_in_sandbox: Option<bool>,
+    /// pip: build sdists into wheels in the sandbox (`sdists = "sandbox"`).
+    pub sdists_in_sandbox: Option<bool>,
 }
 
 /// Where the app layer's files get their mtime.
@@ -169,6 +174,8 @@ impl Spec {
         over(&mut a.dev, &b.dev);
         over(&mut a.strict_scripts, &b.strict_scripts);
         over(&mut a.locked, &b.locked);
+        over(&mut a.scripts_in_sandbox, &b.scripts_in_sandbox);
+        over(&mut a.sdists_in_sandbox, &b.sdists_in_sandbox);
         let (a, b) = (&mut self.app, &top.app);
         over(&mut a.include, &b.include);
         over(&mut a.exclude, &b.exclude);

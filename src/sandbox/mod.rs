@@ -114,14 +114,32 @@ const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/s
 const OUTPUT_TAIL: u64 = 8 << 10;
 
 /// Where a step runs and what it starts from.
-pub struct Ground<'a> {
-    pub store: &'a Store,
+#[derive(Debug, Clone)]
+pub struct Ground {
     /// The base's layers, then the layers below the step, bottom first.
-    pub layers: &'a [Descriptor],
+    pub layers: Vec<Descriptor>,
     /// The image config's `Env`.
-    pub image_env: &'a [String],
+    pub image_env: Vec<String>,
     /// Where the scratch folder is made.
-    pub scratch_parent: &'a Path,
+    pub scratch_parent: PathBuf,
+}
+
+impl Ground {
+    /// The same ground with `layer` on top.
+    pub fn with(&self, layer: &Descriptor) -> Ground {
+        let mut g = self.clone();
+        g.layers.push(layer.clone());
+        g
+    }
+
+    /// What identifies the ground in a cache key: its layers' digests.
+    pub fn key(&self) -> String {
+        self.layers
+            .iter()
+            .map(|d| d.digest.to_string())
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
 }
 
 /// A host file copied into the root folder before the step (so it is
@@ -134,13 +152,14 @@ pub struct Input {
 
 /// Runs `step` on `ground` and writes what it changed as a layer.
 pub fn run_step(
+    store: &Store,
     ground: &Ground,
     step: &Step,
     compression: Compression,
     epoch: u64,
 ) -> Result<StepLayer, SandboxError> {
-    run_in(ground, step, &[], |root, walked| {
-        let layer = diff::write_layer(ground.store, root, walked, compression, epoch)?;
+    run_in(store, ground, step, &[], |root, walked| {
+        let layer = diff::write_layer(store, root, walked, compression, epoch)?;
         Ok(StepLayer {
             layer,
             changes: walked.changes.len(),
@@ -153,6 +172,7 @@ pub fn run_step(
 /// gets the root folder (as the step left it) and what changed, before
 /// the scratch folder goes.
 pub fn run_in<T>(
+    store: &Store,
     ground: &Ground,
     step: &Step,
     inputs: &[Input],
@@ -194,7 +214,7 @@ pub fn run_in<T>(
         IdMap::for_caller(caller.0, caller.1, name.as_deref())
     };
 
-    let scratch_parent = ground.scratch_parent;
+    let scratch_parent = ground.scratch_parent.as_path();
     fs::create_dir_all(scratch_parent).map_err(|e| rootfs::io_err(scratch_parent, e))?;
     let scratch = Scratch(
         tempfile::Builder::new()
@@ -207,7 +227,7 @@ pub fn run_in<T>(
     fs::create_dir(&root).map_err(|e| rootfs::io_err(&root, e))?;
     fs::set_permissions(&root, fs::Permissions::from_mode(0o755))
         .map_err(|e| rootfs::io_err(&root, e))?;
-    let owners = rootfs::unpack(ground.store, ground.layers, &root)?;
+    let owners = rootfs::unpack(store, &ground.layers, &root)?;
     for input in inputs {
         let to = rootfs::checked(&root, &input.to)?;
         fs::copy(&input.from, &to).map_err(|e| rootfs::io_err(&input.from, e))?;
@@ -241,7 +261,7 @@ pub fn run_in<T>(
     })?;
     let tmp_dir = placeholder(&root, "tmp", true)?;
 
-    let env = step_env(ground.image_env, &step.env);
+    let env = step_env(&ground.image_env, &step.env);
     let path_var = env
         .iter()
         .find_map(|e| e.strip_prefix("PATH="))
