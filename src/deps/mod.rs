@@ -288,6 +288,7 @@ impl Project {
                         compression: input.compression,
                         epoch: input.epoch,
                         shared: input.shared,
+                        scripts: input.sandbox.filter(|_| opts.scripts_in_sandbox),
                     },
                     store,
                     warn,

@@ -14,7 +14,7 @@
 //! the layer carries those and every mtime is `SOURCE_DATE_EPOCH`, so it
 //! depends on what the step did, not on the host.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ffi::CString;
 use std::fs;
 use std::io::{Read, Seek, Write};
@@ -24,6 +24,9 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::image::Descriptor;
+use crate::layer::compress::decompress;
+use crate::layer::reader::{EntryKind, Flow, Item, LayerReader};
 use crate::layer::{Compression, EntryMeta, ImagePath, Layer, LayerWriter};
 use crate::store::Store;
 
@@ -192,7 +195,7 @@ impl Walked {
 /// entries put only.
 pub fn compare(before: &Snapshot, mut after: Snapshot) -> Walked {
     let changes = changes(before, &after);
-    let put: std::collections::HashSet<&str> = changes
+    let put: HashSet<&str> = changes
         .iter()
         .filter_map(|c| match c {
             Change::Put(p) => Some(p.as_str()),
@@ -280,59 +283,157 @@ pub fn write_layer(
     compression: Compression,
     epoch: u64,
 ) -> Result<Layer, SandboxError> {
-    let (after, changes) = (&walked.stats, &walked.changes);
     let mut w = LayerWriter::new(store, compression, epoch)?;
-    // Hard links inside the layer: the first path of an inode carries the
-    // content, the others link to it.
-    let mut first: HashMap<(u64, u64), ImagePath> = HashMap::new();
-    for c in changes {
-        let image_path = |p: &str| {
-            ImagePath::new(p).map_err(|_| SandboxError::Unsafe {
-                path: p.to_owned(),
-                why: "the step made a path a layer cannot hold",
-            })
-        };
-        match c {
-            Change::Whiteout(p) => {
-                w.file(
-                    &image_path(p)?,
-                    EntryMeta::root(0o644),
-                    0,
-                    &mut std::io::empty(),
-                )?;
-            }
-            Change::Put(p) => {
-                let Some(s) = after.get(p) else { continue };
-                let path = image_path(p)?;
-                let meta = EntryMeta {
-                    mode: s.mode,
-                    uid: u64::from(s.uid),
-                    gid: u64::from(s.gid),
-                };
-                match &s.kind {
-                    Kind::Dir => w.dir(&path, meta)?,
-                    Kind::Symlink(t) => w.symlink(&path, t, meta)?,
-                    Kind::File => {
-                        if s.nlink > 1 {
-                            if let Some(t) = first.get(&s.ino) {
-                                w.hardlink(&path, t, meta)?;
-                                continue;
-                            }
-                            first.insert(s.ino, path.clone());
-                        }
-                        let full = root.join(p);
-                        let mut f = fs::File::open(&full).map_err(|e| io_err(&full, e))?;
-                        w.file(&path, meta, s.size, &mut f)?;
-                    }
-                    // Device nodes and FIFOs a step makes cannot be made
-                    // again where the image is unpacked rootless; leave
-                    // them out.
-                    Kind::Other => {}
-                }
-            }
-        }
+    let mut links = HashMap::new();
+    for c in &walked.changes {
+        write_change(&mut w, root, walked, c, &mut links)?;
     }
     Ok(w.finish()?)
+}
+
+/// Writes `layer` with the changes the step made over it: its entries
+/// the step changed or removed are replaced by what the step left (a
+/// removal by a whiteout, which hides nothing when the layer alone had
+/// the entry), in one path-sorted stream. Only changes whose path `keep`
+/// accepts are written (an install script's changes outside the package
+/// folders stay out of the deps layer). Returns the layer and how many
+/// changes were left out.
+pub fn write_over(
+    store: &Store,
+    layer: &Descriptor,
+    root: &Path,
+    walked: &Walked,
+    keep: &dyn Fn(&str) -> bool,
+    compression: Compression,
+    epoch: u64,
+) -> Result<(Layer, usize), SandboxError> {
+    let kept: Vec<&Change> = walked.changes.iter().filter(|c| keep(c.path())).collect();
+    let left_out = walked.changes.len() - kept.len();
+    let put: HashSet<&str> = kept
+        .iter()
+        .filter_map(|c| match c {
+            Change::Put(p) => Some(p.as_str()),
+            Change::Whiteout(_) => None,
+        })
+        .collect();
+    let removed: HashSet<String> = kept
+        .iter()
+        .filter_map(|c| match c {
+            Change::Whiteout(p) => Some(whiteout_target(p)),
+            Change::Put(_) => None,
+        })
+        .collect();
+    let replaced = |p: &str| {
+        put.contains(p)
+            || std::iter::successors(Some(p), |p| p.rsplit_once('/').map(|(d, _)| d))
+                .any(|a| removed.contains(a))
+    };
+    let mut w = LayerWriter::new(store, compression, epoch)?;
+    let mut links = HashMap::new();
+    let mut pending = kept.iter().peekable();
+    let blob = store.open_blob(&layer.digest)?;
+    let layer_err = |source| SandboxError::Layer {
+        digest: layer.digest.to_string(),
+        source,
+    };
+    let (_, stream) = decompress(blob).map_err(|e| layer_err(e.into()))?;
+    LayerReader::new(stream)
+        .for_each(|item, content| -> Result<Flow, SandboxError> {
+            let Item::Entry(e) = item else {
+                // hoist's deps layers hold no whiteouts; any other item
+                // is left to the step's walk.
+                return Ok(Flow::Continue);
+            };
+            let path = e.path.as_str();
+            while let Some(c) = pending.next_if(|c| c.path() < path) {
+                write_change(&mut w, root, walked, c, &mut links)?;
+            }
+            if replaced(path) {
+                return Ok(Flow::Continue);
+            }
+            match e.kind {
+                EntryKind::Dir => w.dir(&e.path, e.meta)?,
+                EntryKind::File { size } => w.file(&e.path, e.meta, size, content)?,
+                EntryKind::Symlink { target } => w.symlink(&e.path, &target, e.meta)?,
+                EntryKind::Hardlink { target } if !replaced(target.as_str()) => {
+                    w.hardlink(&e.path, &target, e.meta)?
+                }
+                EntryKind::Hardlink { .. } | EntryKind::Other => {}
+            }
+            Ok(Flow::Continue)
+        })
+        .map_err(|e| match e {
+            SandboxError::ReadLayer(source) => layer_err(source),
+            other => other,
+        })?;
+    for c in pending {
+        write_change(&mut w, root, walked, c, &mut links)?;
+    }
+    Ok((w.finish()?, left_out))
+}
+
+/// The path a `D/.wh.NAME` whiteout removes.
+fn whiteout_target(wh: &str) -> String {
+    let strip = |n: &str| n.strip_prefix(".wh.").unwrap_or(n).to_owned();
+    match wh.rsplit_once('/') {
+        Some((d, n)) => format!("{d}/{}", strip(n)),
+        None => strip(wh),
+    }
+}
+
+/// Adds one change to `w`. Hard links inside the layer: the first path
+/// of an inode (remembered in `links`) carries the content, the others
+/// link to it.
+fn write_change(
+    w: &mut LayerWriter,
+    root: &Path,
+    walked: &Walked,
+    c: &Change,
+    links: &mut HashMap<(u64, u64), ImagePath>,
+) -> Result<(), SandboxError> {
+    let image_path = |p: &str| {
+        ImagePath::new(p).map_err(|_| SandboxError::Unsafe {
+            path: p.to_owned(),
+            why: "the step made a path a layer cannot hold",
+        })
+    };
+    let p = match c {
+        Change::Whiteout(p) => {
+            let meta = EntryMeta::root(0o644);
+            w.file(&image_path(p)?, meta, 0, &mut std::io::empty())?;
+            return Ok(());
+        }
+        Change::Put(p) => p,
+    };
+    let Some(s) = walked.stats.get(p) else {
+        return Ok(());
+    };
+    let path = image_path(p)?;
+    let meta = EntryMeta {
+        mode: s.mode,
+        uid: u64::from(s.uid),
+        gid: u64::from(s.gid),
+    };
+    match &s.kind {
+        Kind::Dir => w.dir(&path, meta)?,
+        Kind::Symlink(t) => w.symlink(&path, t, meta)?,
+        Kind::File => {
+            if s.nlink > 1 {
+                if let Some(t) = links.get(&s.ino) {
+                    w.hardlink(&path, t, meta)?;
+                    return Ok(());
+                }
+                links.insert(s.ino, path.clone());
+            }
+            let full = root.join(p);
+            let mut f = fs::File::open(&full).map_err(|e| io_err(&full, e))?;
+            w.file(&path, meta, s.size, &mut f)?;
+        }
+        // Device nodes and FIFOs a step makes cannot be made again where
+        // the image is unpacked rootless; leave them out.
+        Kind::Other => {}
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -392,5 +493,19 @@ mod tests {
             "opt's contents are covered by its whiteout; srv became a file"
         );
         assert!(changes(&before, &before).is_empty());
+    }
+
+    #[test]
+    fn whiteout_targets() {
+        for (wh, target) in [
+            (".wh.opt", "opt"),
+            ("etc/.wh.motd", "etc/motd"),
+            (
+                "app/node_modules/x/.wh..wh.lock",
+                "app/node_modules/x/.wh.lock",
+            ),
+        ] {
+            assert_eq!(whiteout_target(wh), target, "{wh}");
+        }
     }
 }

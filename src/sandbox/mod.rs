@@ -64,7 +64,7 @@ pub enum SandboxError {
     User(String),
     #[error("[[run]] workdir `{0}` must be an absolute path, like /src")]
     Workdir(String),
-    #[error("[[run]] step `{command}` {how}; its output ends:\n{output}")]
+    #[error("{command} {how}; its output ends:\n{output}")]
     Failed {
         command: String,
         how: String,
@@ -321,7 +321,7 @@ pub fn run_in<T>(
             Exit::Signal(s) => format!("was killed by signal {s}"),
         };
         return Err(SandboxError::Failed {
-            command: step.shown(),
+            command: format!("[[run]] step `{}`", step.shown()),
             how,
             output: tail(&mut log),
         });

@@ -35,7 +35,13 @@ fn base_path(rel: &str) -> String {
 /// The entries of the step layer (`hoist run: ...`) of the image in
 /// `layout`, as `tar tv` lists them: "mode uid/gid path".
 fn run_layer(layout: &Path) -> Vec<String> {
-    let digest = layer_digest(layout, "hoist run").expect("the image has a run layer");
+    layer_entries(layout, "hoist run")
+}
+
+/// The entries of the layer whose history starts with `what`.
+fn layer_entries(layout: &Path, what: &str) -> Vec<String> {
+    let digest =
+        layer_digest(layout, what).unwrap_or_else(|| panic!("the image has no `{what}` layer"));
     let blob = layout
         .join("blobs/sha256")
         .join(digest.trim_start_matches("sha256:"));
@@ -307,4 +313,132 @@ fn apt_get_step(who: Who) {
         "mount points stay out of the layer: {entries:?}"
     );
     podman_store(&["rmi", "-f", &format!("localhost/hoist-run-jq:{}", tag(who))]);
+}
+
+/// The gyp example's context: testdata/gyp (epoll, a C++ addon whose
+/// install script is `node-gyp rebuild`) on the Debian node base, with a
+/// run step installing the compiler, make, python3 and Debian's node-gyp
+/// (which builds against the image's own node headers, no download).
+fn gyp_project(env: &Env, scripts: &str) -> String {
+    let dir = env.path("gyp");
+    std::fs::create_dir_all(&dir).unwrap();
+    for f in ["package.json", "package-lock.json", "server.js"] {
+        std::fs::copy(testdata("gyp").join(f), dir.join(f)).unwrap();
+    }
+    std::fs::write(
+        dir.join("hoist.toml"),
+        format!(
+            r#"[image]
+base = "oci-archive:{base}"
+workdir = "/app"
+cmd = ["node", "server.js"]
+
+[[run]]
+command = ["sh", "-c", "apt-get update && apt-get install -y --no-install-recommends g++ make python3 node-gyp && rm -rf /var/lib/apt/lists/*"]
+env = {{ DEBIAN_FRONTEND = "noninteractive" }}
+
+[deps]
+kind = "npm"
+{scripts}
+"#,
+            base = base_path("node.oci.tar")
+        ),
+    )
+    .unwrap();
+    dir.display().to_string()
+}
+
+#[test]
+fn an_npm_addon_builds_with_node_gyp_in_the_sandbox() {
+    npm_addon(Who::Root);
+}
+
+#[test]
+fn an_npm_addon_builds_with_node_gyp_as_an_ordinary_user() {
+    npm_addon(Who::Rootless);
+}
+
+fn npm_addon(who: Who) {
+    let env = Env::for_who(who);
+    let ctx = gyp_project(&env, "scripts = \"sandbox\"");
+    let out = env.path("out");
+    let tar = env.path("img.tar").display().to_string();
+    let image = format!("localhost/hoist-gyp:{}", tag(who));
+    let build = env.hoist_by(
+        who,
+        &[
+            "build",
+            &ctx,
+            "--output",
+            &format!("oci:{}", out.display()),
+            "--output",
+            &format!("oci-archive:{tar}:{image}"),
+        ],
+    );
+    build.ok();
+    assert!(
+        !build.stderr.contains("would run install scripts"),
+        "{}",
+        build.stderr
+    );
+    let deps = layer_entries(&out, "hoist deps");
+    let addon = "app/node_modules/epoll/build/Release/epoll.node";
+    assert!(
+        deps.iter().any(|e| e.ends_with(&format!(" {addon}"))),
+        "the deps layer holds the addon node-gyp built: {deps:#?}"
+    );
+    assert!(
+        deps.iter()
+            .any(|e| e.ends_with(" app/node_modules/nan/nan.h")),
+        "and the natively installed packages: {deps:#?}"
+    );
+    assert!(
+        deps.iter().all(|e| {
+            let p = e.rsplit(' ').next().unwrap();
+            p == "app" || p.starts_with("app/node_modules")
+        }),
+        "nothing but node_modules: {deps:#?}"
+    );
+    assert!(scratch_left(&env).is_empty(), "{:?}", scratch_left(&env));
+
+    // The same inputs again: the scripted layer is reused, nothing runs.
+    let again = env.hoist_by(
+        who,
+        &["build", &ctx, "--output", &format!("oci:{}", out.display())],
+    );
+    again.ok();
+    assert!(
+        again
+            .stderr
+            .lines()
+            .any(|l| l.trim_start().starts_with("deps ") && l.ends_with("reused")),
+        "{}",
+        again.stderr
+    );
+
+    require_podman();
+    podman_store(&["load", "-i", &tar]).ok();
+    let seen = run("podman", &["run", "--rm", &image]);
+    assert_eq!(seen.ok(), "epoll addon loaded: function\n");
+    podman_store(&["rmi", "-f", &image]);
+}
+
+#[test]
+fn a_failing_install_script_fails_the_build_and_leaves_nothing() {
+    let env = Env::new();
+    // No compiler in the image: node-gyp cannot build the addon.
+    let ctx = gyp_project(&env, "scripts = \"sandbox\"");
+    let toml = std::path::Path::new(&ctx).join("hoist.toml");
+    let text = std::fs::read_to_string(&toml).unwrap();
+    let text = text.replace("g++ make python3 node-gyp", "python3 node-gyp");
+    std::fs::write(&toml, text).unwrap();
+    let out = env.path("out");
+    let r = env.hoist(&["build", &ctx, "--output", &format!("oci:{}", out.display())]);
+    r.fails_with("the install scripts of node_modules/epoll");
+    r.fails_with("node-gyp rebuild");
+    assert!(!out.exists());
+    assert!(scratch_left(&env).is_empty(), "{:?}", scratch_left(&env));
+    let keys = env.path("cache/keys/deps-npm-scripts");
+    let cached = std::fs::read_dir(&keys).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(cached, 0, "no layer is recorded for failed scripts");
 }

@@ -104,6 +104,8 @@ pub enum NpmError {
     )]
     InstallScripts { list: Vec<String> },
     #[error(transparent)]
+    Scripts(#[from] crate::sandbox::SandboxError),
+    #[error(transparent)]
     Fetch(#[from] FetchError),
     #[error(transparent)]
     Layout(#[from] LayoutError),
@@ -137,6 +139,9 @@ pub struct InstallOptions<'a> {
     /// A shared cache to look the layer up in after a local miss, and to
     /// share it to.
     pub shared: Option<&'a dyn crate::cache::SharedCache>,
+    /// Where to run the packages' install scripts (`scripts =
+    /// "sandbox"`); `None` runs none.
+    pub scripts: Option<&'a crate::sandbox::Ground>,
 }
 
 /// The layer an install made or found, and what it holds.
@@ -304,7 +309,49 @@ impl Project {
         let omit = if opts.dev { Omit::NOTHING } else { Omit::DEV };
         let selection = select(&self.lockfile, omit, &target)?;
         let bins = bin_links(&self.lockfile, &selection)?;
-        self.check_scripts(&selection, opts.strict_scripts, warn)?;
+        if opts.scripts.is_none() {
+            self.check_scripts(&selection, opts.strict_scripts, warn)?;
+        } else if !self.root_scripts.is_empty() {
+            warn(format!(
+                "the project's own {} scripts do not run (they need the app's files, which come after the deps layer); run them in a [build] step",
+                self.root_scripts.join(", ")
+            ));
+        }
+        let scripted: Vec<String> = selection
+            .install_scripts
+            .iter()
+            .map(|p| p.to_string())
+            .collect();
+        // The install scripts, in the sandbox over the native layer.
+        let finish = |native: Installed,
+                      warn: &mut dyn FnMut(String)|
+         -> Result<Installed, NpmError> {
+            let Some(ground) = opts.scripts.filter(|_| !scripted.is_empty()) else {
+                return Ok(native);
+            };
+            let made = super::scripts::run(
+                store,
+                ground,
+                &native.layer,
+                opts.workdir,
+                &scripted,
+                opts.no_cache,
+                opts.compression,
+                opts.epoch,
+            )?;
+            if made.left_out > 0 {
+                warn(format!(
+                    "the install scripts changed {} paths outside node_modules; they are not in the deps layer",
+                    made.left_out
+                ));
+            }
+            Ok(Installed {
+                layer: made.layer,
+                command: native.command.replace(" --ignore-scripts", ""),
+                reused: native.reused && made.reused,
+                ..native
+            })
+        };
         for b in &bins.shadowed {
             warn(format!(
                 "`{}` also has a bin `{}`, but `{}` was linked first (as npm links them)",
@@ -341,17 +388,21 @@ impl Project {
             if let Some((entry, bytes)) = hit {
                 let blobs = [entry.descriptor.clone()];
                 crate::cache::share(opts.shared, KEY_KIND, &key, &bytes, &blobs, store);
-                return Ok(Some(Installed {
-                    layer: Layer {
-                        descriptor: entry.descriptor,
-                        diff_id: entry.diff_id,
-                        uncompressed_size: entry.uncompressed_size,
+                return finish(
+                    Installed {
+                        layer: Layer {
+                            descriptor: entry.descriptor,
+                            diff_id: entry.diff_id,
+                            uncompressed_size: entry.uncompressed_size,
+                        },
+                        command,
+                        reused: true,
+                        counts: entry.counts,
+                        packages: listed,
                     },
-                    command,
-                    reused: true,
-                    counts: entry.counts,
-                    packages: listed,
-                }));
+                    warn,
+                )
+                .map(Some);
             }
         }
 
@@ -386,13 +437,17 @@ impl Project {
         store.put_key(KEY_KIND, &key, &bytes)?;
         let blobs = [layer.descriptor.clone()];
         crate::cache::share(opts.shared, KEY_KIND, &key, &bytes, &blobs, store);
-        Ok(Some(Installed {
-            layer,
-            command,
-            reused: false,
-            counts,
-            packages: listed,
-        }))
+        finish(
+            Installed {
+                layer,
+                command,
+                reused: false,
+                counts,
+                packages: listed,
+            },
+            warn,
+        )
+        .map(Some)
     }
 
     /// Warns about (or with `strict`, refuses) the install scripts npm
@@ -657,6 +712,7 @@ mod tests {
             compression: c.compression,
             epoch: c.epoch,
             shared: None,
+            scripts: None,
         };
         let target = Target::from_oci("linux", c.cpu, c.libc).unwrap();
         let selection = select(lock, c.omit, &target).unwrap();

@@ -31,6 +31,7 @@ pub mod layout;
 pub mod lockfile;
 pub mod npmrc;
 pub mod path;
+pub mod scripts;
 pub mod select;
 pub mod tarball;
 

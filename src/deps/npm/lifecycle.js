@@ -1,0 +1,50 @@
+// hoist's stand-in for npm's install lifecycle, run by the image's node
+// inside hoist's sandbox: for each package folder named on the command
+// line (in order), the preinstall, install and postinstall scripts of its
+// package.json, with npm's default `node-gyp rebuild` for a package that
+// has a binding.gyp and neither preinstall nor install script. Scripts
+// run with `sh -c` in the package's folder, with the node_modules/.bin
+// folders from the package up to the project first on PATH and npm's
+// npm_* variables, as npm runs them.
+'use strict';
+const { spawnSync } = require('child_process');
+const fs = require('fs');
+const path = require('path');
+
+const [project, ...packages] = process.argv.slice(1);
+for (const rel of packages) {
+  const dir = path.join(project, rel);
+  const manifest = path.join(dir, 'package.json');
+  const pkg = JSON.parse(fs.readFileSync(manifest, 'utf8'));
+  const scripts = Object.assign({}, pkg.scripts);
+  if (!scripts.install && !scripts.preinstall && fs.existsSync(path.join(dir, 'binding.gyp'))) {
+    scripts.install = 'node-gyp rebuild';
+  }
+  const bins = [];
+  for (let d = dir; ; d = path.dirname(d)) {
+    bins.push(path.join(d, 'node_modules', '.bin'));
+    if (d === project || d === path.dirname(d)) break;
+  }
+  for (const event of ['preinstall', 'install', 'postinstall']) {
+    const script = scripts[event];
+    if (!script) continue;
+    const env = Object.assign({}, process.env, {
+      PATH: bins.concat([process.env.PATH || '']).join(':'),
+      INIT_CWD: project,
+      npm_lifecycle_event: event,
+      npm_lifecycle_script: script,
+      npm_package_name: pkg.name || '',
+      npm_package_version: pkg.version || '',
+      npm_package_json: manifest,
+      npm_node_execpath: process.execPath,
+      npm_config_user_agent: 'hoist',
+    });
+    console.log(`\n> ${pkg.name}@${pkg.version} ${event} ${dir}\n> ${script}\n`);
+    const r = spawnSync('sh', ['-c', script], { cwd: dir, env, stdio: 'inherit' });
+    if (r.status !== 0) {
+      const how = r.error ? r.error.message : r.signal ? `signal ${r.signal}` : `status ${r.status}`;
+      console.error(`hoist: ${rel}: the ${event} script \`${script}\` failed (${how})`);
+      process.exit(1);
+    }
+  }
+}
