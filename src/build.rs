@@ -447,10 +447,13 @@ pub fn build(
     )?;
 
     let facts = if opts.user.is_some() || deps_project.is_some() || opts.sbom.is_some() {
+        // The run steps may add users, a Python or a C library: the facts
+        // are read of the base and the steps' layers together.
+        let stack = facts_key(&base.manifest_digest, base.layers.len(), &ground);
         Some(facts::read_facts_cached(
             store,
-            &base.manifest_digest,
-            &base.layers,
+            &stack,
+            &ground.layers,
             &mut || need_layers(store),
         )?)
     } else {
@@ -734,6 +737,32 @@ pub fn app_epoch(opts: &BuildOptions) -> Result<u64, BuildError> {
         .map_err(|_| fail("git printed no commit time".into()))
 }
 
+#[derive(serde::Serialize, serde::Deserialize)]
+struct CachedLayer {
+    descriptor: Descriptor,
+    diff_id: Digest,
+    uncompressed_size: u64,
+}
+
+/// The layer the store has under `key`, when its blob is there too.
+pub(crate) fn cached_entry(
+    store: &Store,
+    kind: &str,
+    key: &str,
+) -> Result<Option<Layer>, BuildError> {
+    let Some(bytes) = store.get_key(kind, key)? else {
+        return Ok(None);
+    };
+    Ok(serde_json::from_slice::<CachedLayer>(&bytes)
+        .ok()
+        .filter(|e| store.has(&e.descriptor.digest))
+        .map(|e| Layer {
+            descriptor: e.descriptor,
+            diff_id: e.diff_id,
+            uncompressed_size: e.uncompressed_size,
+        }))
+}
+
 /// A layer from the store by its key, or made and remembered. A key
 /// whose blob is gone is made again.
 fn cached_layer(
@@ -742,32 +771,54 @@ fn cached_layer(
     key: &str,
     make: impl FnOnce() -> Result<Layer, BuildError>,
 ) -> Result<(Layer, bool), BuildError> {
-    #[derive(serde::Serialize, serde::Deserialize)]
-    struct Entry {
-        descriptor: Descriptor,
-        diff_id: Digest,
-        uncompressed_size: u64,
-    }
-    if let Some(bytes) = store.get_key(kind, key)? {
-        if let Ok(e) = serde_json::from_slice::<Entry>(&bytes) {
-            if store.has(&e.descriptor.digest) {
-                let layer = Layer {
-                    descriptor: e.descriptor,
-                    diff_id: e.diff_id,
-                    uncompressed_size: e.uncompressed_size,
-                };
-                return Ok((layer, true));
-            }
-        }
+    if let Some(layer) = cached_entry(store, kind, key)? {
+        return Ok((layer, true));
     }
     let layer = make()?;
-    let entry = Entry {
+    let entry = CachedLayer {
         descriptor: layer.descriptor.clone(),
         diff_id: layer.diff_id.clone(),
         uncompressed_size: layer.uncompressed_size,
     };
     store.put_key(kind, key, &serde_json::to_vec(&entry).unwrap_or_default())?;
     Ok((layer, false))
+}
+
+/// The cache keys of the run steps' layers: a chain that starts with the
+/// base, to which each step adds its text and each layer made its
+/// diff_id, so a step's key covers everything below it.
+pub(crate) struct RunChain(String);
+
+impl RunChain {
+    pub(crate) fn new(base: &Digest, compression: crate::layer::Compression, epoch: u64) -> Self {
+        RunChain(format!(
+            "hoist run layer v2\n{base} {compression:?} {epoch}\n"
+        ))
+    }
+
+    /// The key of `step`'s layer.
+    pub(crate) fn key(&mut self, step: &crate::sandbox::Step) -> String {
+        self.0.push_str(&format!("{step:?}\n"));
+        Digest::of(self.0.as_bytes()).hex().to_owned()
+    }
+
+    /// Records the layer the step made.
+    pub(crate) fn made(&mut self, layer: &Layer) {
+        self.0.push_str(&format!("{}\n", layer.diff_id));
+    }
+}
+
+/// The key the facts of `base` with the run steps' layers on top
+/// (`ground`) are cached under.
+pub(crate) fn facts_key(
+    base: &Digest,
+    base_layers: usize,
+    ground: &crate::sandbox::Ground,
+) -> Digest {
+    match ground.layers.len() == base_layers {
+        true => base.clone(),
+        false => Digest::of(format!("{base} {}", ground.key()).as_bytes()),
+    }
 }
 
 /// Runs the `[[run]]` steps in the sandbox, each on the base and the
@@ -796,13 +847,9 @@ fn run_steps(
         return Ok(ground);
     }
     need_layers(store)?;
-    let mut chain = format!(
-        "hoist run layer v2\n{} {:?} {}\n",
-        base.manifest_digest, opts.compression, opts.epoch
-    );
+    let mut chain = RunChain::new(&base.manifest_digest, opts.compression, opts.epoch);
     for step in &opts.run {
-        chain.push_str(&format!("{step:?}\n"));
-        let key = Digest::of(chain.as_bytes()).hex().to_owned();
+        let key = chain.key(step);
         let mut files = 0;
         let (layer, reused) = cached_layer(store, "run-layer", &key, || {
             let made =
@@ -810,7 +857,7 @@ fn run_steps(
             files = made.changes;
             Ok(made.layer)
         })?;
-        chain.push_str(&format!("{}\n", layer.diff_id));
+        chain.made(&layer);
         ground = ground.with(&layer.descriptor);
         let what = format!("hoist run: {}", step.shown());
         report(Event::Layer {

@@ -218,6 +218,41 @@ pub fn plan(
         .is_some_and(|r| r.base != base_digest.to_string());
     let mut planned = Vec::new();
 
+    // The run steps: each layer is reused when the cache has it under the
+    // key of the steps and layers below; after the first that would run,
+    // every later one runs too.
+    let mut ground = crate::sandbox::Ground {
+        layers: layers.clone(),
+        image_env: Vec::new(),
+        scratch_parent: store.root().join("sandbox"),
+    };
+    let mut chain = build::RunChain::new(&base_digest, opts.compression, opts.epoch);
+    let mut runs = false;
+    for step in &opts.run {
+        let key = chain.key(step);
+        let hit = match runs {
+            true => None,
+            false => build::cached_entry(store, "run-layer", &key)?,
+        };
+        let why = match (&hit, runs) {
+            (Some(_), _) => format!("`{}`: unchanged (in the cache)", step.shown()),
+            (None, true) => format!("`{}`: a step below runs", step.shown()),
+            (None, false) => format!("`{}`: not in the cache", step.shown()),
+        };
+        planned.push(PlannedLayer {
+            kind: LayerKind::Run,
+            reuse: hit.is_some(),
+            why,
+        });
+        match hit {
+            Some(layer) => {
+                chain.made(&layer);
+                ground = ground.with(&layer.descriptor);
+            }
+            None => runs = true,
+        }
+    }
+
     // The user layer needs the base's passwd: known when its facts are
     // in the store, never fetched here.
     #[derive(Debug)]
@@ -227,10 +262,14 @@ pub fn plan(
             NotFetched
         }
     }
-    let facts = facts::read_facts_cached::<NotFetched>(store, &base_digest, &layers, &mut || {
-        Err(NotFetched)
-    })
-    .ok();
+    let stack = build::facts_key(&base_digest, layers.len(), &ground);
+    let facts = match runs {
+        true => None,
+        false => facts::read_facts_cached::<NotFetched>(store, &stack, &ground.layers, &mut || {
+            Err(NotFetched)
+        })
+        .ok(),
+    };
     let mut owner = None;
     if let Some(spec) = &opts.user {
         match &facts {

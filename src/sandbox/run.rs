@@ -106,12 +106,14 @@ pub fn run(
 ) -> Result<Exit, SandboxError> {
     let (from_child, to_parent) = unistd::pipe().map_err(|e| sys("pipe", e))?;
     let (from_parent, to_child) = unistd::pipe().map_err(|e| sys("pipe", e))?;
+    let hoist = unistd::getpid();
     // SAFETY: the child only makes system calls on values prepared above
     // (and allocates to format an error, which glibc's fork makes safe).
     let child = match unsafe { unistd::fork() }.map_err(|e| sys("fork", e))? {
         ForkResult::Child => {
             drop(from_child);
             drop(to_child);
+            die_with(Some(hoist));
             child(p, ids.is_range(), log, result, &to_parent, &from_parent)
         }
         ForkResult::Parent { child } => child,
@@ -266,6 +268,19 @@ fn sys(what: &str, e: Errno) -> SandboxError {
     SandboxError::Setup {
         stage: what.to_owned(),
         why: e.desc().to_owned(),
+    }
+}
+
+/// Asks the kernel to kill this process when its parent ends (hoist
+/// killed by CI's timeout must not leave a step running); ends at once
+/// when the parent, `parent` when it can be seen, is already gone. (PID
+/// 1 of a new PID namespace sees its parent as 0.)
+fn die_with(parent: Option<Pid>) {
+    // SAFETY: prctl with an integer argument; no memory is passed.
+    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
+    if parent.is_some_and(|p| unistd::getppid() != p) {
+        // SAFETY: see `fail`.
+        unsafe { libc::_exit(126) }
     }
 }
 
@@ -491,6 +506,9 @@ fn step(p: &Prepared, log: &fs::File) -> ! {
             die(&format!("becoming user {}:{}", p.uid, p.gid), e);
         }
     }
+    // After the last change of ids, which clears it: when the step's
+    // PID 1 goes, the kernel ends every process of its PID namespace.
+    die_with(None);
     let null = fs::File::open("/dev/null");
     if let Ok(null) = &null {
         let _ = unistd::dup2_stdin(null);

@@ -88,7 +88,20 @@ fn alpine_busybox_step(who: Who) {
     );
     let out = env.path("out");
     let oci = format!("oci:{}", out.display());
+    let plan = env.hoist_by(who, &["build", &ctx, "--dry-run"]);
+    assert!(
+        plan.ok().contains("run     build  `sh -c"),
+        "{}",
+        plan.stdout
+    );
     env.hoist_by(who, &["build", &ctx, "--output", &oci]).ok();
+    let plan = env.hoist_by(who, &["build", &ctx, "--dry-run"]);
+    assert!(
+        plan.ok().contains("run     reuse  `sh -c")
+            && plan.stdout.contains("unchanged (in the cache)"),
+        "{}",
+        plan.stdout
+    );
     assert_eq!(
         run_layer(&out),
         [
@@ -441,4 +454,87 @@ fn a_failing_install_script_fails_the_build_and_leaves_nothing() {
     let keys = env.path("cache/keys/deps-npm-scripts");
     let cached = std::fs::read_dir(&keys).map(|d| d.count()).unwrap_or(0);
     assert_eq!(cached, 0, "no layer is recorded for failed scripts");
+}
+
+#[test]
+fn without_user_namespaces_the_error_says_what_to_enable() {
+    require("unshare", "util-linux");
+    let env = Env::new();
+    let ctx = project(&env, "busybox.oci.tar", "[[run]]\ncommand = [\"true\"]\n");
+    // A user namespace whose limit of nested user namespaces is 0 stands
+    // for a host where they are disabled.
+    let o = std::process::Command::new("unshare")
+        .args([
+            "-Ur",
+            "sh",
+            "-c",
+            "echo 0 > /proc/sys/user/max_user_namespaces && exec \"$@\"",
+            "sh",
+        ])
+        .arg(env!("CARGO_BIN_EXE_hoist"))
+        .args([
+            "build",
+            &ctx,
+            "--output",
+            &format!("oci:{}", env.path("out").display()),
+        ])
+        .env("HOIST_CACHE", env.path("cache"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("does not let users create user namespaces"),
+        "{err}"
+    );
+    assert!(err.contains("sysctl -w user.max_user_namespaces"), "{err}");
+    assert!(!env.path("out").exists());
+}
+
+#[test]
+fn killing_hoist_ends_the_step() {
+    let env = Env::new();
+    let marker = format!("hoist-step-{}", std::process::id());
+    let ctx = project(
+        &env,
+        "busybox.oci.tar",
+        &format!("[[run]]\ncommand = [\"sh\", \"-c\", \"sleep 300; echo {marker}\"]\n"),
+    );
+    let mut hoist = std::process::Command::new(env!("CARGO_BIN_EXE_hoist"))
+        .args([
+            "build",
+            &ctx,
+            "--output",
+            &format!("oci:{}", env.path("out").display()),
+        ])
+        .env("HOIST_CACHE", env.path("cache"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let running = || {
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+            .any(|c| String::from_utf8_lossy(&c).contains(&marker))
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !running() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the step never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    hoist.kill().unwrap();
+    hoist.wait().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while running() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the step outlived hoist"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
 }
