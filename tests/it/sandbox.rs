@@ -538,3 +538,33 @@ fn killing_hoist_ends_the_step() {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
 }
+
+/// The facts hoist reads (here /etc/passwd) come from the base and the
+/// run steps together: a user a step adds is the image's user.
+#[test]
+fn a_user_a_step_adds_is_seen_by_user() {
+    let env = Env::new();
+    let ctx = project(
+        &env,
+        "alpine.oci.tar",
+        "[[run]]\ncommand = [\"adduser\", \"-D\", \"-u\", \"1234\", \"-h\", \"/home/agent\", \"agent\"]\n",
+    );
+    let out = env.path("out");
+    let r = env.hoist(&[
+        "build",
+        &ctx,
+        "--user",
+        "agent",
+        "--output",
+        &format!("oci:{}", out.display()),
+    ]);
+    r.ok();
+    assert!(
+        r.stderr
+            .contains("user    agent (1234:1234) already in the base, reused"),
+        "{}",
+        r.stderr
+    );
+    let config = skopeo_config(&format!("oci:{}", out.display()));
+    assert_eq!(config["config"]["User"], "1234:1234");
+}
