@@ -697,14 +697,15 @@ impl Cx<'_> {
         let user = r
             .user
             .map(|u| {
+                // Names are looked up in the image when the step runs.
                 let ok = u
                     .get_ref()
                     .split(':')
-                    .all(|p| !p.is_empty() && p.parse::<u32>().is_ok())
+                    .all(|p| !p.is_empty() && !p.contains(char::is_whitespace))
                     && u.get_ref().split(':').count() <= 2;
                 match ok {
                     true => Ok(u.get_ref().clone()),
-                    false => Err(self.bad(&u, "user", "a step's user is numeric, UID or UID:GID (like 0 or 1000:1000); names are not looked up in the image yet")),
+                    false => Err(self.bad(&u, "user", "a step's user is NAME or UID, optionally :GROUP or :GID (like agent, 1000 or 1000:1000)")),
                 }
             })
             .transpose()?;
@@ -905,8 +906,8 @@ user = "1000:1000"
                 "key `command`: the command is empty",
             ),
             (
-                "[[run]]\ncommand = \"true\"\nuser = \"app\"\n",
-                "user is numeric",
+                "[[run]]\ncommand = \"true\"\nuser = \"a:b:c\"\n",
+                "[run] key `user`: a step's user is NAME or UID",
             ),
             (
                 "[[run]]\ncommand = \"true\"\nworkdir = \"src\"\n",

@@ -58,24 +58,15 @@ fn floor_char_boundary(s: &str, mut i: usize) -> usize {
 /// `offset`, or `None` at the top level.
 pub fn table_at(src: &str, offset: usize) -> Option<String> {
     let offset = floor_char_boundary(src, offset.min(src.len()));
-    src[..offset]
+    // The nearest header above; an array of tables (`[[app.copy]]`)
+    // counts as its table.
+    let header = src[..offset]
         .lines()
         .rev()
         .map(str::trim)
-        .find(|l| l.starts_with('[') && !l.starts_with("[["))
-        .and_then(|l| {
-            let end = l.find(']')?;
-            Some(format!("[{}]", l[1..end].trim()))
-        })
-        .or_else(|| {
-            // An array of tables (`[[app.copy]]`) counts as its table.
-            src[..offset]
-                .lines()
-                .rev()
-                .map(str::trim)
-                .find(|l| l.starts_with("[["))
-                .and_then(|l| Some(format!("[{}]", l[2..l.find("]]")?].trim())))
-        })
+        .find(|l| l.starts_with('['))?;
+    let name = header.trim_start_matches('[');
+    Some(format!("[{}]", name[..name.find(']')?].trim()))
 }
 
 /// The key whose value spans `span`: the bare or quoted key before the
@@ -118,6 +109,11 @@ mod tests {
         assert_eq!(
             table_at("[[app.copy]]\nfrom = 1\n", 15).as_deref(),
             Some("[app.copy]")
+        );
+        assert_eq!(
+            table_at("[image]\nx = 1\n[[run]]\nuser = 1\n", 30).as_deref(),
+            Some("[run]"),
+            "the nearest header wins, an array of tables too"
         );
     }
 }

@@ -60,8 +60,8 @@ pub enum SandboxError {
     IdMap { what: String, why: String },
     #[error("setting up the sandbox: {stage}: {why}")]
     Setup { stage: String, why: String },
-    #[error("[[run]] user `{0}` must be numeric, UID or UID:GID (names are not looked up yet)")]
-    User(String),
+    #[error("[[run]] user `{user}`: {why}")]
+    User { user: String, why: String },
     #[error("[[run]] workdir `{0}` must be an absolute path, like /src")]
     Workdir(String),
     #[error("{command} {how}; its output ends:\n{output}")]
@@ -178,7 +178,6 @@ pub fn run_in<T>(
     inputs: &[Input],
     take: impl FnOnce(&Path, &diff::Walked) -> Result<T, SandboxError>,
 ) -> Result<T, SandboxError> {
-    let (uid, gid) = parse_user(step.user.as_deref())?;
     let workdir = step.workdir.clone().unwrap_or_else(|| "/".into());
     if !workdir.starts_with('/') || workdir.split('/').any(|c| c == "..") {
         return Err(SandboxError::Workdir(workdir));
@@ -228,6 +227,11 @@ pub fn run_in<T>(
     fs::set_permissions(&root, fs::Permissions::from_mode(0o755))
         .map_err(|e| rootfs::io_err(&root, e))?;
     let owners = rootfs::unpack(store, &ground.layers, &root)?;
+    let read = |rel: &str| fs::read(root.join(rel)).unwrap_or_default();
+    let (uid, gid) = match step.user.as_deref() {
+        None => (0, 0),
+        Some(u) => resolve_user(u, &read("etc/passwd"), &read("etc/group"))?,
+    };
     for input in inputs {
         let to = rootfs::checked(&root, &input.to)?;
         fs::copy(&input.from, &to).map_err(|e| rootfs::io_err(&input.from, e))?;
@@ -335,12 +339,52 @@ pub fn run_in<T>(
     }
 }
 
-/// `USER` as `UID[:GID]` inside the image.
-fn parse_user(user: Option<&str>) -> Result<(u32, u32), SandboxError> {
-    let Some(u) = user else { return Ok((0, 0)) };
-    let bad = || SandboxError::User(u.to_owned());
-    let (a, b) = u.split_once(':').unwrap_or((u, u));
-    Ok((a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?))
+/// A step's `user` as Docker reads `USER`: `NAME` or `UID`, optionally
+/// `:GROUP` or `:GID`; names are looked up in the image's /etc/passwd
+/// and /etc/group (as the step will see them); without a group, the
+/// user's primary group from /etc/passwd, else 0.
+fn resolve_user(user: &str, passwd: &[u8], group: &[u8]) -> Result<(u32, u32), SandboxError> {
+    let fail = |why: String| SandboxError::User {
+        user: user.to_owned(),
+        why,
+    };
+    let table = |bytes: &[u8]| -> Vec<(String, u32, Option<u32>)> {
+        String::from_utf8_lossy(bytes)
+            .lines()
+            .filter_map(|l| {
+                let f: Vec<&str> = l.split(':').collect();
+                let id = f.get(2)?.parse().ok()?;
+                Some((f[0].to_owned(), id, f.get(3).and_then(|g| g.parse().ok())))
+            })
+            .collect()
+    };
+    let (users, groups) = (table(passwd), table(group));
+    let (u, g) = match user.split_once(':') {
+        Some((u, g)) => (u, Some(g)),
+        None => (user, None),
+    };
+    let entry = match u.parse::<u32>() {
+        Ok(id) => users.iter().find(|e| e.1 == id),
+        Err(_) => Some(users.iter().find(|e| e.0 == u).ok_or_else(|| {
+            fail(format!("no user `{u}` in the image's /etc/passwd (a step before may add it, or give UID[:GID])"))
+        })?),
+    };
+    let uid = match u.parse::<u32>() {
+        Ok(id) => id,
+        Err(_) => entry.map(|e| e.1).unwrap_or_default(),
+    };
+    let gid = match g {
+        None => entry.and_then(|e| e.2).unwrap_or(0),
+        Some(g) => match g.parse::<u32>() {
+            Ok(id) => id,
+            Err(_) => groups
+                .iter()
+                .find(|e| e.0 == g)
+                .map(|e| e.1)
+                .ok_or_else(|| fail(format!("no group `{g}` in the image's /etc/group")))?,
+        },
+    };
+    Ok((uid, gid))
 }
 
 /// The step's environment: the image's, the host's proxy settings, then
@@ -436,4 +480,33 @@ pub fn remove_tree(p: &Path) {
         }
     }
     let _ = fs::remove_dir_all(p);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn users_as_docker_reads_them() {
+        let passwd = b"root:x:0:0:root:/root:/bin/sh\n_apt:x:42:65534::/nonexistent:/usr/sbin/nologin\nagent:x:1001:1002::/home/agent:/bin/sh\n";
+        let group = b"root:x:0:\nstaff:x:50:\nagent:x:1002:\n";
+        for (user, want) in [
+            ("agent", Ok((1001, 1002))),
+            ("agent:staff", Ok((1001, 50))),
+            ("agent:7", Ok((1001, 7))),
+            ("1001", Ok((1001, 1002))),
+            ("4000", Ok((4000, 0))),
+            ("4000:4000", Ok((4000, 4000))),
+            ("_apt", Ok((42, 65534))),
+            ("nobody", Err("no user `nobody`")),
+            ("agent:wheel", Err("no group `wheel`")),
+        ] {
+            let got = resolve_user(user, passwd, group).map_err(|e| e.to_string());
+            match (got, want) {
+                (Ok(g), Ok(w)) => assert_eq!(g, w, "{user}"),
+                (Err(g), Err(w)) => assert!(g.contains(w), "{user}: {g}"),
+                (g, w) => panic!("{user}: got {g:?}, want {w:?}"),
+            }
+        }
+    }
 }

@@ -547,7 +547,7 @@ fn a_user_a_step_adds_is_seen_by_user() {
     let ctx = project(
         &env,
         "alpine.oci.tar",
-        "[[run]]\ncommand = [\"adduser\", \"-D\", \"-u\", \"1234\", \"-h\", \"/home/agent\", \"agent\"]\n",
+        "[[run]]\ncommand = [\"adduser\", \"-D\", \"-u\", \"1234\", \"-h\", \"/home/agent\", \"agent\"]\n\n[[run]]\ncommand = [\"sh\", \"-c\", \"id > /home/agent/id\"]\nuser = \"agent\"\n",
     );
     let out = env.path("out");
     let r = env.hoist(&[
@@ -567,4 +567,12 @@ fn a_user_a_step_adds_is_seen_by_user() {
     );
     let config = skopeo_config(&format!("oci:{}", out.display()));
     assert_eq!(config["config"]["User"], "1234:1234");
+    // The second step ran as `agent`, looked up in the first one's passwd.
+    assert_eq!(
+        layer_entries(&out, "hoist run: sh"),
+        [
+            "drwxr-sr-x 1234/1234 home/agent",
+            "-rw-r--r-- 1234/1234 home/agent/id"
+        ]
+    );
 }
