@@ -1597,3 +1597,55 @@ fn sdist_only_package_is_built_in_the_sandbox() {
     assert!(second.stderr.contains("deps    pip"), "{}", second.stderr);
     assert_eq!(layer_digest(&again, "hoist deps").as_ref(), Some(&deps));
 }
+
+/// Issue 9: a build that fails says which package and version, and shows
+/// the end of the build's output; nothing is cached for it. The sdist
+/// comes from a `--find-links` folder and names an in-tree backend
+/// (PEP 517 `backend-path`) that needs no build requirements.
+#[test]
+fn failed_sdist_build_names_the_package_and_caches_nothing() {
+    require_podman();
+    let env = Env::new();
+    let ctx = project(&env, "app", "--no-index\n--find-links sdists\nboom==1.0\n");
+    let src = env.path("boom-1.0");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(
+        src.join("pyproject.toml"),
+        "[build-system]\nrequires = []\nbuild-backend = \"backend\"\nbackend-path = [\".\"]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        src.join("backend.py"),
+        "def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):\n    \
+         print('compiling boom')\n    raise RuntimeError('boom: no compiler here')\n",
+    )
+    .unwrap();
+    std::fs::create_dir(ctx.join("sdists")).unwrap();
+    let sdist = ctx.join("sdists/boom-1.0.tar.gz");
+    run(
+        "tar",
+        &[
+            "-czf",
+            sdist.to_str().unwrap(),
+            "-C",
+            env.path("").to_str().unwrap(),
+            "boom-1.0",
+        ],
+    )
+    .ok();
+    let r = hoist_build(
+        &env,
+        &ctx,
+        &python_base(),
+        &env.path("oci"),
+        &["--sdists", "sandbox"],
+        &[],
+    );
+    r.fails_with("building `boom==1.0` from its sdist");
+    r.fails_with("the build of boom-1.0.tar.gz exited with status 1");
+    r.fails_with("RuntimeError: boom: no compiler here");
+    assert!(!env.path("oci").exists());
+    let built = env.path("cache/keys/pip-built-wheel");
+    let entries = std::fs::read_dir(&built).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(entries, 0, "a failed build left a cache entry");
+}
