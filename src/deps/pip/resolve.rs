@@ -2332,4 +2332,104 @@ mod tests {
             }
         }
     }
+
+    mod build_tests {
+        //! A source that builds sdists: the built wheel stands for the version,
+        //! its metadata gives the dependencies, and a failed build names the
+        //! version.
+        use super::*;
+
+        /// Wraps [`Fake`]: an sdist "builds" into a `py3-none-any` wheel with
+        /// the sdist's metadata; `fail` names projects whose build fails.
+        struct Building {
+            fake: Fake,
+            fail: Vec<&'static str>,
+            builds: std::sync::Mutex<Vec<String>>,
+        }
+
+        impl Source for Building {
+            fn files(&self, name: &PackageName) -> Result<Vec<DistFile>, SourceError> {
+                self.fake.files(name)
+            }
+            fn metadata(&self, file: &DistFile) -> Result<CoreMetadata, SourceError> {
+                match file.filename.strip_suffix("-py3-none-any.whl") {
+                    Some(stem) if file.filename.contains("-0built") => {
+                        let sdist = format!("{}.tar.gz", stem.trim_end_matches("-0built"));
+                        let m = self.fake.metadata.get(&sdist).cloned();
+                        m.ok_or_else(|| SourceError::new("no such sdist"))
+                    }
+                    _ => self.fake.metadata(file),
+                }
+            }
+            fn build(
+                &self,
+                name: &PackageName,
+                sdist: &DistFile,
+            ) -> Result<Option<DistFile>, SourceError> {
+                self.builds.lock().unwrap().push(sdist.filename.clone());
+                if self.fail.contains(&name.as_ref()) {
+                    return Err(SourceError::new("the build exited with status 1"));
+                }
+                let stem = sdist.filename.trim_end_matches(".tar.gz");
+                let f = format!("{stem}-0built-py3-none-any.whl");
+                let w = WheelFilename::parse(&f).unwrap();
+                Ok(Some(file(f, DistKind::Wheel(w))))
+            }
+        }
+
+        #[test]
+        fn sdists_built_by_the_source() {
+            let index = "
+            app 1.0 nowheel sdist : dep>=2
+            dep 2.0
+            dep 1.0
+            broken 1.0 nowheel sdist
+            both 1.0 sdist
+        ";
+            // (requirements, Ok(chosen files) or Err(part of the message), builds)
+            type Case = (
+                &'static str,
+                Result<Vec<&'static str>, &'static str>,
+                Vec<&'static str>,
+            );
+            let cases: Vec<Case> = vec![
+                (
+                    "app",
+                    Ok(vec![
+                        "app-1.0-0built-py3-none-any.whl",
+                        "dep-2.0-py3-none-any.whl",
+                    ]),
+                    vec!["app-1.0.tar.gz"],
+                ),
+                // A published wheel wins over a build.
+                ("both", Ok(vec!["both-1.0-py3-none-any.whl"]), vec![]),
+                (
+                    "broken",
+                    Err("building `broken==1.0` from its sdist: the build exited with status 1"),
+                    vec!["broken-1.0.tar.gz"],
+                ),
+            ];
+            for (reqs, want, builds) in cases {
+                let source = Building {
+                    fake: Fake::parse(index),
+                    fail: vec!["broken"],
+                    builds: Default::default(),
+                };
+                let got = resolve(&source, &input(reqs, "", false));
+                match (got, want) {
+                    (Ok(r), Ok(files)) => {
+                        let chosen: Vec<&str> = r
+                            .packages
+                            .iter()
+                            .map(|p| p.wheel.filename.as_str())
+                            .collect();
+                        assert_eq!(chosen, files, "{reqs}");
+                    }
+                    (Err(e), Err(part)) => assert!(e.to_string().contains(part), "{reqs}: {e}"),
+                    (got, want) => panic!("{reqs}: got {got:?}, want {want:?}"),
+                }
+                assert_eq!(*source.builds.lock().unwrap(), builds, "{reqs}: built once");
+            }
+        }
+    }
 }
