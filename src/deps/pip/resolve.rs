@@ -206,11 +206,13 @@ pub enum ResolveError {
         /// A few wheel filenames of that version.
         available: Vec<String>,
     },
-    #[error("building `{package}=={version}` from its sdist: {source}")]
+    /// The build's error is the message, not a cause (`why` is no
+    /// `source`): the CLI would print its output tail twice.
+    #[error("building `{package}=={version}` from its sdist: {why}")]
     Build {
         package: PackageName,
         version: Version,
-        source: SourceError,
+        why: SourceError,
     },
     #[error(
         "the metadata of {file} says it is `{name}=={version}`, not `{expected_name}=={expected_version}`; \
@@ -920,10 +922,10 @@ impl<'a> Provider<'a> {
             let built = self
                 .source
                 .build(name, sdist)
-                .map_err(|source| ResolveError::Build {
+                .map_err(|why| ResolveError::Build {
                     package: name.clone(),
                     version: version.clone(),
-                    source,
+                    why,
                 })?;
             if let Some(wheel) = built {
                 self.built.borrow_mut().insert(key, wheel.clone());

@@ -87,16 +87,17 @@ pub enum SdistError {
     BuildSystem { sdist: String, why: String },
     #[error("reading {sdist}: {why}")]
     Archive { sdist: String, why: String },
-    #[error("resolving its build requirements ({requires}): {source}")]
+    // Causes are part of each message here, never a `#[source]`: the CLI
+    // prints the chain, and would say them twice.
+    #[error("resolving its build requirements ({requires}): {why}")]
     Requires {
         requires: String,
-        #[source]
-        source: Box<ResolveError>,
+        why: Box<ResolveError>,
     },
-    #[error("{0}")]
+    #[error(transparent)]
     Download(#[from] DownloadError),
     #[error("installing its build requirements: {0}")]
-    Env(#[source] WheelError),
+    Env(WheelError),
     #[error("the build of {sdist} {how}; its output ends:\n{output}")]
     Failed {
         sdist: String,
@@ -104,7 +105,7 @@ pub enum SdistError {
         output: String,
     },
     #[error("the sandbox: {0}")]
-    Sandbox(#[source] SandboxError),
+    Sandbox(SandboxError),
     #[error("the build of {sdist} {why}")]
     Output { sdist: String, why: String },
     #[error(
@@ -547,14 +548,14 @@ impl<'a> Builder<'a> {
                 line: 0,
             })
             .collect();
-        let requires_err = |source| SdistError::Requires {
+        let requires_err = |why| SdistError::Requires {
             requires: system
                 .requires
                 .iter()
                 .map(|r| r.to_string())
                 .collect::<Vec<_>>()
                 .join(", "),
-            source: Box::new(source),
+            why: Box::new(why),
         };
         let resolution = resolve::resolve(source, &input).map_err(requires_err)?;
         let files: Vec<(DistFile, Vec<String>)> = resolution
