@@ -581,6 +581,10 @@ fn event_line(e: Event, color: bool) -> String {
                     d.from_store
                 )
             };
+            let how = match d.built_sdists {
+                0 => how,
+                n => format!("{how}; {n} sdists built into wheels in the sandbox"),
+            };
             let bins = if d.ecosystem == "pip" {
                 "scripts"
             } else {

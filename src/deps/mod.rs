@@ -206,6 +206,8 @@ pub struct DepsSummary {
     pub downloaded_bytes: u64,
     /// Packages found in the store.
     pub from_store: usize,
+    /// pip: sdists built into wheels in the sandbox by this build.
+    pub built_sdists: usize,
 }
 
 /// A deps layer.
@@ -306,6 +308,7 @@ impl Project {
                         downloaded: i.counts.downloaded,
                         downloaded_bytes: i.counts.downloaded_bytes,
                         from_store: i.counts.from_store,
+                        built_sdists: 0,
                     },
                     layer: i.layer,
                     command: i.command,
@@ -324,6 +327,7 @@ impl Project {
                         compression: input.compression,
                         epoch: input.epoch,
                         shared: input.shared,
+                        sdists: input.sandbox.filter(|_| opts.sdists_in_sandbox),
                     },
                     store,
                     warn,
@@ -344,6 +348,7 @@ impl Project {
                         downloaded: i.counts.downloaded,
                         downloaded_bytes: i.counts.downloaded_bytes,
                         from_store: i.counts.from_store,
+                        built_sdists: i.counts.built,
                     },
                     layer: i.layer,
                     command: i.command,

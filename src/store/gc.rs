@@ -50,7 +50,8 @@ const MAX_SCANNED_BLOB: u64 = 4 << 20;
 pub enum Category {
     /// Base images read: their tags, manifests, configs, layers and facts.
     Bases,
-    /// Downloaded packages: npm tarballs and wheels.
+    /// Downloaded packages: npm tarballs and wheels (and wheels built from
+    /// sdists).
     Packages,
     /// Deps layers (npm, pip).
     Deps,
@@ -81,7 +82,7 @@ impl Category {
     pub fn of(kind: &str) -> Category {
         match kind {
             "registry-tag" | "facts" => Category::Bases,
-            "npm-tarball" | "pip-url" => Category::Packages,
+            "npm-tarball" | "pip-url" | "pip-built-wheel" => Category::Packages,
             "deps-npm" | "deps-pip" => Category::Deps,
             "app-layer" | "user-layer" => Category::Layers,
             crate::images::KEY_KIND => Category::Images,

@@ -1490,3 +1490,162 @@ fn locked_builds_follow_the_lock() {
     r.fails_with("requirements.txt:3 wants requests==2.31.0, locked is 2.32.3");
     assert!(!env.path("stale").exists());
 }
+
+/// Issue 9, `sdists = "sandbox"`: docopt 0.6.2 has only an sdist (a
+/// setup.py, no pyproject.toml). Without the option the build fails
+/// naming the package and the option; with it, hoist resolves and
+/// installs setuptools and wheel natively into a build environment, builds
+/// the wheel in the sandbox with the python base's own python3 (which has
+/// no pip), and installs it like any wheel. A second build, offline, with
+/// neither the layer nor the resolution from the cache, takes the built
+/// wheel from the store: nothing is built, and the layer is the same.
+#[test]
+fn sdist_only_package_is_built_in_the_sandbox() {
+    require_podman();
+    let env = Env::new();
+    let ctx = project(&env, "app", "docopt==0.6.2\n");
+    let layout = env.path("oci");
+    let r = hoist_build(&env, &ctx, &python_base(), &layout, &[], &[]);
+    r.fails_with("`docopt==0.6.2` has no wheel for this image (only an sdist)");
+    r.fails_with(r#"sdists = "sandbox""#);
+    assert!(!layout.exists());
+
+    let tag = "localhost/hoist-pip-sdist:test";
+    let archive = env.path("sdist.tar");
+    let started = std::time::Instant::now();
+    let first = hoist_build(
+        &env,
+        &ctx,
+        &python_base(),
+        &layout,
+        &[
+            "--sdists",
+            "sandbox",
+            "--tag",
+            tag,
+            "--output",
+            &format!("oci-archive:{}", archive.display()),
+        ],
+        &[],
+    );
+    first.ok();
+    eprintln!("first build with the sdist built: {:?}", started.elapsed());
+    assert!(
+        first
+            .stderr
+            .contains("1 sdists built into wheels in the sandbox"),
+        "{}",
+        first.stderr
+    );
+    let deps = layer_digest(&layout, "hoist deps").expect("a deps layer");
+
+    let layer = env.path("layer");
+    extract_deps_layer(&layout, &layer);
+    assert!(layer.join(SITE).join("docopt.py").is_file());
+    let dist_info = layer.join(SITE).join("docopt-0.6.2.dist-info");
+    assert_eq!(
+        std::fs::read_to_string(dist_info.join("INSTALLER")).unwrap(),
+        "hoist\n"
+    );
+    assert!(dist_info.join("RECORD").is_file());
+    assert_eq!(check_records(&layer, SITE), 1);
+    // Nothing of the build environment gets into the layer.
+    let everything: Vec<String> = tree(&layer, None).into_keys().collect();
+    assert!(
+        everything
+            .iter()
+            .all(|p| !p.contains("hoist-build") && !p.contains("setuptools")),
+        "{everything:?}"
+    );
+
+    let _loaded = Loaded::load(&archive, tag);
+    let version = run(
+        "podman",
+        &[
+            "run",
+            "--rm",
+            tag,
+            "python3",
+            "-c",
+            "import docopt; print(docopt.__version__)",
+        ],
+    );
+    assert_eq!(version.ok().trim(), "0.6.2");
+
+    let again = env.path("again");
+    let started = std::time::Instant::now();
+    let second = hoist_build(
+        &env,
+        &ctx,
+        &python_base(),
+        &again,
+        &[
+            "--sdists",
+            "sandbox",
+            "--offline",
+            "--no-cache",
+            "--refresh",
+        ],
+        &[],
+    );
+    second.ok();
+    eprintln!(
+        "second build from the stored wheel: {:?}",
+        started.elapsed()
+    );
+    assert!(!second.stderr.contains("sdists built"), "{}", second.stderr);
+    assert!(second.stderr.contains("deps    pip"), "{}", second.stderr);
+    assert_eq!(layer_digest(&again, "hoist deps").as_ref(), Some(&deps));
+}
+
+/// Issue 9: a build that fails says which package and version, and shows
+/// the end of the build's output; nothing is cached for it. The sdist
+/// comes from a `--find-links` folder and names an in-tree backend
+/// (PEP 517 `backend-path`) that needs no build requirements.
+#[test]
+fn failed_sdist_build_names_the_package_and_caches_nothing() {
+    require_podman();
+    let env = Env::new();
+    let ctx = project(&env, "app", "--no-index\n--find-links sdists\nboom==1.0\n");
+    let src = env.path("boom-1.0");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(
+        src.join("pyproject.toml"),
+        "[build-system]\nrequires = []\nbuild-backend = \"backend\"\nbackend-path = [\".\"]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        src.join("backend.py"),
+        "def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):\n    \
+         print('compiling boom')\n    raise RuntimeError('boom: no compiler here')\n",
+    )
+    .unwrap();
+    std::fs::create_dir(ctx.join("sdists")).unwrap();
+    let sdist = ctx.join("sdists/boom-1.0.tar.gz");
+    run(
+        "tar",
+        &[
+            "-czf",
+            sdist.to_str().unwrap(),
+            "-C",
+            env.path("").to_str().unwrap(),
+            "boom-1.0",
+        ],
+    )
+    .ok();
+    let r = hoist_build(
+        &env,
+        &ctx,
+        &python_base(),
+        &env.path("oci"),
+        &["--sdists", "sandbox"],
+        &[],
+    );
+    r.fails_with("building `boom==1.0` from its sdist");
+    r.fails_with("the build of boom-1.0.tar.gz exited with status 1");
+    r.fails_with("RuntimeError: boom: no compiler here");
+    assert!(!env.path("oci").exists());
+    let built = env.path("cache/keys/pip-built-wheel");
+    let entries = std::fs::read_dir(&built).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(entries, 0, "a failed build left a cache entry");
+}

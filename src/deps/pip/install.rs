@@ -43,6 +43,7 @@ use super::lock::{Lock, LockError, LockedPackage, LockedWheel};
 use super::metadata::CoreMetadata;
 use super::project::Project;
 use super::resolve::{self, Requested, ResolveError, ResolveInput, Source, SourceError};
+use super::sdist::Builder;
 use super::tags::WheelFilename;
 use super::wheel::{self, WheelError, WheelInput};
 use crate::digest::Digest;
@@ -112,6 +113,9 @@ pub struct InstallOptions<'a> {
     /// A shared cache to look resolutions and layers up in after a local
     /// miss, and to share them to.
     pub shared: Option<&'a dyn crate::cache::SharedCache>,
+    /// `sdists = "sandbox"`: where versions that have only an sdist are
+    /// built into wheels ([`super::sdist`]); `None` refuses them.
+    pub sdists: Option<&'a crate::sandbox::Ground>,
 }
 
 /// The layer an install made or found, and what it holds.
@@ -141,6 +145,9 @@ pub struct Counts {
     pub downloaded_bytes: u64,
     #[serde(skip)]
     pub from_store: usize,
+    /// Sdists built into wheels in the sandbox by this install.
+    #[serde(skip)]
+    pub built: usize,
 }
 
 /// One package to install and the wheel chosen for it.
@@ -157,6 +164,10 @@ pub struct Pin {
     /// Who wanted it, for messages.
     #[serde(default)]
     pub required_by: Vec<String>,
+    /// The sdist hoist built the wheel from (`sdists = "sandbox"`); the
+    /// wheel is then a blob of the store, `path`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sdist: Option<String>,
 }
 
 impl Pin {
@@ -174,6 +185,7 @@ impl Pin {
             sha256: file.sha256.clone(),
             size: file.size,
             required_by,
+            sdist: None,
         }
     }
 
@@ -214,12 +226,16 @@ struct Pins {
     unsaved: Option<String>,
     /// The resolution key, when the pins are a resolution (not a lock).
     key: Option<String>,
+    /// Sdists built in the sandbox to make them.
+    built: usize,
 }
 
-/// The resolver's view of the indexes.
+/// The resolver's view of the indexes (and of the sdist builder, when
+/// sdists are built).
 struct IndexSource<'a> {
     index: &'a Index,
     store: &'a Store,
+    builder: Option<&'a Builder<'a>>,
 }
 
 impl Source for IndexSource<'_> {
@@ -234,6 +250,25 @@ impl Source for IndexSource<'_> {
     fn metadata(&self, file: &DistFile) -> Result<CoreMetadata, SourceError> {
         self.index
             .metadata(file, self.store)
+            .map_err(SourceError::new)
+    }
+
+    fn build(
+        &self,
+        name: &pep508_rs::PackageName,
+        sdist: &DistFile,
+    ) -> Result<Option<DistFile>, SourceError> {
+        let Some(builder) = self.builder else {
+            return Ok(None);
+        };
+        // Build requirements are wheels only: no builds within builds.
+        let plain = IndexSource {
+            builder: None,
+            ..*self
+        };
+        builder
+            .wheel(&plain, name, sdist)
+            .map(Some)
             .map_err(SourceError::new)
     }
 }
@@ -274,7 +309,8 @@ impl Project {
         Ok(Index::new(self.index_config(offline)?)?.with_store(store.clone()))
     }
 
-    /// Resolves the requirements for the image over the indexes.
+    /// Resolves the requirements for the image over the indexes, taking
+    /// published wheels only (what `hoist lock` writes).
     pub fn resolve(
         &self,
         env: &PythonEnv,
@@ -282,10 +318,26 @@ impl Project {
         offline: bool,
         warn: &mut dyn FnMut(String),
     ) -> Result<Vec<Pin>, PipError> {
+        Ok(self.resolve_with(env, store, offline, None, warn)?.0)
+    }
+
+    /// Resolves the requirements for the image; with `sdists`, versions
+    /// that have only an sdist get a wheel built on that ground. Also
+    /// says how many sdists were built in the sandbox.
+    pub fn resolve_with(
+        &self,
+        env: &PythonEnv,
+        store: &Store,
+        offline: bool,
+        sdists: Option<&crate::sandbox::Ground>,
+        warn: &mut dyn FnMut(String),
+    ) -> Result<(Vec<Pin>, usize), PipError> {
         let index = self.index(store, offline)?;
+        let builder = sdists.map(|ground| Builder::new(&index, store, env, ground, self.hashes()));
         let source = IndexSource {
             index: &index,
             store,
+            builder: builder.as_ref(),
         };
         let requested = |lines: &[super::project::Located]| -> Vec<Requested> {
             lines
@@ -305,18 +357,21 @@ impl Project {
         for w in &resolution.warnings {
             warn(w.clone());
         }
-        Ok(resolution
+        let pins = resolution
             .packages
             .iter()
             .map(|p| {
-                Pin::from_dist(
+                let mut pin = Pin::from_dist(
                     p.name.to_string(),
                     p.version.to_string(),
                     &p.wheel,
                     p.required_by.clone(),
-                )
+                );
+                pin.sdist = builder.as_ref().and_then(|b| b.sdist_of(&p.wheel.filename));
+                pin
             })
-            .collect())
+            .collect();
+        Ok((pins, builder.map_or(0, |b| b.built())))
     }
 
     /// The packages to install and where the list came from.
@@ -342,12 +397,13 @@ impl Project {
                 from: "pylock.toml",
                 unsaved: None,
                 key: None,
+                built: 0,
             });
         }
         if opts.locked {
             return Err(PipError::NoLock);
         }
-        let key = self.resolution_key(opts.env, &self.index_config(opts.offline)?);
+        let key = self.resolution_key(opts.env, &self.index_config(opts.offline)?, opts.sdists);
         if !opts.refresh {
             let mut cached = store.get_key(RESOLUTION_KEY_KIND, &key)?;
             if cached.is_none()
@@ -355,24 +411,38 @@ impl Project {
             {
                 cached = store.get_key(RESOLUTION_KEY_KIND, &key)?;
             }
+            // A wheel built from an sdist lives only in this store: a
+            // resolution naming one that is gone is resolved again (which
+            // builds it again).
+            let built_here = |p: &Pin| {
+                p.sdist.is_none()
+                    || p.sha256
+                        .as_deref()
+                        .and_then(|h| Digest::parse(&format!("sha256:{h}")).ok())
+                        .is_some_and(|d| store.has(&d))
+            };
             if let Some(bytes) = cached {
                 if let Ok(pins) = serde_json::from_slice::<Vec<Pin>>(&bytes) {
-                    return Ok(Pins {
-                        pins,
-                        from: "cache",
-                        unsaved: None,
-                        key: Some(key),
-                    });
+                    if pins.iter().all(built_here) {
+                        return Ok(Pins {
+                            pins,
+                            from: "cache",
+                            unsaved: None,
+                            key: Some(key),
+                            built: 0,
+                        });
+                    }
                 }
             }
         }
-        let pins = self.resolve(opts.env, store, opts.offline, warn)?;
+        let (pins, built) = self.resolve_with(opts.env, store, opts.offline, opts.sdists, warn)?;
         self.check_hash_mode(&pins)?;
         Ok(Pins {
             pins,
             from: "resolved",
             unsaved: Some(key.clone()),
             key: Some(key),
+            built,
         })
     }
 
@@ -402,6 +472,7 @@ impl Project {
             sha256: Some(w.sha256.clone()),
             size: w.size,
             required_by: Vec::new(),
+            sdist: None,
         })
     }
 
@@ -443,8 +514,14 @@ impl Project {
 
     /// The key of a resolution: the requirements' bytes, where packages
     /// are looked for (the requirements' options and pip's environment
-    /// variables) and the image's interpreter and platform.
-    pub fn resolution_key(&self, env: &PythonEnv, index: &IndexConfig) -> String {
+    /// variables), the image's interpreter and platform, and, when sdists
+    /// are built, the ground they are built on.
+    pub fn resolution_key(
+        &self,
+        env: &PythonEnv,
+        index: &IndexConfig,
+        sdists: Option<&crate::sandbox::Ground>,
+    ) -> String {
         let doc = json!({
             "resolver": format!("hoist-pip/{FORMAT_VERSION}"),
             "inputs": self.inputs_digest,
@@ -457,6 +534,7 @@ impl Project {
             ],
             "python": env.full_version.to_string(),
             "target": format!("{:?}", env.target),
+            "sdists": sdists.map(|g| g.key()),
         });
         hex::encode(Sha256::digest(doc.to_string()))
     }
@@ -473,6 +551,7 @@ impl Project {
             from: pins_from,
             unsaved,
             key: resolution_key,
+            built,
         } = self.pins(opts, store, warn)?;
         // A fresh resolution is kept only once its wheels made a layer, so
         // a failed build (a hash mismatch, a bad wheel) leaves nothing that
@@ -529,7 +608,10 @@ impl Project {
                             command,
                             reused: true,
                             pins_from,
-                            counts: entry.counts,
+                            counts: Counts {
+                                built,
+                                ..entry.counts
+                            },
                             packages,
                         });
                     }
@@ -540,7 +622,11 @@ impl Project {
         let files = pins
             .iter()
             .map(|p| {
-                let allowed = hashes.get(&normalize(&p.name)).cloned().unwrap_or_default();
+                // A built wheel's sdist was checked against the hashes.
+                let allowed = match &p.sdist {
+                    Some(_) => Vec::new(),
+                    None => hashes.get(&normalize(&p.name)).cloned().unwrap_or_default(),
+                };
                 Ok((p.dist_file()?, allowed))
             })
             .collect::<Result<Vec<_>, PipError>>()?;
@@ -582,6 +668,7 @@ impl Project {
             downloaded: downloaded.into_inner(),
             downloaded_bytes: downloaded_bytes.into_inner(),
             from_store: from_store.into_inner(),
+            built,
         };
         let layer = written.layer;
         let wheel_sha256: BTreeMap<String, String> = pins
@@ -659,6 +746,13 @@ pub fn lock_of(resolutions: &[(&PythonEnv, Vec<Pin>)]) -> Result<Lock, PipError>
         };
         let mut wheels = Vec::new();
         for p in pins {
+            if let Some(sdist) = &p.sdist {
+                return Err(bad(format!(
+                    "its wheel was built from {sdist} in the sandbox, and hoist lock takes \
+                     published wheels only: build without a lock, or put a wheel in a \
+                     --find-links folder"
+                )));
+            }
             let filename = WheelFilename::parse(&p.filename).map_err(|e| bad(e.to_string()))?;
             let sha256 = p.sha256.clone().ok_or_else(|| {
                 bad(format!(
@@ -751,7 +845,7 @@ pub fn layer_key(pins: &[Pin], requested: &[String], opts: &InstallOptions<'_>) 
 }
 
 /// PEP 503 normalisation: runs of `-_.` become `-`, lower case.
-fn normalize(name: &str) -> String {
+pub(super) fn normalize(name: &str) -> String {
     let mut out = String::with_capacity(name.len());
     let mut sep = false;
     for c in name.chars() {
@@ -809,6 +903,7 @@ mod tests {
             sha256: Some(hash.to_string().repeat(64)),
             size: Some(1),
             required_by: Vec::new(),
+            sdist: None,
         }
     }
 
@@ -897,6 +992,7 @@ mod tests {
                 compression: Compression::Gzip,
                 epoch,
                 shared: None,
+                sdists: None,
             };
             let pins = vec![pin("six", "1.17.0", "six-1.17.0-py2.py3-none-any.whl", 'a')];
             layer_key(&pins, &["six".to_owned()], &o)
@@ -918,6 +1014,7 @@ mod tests {
             offline: true,
             compression: Compression::Gzip,
             shared: None,
+            sdists: None,
             epoch: 0,
         };
         let pins = vec![pin("six", "1.17.0", "six-1.17.0-py2.py3-none-any.whl", 'a')];

@@ -17,5 +17,6 @@ pub mod metadata;
 pub mod project;
 pub mod requirements;
 pub mod resolve;
+pub mod sdist;
 pub mod tags;
 pub mod wheel;

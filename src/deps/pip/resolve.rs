@@ -37,6 +37,9 @@
 //! sdist beside wheels for other platforms) stops the resolution with
 //! [`ResolveError::NoWheel`]: pip would build the sdist, and quietly
 //! taking an older version instead would install something pip would not.
+//! Unless the [`Source`] builds sdists (`sdists = "sandbox"`,
+//! [`super::sdist`]): then the version's wheel is the one built from its
+//! sdist, and its dependencies are read from that wheel's metadata.
 //!
 //! Where the search order cannot match resolvelib's, the answer can differ
 //! only when several answers exist after backtracking: for sets that
@@ -71,6 +74,13 @@ pub trait Source: Sync {
     fn files(&self, name: &PackageName) -> Result<Vec<DistFile>, SourceError>;
     /// The core metadata of one file (the chosen wheel of a version).
     fn metadata(&self, file: &DistFile) -> Result<CoreMetadata, SourceError>;
+    /// A wheel for the image built from `sdist`, one of `name`'s files,
+    /// when this source builds sdists (`sdists = "sandbox"`); `None` when
+    /// it does not, and the version then has no wheel.
+    fn build(&self, name: &PackageName, sdist: &DistFile) -> Result<Option<DistFile>, SourceError> {
+        let _ = (name, sdist);
+        Ok(None)
+    }
 }
 
 /// A failure of the [`Source`]: the index client's error, boxed.
@@ -181,10 +191,11 @@ pub enum ResolveError {
     },
     #[error(
         "`{package}=={version}` has no wheel for this image ({}); the image takes {}; \
-         pip would build it from source, hoist does not. Ways out: put a wheel built for the \
-         image in a folder and pass it with --find-links; use a base image the published \
-         wheels fit; pin an older version that has wheels (`{package}<{version}`); or build \
-         it in a sandboxed run step (planned)",
+         pip would build it from source. Ways out: let hoist build it from the sdist in \
+         the sandbox, on the image, with `sdists = \"sandbox\"` in hoist.toml's [deps] or \
+         `--sdists sandbox` (hoist build only); put a wheel built for the image in a folder \
+         and pass it with --find-links; use a base image the published wheels fit; or pin \
+         an older version that has wheels (`{package}<{version}`)",
         offered(.available), .tried.join(", ")
     )]
     NoWheel {
@@ -194,6 +205,14 @@ pub enum ResolveError {
         tried: Vec<String>,
         /// A few wheel filenames of that version.
         available: Vec<String>,
+    },
+    /// The build's error is the message, not a cause (`why` is no
+    /// `source`): the CLI would print its output tail twice.
+    #[error("building `{package}=={version}` from its sdist: {why}")]
+    Build {
+        package: PackageName,
+        version: Version,
+        why: SourceError,
     },
     #[error(
         "the metadata of {file} says it is `{name}=={version}`, not `{expected_name}=={expected_version}`; \
@@ -517,6 +536,16 @@ impl Offer {
             .map(|(_, f)| f)
     }
 
+    /// The sdist to build when no wheel fits: a `.tar.gz` first, as
+    /// PyPI has for every sdist since PEP 625.
+    fn best_sdist(&self, pinned: bool) -> Option<&DistFile> {
+        let yanked = self.takes_yanked(pinned);
+        self.sdists
+            .iter()
+            .filter(|f| yanked || !f.yanked)
+            .min_by_key(|f| !f.filename.ends_with(".tar.gz"))
+    }
+
     /// Why no file of this version is installable, when none is.
     fn why_not(&self, pinned: bool) -> Option<String> {
         if self.installable(pinned) {
@@ -596,6 +625,8 @@ struct Provider<'a> {
     projects: RefCell<HashMap<PackageName, Rc<Project>>>,
     prefetched: RefCell<HashMap<PackageName, Result<Vec<DistFile>, SourceError>>>,
     metadata: RefCell<BTreeMap<(PackageName, Version), Rc<CoreMetadata>>>,
+    /// Wheels the source built from sdists, by version.
+    built: RefCell<HashMap<(PackageName, Version), DistFile>>,
     edges: RefCell<HashMap<(Pkg, Version), Edges>>,
     /// `==`/`===` specifiers seen for each project (yanked files).
     pins: RefCell<HashMap<PackageName, Vec<VersionSpecifier>>>,
@@ -625,6 +656,7 @@ impl<'a> Provider<'a> {
             projects: RefCell::default(),
             prefetched: RefCell::default(),
             metadata: RefCell::default(),
+            built: RefCell::default(),
             edges: RefCell::default(),
             pins: RefCell::default(),
             explicit_pre: RefCell::default(),
@@ -873,7 +905,37 @@ impl<'a> Provider<'a> {
         }
     }
 
-    /// The core metadata of a version, read once from its best wheel.
+    /// The wheel of a version: its best published wheel for the image,
+    /// else one the source builds from its sdist (once per version).
+    fn wheel(&self, name: &PackageName, version: &Version) -> Result<DistFile, ResolveError> {
+        let project = self.project(name)?;
+        let offer = project.offers.get(version);
+        let pinned = self.pinned(name, version);
+        if let Some(wheel) = offer.and_then(|o| o.best_wheel(pinned)) {
+            return Ok(wheel.clone());
+        }
+        let key = (name.clone(), version.clone());
+        if let Some(wheel) = self.built.borrow().get(&key) {
+            return Ok(wheel.clone());
+        }
+        if let Some(sdist) = offer.and_then(|o| o.best_sdist(pinned)) {
+            let built = self
+                .source
+                .build(name, sdist)
+                .map_err(|why| ResolveError::Build {
+                    package: name.clone(),
+                    version: version.clone(),
+                    why,
+                })?;
+            if let Some(wheel) = built {
+                self.built.borrow_mut().insert(key, wheel.clone());
+                return Ok(wheel);
+            }
+        }
+        Err(self.no_wheel(name, version, offer))
+    }
+
+    /// The core metadata of a version, read once from its wheel.
     fn metadata(
         &self,
         name: &PackageName,
@@ -884,14 +946,10 @@ impl<'a> Provider<'a> {
         if let Some(metadata) = cached {
             return Ok(metadata);
         }
-        let project = self.project(name)?;
-        let offer = project.offers.get(version);
-        let wheel = offer
-            .and_then(|o| o.best_wheel(self.pinned(name, version)))
-            .ok_or_else(|| self.no_wheel(name, version, offer))?;
+        let wheel = self.wheel(name, version)?;
         let metadata = self
             .source
-            .metadata(wheel)
+            .metadata(&wheel)
             .map_err(|source| ResolveError::Metadata {
                 file: wheel.filename.clone(),
                 source,
@@ -1021,12 +1079,7 @@ impl<'a> Provider<'a> {
         }
         let mut packages = Vec::new();
         for (name, version) in versions {
-            let project = self.project(&name)?;
-            let offer = project.offers.get(&version);
-            let wheel = offer
-                .and_then(|o| o.best_wheel(self.pinned(&name, &version)))
-                .ok_or_else(|| self.no_wheel(&name, &version, offer))?
-                .clone();
+            let wheel = self.wheel(&name, &version)?;
             packages.push(Pinned {
                 extras: extras.remove(&name).unwrap_or_default(),
                 required_by: required_by.remove(&name).unwrap_or_default(),
@@ -2278,6 +2331,106 @@ mod tests {
             };
             for want in *wants {
                 assert!(err.contains(want), "{what}: {want:?} not in:\n{err}");
+            }
+        }
+    }
+
+    mod build_tests {
+        //! A source that builds sdists: the built wheel stands for the version,
+        //! its metadata gives the dependencies, and a failed build names the
+        //! version.
+        use super::*;
+
+        /// Wraps [`Fake`]: an sdist "builds" into a `py3-none-any` wheel with
+        /// the sdist's metadata; `fail` names projects whose build fails.
+        struct Building {
+            fake: Fake,
+            fail: Vec<&'static str>,
+            builds: std::sync::Mutex<Vec<String>>,
+        }
+
+        impl Source for Building {
+            fn files(&self, name: &PackageName) -> Result<Vec<DistFile>, SourceError> {
+                self.fake.files(name)
+            }
+            fn metadata(&self, file: &DistFile) -> Result<CoreMetadata, SourceError> {
+                match file.filename.strip_suffix("-py3-none-any.whl") {
+                    Some(stem) if file.filename.contains("-0built") => {
+                        let sdist = format!("{}.tar.gz", stem.trim_end_matches("-0built"));
+                        let m = self.fake.metadata.get(&sdist).cloned();
+                        m.ok_or_else(|| SourceError::new("no such sdist"))
+                    }
+                    _ => self.fake.metadata(file),
+                }
+            }
+            fn build(
+                &self,
+                name: &PackageName,
+                sdist: &DistFile,
+            ) -> Result<Option<DistFile>, SourceError> {
+                self.builds.lock().unwrap().push(sdist.filename.clone());
+                if self.fail.contains(&name.as_ref()) {
+                    return Err(SourceError::new("the build exited with status 1"));
+                }
+                let stem = sdist.filename.trim_end_matches(".tar.gz");
+                let f = format!("{stem}-0built-py3-none-any.whl");
+                let w = WheelFilename::parse(&f).unwrap();
+                Ok(Some(file(f, DistKind::Wheel(w))))
+            }
+        }
+
+        #[test]
+        fn sdists_built_by_the_source() {
+            let index = "
+            app 1.0 nowheel sdist : dep>=2
+            dep 2.0
+            dep 1.0
+            broken 1.0 nowheel sdist
+            both 1.0 sdist
+        ";
+            // (requirements, Ok(chosen files) or Err(part of the message), builds)
+            type Case = (
+                &'static str,
+                Result<Vec<&'static str>, &'static str>,
+                Vec<&'static str>,
+            );
+            let cases: Vec<Case> = vec![
+                (
+                    "app",
+                    Ok(vec![
+                        "app-1.0-0built-py3-none-any.whl",
+                        "dep-2.0-py3-none-any.whl",
+                    ]),
+                    vec!["app-1.0.tar.gz"],
+                ),
+                // A published wheel wins over a build.
+                ("both", Ok(vec!["both-1.0-py3-none-any.whl"]), vec![]),
+                (
+                    "broken",
+                    Err("building `broken==1.0` from its sdist: the build exited with status 1"),
+                    vec!["broken-1.0.tar.gz"],
+                ),
+            ];
+            for (reqs, want, builds) in cases {
+                let source = Building {
+                    fake: Fake::parse(index),
+                    fail: vec!["broken"],
+                    builds: Default::default(),
+                };
+                let got = resolve(&source, &input(reqs, "", false));
+                match (got, want) {
+                    (Ok(r), Ok(files)) => {
+                        let chosen: Vec<&str> = r
+                            .packages
+                            .iter()
+                            .map(|p| p.wheel.filename.as_str())
+                            .collect();
+                        assert_eq!(chosen, files, "{reqs}");
+                    }
+                    (Err(e), Err(part)) => assert!(e.to_string().contains(part), "{reqs}: {e}"),
+                    (got, want) => panic!("{reqs}: got {got:?}, want {want:?}"),
+                }
+                assert_eq!(*source.builds.lock().unwrap(), builds, "{reqs}: built once");
             }
         }
     }
