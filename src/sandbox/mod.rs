@@ -319,6 +319,18 @@ pub fn run_in<T>(
     let result = open_new(&scratch.0.join("result.json"))?;
 
     let exit = run::run(&prepared, &ids, &log, &result)?;
+    // A walk that failed says so whatever the step did (the "before"
+    // walk failing means the step never ran).
+    let walked = match diff::read_outcome(&result) {
+        Ok(diff::Outcome::Failed(why)) => {
+            return Err(SandboxError::Setup {
+                stage: "walking the root folder".into(),
+                why,
+            })
+        }
+        Ok(diff::Outcome::Walked(walked)) => Ok(walked),
+        Err(e) => Err(e),
+    };
     if exit != Exit::Code(0) {
         let how = match exit {
             Exit::Code(c) => format!("exited with status {c}"),
@@ -330,13 +342,7 @@ pub fn run_in<T>(
             output: tail(&mut log),
         });
     }
-    match diff::read_outcome(&result)? {
-        diff::Outcome::Walked(walked) => take(&root, &walked),
-        diff::Outcome::Failed(why) => Err(SandboxError::Setup {
-            stage: "walking the root folder after the step".into(),
-            why,
-        }),
-    }
+    take(&root, &walked?)
 }
 
 /// A step's `user` as Docker reads `USER`: `NAME` or `UID`, optionally
