@@ -336,6 +336,14 @@ fn child(
     {
         fail(to_parent, 1, e);
     }
+    // From here on, files may belong to ids the caller cannot touch: a
+    // failure hands them back first, so the scratch folder can go.
+    let bail = |stage: u8, e: Errno| -> ! {
+        if p.hand_back {
+            diff::hand_back(&p.root_path);
+        }
+        fail(to_parent, stage, e)
+    };
     if range {
         for (path, uid, gid, mode) in &p.owners {
             // SAFETY: a valid C string; lchown never follows a link.
@@ -343,13 +351,13 @@ fn child(
             // An id beyond the granted range stays root's.
             match r {
                 Err(Errno::EINVAL) => {}
-                Err(e) => fail(to_parent, 2, e),
+                Err(e) => bail(2, e),
                 Ok(_) => {
                     if let Some(mode) = mode {
                         // SAFETY: a valid C string; only files get a mode.
                         let r = Errno::result(unsafe { libc::chmod(path.as_ptr(), *mode) });
                         if let Err(e) = r {
-                            fail(to_parent, 2, e);
+                            bail(2, e);
                         }
                     }
                 }
@@ -364,7 +372,7 @@ fn child(
             125
         }
         Ok(before) => {
-            let code = run_step_process(p, log, to_parent);
+            let code = run_step_process(p, log).unwrap_or_else(|e| bail(3, e));
             let outcome = match diff::snapshot(&p.root_path, &p.skip) {
                 Ok(after) => Outcome::Walked(diff::compare(&before, after)),
                 Err(e) => Outcome::Failed(e.to_string()),
@@ -381,17 +389,16 @@ fn child(
 
 /// Forks the step's process and waits for it; its exit code (128 + the
 /// signal when killed, as shells report it).
-fn run_step_process(p: &Prepared, log: &fs::File, to_parent: &OwnedFd) -> i32 {
+fn run_step_process(p: &Prepared, log: &fs::File) -> Result<i32, Errno> {
     // SAFETY: as above; the grandchild execs or exits.
-    match unsafe { unistd::fork() } {
-        Err(e) => fail(to_parent, 3, e),
-        Ok(ForkResult::Child) => step(p, log),
-        Ok(ForkResult::Parent { child }) => loop {
+    match unsafe { unistd::fork() }? {
+        ForkResult::Child => step(p, log),
+        ForkResult::Parent { child } => loop {
             match waitpid(child, None) {
                 Err(Errno::EINTR) => continue,
-                Ok(WaitStatus::Exited(_, c)) => return c,
-                Ok(WaitStatus::Signaled(_, s, _)) => return 128 + s as i32,
-                _ => return 125,
+                Ok(WaitStatus::Exited(_, c)) => return Ok(c),
+                Ok(WaitStatus::Signaled(_, s, _)) => return Ok(128 + s as i32),
+                _ => return Ok(125),
             }
         },
     }
