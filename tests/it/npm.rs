@@ -297,41 +297,8 @@ fn web_image_runs_under_podman_and_answers_health() {
     ])
     .ok();
     podman_store(&["load", "-i", out.to_str().unwrap()]).ok();
-    let port = free_port().to_string();
-    let id = run(
-        "podman",
-        &[
-            "run",
-            "-d",
-            "--network",
-            "host",
-            "-e",
-            &format!("PORT={port}"),
-            tag,
-        ],
-    )
-    .ok()
-    .trim()
-    .to_owned();
-    let url = format!("http://127.0.0.1:{port}/health");
-    let mut answer = None;
-    for _ in 0..60 {
-        let r = run("curl", &["-sf", "--max-time", "2", &url]);
-        if r.status == 0 {
-            answer = Some(r.stdout);
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(250));
-    }
-    let logs = run("podman", &["logs", &id]);
-    run("podman", &["rm", "-f", &id]);
+    let answer = podman_serve(tag, free_port(), "/health");
     podman_store(&["rmi", "-f", tag]);
-    let answer = answer.unwrap_or_else(|| {
-        panic!(
-            "{url} never answered; container logs:\n{}{}",
-            logs.stdout, logs.stderr
-        )
-    });
     assert_eq!(answer.trim(), r#"{"status":"ok"}"#);
 }
 

@@ -852,40 +852,7 @@ fn agent_image_serves_health_under_podman() {
     let _loaded = Loaded::load(&out, tag);
     let id = run("podman", &["run", "--rm", tag, "id", "-u"]);
     assert_eq!(id.ok().trim(), "1001");
-    let port = free_port().to_string();
-    let id = run(
-        "podman",
-        &[
-            "run",
-            "-d",
-            "--network",
-            "host",
-            "-e",
-            &format!("PORT={port}"),
-            tag,
-        ],
-    )
-    .ok()
-    .trim()
-    .to_owned();
-    let url = format!("http://127.0.0.1:{port}/health");
-    let mut answer = None;
-    for _ in 0..60 {
-        let r = run("curl", &["-sf", "--max-time", "2", &url]);
-        if r.status == 0 {
-            answer = Some(r.stdout);
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(250));
-    }
-    let logs = run("podman", &["logs", &id]);
-    run("podman", &["rm", "-f", &id]);
-    let answer = answer.unwrap_or_else(|| {
-        panic!(
-            "{url} never answered; container logs:\n{}{}",
-            logs.stdout, logs.stderr
-        )
-    });
+    let answer = podman_serve(tag, free_port(), "/health");
     assert_eq!(answer.trim(), r#"{"status": "ok"}"#);
 }
 

@@ -26,19 +26,6 @@ fn s(p: &Path) -> String {
     p.display().to_string()
 }
 
-/// Waits for `url` to answer and returns its body.
-fn get(url: &str) -> String {
-    require("curl", "curl");
-    for _ in 0..50 {
-        let r = run("curl", &["-sf", url]);
-        if r.status == 0 {
-            return r.stdout;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    }
-    panic!("{url} never answered");
-}
-
 /// Loads `tar`, checks who the image runs as and its env, starts it on
 /// `port` and returns the body of `path`.
 fn run_image(tar: &Path, name: &str, env_var: &str, port: u16, path: &str) -> (String, String) {
@@ -57,23 +44,7 @@ fn run_image(tar: &Path, name: &str, env_var: &str, port: u16, path: &str) -> (S
     )
     .ok()
     .to_owned();
-    let id = run(
-        "podman",
-        &[
-            "run",
-            "-d",
-            "--network",
-            "host",
-            "-e",
-            &format!("PORT={port}"),
-            name,
-        ],
-    )
-    .ok()
-    .trim()
-    .to_owned();
-    let body = get(&format!("http://127.0.0.1:{port}{path}"));
-    run("podman", &["rm", "-f", "-t", "0", &id]);
+    let body = podman_serve(name, port, path);
     podman_store(&["rmi", "-f", name]);
     (who, body)
 }

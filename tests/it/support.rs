@@ -406,3 +406,43 @@ impl Env {
         )
     }
 }
+
+/// Starts `image` under podman (host network, `PORT=port`), waits up to
+/// 15 s for `path` to answer and returns the body; the container is
+/// removed either way, and its logs are shown when nothing answered.
+pub fn podman_serve(image: &str, port: u16, path: &str) -> String {
+    require("curl", "curl");
+    let id = run(
+        "podman",
+        &[
+            "run",
+            "-d",
+            "--network",
+            "host",
+            "-e",
+            &format!("PORT={port}"),
+            image,
+        ],
+    )
+    .ok()
+    .trim()
+    .to_owned();
+    let url = format!("http://127.0.0.1:{port}{path}");
+    let mut answer = None;
+    for _ in 0..60 {
+        let r = run("curl", &["-sf", "--max-time", "2", &url]);
+        if r.status == 0 {
+            answer = Some(r.stdout);
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    let logs = run("podman", &["logs", &id]);
+    run("podman", &["rm", "-f", "-t", "0", &id]);
+    answer.unwrap_or_else(|| {
+        panic!(
+            "{url} never answered; container logs:\n{}{}",
+            logs.stdout, logs.stderr
+        )
+    })
+}
