@@ -268,6 +268,7 @@ impl BuildOptions {
                     env: r.env.clone(),
                     workdir: r.workdir.clone(),
                     user: r.user.clone(),
+                    timeout: r.timeout,
                 })
                 .collect(),
         };
@@ -798,7 +799,7 @@ impl RunChain {
 
     /// The key of `step`'s layer.
     pub(crate) fn key(&mut self, step: &crate::sandbox::Step) -> String {
-        self.0.push_str(&format!("{step:?}\n"));
+        self.0.push_str(&format!("{}\n", step.key_text()));
         Digest::of(self.0.as_bytes()).hex().to_owned()
     }
 

@@ -128,6 +128,7 @@ struct RawRun {
     env: Option<BTreeMap<String, String>>,
     workdir: Option<Spanned<String>>,
     user: Option<Spanned<String>>,
+    timeout: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -709,11 +710,15 @@ impl Cx<'_> {
                 }
             })
             .transpose()?;
+        let timeout = self
+            .duration(r.timeout, "timeout")?
+            .map(std::time::Duration::from_nanos);
         Ok(RunSpec {
             command: self.command(r.command, "command")?,
             env: r.env.unwrap_or_default().into_iter().collect(),
             workdir,
             user,
+            timeout,
         })
     }
 
@@ -914,6 +919,10 @@ user = "1000:1000"
                 "key `workdir`",
             ),
             ("[[run]]\ncmd = \"true\"\n", "unknown key `cmd`"),
+            (
+                "[[run]]\ncommand = \"true\"\ntimeout = \"soon\"\n",
+                "[run] key `timeout`",
+            ),
         ] {
             let e = err(src);
             assert!(e.contains(want), "{src}: {e}");

@@ -116,8 +116,10 @@ pub struct RunSpec {
     pub command: Vec<String>,
     pub env: Vec<(String, String)>,
     pub workdir: Option<String>,
-    /// `UID[:GID]` inside the image.
+    /// `NAME` or `UID`, optionally `:GROUP` or `:GID`, inside the image.
     pub user: Option<String>,
+    /// How long the step may run before it is killed.
+    pub timeout: Option<std::time::Duration>,
 }
 
 /// Everything one source says about one image.

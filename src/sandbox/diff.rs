@@ -213,6 +213,8 @@ pub fn compare(before: &Snapshot, mut after: Snapshot) -> Walked {
 #[derive(Debug, Serialize, Deserialize)]
 pub enum Outcome {
     Walked(Walked),
+    /// The step ran past its timeout and was killed.
+    TimedOut,
     /// A walk failed; the message says where.
     Failed(String),
 }

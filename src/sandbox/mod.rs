@@ -79,9 +79,20 @@ pub struct Step {
     pub env: Vec<(String, String)>,
     pub workdir: Option<String>,
     pub user: Option<String>,
+    /// Killed after this long (`timeout = "10m"`); `None` waits.
+    pub timeout: Option<std::time::Duration>,
 }
 
 impl Step {
+    /// What the step's layer depends on, for cache keys: everything but
+    /// the timeout, which changes whether a step ends, not what it makes.
+    pub fn key_text(&self) -> String {
+        format!(
+            "{:?} {:?} {:?} {:?}",
+            self.command, self.env, self.workdir, self.user
+        )
+    }
+
     /// The command as a shell would show it.
     pub fn shown(&self) -> String {
         shell_words::join(&self.command)
@@ -306,6 +317,9 @@ pub fn run_in<T>(
         // Mount points hold other file systems while the step runs.
         skip: vec!["proc".into(), "tmp".into()],
         hand_back: caller.0 != 0,
+        timeout_secs: step
+            .timeout
+            .map_or(0, |t| u32::try_from(t.as_secs().max(1)).unwrap_or(u32::MAX)),
     };
     let open_new = |path: &Path| {
         fs::OpenOptions::new()
@@ -319,6 +333,11 @@ pub fn run_in<T>(
     let result = open_new(&scratch.0.join("result.json"))?;
 
     let exit = run::run(&prepared, &ids, &log, &result)?;
+    let failed = |how: String, log: &mut fs::File| SandboxError::Failed {
+        command: format!("[[run]] step `{}`", step.shown()),
+        how,
+        output: tail(log),
+    };
     // A walk that failed says so whatever the step did (the "before"
     // walk failing means the step never ran).
     let walked = match diff::read_outcome(&result) {
@@ -329,6 +348,13 @@ pub fn run_in<T>(
             })
         }
         Ok(diff::Outcome::Walked(walked)) => Ok(walked),
+        Ok(diff::Outcome::TimedOut) => {
+            let after = step.timeout.unwrap_or_default();
+            return Err(failed(
+                format!("timed out after {after:?} and was killed"),
+                &mut log,
+            ));
+        }
         Err(e) => Err(e),
     };
     if exit != Exit::Code(0) {
@@ -336,11 +362,7 @@ pub fn run_in<T>(
             Exit::Code(c) => format!("exited with status {c}"),
             Exit::Signal(s) => format!("was killed by signal {s}"),
         };
-        return Err(SandboxError::Failed {
-            command: format!("[[run]] step `{}`", step.shown()),
-            how,
-            output: tail(&mut log),
-        });
+        return Err(failed(how, &mut log));
     }
     take(&root, &walked?)
 }

@@ -37,10 +37,12 @@ use std::io::Write;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use nix::errno::Errno;
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sched::{unshare, CloneFlags};
+use nix::sys::signal::{kill, sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::{self, ForkResult, Gid, Pid, Uid};
 
@@ -79,6 +81,8 @@ pub struct Prepared {
     pub skip: Vec<String>,
     /// Whether to hand the root folder back to the caller after the step.
     pub hand_back: bool,
+    /// Seconds the step may run (0: no limit).
+    pub timeout_secs: u32,
 }
 
 /// How the step ended.
@@ -372,8 +376,9 @@ fn child(
             125
         }
         Ok(before) => {
-            let code = run_step_process(p, log).unwrap_or_else(|e| bail(3, e));
+            let (code, timed_out) = run_step_process(p, log).unwrap_or_else(|e| bail(3, e));
             let outcome = match diff::snapshot(&p.root_path, &p.skip) {
+                Ok(_) if timed_out => Outcome::TimedOut,
                 Ok(after) => Outcome::Walked(diff::compare(&before, after)),
                 Err(e) => Outcome::Failed(e.to_string()),
             };
@@ -387,20 +392,49 @@ fn child(
     quit(code)
 }
 
+/// Set by SIGALRM: the step's time is up.
+static TIME_UP: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn time_up(_: libc::c_int) {
+    TIME_UP.store(true, Ordering::SeqCst);
+}
+
 /// Forks the step's process and waits for it; its exit code (128 + the
-/// signal when killed, as shells report it).
-fn run_step_process(p: &Prepared, log: &fs::File) -> Result<i32, Errno> {
+/// signal when killed, as shells report it), and whether it was killed
+/// for running past the timeout. The alarm interrupts the wait; PID 1
+/// killed takes every process of the step's PID namespace with it.
+fn run_step_process(p: &Prepared, log: &fs::File) -> Result<(i32, bool), Errno> {
+    if p.timeout_secs > 0 {
+        let action = SigAction::new(
+            SigHandler::Handler(time_up),
+            SaFlags::empty(),
+            SigSet::empty(),
+        );
+        // SAFETY: the handler only stores to an atomic.
+        unsafe { sigaction(Signal::SIGALRM, &action) }?;
+    }
     // SAFETY: as above; the grandchild execs or exits.
     match unsafe { unistd::fork() }? {
         ForkResult::Child => step(p, log),
-        ForkResult::Parent { child } => loop {
-            match waitpid(child, None) {
-                Err(Errno::EINTR) => continue,
-                Ok(WaitStatus::Exited(_, c)) => return Ok(c),
-                Ok(WaitStatus::Signaled(_, s, _)) => return Ok(128 + s as i32),
-                _ => return Ok(125),
+        ForkResult::Parent { child } => {
+            if p.timeout_secs > 0 {
+                unistd::alarm::set(p.timeout_secs);
             }
-        },
+            let mut killed = false;
+            loop {
+                match waitpid(child, None) {
+                    Err(Errno::EINTR) => {
+                        if TIME_UP.load(Ordering::SeqCst) && !killed {
+                            let _ = kill(child, Signal::SIGKILL);
+                            killed = true;
+                        }
+                    }
+                    Ok(WaitStatus::Exited(_, c)) => return Ok((c, killed)),
+                    Ok(WaitStatus::Signaled(_, s, _)) => return Ok((128 + s as i32, killed)),
+                    _ => return Ok((125, killed)),
+                }
+            }
+        }
     }
 }
 

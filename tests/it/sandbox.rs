@@ -576,3 +576,37 @@ fn a_user_a_step_adds_is_seen_by_user() {
         ]
     );
 }
+
+#[test]
+fn a_step_past_its_timeout_is_killed() {
+    step_timeout(Who::Root);
+}
+
+#[test]
+fn a_step_past_its_timeout_is_killed_as_an_ordinary_user() {
+    step_timeout(Who::Rootless);
+}
+
+fn step_timeout(who: Who) {
+    let env = Env::for_who(who);
+    let ctx = project(
+        &env,
+        "busybox.oci.tar",
+        "[[run]]\ncommand = [\"sh\", \"-c\", \"echo started; mkdir -p /data/x; sleep 60 & sleep 60\"]\ntimeout = \"1s\"\n",
+    );
+    let out = env.path("out");
+    let started = std::time::Instant::now();
+    let r = env.hoist_by(
+        who,
+        &["build", &ctx, "--output", &format!("oci:{}", out.display())],
+    );
+    r.fails_with("timed out after 1s and was killed");
+    r.fails_with("started");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(!out.exists());
+    assert!(scratch_left(&env).is_empty(), "{:?}", scratch_left(&env));
+}

@@ -109,6 +109,7 @@ pub fn run(
         env: Vec::new(),
         workdir: Some(project),
         user: None,
+        timeout: None,
     };
     let modules = format!("{}/node_modules", workdir.as_str());
     let under = format!("{modules}/");

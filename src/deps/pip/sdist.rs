@@ -507,6 +507,7 @@ impl<'a> Builder<'a> {
             ],
             workdir: Some("/tmp".into()),
             user: None,
+            timeout: None,
         };
         let inputs = [sandbox::Input {
             from: self.store.blob_path(digest),
