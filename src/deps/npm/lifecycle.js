@@ -1,18 +1,20 @@
 // hoist's stand-in for npm's install lifecycle, run by the image's node
-// inside hoist's sandbox: for each package folder named on the command
-// line (in order), the preinstall, install and postinstall scripts of its
-// package.json, with npm's default `node-gyp rebuild` for a package that
-// has a binding.gyp and neither preinstall nor install script. Scripts
-// run with `sh -c` in the package's folder, with the node_modules/.bin
-// folders from the package up to the project first on PATH and npm's
-// npm_* variables, as npm runs them.
+// inside hoist's sandbox, in npm's order: every package's preinstall
+// script, then every install script, then every postinstall script, the
+// packages in the order given (npm's: shallowest first, then by path).
+// A package that has a binding.gyp and neither a preinstall nor an
+// install script gets npm's default install script, `node-gyp rebuild`.
+// Scripts run with `sh -c` in the package's folder, with the
+// node_modules/.bin folders from the package up to the project first on
+// PATH and npm's npm_* variables, as npm runs them; one at a time, so the
+// output reads in order and the result does not depend on timing.
 'use strict';
 const { spawnSync } = require('child_process');
 const fs = require('fs');
 const path = require('path');
 
 const [project, ...packages] = process.argv.slice(1);
-for (const rel of packages) {
+const found = packages.map((rel) => {
   const dir = path.join(project, rel);
   const manifest = path.join(dir, 'package.json');
   const pkg = JSON.parse(fs.readFileSync(manifest, 'utf8'));
@@ -25,7 +27,10 @@ for (const rel of packages) {
     bins.push(path.join(d, 'node_modules', '.bin'));
     if (d === project || d === path.dirname(d)) break;
   }
-  for (const event of ['preinstall', 'install', 'postinstall']) {
+  return { rel, dir, manifest, pkg, scripts, bins };
+});
+for (const event of ['preinstall', 'install', 'postinstall']) {
+  for (const { rel, dir, manifest, pkg, scripts, bins } of found) {
     const script = scripts[event];
     if (!script) continue;
     const env = Object.assign({}, process.env, {

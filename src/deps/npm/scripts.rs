@@ -14,9 +14,10 @@
 //! added, files they changed replaced, files they removed gone. Changes
 //! elsewhere (a cache under $HOME) stay out, and are counted.
 //!
-//! Packages run deepest first (a nested dependency before the package
-//! that holds it), then in lockfile order, which is npm's order for the
-//! common case of independent addons.
+//! The order is npm's (arborist's rebuild): every preinstall script,
+//! then every install script, then every postinstall script, the
+//! packages shallowest first and then by path; one at a time here, where
+//! npm runs a few at once.
 //!
 //! The result is cached by the native layer, the ground's layers, the
 //! packages and this runner, so a rebuild with the same inputs runs
@@ -64,7 +65,10 @@ pub fn run(
     epoch: u64,
 ) -> Result<Scripted, SandboxError> {
     let mut order: Vec<&String> = packages.iter().collect();
-    order.sort_by_key(|p| std::cmp::Reverse(p.matches("node_modules/").count()));
+    order.sort_by(|a, b| {
+        let depth = |p: &str| p.matches("node_modules/").count();
+        depth(a).cmp(&depth(b)).then(a.cmp(b))
+    });
     let key = Digest::of(
         format!(
             "hoist npm scripts v1\n{}\n{}\n{}\n{:?}\n{compression:?} {epoch}\n{}\n",
