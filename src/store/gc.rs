@@ -82,9 +82,11 @@ impl Category {
     pub fn of(kind: &str) -> Category {
         match kind {
             "registry-tag" | "facts" => Category::Bases,
-            "npm-tarball" | "pip-url" | "pip-built-wheel" => Category::Packages,
-            "deps-npm" | "deps-pip" => Category::Deps,
-            "app-layer" | "user-layer" => Category::Layers,
+            "npm-tarball" | "pip-url" | "pip-built-wheel" | "pip-built-wheel-blob" => {
+                Category::Packages
+            }
+            "deps-npm" | "deps-pip" | "deps-npm-scripts" => Category::Deps,
+            "app-layer" | "user-layer" | "run-layer" => Category::Layers,
             crate::images::KEY_KIND => Category::Images,
             "pip-resolution" | "pip-page" | "pip-metadata" | "host-step" | "last-build" => {
                 Category::Metadata

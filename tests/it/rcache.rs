@@ -272,3 +272,64 @@ fn pip_shares_the_resolution_too_so_a_fresh_job_asks_no_index() {
         run2.stderr
     );
 }
+
+/// A wheel built from an sdist in job 1's sandbox travels with the
+/// resolution: job 2, on an empty store with no index reachable, gets
+/// the same deps layer without building anything.
+#[test]
+fn a_wheel_built_from_an_sdist_is_shared_with_the_resolution() {
+    let reg = registry("plain");
+    let cache = format!("{reg}/{}", unique_repo("rcache-sdist"));
+    let base = format!("oci-archive:{}", base("python.oci.tar").display());
+    let build = |env: &Env, flag: &str, vars: &[(&str, &str)]| {
+        let app = env.path("app");
+        std::fs::create_dir_all(&app).unwrap();
+        std::fs::write(app.join("requirements.txt"), "docopt==0.6.2\n").unwrap();
+        std::fs::write(app.join("main.py"), "import docopt\n").unwrap();
+        let out = format!("oci:{}", env.path("image").display());
+        let args = [
+            "build",
+            app.to_str().unwrap(),
+            "--base",
+            &base,
+            "--sdists",
+            "sandbox",
+            "--output",
+            &out,
+            flag,
+            &cache,
+        ];
+        env.hoist_with(&args, vars)
+    };
+    let job1 = Env::new();
+    let run1 = build(&job1, "--cache-to", &[]);
+    let digest = run1.ok().trim().to_owned();
+    assert!(
+        run1.stderr
+            .contains("sdists built into wheels in the sandbox"),
+        "{}",
+        run1.stderr
+    );
+    assert!(
+        run1.stderr.contains("pip-built-wheel-blob shared to"),
+        "{}",
+        run1.stderr
+    );
+    let job2 = Env::new();
+    let run2 = build(&job2, "--cache-from", NPM_UNREACHABLE);
+    assert_eq!(run2.ok().trim(), digest);
+    assert!(
+        run2.stderr.contains("pip-built-wheel-blob hit in"),
+        "{}",
+        run2.stderr
+    );
+    assert!(
+        !run2.stderr.contains("built into wheels in the sandbox"),
+        "{}",
+        run2.stderr
+    );
+    assert!(
+        std::fs::read_dir(job2.path("cache/sandbox")).map_or(true, |d| d.count() == 0),
+        "nothing ran in the sandbox"
+    );
+}

@@ -60,6 +60,21 @@ pub const LAYER_KEY_KIND: &str = "deps-pip";
 /// The store's cache-entry kind for resolutions.
 pub const RESOLUTION_KEY_KIND: &str = "pip-resolution";
 
+/// The shared cache's kind for wheels built from sdists, by the wheel's
+/// sha256: a fresh job that gets a resolution naming one gets the wheel
+/// too, and neither asks an index nor builds.
+pub const BUILT_WHEEL_SHARE_KIND: &str = "pip-built-wheel-blob";
+
+/// The media type a built wheel travels under in the shared cache.
+const WHEEL_MEDIA_TYPE: &str = "application/vnd.hoist.python.wheel.v1+zip";
+
+/// The store digest of a pin's wheel, when its sha256 is known.
+fn wheel_digest(p: &Pin) -> Option<Digest> {
+    p.sha256
+        .as_deref()
+        .and_then(|h| Digest::parse(&format!("sha256:{h}")).ok())
+}
+
 /// What INSTALLER says (PEP 376: the tool that installed the files).
 pub const INSTALLER: &str = "hoist";
 
@@ -411,15 +426,20 @@ impl Project {
             {
                 cached = store.get_key(RESOLUTION_KEY_KIND, &key)?;
             }
-            // A wheel built from an sdist lives only in this store: a
-            // resolution naming one that is gone is resolved again (which
-            // builds it again).
+            // A wheel built from an sdist lives in this store, or in the
+            // shared cache: a resolution naming one that is in neither
+            // is resolved again (which builds it again).
             let built_here = |p: &Pin| {
                 p.sdist.is_none()
-                    || p.sha256
-                        .as_deref()
-                        .and_then(|h| Digest::parse(&format!("sha256:{h}")).ok())
-                        .is_some_and(|d| store.has(&d))
+                    || wheel_digest(p).is_some_and(|d| {
+                        store.has(&d)
+                            || (crate::cache::fetch(
+                                opts.shared,
+                                BUILT_WHEEL_SHARE_KIND,
+                                d.hex(),
+                                store,
+                            ) && store.has(&d))
+                    })
             };
             if let Some(bytes) = cached {
                 if let Ok(pins) = serde_json::from_slice::<Vec<Pin>>(&bytes) {
@@ -581,6 +601,25 @@ impl Project {
             if let Some(rk) = &resolution_key {
                 let bytes = serde_json::to_vec(&pins).unwrap_or_default();
                 crate::cache::share(opts.shared, RESOLUTION_KEY_KIND, rk, &bytes, &[], store);
+            }
+            // The wheels built here, which that resolution names.
+            for p in pins.iter().filter(|p| p.sdist.is_some()) {
+                let Some(d) = wheel_digest(p).filter(|d| store.has(d)) else {
+                    continue;
+                };
+                let size = std::fs::metadata(store.blob_path(&d)).map_or(0, |m| m.len());
+                let blob = Descriptor::new(WHEEL_MEDIA_TYPE, d.clone(), size);
+                let entry =
+                    json!({ "filename": p.filename, "digest": d.to_string(), "size": size });
+                let entry = serde_json::to_vec(&entry).unwrap_or_default();
+                crate::cache::share(
+                    opts.shared,
+                    BUILT_WHEEL_SHARE_KIND,
+                    d.hex(),
+                    &entry,
+                    &[blob],
+                    store,
+                );
             }
         };
         if !opts.no_cache {
