@@ -171,18 +171,18 @@ fn flags_spec(a: &cli::BuildArgs) -> Result<Spec> {
     s.deps.dev = a.dev.then_some(true);
     s.deps.strict_scripts = a.strict_scripts.then_some(true);
     s.deps.locked = a.locked.then_some(true);
-    s.deps.scripts_in_sandbox = match a.scripts.as_deref() {
-        None => None,
-        Some("ignore") => Some(false),
-        Some("sandbox") => Some(true),
-        Some(other) => anyhow::bail!("--scripts {other}: use ignore or sandbox"),
-    };
-    s.deps.sdists_in_sandbox = match a.sdists.as_deref() {
-        None => None,
-        Some("refuse") => Some(false),
-        Some("sandbox") => Some(true),
-        Some(other) => anyhow::bail!("--sdists {other}: use refuse or sandbox"),
-    };
+    s.deps.scripts_in_sandbox = a
+        .scripts
+        .as_deref()
+        .map(hoist::deps::parse_scripts)
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("--scripts: {e}"))?;
+    s.deps.sdists_in_sandbox = a
+        .sdists
+        .as_deref()
+        .map(hoist::deps::parse_sdists)
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("--sdists: {e}"))?;
     Ok(s)
 }
 

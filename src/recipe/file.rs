@@ -606,31 +606,13 @@ impl Cx<'_> {
             .transpose()?;
         let scripts = r
             .scripts
-            .map(|v| match v.get_ref().as_str() {
-                "ignore" => Ok(false),
-                "sandbox" => Ok(true),
-                other => Err(self.bad(
-                    &v,
-                    "scripts",
-                    format!(
-                        "unknown scripts setting `{other}`: use ignore (the default) or sandbox"
-                    ),
-                )),
+            .map(|v| {
+                crate::deps::parse_scripts(v.get_ref()).map_err(|e| self.bad(&v, "scripts", e))
             })
             .transpose()?;
         let sdists = r
             .sdists
-            .map(|v| match v.get_ref().as_str() {
-                "refuse" => Ok(false),
-                "sandbox" => Ok(true),
-                other => Err(self.bad(
-                    &v,
-                    "sdists",
-                    format!(
-                        "unknown sdists setting `{other}`: use refuse (the default) or sandbox"
-                    ),
-                )),
-            })
+            .map(|v| crate::deps::parse_sdists(v.get_ref()).map_err(|e| self.bad(&v, "sdists", e)))
             .transpose()?;
         Ok(DepsSpec {
             kind,
