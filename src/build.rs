@@ -473,9 +473,10 @@ pub fn build(
             });
         } else {
             let key = user_key(opts, &plan);
-            let (layer, reused) = cached_layer(store, "user-layer", &key, || {
-                user_layer(store, opts, facts, &plan)
-            })?;
+            let (layer, reused) =
+                crate::cache::layer::get_or_make::<BuildError>(store, "user-layer", &key, || {
+                    user_layer(store, opts, facts, &plan)
+                })?;
             let what = format!(
                 "hoist user {} {}:{} home {}",
                 spec.name, plan.uid, plan.gid, plan.home
@@ -560,9 +561,10 @@ pub fn build(
     files.hash()?;
     let epoch = app_epoch(opts)?;
     let key = files.key(opts.compression, epoch);
-    let (app, reused) = cached_layer(store, "app-layer", &key, || {
-        Ok(files.write(store, opts.compression, epoch)?)
-    })?;
+    let (app, reused) =
+        crate::cache::layer::get_or_make::<BuildError>(store, "app-layer", &key, || {
+            Ok(files.write(store, opts.compression, epoch)?)
+        })?;
     let what = format!(
         "hoist app: COPY . {} ({} files)",
         files.dest.absolute(),
@@ -738,53 +740,6 @@ pub fn app_epoch(opts: &BuildOptions) -> Result<u64, BuildError> {
         .map_err(|_| fail("git printed no commit time".into()))
 }
 
-#[derive(serde::Serialize, serde::Deserialize)]
-struct CachedLayer {
-    descriptor: Descriptor,
-    diff_id: Digest,
-    uncompressed_size: u64,
-}
-
-/// The layer the store has under `key`, when its blob is there too.
-pub(crate) fn cached_entry(
-    store: &Store,
-    kind: &str,
-    key: &str,
-) -> Result<Option<Layer>, BuildError> {
-    let Some(bytes) = store.get_key(kind, key)? else {
-        return Ok(None);
-    };
-    Ok(serde_json::from_slice::<CachedLayer>(&bytes)
-        .ok()
-        .filter(|e| store.has(&e.descriptor.digest))
-        .map(|e| Layer {
-            descriptor: e.descriptor,
-            diff_id: e.diff_id,
-            uncompressed_size: e.uncompressed_size,
-        }))
-}
-
-/// A layer from the store by its key, or made and remembered. A key
-/// whose blob is gone is made again.
-fn cached_layer(
-    store: &Store,
-    kind: &str,
-    key: &str,
-    make: impl FnOnce() -> Result<Layer, BuildError>,
-) -> Result<(Layer, bool), BuildError> {
-    if let Some(layer) = cached_entry(store, kind, key)? {
-        return Ok((layer, true));
-    }
-    let layer = make()?;
-    let entry = CachedLayer {
-        descriptor: layer.descriptor.clone(),
-        diff_id: layer.diff_id.clone(),
-        uncompressed_size: layer.uncompressed_size,
-    };
-    store.put_key(kind, key, &serde_json::to_vec(&entry).unwrap_or_default())?;
-    Ok((layer, false))
-}
-
 /// The cache keys of the run steps' layers: a chain that starts with the
 /// base, to which each step adds its text and each layer made its
 /// diff_id, so a step's key covers everything below it.
@@ -852,12 +807,13 @@ fn run_steps(
     for step in &opts.run {
         let key = chain.key(step);
         let mut files = 0;
-        let (layer, reused) = cached_layer(store, "run-layer", &key, || {
-            let made =
-                crate::sandbox::run_step(store, &ground, step, opts.compression, opts.epoch)?;
-            files = made.changes;
-            Ok(made.layer)
-        })?;
+        let (layer, reused) =
+            crate::cache::layer::get_or_make::<BuildError>(store, "run-layer", &key, || {
+                let made =
+                    crate::sandbox::run_step(store, &ground, step, opts.compression, opts.epoch)?;
+                files = made.changes;
+                Ok(made.layer)
+            })?;
         chain.made(&layer);
         ground = ground.with(&layer.descriptor);
         let what = format!("hoist run: {}", step.shown());

@@ -232,7 +232,7 @@ pub fn plan(
         let key = chain.key(step);
         let hit = match runs {
             true => None,
-            false => build::cached_entry(store, "run-layer", &key)?,
+            false => crate::cache::layer::lookup(store, "run-layer", &key)?,
         };
         let why = match (&hit, runs) {
             (Some(_), _) => format!("`{}`: unchanged (in the cache)", step.shown()),

@@ -39,6 +39,7 @@
 //! artifact that does not check out, is reported and the build goes on
 //! without it.
 
+pub mod layer;
 pub mod remote;
 
 use std::collections::BTreeMap;

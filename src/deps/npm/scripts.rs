@@ -43,13 +43,6 @@ pub struct Scripted {
     pub left_out: usize,
 }
 
-#[derive(serde::Serialize, serde::Deserialize)]
-struct Entry {
-    descriptor: crate::image::Descriptor,
-    diff_id: Digest,
-    uncompressed_size: u64,
-}
-
 /// Runs the install scripts of `packages` (lockfile keys such as
 /// `node_modules/epoll`) over `native` on `ground`; the project is at
 /// `workdir` in the image.
@@ -83,20 +76,12 @@ pub fn run(
     .hex()
     .to_owned();
     if !no_cache {
-        if let Some(bytes) = store.get_key(KEY_KIND, &key)? {
-            if let Ok(e) = serde_json::from_slice::<Entry>(&bytes) {
-                if store.has(&e.descriptor.digest) {
-                    return Ok(Scripted {
-                        layer: Layer {
-                            descriptor: e.descriptor,
-                            diff_id: e.diff_id,
-                            uncompressed_size: e.uncompressed_size,
-                        },
-                        reused: true,
-                        left_out: 0,
-                    });
-                }
-            }
+        if let Some(layer) = crate::cache::layer::lookup(store, KEY_KIND, &key)? {
+            return Ok(Scripted {
+                layer,
+                reused: true,
+                left_out: 0,
+            });
         }
     }
 
@@ -141,16 +126,7 @@ pub fn run(
         },
         other => other,
     })?;
-    let entry = Entry {
-        descriptor: layer.descriptor.clone(),
-        diff_id: layer.diff_id.clone(),
-        uncompressed_size: layer.uncompressed_size,
-    };
-    store.put_key(
-        KEY_KIND,
-        &key,
-        &serde_json::to_vec(&entry).unwrap_or_default(),
-    )?;
+    crate::cache::layer::remember(store, KEY_KIND, &key, &layer)?;
     Ok(Scripted {
         layer,
         reused: false,

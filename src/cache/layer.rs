@@ -1,0 +1,61 @@
+//! Layers remembered in the local store under a cache key: the entry
+//! `keys/KIND/KEY` names the layer's blob, diff_id and size, so a hit
+//! needs no layer bytes read. The user, app and run-step layers and the
+//! npm layer made by install scripts are kept this way (the deps
+//! installers keep richer entries of their own).
+
+use serde::{Deserialize, Serialize};
+
+use crate::digest::Digest;
+use crate::image::Descriptor;
+use crate::layer::Layer;
+use crate::store::{Store, StoreError};
+
+/// The entry's form in the store.
+#[derive(Serialize, Deserialize)]
+struct Entry {
+    descriptor: Descriptor,
+    diff_id: Digest,
+    uncompressed_size: u64,
+}
+
+/// The layer the store has under `kind/key`, when its blob is there too.
+pub fn lookup(store: &Store, kind: &str, key: &str) -> Result<Option<Layer>, StoreError> {
+    let Some(bytes) = store.get_key(kind, key)? else {
+        return Ok(None);
+    };
+    Ok(serde_json::from_slice::<Entry>(&bytes)
+        .ok()
+        .filter(|e| store.has(&e.descriptor.digest))
+        .map(|e| Layer {
+            descriptor: e.descriptor,
+            diff_id: e.diff_id,
+            uncompressed_size: e.uncompressed_size,
+        }))
+}
+
+/// Records `layer` under `kind/key`.
+pub fn remember(store: &Store, kind: &str, key: &str, layer: &Layer) -> Result<(), StoreError> {
+    let entry = Entry {
+        descriptor: layer.descriptor.clone(),
+        diff_id: layer.diff_id.clone(),
+        uncompressed_size: layer.uncompressed_size,
+    };
+    store.put_key(kind, key, &serde_json::to_vec(&entry).unwrap_or_default())
+}
+
+/// The layer under `kind/key`, or made by `make` and remembered; says
+/// whether it was found. A key whose blob is gone is made again.
+pub fn get_or_make<E: From<StoreError>>(
+    store: &Store,
+    kind: &str,
+    key: &str,
+    make: impl FnOnce() -> Result<Layer, E>,
+) -> Result<(Layer, bool), E> {
+    if let Some(layer) = lookup(store, kind, key)? {
+        return Ok((layer, true));
+    }
+    let layer = make()?;
+    remember(store, kind, key, &layer)?;
+    Ok((layer, false))
+}
