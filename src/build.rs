@@ -654,21 +654,16 @@ pub fn build(
             net,
         )?;
     }
-    if let Some(sbom) = &opts.sbom {
-        let wrote = crate::sbom::emit(
-            sbom,
-            &[&inventory],
-            &opts.outputs,
-            &pushes,
-            client.as_ref(),
-            store,
-            opts.epoch,
-            net,
-        )?;
-        for output in wrote {
-            report(Event::Output { output });
-        }
-    }
+    let inventories = [&inventory];
+    emit_sbom(
+        opts,
+        &inventories,
+        &pushes,
+        client.as_ref(),
+        store,
+        net,
+        report,
+    )?;
     crate::plan::save_record(opts, store, &base.manifest_digest, &files)?;
     Ok(BuildResult {
         image,
@@ -738,6 +733,36 @@ pub fn app_epoch(opts: &BuildOptions) -> Result<u64, BuildError> {
         .trim()
         .parse()
         .map_err(|_| fail("git printed no commit time".into()))
+}
+
+/// Writes the SBOM of `inventories` when the build asks for one, next to
+/// each output and, for `pushes`, as an artifact in their repositories.
+fn emit_sbom(
+    opts: &BuildOptions,
+    inventories: &[&crate::sbom::Inventory],
+    pushes: &[Reference],
+    client: Option<&registry::Client>,
+    store: &Store,
+    net: &dyn registry::Progress,
+    report: &mut dyn FnMut(Event),
+) -> Result<(), BuildError> {
+    let Some(sbom) = &opts.sbom else {
+        return Ok(());
+    };
+    let wrote = crate::sbom::emit(
+        sbom,
+        inventories,
+        &opts.outputs,
+        pushes,
+        client,
+        store,
+        opts.epoch,
+        net,
+    )?;
+    for output in wrote {
+        report(Event::Output { output });
+    }
+    Ok(())
 }
 
 /// The cache keys of the run steps' layers: a chain that starts with the
@@ -1151,23 +1176,16 @@ pub fn build_platforms(
             net,
         )?;
     }
-    if let Some(sbom) = &opts.sbom {
-        let inventories: Vec<&crate::sbom::Inventory> =
-            images.iter().map(|r| &r.inventory).collect();
-        let wrote = crate::sbom::emit(
-            sbom,
-            &inventories,
-            &opts.outputs,
-            &pushes,
-            client.as_ref(),
-            store,
-            opts.epoch,
-            net,
-        )?;
-        for output in wrote {
-            report(Event::Output { output });
-        }
-    }
+    let inventories: Vec<&crate::sbom::Inventory> = images.iter().map(|r| &r.inventory).collect();
+    emit_sbom(
+        opts,
+        &inventories,
+        &pushes,
+        client.as_ref(),
+        store,
+        net,
+        report,
+    )?;
     Ok(MultiResult {
         index: index_desc,
         images,
