@@ -1,9 +1,17 @@
 //! Reading from registries: manifests, the image for a platform, blobs.
 //!
 //! Pulls go to the mirrors registries.conf names first, then to the
-//! registry itself. Every manifest read is stored (it is content-addressed,
-//! so that is safe and cheap), which lets a later [`Client::resolve`] of a
-//! digest reference work offline.
+//! registry itself. Every manifest a resolve reads is stored once it has
+//! been parsed and checked (it is content-addressed, so that is safe and
+//! cheap), which lets a later [`Client::resolve`] of a digest reference
+//! work offline; a document hoist refuses is never stored, and a tag is
+//! recorded only when the whole resolve succeeded.
+//!
+//! An interrupted blob download resumes; a try counts as progress (and
+//! does not use up the retry budget) only when it brought the blob well
+//! past the most bytes any try had received (see [`made_progress`]), so a
+//! server that ignores `Range` and sends a little more each time is not
+//! tried once per increment.
 
 use std::io::Read;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -201,10 +209,26 @@ impl Client {
             },
             _ => r.api_reference(),
         };
-        let mut fetched = self.fetch_manifest(&sources, &top, Some(store), progress)?;
-        if r.digest().is_none() && fetched.source.is_some() {
-            remember_tag(store, r, &fetched.digest)?;
+        let fetched = self.fetch_manifest(&sources, &top, Some(store), progress)?;
+        let (top_digest, from_network) = (fetched.digest.clone(), fetched.source.is_some());
+        let resolved = self.resolve_from(r, platform, store, progress, &sources, fetched);
+        // The tag is recorded only for an image hoist accepted.
+        if resolved.is_ok() && r.digest().is_none() && from_network {
+            remember_tag(store, r, &top_digest)?;
         }
+        resolved
+    }
+
+    /// The rest of [`Client::resolve`], from the top document read.
+    fn resolve_from(
+        &self,
+        r: &Reference,
+        platform: &Platform,
+        store: &Store,
+        progress: &dyn Progress,
+        sources: &[Reference],
+        mut fetched: Fetched,
+    ) -> Result<RemoteImage, RegistryError> {
         // Children are read from where the top document came from.
         let mut preferred = fetched.source;
         let mut index: Option<RemoteIndex> = None;
@@ -239,7 +263,7 @@ impl Client {
                         });
                     }
                     entry_platform = entry.platform.clone();
-                    let ordered = prefer(&sources, preferred);
+                    let ordered = prefer(sources, preferred);
                     let hint = Some(entry.media_type.clone()).filter(|m| !m.is_empty());
                     fetched = self.fetch_manifest(
                         &ordered,
@@ -250,7 +274,7 @@ impl Client {
                     if fetched.media_type.is_none() {
                         fetched.media_type = hint;
                     }
-                    preferred = fetched.source.map(|i| source_index(&sources, &ordered, i));
+                    preferred = fetched.source.map(|i| source_index(sources, &ordered, i));
                 }
                 ImageDoc::Manifest(m) => {
                     let source = preferred
@@ -260,7 +284,7 @@ impl Client {
                     return self.finish_resolve(
                         r,
                         source,
-                        &sources,
+                        sources,
                         fetched,
                         m,
                         entry_platform,
@@ -391,6 +415,13 @@ impl Client {
                 Ok(mut f) => {
                     f.source = Some(i);
                     if let Some(store) = store {
+                        // Parsed and checked before it is kept: a document
+                        // hoist refuses never reaches the store.
+                        let what = format!("manifest {} of {src}", f.digest);
+                        if let Err(e) = ImageDoc::parse(&f.bytes, &what, f.media_type.as_deref()) {
+                            last = Some(e.into());
+                            continue;
+                        }
                         store.put_bytes(&f.bytes)?;
                     }
                     return Ok(f);
@@ -644,6 +675,9 @@ impl Client {
         });
         let mut writer = store.writer()?;
         let mut failures: u32 = 0;
+        // The most bytes any try has received: progress is measured
+        // against it, not against where this try started.
+        let mut most: u64 = 0;
         loop {
             let start = writer.count();
             let mut call = Call::new(self, Method::GET, url.clone(), &scope, &what, progress);
@@ -695,9 +729,10 @@ impl Client {
                 }
                 Err(CopyError::Io(e)) => super::client::error_chain(&e),
             };
-            if writer.count() > start {
+            if made_progress(most, writer.count(), desc.size) {
                 failures = 0;
             }
+            most = most.max(writer.count());
             failures += 1;
             if failures >= self.opts.retry.tries {
                 return Err(RegistryError::Unreachable {
@@ -810,6 +845,16 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// docs of [`crate::registry`]: a 256 KiB/s floor on top of 5 minutes).
 pub(crate) fn blob_deadline(remaining: u64) -> Duration {
     Duration::from_secs(300 + remaining / (256 * 1024))
+}
+
+/// How far past the most bytes ever received a try must get to count as
+/// progress (or to the blob's end, when less is left).
+const MIN_PROGRESS: u64 = 1 << 20;
+
+/// Whether a download try that ended with `now` bytes made progress,
+/// given that tries before it got at most `most` bytes of `size`.
+fn made_progress(most: u64, now: u64, size: u64) -> bool {
+    now > most && now - most >= MIN_PROGRESS.min(size.saturating_sub(most))
 }
 
 enum CopyError {
@@ -944,6 +989,19 @@ mod tests {
         );
         assert_eq!(embedded_media_type(b"{}"), None);
         assert!(blob_deadline(0) >= Duration::from_secs(300));
+        let mib = MIN_PROGRESS;
+        for (most, now, size, want) in [
+            (0, 10, 100, false),
+            (0, 100, 100, true),
+            (90, 95, 100, false),
+            (90, 100, 100, true),
+            (0, mib, 10 * mib, true),
+            (mib, mib + 10, 10 * mib, false),
+            (mib, 2 * mib, 10 * mib, true),
+            (5 * mib, 3 * mib, 10 * mib, false),
+        ] {
+            assert_eq!(made_progress(most, now, size), want, "{most} {now} {size}");
+        }
         assert_eq!(blob_deadline(256 * 1024 * 100), Duration::from_secs(400));
     }
 }

@@ -12,6 +12,7 @@ mod pip;
 mod rcache;
 mod recipe;
 mod registry;
+mod registry_trust;
 mod sandbox;
 mod sbom;
 mod support;
