@@ -892,7 +892,17 @@ impl Client {
             401 => {
                 let unchallenged =
                     "it sent no authentication challenge (no WWW-Authenticate header)";
+                // Credentials the realm rules kept back (see
+                // `realm_ok_for_credentials`) were not refused: never sent.
+                let withheld = ep
+                    .challenge()
+                    .filter(|c| c.is_bearer())
+                    .is_some_and(|c| !self.realm_accepts_credentials(ep, &c));
                 let hint = match (self.credentials(ep, &scope.repository), challenged) {
+                    (Ok(Some(c)), true) if withheld => format!(
+                        "the credentials from {} were not sent: its token service is reached over plain HTTP, and hoist sends credentials there only when the registry itself is plain HTTP on the same host",
+                        c.source
+                    ),
                     (Ok(Some(c)), true) => format!(
                         "the credentials from {} were not accepted; log in again with `hoist login {registry}`",
                         c.source

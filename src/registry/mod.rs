@@ -80,8 +80,21 @@
 //! Credentials go only to the registry they were looked up for: never on a
 //! redirect to another host (redirects are followed by hand, with the
 //! `Authorization` header dropped when the host changes), never to the
-//! `urls` of a foreign layer (hoist never fetches those), and to a token
-//! realm on another host only over HTTPS.
+//! `urls` of a foreign layer (hoist never fetches those). A token realm
+//! gets them over HTTPS, with TLS always verified when the realm is on
+//! another host (an insecure mark covers the host the user named, nothing
+//! else), or over the registry's own scheme on its own host: a plain-HTTP
+//! registry may have a plain-HTTP realm beside it, an HTTPS registry's
+//! credentials never go down to `http://`. A realm's certificate error is
+//! not retried and names the realm's host.
+//!
+//! # What servers say
+//!
+//! Error bodies and token errors reach messages only as
+//! [`redact::ServerText`], made by the one redaction step in [`redact`]:
+//! the secrets this client sent and any `Authorization`, `Basic` or
+//! `Bearer` value are removed first, so an echoing proxy cannot put a
+//! password into a CI log.
 //!
 //! # Timeouts
 //!

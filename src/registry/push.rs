@@ -11,6 +11,13 @@
 //! downloads base layers. Up to [`super::Options::parallel`] blobs move at
 //! once.
 //!
+//! An upload counts only when the registry confirms it: each `PATCH`'s
+//! `Range` must end where the bytes sent end, and the final `PUT`'s
+//! `Docker-Content-Digest` must be the blob's (without one, a `HEAD` must
+//! find the blob at its size); a mount's answer is checked the same way.
+//! Anything else fails the push naming the blob and what the registry
+//! said, before any manifest is put.
+//!
 //! Manifests go up only when all their blobs are there, children (by
 //! digest) before the index, and the index (or the single manifest) last,
 //! under every tag: a reader never sees a tag pointing at something
