@@ -37,9 +37,9 @@ pub struct Client {
     /// For hosts a registry redirects to (object storage): no registry
     /// TLS files, and never any credentials.
     foreign: Option<reqwest::blocking::Client>,
-    /// For token realms on another host than their registry: that host's
-    /// certs.d files, and always verified TLS (an insecure mark covers the
-    /// registry the user named, nothing else).
+    /// For token realms on another host than their registry, by realm and
+    /// registry: always verified TLS (an insecure mark covers the registry
+    /// the user named, nothing else); see [`Client::realm_client`].
     realm_clients: Mutex<HashMap<String, reqwest::blocking::Client>>,
     /// Everything secret this client sent, taken out of every text a
     /// server sends back before it reaches a message.
@@ -556,7 +556,7 @@ impl Client {
         let client = if same_host(&url, &ep.base) {
             ep.client.clone()
         } else {
-            self.realm_client(&url, what)?
+            self.realm_client(&url, &ep.base, what)?
         };
         let service = c.param("service").unwrap_or("");
         let refresh = creds.and_then(|c| c.identity_token.as_ref());
@@ -684,6 +684,12 @@ impl Client {
         })?;
         let v: serde_json::Value = serde_json::from_slice(&body)
             .map_err(|_| proto("the token service did not answer JSON".into()))?;
+        // Whatever it hands out is secret from now on (see `redact`).
+        for k in ["token", "access_token", "refresh_token"] {
+            if let Some(t) = v.get(k).and_then(|t| t.as_str()) {
+                self.secrets.remember(t);
+            }
+        }
         let token = v
             .get("token")
             .and_then(|t| t.as_str())
@@ -691,10 +697,6 @@ impl Client {
             .or_else(|| v.get("access_token").and_then(|t| t.as_str()))
             .filter(|t| !t.is_empty())
             .ok_or_else(|| proto("the token service's answer has no token".into()))?;
-        self.secrets.remember(token);
-        if let Some(r) = v.get("refresh_token").and_then(|t| t.as_str()) {
-            self.secrets.remember(r);
-        }
         // The spec's default lifetime is 60 s.
         let ttl = v
             .get("expires_in")
@@ -705,26 +707,38 @@ impl Client {
     }
 
     /// The client for a token realm on another host than its registry:
-    /// that host's certs.d files, TLS always verified.
+    /// TLS always verified, with that host's certs.d files, else the CA
+    /// certificates (never the client certificate) the user gave for the
+    /// registry, whose token service it is.
     fn realm_client(
         &self,
         realm: &Url,
+        registry_base: &Url,
         what: &str,
     ) -> Result<reqwest::blocking::Client, RegistryError> {
         let host = authority(realm);
-        if let Some(c) = lock(&self.realm_clients).get(&host) {
+        let registry = authority(registry_base);
+        let key = format!("{host} {registry}");
+        if let Some(c) = lock(&self.realm_clients).get(&key) {
             return Ok(c.clone());
         }
+        let files = match certs::discover(&self.opts.certs_dirs, &host)? {
+            Some(t) => Some(t),
+            None => certs::discover(&self.opts.certs_dirs, &registry)?.map(|mut t| {
+                t.client = None;
+                t
+            }),
+        };
         let mut builder = crate::http::builder().redirect(reqwest::redirect::Policy::none());
-        if let Some(t) = certs::discover(&self.opts.certs_dirs, &host)? {
-            builder = certs::apply(builder, &t)?;
+        if let Some(t) = &files {
+            builder = certs::apply(builder, t)?;
         }
         let client = builder.build().map_err(|e| RegistryError::Protocol {
             what: what.to_owned(),
             registry: host.clone(),
             why: error_chain(&e),
         })?;
-        lock(&self.realm_clients).insert(host, client.clone());
+        lock(&self.realm_clients).insert(key, client.clone());
         Ok(client)
     }
 

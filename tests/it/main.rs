@@ -6,6 +6,7 @@ mod bad_input;
 mod build;
 mod bundle;
 mod cache;
+mod fake_registry;
 mod formats;
 mod npm;
 mod pip;
