@@ -236,15 +236,7 @@ impl Image {
     /// `size` bytes of incompressible file content in the layer;
     /// `urls`: foreign URLs on the layer's descriptor.
     pub fn new(size: usize, urls: &[String]) -> Image {
-        let mut x: u32 = 0x9e37_79b9;
-        let content: Vec<u8> = (0..size)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 17;
-                x ^= x << 5;
-                x as u8
-            })
-            .collect();
+        let content = noise(size, 0);
         let mut tar = tar::Builder::new(Vec::new());
         let mut h = tar::Header::new_gnu();
         h.set_size(content.len() as u64);
@@ -511,12 +503,21 @@ impl TlsFront {
         TlsFront { child, addr, log }
     }
 
+    /// The handshakes logged, once the log has settled: the front writes a
+    /// line only after the client has gone, which may be a moment after
+    /// hoist exited.
     pub fn handshakes(&self) -> Vec<String> {
-        std::fs::read_to_string(&self.log)
-            .unwrap_or_default()
-            .lines()
-            .map(str::to_owned)
-            .collect()
+        let read = || std::fs::read_to_string(&self.log).unwrap_or_default();
+        let mut text = read();
+        for _ in 0..50 {
+            std::thread::sleep(Duration::from_millis(100));
+            let again = read();
+            if again == text && !text.is_empty() {
+                break;
+            }
+            text = again;
+        }
+        text.lines().map(str::to_owned).collect()
     }
 }
 

@@ -454,20 +454,47 @@ fn token_service() -> Fake {
     Fake::start(|_| Resp::new(200).json(serde_json::json!({"token": "anonymous-token-1234"})))
 }
 
-#[test]
-fn an_insecure_mark_does_not_cover_a_token_realm_on_another_host() {
-    let env = Env::new();
+/// A registry on 127.0.0.1 whose Bearer realm is on `localhost` (another
+/// host) over HTTPS: `tls-front.py` in front of a token service.
+struct RealmElsewhere {
+    registry: Fake,
+    tokens: Fake,
+    front: TlsFront,
+    pki: Pki,
+    /// The realm's port.
+    port: String,
+}
+
+fn realm_elsewhere(env: &Env) -> RealmElsewhere {
     let pki = pki(&env.path("pki"));
     let tokens = token_service();
     let front = TlsFront::start(&pki, &tokens.addr, env.path("realm-tls.log"));
-    // The realm on `localhost`, the registry on 127.0.0.1: another host.
     let port = front.addr.rsplit(':').next().unwrap().to_owned();
     let realm = format!("https://localhost:{port}/token");
-    let fake = registry(Store::default(), move |req, _| {
+    let registry = registry(Store::default(), move |req, _| {
         let challenge = format!(r#"Bearer realm="{realm}",service="fake""#);
         (req.header("authorization").is_none())
             .then(|| Resp::new(401).header("WWW-Authenticate", &challenge))
     });
+    RealmElsewhere {
+        registry,
+        tokens,
+        front,
+        pki,
+        port,
+    }
+}
+
+#[test]
+fn an_insecure_mark_does_not_cover_a_token_realm_on_another_host() {
+    let env = Env::new();
+    let RealmElsewhere {
+        registry: fake,
+        tokens,
+        front,
+        pki: _,
+        port,
+    } = realm_elsewhere(&env);
     let auth = authfile(&env, &fake.addr);
     let r = pull(
         &env,
@@ -496,16 +523,14 @@ fn an_insecure_mark_does_not_cover_a_token_realm_on_another_host() {
 #[test]
 fn a_verified_token_realm_on_another_host_gets_the_credentials() {
     let env = Env::new();
-    let pki = pki(&env.path("pki"));
-    let tokens = token_service();
-    let front = TlsFront::start(&pki, &tokens.addr, env.path("realm-tls.log"));
-    let port = front.addr.rsplit(':').next().unwrap().to_owned();
-    let realm = format!("https://localhost:{port}/token");
-    let fake = registry(Store::default(), move |req, _| {
-        let challenge = format!(r#"Bearer realm="{realm}",service="fake""#);
-        (req.header("authorization").is_none())
-            .then(|| Resp::new(401).header("WWW-Authenticate", &challenge))
-    });
+    // Every part bound: a part left out would be dropped (stopped) here.
+    let RealmElsewhere {
+        registry: fake,
+        tokens,
+        front: _front,
+        pki,
+        port,
+    } = realm_elsewhere(&env);
     // The realm's CA in certs.d under the realm's own host.
     let certs_d = env.path("certs.d");
     let dir = certs_d.join(format!("localhost:{port}"));
