@@ -1151,6 +1151,44 @@ mod tests {
     }
 
     #[test]
+    fn realm_rules_table() {
+        let u = |s: &str| Url::parse(s).unwrap();
+        // (realm, registry base, credentials may go there)
+        for (realm, base, want) in [
+            (
+                "https://auth.docker.io/token",
+                "https://registry-1.docker.io/",
+                true,
+            ),
+            (
+                "http://127.0.0.1:5204/token",
+                "http://127.0.0.1:5203/",
+                true,
+            ),
+            (
+                "http://localhost:5204/token",
+                "http://127.0.0.1:5203/",
+                false,
+            ),
+            ("http://r.io/token", "https://r.io/", false),
+            ("http://r.io:8080/token", "https://r.io/", false),
+            ("https://r.io/token", "http://r.io/", true),
+            ("http://auth.r.io/token", "http://r.io/", false),
+        ] {
+            assert_eq!(
+                realm_ok_for_credentials(&u(realm), &u(base)),
+                want,
+                "{realm} for {base}"
+            );
+        }
+        assert!(same_host(&u("https://r.io:5001/t"), &u("http://R.io/")));
+        assert!(!same_host(
+            &u("https://localhost/t"),
+            &u("http://127.0.0.1/")
+        ));
+    }
+
+    #[test]
     fn origins_and_authorities() {
         let u = |s: &str| Url::parse(s).unwrap();
         assert!(same_origin(
