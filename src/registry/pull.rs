@@ -1,11 +1,11 @@
 //! Reading from registries: manifests, the image for a platform, blobs.
 //!
 //! Pulls go to the mirrors registries.conf names first, then to the
-//! registry itself. Every manifest a resolve reads is stored once it has
-//! been parsed and checked (it is content-addressed, so that is safe and
-//! cheap), which lets a later [`Client::resolve`] of a digest reference
-//! work offline; a document hoist refuses is never stored, and a tag is
-//! recorded only when the whole resolve succeeded.
+//! registry itself. Every manifest, index and config a resolve reads is
+//! stored once it has been parsed and checked (it is content-addressed,
+//! so that is safe and cheap), which lets a later [`Client::resolve`] of
+//! a digest reference work offline; a document hoist refuses is never
+//! stored, and a tag is recorded only when the whole resolve succeeded.
 //!
 //! An interrupted blob download resumes; a try counts as progress (and
 //! does not use up the retry budget) only when it brought the blob well
@@ -330,9 +330,17 @@ impl Client {
             });
         }
         let ordered = prefer(sources, sources.iter().position(|s| *s == source));
-        self.fetch_one(&ordered, r, cdesc, store, progress)?;
-        let bytes = store.read_blob(&cdesc.digest)?;
+        // Read into memory (it is small) and parsed before it is stored.
+        let (bytes, stored) = self.fetch_small_blob(&ordered, r, cdesc, store, progress)?;
         let config = ImageConfig::parse(&bytes, &what)?;
+        if !stored {
+            store.put_bytes(&bytes)?;
+            progress.event(&Event::BlobDone {
+                digest: &cdesc.digest,
+                size: cdesc.size,
+                outcome: BlobOutcome::Downloaded,
+            });
+        }
         let mut platform = config.platform();
         if platform.variant.is_none() {
             if let Some(p) = &entry_platform {
@@ -619,6 +627,105 @@ impl Client {
         Ok(out)
     }
 
+    /// A small blob (a config), from the store or else read into memory
+    /// from the first source that has it, verified against its digest and
+    /// size but not stored: the caller stores it once it has checked it.
+    /// Whether it came from the store.
+    fn fetch_small_blob(
+        &self,
+        sources: &[Reference],
+        r: &Reference,
+        desc: &Descriptor,
+        store: &Store,
+        progress: &dyn Progress,
+    ) -> Result<(Vec<u8>, bool), RegistryError> {
+        if store.has(&desc.digest) {
+            return Ok((store.read_blob(&desc.digest)?, true));
+        }
+        self.check_online(&format!("blob {} of {r}", desc.digest), r)?;
+        let mut last = None;
+        for src in sources {
+            let what = format!("downloading blob {} from {}", desc.digest, src.name());
+            let ep = match self.endpoint(src, &what, progress) {
+                Ok(ep) => ep,
+                Err(e) => {
+                    last = Some(e);
+                    continue;
+                }
+            };
+            let scope = Scope::pull(src.repository());
+            let url = ep.url(&format!("v2/{}/blobs/{}", src.repository(), desc.digest))?;
+            let mut tries = 0;
+            let read = loop {
+                let call = Call::new(self, Method::GET, url.clone(), &scope, &what, progress);
+                let read = self
+                    .send(&ep, &call)
+                    .and_then(|resp| self.check(&ep, resp, &[200], &what, &scope))
+                    .and_then(|resp| {
+                        read_small(resp, MAX_MANIFEST_SIZE).map_err(|e| RegistryError::Io {
+                            what: what.clone(),
+                            source: e,
+                        })
+                    });
+                // A body cut short is tried again (`send` retries the rest).
+                tries += 1;
+                match read {
+                    Err(RegistryError::Io { source, .. })
+                        if tries < self.opts.retry.tries
+                            && source.kind() != std::io::ErrorKind::InvalidData =>
+                    {
+                        let why = super::client::error_chain(&source);
+                        self.wait_to_retry(&what, tries, &why, progress);
+                    }
+                    other => break other,
+                }
+            };
+            let bytes = match read {
+                Ok(b) => b,
+                Err(e) => {
+                    last = Some(e);
+                    continue;
+                }
+            };
+            let actual = Digest::of(&bytes);
+            if actual != desc.digest {
+                last = Some(RegistryError::DigestMismatch {
+                    what,
+                    registry: ep.registry.clone(),
+                    expected: desc.digest.clone(),
+                    actual,
+                });
+                continue;
+            }
+            if bytes.len() as u64 != desc.size {
+                last = Some(RegistryError::Protocol {
+                    what,
+                    registry: ep.registry.clone(),
+                    why: format!(
+                        "it is {} bytes, but its descriptor says {}",
+                        bytes.len(),
+                        desc.size
+                    ),
+                });
+                continue;
+            }
+            return Ok((bytes, false));
+        }
+        Err(last.unwrap_or_else(|| no_source(desc, r)))
+    }
+
+    /// Waits before retry number `retry` of `what`, saying why.
+    fn wait_to_retry(&self, what: &str, retry: u32, why: &str, progress: &dyn Progress) {
+        let wait = self.opts.retry.delay(retry, None);
+        progress.event(&Event::Retrying {
+            what,
+            retry,
+            wait,
+            why,
+        });
+        std::thread::sleep(wait);
+    }
+
     /// Downloads one blob into the store from the first source that has
     /// it (unless the store has it already).
     pub(crate) fn fetch_one(
@@ -647,11 +754,7 @@ impl Client {
                 Err(e) => last = Some(e),
             }
         }
-        Err(last.unwrap_or_else(|| RegistryError::Protocol {
-            what: format!("downloading blob {}", desc.digest),
-            registry: r.registry().to_owned(),
-            why: "no source to read it from".into(),
-        }))
+        Err(last.unwrap_or_else(|| no_source(desc, r)))
     }
 
     /// Streams one blob from `src` into the store: resumes with `Range`
@@ -745,14 +848,7 @@ impl Client {
                     ),
                 });
             }
-            let wait = self.opts.retry.delay(failures, None);
-            progress.event(&Event::Retrying {
-                what: &what,
-                retry: failures,
-                wait,
-                why: &why,
-            });
-            std::thread::sleep(wait);
+            self.wait_to_retry(&what, failures, &why, progress);
         }
         match writer.finish(Some(&desc.digest), Some(desc.size)) {
             Ok(_) => Ok(()),
@@ -810,6 +906,15 @@ impl Client {
             }
         }
         Ok(out)
+    }
+}
+
+/// The error when no source was there to read `desc` from.
+fn no_source(desc: &Descriptor, r: &Reference) -> RegistryError {
+    RegistryError::Protocol {
+        what: format!("downloading blob {}", desc.digest),
+        registry: r.registry().to_owned(),
+        why: "no source to read it from".into(),
     }
 }
 

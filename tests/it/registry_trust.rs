@@ -300,6 +300,31 @@ fn a_refused_manifest_leaves_nothing_in_the_store() {
     );
 }
 
+#[test]
+fn a_config_that_is_not_one_is_not_stored() {
+    let env = Env::new();
+    let mut im = Image::new(100, &[]);
+    im.config = b"this is not a config".to_vec();
+    let mut doc: serde_json::Value = serde_json::from_slice(&im.manifest).unwrap();
+    doc["config"]["digest"] = sha256(&im.config).into();
+    doc["config"]["size"] = im.config.len().into();
+    im.manifest = doc.to_string().into_bytes();
+    let hex = sha256(&im.config)[7..].to_owned();
+    let fake = registry(Store::with_image("1", &im), |_, _| None);
+    let r = pull(&env, &format!("{}/it/badconfig:1", fake.addr), &[]);
+    assert_eq!(r.status, 1, "{}", r.stderr);
+    assert!(
+        fake.requests().iter().any(|q| q.path().ends_with(&hex)),
+        "the config was read"
+    );
+    let mut left = Vec::new();
+    walk(&env.path("cache"), &mut left);
+    assert!(
+        !left.iter().any(|p| p.to_string_lossy().contains(&hex)),
+        "the refused config was stored: {left:?}"
+    );
+}
+
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
     let Ok(rd) = std::fs::read_dir(dir) else {
         return;
