@@ -17,6 +17,7 @@ use super::certs;
 use super::challenge::{self, Challenge};
 use super::conf::{host_matches, RegistriesConf};
 use super::credentials::{self, Credentials, Secret};
+use super::redact::{Secrets, ServerText};
 use super::retry::{is_retryable_status, parse_retry_after};
 use super::{Event, Options, Progress, RegistryError};
 use crate::reference::{api_host, host_part, is_loopback, Reference};
@@ -36,6 +37,13 @@ pub struct Client {
     /// For hosts a registry redirects to (object storage): no registry
     /// TLS files, and never any credentials.
     foreign: Option<reqwest::blocking::Client>,
+    /// For token realms on another host than their registry, by realm and
+    /// registry: always verified TLS (an insecure mark covers the registry
+    /// the user named, nothing else); see [`Client::realm_client`].
+    realm_clients: Mutex<HashMap<String, reqwest::blocking::Client>>,
+    /// Everything secret this client sent, taken out of every text a
+    /// server sends back before it reaches a message.
+    pub(crate) secrets: Secrets,
 }
 
 impl std::fmt::Debug for Client {
@@ -171,11 +179,27 @@ fn authority(url: &Url) -> String {
     }
 }
 
-/// Credentials go to a token realm over HTTPS, or over plain HTTP only
-/// on the registry's own host (any port: the same machine).
+/// Whether a token realm is on the registry's own host (any port: the
+/// same machine, which the user's trust in the registry covers).
+fn same_host(realm: &Url, registry_base: &Url) -> bool {
+    host_part(&authority(realm)).eq_ignore_ascii_case(host_part(&authority(registry_base)))
+}
+
+/// Credentials go to a token realm over HTTPS (verified, when the realm
+/// is on another host: see [`Client::realm_client`]), or with the same
+/// scheme on the registry's own host: so a plain-HTTP registry (loopback
+/// or marked insecure) may have a plain-HTTP realm beside it, and a
+/// registry reached over HTTPS never has its credentials sent in clear
+/// text.
 fn realm_ok_for_credentials(realm: &Url, registry_base: &Url) -> bool {
     realm.scheme() == "https"
-        || host_part(&authority(realm)).eq_ignore_ascii_case(host_part(&authority(registry_base)))
+        || (realm.scheme() == registry_base.scheme() && same_host(realm, registry_base))
+}
+
+/// Whether a connection error is about a certificate (retrying will not
+/// help).
+fn is_certificate_error(detail: &str) -> bool {
+    detail.to_ascii_lowercase().contains("certificate")
 }
 
 fn same_origin(a: &Url, b: &Url) -> bool {
@@ -212,6 +236,8 @@ impl Client {
             conf,
             endpoints: Mutex::new(HashMap::new()),
             foreign,
+            realm_clients: Mutex::new(HashMap::new()),
+            secrets: Secrets::default(),
         })
     }
 
@@ -344,6 +370,9 @@ impl Client {
                     let status = resp.status();
                     if is_retryable_status(status.as_u16()) && retry + 1 < policy.tries {
                         asked_wait = retry_after(&resp);
+                        if let Some(asked) = asked_wait.filter(|a| *a > policy.max_retry_after) {
+                            return Err(self.wait_too_long(registry, &what, resp, asked));
+                        }
                         format!("HTTP {status}")
                     } else if status.is_success() || status == StatusCode::UNAUTHORIZED {
                         let challenge = challenge_of(resp.headers());
@@ -373,19 +402,14 @@ impl Client {
                     let lower = detail.to_ascii_lowercase();
                     // A certificate the client cannot verify will not
                     // become verifiable by waiting.
-                    let bad_cert = lower.contains("certificate");
+                    let bad_cert = is_certificate_error(&detail);
                     if retry + 1 >= policy.tries || bad_cert {
                         let tls_trouble = bad_cert
                             || ["tls", "ssl", "corrupt", "invalidcontenttype"]
                                 .iter()
                                 .any(|w| lower.contains(w));
                         let hint = if tls_trouble {
-                            let root = self
-                                .opts
-                                .certs_dirs
-                                .first()
-                                .map(|p| p.display().to_string())
-                                .unwrap_or_else(|| "/etc/containers/certs.d".into());
+                            let root = self.certs_root();
                             format!("; put the registry's CA certificate in {root}/{host}/ca.crt, or, to skip verification (and allow plain HTTP), mark it insecure: --insecure-registry {registry}, or `insecure = true` in registries.conf")
                         } else {
                             String::new()
@@ -418,12 +442,16 @@ impl Client {
         repository: &str,
     ) -> Result<Option<Credentials>, RegistryError> {
         if let Some(c) = &ep.creds_override {
+            self.secrets.remember_credentials(c);
             return Ok(Some(c.clone()));
         }
         if let Some(c) = lock(&ep.creds).get(repository) {
             return Ok(c.clone());
         }
         let found = credentials::lookup(&self.opts.auth_files, &ep.registry, repository)?;
+        if let Some(c) = &found {
+            self.secrets.remember_credentials(c);
+        }
         lock(&ep.creds).insert(repository.to_owned(), found.clone());
         Ok(found)
     }
@@ -501,14 +529,20 @@ impl Client {
         let realm = c
             .param("realm")
             .ok_or_else(|| proto("its Bearer challenge names no realm".into()))?;
-        let url = Url::parse(realm)
-            .map_err(|e| proto(format!("its token realm `{realm}` is not a URL: {e}")))?;
+        let url = Url::parse(realm).map_err(|e| {
+            let shown = self.secrets.clean(realm);
+            proto(format!("its token realm `{shown}` is not a URL: {e}"))
+        })?;
         if !matches!(url.scheme(), "http" | "https") {
-            return Err(proto(format!("its token realm `{realm}` is not http(s)")));
+            let shown = self.secrets.clean(realm);
+            return Err(proto(format!("its token realm `{shown}` is not http(s)")));
         }
         let looked_up;
         let creds = match creds {
-            Some(c) => Some(c),
+            Some(c) => {
+                self.secrets.remember_credentials(c);
+                Some(c)
+            }
             None => {
                 looked_up = self.credentials(ep, &scope.repository)?;
                 looked_up.as_ref()
@@ -516,6 +550,14 @@ impl Client {
         };
         let realm_ok_for_creds = realm_ok_for_credentials(&url, &ep.base);
         let creds = creds.filter(|_| realm_ok_for_creds);
+        let realm_host = authority(&url);
+        // The registry's own host shares its connection settings (and its
+        // insecure mark); any other host gets a client that verifies TLS.
+        let client = if same_host(&url, &ep.base) {
+            ep.client.clone()
+        } else {
+            self.realm_client(&url, &ep.base, what)?
+        };
         let service = c.param("service").unwrap_or("");
         let refresh = creds.and_then(|c| c.identity_token.as_ref());
         let token_what = format!("{what} (token from {})", url_without_query(&url));
@@ -538,7 +580,7 @@ impl Client {
                     .map(|(k, v)| format!("{k}={}", form_encode(v)))
                     .collect::<Vec<_>>()
                     .join("&");
-                ep.client
+                client
                     .post(url.clone())
                     .header(
                         reqwest::header::CONTENT_TYPE,
@@ -556,7 +598,7 @@ impl Client {
                         q.append_pair("scope", s);
                     }
                 }
-                let mut rb = ep.client.get(u);
+                let mut rb = client.get(u);
                 if let Some(c) = creds {
                     let mut h = HeaderValue::from_str(&c.basic_header())
                         .map_err(|_| proto("the credentials cannot be sent in a header".into()))?;
@@ -572,13 +614,29 @@ impl Client {
                     format!("HTTP {}", resp.status())
                 }
                 Ok(resp) => break resp,
-                Err(e) if retry + 1 < policy.tries => error_chain(&e),
                 Err(e) => {
-                    return Err(RegistryError::Unreachable {
-                        what: token_what,
-                        registry,
-                        detail: error_chain(&e),
-                    })
+                    let detail = error_chain(&e);
+                    // A certificate that cannot be verified will not become
+                    // verifiable by waiting; it is the realm's, not the
+                    // registry's.
+                    if is_certificate_error(&detail) {
+                        let root = self.certs_root();
+                        return Err(RegistryError::Unreachable {
+                            what: token_what,
+                            registry: realm_host.clone(),
+                            detail: format!(
+                                "{detail}; the token service's certificate is not trusted: put its CA certificate in {root}/{realm_host}/ca.crt (an insecure mark covers only the registry itself, never its token service)"
+                            ),
+                        });
+                    }
+                    if retry + 1 >= policy.tries {
+                        return Err(RegistryError::Unreachable {
+                            what: token_what,
+                            registry: realm_host.clone(),
+                            detail,
+                        });
+                    }
+                    detail
                 }
             };
             retry += 1;
@@ -593,14 +651,15 @@ impl Client {
         };
         let status = resp.status();
         if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
-            let message = error_message(resp);
+            let message = error_message(&self.secrets, resp);
             let hint = match creds {
                 Some(c) => format!(
                     "the token service refused the credentials from {}; log in again with `hoist login {registry}`",
                     c.source
                 ),
                 None if !realm_ok_for_creds => format!(
-                    "credentials are not sent to the token service {realm} because it is on another host over plain HTTP"
+                    "credentials are not sent to the token service {} over plain HTTP: only a plain-HTTP registry may have a plain-HTTP token service, on its own host",
+                    url_without_query(&url)
                 ),
                 None => format!("log in with `hoist login {registry}`"),
             };
@@ -616,7 +675,7 @@ impl Client {
                 what: token_what,
                 registry,
                 status: status.as_u16(),
-                message: error_message(resp),
+                message: error_message(&self.secrets, resp),
             });
         }
         let body = read_small(resp, 1 << 20).map_err(|e| RegistryError::Io {
@@ -625,6 +684,12 @@ impl Client {
         })?;
         let v: serde_json::Value = serde_json::from_slice(&body)
             .map_err(|_| proto("the token service did not answer JSON".into()))?;
+        // Whatever it hands out is secret from now on (see `redact`).
+        for k in ["token", "access_token", "refresh_token"] {
+            if let Some(t) = v.get(k).and_then(|t| t.as_str()) {
+                self.secrets.remember(t);
+            }
+        }
         let token = v
             .get("token")
             .and_then(|t| t.as_str())
@@ -639,6 +704,51 @@ impl Client {
             .filter(|&e| e > 0)
             .unwrap_or(60);
         Ok((Secret::new(token), Duration::from_secs(ttl)))
+    }
+
+    /// The client for a token realm on another host than its registry:
+    /// TLS always verified, with that host's certs.d files, else the CA
+    /// certificates (never the client certificate) the user gave for the
+    /// registry, whose token service it is.
+    fn realm_client(
+        &self,
+        realm: &Url,
+        registry_base: &Url,
+        what: &str,
+    ) -> Result<reqwest::blocking::Client, RegistryError> {
+        let host = authority(realm);
+        let registry = authority(registry_base);
+        let key = format!("{host} {registry}");
+        if let Some(c) = lock(&self.realm_clients).get(&key) {
+            return Ok(c.clone());
+        }
+        let files = match certs::discover(&self.opts.certs_dirs, &host)? {
+            Some(t) => Some(t),
+            None => certs::discover(&self.opts.certs_dirs, &registry)?.map(|mut t| {
+                t.client = None;
+                t
+            }),
+        };
+        let mut builder = crate::http::builder().redirect(reqwest::redirect::Policy::none());
+        if let Some(t) = &files {
+            builder = certs::apply(builder, t)?;
+        }
+        let client = builder.build().map_err(|e| RegistryError::Protocol {
+            what: what.to_owned(),
+            registry: host.clone(),
+            why: error_chain(&e),
+        })?;
+        lock(&self.realm_clients).insert(key, client.clone());
+        Ok(client)
+    }
+
+    /// The first certs.d root, for hints.
+    fn certs_root(&self) -> String {
+        self.opts
+            .certs_dirs
+            .first()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "/etc/containers/certs.d".into())
     }
 
     /// Whether credentials may go to `c`'s realm (see
@@ -714,6 +824,9 @@ impl Client {
                         && retry + 1 < policy.tries
                     {
                         let ra = retry_after(&resp);
+                        if let Some(asked) = ra.filter(|a| *a > policy.max_retry_after) {
+                            return Err(self.wait_too_long(&ep.registry, call.what, resp, asked));
+                        }
                         let why = format!("HTTP {status}");
                         retry += 1;
                         let wait = policy.delay(retry, ra);
@@ -784,17 +897,38 @@ impl Client {
         if ok.contains(&status) {
             return Ok(resp);
         }
-        let message = error_message(resp);
+        // hoist sends credentials only after a challenge asked for them.
+        let challenged = ep.challenge().is_some() || challenge_of(resp.headers()).is_some();
+        let message = error_message(&self.secrets, resp);
         let registry = ep.registry.clone();
         let what = what.to_owned();
         Err(match status {
             401 => {
-                let hint = match self.credentials(ep, &scope.repository) {
-                    Ok(Some(c)) => format!(
+                let unchallenged =
+                    "it sent no authentication challenge (no WWW-Authenticate header)";
+                // Credentials the realm rules kept back (see
+                // `realm_ok_for_credentials`) were not refused: never sent.
+                let withheld = ep
+                    .challenge()
+                    .filter(|c| c.is_bearer())
+                    .is_some_and(|c| !self.realm_accepts_credentials(ep, &c));
+                let hint = match (self.credentials(ep, &scope.repository), challenged) {
+                    (Ok(Some(c)), true) if withheld => format!(
+                        "the credentials from {} were not sent: its token service is reached over plain HTTP, and hoist sends credentials there only when the registry itself is plain HTTP on the same host",
+                        c.source
+                    ),
+                    (Ok(Some(c)), true) => format!(
                         "the credentials from {} were not accepted; log in again with `hoist login {registry}`",
                         c.source
                     ),
-                    _ => format!("log in with `hoist login {registry}`"),
+                    (Ok(Some(c)), false) => format!(
+                        "{unchallenged}, so the credentials from {} were never sent; check that {registry} is the registry you meant and that no proxy in between strips the header",
+                        c.source
+                    ),
+                    (_, false) => format!(
+                        "{unchallenged} and hoist sent no credentials; check that {registry} is the registry you meant and that no proxy in between strips the header"
+                    ),
+                    (_, true) => format!("log in with `hoist login {registry}`"),
                 };
                 RegistryError::Unauthorized {
                     what,
@@ -820,6 +954,25 @@ impl Client {
                 message,
             },
         })
+    }
+
+    /// The error for a server that asked (with `Retry-After`) for a longer
+    /// wait than hoist's cap: said, not waited for.
+    fn wait_too_long(
+        &self,
+        registry: &str,
+        what: &str,
+        resp: Response,
+        asked: Duration,
+    ) -> RegistryError {
+        RegistryError::WaitTooLong {
+            what: what.to_owned(),
+            registry: registry.to_owned(),
+            status: resp.status().as_u16(),
+            asked,
+            limit: self.opts.retry.max_retry_after,
+            message: error_message(&self.secrets, resp),
+        }
     }
 
     /// Drops every cached connection (tests; after a login).
@@ -911,10 +1064,11 @@ pub(crate) fn read_small(resp: Response, limit: u64) -> std::io::Result<Vec<u8>>
 }
 
 /// The registry's explanation from an error body: the v2 `errors` list
-/// (`CODE: message`), else the start of the text.
-pub(crate) fn error_message(resp: Response) -> String {
+/// (`CODE: message`), else the start of the text; redacted (see
+/// [`super::redact`]).
+pub(crate) fn error_message(secrets: &Secrets, resp: Response) -> ServerText {
     let body = read_small(resp, 64 * 1024).unwrap_or_default();
-    parse_error_body(&body)
+    secrets.clean(&parse_error_body(&body))
 }
 
 pub(crate) fn parse_error_body(body: &[u8]) -> String {
@@ -943,12 +1097,8 @@ pub(crate) fn parse_error_body(body: &[u8]) -> String {
             }
         }
     }
-    let text = String::from_utf8_lossy(body);
-    let line = text.trim().lines().next().unwrap_or("").trim();
-    match line.char_indices().nth(200) {
-        Some((i, _)) => format!("{}…", &line[..i]),
-        None => line.to_owned(),
-    }
+    // Cut to one line only after redaction (in `Secrets::clean`).
+    String::from_utf8_lossy(body).into_owned()
 }
 
 #[cfg(test)]
@@ -970,7 +1120,10 @@ mod tests {
                 r#"{"details":"incorrect username or password"}"#,
                 "incorrect username or password",
             ),
-            ("<html>\n<body>502 Bad Gateway</body>", "<html>"),
+            (
+                "<html>\n<body>502 Bad Gateway</body>",
+                "<html>\n<body>502 Bad Gateway</body>",
+            ),
             ("", ""),
         ];
         for (body, want) in cases {
@@ -995,6 +1148,44 @@ mod tests {
             Scope::push("a", Some("a")).scopes,
             vec!["repository:a:pull,push"]
         );
+    }
+
+    #[test]
+    fn realm_rules_table() {
+        let u = |s: &str| Url::parse(s).unwrap();
+        // (realm, registry base, credentials may go there)
+        for (realm, base, want) in [
+            (
+                "https://auth.docker.io/token",
+                "https://registry-1.docker.io/",
+                true,
+            ),
+            (
+                "http://127.0.0.1:5204/token",
+                "http://127.0.0.1:5203/",
+                true,
+            ),
+            (
+                "http://localhost:5204/token",
+                "http://127.0.0.1:5203/",
+                false,
+            ),
+            ("http://r.io/token", "https://r.io/", false),
+            ("http://r.io:8080/token", "https://r.io/", false),
+            ("https://r.io/token", "http://r.io/", true),
+            ("http://auth.r.io/token", "http://r.io/", false),
+        ] {
+            assert_eq!(
+                realm_ok_for_credentials(&u(realm), &u(base)),
+                want,
+                "{realm} for {base}"
+            );
+        }
+        assert!(same_host(&u("https://r.io:5001/t"), &u("http://R.io/")));
+        assert!(!same_host(
+            &u("https://localhost/t"),
+            &u("http://127.0.0.1/")
+        ));
     }
 
     #[test]

@@ -64,8 +64,8 @@ impl Client {
             Some(c) if c.is_bearer() => {
                 if !self.realm_accepts_credentials(&ep, &c) {
                     return Err(fail(format!(
-                        "its token service {} is on another host over plain HTTP; hoist does not send credentials there",
-                        c.param("realm").unwrap_or("?")
+                        "its token service {} is reached over plain HTTP; hoist sends credentials there only when the registry itself is plain HTTP on the same host",
+                        self.secrets.clean(c.param("realm").unwrap_or("?"))
                     )));
                 }
                 match self.fetch_token(&ep, &c, &Scope::none(), Some(&creds), &what, progress) {

@@ -80,8 +80,21 @@
 //! Credentials go only to the registry they were looked up for: never on a
 //! redirect to another host (redirects are followed by hand, with the
 //! `Authorization` header dropped when the host changes), never to the
-//! `urls` of a foreign layer (hoist never fetches those), and to a token
-//! realm on another host only over HTTPS.
+//! `urls` of a foreign layer (hoist never fetches those). A token realm
+//! gets them over HTTPS, with TLS always verified when the realm is on
+//! another host (an insecure mark covers the host the user named, nothing
+//! else), or over the registry's own scheme on its own host: a plain-HTTP
+//! registry may have a plain-HTTP realm beside it, an HTTPS registry's
+//! credentials never go down to `http://`. A realm's certificate error is
+//! not retried and names the realm's host.
+//!
+//! # What servers say
+//!
+//! Error bodies and token errors reach messages only as
+//! [`redact::ServerText`], made by the one redaction step in [`redact`]:
+//! the secrets this client sent and any `Authorization`, `Basic` or
+//! `Bearer` value are removed first, so an echoing proxy cannot put a
+//! password into a CI log.
 //!
 //! # Timeouts
 //!
@@ -104,6 +117,7 @@ mod live_tests;
 mod login;
 mod pull;
 mod push;
+pub mod redact;
 mod referrers;
 pub mod retry;
 
@@ -120,6 +134,7 @@ pub use client::Client;
 pub use credentials::{Credentials, Secret};
 pub use pull::{FetchReport, RemoteImage, RemoteIndex};
 pub use push::{PushImage, PushPlan, PushReport};
+pub use redact::ServerText;
 pub use retry::RetryPolicy;
 
 /// Manifests and indexes larger than this are refused: they are JSON read
@@ -244,7 +259,8 @@ impl<F: Fn(&Event<'_>) + Sync> Progress for F {
 }
 
 /// Errors talking to registries. Each names what was being done and the
-/// registry; none carries a credential.
+/// registry; none carries a credential: what a server said is held as a
+/// [`ServerText`], which only the redaction step makes.
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
     #[error("--offline: {what} is not in the local store and getting it needs the network; on a connected host run `hoist pull {reference} --output oci-archive:FILE` and use oci-archive:FILE instead")]
@@ -260,26 +276,37 @@ pub enum RegistryError {
         what: String,
         registry: String,
         status: u16,
-        message: String,
+        message: ServerText,
+    },
+    #[error("{what}: {registry} answered HTTP {status}{} and asked to be tried again in {}; hoist waits at most {} between tries, so it stops here: try again later", message_suffix(.message), human_wait(.asked), human_wait(.limit))]
+    WaitTooLong {
+        what: String,
+        registry: String,
+        status: u16,
+        message: ServerText,
+        /// What the server's `Retry-After` asked for.
+        asked: Duration,
+        /// [`RetryPolicy::max_retry_after`].
+        limit: Duration,
     },
     #[error("{what}: {registry} refused the request (HTTP 401){}; {hint}", message_suffix(.message))]
     Unauthorized {
         what: String,
         registry: String,
-        message: String,
+        message: ServerText,
         hint: String,
     },
     #[error("{what}: {registry} denied access (HTTP 403){}; check that your account may do this", message_suffix(.message))]
     Denied {
         what: String,
         registry: String,
-        message: String,
+        message: ServerText,
     },
     #[error("{what}: not found on {registry}{}", message_suffix(.message))]
     NotFound {
         what: String,
         registry: String,
-        message: String,
+        message: ServerText,
     },
     #[error(
         "{what}: what {registry} sent does not match its digest: expected {expected}, got {actual}"
@@ -289,6 +316,13 @@ pub enum RegistryError {
         registry: String,
         expected: Digest,
         actual: Digest,
+    },
+    #[error("{what}: {registry} did not confirm blob {digest}: {why}; the manifest was not pushed, so no tag points at an image the registry cannot serve")]
+    BlobNotConfirmed {
+        what: String,
+        registry: String,
+        digest: Digest,
+        why: String,
     },
     #[error("{what}: {registry}: {why}")]
     Protocol {
@@ -345,12 +379,27 @@ pub enum RegistryError {
     },
 }
 
-fn message_suffix(m: &str) -> String {
+fn message_suffix(m: &ServerText) -> String {
     if m.is_empty() {
         String::new()
     } else {
         format!(": {m}")
     }
+}
+
+/// A wait for people: `100000 s (about 28 hours)`.
+fn human_wait(d: &Duration) -> String {
+    let s = d.as_secs();
+    let about = if s < 120 {
+        return format!("{s} s");
+    } else if s < 2 * 3600 {
+        format!("{} minutes", (s + 30) / 60)
+    } else if s < 2 * 86400 {
+        format!("{} hours", (s + 1800) / 3600)
+    } else {
+        format!("{} days", (s + 43200) / 86400)
+    };
+    format!("{s} s (about {about})")
 }
 
 fn list(items: &[String]) -> String {

@@ -1,9 +1,17 @@
 //! Reading from registries: manifests, the image for a platform, blobs.
 //!
 //! Pulls go to the mirrors registries.conf names first, then to the
-//! registry itself. Every manifest read is stored (it is content-addressed,
-//! so that is safe and cheap), which lets a later [`Client::resolve`] of a
-//! digest reference work offline.
+//! registry itself. Every manifest, index and config a resolve reads is
+//! stored once it has been parsed and checked (it is content-addressed,
+//! so that is safe and cheap), which lets a later [`Client::resolve`] of
+//! a digest reference work offline; a document hoist refuses is never
+//! stored, and a tag is recorded only when the whole resolve succeeded.
+//!
+//! An interrupted blob download resumes; a try counts as progress (and
+//! does not use up the retry budget) only when it brought the blob well
+//! past the most bytes any try had received (see [`made_progress`]), so a
+//! server that ignores `Range` and sends a little more each time is not
+//! tried once per increment.
 
 use std::io::Read;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -201,10 +209,26 @@ impl Client {
             },
             _ => r.api_reference(),
         };
-        let mut fetched = self.fetch_manifest(&sources, &top, Some(store), progress)?;
-        if r.digest().is_none() && fetched.source.is_some() {
-            remember_tag(store, r, &fetched.digest)?;
+        let fetched = self.fetch_manifest(&sources, &top, Some(store), progress)?;
+        let (top_digest, from_network) = (fetched.digest.clone(), fetched.source.is_some());
+        let resolved = self.resolve_from(r, platform, store, progress, &sources, fetched);
+        // The tag is recorded only for an image hoist accepted.
+        if resolved.is_ok() && r.digest().is_none() && from_network {
+            remember_tag(store, r, &top_digest)?;
         }
+        resolved
+    }
+
+    /// The rest of [`Client::resolve`], from the top document read.
+    fn resolve_from(
+        &self,
+        r: &Reference,
+        platform: &Platform,
+        store: &Store,
+        progress: &dyn Progress,
+        sources: &[Reference],
+        mut fetched: Fetched,
+    ) -> Result<RemoteImage, RegistryError> {
         // Children are read from where the top document came from.
         let mut preferred = fetched.source;
         let mut index: Option<RemoteIndex> = None;
@@ -239,7 +263,7 @@ impl Client {
                         });
                     }
                     entry_platform = entry.platform.clone();
-                    let ordered = prefer(&sources, preferred);
+                    let ordered = prefer(sources, preferred);
                     let hint = Some(entry.media_type.clone()).filter(|m| !m.is_empty());
                     fetched = self.fetch_manifest(
                         &ordered,
@@ -250,7 +274,7 @@ impl Client {
                     if fetched.media_type.is_none() {
                         fetched.media_type = hint;
                     }
-                    preferred = fetched.source.map(|i| source_index(&sources, &ordered, i));
+                    preferred = fetched.source.map(|i| source_index(sources, &ordered, i));
                 }
                 ImageDoc::Manifest(m) => {
                     let source = preferred
@@ -260,7 +284,7 @@ impl Client {
                     return self.finish_resolve(
                         r,
                         source,
-                        &sources,
+                        sources,
                         fetched,
                         m,
                         entry_platform,
@@ -306,9 +330,17 @@ impl Client {
             });
         }
         let ordered = prefer(sources, sources.iter().position(|s| *s == source));
-        self.fetch_one(&ordered, r, cdesc, store, progress)?;
-        let bytes = store.read_blob(&cdesc.digest)?;
+        // Read into memory (it is small) and parsed before it is stored.
+        let (bytes, stored) = self.fetch_small_blob(&ordered, r, cdesc, store, progress)?;
         let config = ImageConfig::parse(&bytes, &what)?;
+        if !stored {
+            store.put_bytes(&bytes)?;
+            progress.event(&Event::BlobDone {
+                digest: &cdesc.digest,
+                size: cdesc.size,
+                outcome: BlobOutcome::Downloaded,
+            });
+        }
         let mut platform = config.platform();
         if platform.variant.is_none() {
             if let Some(p) = &entry_platform {
@@ -391,6 +423,13 @@ impl Client {
                 Ok(mut f) => {
                     f.source = Some(i);
                     if let Some(store) = store {
+                        // Parsed and checked before it is kept: a document
+                        // hoist refuses never reaches the store.
+                        let what = format!("manifest {} of {src}", f.digest);
+                        if let Err(e) = ImageDoc::parse(&f.bytes, &what, f.media_type.as_deref()) {
+                            last = Some(e.into());
+                            continue;
+                        }
                         store.put_bytes(&f.bytes)?;
                     }
                     return Ok(f);
@@ -588,6 +627,105 @@ impl Client {
         Ok(out)
     }
 
+    /// A small blob (a config), from the store or else read into memory
+    /// from the first source that has it, verified against its digest and
+    /// size but not stored: the caller stores it once it has checked it.
+    /// Whether it came from the store.
+    fn fetch_small_blob(
+        &self,
+        sources: &[Reference],
+        r: &Reference,
+        desc: &Descriptor,
+        store: &Store,
+        progress: &dyn Progress,
+    ) -> Result<(Vec<u8>, bool), RegistryError> {
+        if store.has(&desc.digest) {
+            return Ok((store.read_blob(&desc.digest)?, true));
+        }
+        self.check_online(&format!("blob {} of {r}", desc.digest), r)?;
+        let mut last = None;
+        for src in sources {
+            let what = format!("downloading blob {} from {}", desc.digest, src.name());
+            let ep = match self.endpoint(src, &what, progress) {
+                Ok(ep) => ep,
+                Err(e) => {
+                    last = Some(e);
+                    continue;
+                }
+            };
+            let scope = Scope::pull(src.repository());
+            let url = ep.url(&format!("v2/{}/blobs/{}", src.repository(), desc.digest))?;
+            let mut tries = 0;
+            let read = loop {
+                let call = Call::new(self, Method::GET, url.clone(), &scope, &what, progress);
+                let read = self
+                    .send(&ep, &call)
+                    .and_then(|resp| self.check(&ep, resp, &[200], &what, &scope))
+                    .and_then(|resp| {
+                        read_small(resp, MAX_MANIFEST_SIZE).map_err(|e| RegistryError::Io {
+                            what: what.clone(),
+                            source: e,
+                        })
+                    });
+                // A body cut short is tried again (`send` retries the rest).
+                tries += 1;
+                match read {
+                    Err(RegistryError::Io { source, .. })
+                        if tries < self.opts.retry.tries
+                            && source.kind() != std::io::ErrorKind::InvalidData =>
+                    {
+                        let why = super::client::error_chain(&source);
+                        self.wait_to_retry(&what, tries, &why, progress);
+                    }
+                    other => break other,
+                }
+            };
+            let bytes = match read {
+                Ok(b) => b,
+                Err(e) => {
+                    last = Some(e);
+                    continue;
+                }
+            };
+            let actual = Digest::of(&bytes);
+            if actual != desc.digest {
+                last = Some(RegistryError::DigestMismatch {
+                    what,
+                    registry: ep.registry.clone(),
+                    expected: desc.digest.clone(),
+                    actual,
+                });
+                continue;
+            }
+            if bytes.len() as u64 != desc.size {
+                last = Some(RegistryError::Protocol {
+                    what,
+                    registry: ep.registry.clone(),
+                    why: format!(
+                        "it is {} bytes, but its descriptor says {}",
+                        bytes.len(),
+                        desc.size
+                    ),
+                });
+                continue;
+            }
+            return Ok((bytes, false));
+        }
+        Err(last.unwrap_or_else(|| no_source(desc, r)))
+    }
+
+    /// Waits before retry number `retry` of `what`, saying why.
+    fn wait_to_retry(&self, what: &str, retry: u32, why: &str, progress: &dyn Progress) {
+        let wait = self.opts.retry.delay(retry, None);
+        progress.event(&Event::Retrying {
+            what,
+            retry,
+            wait,
+            why,
+        });
+        std::thread::sleep(wait);
+    }
+
     /// Downloads one blob into the store from the first source that has
     /// it (unless the store has it already).
     pub(crate) fn fetch_one(
@@ -616,11 +754,7 @@ impl Client {
                 Err(e) => last = Some(e),
             }
         }
-        Err(last.unwrap_or_else(|| RegistryError::Protocol {
-            what: format!("downloading blob {}", desc.digest),
-            registry: r.registry().to_owned(),
-            why: "no source to read it from".into(),
-        }))
+        Err(last.unwrap_or_else(|| no_source(desc, r)))
     }
 
     /// Streams one blob from `src` into the store: resumes with `Range`
@@ -644,6 +778,9 @@ impl Client {
         });
         let mut writer = store.writer()?;
         let mut failures: u32 = 0;
+        // The most bytes any try has received: progress is measured
+        // against it, not against where this try started.
+        let mut most: u64 = 0;
         loop {
             let start = writer.count();
             let mut call = Call::new(self, Method::GET, url.clone(), &scope, &what, progress);
@@ -695,9 +832,10 @@ impl Client {
                 }
                 Err(CopyError::Io(e)) => super::client::error_chain(&e),
             };
-            if writer.count() > start {
+            if made_progress(most, writer.count(), desc.size) {
                 failures = 0;
             }
+            most = most.max(writer.count());
             failures += 1;
             if failures >= self.opts.retry.tries {
                 return Err(RegistryError::Unreachable {
@@ -710,14 +848,7 @@ impl Client {
                     ),
                 });
             }
-            let wait = self.opts.retry.delay(failures, None);
-            progress.event(&Event::Retrying {
-                what: &what,
-                retry: failures,
-                wait,
-                why: &why,
-            });
-            std::thread::sleep(wait);
+            self.wait_to_retry(&what, failures, &why, progress);
         }
         match writer.finish(Some(&desc.digest), Some(desc.size)) {
             Ok(_) => Ok(()),
@@ -778,6 +909,15 @@ impl Client {
     }
 }
 
+/// The error when no source was there to read `desc` from.
+fn no_source(desc: &Descriptor, r: &Reference) -> RegistryError {
+    RegistryError::Protocol {
+        what: format!("downloading blob {}", desc.digest),
+        registry: r.registry().to_owned(),
+        why: "no source to read it from".into(),
+    }
+}
+
 /// The store's cache kind for tag → digest records.
 const TAG_KIND: &str = "registry-tag";
 
@@ -810,6 +950,16 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// docs of [`crate::registry`]: a 256 KiB/s floor on top of 5 minutes).
 pub(crate) fn blob_deadline(remaining: u64) -> Duration {
     Duration::from_secs(300 + remaining / (256 * 1024))
+}
+
+/// How far past the most bytes ever received a try must get to count as
+/// progress (or to the blob's end, when less is left).
+const MIN_PROGRESS: u64 = 1 << 20;
+
+/// Whether a download try that ended with `now` bytes made progress,
+/// given that tries before it got at most `most` bytes of `size`.
+fn made_progress(most: u64, now: u64, size: u64) -> bool {
+    now > most && now - most >= MIN_PROGRESS.min(size.saturating_sub(most))
 }
 
 enum CopyError {
@@ -944,6 +1094,19 @@ mod tests {
         );
         assert_eq!(embedded_media_type(b"{}"), None);
         assert!(blob_deadline(0) >= Duration::from_secs(300));
+        let mib = MIN_PROGRESS;
+        for (most, now, size, want) in [
+            (0, 10, 100, false),
+            (0, 100, 100, true),
+            (90, 95, 100, false),
+            (90, 100, 100, true),
+            (0, mib, 10 * mib, true),
+            (mib, mib + 10, 10 * mib, false),
+            (mib, 2 * mib, 10 * mib, true),
+            (5 * mib, 3 * mib, 10 * mib, false),
+        ] {
+            assert_eq!(made_progress(most, now, size), want, "{most} {now} {size}");
+        }
         assert_eq!(blob_deadline(256 * 1024 * 100), Duration::from_secs(400));
     }
 }

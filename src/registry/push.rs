@@ -11,6 +11,13 @@
 //! downloads base layers. Up to [`super::Options::parallel`] blobs move at
 //! once.
 //!
+//! An upload counts only when the registry confirms it: each `PATCH`'s
+//! `Range` must end where the bytes sent end, and the final `PUT`'s
+//! `Docker-Content-Digest` must be the blob's (without one, a `HEAD` must
+//! find the blob at its size); a mount's answer is checked the same way.
+//! Anything else fails the push naming the blob and what the registry
+//! said, before any manifest is put.
+//!
 //! Manifests go up only when all their blobs are there, children (by
 //! digest) before the index, and the index (or the single manifest) last,
 //! under every tag: a reader never sees a tag pointing at something
@@ -409,10 +416,11 @@ impl Client {
             let resp = self.send(ctx.ep, &call)?;
             match resp.status().as_u16() {
                 201 => {
+                    self.confirm(ctx, d, &what, "the mount", resp.headers())?;
                     return Ok(BlobResult {
                         outcome: BlobOutcome::Mounted,
                         downloaded: false,
-                    })
+                    });
                 }
                 202 => session = Some(ctx.ep.resolve_location(&resp, &what)?),
                 // Anything else (no pull right on the base, mounts not
@@ -543,6 +551,26 @@ impl Client {
             call.timeout = Some(blob_deadline(n));
             let resp = with_monitor(ctx.progress, d, &count, || self.send(ctx.ep, &call))?;
             let resp = self.check(ctx.ep, resp, &[202, 204], what, ctx.scope)?;
+            // The registry's `Range` says what it holds: it must end where
+            // the bytes sent end, or part of the blob was lost.
+            let held = resp
+                .headers()
+                .get(reqwest::header::RANGE)
+                .and_then(|v| v.to_str().ok());
+            if let (true, Some(held)) = (n > 0, held) {
+                if range_end(held) != Some(offset + n - 1) {
+                    return Err(self.not_confirmed(
+                        ctx,
+                        d,
+                        what,
+                        format!(
+                            "after bytes {offset}-{} were sent, its upload holds `Range: {}`",
+                            offset + n - 1,
+                            self.secrets.clean(held)
+                        ),
+                    ));
+                }
+            }
             if resp.headers().get(reqwest::header::LOCATION).is_some() {
                 next = ctx.ep.resolve_location(&resp, what)?;
             }
@@ -559,7 +587,8 @@ impl Client {
         let mut call = call;
         call.retry = false;
         let resp = self.send(ctx.ep, &call)?;
-        self.check(ctx.ep, resp, &[201, 204], what, ctx.scope)?;
+        let resp = self.check(ctx.ep, resp, &[201, 204], what, ctx.scope)?;
+        self.confirm(ctx, d, what, "the final PUT", resp.headers())?;
         ctx.progress.event(&Event::BlobProgress {
             digest: &d.digest,
             done: d.size,
@@ -567,6 +596,106 @@ impl Client {
         });
         Ok(())
     }
+}
+
+impl Client {
+    /// Confirms that the registry holds blob `d` after `step` (an upload's
+    /// final `PUT`, a mount): its `Docker-Content-Digest` must be the
+    /// blob's; without one, a `HEAD` must find the blob with its size.
+    fn confirm(
+        &self,
+        ctx: &BlobCtx<'_>,
+        d: &Descriptor,
+        what: &str,
+        step: &str,
+        headers: &reqwest::header::HeaderMap,
+    ) -> Result<(), RegistryError> {
+        let said = headers
+            .get("docker-content-digest")
+            .and_then(|v| v.to_str().ok());
+        match said.map(Digest::parse) {
+            Some(Ok(h)) if h == d.digest => return Ok(()),
+            Some(Ok(h)) => {
+                return Err(self.not_confirmed(
+                    ctx,
+                    d,
+                    what,
+                    format!("its answer to {step} names digest {h}, not the blob's"),
+                ))
+            }
+            // No header, or one hoist cannot check (another algorithm).
+            _ => {}
+        }
+        let url = ctx.ep.url(&format!(
+            "v2/{}/blobs/{}",
+            ctx.target.repository(),
+            d.digest
+        ))?;
+        let call = Call::new(self, Method::HEAD, url, ctx.scope, what, ctx.progress);
+        let resp = self.send(ctx.ep, &call)?;
+        let status = resp.status().as_u16();
+        if status != 200 {
+            return Err(self.not_confirmed(
+                ctx,
+                d,
+                what,
+                format!("its answer to {step} names no digest, and a HEAD of the blob then answered HTTP {status}"),
+            ));
+        }
+        let h = |k| resp.headers().get(k).and_then(|v| v.to_str().ok());
+        if let Some(len) = h(CONTENT_LENGTH).and_then(|v| v.trim().parse::<u64>().ok()) {
+            if len != d.size {
+                return Err(self.not_confirmed(
+                    ctx,
+                    d,
+                    what,
+                    format!(
+                        "a HEAD of the blob after {step} says {len} bytes, not the blob's {}",
+                        d.size
+                    ),
+                ));
+            }
+        }
+        if let Some(Ok(h)) = h(reqwest::header::HeaderName::from_static(
+            "docker-content-digest",
+        ))
+        .map(Digest::parse)
+        {
+            if h != d.digest {
+                return Err(self.not_confirmed(
+                    ctx,
+                    d,
+                    what,
+                    format!("a HEAD of the blob after {step} names digest {h}"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn not_confirmed(
+        &self,
+        ctx: &BlobCtx<'_>,
+        d: &Descriptor,
+        what: &str,
+        why: String,
+    ) -> RegistryError {
+        RegistryError::BlobNotConfirmed {
+            what: what.to_owned(),
+            registry: ctx.ep.registry.clone(),
+            digest: d.digest.clone(),
+            why,
+        }
+    }
+}
+
+/// The last byte of an upload's `Range: 0-END` (also `bytes=0-END`).
+fn range_end(v: &str) -> Option<u64> {
+    let v = v.trim();
+    let v = v.strip_prefix("bytes=").unwrap_or(v);
+    let (start, end) = v.split_once('-')?;
+    start.trim().parse::<u64>().ok()?;
+    end.trim().parse().ok()
 }
 
 /// The largest piece of a blob one upload request carries.
@@ -640,4 +769,25 @@ fn embedded_media_type(bytes: &[u8]) -> Option<String> {
         .ok()?
         .media_type
         .filter(|m| !m.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn range_end_table() {
+        for (v, want) in [
+            ("0-1023", Some(1023)),
+            ("bytes=0-9", Some(9)),
+            (" 0-0 ", Some(0)),
+            ("0-", None),
+            ("-5", None),
+            ("0--1", None),
+            ("junk", None),
+            ("", None),
+        ] {
+            assert_eq!(range_end(v), want, "{v:?}");
+        }
+    }
 }

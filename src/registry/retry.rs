@@ -5,6 +5,10 @@
 //! bounded number of tries, an exponential delay with a cap, jitter so
 //! parallel transfers do not retry in lock-step, and the server's
 //! `Retry-After` (seconds or an HTTP date) honoured up to a cap of its own.
+//! A server that asks for more than the cap is not tried again at all: the
+//! client stops and says what the server asked for
+//! ([`super::RegistryError::WaitTooLong`]), rather than retrying for
+//! minutes against a server that said it would be down for hours.
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};

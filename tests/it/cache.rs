@@ -17,16 +17,7 @@ fn busybox() -> String {
 fn bulky_app(dir: &Path, seed: u8) {
     small_app(dir);
     // Incompressible-ish bytes: a build spends real time on them.
-    let mut x: u32 = 0x9e37_79b9 ^ u32::from(seed);
-    let data: Vec<u8> = (0..6_000_000)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            x as u8
-        })
-        .collect();
-    std::fs::write(dir.join("data.bin"), data).unwrap();
+    std::fs::write(dir.join("data.bin"), noise(6_000_000, seed)).unwrap();
 }
 
 fn build_args(env: &Env, app: &str, out: &str, tag: &str) -> Vec<String> {

@@ -141,6 +141,19 @@ impl Run {
     }
 }
 
+/// `len` incompressible-ish bytes (xorshift), the same for the same seed.
+pub fn noise(len: usize, seed: u8) -> Vec<u8> {
+    let mut x: u32 = 0x9e37_79b9 ^ u32::from(seed);
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x as u8
+        })
+        .collect()
+}
+
 /// Runs a tool and returns what it did.
 pub fn run(program: &str, args: &[&str]) -> Run {
     let out = Command::new(program)
