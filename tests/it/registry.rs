@@ -972,3 +972,63 @@ fn pull_with_a_credential_helper_and_blobs_redirected_elsewhere() {
         );
     }
 }
+
+/// A token server may answer any `expires_in`: the largest u64 (which
+/// overflowed the token cache's clock arithmetic, a panic) is kept for
+/// at most a day, and the pull works. The lab's token registry is reached
+/// through a proxy that points its challenge at a second proxy, in front
+/// of the real token server, which rewrites `expires_in`.
+#[test]
+fn a_token_with_a_huge_lifetime_is_capped() {
+    let env = Env::new();
+    let token = registry("token");
+    let (user, pass) = creds();
+    let name = repo("huge-ttl");
+    run(
+        "skopeo",
+        &[
+            "copy",
+            "-q",
+            "--dest-tls-verify=false",
+            &format!("--dest-creds={user}:{pass}"),
+            &format!("oci-archive:{}", base("busybox.oci.tar").display()),
+            &format!("docker://{token}/{name}:1"),
+        ],
+    )
+    .ok();
+    let realm = std::env::var("HOIST_REGISTRY_TOKEN_REALM").unwrap_or_else(|_| {
+        panic!("HOIST_REGISTRY_TOKEN_REALM is not set: run `eval \"$(scripts/registry start)\"` first (scripts/test does)")
+    });
+    let (realm_origin, realm_path) = realm
+        .strip_prefix("http://")
+        .and_then(|r| r.split_once('/'))
+        .expect("an http:// realm");
+    let tokens = Proxy::start_with(
+        &env,
+        &format!("http://{realm_origin}"),
+        &["--json-set", "expires_in=18446744073709551615"],
+    );
+    let front = Proxy::start_with(
+        &env,
+        &format!("http://{token}"),
+        &["--realm", &format!("http://{}/{realm_path}", tokens.addr)],
+    );
+    let out = env.path("busybox.tar");
+    env.hoist(&[
+        "pull",
+        &format!("{}/{name}:1", front.addr),
+        "--output",
+        &format!("oci-archive:{}", out.display()),
+    ])
+    .ok();
+    skopeo_raw(&format!("oci-archive:{}", out.display()));
+    let answered: Vec<_> = tokens
+        .requests()
+        .into_iter()
+        .filter(|r| r["status"] == 200)
+        .collect();
+    assert!(
+        !answered.is_empty(),
+        "the token came through the rewriting proxy"
+    );
+}

@@ -397,6 +397,25 @@ class Handler(BaseHTTPRequestHandler):
         self.entry["location"] = location
         self.entry["resp_length"] = 0
 
+    def send_json_patched(self, resp, headers):
+        """--json-set: the upstream's JSON object answer with some keys replaced."""
+        data = resp.read()
+        try:
+            obj = json.loads(data)
+            if isinstance(obj, dict):
+                for item in self.server.opts.json_set:
+                    key, _, value = item.partition("=")
+                    obj[key] = json.loads(value)
+                data = json.dumps(obj).encode()
+        except ValueError:
+            pass
+        headers = [(k, v) for k, v in headers if k.lower() not in ("content-length", "transfer-encoding")]
+        headers.append(("Content-Length", str(len(data))))
+        self.start_response(resp.status, resp.reason, headers)
+        self.entry["resp_length"] = len(data)
+        if self.command != "HEAD":
+            self.send_body(data)
+
     def rewrite_location(self, value):
         for origin in self.server.up_origins:
             if value.startswith(origin):
@@ -453,8 +472,13 @@ class Handler(BaseHTTPRequestHandler):
                 if lk == "location":
                     v = self.rewrite_location(v)
                     e["location"] = v
+                if lk == "www-authenticate" and srv.opts.realm:
+                    v = re.sub(r'realm="[^"]*"', f'realm="{srv.opts.realm}"', v)
                 headers.append((k, v))
             bodiless = self.command == "HEAD" or resp.status in (204, 304) or 100 <= resp.status < 200
+            if srv.opts.json_set and not bodiless and resp.status == 200 and not action:
+                self.send_json_patched(resp, headers)
+                return
             chunked_out = not bodiless and length is None
             if chunked_out:
                 headers.append(("Transfer-Encoding", "chunked"))
@@ -523,6 +547,10 @@ def main():
     p.add_argument("--retry-after-503", action="store_true", help="send Retry-After with 503 too")
     p.add_argument("--stall", type=float, default=30, help="seconds a `stall` fault holds the connection")
     p.add_argument("--delay", type=float, default=2, help="seconds a `delay` fault waits")
+    p.add_argument("--realm", help="replace the realm of WWW-Authenticate challenges with this URL")
+    p.add_argument("--json-set", action="append", default=[], metavar="KEY=JSON",
+                   help="in 200 answers that are a JSON object, set KEY to the JSON value (repeatable), "
+                        "e.g. expires_in=18446744073709551615 in front of a token server")
     p.add_argument("--redirect-to", help="http://HOST:PORT a `redirect` fault sends the client to")
     p.add_argument("--port-file", help="write the port listened on to this file once listening")
     p.add_argument("--exit-on-stdin-eof", action="store_true",
