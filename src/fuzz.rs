@@ -461,6 +461,8 @@ fn manifests_indexes_configs() {
             let _ = crate::image::ImageConfig::parse(b, "fuzz");
             let _ = crate::transport::fuzz_parse_manifest_json(b);
             let _ = crate::bundle::parse_index(b, Path::new("bundle.tar"));
+            // A registry cache entry (--cache-from) is a manifest too.
+            let _ = crate::cache::Artifact::parse(b, "k-0", "npm-deps", "0");
         },
     );
 }
