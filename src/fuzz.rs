@@ -19,7 +19,7 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 
 /// Inputs per strategy and target, unless `HOIST_FUZZ_CASES` says.
-const CASES: u32 = 10_000;
+const CASES: u32 = 25_000;
 
 fn cases() -> u32 {
     std::env::var("HOIST_FUZZ_CASES")

@@ -178,11 +178,16 @@ pub fn parse_pep508(text: &str) -> Result<Requirement, String> {
             None => {}
         }
     }
-    let start = text.trim_start();
-    let name_len = start
-        .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_')))
-        .unwrap_or(start.len());
-    let name = &start[..name_len];
+    // pep508_rs reads a name as the run of these characters, and panics
+    // when the run it read ends in `.`, `-` or `_`.
+    let identifier = |s: &str| -> String {
+        let s = s.trim_start();
+        let end = s
+            .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_')))
+            .unwrap_or(s.len());
+        s[..end].to_owned()
+    };
+    let name = identifier(text);
     if name.ends_with(['.', '-', '_']) {
         return Err(format!(
             "package name `{name}` must end with a letter or digit"
@@ -192,7 +197,7 @@ pub fn parse_pep508(text: &str) -> Result<Requirement, String> {
         let before = &text[..open];
         if !before.contains(['@', ';', '<', '>', '=', '!', '~', '(']) {
             let inner = text[open + 1..].split(']').next().unwrap_or_default();
-            for extra in inner.split(',').map(str::trim) {
+            for extra in inner.split(',').map(identifier) {
                 if extra.ends_with(['.', '-', '_']) {
                     return Err(format!(
                         "extra name `{extra}` must end with a letter or digit"
@@ -397,6 +402,7 @@ mod tests {
         for (text, want) in [
             ("04[294967296f..", Err("extra name `294967296f..` must end with a letter or digit")),
             ("a[b_]", Err("extra name `b_` must end with a letter or digit")),
+            ("a[sock.. x]", Err("extra name `sock..` must end with a letter or digit")),
             ("r. ==1", Err("package name `r.` must end with a letter or digit")),
             ("r- ; python_version > '3'", Err("package name `r-` must end with a letter or digit")),
             (
