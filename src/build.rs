@@ -58,7 +58,7 @@ pub enum BuildError {
     Registry(#[from] RegistryError),
     #[error(transparent)]
     Reference(#[from] ReferenceError),
-    #[error("--workdir `{0}` must be an absolute path inside the image, like /app")]
+    #[error("--workdir {}", crate::config::workdir_problem(.0))]
     Workdir(String),
     #[error(transparent)]
     App(#[from] AppError),

@@ -35,6 +35,9 @@ pub mod store;
 pub mod transport;
 pub mod user;
 
+#[cfg(test)]
+mod fuzz;
+
 /// An error and its causes on one line, each cause once (a message that
 /// already quotes its cause does not repeat it).
 pub fn error_chain(e: &dyn std::error::Error) -> String {

@@ -135,7 +135,7 @@ struct RawRun {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct RawImage {
     base: Option<Spanned<String>>,
-    platforms: Option<Vec<Spanned<String>>>,
+    platforms: Option<Spanned<Vec<Spanned<String>>>>,
     workdir: Option<Spanned<String>>,
     user: Option<Spanned<RawUser>>,
     entrypoint: Option<Spanned<RawCommand>>,
@@ -474,8 +474,15 @@ impl Cx<'_> {
             ..ImageSpec::default()
         };
         if let Some(ps) = r.platforms {
+            if ps.get_ref().is_empty() {
+                return Err(self.bad(
+                    &ps,
+                    "platforms",
+                    "the list is empty: name at least one, like [\"linux/amd64\"], or drop the key to build for this machine's platform",
+                ));
+            }
             let mut out: Vec<Platform> = Vec::new();
-            for p in ps {
+            for p in ps.into_inner() {
                 let parsed =
                     Platform::parse(p.get_ref()).map_err(|e| self.bad(&p, "platforms", e))?;
                 if !out.contains(&parsed) {
@@ -485,7 +492,7 @@ impl Cx<'_> {
             s.platforms = Some(out);
         }
         if let Some(w) = r.workdir {
-            s.workdir = Some(self.absolute(&w, "workdir")?);
+            s.workdir = Some(self.absolute(&w, "workdir", true)?);
         }
         if let Some(u) = r.user {
             let spec = UserSpec::parse(&u.get_ref().name).map_err(|e| self.bad(&u, "user", e))?;
@@ -560,14 +567,15 @@ impl Cx<'_> {
         Ok(s)
     }
 
-    fn absolute(&self, v: &Spanned<String>, key: &str) -> Result<String, RecipeError> {
+    /// An absolute path in the image; `app`: the folder the app goes to.
+    fn absolute(&self, v: &Spanned<String>, key: &str, app: bool) -> Result<String, RecipeError> {
         let p = v.get_ref();
         if !p.starts_with('/') || crate::layer::ImagePath::new(p).is_err() {
-            return Err(self.bad(
-                v,
-                key,
-                format!("`{p}` must be an absolute path inside the image, like /app"),
-            ));
+            let why = match app {
+                true => config::workdir_problem(p),
+                false => format!("`{p}` must be an absolute path inside the image, like /app"),
+            };
+            return Err(self.bad(v, key, why));
         }
         Ok(p.clone())
     }
@@ -661,7 +669,7 @@ impl Cx<'_> {
                 .transpose()?,
             destination: r
                 .destination
-                .map(|d| self.absolute(&d, "destination"))
+                .map(|d| self.absolute(&d, "destination", true))
                 .transpose()?,
             writable: r
                 .writable
@@ -675,7 +683,7 @@ impl Cx<'_> {
     fn run(&self, r: RawRun) -> Result<RunSpec, RecipeError> {
         let workdir = r
             .workdir
-            .map(|w| self.absolute(&w, "workdir"))
+            .map(|w| self.absolute(&w, "workdir", false))
             .transpose()?;
         let user = r
             .user
@@ -801,6 +809,22 @@ mod tests {
             (
                 "[image\n",
                 "hoist.toml:1:7: unclosed table, expected `]`",
+            ),
+            (
+                "[image]\nworkdir = \"/\"\n",
+                "hoist.toml:2:11: [image] key `workdir`: `/` is the image's root: the app is copied into the working folder, so give it a folder of its own, like /app",
+            ),
+            (
+                "[image]\nplatforms = []\n",
+                "hoist.toml:2:13: [image] key `platforms`: the list is empty: name at least one, like [\"linux/amd64\"], or drop the key to build for this machine's platform",
+            ),
+            (
+                "[target.arm]\nimage.platforms = []\n",
+                "hoist.toml:2:19: [target.arm] key `platforms`: the list is empty: name at least one, like [\"linux/amd64\"], or drop the key to build for this machine's platform",
+            ),
+            (
+                "[image]\nhealthcheck = { cmd = [\"true\"], interval = \"5000000h\" }\n",
+                "hoist.toml:2:44: [image] key `interval`: duration `5000000h` is longer than 2562047h47m16s, the most an image config can hold (Go's time.Duration): give a shorter one",
             ),
         ];
         for (src, want) in cases {
