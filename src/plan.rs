@@ -357,11 +357,13 @@ pub fn plan(
     if step_runs {
         why.push_str("; the build step runs first and may change it");
     }
-    planned.push(PlannedLayer {
-        kind: LayerKind::App,
-        reuse: hit && !step_runs,
-        why,
-    });
+    if !opts.app.none_from_context {
+        planned.push(PlannedLayer {
+            kind: LayerKind::App,
+            reuse: hit && !step_runs,
+            why,
+        });
+    }
     let listing = list_files.then(|| {
         files
             .entries

@@ -23,6 +23,7 @@ pub mod detect;
 pub mod file;
 pub mod init;
 pub mod location;
+pub mod lower;
 pub mod project;
 pub mod spec;
 pub mod stock;
