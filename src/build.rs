@@ -95,7 +95,7 @@ pub enum BuildError {
         stage: String,
         step: String,
         #[source]
-        source: crate::sandbox::SandboxError,
+        source: Box<crate::sandbox::SandboxError>,
     },
     #[error("copy from stage `{stage}`: `{path}` does not exist in the stage ({near})")]
     StagePath {

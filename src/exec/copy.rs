@@ -62,13 +62,13 @@ pub fn owner(opts: &BuildOptions, copy: &StageCopy) -> Result<(u32, u32), BuildE
     }
 }
 
-/// Unpacks the stage and writes `copy`'s layer.
+/// Unpacks the stage once and writes each copy's layer.
 pub fn write(
     opts: &BuildOptions,
     store: &Store,
     ground: &Ground,
-    copy: &StageCopy,
-) -> Result<(Layer, usize), BuildError> {
+    copies: &[&StageCopy],
+) -> Result<Vec<(Layer, usize)>, BuildError> {
     let scratch = tempfile::Builder::new()
         .prefix("copy-")
         .tempdir_in({
@@ -90,16 +90,20 @@ pub fn write(
             source,
         })?;
         crate::sandbox::rootfs::unpack(store, &ground.layers, &root)?;
-        let src = locate(&root, copy)?;
-        let dest = destination(opts, copy)?;
-        let (uid, gid) = owner(opts, copy)?;
-        let mut w = LayerWriter::new(store, opts.compression, opts.epoch)?;
-        for anc in dest.ancestors() {
-            w.dir(&anc, EntryMeta::root(0o755))?;
+        let mut out = Vec::new();
+        for copy in copies {
+            let src = locate(&root, copy)?;
+            let dest = destination(opts, copy)?;
+            let (uid, gid) = owner(opts, copy)?;
+            let mut w = LayerWriter::new(store, opts.compression, opts.epoch)?;
+            for anc in dest.ancestors() {
+                w.dir(&anc, EntryMeta::root(0o755))?;
+            }
+            let mut files = 0;
+            put(&mut w, &src, &dest, (uid, gid), copy.mode, &mut files)?;
+            out.push((w.finish()?, files));
         }
-        let mut files = 0;
-        put(&mut w, &src, &dest, (uid, gid), copy.mode, &mut files)?;
-        Ok((w.finish()?, files))
+        Ok(out)
     })();
     crate::sandbox::remove_tree(scratch.path());
     result
@@ -166,7 +170,35 @@ fn near(dir: &Path, shown: &str, want: &str) -> String {
     }
 }
 
-/// Writes `src` (and what is under it) at `dest`.
+/// Lists `src` (and what is under it) placed at `dest`.
+fn collect(
+    src: &Path,
+    dest: &ImagePath,
+    out: &mut Vec<(ImagePath, PathBuf)>,
+) -> Result<(), BuildError> {
+    out.push((dest.clone(), src.to_owned()));
+    let meta = fs::symlink_metadata(src).map_err(|source| BuildError::ReadFile {
+        path: src.to_owned(),
+        source,
+    })?;
+    if meta.is_dir() {
+        let rd = fs::read_dir(src).map_err(|source| BuildError::ReadFile {
+            path: src.to_owned(),
+            source,
+        })?;
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let child = dest
+                .join(&name)
+                .map_err(|_| BuildError::Workdir(format!("{dest}/{name}")))?;
+            collect(&e.path(), &child, out)?;
+        }
+    }
+    Ok(())
+}
+
+/// Writes `src` (and what is under it) at `dest`, in path order as a
+/// layer's entries must be.
 fn put(
     w: &mut LayerWriter,
     src: &Path,
@@ -175,42 +207,34 @@ fn put(
     mode: Option<u32>,
     files: &mut usize,
 ) -> Result<(), BuildError> {
-    let read_err = |source| BuildError::ReadFile {
-        path: src.to_owned(),
-        source,
-    };
-    let meta = fs::symlink_metadata(src).map_err(read_err)?;
-    let bits = meta.permissions().mode() & 0o7777;
+    let mut all = Vec::new();
+    collect(src, dest, &mut all)?;
+    all.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
     let entry = |m: u32| EntryMeta {
         mode: m,
         uid: uid.into(),
         gid: gid.into(),
     };
-    let ft = meta.file_type();
-    if ft.is_symlink() {
-        let target = fs::read_link(src).map_err(read_err)?;
-        w.symlink(dest, &target.to_string_lossy(), entry(0o777))?;
-    } else if ft.is_dir() {
-        w.dir(dest, entry(bits))?;
-        let mut names: Vec<_> = fs::read_dir(src)
-            .map_err(read_err)?
-            .flatten()
-            .map(|e| e.file_name())
-            .collect();
-        names.sort();
-        for n in names {
-            let name = n.to_string_lossy().into_owned();
-            let child = dest
-                .join(&name)
-                .map_err(|_| BuildError::Workdir(format!("{dest}/{name}")))?;
-            put(w, &src.join(&n), &child, (uid, gid), mode, files)?;
+    for (dest, src) in all {
+        let read_err = |source| BuildError::ReadFile {
+            path: src.clone(),
+            source,
+        };
+        let meta = fs::symlink_metadata(&src).map_err(read_err)?;
+        let bits = meta.permissions().mode() & 0o7777;
+        let ft = meta.file_type();
+        if ft.is_symlink() {
+            let target = fs::read_link(&src).map_err(read_err)?;
+            w.symlink(&dest, &target.to_string_lossy(), entry(0o777))?;
+        } else if ft.is_dir() {
+            w.dir(&dest, entry(bits))?;
+        } else if ft.is_file() {
+            let mut f = fs_err::File::open(&src).map_err(read_err)?;
+            w.file(&dest, entry(mode.unwrap_or(bits)), meta.size(), &mut f)?;
+            *files += 1;
         }
-    } else if ft.is_file() {
-        let mut f = fs_err::File::open(src).map_err(|e| read_err(e.into()))?;
-        w.file(dest, entry(mode.unwrap_or(bits)), meta.size(), &mut f)?;
-        *files += 1;
+        // Devices, fifos and sockets are left out: a build has no reason
+        // to hand them to an image.
     }
-    // Devices, fifos and sockets are not copied, as Docker's COPY skips
-    // nothing but a stage has no reason to make them.
     Ok(())
 }

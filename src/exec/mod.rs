@@ -146,17 +146,32 @@ pub fn prepare(
         .unwrap_or_default();
         store.put_key("last-stage", &StageRecord::name(opts, name), &json)?;
     }
+    // Each stage is unpacked once for all the copies from it that miss.
+    let mut made: BTreeMap<usize, (crate::layer::Layer, usize)> = BTreeMap::new();
+    for (name, out) in &built {
+        let todo: Vec<(usize, &StageCopy)> = plan
+            .iter()
+            .enumerate()
+            .filter(|(_, (c, _, hit))| hit.is_none() && &c.stage == name)
+            .map(|(i, (c, _, _))| (i, *c))
+            .collect();
+        let cs: Vec<&StageCopy> = todo.iter().map(|(_, c)| *c).collect();
+        for ((i, _), r) in todo.iter().zip(copy::write(opts, store, &out.ground, &cs)?) {
+            made.insert(*i, r);
+        }
+    }
     let mut out = opts.clone();
-    for (c, k, hit) in plan {
+    for (i, (c, k, hit)) in plan.into_iter().enumerate() {
         let mut files = 0;
-        let (layer, reused) = match hit {
-            Some(l) => (l, true),
-            None => {
-                let ground = &built[&c.stage].ground;
-                let (l, n) = copy::write(opts, store, ground, c)?;
+        let (layer, reused) = match (hit, made.remove(&i)) {
+            (Some(l), _) => (l, true),
+            (None, Some((l, n))) => {
                 files = n;
                 crate::cache::layer::remember(store, "stage-copy", &k, &l)?;
                 (l, false)
+            }
+            (None, None) => {
+                return Err(BuildError::Panicked(format!("copy from stage {}", c.stage)))
             }
         };
         let what = format!(

@@ -319,7 +319,7 @@ pub fn run(
                         .map_err(|source| BuildError::StageStep {
                             stage: stage.name.clone(),
                             step: format!("run `{}`", step.shown()),
-                            source,
+                            source: Box::new(source),
                         })
                     },
                 )?;

@@ -269,11 +269,18 @@ mod tests {
         }
     }
 
+    /// (stages as (name, base stage), what the image copies from, the
+    /// order or the error)
+    type Case<'a> = (
+        &'a [(&'a str, Option<&'a str>)],
+        &'a [&'a str],
+        Result<&'a str, &'a str>,
+    );
+
     #[test]
     fn order_table() {
         let img = StageBase::Image(crate::transport::Transport::Registry("alpine".into()));
-        // (stages as (name, base stage), image copies from, order or error)
-        let cases: &[(&[(&str, Option<&str>)], &[&str], Result<&str, &str>)] = &[
+        let cases: &[Case] = &[
             (&[], &[], Ok("image")),
             (&[("build", None)], &[], Ok("image")),
             (&[("build", None)], &["build"], Ok("build image")),

@@ -14,4 +14,5 @@ mod recipe;
 mod registry;
 mod sandbox;
 mod sbom;
+mod stages;
 mod support;
