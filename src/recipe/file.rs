@@ -927,7 +927,7 @@ mod tests {
             ),
             (
                 "recipe = \"node\"\ncolour = 1\n",
-                "hoist.toml:2:1: top level unknown key `colour`; known keys: recipe, image, deps, app, build, run, target, images",
+                "hoist.toml:2:1: top level unknown key `colour`; known keys: recipe, image, deps, app, build, run, stages, target, images",
             ),
             (
                 "[image]\nuser = { name = \"app\", uid = \"1001\" }\n",

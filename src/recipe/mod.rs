@@ -24,6 +24,7 @@ pub mod file;
 pub mod init;
 pub mod location;
 pub mod lower;
+pub mod node_build;
 pub mod project;
 pub mod spec;
 pub mod stock;

@@ -7,7 +7,7 @@ use std::path::Path;
 use crate::support::{base, layer_digest, podman_serve, require_podman, run, testdata, Env};
 
 /// A small project: a build stage on busybox that upper-cases src/a.txt
-/// into out/ (and stamps the time, which the copy must not leak), and an
+/// into out/ (and touches a stamp file: its mtime, now, must not reach the image), and an
 /// image that copies out/ from it.
 fn project(dir: &Path, run_cmd: &str, from: &str) {
     std::fs::create_dir_all(dir.join("src")).unwrap();
@@ -38,7 +38,7 @@ copy = [{{ stage = "build", from = "{from}", to = "out" }}]
     .unwrap();
 }
 
-const UPPER: &str = "mkdir -p out && tr a-z A-Z < src/a.txt > out/A.txt && date > out/stamp";
+const UPPER: &str = "mkdir -p out && tr a-z A-Z < src/a.txt > out/A.txt && touch out/stamp";
 
 /// The copy layer's entries (mode owner mtime path) and A.txt's content.
 fn copied(layout: &Path) -> (Vec<String>, String) {
@@ -171,7 +171,7 @@ fn stage_errors_name_the_stage_the_step_and_the_path() {
     )
     .unwrap();
     let r = env.hoist(&["build", &dir.display().to_string(), "--dry-run"]);
-    r.fails_with("hoist.toml:17:");
+    r.fails_with("hoist.toml:14:");
     r.fails_with("there is no stage `bild`; its stages are build");
 }
 
@@ -248,4 +248,104 @@ fn nextjs_builds_in_a_stage_with_no_node_on_the_host_and_serves() {
     let asset = podman_serve(&o, port, "/hello.txt");
     let want = std::fs::read_to_string(dir.join("public/hello.txt")).unwrap();
     assert_eq!(asset, want);
+}
+
+/// Every path in the layers hoist added to the image in `layout`.
+fn added_paths(layout: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for (what, digest) in crate::support::layers_by_history(layout) {
+        if !what.starts_with("hoist ") {
+            continue;
+        }
+        let blob = layout
+            .join("blobs/sha256")
+            .join(digest.trim_start_matches("sha256:"));
+        let list = run("tar", &["tzf", &blob.display().to_string()]);
+        out.extend(list.ok().lines().map(str::to_owned));
+    }
+    out
+}
+
+#[test]
+fn typescript_express_builds_with_the_node_recipe_and_ships_only_js_and_prod_deps() {
+    require_podman();
+    let env = Env::new();
+    let dir = env.path("ts-express");
+    crate::support::copy_tree(&testdata("ts-express"), &dir);
+    let d = dir.display().to_string();
+    let b = format!("oci-archive:{}", base("node.oci.tar").display());
+    let out = env.path("img");
+    let o = format!("oci:{}", out.display());
+    let path = path_without_node();
+    let args = ["build", &d, "--recipe", "node", "--base", &b, "-o", &o];
+    let built = env.hoist_with(&args, &[("PATH", &path)]);
+    built.ok();
+    assert!(
+        built.stderr.contains("tsc' (built)"),
+        "tsc ran in the stage: {}",
+        built.stderr
+    );
+    let paths = added_paths(&out);
+    assert!(paths.iter().any(|p| p == "app/dist/server.js"), "{paths:?}");
+    assert!(
+        paths
+            .iter()
+            .any(|p| p.starts_with("app/node_modules/express/")),
+        "prod deps: {paths:?}"
+    );
+    assert!(
+        !paths.iter().any(|p| p.contains("node_modules/typescript/")
+            || p.contains("node_modules/@types/")
+            || p.ends_with(".ts") && !p.ends_with(".d.ts")
+            || p.starts_with("app/src")),
+        "no typescript, no .ts sources: {:?}",
+        paths
+            .iter()
+            .filter(|p| p.contains("typescript") || p.ends_with(".ts"))
+            .collect::<Vec<_>>()
+    );
+    let port = crate::support::free_port();
+    let health = podman_serve(&o, port, "/health");
+    assert!(health.contains("ok"), "{health}");
+
+    // No change: no sandbox process, the same image.
+    let again = env.hoist_with(&args, &[("PATH", &path)]);
+    assert!(!again.stderr.contains("stage   build"), "{}", again.stderr);
+    assert_eq!(again.ok(), built.ok());
+
+    // A code change: the build step and the copy of its output are all
+    // that is rebuilt.
+    let server = dir.join("src/server.ts");
+    let code = std::fs::read_to_string(&server).unwrap();
+    std::fs::write(&server, format!("{code}\n// a change\n")).unwrap();
+    let dry = env.hoist_with(
+        &["build", &d, "--recipe", "node", "--base", &b, "--dry-run"],
+        &[("PATH", &path)],
+    );
+    let text = dry.ok();
+    assert!(text.contains("changed: /app/src/server.ts"), "{text}");
+    assert!(text.contains("tsc: build its inputs changed"), "{text}");
+    for reused in ["user    reuse", "deps    reuse", "app     reuse"] {
+        assert!(text.contains(reused), "{reused}: {text}");
+    }
+    assert!(
+        text.contains("copy    build  stage build:/app/dist"),
+        "{text}"
+    );
+    let changed = env.hoist_with(&args, &[("PATH", &path)]);
+    changed.ok();
+    let table = &changed.stderr;
+    for (kind, how) in [
+        ("user", "reused"),
+        ("deps", "reused"),
+        ("app", "reused"),
+        ("copy", "built"),
+    ] {
+        assert!(
+            table
+                .lines()
+                .any(|l| l.trim_start().starts_with(kind) && l.trim_end().ends_with(how)),
+            "{kind} {how}: {table}"
+        );
+    }
 }
