@@ -8,6 +8,8 @@
 //! from the inputs and `SOURCE_DATE_EPOCH` only (never the host's clock,
 //! paths or user names), so the same inputs give the same digest anywhere.
 
+pub mod record;
+
 use std::path::PathBuf;
 
 use crate::app::{AppError, AppFiles};
@@ -715,7 +717,7 @@ pub fn build(
         net,
         report,
     )?;
-    crate::plan::save_record(opts, store, &base.manifest_digest, &files)?;
+    record::save_record(opts, store, &base.manifest_digest, &files)?;
     Ok(BuildResult {
         image,
         base: remote,
@@ -1126,24 +1128,7 @@ pub fn app_layer(
     Ok(w.finish()?)
 }
 
-/// `SOURCE_DATE_EPOCH` as RFC 3339 in UTC, as image configs spell times.
-pub fn rfc3339(epoch: u64) -> String {
-    let t = time::OffsetDateTime::from_unix_timestamp(epoch.min(253_402_300_799) as i64)
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    t.format(&time::macros::format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second]Z"
-    ))
-    .unwrap_or_else(|_| "1970-01-01T00:00:00Z".to_owned())
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn rfc3339_table() {
-        assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(super::rfc3339(1_700_000_000), "2023-11-14T22:13:20Z");
-    }
-}
+pub use crate::image::rfc3339;
 
 /// The result of a build for several platforms.
 #[derive(Debug, Clone)]

@@ -22,16 +22,6 @@ use crate::sandbox::Ground;
 use crate::store::Store;
 use crate::transport::{self, HashOnly, Transport};
 
-/// The files whose bytes decide a deps layer.
-pub const DEPS_INPUTS: &[&str] = &[
-    "package.json",
-    "package-lock.json",
-    "npm-shrinkwrap.json",
-    ".npmrc",
-    "requirements.txt",
-    "pylock.toml",
-];
-
 /// A stage's keys: one per step, each covering everything below it.
 #[derive(Debug, Clone)]
 pub struct StageKeys {
@@ -127,7 +117,7 @@ fn workdir(stage: &Stage) -> Result<ImagePath, BuildError> {
 /// A hash of the files that decide the stage's deps.
 fn deps_inputs(opts: &BuildOptions) -> String {
     let mut t = String::new();
-    for f in DEPS_INPUTS {
+    for f in crate::build::record::DEPS_INPUTS {
         if let Ok(bytes) = fs_err::read(opts.context.join(f)) {
             t.push_str(&format!("{f} {}\n", Digest::of(&bytes)));
         }
