@@ -142,6 +142,7 @@ pub fn prepare(
     for (name, k) in &keys {
         let json = serde_json::to_vec(&StageRecord {
             files: k.files.clone(),
+            deps: k.deps.clone(),
         })
         .unwrap_or_default();
         store.put_key("last-stage", &StageRecord::name(opts, name), &json)?;
@@ -254,6 +255,7 @@ pub fn explain(
                     }
                     Step::Run(_) => false,
                     Step::Context(_) => store.get_key("app-layer", &k.copy)?.is_some(),
+                    Step::Deps(_) => last_run.get(&s.name).is_none_or(|r| r.deps == k.deps),
                     _ => true,
                 };
                 let why = match (step, &last_run.get(&s.name)) {
@@ -263,6 +265,9 @@ pub fn explain(
                             true => "unchanged".to_owned(),
                             false => format!("changed: {}", changed.join(", ")),
                         }
+                    }
+                    (Step::Deps(_), Some(r)) if r.deps != k.deps => {
+                        "changed: its manifests (package.json, the lockfile)".into()
                     }
                     (Step::Deps(_), _) => "native install, cached by its lockfile".into(),
                     (Step::Run(_), _) if below_runs => "a step below runs".into(),
@@ -287,6 +292,8 @@ pub fn explain(
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 struct StageRecord {
     files: BTreeMap<String, String>,
+    #[serde(default)]
+    deps: String,
 }
 
 impl StageRecord {

@@ -33,6 +33,8 @@ pub struct StageKeys {
     pub files: BTreeMap<String, String>,
     /// The key of the layer of context files.
     pub copy: String,
+    /// The hash of the files that decide the deps.
+    pub deps: String,
 }
 
 impl StageKeys {
@@ -168,14 +170,13 @@ pub fn keys(
     let mut steps = Vec::new();
     let mut files = BTreeMap::new();
     let mut copy = String::new();
+    let mut deps = String::new();
     for step in &stage.steps {
         match step {
-            Step::Deps(d) => chain.push_str(&format!(
-                "deps {:?} dev={} {}\n",
-                d.kind,
-                d.dev,
-                deps_inputs(opts)
-            )),
+            Step::Deps(d) => {
+                deps = deps_inputs(opts);
+                chain.push_str(&format!("deps {:?} dev={} {deps}\n", d.kind, d.dev));
+            }
             Step::Context(rules) => {
                 let f = stage_files(opts, stage, rules)?;
                 copy = f.key(opts.compression, opts.epoch);
@@ -197,6 +198,7 @@ pub fn keys(
         steps,
         files,
         copy,
+        deps,
     })
 }
 

@@ -18,6 +18,7 @@
 //! [deps]                       # kind = "npm" | "pip" | "none" | "auto", dev, ...
 //! [app]                        # include, exclude, ignore-file, destination, ...
 //! [build]                      # run = ["npm", "run", "build"], inputs, outputs
+//! [stages.build]               # base, deps, copy, exclude, run, workdir, env, user
 //! [target.dev]                 # the same four sections, laid over the others
 //! [images.web]                 # several images: context, recipe, and the sections
 //! ```

@@ -4,7 +4,9 @@
 
 use std::path::Path;
 
-use crate::support::{base, layer_digest, podman_serve, require_podman, run, testdata, Env};
+use crate::support::{
+    base, layer_digest, podman_serve, podman_store, require_podman, run, testdata, Env,
+};
 
 /// A small project: a build stage on busybox that upper-cases src/a.txt
 /// into out/ (and touches a stamp file: its mtime, now, must not reach the image), and an
@@ -219,7 +221,8 @@ fn nextjs_builds_in_a_stage_with_no_node_on_the_host_and_serves() {
     let d = dir.display().to_string();
     let archive = env.path("next.tar");
     let o = format!("oci-archive:{}", archive.display());
-    let built = env.hoist_with(&["build", &d, "-o", &o], &[("PATH", &path)]);
+    let tag = "localhost/stages-next:test";
+    let built = env.hoist_with(&["build", &d, "-o", &o, "--tag", tag], &[("PATH", &path)]);
     built.ok();
     assert!(
         built.stderr.contains("next build (built)"),
@@ -235,17 +238,31 @@ fn nextjs_builds_in_a_stage_with_no_node_on_the_host_and_serves() {
         "{}",
         dry.stdout
     );
-    let again = env.hoist_with(&["build", &d, "-o", &o], &[("PATH", &path)]);
+    let again = env.hoist_with(&["build", &d, "-o", &o, "--tag", tag], &[("PATH", &path)]);
     assert!(!again.stderr.contains("stage   build"), "{}", again.stderr);
     assert_eq!(again.ok(), built.ok());
 
+    podman_store(&["load", "-i", &archive.display().to_string()]).ok();
     let cfg = crate::support::skopeo_config(&o);
     assert_eq!(cfg["config"]["User"], "1001:1001", "{cfg}");
     let port = crate::support::free_port();
-    let health = podman_serve(&o, port, "/api/health");
+    let health = podman_serve(tag, port, "/api/health");
     assert!(health.contains("ok"), "{health}");
     let port = crate::support::free_port();
-    let asset = podman_serve(&o, port, "/hello.txt");
+    let asset = podman_serve(tag, port, "/hello.txt");
+    // The page names its JS and CSS under /_next/static (the stage's
+    // .next/static copy): one of them is served.
+    let port = crate::support::free_port();
+    let page = podman_serve(tag, port, "/");
+    let at = page
+        .find("/_next/static/")
+        .expect("the page links /_next/static");
+    let link = &page[at..];
+    let link = &link[..link.find(['"', '\'']).unwrap_or(link.len())];
+    let port = crate::support::free_port();
+    let js = podman_serve(tag, port, link);
+    podman_store(&["rmi", "-f", tag]);
+    assert!(!js.is_empty(), "{link} served");
     let want = std::fs::read_to_string(dir.join("public/hello.txt")).unwrap();
     assert_eq!(asset, want);
 }
@@ -276,8 +293,13 @@ fn typescript_express_builds_with_the_node_recipe_and_ships_only_js_and_prod_dep
     let b = format!("oci-archive:{}", base("node.oci.tar").display());
     let out = env.path("img");
     let o = format!("oci:{}", out.display());
+    let tar = env.path("img.tar");
+    let a = format!("oci-archive:{}", tar.display());
+    let tag = "localhost/stages-ts:test";
     let path = path_without_node();
-    let args = ["build", &d, "--recipe", "node", "--base", &b, "-o", &o];
+    let args = [
+        "build", &d, "--recipe", "node", "--base", &b, "-o", &o, "-o", &a, "--tag", tag,
+    ];
     let built = env.hoist_with(&args, &[("PATH", &path)]);
     built.ok();
     assert!(
@@ -304,8 +326,10 @@ fn typescript_express_builds_with_the_node_recipe_and_ships_only_js_and_prod_dep
             .filter(|p| p.contains("typescript") || p.ends_with(".ts"))
             .collect::<Vec<_>>()
     );
+    podman_store(&["load", "-i", &tar.display().to_string()]).ok();
     let port = crate::support::free_port();
-    let health = podman_serve(&o, port, "/health");
+    let health = podman_serve(tag, port, "/health");
+    podman_store(&["rmi", "-f", tag]);
     assert!(health.contains("ok"), "{health}");
 
     // No change: no sandbox process, the same image.
@@ -324,7 +348,7 @@ fn typescript_express_builds_with_the_node_recipe_and_ships_only_js_and_prod_dep
     );
     let text = dry.ok();
     assert!(text.contains("changed: /app/src/server.ts"), "{text}");
-    assert!(text.contains("tsc: build its inputs changed"), "{text}");
+    assert!(text.contains("tsc': build its inputs changed"), "{text}");
     for reused in ["user    reuse", "deps    reuse", "app     reuse"] {
         assert!(text.contains(reused), "{reused}: {text}");
     }
