@@ -314,9 +314,12 @@ fn run_build(a: cli::BuildArgs, out: &Renderer) -> Result<()> {
     }
     if a.dry_run {
         for job in &jobs {
-            let plan = hoist::plan::plan(&job.opts, &store, a.list_files, out)
+            let (stages, copies) = hoist::exec::explain(&job.opts, &store, out)
                 .with_context(|| format!("planning image `{}`", job.name))?;
-            out!("{}", plan.render(&job.name, &job.target));
+            let mut plan = hoist::plan::plan(&job.opts, &store, a.list_files, out)
+                .with_context(|| format!("planning image `{}`", job.name))?;
+            plan.layers.extend(copies);
+            out!("{stages}{}", plan.render(&job.name, &job.target));
         }
         return Ok(());
     }
@@ -534,6 +537,8 @@ fn run_lock(a: cli::LockArgs, out: &Renderer) -> Result<()> {
                 sbom: None,
                 cache: Default::default(),
                 run: Vec::new(),
+                graph: hoist::graph::Graph { stages: Vec::new() },
+                stage_layers: Vec::new(),
             };
             (opts, platforms)
         }
@@ -651,6 +656,16 @@ fn event_line(e: Event, color: bool) -> String {
             human_size(bytes)
         ),
         Event::Cache(note) => cache_line(note),
+        Event::Stage {
+            stage,
+            what,
+            digest,
+            reused,
+        } => format!(
+            "stage   {stage}: {} {what} ({})",
+            digest.short(),
+            if reused { "reused" } else { "built" }
+        ),
         Event::Warning(w) if color => format!("\x1b[33mwarning\x1b[0m {w}"),
         Event::Warning(w) => format!("warning {w}"),
     }
