@@ -6,7 +6,8 @@
   bench-apps.py blobs REGISTRY_DATA_DIR    "COUNT BYTES" of the blobs a registry stores
   bench-apps.py image HOST:PORT REPO TAG   "LAYERS COMPRESSED UNCOMPRESSED" of a pushed image
                                            (layers read back from the registry and gunzipped)
-  bench-apps.py source-file DIR            the app's entry file (from the Dockerfile's CMD)
+  bench-apps.py source-file DIR            the app's entry file (from the Dockerfile's CMD; for
+                                           a built app its page or src/ entry)
   bench-apps.py touch-source DIR TEXT      append a comment line to that file
   bench-apps.py add-dep DIR                add one dependency: npm kleur@4.1.5 (package.json
                                            and package-lock.json), pip six==1.16.0
@@ -196,6 +197,12 @@ def image(hostport, repo, tag):
 # app changes
 
 
+# Where the code is when the CMD runs a built file (server.js out of `next build`, dist/ out
+# of tsc): the first of these the app has.
+BUILT_SOURCES = ("app/page.js", "app/page.jsx", "app/page.tsx", "pages/index.js",
+                 "src/server.ts", "src/index.ts", "src/main.ts")
+
+
 def source_file(app):
     df = os.path.join(app, "Dockerfile")
     cmd = []
@@ -205,12 +212,16 @@ def source_file(app):
     for w in reversed(cmd):
         if os.path.isfile(os.path.join(app, w)):
             return w
-    raise SystemExit("bench-apps: no source file named in %s's CMD" % df)
+    for w in BUILT_SOURCES:
+        if os.path.isfile(os.path.join(app, w)):
+            return w
+    raise SystemExit("bench-apps: no source file named in %s's CMD, and none of %s"
+                     % (df, ", ".join(BUILT_SOURCES)))
 
 
 def touch_source(app, text):
     name = source_file(app)
-    mark = "//" if name.endswith((".js", ".mjs", ".cjs", ".ts")) else "#"
+    mark = "//" if name.endswith((".js", ".jsx", ".mjs", ".cjs", ".ts", ".tsx")) else "#"
     with open(os.path.join(app, name), "a", encoding="utf-8") as f:
         f.write("%s %s\n" % (mark, text))
 

@@ -71,6 +71,9 @@ pub struct AppFile {
 pub struct AppFiles {
     pub dest: ImagePath,
     pub entries: Vec<AppFile>,
+    /// The destination folder's owner when `writable` names it (`"."`):
+    /// a dev server that writes its cache there (`next dev`'s .next).
+    pub dest_owner: Option<(u32, u32)>,
 }
 
 /// Where `rel` lands by `rule`, relative to the destination, or `None`
@@ -162,7 +165,7 @@ impl AppFiles {
             let meta = match owner.filter(|_| {
                 writable
                     .iter()
-                    .any(|w| to == w || to.starts_with(&format!("{w}/")))
+                    .any(|w| w.is_empty() || to == w || to.starts_with(&format!("{w}/")))
             }) {
                 Some((uid, gid)) => EntryMeta {
                     mode: e.mode(),
@@ -211,6 +214,7 @@ impl AppFiles {
         Ok(AppFiles {
             dest: dest.clone(),
             entries,
+            dest_owner: owner.filter(|_| writable.iter().any(String::is_empty)),
         })
     }
 
@@ -278,6 +282,9 @@ impl AppFiles {
             "hoist app layer v1\ncompression {compression:?}\nepoch {epoch}\ndest {}\n",
             self.dest
         );
+        if let Some((uid, gid)) = self.dest_owner {
+            text.push_str(&format!("dest owner {uid}:{gid}\n"));
+        }
         for (p, what) in self.manifest() {
             text.push_str(&format!("{p}\t{what}\n"));
         }
@@ -296,7 +303,15 @@ impl AppFiles {
         for anc in self.dest.ancestors() {
             w.dir(&anc, EntryMeta::root(0o755))?;
         }
-        w.dir(&self.dest, EntryMeta::root(0o755))?;
+        let dest_meta = match self.dest_owner {
+            Some((uid, gid)) => EntryMeta {
+                mode: 0o755,
+                uid: uid.into(),
+                gid: gid.into(),
+            },
+            None => EntryMeta::root(0o755),
+        };
+        w.dir(&self.dest, dest_meta)?;
         for e in &self.entries {
             match &e.kind {
                 AppKind::Dir => w.dir(&e.path, e.meta)?,

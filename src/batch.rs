@@ -60,15 +60,16 @@ pub fn build_one(
     net: &dyn registry::Progress,
 ) -> Result<Built, BuildError> {
     let started = Instant::now();
+    let opts = crate::exec::prepare(&job.opts, job.platforms.len(), store, report, net)?;
     let built = if job.platforms.len() > 1 {
-        let multi = build::build_platforms(&job.opts, &job.platforms, store, report, net)?;
+        let multi = build::build_platforms(&opts, &job.platforms, store, report, net)?;
         Built {
             digest: multi.index.digest,
             images: multi.images,
             elapsed: started.elapsed(),
         }
     } else {
-        let r = build::build(&job.opts, store, report, net)?;
+        let r = build::build(&opts, store, report, net)?;
         Built {
             digest: r.image.manifest.digest.clone(),
             images: vec![r],

@@ -8,6 +8,8 @@
 //! from the inputs and `SOURCE_DATE_EPOCH` only (never the host's clock,
 //! paths or user names), so the same inputs give the same digest anywhere.
 
+pub mod record;
+
 use std::path::PathBuf;
 
 use crate::app::{AppError, AppFiles};
@@ -58,7 +60,7 @@ pub enum BuildError {
     Registry(#[from] RegistryError),
     #[error(transparent)]
     Reference(#[from] ReferenceError),
-    #[error("--workdir `{0}` must be an absolute path inside the image, like /app")]
+    #[error("--workdir {}", crate::config::workdir_problem(.0))]
     Workdir(String),
     #[error(transparent)]
     App(#[from] AppError),
@@ -88,6 +90,31 @@ pub enum BuildError {
     Sbom(#[from] crate::sbom::SbomError),
     #[error(transparent)]
     Sandbox(#[from] crate::sandbox::SandboxError),
+    #[error(transparent)]
+    Graph(#[from] crate::graph::GraphError),
+    #[error("stage `{stage}`, step {step}: {source}")]
+    StageStep {
+        stage: String,
+        step: String,
+        #[source]
+        source: Box<crate::sandbox::SandboxError>,
+    },
+    #[error("copy from stage `{stage}`: `{path}` does not exist in the stage ({near})")]
+    StagePath {
+        stage: String,
+        path: String,
+        near: String,
+    },
+    #[error("copy from stage `{stage}`: `{path}`: {why}")]
+    StageLink {
+        stage: String,
+        path: String,
+        why: String,
+    },
+    #[error("{at}: copy owner `{owner}` is neither UID:GID nor the image user's name")]
+    StageOwner { at: String, owner: String },
+    #[error("an image that copies from stages is built for one platform: stages run their commands, and hoist does not emulate other platforms; build each platform on its own host")]
+    StagesMultiPlatform,
 }
 
 /// Everything one build needs.
@@ -122,6 +149,12 @@ pub struct BuildOptions {
     pub cache: crate::cache::CacheOptions,
     /// `[[run]]` steps, run in the sandbox on the base, in order.
     pub run: Vec<crate::sandbox::Step>,
+    /// The build graph: the stages the image copies from, then the
+    /// image's own stage.
+    pub graph: crate::graph::Graph,
+    /// The layers copied from stages, made by [`crate::exec::prepare`];
+    /// they go on top of the app layer.
+    pub stage_layers: Vec<LayerSummary>,
 }
 
 /// What a build needs beyond its recipe: the command line's settings that
@@ -246,6 +279,8 @@ impl BuildOptions {
                 writable: s.app.writable.clone().unwrap_or_default(),
                 copy: s.app.copy.clone().unwrap_or_default(),
                 mtime_commit: s.app.mtime == Some(crate::recipe::spec::Mtime::Commit),
+                none_from_context: s.app.copy.as_ref().is_some_and(Vec::is_empty)
+                    && s.app.stage_copy.as_ref().is_some_and(|c| !c.is_empty()),
             },
             step: s
                 .build
@@ -271,6 +306,8 @@ impl BuildOptions {
                     timeout: r.timeout,
                 })
                 .collect(),
+            graph: crate::recipe::lower::lower(r)?,
+            stage_layers: Vec::new(),
         };
         Ok((opts, platforms))
     }
@@ -291,6 +328,9 @@ pub struct AppOptions {
     /// Files get the last git commit's time rather than
     /// `SOURCE_DATE_EPOCH`.
     pub mtime_commit: bool,
+    /// No app layer from the context: the recipe's copies all come from
+    /// stages.
+    pub none_from_context: bool,
 }
 
 /// What a build reports as it goes; the CLI renders it.
@@ -318,6 +358,13 @@ pub enum Event {
     Deps(DepsSummary),
     /// The host build step ran, or was skipped.
     Step(StepOutcome),
+    /// A build stage's layer, reused from the cache or made.
+    Stage {
+        stage: String,
+        what: String,
+        digest: Digest,
+        reused: bool,
+    },
     /// What the registry cache did (a hit, a share, a problem).
     Cache(crate::cache::remote::Note),
     Output {
@@ -342,6 +389,8 @@ pub enum LayerKind {
     User,
     Deps,
     App,
+    /// A copy from a build stage.
+    Copy,
 }
 
 impl LayerKind {
@@ -351,6 +400,7 @@ impl LayerKind {
             LayerKind::User => "user",
             LayerKind::Deps => "deps",
             LayerKind::App => "app",
+            LayerKind::Copy => "copy",
         }
     }
 }
@@ -562,29 +612,32 @@ pub fn build(
 
     let mut files = app_files(opts, &ctx, &workdir, owner)?;
     files.hash()?;
-    let epoch = app_epoch(opts)?;
-    let key = files.key(opts.compression, epoch);
-    let (app, reused) =
-        crate::cache::layer::get_or_make::<BuildError>(store, "app-layer", &key, || {
-            Ok(files.write(store, opts.compression, epoch)?)
-        })?;
-    let what = format!(
-        "hoist app: COPY . {} ({} files)",
-        files.dest.absolute(),
-        files.file_count()
-    );
-    report(Event::Layer {
-        what: what.clone(),
-        digest: app.descriptor.digest.clone(),
-        size: app.descriptor.size,
-        files: files.file_count(),
-    });
-    new_layers.push(LayerSummary {
-        what,
-        layer: app,
-        kind: LayerKind::App,
-        reused,
-    });
+    if !opts.app.none_from_context {
+        let epoch = app_epoch(opts)?;
+        let key = files.key(opts.compression, epoch);
+        let (app, reused) =
+            crate::cache::layer::get_or_make::<BuildError>(store, "app-layer", &key, || {
+                Ok(files.write(store, opts.compression, epoch)?)
+            })?;
+        let what = format!(
+            "hoist app: COPY . {} ({} files)",
+            files.dest.absolute(),
+            files.file_count()
+        );
+        report(Event::Layer {
+            what: what.clone(),
+            digest: app.descriptor.digest.clone(),
+            size: app.descriptor.size,
+            files: files.file_count(),
+        });
+        new_layers.push(LayerSummary {
+            what,
+            layer: app,
+            kind: LayerKind::App,
+            reused,
+        });
+    }
+    new_layers.extend(opts.stage_layers.iter().cloned());
 
     let created = rfc3339(opts.epoch);
     let added: Vec<(Digest, String)> = new_layers
@@ -667,7 +720,7 @@ pub fn build(
         net,
         report,
     )?;
-    crate::plan::save_record(opts, store, &base.manifest_digest, &files)?;
+    record::save_record(opts, store, &base.manifest_digest, &files)?;
     Ok(BuildResult {
         image,
         base: remote,
@@ -1078,24 +1131,7 @@ pub fn app_layer(
     Ok(w.finish()?)
 }
 
-/// `SOURCE_DATE_EPOCH` as RFC 3339 in UTC, as image configs spell times.
-pub fn rfc3339(epoch: u64) -> String {
-    let t = time::OffsetDateTime::from_unix_timestamp(epoch.min(253_402_300_799) as i64)
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    t.format(&time::macros::format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second]Z"
-    ))
-    .unwrap_or_else(|_| "1970-01-01T00:00:00Z".to_owned())
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn rfc3339_table() {
-        assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(super::rfc3339(1_700_000_000), "2023-11-14T22:13:20Z");
-    }
-}
+pub use crate::image::rfc3339;
 
 /// The result of a build for several platforms.
 #[derive(Debug, Clone)]

@@ -67,7 +67,7 @@ pub struct PullArgs {
     /// The platform to pull, os/arch[/variant] (default: this machine's).
     #[arg(long)]
     pub platform: Option<String>,
-    /// Where to write it: oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:TAG] (repeatable).
+    /// Where to write it: oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:TAG], or docker://REF to copy it to another registry (repeatable).
     #[arg(long = "output", short = 'o', required = true)]
     pub outputs: Vec<String>,
     #[command(flatten)]

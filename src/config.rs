@@ -26,7 +26,17 @@ pub enum ConfigError {
     Signal(String),
     #[error("duration `{0}` is not like 30s, 1m30s, 500ms or 1h")]
     Duration(String),
+    #[error("duration `{0}` is longer than {MAX_DURATION_TEXT}, the most an image config can hold (Go's time.Duration): give a shorter one")]
+    DurationTooLong(String),
+    #[error("--healthcheck-retries {0} is more than an image config can hold ({max}): give a smaller count", max = i64::MAX)]
+    Retries(u64),
 }
+
+/// The longest duration an image config can hold: Go's `time.Duration`
+/// is an int64 of nanoseconds, and skopeo, podman and Docker refuse a
+/// config with a larger value.
+pub const MAX_DURATION_NS: u64 = i64::MAX as u64;
+const MAX_DURATION_TEXT: &str = "2562047h47m16s";
 
 /// What the user asked to set on top of the base's config.
 #[derive(Debug, Clone, Default)]
@@ -108,9 +118,23 @@ pub fn parse_signal(s: &str) -> Result<String, ConfigError> {
     }
 }
 
-/// Parses a Go-style duration (`30s`, `1m30s`, `500ms`, `1h`) to nanoseconds.
+/// Why `p` cannot be the folder the app is copied into (`--workdir`,
+/// `workdir =`, `destination =`): the root would mix the app with the
+/// base's own folders.
+pub fn workdir_problem(p: &str) -> String {
+    match p.trim_end_matches('/') {
+        "" if p.starts_with('/') => format!(
+            "`{p}` is the image's root: the app is copied into the working folder, so give it a folder of its own, like /app"
+        ),
+        _ => format!("`{p}` must be an absolute path inside the image, like /app"),
+    }
+}
+
+/// Parses a Go-style duration (`30s`, `1m30s`, `500ms`, `1h`) to nanoseconds,
+/// at most [`MAX_DURATION_NS`].
 pub fn parse_duration(s: &str) -> Result<u64, ConfigError> {
     let err = || ConfigError::Duration(s.to_owned());
+    let too_long = || ConfigError::DurationTooLong(s.trim().to_owned());
     let mut total: u64 = 0;
     let mut rest = s.trim();
     if rest.is_empty() {
@@ -118,7 +142,11 @@ pub fn parse_duration(s: &str) -> Result<u64, ConfigError> {
     }
     while !rest.is_empty() {
         let digits = rest.find(|c: char| !c.is_ascii_digit()).ok_or_else(err)?;
-        let n: u64 = rest[..digits].parse().map_err(|_| err())?;
+        if digits == 0 {
+            return Err(err());
+        }
+        // Only digits: a parse failure is a number too large for u64.
+        let n: u64 = rest[..digits].parse().map_err(|_| too_long())?;
         rest = &rest[digits..];
         let unit_len = rest
             .find(|c: char| c.is_ascii_digit())
@@ -135,7 +163,8 @@ pub fn parse_duration(s: &str) -> Result<u64, ConfigError> {
         total = n
             .checked_mul(mult)
             .and_then(|v| total.checked_add(v))
-            .ok_or_else(err)?;
+            .filter(|t| *t <= MAX_DURATION_NS)
+            .ok_or_else(too_long)?;
         rest = &rest[unit_len..];
     }
     Ok(total)
@@ -161,6 +190,9 @@ pub fn healthcheck(
     } else {
         vec!["CMD-SHELL".to_owned(), t.to_owned()]
     };
+    if let Some(r) = retries.filter(|r| i64::try_from(*r).is_err()) {
+        return Err(ConfigError::Retries(r));
+    }
     Ok(Healthcheck {
         test: Some(test),
         interval,
@@ -355,6 +387,30 @@ mod tests {
         assert!(parse_duration("30").is_err());
         assert!(parse_duration("s").is_err());
         assert!(parse_duration("").is_err());
+        // Go's time.Duration is an int64 of nanoseconds: nothing longer.
+        assert_eq!(
+            parse_duration("2562047h").unwrap(),
+            2_562_047 * 3_600_000_000_000
+        );
+        assert_eq!(
+            parse_duration("2562047h47m16s854775807ns").unwrap(),
+            i64::MAX as u64
+        );
+        for long in [
+            "2562047h47m16s854775808ns",
+            "5000000h",
+            "99999999999999999999999s",
+        ] {
+            assert_eq!(
+                parse_duration(long),
+                Err(ConfigError::DurationTooLong(long.to_owned())),
+                "{long}"
+            );
+        }
+        assert_eq!(
+            healthcheck("true", None, None, Some(u64::MAX)).map(|_| ()),
+            Err(ConfigError::Retries(u64::MAX))
+        );
     }
 
     #[test]

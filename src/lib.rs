@@ -13,7 +13,9 @@ pub mod config;
 pub mod context;
 pub mod deps;
 pub mod digest;
+pub mod exec;
 pub mod facts;
+pub mod graph;
 pub mod host_step;
 pub mod http;
 pub mod ignore;
@@ -34,6 +36,9 @@ pub mod sbom;
 pub mod store;
 pub mod transport;
 pub mod user;
+
+#[cfg(test)]
+mod fuzz;
 
 /// An error and its causes on one line, each cause once (a message that
 /// already quotes its cause does not repeat it).

@@ -4,6 +4,7 @@
 mod cli;
 
 use std::collections::BTreeMap;
+use std::io::Write as _;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -25,6 +26,36 @@ use hoist::store::Store;
 use hoist::transport::Transport;
 use hoist::user::UserSpec;
 
+/// Writes a line of the command's result to stdout. A closed pipe (`| head
+/// -1`) is an `io::Error` of kind `BrokenPipe` that `main` ends on quietly,
+/// where `println!` would panic.
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        writeln!(std::io::stdout().lock(), $($arg)*).map_err(stdout_error)?
+    };
+}
+
+/// [`outln!`] without the newline.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        write!(std::io::stdout().lock(), $($arg)*).map_err(stdout_error)?
+    };
+}
+
+/// Stdout's reader has gone: it had what it wanted (`hoist cache ls | head
+/// -1`), so hoist ends quietly with status 0. Only writes to stdout are
+/// marked so: a broken pipe to a helper process stays an error.
+#[derive(Debug, thiserror::Error)]
+#[error("stdout is closed")]
+struct StdoutClosed;
+
+fn stdout_error(e: std::io::Error) -> anyhow::Error {
+    match e.kind() {
+        std::io::ErrorKind::BrokenPipe => StdoutClosed.into(),
+        _ => anyhow::Error::new(e).context("writing to stdout"),
+    }
+}
+
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     let out = Renderer::new(Mode::detect(cli.quiet));
@@ -41,12 +72,17 @@ fn main() -> ExitCode {
         cli::Command::Images(args) => run_images(args),
         cli::Command::History(args) => run_history(args),
     };
+    // Flushing here surfaces a closed pipe that a partial line met.
+    let result = result.and_then(|()| std::io::stdout().flush().map_err(stdout_error));
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.chain().any(|c| c.is::<StdoutClosed>()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
+            // Not eprintln!: it panics when stderr is a closed pipe too.
+            let mut err = std::io::stderr().lock();
+            let _ = writeln!(err, "error: {e}");
             for cause in e.chain().skip(1) {
-                eprintln!("  caused by: {cause}");
+                let _ = writeln!(err, "  caused by: {cause}");
             }
             ExitCode::FAILURE
         }
@@ -71,6 +107,11 @@ fn platforms(arg: Option<&str>) -> Result<Vec<Platform>> {
         if !out.contains(&p) {
             out.push(p);
         }
+    }
+    if out.is_empty() {
+        anyhow::bail!(
+            "--platform names no platform: give one or more, like linux/amd64,linux/arm64"
+        );
     }
     Ok(out)
 }
@@ -273,9 +314,12 @@ fn run_build(a: cli::BuildArgs, out: &Renderer) -> Result<()> {
     }
     if a.dry_run {
         for job in &jobs {
-            let plan = hoist::plan::plan(&job.opts, &store, a.list_files, out)
+            let (stages, copies) = hoist::exec::explain(&job.opts, &store, out)
                 .with_context(|| format!("planning image `{}`", job.name))?;
-            print!("{}", plan.render(&job.name, &job.target));
+            let mut plan = hoist::plan::plan(&job.opts, &store, a.list_files, out)
+                .with_context(|| format!("planning image `{}`", job.name))?;
+            plan.layers.extend(copies);
+            out!("{stages}{}", plan.render(&job.name, &job.target));
         }
         return Ok(());
     }
@@ -288,8 +332,8 @@ fn run_build(a: cli::BuildArgs, out: &Renderer) -> Result<()> {
             Ok(b) => {
                 out.line(&layer_table(job, b));
                 match several {
-                    true => println!("{} {}", job.name, b.digest),
-                    false => println!("{}", b.digest),
+                    true => outln!("{} {}", job.name, b.digest),
+                    false => outln!("{}", b.digest),
                 }
             }
             Err(e) => failed.push(format!("image `{}`: {}", job.name, hoist::error_chain(e))),
@@ -366,7 +410,7 @@ fn run_bundle(a: cli::BundleArgs, out: &Renderer) -> Result<()> {
         created.index.keys.len(),
         human_size(created.size)
     ));
-    println!("{}", a.output.display());
+    outln!("{}", a.output.display());
     Ok(())
 }
 
@@ -455,7 +499,7 @@ fn run_init(a: cli::InitArgs, out: &Renderer) -> Result<()> {
         written.recipe,
         written.because
     ));
-    println!("{}", written.path.display());
+    outln!("{}", written.path.display());
     Ok(())
 }
 
@@ -493,6 +537,8 @@ fn run_lock(a: cli::LockArgs, out: &Renderer) -> Result<()> {
                 sbom: None,
                 cache: Default::default(),
                 run: Vec::new(),
+                graph: hoist::graph::Graph { stages: Vec::new() },
+                stage_layers: Vec::new(),
             };
             (opts, platforms)
         }
@@ -551,7 +597,7 @@ fn run_lock(a: cli::LockArgs, out: &Renderer) -> Result<()> {
         locked.entries,
         started.elapsed().as_secs_f64()
     ));
-    println!("{}", locked.path.display());
+    outln!("{}", locked.path.display());
     Ok(())
 }
 
@@ -610,6 +656,16 @@ fn event_line(e: Event, color: bool) -> String {
             human_size(bytes)
         ),
         Event::Cache(note) => cache_line(note),
+        Event::Stage {
+            stage,
+            what,
+            digest,
+            reused,
+        } => format!(
+            "stage   {stage}: {} {what} ({})",
+            digest.short(),
+            if reused { "reused" } else { "built" }
+        ),
         Event::Warning(w) if color => format!("\x1b[33mwarning\x1b[0m {w}"),
         Event::Warning(w) => format!("warning {w}"),
     }
@@ -664,9 +720,9 @@ fn run_inspect(a: cli::InspectArgs, out: &Renderer) -> Result<()> {
         _ => hoist::inspect::inspect(&source, platform.as_ref())?,
     };
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        outln!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        print!("{}", report.render());
+        out!("{}", report.render());
     }
     Ok(())
 }
@@ -698,14 +754,28 @@ fn run_pull(a: cli::PullArgs, out: &Renderer) -> Result<()> {
         .collect::<Result<_, _>>()?;
     let store = Store::open_default()?;
     let client = Client::new(registry_options(&a.registry))?;
-    let img = hoist::pull::pull(&client, &r, &platform, &store, out)?;
+    let remote = hoist::pull::pull(&client, &r, &platform, &store, out)?;
+    let img = hoist::pull::built(&remote);
     let name = r.to_string();
     for dest in &outputs {
+        if let Transport::Registry(target) = dest {
+            let target = Reference::parse(target).with_context(|| format!("--output {dest}"))?;
+            let pushed = hoist::pull::push(&client, &remote, &target, &store, out)
+                .with_context(|| format!("pushing to {dest}"))?;
+            out.line(&format!(
+                "pushed  docker://{} ({} uploaded, {} mounted, {} already there)",
+                pushed.target,
+                pushed.uploaded.len(),
+                pushed.mounted.len(),
+                pushed.skipped.len()
+            ));
+            continue;
+        }
         hoist::transport::write_output(dest, &img, std::slice::from_ref(&name), &store)
             .with_context(|| format!("writing {dest}"))?;
         out.line(&format!("wrote   {dest}"));
     }
-    println!("{}", img.manifest.digest);
+    outln!("{}", img.manifest.digest);
     Ok(())
 }
 
@@ -824,8 +894,8 @@ fn show<T: serde::Serialize + ?Sized>(
     text: impl FnOnce(&T) -> String,
 ) -> Result<()> {
     match json {
-        true => println!("{}", serde_json::to_string_pretty(value)?),
-        false => print!("{}", text(value)),
+        true => outln!("{}", serde_json::to_string_pretty(value)?),
+        false => out!("{}", text(value)),
     }
     Ok(())
 }

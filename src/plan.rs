@@ -16,39 +16,18 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
-
-use crate::app::{AppFiles, AppKind};
+use crate::app::AppKind;
+use crate::build::record::{deps_inputs, deps_options, record_name, Record};
 use crate::build::{self, BuildError, BuildOptions, LayerKind};
 use crate::deps;
-use crate::digest::Digest;
 use crate::facts::{self, FactsError};
 use crate::host_step::{changed_files, Verdict};
 use crate::layer::ImagePath;
 use crate::reference::Reference;
 use crate::registry;
-use crate::store::{Store, StoreError};
+use crate::store::Store;
 use crate::transport::{self, HashOnly, Transport};
 use crate::user;
-
-/// The files whose bytes decide a deps layer, besides the options.
-const DEPS_INPUTS: &[&str] = &[
-    "package.json",
-    "package-lock.json",
-    "npm-shrinkwrap.json",
-    ".npmrc",
-    "requirements.txt",
-    "pylock.toml",
-];
-
-/// What the last successful build of an image used.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct Record {
-    pub base: String,
-    pub deps_options: String,
-    pub deps: BTreeMap<String, String>,
-    pub app: BTreeMap<String, String>,
-}
 
 /// One layer hoist would add.
 #[derive(Debug, Clone)]
@@ -90,57 +69,6 @@ impl Plan {
         }
         t
     }
-}
-
-/// The record's name: the image's identity across builds.
-fn record_name(opts: &BuildOptions) -> String {
-    let abs = std::path::absolute(&opts.context).unwrap_or_else(|_| opts.context.clone());
-    Digest::of(
-        format!(
-            "{}\n{}\ndev={}\n{}",
-            abs.display(),
-            opts.platform,
-            opts.deps.dev,
-            opts.workdir
-        )
-        .as_bytes(),
-    )
-    .hex()
-    .to_owned()
-}
-
-fn deps_inputs(opts: &BuildOptions) -> BTreeMap<String, String> {
-    DEPS_INPUTS
-        .iter()
-        .filter_map(|f| {
-            let bytes = fs_err::read(opts.context.join(f)).ok()?;
-            Some(((*f).to_owned(), Digest::of(&bytes).hex().to_owned()))
-        })
-        .collect()
-}
-
-fn deps_options(opts: &BuildOptions, base: &Digest) -> String {
-    format!(
-        "{:?} dev={} base={} {} {:?} epoch={}",
-        opts.deps.kind, opts.deps.dev, base, opts.platform, opts.compression, opts.epoch
-    )
-}
-
-/// Remembers what a successful build used, for the next dry run.
-pub fn save_record(
-    opts: &BuildOptions,
-    store: &Store,
-    base: &Digest,
-    files: &AppFiles,
-) -> Result<(), StoreError> {
-    let r = Record {
-        base: base.to_string(),
-        deps_options: deps_options(opts, base),
-        deps: deps_inputs(opts),
-        app: files.manifest(),
-    };
-    let json = serde_json::to_vec(&r).unwrap_or_default();
-    store.put_key("last-build", &record_name(opts), &json)
 }
 
 /// Works out what `hoist build` would do with `opts`.
@@ -357,11 +285,13 @@ pub fn plan(
     if step_runs {
         why.push_str("; the build step runs first and may change it");
     }
-    planned.push(PlannedLayer {
-        kind: LayerKind::App,
-        reuse: hit && !step_runs,
-        why,
-    });
+    if !opts.app.none_from_context {
+        planned.push(PlannedLayer {
+            kind: LayerKind::App,
+            reuse: hit && !step_runs,
+            why,
+        });
+    }
     let listing = list_files.then(|| {
         files
             .entries

@@ -4,7 +4,7 @@
 //! only place that turns them into output, and it is used by the CLI.
 
 use std::collections::HashMap;
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write as _};
 use std::sync::Mutex;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -64,7 +64,10 @@ impl Renderer {
             Mode::Bars => {
                 let _ = self.multi.println(text);
             }
-            Mode::Lines => eprintln!("{text}"),
+            // Not eprintln!, which panics when stderr is a closed pipe.
+            Mode::Lines => {
+                let _ = writeln!(std::io::stderr(), "{text}");
+            }
         }
     }
 

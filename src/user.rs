@@ -396,7 +396,7 @@ fn has_entry(file: &[u8], name: &str) -> bool {
 
 /// One passwd(5) line.
 #[derive(Debug, PartialEq, Eq)]
-struct PasswdEntry<'a> {
+pub(crate) struct PasswdEntry<'a> {
     name: &'a str,
     uid: u32,
     gid: u32,
@@ -407,7 +407,7 @@ struct PasswdEntry<'a> {
 
 /// One group(5) line.
 #[derive(Debug, PartialEq, Eq)]
-struct GroupEntry<'a> {
+pub(crate) struct GroupEntry<'a> {
     name: &'a str,
     gid: u32,
 }
@@ -462,7 +462,7 @@ fn id_field(
     })
 }
 
-fn parse_passwd(bytes: &[u8]) -> Result<Vec<PasswdEntry<'_>>, UserError> {
+pub(crate) fn parse_passwd(bytes: &[u8]) -> Result<Vec<PasswdEntry<'_>>, UserError> {
     const FILE: &str = "/etc/passwd";
     account_lines(FILE, bytes, 7)?
         .into_iter()
@@ -479,7 +479,7 @@ fn parse_passwd(bytes: &[u8]) -> Result<Vec<PasswdEntry<'_>>, UserError> {
         .collect()
 }
 
-fn parse_group(bytes: &[u8]) -> Result<Vec<GroupEntry<'_>>, UserError> {
+pub(crate) fn parse_group(bytes: &[u8]) -> Result<Vec<GroupEntry<'_>>, UserError> {
     const FILE: &str = "/etc/group";
     account_lines(FILE, bytes, 4)?
         .into_iter()

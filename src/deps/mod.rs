@@ -20,30 +20,7 @@ use crate::image::Platform;
 use crate::layer::{Compression, ImagePath, Layer};
 use crate::store::Store;
 
-/// `--deps`: which installer makes the deps layer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum DepsKind {
-    /// Decide from the files in the project folder.
-    #[default]
-    Auto,
-    Npm,
-    Pip,
-    None,
-}
-
-impl DepsKind {
-    pub fn parse(s: &str) -> Result<DepsKind, String> {
-        match s {
-            "auto" => Ok(DepsKind::Auto),
-            "npm" => Ok(DepsKind::Npm),
-            "pip" => Ok(DepsKind::Pip),
-            "none" => Ok(DepsKind::None),
-            other => Err(format!(
-                "unknown --deps `{other}`: use auto (default), npm, pip or none"
-            )),
-        }
-    }
-}
+pub use crate::graph::spec::DepsKind;
 
 /// How the deps layer is made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -627,3 +627,22 @@ mod tests {
         assert!(out.find("zeta").unwrap() < out.find("alpha").unwrap());
     }
 }
+
+/// `SOURCE_DATE_EPOCH` as RFC 3339 in UTC, as image configs spell times.
+pub fn rfc3339(epoch: u64) -> String {
+    let t = time::OffsetDateTime::from_unix_timestamp(epoch.min(253_402_300_799) as i64)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    t.format(&time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second]Z"
+    ))
+    .unwrap_or_else(|_| "1970-01-01T00:00:00Z".to_owned())
+}
+
+#[cfg(test)]
+mod rfc3339_tests {
+    #[test]
+    fn rfc3339_table() {
+        assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(super::rfc3339(1_700_000_000), "2023-11-14T22:13:20Z");
+    }
+}

@@ -18,6 +18,7 @@
 //! [deps]                       # kind = "npm" | "pip" | "none" | "auto", dev, ...
 //! [app]                        # include, exclude, ignore-file, destination, ...
 //! [build]                      # run = ["npm", "run", "build"], inputs, outputs
+//! [stages.build]               # base, deps, copy, exclude, run, workdir, env, user
 //! [target.dev]                 # the same four sections, laid over the others
 //! [images.web]                 # several images: context, recipe, and the sections
 //! ```
@@ -31,10 +32,11 @@ use toml::Spanned;
 use super::location::{key_of_value, table_at, text_of, Location};
 use super::spec::{
     rebase_transport, AppSpec, BuildStepSpec, CopyRule, DepsSpec, ImageSpec, Mtime, RunSpec, Spec,
+    StageBase, StageCopy, StageDeps, StageSpec,
 };
 use super::RecipeError;
 use crate::config;
-use crate::deps::DepsKind;
+use crate::graph::spec::DepsKind;
 use crate::image::Platform;
 use crate::layer::Compression;
 use crate::transport::Transport;
@@ -91,6 +93,8 @@ struct RawFile {
     build: Option<RawBuild>,
     run: Option<Vec<RawRun>>,
     #[serde(default)]
+    stages: BTreeMap<Spanned<String>, RawStage>,
+    #[serde(default)]
     target: BTreeMap<Spanned<String>, RawTarget>,
     #[serde(default)]
     images: BTreeMap<Spanned<String>, RawEntry>,
@@ -107,6 +111,8 @@ struct RawEntry {
     build: Option<RawBuild>,
     run: Option<Vec<RawRun>>,
     #[serde(default)]
+    stages: BTreeMap<Spanned<String>, RawStage>,
+    #[serde(default)]
     target: BTreeMap<Spanned<String>, RawTarget>,
 }
 
@@ -118,6 +124,29 @@ struct RawTarget {
     app: Option<RawApp>,
     build: Option<RawBuild>,
     run: Option<Vec<RawRun>>,
+    #[serde(default)]
+    stages: BTreeMap<Spanned<String>, RawStage>,
+}
+
+/// One `[stages.NAME]` table: a build stage.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawStage {
+    base: Option<Spanned<String>>,
+    deps: Option<RawStageDeps>,
+    copy: Option<Vec<RawCopy>>,
+    exclude: Option<Vec<String>>,
+    run: Option<Vec<RawRun>>,
+    workdir: Option<Spanned<String>>,
+    env: Option<BTreeMap<String, String>>,
+    user: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawStageDeps {
+    kind: Spanned<String>,
+    dev: Option<bool>,
 }
 
 /// One `[[run]]` table: a command run in the sandbox on the image.
@@ -135,7 +164,7 @@ struct RawRun {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct RawImage {
     base: Option<Spanned<String>>,
-    platforms: Option<Vec<Spanned<String>>>,
+    platforms: Option<Spanned<Vec<Spanned<String>>>>,
     workdir: Option<Spanned<String>>,
     user: Option<Spanned<RawUser>>,
     entrypoint: Option<Spanned<RawCommand>>,
@@ -213,6 +242,10 @@ struct RawApp {
 struct RawCopy {
     from: Spanned<String>,
     to: Option<Spanned<String>>,
+    /// Copy from this stage's filesystem rather than the context.
+    stage: Option<Spanned<String>>,
+    owner: Option<Spanned<String>>,
+    mode: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -242,7 +275,10 @@ pub fn parse(bytes: &[u8], name: &str, dir: &Path) -> Result<RecipeFile, RecipeE
     let raw: RawFile = toml::from_str(src).map_err(|e| serde_error(name, src, &e))?;
     let cx = Cx { name, src, dir };
     let top = cx.section(
-        raw.recipe, raw.image, raw.deps, raw.app, raw.build, raw.run, raw.target, None,
+        raw.recipe,
+        (raw.image, raw.deps, raw.app, raw.build, raw.run, raw.stages),
+        raw.target,
+        None,
     )?;
     let mut images = Vec::new();
     for (key, entry) in raw.images {
@@ -257,11 +293,14 @@ pub fn parse(bytes: &[u8], name: &str, dir: &Path) -> Result<RecipeFile, RecipeE
         let context = dir.join(entry.context.as_deref().unwrap_or(&image_name));
         let section = cx.section(
             entry.recipe,
-            entry.image,
-            entry.deps,
-            entry.app,
-            entry.build,
-            entry.run,
+            (
+                entry.image,
+                entry.deps,
+                entry.app,
+                entry.build,
+                entry.run,
+                entry.stages,
+            ),
             entry.target,
             Some(at),
         )?;
@@ -365,6 +404,16 @@ fn edit_distance(a: &str, b: &str) -> usize {
     prev[b.len()]
 }
 
+/// The sections one level of the file (or a target) may hold.
+type RawParts = (
+    Option<Spanned<RawImage>>,
+    Option<RawDeps>,
+    Option<RawApp>,
+    Option<RawBuild>,
+    Option<Vec<RawRun>>,
+    BTreeMap<Spanned<String>, RawStage>,
+);
+
 /// What checking values needs: the file's name, text and folder.
 struct Cx<'a> {
     name: &'a str,
@@ -387,18 +436,14 @@ impl Cx<'_> {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn section(
         &self,
         recipe: Option<Spanned<String>>,
-        image: Option<Spanned<RawImage>>,
-        deps: Option<RawDeps>,
-        app: Option<RawApp>,
-        build: Option<RawBuild>,
-        run: Option<Vec<RawRun>>,
+        parts: RawParts,
         targets: BTreeMap<Spanned<String>, RawTarget>,
         header: Option<Location>,
     ) -> Result<Section, RecipeError> {
+        let image = &parts.0;
         // An image's header (`[images.web]`) says where it is; at the top
         // level, its `[image]` table does.
         let at = match (header, &image) {
@@ -408,7 +453,7 @@ impl Cx<'_> {
         };
         let recipe = recipe.map(|r| (self.at(r.span().start), r.into_inner()));
         let recipe = recipe.map(|(at, r)| (r, at));
-        let spec = self.spec(image, deps, app, build, run)?;
+        let spec = self.spec(parts)?;
         let mut out = BTreeMap::new();
         for (key, t) in targets {
             let at = self.at(key.span().start);
@@ -418,7 +463,7 @@ impl Cx<'_> {
                 key: key.get_ref().clone(),
                 why,
             })?;
-            let spec = self.spec(t.image, t.deps, t.app, t.build, t.run)?;
+            let spec = self.spec((t.image, t.deps, t.app, t.build, t.run, t.stages))?;
             out.insert(key.into_inner(), Target { spec, at });
         }
         Ok(Section {
@@ -429,15 +474,24 @@ impl Cx<'_> {
         })
     }
 
-    fn spec(
-        &self,
-        image: Option<Spanned<RawImage>>,
-        deps: Option<RawDeps>,
-        app: Option<RawApp>,
-        build: Option<RawBuild>,
-        run: Option<Vec<RawRun>>,
-    ) -> Result<Spec, RecipeError> {
+    fn spec(&self, parts: RawParts) -> Result<Spec, RecipeError> {
+        let (image, deps, app, build, run, stages) = parts;
+        let names: Vec<String> = stages.keys().map(|k| k.get_ref().clone()).collect();
+        let stages = stages
+            .into_iter()
+            .map(|(k, st)| {
+                check_name(k.get_ref()).map_err(|why| RecipeError::BadValue {
+                    at: self.at(k.span().start),
+                    table: "[stages]".into(),
+                    key: k.get_ref().clone(),
+                    why,
+                })?;
+                let at = self.at(k.span().start).to_string();
+                Ok((k.into_inner(), self.stage(st, at, &names)?))
+            })
+            .collect::<Result<_, RecipeError>>()?;
         Ok(Spec {
+            stages,
             run: run
                 .map(|steps| steps.into_iter().map(|r| self.run(r)).collect())
                 .transpose()?,
@@ -474,8 +528,15 @@ impl Cx<'_> {
             ..ImageSpec::default()
         };
         if let Some(ps) = r.platforms {
+            if ps.get_ref().is_empty() {
+                return Err(self.bad(
+                    &ps,
+                    "platforms",
+                    "the list is empty: name at least one, like [\"linux/amd64\"], or drop the key to build for this machine's platform",
+                ));
+            }
             let mut out: Vec<Platform> = Vec::new();
-            for p in ps {
+            for p in ps.into_inner() {
                 let parsed =
                     Platform::parse(p.get_ref()).map_err(|e| self.bad(&p, "platforms", e))?;
                 if !out.contains(&parsed) {
@@ -485,7 +546,7 @@ impl Cx<'_> {
             s.platforms = Some(out);
         }
         if let Some(w) = r.workdir {
-            s.workdir = Some(self.absolute(&w, "workdir")?);
+            s.workdir = Some(self.absolute(&w, "workdir", true)?);
         }
         if let Some(u) = r.user {
             let spec = UserSpec::parse(&u.get_ref().name).map_err(|e| self.bad(&u, "user", e))?;
@@ -560,14 +621,15 @@ impl Cx<'_> {
         Ok(s)
     }
 
-    fn absolute(&self, v: &Spanned<String>, key: &str) -> Result<String, RecipeError> {
+    /// An absolute path in the image; `app`: the folder the app goes to.
+    fn absolute(&self, v: &Spanned<String>, key: &str, app: bool) -> Result<String, RecipeError> {
         let p = v.get_ref();
         if !p.starts_with('/') || crate::layer::ImagePath::new(p).is_err() {
-            return Err(self.bad(
-                v,
-                key,
-                format!("`{p}` must be an absolute path inside the image, like /app"),
-            ));
+            let why = match app {
+                true => config::workdir_problem(p),
+                false => format!("`{p}` must be an absolute path inside the image, like /app"),
+            };
+            return Err(self.bad(v, key, why));
         }
         Ok(p.clone())
     }
@@ -633,25 +695,19 @@ impl Cx<'_> {
                 other => Err(self.bad(&m, "mtime", format!("unknown mtime policy `{other}`: use fixed (SOURCE_DATE_EPOCH) or commit (the last git commit's time)"))),
             })
             .transpose()?;
-        let copy = r
-            .copy
-            .map(|rules| {
-                rules
-                    .iter()
-                    .map(|c| {
-                        Ok(CopyRule {
-                            from: self.relative(&c.from, "from")?,
-                            to: c
-                                .to
-                                .as_ref()
-                                .map(|t| self.relative(t, "to"))
-                                .transpose()?
-                                .unwrap_or_default(),
-                        })
-                    })
-                    .collect::<Result<Vec<_>, RecipeError>>()
-            })
-            .transpose()?;
+        let (copy, stage_copy) = match r.copy {
+            None => (None, None),
+            Some(rules) => {
+                let (mut ctx, mut stage) = (Vec::new(), Vec::new());
+                for c in &rules {
+                    match self.copy(c)? {
+                        Ok(s) => stage.push(s),
+                        Err(rule) => ctx.push(rule),
+                    }
+                }
+                (Some(ctx), Some(stage))
+            }
+        };
         Ok(AppSpec {
             include: r.include,
             exclude: r.exclude,
@@ -661,7 +717,7 @@ impl Cx<'_> {
                 .transpose()?,
             destination: r
                 .destination
-                .map(|d| self.absolute(&d, "destination"))
+                .map(|d| self.absolute(&d, "destination", true))
                 .transpose()?,
             writable: r
                 .writable
@@ -669,13 +725,145 @@ impl Cx<'_> {
                 .transpose()?,
             mtime,
             copy,
+            stage_copy,
+        })
+    }
+
+    /// One `copy` entry: from a stage (`Ok`) or from the context (`Err`).
+    fn copy(&self, c: &RawCopy) -> Result<Result<StageCopy, CopyRule>, RecipeError> {
+        let Some(stage) = &c.stage else {
+            for (v, key) in [(&c.owner, "owner"), (&c.mode, "mode")] {
+                if let Some(v) = v {
+                    return Err(self.bad(
+                        v,
+                        key,
+                        "only a copy from a stage sets owner or mode (add stage = \"NAME\")",
+                    ));
+                }
+            }
+            return Ok(Err(CopyRule {
+                from: self.relative(&c.from, "from")?,
+                to: c
+                    .to
+                    .as_ref()
+                    .map(|t| self.relative(t, "to"))
+                    .transpose()?
+                    .unwrap_or_default(),
+            }));
+        };
+        let to = match &c.to {
+            Some(t) if t.get_ref().starts_with('/') => self.absolute(t, "to")?,
+            Some(t) => self.relative(t, "to")?,
+            None => String::new(),
+        };
+        let owner = c
+            .owner
+            .as_ref()
+            .map(|o| {
+                let ok = !o.get_ref().is_empty()
+                    && o.get_ref().split(':').count() <= 2
+                    && o.get_ref()
+                        .split(':')
+                        .all(|p| !p.is_empty() && !p.contains(char::is_whitespace));
+                match ok {
+                    true => Ok(o.get_ref().clone()),
+                    false => Err(self.bad(
+                        o,
+                        "owner",
+                        "owner is UID:GID (like 1001:1001) or the image user's name",
+                    )),
+                }
+            })
+            .transpose()?;
+        let mode = c
+            .mode
+            .as_ref()
+            .map(|m| {
+                u32::from_str_radix(m.get_ref(), 8)
+                    .ok()
+                    .filter(|m| *m <= 0o7777)
+                    .ok_or_else(|| self.bad(m, "mode", "mode is octal, like \"0644\" or \"755\""))
+            })
+            .transpose()?;
+        Ok(Ok(StageCopy {
+            stage: stage.get_ref().clone(),
+            from: self.absolute(&c.from, "from")?,
+            to,
+            owner,
+            mode,
+            at: self.at(stage.span().start).to_string(),
+        }))
+    }
+
+    /// One `[stages.NAME]` table; `names` are the stages beside it, which
+    /// `base` may name.
+    fn stage(&self, r: RawStage, at: String, names: &[String]) -> Result<StageSpec, RecipeError> {
+        let base = r
+            .base
+            .map(|b| match names.contains(b.get_ref()) {
+                true => Ok(StageBase::Stage(b.get_ref().clone())),
+                false => self.transport(&b, "base").map(StageBase::Image),
+            })
+            .transpose()?;
+        let deps = r
+            .deps
+            .map(|d| match d.kind.get_ref().as_str() {
+                "npm" => Ok(StageDeps {
+                    kind: DepsKind::Npm,
+                    dev: d.dev.unwrap_or(true),
+                }),
+                "pip" => Ok(StageDeps {
+                    kind: DepsKind::Pip,
+                    dev: d.dev.unwrap_or(true),
+                }),
+                other => Err(self.bad(
+                    &d.kind,
+                    "kind",
+                    format!("a stage's deps kind is npm or pip, not `{other}`"),
+                )),
+            })
+            .transpose()?;
+        let copy = r
+            .copy
+            .map(|rules| {
+                rules
+                    .iter()
+                    .map(|c| match self.copy(c)? {
+                        Err(rule) => Ok(rule),
+                        Ok(_) => Err(self.bad(
+                            &c.from,
+                            "copy",
+                            "a stage copies from the context only; copy from another stage by basing this one on it (base = \"NAME\")",
+                        )),
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .transpose()?;
+        Ok(StageSpec {
+            base,
+            deps,
+            copy,
+            exclude: r.exclude.unwrap_or_default(),
+            run: r
+                .run
+                .unwrap_or_default()
+                .into_iter()
+                .map(|x| self.run(x))
+                .collect::<Result<_, _>>()?,
+            workdir: r
+                .workdir
+                .map(|w| self.absolute(&w, "workdir"))
+                .transpose()?,
+            env: r.env.unwrap_or_default().into_iter().collect(),
+            user: r.user.map(|u| u.into_inner()),
+            at,
         })
     }
 
     fn run(&self, r: RawRun) -> Result<RunSpec, RecipeError> {
         let workdir = r
             .workdir
-            .map(|w| self.absolute(&w, "workdir"))
+            .map(|w| self.absolute(&w, "workdir", false))
             .transpose()?;
         let user = r
             .user
@@ -748,7 +936,7 @@ mod tests {
             ),
             (
                 "recipe = \"node\"\ncolour = 1\n",
-                "hoist.toml:2:1: top level unknown key `colour`; known keys: recipe, image, deps, app, build, run, target, images",
+                "hoist.toml:2:1: top level unknown key `colour`; known keys: recipe, image, deps, app, build, run, stages, target, images",
             ),
             (
                 "[image]\nuser = { name = \"app\", uid = \"1001\" }\n",
@@ -801,6 +989,22 @@ mod tests {
             (
                 "[image\n",
                 "hoist.toml:1:7: unclosed table, expected `]`",
+            ),
+            (
+                "[image]\nworkdir = \"/\"\n",
+                "hoist.toml:2:11: [image] key `workdir`: `/` is the image's root: the app is copied into the working folder, so give it a folder of its own, like /app",
+            ),
+            (
+                "[image]\nplatforms = []\n",
+                "hoist.toml:2:13: [image] key `platforms`: the list is empty: name at least one, like [\"linux/amd64\"], or drop the key to build for this machine's platform",
+            ),
+            (
+                "[target.arm]\nimage.platforms = []\n",
+                "hoist.toml:2:19: [target.arm] key `platforms`: the list is empty: name at least one, like [\"linux/amd64\"], or drop the key to build for this machine's platform",
+            ),
+            (
+                "[image]\nhealthcheck = { cmd = [\"true\"], interval = \"5000000h\" }\n",
+                "hoist.toml:2:44: [image] key `interval`: duration `5000000h` is longer than 2562047h47m16s, the most an image config can hold (Go's time.Duration): give a shorter one",
             ),
         ];
         for (src, want) in cases {

@@ -23,6 +23,8 @@ pub mod detect;
 pub mod file;
 pub mod init;
 pub mod location;
+pub mod lower;
+pub mod node_build;
 pub mod project;
 pub mod spec;
 pub mod stock;

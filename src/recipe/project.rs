@@ -223,8 +223,21 @@ impl Project {
         let mut known: BTreeSet<String> = [DEFAULT_TARGET, "dev"].map(str::to_owned).into();
         let mut layers: Vec<&Spec> = Vec::new();
         let dev = dev_layer();
+        // The node recipe builds a project with a build script in a stage
+        // (the dev target runs the whole project as it is).
+        let node_build = match (&recipe_name, target.as_str()) {
+            (Some((n, _)), DEFAULT_TARGET) if n == "node" => {
+                let workdir = recipe
+                    .as_ref()
+                    .and_then(|r| r.top.spec.image.workdir.clone())
+                    .unwrap_or_else(|| "/app".into());
+                super::node_build::layer(&context, &workdir)
+            }
+            _ => None,
+        };
         if let Some(r) = &recipe {
             layers.push(&r.top.spec);
+            layers.extend(node_build.as_ref());
             if target == "dev" {
                 layers.push(&dev);
             }

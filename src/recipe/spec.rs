@@ -10,7 +10,9 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use crate::deps::DepsKind;
+pub use crate::graph::spec::{
+    CopyRule, DepsKind, RunSpec, StageBase, StageCopy, StageDeps, StageSpec,
+};
 use crate::image::{Healthcheck, Platform};
 use crate::layer::Compression;
 use crate::transport::Transport;
@@ -64,16 +66,6 @@ pub enum Mtime {
     Commit,
 }
 
-/// One `[[app.copy]]` rule: the context's `from` folder (or file) lands
-/// at `to`, relative to the destination.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CopyRule {
-    /// Relative to the context, `/`-separated, no `..`; `""` is the root.
-    pub from: String,
-    /// Relative to the destination; `""` is the destination itself.
-    pub to: String,
-}
-
 /// The `[app]` section: which files of the context make the app layer,
 /// and where they go.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -93,6 +85,9 @@ pub struct AppSpec {
     /// How folders of the context map into the destination (default: the
     /// whole context at the destination).
     pub copy: Option<Vec<CopyRule>>,
+    /// Copies from stages (`copy = [{ stage = "build", from = ... }]`),
+    /// set together with `copy`: a source that lists copies replaces both.
+    pub stage_copy: Option<Vec<StageCopy>>,
 }
 
 /// The `[build]` section: a command run on the host before the image is
@@ -109,19 +104,6 @@ pub struct BuildStepSpec {
     pub outputs: Option<Vec<String>>,
 }
 
-/// A `[[run]]` step: a command run in the sandbox on top of the base,
-/// whose changes become a layer.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RunSpec {
-    pub command: Vec<String>,
-    pub env: Vec<(String, String)>,
-    pub workdir: Option<String>,
-    /// `NAME` or `UID`, optionally `:GROUP` or `:GID`, inside the image.
-    pub user: Option<String>,
-    /// How long the step may run before it is killed.
-    pub timeout: Option<std::time::Duration>,
-}
-
 /// Everything one source says about one image.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Spec {
@@ -132,6 +114,9 @@ pub struct Spec {
     /// `[[run]]` steps, in order; a source that lists some replaces the
     /// list below it.
     pub run: Option<Vec<RunSpec>>,
+    /// `[stages.NAME]`, merged by name: a source that defines a stage
+    /// replaces it whole.
+    pub stages: BTreeMap<String, StageSpec>,
 }
 
 /// `a = b` when `b` says something.
@@ -185,12 +170,17 @@ impl Spec {
         over(&mut a.destination, &b.destination);
         over(&mut a.writable, &b.writable);
         over(&mut a.mtime, &b.mtime);
+        if b.copy.is_some() {
+            a.stage_copy.clone_from(&b.stage_copy);
+        }
         over(&mut a.copy, &b.copy);
         let (a, b) = (&mut self.build, &top.build);
         over(&mut a.run, &b.run);
         over(&mut a.inputs, &b.inputs);
         over(&mut a.outputs, &b.outputs);
         over(&mut self.run, &top.run);
+        self.stages
+            .extend(top.stages.iter().map(|(k, v)| (k.clone(), v.clone())));
     }
 }
 

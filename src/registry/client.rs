@@ -26,6 +26,10 @@ use crate::reference::{api_host, host_part, is_loopback, Reference};
 const MAX_REDIRECTS: usize = 10;
 /// A token is renewed when it has less than this left.
 const TOKEN_MARGIN: Duration = Duration::from_secs(10);
+/// The longest a token is kept, whatever `expires_in` says: a clock
+/// past this is not worth trusting, and it keeps `Instant` arithmetic far
+/// from overflow.
+const TOKEN_MAX_TTL: u64 = 24 * 60 * 60;
 
 /// A registry client. Cheap to share between threads (`&Client` is all
 /// the parallel transfers need); see the module docs of
@@ -493,7 +497,10 @@ impl Client {
     ) -> Result<Secret, RegistryError> {
         let key = scope.scopes.join(" ");
         if let Some(t) = lock(&ep.tokens).get(&key) {
-            if t.expires > Instant::now() + TOKEN_MARGIN {
+            if Instant::now()
+                .checked_add(TOKEN_MARGIN)
+                .is_some_and(|soon| t.expires > soon)
+            {
                 return Ok(t.value.clone());
             }
         }
@@ -502,7 +509,8 @@ impl Client {
             key,
             Token {
                 value: token.clone(),
-                expires: Instant::now() + ttl,
+                // `ttl` is at most a day (see parse_token_answer).
+                expires: Instant::now().checked_add(ttl).unwrap_or_else(Instant::now),
             },
         );
         Ok(token)
@@ -682,28 +690,16 @@ impl Client {
             what: token_what.clone(),
             source: e,
         })?;
-        let v: serde_json::Value = serde_json::from_slice(&body)
-            .map_err(|_| proto("the token service did not answer JSON".into()))?;
-        // Whatever it hands out is secret from now on (see `redact`).
-        for k in ["token", "access_token", "refresh_token"] {
-            if let Some(t) = v.get(k).and_then(|t| t.as_str()) {
-                self.secrets.remember(t);
+        // Whatever it hands out is secret from now on (see `redact`), even
+        // when the answer is refused below.
+        if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&body) {
+            for k in ["token", "access_token", "refresh_token"] {
+                if let Some(t) = v.get(k).and_then(|t| t.as_str()) {
+                    self.secrets.remember(t);
+                }
             }
         }
-        let token = v
-            .get("token")
-            .and_then(|t| t.as_str())
-            .filter(|t| !t.is_empty())
-            .or_else(|| v.get("access_token").and_then(|t| t.as_str()))
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| proto("the token service's answer has no token".into()))?;
-        // The spec's default lifetime is 60 s.
-        let ttl = v
-            .get("expires_in")
-            .and_then(|e| e.as_u64())
-            .filter(|&e| e > 0)
-            .unwrap_or(60);
-        Ok((Secret::new(token), Duration::from_secs(ttl)))
+        parse_token_answer(&body).map_err(|why| proto(why.into()))
     }
 
     /// The client for a token realm on another host than its registry:
@@ -1101,6 +1097,28 @@ pub(crate) fn parse_error_body(body: &[u8]) -> String {
     String::from_utf8_lossy(body).into_owned()
 }
 
+/// A token service's JSON answer: the token (`token`, or OAuth2's
+/// `access_token`) and how long to keep it (`expires_in`, 60 s by default
+/// as the distribution spec says, at most [`TOKEN_MAX_TTL`]).
+pub(crate) fn parse_token_answer(body: &[u8]) -> Result<(Secret, Duration), &'static str> {
+    let v: serde_json::Value =
+        serde_json::from_slice(body).map_err(|_| "the token service did not answer JSON")?;
+    let token = v
+        .get("token")
+        .and_then(|t| t.as_str())
+        .filter(|t| !t.is_empty())
+        .or_else(|| v.get("access_token").and_then(|t| t.as_str()))
+        .filter(|t| !t.is_empty())
+        .ok_or("the token service's answer has no token")?;
+    let ttl = v
+        .get("expires_in")
+        .and_then(|e| e.as_u64())
+        .filter(|&e| e > 0)
+        .unwrap_or(60)
+        .min(TOKEN_MAX_TTL);
+    Ok((Secret::new(token), Duration::from_secs(ttl)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1128,6 +1146,45 @@ mod tests {
         ];
         for (body, want) in cases {
             assert_eq!(parse_error_body(body.as_bytes()), want, "{body}");
+        }
+    }
+
+    #[test]
+    fn token_answer_table() {
+        let day = Duration::from_secs(24 * 60 * 60);
+        type Want = Result<(&'static str, Duration), &'static str>;
+        let cases: [(&str, Want); 7] = [
+            (
+                r#"{"token":"t","expires_in":300}"#,
+                Ok(("t", Duration::from_secs(300))),
+            ),
+            (
+                r#"{"access_token":"a"}"#,
+                Ok(("a", Duration::from_secs(60))),
+            ),
+            (
+                r#"{"token":"","access_token":"a","expires_in":0}"#,
+                Ok(("a", Duration::from_secs(60))),
+            ),
+            // A token server may say anything: a huge lifetime is capped.
+            (
+                r#"{"token":"t","expires_in":18446744073709551615}"#,
+                Ok(("t", day)),
+            ),
+            (
+                r#"{"token":"t","expires_in":1e300}"#,
+                Ok(("t", Duration::from_secs(60))),
+            ),
+            (
+                r#"{"token":""}"#,
+                Err("the token service's answer has no token"),
+            ),
+            ("<html>", Err("the token service did not answer JSON")),
+        ];
+        for (body, want) in cases {
+            let got = parse_token_answer(body.as_bytes());
+            let got = got.as_ref().map(|(t, d)| (t.expose(), *d)).map_err(|e| *e);
+            assert_eq!(got, want, "{body}");
         }
     }
 

@@ -342,7 +342,10 @@ fn first_line(s: &str) -> &str {
 }
 
 /// Reads a helper's `{"ServerURL","Username","Secret"}` answer.
-fn parse_helper_output(out: &[u8], program: &str) -> Result<Option<Credentials>, String> {
+pub(crate) fn parse_helper_output(
+    out: &[u8],
+    program: &str,
+) -> Result<Option<Credentials>, String> {
     let v: Value = serde_json::from_slice(out)
         .map_err(|_| format!("`{program} get` did not print a JSON object"))?;
     let s = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_owned();

@@ -1,20 +1,13 @@
-//! Hand-run checks against real registries (ignored by default).
+//! The client against the project's own lab registries: Debian's
+//! `docker-registry` in four modes, started by `scripts/registry` (which
+//! `scripts/test` runs; by hand: `eval "$(scripts/registry start)"`).
+//! A registry that is not running fails the test with that command.
 //!
-//! They need Debian's `docker-registry` running in four modes and two
-//! images built by hoist as OCI layouts; `scripts/registry start` sets up
-//! the registries. Run with, e.g.:
-//!
-//! ```text
-//! HOIST_LIVE_PLAIN=127.0.0.1:5100 HOIST_LIVE_BASIC=127.0.0.1:5101 \
-//! HOIST_LIVE_TLS=127.0.0.1:5102 HOIST_LIVE_TOKEN=127.0.0.1:5103 \
-//! HOIST_LIVE_CERTS_D=.../certs.d HOIST_LIVE_USER=hoist HOIST_LIVE_PASS=hoist-pass \
-//! HOIST_LIVE_AMD64=DIR HOIST_LIVE_ARM64=DIR \
-//! cargo test --lib registry::live_tests -- --ignored --test-threads 1 --nocapture
-//! ```
-//!
-//! Each registry must hold `library/alpine:3.20` (the two-platform index
-//! the images were built on). The integration tests in `tests/` are the
-//! lasting ones; these let the client be checked before they exist.
+//! Each test first copies the test base `alpine` (a two-platform index,
+//! from `scripts/make-bases`) to `library/alpine:3.20` on its registry with
+//! skopeo, and pushes images read from the same base's OCI layout. The
+//! mirror, credential-helper and redirect cases run through the `hoist`
+//! command in `tests/it/registry.rs`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -25,8 +18,73 @@ use crate::reference::Reference;
 use crate::store::Store;
 use crate::transport::{load_base, Transport};
 
+/// A lab setting: `HOIST_LIVE_PLAIN` is scripts/registry's
+/// `HOIST_REGISTRY_PLAIN`, and so on; `HOIST_LIVE_AMD64` and `_ARM64` name
+/// the test base layout (see [`image_from_layout`]).
 fn env(k: &str) -> String {
-    std::env::var(k).unwrap_or_else(|_| panic!("set {k}"))
+    let lab = match k {
+        "HOIST_LIVE_USER" => "HOIST_REGISTRY_USER".to_owned(),
+        "HOIST_LIVE_PASS" => "HOIST_REGISTRY_PASSWORD".to_owned(),
+        "HOIST_LIVE_AMD64" | "HOIST_LIVE_ARM64" => return base_layout(),
+        _ => k.replace("HOIST_LIVE_", "HOIST_REGISTRY_"),
+    };
+    let v = std::env::var(&lab).unwrap_or_else(|_| {
+        panic!("{lab} is not set: start the lab registries with `eval \"$(scripts/registry start)\"` (scripts/test does)")
+    });
+    if k.starts_with("HOIST_LIVE_")
+        && !k.ends_with("USER")
+        && !k.ends_with("PASS")
+        && !k.ends_with("CERTS_D")
+    {
+        seed_alpine(k, &v);
+    }
+    v
+}
+
+/// The test bases' two-platform Alpine layout.
+fn base_layout() -> String {
+    let bases = std::env::var("HOIST_BASES")
+        .unwrap_or_else(|_| format!("{}/target/bases", env!("CARGO_MANIFEST_DIR")));
+    let dir = format!("{bases}/oci/alpine");
+    assert!(
+        Path::new(&dir).join("index.json").exists(),
+        "{dir} is missing: build the test bases with scripts/make-bases (scripts/test does)"
+    );
+    dir
+}
+
+/// Copies the Alpine base to `library/alpine:3.20` on `reg` (idempotent:
+/// the same bytes each time), so a test needs no hand-made setup.
+fn seed_alpine(k: &str, reg: &str) {
+    let mut args = vec!["copy".to_owned(), "-q".into(), "--all".into()];
+    match k {
+        "HOIST_LIVE_TLS" => {
+            let certs = env("HOIST_LIVE_CERTS_D");
+            args.push(format!("--dest-cert-dir={certs}/{reg}"));
+        }
+        _ => args.push("--dest-tls-verify=false".into()),
+    }
+    if k == "HOIST_LIVE_BASIC" || k == "HOIST_LIVE_TOKEN" {
+        args.push(format!(
+            "--dest-creds={}:{}",
+            env("HOIST_LIVE_USER"),
+            env("HOIST_LIVE_PASS")
+        ));
+    }
+    args.push(format!("oci:{}", base_layout()));
+    args.push(format!("docker://{reg}/library/alpine:3.20"));
+    let out = std::process::Command::new("skopeo")
+        .args(&args)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("skopeo: {e}: install it with scripts/install-tools (apt-get install skopeo)")
+        });
+    assert!(
+        out.status.success(),
+        "skopeo {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 fn opts(tmp: &Path) -> Options {
@@ -61,15 +119,13 @@ impl Progress for Log {
     }
 }
 
-/// An image from a hoist-built OCI layout, loaded into `store`.
-fn image_from_layout(dir: &str, store: &Store) -> PushImage {
+/// One platform's image from an OCI layout, loaded into `store`.
+fn image_from_layout(dir: &str, platform: &str, store: &Store) -> PushImage {
     let t = Transport::Oci {
         dir: PathBuf::from(dir),
         tag: None,
     };
-    let base = load_base(&t, &Platform::parse("linux/amd64").unwrap(), store)
-        .or_else(|_| load_base(&t, &Platform::parse("linux/arm64").unwrap(), store))
-        .unwrap();
+    let base = load_base(&t, &Platform::parse(platform).unwrap(), store).unwrap();
     let bytes = store.read_blob(&base.manifest_digest).unwrap();
     let ImageDoc::Manifest(m) = ImageDoc::parse(&bytes, "m", None).unwrap() else {
         panic!("not a manifest")
@@ -90,7 +146,6 @@ fn image_from_layout(dir: &str, store: &Store) -> PushImage {
 }
 
 #[test]
-#[ignore]
 fn live_plain_pull_and_push() {
     let reg = env("HOIST_LIVE_PLAIN");
     let tmp = tempfile::tempdir().unwrap();
@@ -169,7 +224,7 @@ fn live_plain_pull_and_push() {
     // Push the amd64 app image with its base layer NOT in the store: it
     // must be mounted from library/alpine, never downloaded.
     let store2 = Store::open(tmp.path().join("store2")).unwrap();
-    let app = image_from_layout(&env("HOIST_LIVE_AMD64"), &store2);
+    let app = image_from_layout(&env("HOIST_LIVE_AMD64"), "linux/amd64", &store2);
     let base_layer = app.blobs[1].digest.clone();
     std::fs::remove_file(store2.blob_path(&base_layer)).unwrap();
     let target = Reference::parse(&format!("{reg}/test/app:1")).unwrap();
@@ -194,7 +249,7 @@ fn live_plain_pull_and_push() {
     assert_eq!(rep.skipped.len(), app.blobs.len());
 
     // A multi-platform push under an index.
-    let arm = image_from_layout(&env("HOIST_LIVE_ARM64"), &store2);
+    let arm = image_from_layout(&env("HOIST_LIVE_ARM64"), "linux/arm64", &store2);
     let images = vec![app.clone(), arm.clone()];
     let index = serde_json::json!({
         "schemaVersion": 2,
@@ -244,7 +299,6 @@ fn live_plain_pull_and_push() {
 }
 
 #[test]
-#[ignore]
 fn live_basic_auth() {
     let reg = env("HOIST_LIVE_BASIC");
     let tmp = tempfile::tempdir().unwrap();
@@ -291,7 +345,7 @@ fn live_basic_auth() {
         )
         .unwrap();
     let store2 = Store::open(tmp.path().join("store2")).unwrap();
-    let app = image_from_layout(&env("HOIST_LIVE_AMD64"), &store2);
+    let app = image_from_layout(&env("HOIST_LIVE_AMD64"), "linux/amd64", &store2);
     let target = Reference::parse(&format!("{reg}/test/app:basic")).unwrap();
     let plan = PushPlan {
         images: std::slice::from_ref(&app),
@@ -306,7 +360,6 @@ fn live_basic_auth() {
 }
 
 #[test]
-#[ignore]
 fn live_token_auth() {
     let reg = env("HOIST_LIVE_TOKEN");
     let tmp = tempfile::tempdir().unwrap();
@@ -328,7 +381,7 @@ fn live_token_auth() {
         .unwrap();
     // Anonymous push is refused.
     let store2 = Store::open(tmp.path().join("store2")).unwrap();
-    let app = image_from_layout(&env("HOIST_LIVE_AMD64"), &store2);
+    let app = image_from_layout(&env("HOIST_LIVE_AMD64"), "linux/amd64", &store2);
     let target = Reference::parse(&format!("{reg}/test/app:token")).unwrap();
     let plan = PushPlan {
         images: std::slice::from_ref(&app),
@@ -369,7 +422,6 @@ fn live_token_auth() {
 }
 
 #[test]
-#[ignore]
 fn live_tls() {
     let reg = env("HOIST_LIVE_TLS");
     let tmp = tempfile::tempdir().unwrap();
@@ -404,7 +456,7 @@ fn live_tls() {
     // plain one) and the base layer not in the store: downloaded from the
     // base, then uploaded.
     let store2 = Store::open(tmp.path().join("store2")).unwrap();
-    let app = image_from_layout(&env("HOIST_LIVE_AMD64"), &store2);
+    let app = image_from_layout(&env("HOIST_LIVE_AMD64"), "linux/amd64", &store2);
     let base_layer = app.blobs[1].digest.clone();
     std::fs::remove_file(store2.blob_path(&base_layer)).unwrap();
     let other_base =
@@ -423,67 +475,4 @@ fn live_tls() {
     // or downloaded+uploaded.
     assert!(rep.uploaded.contains(&base_layer) || rep.skipped.contains(&base_layer));
     let _ = img;
-}
-
-#[test]
-#[ignore]
-fn live_mirror() {
-    let reg = env("HOIST_LIVE_PLAIN");
-    let tmp = tempfile::tempdir().unwrap();
-    let conf = tmp.path().join("registries.conf");
-    // The origin (nothing listens on :5199) is only reached through its
-    // mirror.
-    std::fs::write(
-        &conf,
-        format!("[[registry]]\nlocation = \"127.0.0.1:5199\"\n[[registry.mirror]]\nlocation = \"{reg}\"\n"),
-    )
-    .unwrap();
-    let mut o = opts(tmp.path());
-    o.registries_conf = Some(conf);
-    o.retry.tries = 2;
-    let client = Client::new(o).unwrap();
-    let log = Log::default();
-    let store = Store::open(tmp.path().join("store")).unwrap();
-    let r = Reference::parse("127.0.0.1:5199/library/alpine:3.20").unwrap();
-    let img = client
-        .resolve(&r, &Platform::parse("linux/amd64").unwrap(), &store, &log)
-        .unwrap();
-    assert_eq!(img.source.registry(), reg);
-    let rep = client.fetch_blobs(&r, &img.layers, &store, &log).unwrap();
-    assert_eq!(rep.downloaded.len(), 1);
-    // Offline: a missing blob is named.
-    let mut o = opts(tmp.path());
-    o.offline = true;
-    let offline = Client::new(o).unwrap();
-    let store2 = Store::open(tmp.path().join("store2")).unwrap();
-    let err = offline
-        .fetch_blobs(&r, &img.layers, &store2, &log)
-        .unwrap_err()
-        .to_string();
-    assert!(err.contains(img.layers[0].digest.as_str()), "{err}");
-    eprintln!("{err}");
-}
-
-/// Needs `HOIST_LIVE_REDIRECT`: a registry needing Basic auth whose blob
-/// GETs redirect to another host, and `docker-credential-fake` on PATH
-/// answering for it.
-#[test]
-#[ignore]
-fn live_helper_and_redirect() {
-    let reg = env("HOIST_LIVE_REDIRECT");
-    let tmp = tempfile::tempdir().unwrap();
-    std::fs::write(
-        tmp.path().join("auth.json"),
-        format!(r#"{{"auths":{{}},"credHelpers":{{"{reg}":"fake"}}}}"#),
-    )
-    .unwrap();
-    let client = Client::new(opts(tmp.path())).unwrap();
-    let log = Log::default();
-    let store = Store::open(tmp.path().join("store")).unwrap();
-    let r = Reference::parse(&format!("{reg}/library/alpine:3.20")).unwrap();
-    let img = client
-        .resolve(&r, &Platform::parse("linux/amd64").unwrap(), &store, &log)
-        .unwrap();
-    let rep = client.fetch_blobs(&r, &img.layers, &store, &log).unwrap();
-    assert_eq!(rep.downloaded.len(), 1);
 }

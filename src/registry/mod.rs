@@ -131,6 +131,10 @@ use crate::store::StoreError;
 
 pub use crate::image::select_platform;
 pub use client::Client;
+#[cfg(test)]
+pub(crate) use client::{
+    parse_error_body as client_parse_error_body, parse_token_answer as client_parse_token_answer,
+};
 pub use credentials::{Credentials, Secret};
 pub use pull::{FetchReport, RemoteImage, RemoteIndex};
 pub use push::{PushImage, PushPlan, PushReport};

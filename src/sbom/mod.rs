@@ -242,7 +242,7 @@ fn file_stem(path: &Path) -> String {
 
 /// The document for `inventory`, dated `epoch` (`SOURCE_DATE_EPOCH`).
 pub fn render(format: Format, inventory: &Inventory, epoch: u64) -> Vec<u8> {
-    let created = crate::build::rfc3339(epoch);
+    let created = crate::image::rfc3339(epoch);
     let doc = match format {
         Format::Spdx => spdx::document(inventory, &created),
         Format::CycloneDx => cyclonedx::document(inventory, &created),
@@ -380,7 +380,7 @@ pub fn emit(
                     opts.format,
                     &bytes,
                     &inv.image.manifest,
-                    &crate::build::rfc3339(epoch),
+                    &crate::image::rfc3339(epoch),
                     store,
                     progress,
                 )?;

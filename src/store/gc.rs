@@ -86,11 +86,10 @@ impl Category {
                 Category::Packages
             }
             "deps-npm" | "deps-pip" | "deps-npm-scripts" => Category::Deps,
-            "app-layer" | "user-layer" | "run-layer" => Category::Layers,
+            "app-layer" | "user-layer" | "run-layer" | "stage-copy" => Category::Layers,
             crate::images::KEY_KIND => Category::Images,
-            "pip-resolution" | "pip-page" | "pip-metadata" | "host-step" | "last-build" => {
-                Category::Metadata
-            }
+            "pip-resolution" | "pip-page" | "pip-metadata" | "host-step" | "last-build"
+            | "last-stage" => Category::Metadata,
             _ => Category::Other,
         }
     }

@@ -27,6 +27,12 @@ mod tarfile;
 #[cfg(test)]
 mod tests;
 
+/// `manifest.json` of a docker-archive, for the property tests.
+#[cfg(test)]
+pub(crate) fn fuzz_parse_manifest_json(bytes: &[u8]) -> Result<(), TransportError> {
+    docker_archive::parse_manifest_json(bytes, "fuzz.tar").map(drop)
+}
+
 use std::fmt;
 use std::io;
 use std::path::PathBuf;
@@ -194,7 +200,7 @@ pub enum TransportError {
     BadTransport { input: String, why: String },
     #[error("`{input}` has an empty path")]
     EmptyPath { input: String },
-    #[error("{reference}: registry bases and outputs are not supported yet; save the image with `skopeo copy docker://{reference} oci-archive:FILE` and use oci:, oci-archive: or docker-archive: instead")]
+    #[error("docker://{reference} is a registry, not a file: push there with `hoist build --push --tag {reference}` or `hoist pull IMAGE --output docker://{reference}`, or give oci:, oci-archive: or docker-archive: here")]
     RegistryNotYet { reference: String },
     #[error("image name `{name}` {why}")]
     BadName { name: String, why: String },
@@ -293,6 +299,8 @@ pub enum TransportError {
     OutputExists { path: String, why: String },
     #[error(transparent)]
     LayerRefused(#[from] Box<crate::layer::verify::VerifyError>),
+    #[error("cannot write {path}: {why}")]
+    CannotCreate { path: String, why: String },
 }
 
 /// A base image read from a source and imported into the store.

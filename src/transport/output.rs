@@ -208,11 +208,39 @@ fn temp_builder(mode: u32) -> tempfile::Builder<'static, 'static> {
     b
 }
 
+/// The error for an output that cannot be created in `parent`: it names
+/// the user's `dest`, not hoist's temporary file beside it, and says why.
+fn cannot_create(dest: &Path, parent: &Path, e: io::Error) -> TransportError {
+    let folder = parent.display();
+    // tempfile wraps the error with its temporary path: judge by kind.
+    let why = match e.kind() {
+        io::ErrorKind::PermissionDenied => format!(
+            "the folder {folder} is not writable for this user: choose another path, or fix its permissions"
+        ),
+        io::ErrorKind::ReadOnlyFilesystem => {
+            format!("the folder {folder} is on a read-only file system: choose another path")
+        }
+        io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded => {
+            format!("no space left in {folder}")
+        }
+        // The folder is there but refuses a new entry: /proc, /sys.
+        io::ErrorKind::NotFound if parent.is_dir() => format!(
+            "the folder {folder} does not take new files (a virtual file system such as /proc or /sys): choose another path"
+        ),
+        _ => format!("creating a file in {folder}: {}", io::Error::from(e.kind())),
+    };
+    TransportError::CannotCreate {
+        path: dest.display().to_string(),
+        why,
+    }
+}
+
 /// Writes `bytes` to `dir/name` by temp file and rename.
 fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), TransportError> {
     let mut tmp = temp_builder(0o666)
         .prefix(&format!(".{name}."))
-        .tempfile_in(dir)?;
+        .tempfile_in(dir)
+        .map_err(|e| cannot_create(&dir.join(name), dir, e))?;
     tmp.write_all(bytes)?;
     tmp.as_file().sync_all()?;
     tmp.persist(dir.join(name)).map_err(|e| e.error)?;
@@ -376,7 +404,8 @@ impl TarOut {
         let parent = parent_of(dest)?;
         let tmp = temp_builder(0o666)
             .prefix(&temp_prefix(dest))
-            .tempfile_in(&parent)?;
+            .tempfile_in(&parent)
+            .map_err(|e| cannot_create(dest, &parent, e))?;
         Ok(TarOut {
             tar: tar::Builder::new(BufWriter::with_capacity(256 * 1024, tmp)),
             dest: dest.to_owned(),

@@ -1168,7 +1168,10 @@ fn bad_tags_and_registry_are_refused() {
         "{err}"
     );
     let err = load_base(&reg, &plat("linux/amd64"), &fx.dst).unwrap_err();
-    assert!(err.to_string().contains("not supported yet"), "{err}");
+    assert!(
+        err.to_string().contains("is a registry, not a file"),
+        "{err}"
+    );
 }
 
 // ---------------------------------------------------------------- inspect

@@ -2,6 +2,7 @@
 //! panic, and nothing left at the output path.
 
 use std::path::Path;
+use std::process::Command;
 
 use crate::support::*;
 
@@ -252,4 +253,123 @@ fn bad_flags_are_named() {
     fails(&env, &src, &["--user", "Bad Name"], "Bad Name");
     fails(&env, &src, &["--platform", "linux"], "os/arch");
     fails(&env, &src, &["--workdir", "relative"], "relative");
+    fails(&env, &src, &["--workdir", "/"], "`/` is the image's root");
+}
+
+#[test]
+fn empty_platform_list_in_hoist_toml() {
+    let env = Env::new();
+    let app = env.path("app");
+    small_app(&app);
+    let toml = format!(
+        "[image]\nbase = \"oci-archive:{}\"\nplatforms = []\n",
+        base("busybox.oci.tar").display()
+    );
+    std::fs::write(app.join("hoist.toml"), toml).unwrap();
+    let out = env.path("out.tar");
+    let want = "hoist.toml:3:13: [image] key `platforms`: the list is empty";
+    let app = app.display().to_string();
+    let output = format!("oci-archive:{}", out.display());
+    env.hoist(&["build", &app, "--output", &output])
+        .fails_with(want);
+    env.hoist(&["build", &app, "--dry-run"]).fails_with(want);
+    env.hoist(&["bundle", &app, "--output", &out.display().to_string()])
+        .fails_with(want);
+    assert!(!out.exists());
+}
+
+#[test]
+fn durations_beyond_go_time_are_refused() {
+    let env = Env::new();
+    let src = format!("oci-archive:{}", base("busybox.oci.tar").display());
+    for flag in ["--healthcheck-interval", "--healthcheck-timeout"] {
+        fails(
+            &env,
+            &src,
+            &["--healthcheck", "true", flag, "5000000h"],
+            "duration `5000000h` is longer than 2562047h47m16s",
+        );
+    }
+    fails(
+        &env,
+        &src,
+        &[
+            "--healthcheck",
+            "true",
+            "--healthcheck-retries",
+            "18446744073709551615",
+        ],
+        "--healthcheck-retries 18446744073709551615",
+    );
+}
+
+/// A reader that closes the pipe early (`| head -1`) ends hoist quietly,
+/// with status 0 under `set -o pipefail`, never a panic.
+#[test]
+fn closed_stdout_ends_quietly() {
+    require("bash", "bash");
+    let env = Env::new();
+    let image = format!("oci-archive:{}", base("alpine.oci.tar").display());
+    for (args, reader) in [
+        ("cache ls", "(exec 0<&-; true)"),
+        ("inspect \"$1\"", "(exec 0<&-; true)"),
+        ("inspect \"$1\"", "head -1 >/dev/null"),
+        ("inspect --json \"$1\"", "(exec 0<&-; sleep 0)"),
+    ] {
+        let script = format!(
+            "set -o pipefail; for i in 1 2 3 4 5; do \"$0\" {args} | {reader} || exit $?; done"
+        );
+        let r = Command::new("bash")
+            .args(["-c", &script, env!("CARGO_BIN_EXE_hoist"), &image])
+            .env("HOIST_CACHE", env.path("cache"))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&r.stderr);
+        assert_eq!(
+            r.status.code(),
+            Some(0),
+            "hoist {args} | {reader}: {stderr}"
+        );
+        assert_eq!(stderr, "", "hoist {args} | {reader}");
+    }
+}
+
+/// An output that cannot be created names the path the user gave (not
+/// hoist's temporary file beside it) and why.
+#[test]
+fn outputs_that_cannot_be_created_say_why() {
+    let env = Env::new();
+    let app = env.path("app");
+    small_app(&app);
+    let src = format!("oci-archive:{}", base("busybox.oci.tar").display());
+    let mut cases = vec![
+        (
+            "/proc/x.tar".to_owned(),
+            "cannot write /proc/x.tar: the folder /proc does not take new files (a virtual file system such as /proc or /sys)".to_owned(),
+        ),
+        // EACCES for root on sysfs, EROFS where /sys is mounted read-only.
+        ("/sys/x.tar".into(), "cannot write /sys/x.tar: the folder /sys ".into()),
+    ];
+    // A folder the user cannot write to: only for an ordinary user, as
+    // root writes anywhere (there the cases above check the message).
+    use std::os::unix::fs::PermissionsExt;
+    let ro = env.path("ro");
+    std::fs::create_dir(&ro).unwrap();
+    std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o555)).unwrap();
+    if std::fs::write(ro.join("probe"), b"").is_err() {
+        let out = ro.join("x.tar").display().to_string();
+        cases.push((out.clone(), format!("cannot write {out}: the folder")));
+    }
+    for (out, want) in cases {
+        let r = env.hoist(&[
+            "build",
+            app.to_str().unwrap(),
+            "--base",
+            &src,
+            "--output",
+            &format!("oci-archive:{out}"),
+        ]);
+        r.fails_with(&want);
+        assert!(!r.stderr.contains(".tmp"), "{}", r.stderr);
+    }
 }

@@ -17,4 +17,5 @@ mod registry;
 mod registry_trust;
 mod sandbox;
 mod sbom;
+mod stages;
 mod support;

@@ -248,25 +248,36 @@ struct Proxy {
 
 impl Proxy {
     fn start(env: &Env, faults: &str) -> Proxy {
+        let mut extra = Vec::new();
+        if !faults.is_empty() {
+            extra.extend(["--faults", faults]);
+        }
+        Proxy::start_with(env, &format!("http://{}", registry("plain")), &extra)
+    }
+
+    /// A proxy in front of `upstream` (http://HOST:PORT) with more
+    /// fault-proxy arguments.
+    fn start_with(env: &Env, upstream: &str, extra: &[&str]) -> Proxy {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static N: AtomicUsize = AtomicUsize::new(0);
         let log = env.path(&format!(
             "proxy-{}.jsonl",
-            faults.replace(['@', ':', ',', '='], "_")
+            N.fetch_add(1, Ordering::Relaxed)
         ));
         let script =
             std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/fault-proxy.py");
+        require("python3", "python3");
         let mut args = vec![
             script.display().to_string(),
             "--listen".into(),
             "127.0.0.1:0".into(),
             "--upstream".into(),
-            format!("http://{}", registry("plain")),
+            upstream.to_owned(),
             "--log".into(),
             log.display().to_string(),
             "--exit-on-stdin-eof".into(),
         ];
-        if !faults.is_empty() {
-            args.extend(["--faults".into(), faults.into()]);
-        }
+        args.extend(extra.iter().map(|s| s.to_string()));
         let mut child = Command::new("python3")
             .args(&args)
             .stdin(Stdio::piped())
@@ -686,4 +697,338 @@ fn multi_platform_build_pushes_an_index() {
     .to_owned();
     assert_eq!(arch, "arm64");
     podman_store(&["rmi", "-f", &tag]);
+}
+
+/// `hoist pull --output docker://` copies one platform to another
+/// registry under the same digest: blobs mounted within a registry, and
+/// uploaded to another one (here: basic auth, after `hoist login`).
+#[test]
+fn pull_copies_one_platform_to_a_registry() {
+    let env = Env::new();
+    let plain = registry("plain");
+    let src = format!("{plain}/{}:3.20", repo("copy-src"));
+    seed("alpine.oci.tar", &format!("docker://{src}"), true);
+    let same = format!("{plain}/{}:copied", repo("copy-dst"));
+    let digest = env
+        .hoist(&[
+            "pull",
+            &src,
+            "--platform",
+            "linux/arm64",
+            "--output",
+            &format!("docker://{same}"),
+        ])
+        .ok()
+        .trim()
+        .to_owned();
+    assert!(digest.starts_with("sha256:"), "{digest}");
+    let raw = run(
+        "skopeo",
+        &[
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            &format!("docker://{same}"),
+        ],
+    );
+    assert!(raw.ok().contains("\"layers\""), "one platform's manifest");
+    let inspect = run(
+        "skopeo",
+        &["inspect", "--tls-verify=false", &format!("docker://{same}")],
+    );
+    let inspect: serde_json::Value = serde_json::from_str(inspect.ok()).unwrap();
+    assert_eq!(inspect["Digest"], digest.as_str());
+    assert_eq!(inspect["Architecture"], "arm64");
+
+    let basic = registry("basic");
+    let (user, pass) = creds();
+    let auth = env.path("auth.json");
+    std::fs::write(
+        &auth,
+        format!(
+            r#"{{"auths":{{"{basic}":{{"auth":"{}"}}}}}}"#,
+            base64_auth(&user, &pass)
+        ),
+    )
+    .unwrap();
+    let auth = auth.to_str().unwrap();
+    let other = format!("{basic}/{}:copied", repo("copy-other"));
+    let again = env.hoist(&[
+        "pull",
+        &src,
+        "--platform",
+        "linux/arm64",
+        "--authfile",
+        auth,
+        "--output",
+        &format!("docker://{other}"),
+    ]);
+    assert_eq!(again.ok().trim(), digest);
+    let creds = format!("--creds={user}:{pass}");
+    let inspect = run(
+        "skopeo",
+        &[
+            "inspect",
+            "--tls-verify=false",
+            &creds,
+            &format!("docker://{other}"),
+        ],
+    );
+    let inspect: serde_json::Value = serde_json::from_str(inspect.ok()).unwrap();
+    assert_eq!(inspect["Digest"], digest.as_str());
+}
+
+/// A registries.conf mirror: the origin (nothing listens there) is only
+/// reached through its mirror, the lab's plain registry.
+#[test]
+fn pull_through_a_registries_conf_mirror() {
+    let env = Env::new();
+    let plain = registry("plain");
+    let name = repo("mirrored");
+    seed(
+        "alpine.oci.tar",
+        &format!("docker://{plain}/{name}:3.20"),
+        true,
+    );
+    let origin = format!("127.0.0.1:{}", free_port());
+    let conf = env.path("registries.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "[[registry]]\nlocation = \"{origin}\"\ninsecure = true\n[[registry.mirror]]\nlocation = \"{plain}\"\ninsecure = true\n"
+        ),
+    )
+    .unwrap();
+    let out = env.path("alpine.tar");
+    let conf = conf.to_str().unwrap();
+    let pulled = env.hoist_with(
+        &[
+            "pull",
+            &format!("{origin}/{name}:3.20"),
+            "--platform",
+            "linux/arm64",
+            "--output",
+            &format!("oci-archive:{}", out.display()),
+        ],
+        &[("CONTAINERS_REGISTRIES_CONF", conf)],
+    );
+    let digest = pulled.ok().trim().to_owned();
+    // The digest of the index's arm64 entry, as the registry serves it.
+    let index = run(
+        "skopeo",
+        &[
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            &format!("docker://{plain}/{name}:3.20"),
+        ],
+    );
+    let index: serde_json::Value = serde_json::from_str(index.ok()).unwrap();
+    let arm64 = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["platform"]["architecture"] == "arm64")
+        .unwrap();
+    assert_eq!(arm64["digest"], digest.as_str());
+    skopeo_raw(&format!("oci-archive:{}", out.display()));
+    // Without the mirror the origin is unreachable, and the error says so.
+    let empty = env.path("empty.conf");
+    std::fs::write(&empty, "").unwrap();
+    env.hoist_with(
+        &[
+            "pull",
+            &format!("{origin}/{name}:3.20"),
+            "--platform",
+            "linux/arm64",
+            "--output",
+            &format!("oci-archive:{}", env.path("no.tar").display()),
+        ],
+        &[
+            ("CONTAINERS_REGISTRIES_CONF", empty.to_str().unwrap()),
+            ("HOIST_CACHE", env.path("cache2").to_str().unwrap()),
+        ],
+    )
+    .fails_with(&origin);
+}
+
+/// Credentials from a `docker-credential-*` helper named in the auth
+/// file's credHelpers, for a registry (the lab's Basic one, behind a
+/// proxy) whose blob downloads redirect to another host: the credentials
+/// go to the registry, never to the host the blobs come from.
+#[test]
+fn pull_with_a_credential_helper_and_blobs_redirected_elsewhere() {
+    let env = Env::new();
+    let (plain, basic) = (registry("plain"), registry("basic"));
+    let (user, pass) = creds();
+    let name = repo("redirected");
+    seed(
+        "alpine.oci.tar",
+        &format!("docker://{plain}/{name}:3.20"),
+        true,
+    );
+    run(
+        "skopeo",
+        &[
+            "copy",
+            "-q",
+            "--all",
+            "--dest-tls-verify=false",
+            &format!("--dest-creds={user}:{pass}"),
+            &format!("oci-archive:{}", base("alpine.oci.tar").display()),
+            &format!("docker://{basic}/{name}:3.20"),
+        ],
+    )
+    .ok();
+    // Blobs come from `localhost` (another host name than the registry's
+    // 127.0.0.1), through a counting proxy in front of the plain registry.
+    let blobs = Proxy::start_with(&env, &format!("http://{plain}"), &[]);
+    let blobs_port = blobs.addr.rsplit(':').next().unwrap().to_owned();
+    let redirect_to = format!("http://localhost:{blobs_port}");
+    let front = Proxy::start_with(
+        &env,
+        &format!("http://{basic}"),
+        &[
+            "--faults",
+            "redirect@blob-get:*",
+            "--redirect-to",
+            &redirect_to,
+        ],
+    );
+    // The helper answers for the registry and notes each call.
+    let bin = env.path("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let calls = env.path("helper-calls");
+    let helper = bin.join("docker-credential-hoist-test");
+    std::fs::write(
+        &helper,
+        format!(
+            "#!/bin/sh\nread -r server\necho \"$1 $server\" >> '{}'\n[ \"$1\" = get ] || exit 1\nprintf '{{\"ServerURL\":\"%s\",\"Username\":\"{user}\",\"Secret\":\"{pass}\"}}' \"$server\"\n",
+            calls.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let auth = env.path("auth.json");
+    std::fs::write(
+        &auth,
+        format!(
+            r#"{{"auths":{{}},"credHelpers":{{"{}":"hoist-test"}}}}"#,
+            front.addr
+        ),
+    )
+    .unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = env.path("alpine.tar");
+    env.hoist_with(
+        &[
+            "pull",
+            &format!("{}/{name}:3.20", front.addr),
+            "--platform",
+            "linux/amd64",
+            "--authfile",
+            auth.to_str().unwrap(),
+            "--output",
+            &format!("oci-archive:{}", out.display()),
+        ],
+        &[("PATH", &path)],
+    )
+    .ok();
+    skopeo_raw(&format!("oci-archive:{}", out.display()));
+    let calls = std::fs::read_to_string(&calls).unwrap_or_default();
+    assert!(
+        calls.contains(&format!("get {}", front.addr)),
+        "helper calls: {calls}"
+    );
+    let asked = front.requests();
+    let redirected: Vec<_> = asked
+        .iter()
+        .filter(|r| r["kind"] == "blob" && r["method"] == "GET")
+        .collect();
+    assert!(!redirected.is_empty(), "{asked:?}");
+    for r in &redirected {
+        assert_eq!(r["status"], 307, "{r}");
+        assert_eq!(
+            r["authorization"], "Basic",
+            "the registry gets the credentials: {r}"
+        );
+    }
+    let served = blobs.requests();
+    let got: Vec<_> = served
+        .iter()
+        .filter(|r| r["kind"] == "blob" && r["method"] == "GET")
+        .collect();
+    assert_eq!(got.len(), redirected.len(), "{served:?}");
+    for r in got {
+        assert_eq!(r["status"], 200, "{r}");
+        assert!(
+            r["authorization"].is_null(),
+            "credentials leaked to the blob host: {r}"
+        );
+    }
+}
+
+/// A token server may answer any `expires_in`: the largest u64 (which
+/// overflowed the token cache's clock arithmetic, a panic) is kept for
+/// at most a day, and the pull works. The lab's token registry is reached
+/// through a proxy that points its challenge at a second proxy, in front
+/// of the real token server, which rewrites `expires_in`.
+#[test]
+fn a_token_with_a_huge_lifetime_is_capped() {
+    let env = Env::new();
+    let token = registry("token");
+    let (user, pass) = creds();
+    let name = repo("huge-ttl");
+    run(
+        "skopeo",
+        &[
+            "copy",
+            "-q",
+            "--dest-tls-verify=false",
+            &format!("--dest-creds={user}:{pass}"),
+            &format!("oci-archive:{}", base("busybox.oci.tar").display()),
+            &format!("docker://{token}/{name}:1"),
+        ],
+    )
+    .ok();
+    let realm = std::env::var("HOIST_REGISTRY_TOKEN_REALM").unwrap_or_else(|_| {
+        panic!("HOIST_REGISTRY_TOKEN_REALM is not set: run `eval \"$(scripts/registry start)\"` first (scripts/test does)")
+    });
+    let (realm_origin, realm_path) = realm
+        .strip_prefix("http://")
+        .and_then(|r| r.split_once('/'))
+        .expect("an http:// realm");
+    let tokens = Proxy::start_with(
+        &env,
+        &format!("http://{realm_origin}"),
+        &["--json-set", "expires_in=18446744073709551615"],
+    );
+    let front = Proxy::start_with(
+        &env,
+        &format!("http://{token}"),
+        &["--realm", &format!("http://{}/{realm_path}", tokens.addr)],
+    );
+    let out = env.path("busybox.tar");
+    env.hoist(&[
+        "pull",
+        &format!("{}/{name}:1", front.addr),
+        "--output",
+        &format!("oci-archive:{}", out.display()),
+    ])
+    .ok();
+    skopeo_raw(&format!("oci-archive:{}", out.display()));
+    let answered: Vec<_> = tokens
+        .requests()
+        .into_iter()
+        .filter(|r| r["status"] == 200)
+        .collect();
+    assert!(
+        !answered.is_empty(),
+        "the token came through the rewriting proxy"
+    );
 }

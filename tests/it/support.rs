@@ -421,8 +421,9 @@ impl Env {
 }
 
 /// Starts `image` under podman (host network, `PORT=port`), waits up to
-/// 15 s for `path` to answer and returns the body; the container is
-/// removed either way, and its logs are shown when nothing answered.
+/// 60 s (a dev server compiles on the first request) for `path` to answer
+/// and returns the body; the container is removed either way, and its
+/// logs are shown when nothing answered.
 pub fn podman_serve(image: &str, port: u16, path: &str) -> String {
     require("curl", "curl");
     let id = run(
@@ -442,7 +443,7 @@ pub fn podman_serve(image: &str, port: u16, path: &str) -> String {
     .to_owned();
     let url = format!("http://127.0.0.1:{port}{path}");
     let mut answer = None;
-    for _ in 0..60 {
+    for _ in 0..240 {
         let r = run("curl", &["-sf", "--max-time", "2", &url]);
         if r.status == 0 {
             answer = Some(r.stdout);

@@ -22,6 +22,8 @@ Fault rules (--faults, comma separated): ACTION@KIND-METHOD[=SUBSTRING][:COUNT[+
            truncate  send the full Content-Length header but half the body, then close (FIN)
            stall     send half of the body, then send nothing for --stall seconds, then close
            delay     wait --delay seconds, then proxy normally
+           redirect  answer 307 with Location: --redirect-to + the request path (with query), as
+                     registries do that serve blobs from another host (object storage)
            For reset/truncate/stall: on a request WITH a body (PUT/PATCH/POST with data) the proxy
            reads half of the request body and then resets/closes/stalls, without forwarding it;
            otherwise the request is forwarded and the RESPONSE is cut (a response without a body
@@ -49,7 +51,8 @@ Log (--log FILE, appended; one JSON object per request, written when the request
   upstream_status (null if not forwarded), req_bytes (request body bytes read from the client),
   req_length (its Content-Length, "chunked" or null), resp_bytes (response body bytes sent),
   resp_length (the Content-Length sent, or null), forwarded (bool), fault (the rule, or null),
-  error (what went wrong talking to either side, or null), location (the Location sent).
+  error (what went wrong talking to either side, or null), location (the Location sent),
+  authorization (the scheme of the request's Authorization header, e.g. "Basic", or null).
   Counting uploads: blob bytes sent = sum of req_bytes over kind "upload" (POST/PATCH/PUT; a
   monolithic upload may carry its data in the POST or the PUT); faulted or failed requests log
   the bytes they read too, so filter on a 2xx status when counting what landed. A blob is
@@ -80,7 +83,7 @@ HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "proxy-authenticat
               "proxy-authorization", "te", "trailer", "trailers", "transfer-encoding", "upgrade"}
 KINDS = {"blob", "manifest", "upload", "tags", "catalog", "base", "other", "any"}
 METHODS = {"get", "head", "put", "patch", "post", "delete", "any"}
-ACTIONS = {"reset", "truncate", "stall", "delay"}
+ACTIONS = {"reset", "truncate", "stall", "delay", "redirect"}
 ERROR_CODES = {400: "UNSUPPORTED", 401: "UNAUTHORIZED", 403: "DENIED", 404: "NOT_FOUND",
                429: "TOOMANYREQUESTS", 500: "UNKNOWN", 502: "UNAVAILABLE", 503: "UNAVAILABLE",
                504: "UNAVAILABLE"}
@@ -335,10 +338,13 @@ class Handler(BaseHTTPRequestHandler):
             "range": self.headers.get("Range"), "status": None, "upstream_status": None,
             "req_bytes": 0, "req_length": self.req_length, "resp_bytes": 0, "resp_length": None,
             "forwarded": False, "fault": rule.text if rule else None, "error": None, "location": None,
+            "authorization": (self.headers.get("Authorization") or "").split(" ")[0] or None,
         }
         try:
             if rule and rule.action.isdigit():
                 self.answer_status(int(rule.action))
+            elif rule and rule.action == "redirect":
+                self.redirect()
             elif rule and rule.action in ("reset", "truncate", "stall") and self.has_body():
                 half = (self.req_length // 2) if isinstance(self.req_length, int) else CHUNK
                 for _ in self.body_reader(limit=half):
@@ -379,6 +385,36 @@ class Handler(BaseHTTPRequestHandler):
         self.entry["resp_length"] = len(body)
         if self.command != "HEAD":
             self.send_body(body)
+
+    def redirect(self):
+        to = self.server.opts.redirect_to
+        if not to:
+            raise ValueError("a redirect rule needs --redirect-to")
+        for _ in self.body_reader():
+            pass
+        location = to.rstrip("/") + self.path
+        self.start_response(307, None, [("Location", location), ("Content-Length", "0")])
+        self.entry["location"] = location
+        self.entry["resp_length"] = 0
+
+    def send_json_patched(self, resp, headers):
+        """--json-set: the upstream's JSON object answer with some keys replaced."""
+        data = resp.read()
+        try:
+            obj = json.loads(data)
+            if isinstance(obj, dict):
+                for item in self.server.opts.json_set:
+                    key, _, value = item.partition("=")
+                    obj[key] = json.loads(value)
+                data = json.dumps(obj).encode()
+        except ValueError:
+            pass
+        headers = [(k, v) for k, v in headers if k.lower() not in ("content-length", "transfer-encoding")]
+        headers.append(("Content-Length", str(len(data))))
+        self.start_response(resp.status, resp.reason, headers)
+        self.entry["resp_length"] = len(data)
+        if self.command != "HEAD":
+            self.send_body(data)
 
     def rewrite_location(self, value):
         for origin in self.server.up_origins:
@@ -436,8 +472,13 @@ class Handler(BaseHTTPRequestHandler):
                 if lk == "location":
                     v = self.rewrite_location(v)
                     e["location"] = v
+                if lk == "www-authenticate" and srv.opts.realm:
+                    v = re.sub(r'realm="[^"]*"', f'realm="{srv.opts.realm}"', v)
                 headers.append((k, v))
             bodiless = self.command == "HEAD" or resp.status in (204, 304) or 100 <= resp.status < 200
+            if srv.opts.json_set and not bodiless and resp.status == 200 and not action:
+                self.send_json_patched(resp, headers)
+                return
             chunked_out = not bodiless and length is None
             if chunked_out:
                 headers.append(("Transfer-Encoding", "chunked"))
@@ -506,6 +547,11 @@ def main():
     p.add_argument("--retry-after-503", action="store_true", help="send Retry-After with 503 too")
     p.add_argument("--stall", type=float, default=30, help="seconds a `stall` fault holds the connection")
     p.add_argument("--delay", type=float, default=2, help="seconds a `delay` fault waits")
+    p.add_argument("--realm", help="replace the realm of WWW-Authenticate challenges with this URL")
+    p.add_argument("--json-set", action="append", default=[], metavar="KEY=JSON",
+                   help="in 200 answers that are a JSON object, set KEY to the JSON value (repeatable), "
+                        "e.g. expires_in=18446744073709551615 in front of a token server")
+    p.add_argument("--redirect-to", help="http://HOST:PORT a `redirect` fault sends the client to")
     p.add_argument("--port-file", help="write the port listened on to this file once listening")
     p.add_argument("--exit-on-stdin-eof", action="store_true",
                    help="exit when standard input closes (so a crashed test leaves no proxy behind)")

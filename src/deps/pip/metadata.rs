@@ -115,11 +115,11 @@ impl CoreMetadata {
         for h in &headers {
             match h.name.as_str() {
                 "requires-dist" => {
-                    let req = Requirement::from_str(&h.value).map_err(|e| {
+                    let req = super::requirements::parse_pep508(&h.value).map_err(|message| {
                         MetadataError::BadRequiresDist {
                             line: h.line,
                             value: h.value.clone(),
-                            message: e.message.to_string(),
+                            message,
                         }
                     })?;
                     requires_dist.push(req);

@@ -153,6 +153,62 @@ fn split_option(token: &str) -> (&str, Option<&str>) {
 }
 
 /// Is this requirement text a path or URL rather than a name?
+/// Parses one PEP 508 requirement (a requirements line, a wheel's
+/// `Requires-Dist`, a build requirement). pep508_rs 0.9 panics on two kinds
+/// of input instead of answering an error, found by the property tests
+/// (`src/fuzz.rs`): an extra name that ends in `.`, `-` or `_`
+/// (`a[b.]`) or a package name that does (`a. ==1`), and a character outside ASCII in places where it counts
+/// characters as bytes (`a ; python_version >= "3.8"\u{feff}`). Both are
+/// refused here first; names, versions and markers are ASCII, only quoted
+/// marker values may hold other characters.
+pub fn parse_pep508(text: &str) -> Result<Requirement, String> {
+    let mut quote = None;
+    for (i, c) in text.char_indices() {
+        match quote {
+            Some(q) if c == q => quote = None,
+            Some(_) => {}
+            None if c == '"' || c == '\'' => quote = Some(c),
+            None if !c.is_ascii() => {
+                return Err(format!(
+                    "character {} at byte {} is not allowed: a requirement is ASCII outside quoted values",
+                    c.escape_unicode(),
+                    i + 1
+                ))
+            }
+            None => {}
+        }
+    }
+    // pep508_rs reads a name as the run of these characters, and panics
+    // when the run it read ends in `.`, `-` or `_`.
+    let identifier = |s: &str| -> String {
+        let s = s.trim_start();
+        let end = s
+            .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_')))
+            .unwrap_or(s.len());
+        s[..end].to_owned()
+    };
+    let name = identifier(text);
+    if name.ends_with(['.', '-', '_']) {
+        return Err(format!(
+            "package name `{name}` must end with a letter or digit"
+        ));
+    }
+    if let Some(open) = text.find('[') {
+        let before = &text[..open];
+        if !before.contains(['@', ';', '<', '>', '=', '!', '~', '(']) {
+            let inner = text[open + 1..].split(']').next().unwrap_or_default();
+            for extra in inner.split(',').map(identifier) {
+                if extra.ends_with(['.', '-', '_']) {
+                    return Err(format!(
+                        "extra name `{extra}` must end with a letter or digit"
+                    ));
+                }
+            }
+        }
+    }
+    Requirement::from_str(text).map_err(|e| e.message.to_string())
+}
+
 fn looks_like_path_or_url(req: &str) -> bool {
     let first = req.split_whitespace().next().unwrap_or("");
     first.starts_with('.')
@@ -287,12 +343,11 @@ impl RequirementsTxt {
         if looks_like_path_or_url(req_text) {
             return Err(unsupported());
         }
-        let requirement =
-            Requirement::from_str(req_text).map_err(|e| RequirementsError::Invalid {
-                line,
-                text: body.to_owned(),
-                message: e.message.to_string(),
-            })?;
+        let requirement = parse_pep508(req_text).map_err(|message| RequirementsError::Invalid {
+            line,
+            text: body.to_owned(),
+            message,
+        })?;
         if let Some(VersionOrUrl::Url(_)) = requirement.version_or_url {
             return Err(unsupported());
         }
@@ -339,6 +394,29 @@ mod tests {
 
     const H1: &str = "2827b25d5b5c8d0ae8a6e5e6bb2a3a1c3c30f0b2d7c1e0f5b4e1c8e7a9d6f3b2";
     const H2: &str = "58cd2187c01e70e6e26505bca751777aa9f2ee0b7f4300988b709f44e013003f";
+
+    /// Inputs on which pep508_rs 0.9 panics (found by src/fuzz.rs) are
+    /// errors; their neighbours still parse.
+    #[test]
+    fn pep508_panics_are_errors() {
+        for (text, want) in [
+            ("04[294967296f..", Err("extra name `294967296f..` must end with a letter or digit")),
+            ("a[b_]", Err("extra name `b_` must end with a letter or digit")),
+            ("a[sock.. x]", Err("extra name `sock..` must end with a letter or digit")),
+            ("r. ==1", Err("package name `r.` must end with a letter or digit")),
+            ("r- ; python_version > '3'", Err("package name `r-` must end with a letter or digit")),
+            (
+                "requests ; python_version >= \"3.8\"\u{feff}",
+                Err("character \\u{feff} at byte 35 is not allowed: a requirement is ASCII outside quoted values"),
+            ),
+            ("a[b.c]>=1", Ok("a")),
+            ("a ; platform_release == 'é'", Ok("a")),
+            ("r.s==1", Ok("r-s")),
+        ] {
+            let got = parse_pep508(text).map(|r| r.name.to_string());
+            assert_eq!(got.as_deref().map_err(String::as_str), want, "{text}");
+        }
+    }
 
     /// A requirement line's parts as text: (name, extras, specifiers, marker).
     fn summary(r: &RequirementLine) -> (String, String, String, String) {

@@ -218,7 +218,7 @@ impl BuildSystem {
         let requires = requires
             .iter()
             .map(|r| {
-                r.parse::<Requirement>()
+                super::requirements::parse_pep508(r)
                     .map_err(|e| format!("pyproject.toml: build requirement `{r}`: {e}"))
             })
             .collect::<Result<Vec<_>, _>>()?;

@@ -1,5 +1,15 @@
-// The app's one page, rendered to HTML by the build (and live by dev-server.js).
-module.exports = function page() {
-  return "<!doctype html><title>hoist nextjs example</title><h1>Hello from a standalone build</h1>" +
-    '<script src="/_next/static/chunks/main.js"></script>';
-};
+import Counter from "./counter";
+
+// Prerendered at build time (a static page); its CSS and the client component's JS are
+// served from /_next/static.
+export default function Home() {
+  return (
+    <main>
+      <h1>Hello from a standalone build</h1>
+      <Counter />
+      <p>
+        <a href="/hello.txt">a file from public/</a>
+      </p>
+    </main>
+  );
+}

@@ -1,0 +1,82 @@
+//! What the last successful build of an image used (its base, its deps
+//! inputs, its app layer's entries), kept in the store so that the next
+//! `--dry-run` can say which input changed.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::BuildOptions;
+use crate::app::AppFiles;
+use crate::digest::Digest;
+use crate::store::{Store, StoreError};
+
+/// The files whose bytes decide a deps layer, besides the options.
+pub const DEPS_INPUTS: &[&str] = &[
+    "package.json",
+    "package-lock.json",
+    "npm-shrinkwrap.json",
+    ".npmrc",
+    "requirements.txt",
+    "pylock.toml",
+];
+
+/// What the last successful build of an image used.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Record {
+    pub base: String,
+    pub deps_options: String,
+    pub deps: BTreeMap<String, String>,
+    pub app: BTreeMap<String, String>,
+}
+
+/// The record's name: the image's identity across builds.
+pub fn record_name(opts: &BuildOptions) -> String {
+    let abs = std::path::absolute(&opts.context).unwrap_or_else(|_| opts.context.clone());
+    Digest::of(
+        format!(
+            "{}\n{}\ndev={}\n{}",
+            abs.display(),
+            opts.platform,
+            opts.deps.dev,
+            opts.workdir
+        )
+        .as_bytes(),
+    )
+    .hex()
+    .to_owned()
+}
+
+pub fn deps_inputs(opts: &BuildOptions) -> BTreeMap<String, String> {
+    DEPS_INPUTS
+        .iter()
+        .filter_map(|f| {
+            let bytes = fs_err::read(opts.context.join(f)).ok()?;
+            Some(((*f).to_owned(), Digest::of(&bytes).hex().to_owned()))
+        })
+        .collect()
+}
+
+pub fn deps_options(opts: &BuildOptions, base: &Digest) -> String {
+    format!(
+        "{:?} dev={} base={} {} {:?} epoch={}",
+        opts.deps.kind, opts.deps.dev, base, opts.platform, opts.compression, opts.epoch
+    )
+}
+
+/// Remembers what a successful build used, for the next dry run.
+pub fn save_record(
+    opts: &BuildOptions,
+    store: &Store,
+    base: &Digest,
+    files: &AppFiles,
+) -> Result<(), StoreError> {
+    let r = Record {
+        base: base.to_string(),
+        deps_options: deps_options(opts, base),
+        deps: deps_inputs(opts),
+        app: files.manifest(),
+    };
+    let json = serde_json::to_vec(&r).unwrap_or_default();
+    store.put_key("last-build", &record_name(opts), &json)
+}

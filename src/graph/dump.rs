@@ -1,0 +1,150 @@
+//! The graph as text: one line per stage and per step, stable enough for
+//! golden tests, and what `hoist build --dry-run` prints with a verdict
+//! (reuse or build, and why) after each step.
+
+use super::spec::StageBase;
+use super::{Graph, Stage, Step};
+
+/// What one step is, in a few words.
+pub fn describe(step: &Step) -> String {
+    match step {
+        Step::Host(run) => format!("on the host: {}", shell_words::join(run)),
+        Step::Run(r) => shell_words::join(&r.command),
+        Step::User(name) => name.clone(),
+        Step::Deps(d) => format!(
+            "{} {}",
+            format!("{:?}", d.kind).to_lowercase(),
+            if d.dev { "(with dev)" } else { "(prod)" }
+        ),
+        Step::Context(rules) if rules.is_empty() => "the context".into(),
+        Step::Context(rules) => format!(
+            "the context's {}",
+            rules
+                .iter()
+                .map(|r| match r.from.as_str() {
+                    "" => ".",
+                    f => f,
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Step::FromStage(c) => format!(
+            "stage {}:{} -> {}",
+            c.stage,
+            c.from,
+            match c.to.as_str() {
+                "" => ".",
+                t => t,
+            }
+        ),
+        Step::Config => "entrypoint, cmd, env, user, labels".into(),
+    }
+}
+
+/// The stage's header line.
+pub fn header(stage: &Stage, image: bool) -> String {
+    let base = match &stage.base {
+        StageBase::Image(t) => t.to_string(),
+        StageBase::Stage(s) => format!("stage {s}"),
+    };
+    let what = if image { "image" } else { "stage" };
+    format!(
+        "{what} {} (from {base}, workdir {})",
+        stage.name, stage.workdir
+    )
+}
+
+/// The graph's stages (the image's too when `with_image`), with
+/// `verdict(stage, step)` after each step when it has one.
+pub fn render(
+    graph: &Graph,
+    with_image: bool,
+    verdict: &dyn Fn(usize, usize) -> Option<String>,
+) -> String {
+    let mut t = String::new();
+    let n = graph.stages.len() - usize::from(!with_image && !graph.stages.is_empty());
+    for (i, stage) in graph.stages[..n].iter().enumerate() {
+        t.push_str(&header(stage, with_image && i + 1 == n));
+        t.push('\n');
+        for (j, step) in stage.steps.iter().enumerate() {
+            t.push_str(&format!("  {:<7} {}", step.kind(), describe(step)));
+            if let Some(v) = verdict(i, j) {
+                t.push_str(&format!(": {v}"));
+            }
+            t.push('\n');
+        }
+    }
+    t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::spec::{CopyRule, DepsKind, RunSpec, StageCopy, StageDeps};
+    use super::*;
+
+    #[test]
+    fn golden() {
+        let base = StageBase::Image(crate::transport::Transport::Registry(
+            "docker.io/library/node:22".into(),
+        ));
+        let g = Graph {
+            stages: vec![
+                Stage {
+                    name: "build".into(),
+                    base: base.clone(),
+                    workdir: "/app".into(),
+                    steps: vec![
+                        Step::Deps(StageDeps {
+                            kind: DepsKind::Npm,
+                            dev: true,
+                        }),
+                        Step::Context(vec![]),
+                        Step::Run(RunSpec {
+                            command: vec!["npm".into(), "run".into(), "build".into()],
+                            ..Default::default()
+                        }),
+                    ],
+                    spec: None,
+                },
+                Stage {
+                    name: "web".into(),
+                    base,
+                    workdir: "/app".into(),
+                    steps: vec![
+                        Step::User("nextjs".into()),
+                        Step::Context(vec![CopyRule {
+                            from: "package.json".into(),
+                            to: "package.json".into(),
+                        }]),
+                        Step::FromStage(StageCopy {
+                            stage: "build".into(),
+                            from: "/app/dist".into(),
+                            to: "dist".into(),
+                            owner: None,
+                            mode: None,
+                            at: String::new(),
+                        }),
+                        Step::Config,
+                    ],
+                    spec: None,
+                },
+            ],
+        };
+        let text = render(&g, true, &|i, j| {
+            (i == 0 && j == 2).then(|| "build".to_owned())
+        });
+        assert_eq!(
+            text,
+            "stage build (from docker://docker.io/library/node:22, workdir /app)
+  deps    npm (with dev)
+  copy    the context
+  run     npm run build: build
+image web (from docker://docker.io/library/node:22, workdir /app)
+  user    nextjs
+  copy    the context's package.json
+  copy    stage build:/app/dist -> dist
+  config  entrypoint, cmd, env, user, labels
+"
+        );
+    }
+}

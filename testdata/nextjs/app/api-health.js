@@ -1,4 +1,0 @@
-// GET /api/health
-module.exports = function health() {
-  return { status: "ok" };
-};
