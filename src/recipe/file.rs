@@ -752,7 +752,7 @@ impl Cx<'_> {
             }));
         };
         let to = match &c.to {
-            Some(t) if t.get_ref().starts_with('/') => self.absolute(t, "to")?,
+            Some(t) if t.get_ref().starts_with('/') => self.absolute(t, "to", false)?,
             Some(t) => self.relative(t, "to")?,
             None => String::new(),
         };
@@ -787,7 +787,7 @@ impl Cx<'_> {
             .transpose()?;
         Ok(Ok(StageCopy {
             stage: stage.get_ref().clone(),
-            from: self.absolute(&c.from, "from")?,
+            from: self.absolute(&c.from, "from", false)?,
             to,
             owner,
             mode,
@@ -852,7 +852,7 @@ impl Cx<'_> {
                 .collect::<Result<_, _>>()?,
             workdir: r
                 .workdir
-                .map(|w| self.absolute(&w, "workdir"))
+                .map(|w| self.absolute(&w, "workdir", true))
                 .transpose()?,
             env: r.env.unwrap_or_default().into_iter().collect(),
             user: r.user.map(|u| u.into_inner()),
