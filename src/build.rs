@@ -460,6 +460,9 @@ pub fn build(
     let mut need_layers = |store: &Store| -> Result<(), BuildError> {
         if let (false, Some((c, r))) = (fetched, client.as_ref().zip(remote.as_ref())) {
             c.fetch_blobs(r, &base.layers, store, net)?;
+            let diff_ids = &base.config.rootfs.diff_ids;
+            crate::layer::verify::verify_base(store, &base.source, &base.layers, diff_ids)
+                .map_err(registry::RegistryError::from)?;
             fetched = true;
         }
         Ok(())
@@ -1181,7 +1184,14 @@ pub fn build_platforms(
         if let Some(client) = &client {
             for r in &images {
                 if let Some(base) = &r.base {
-                    client.fetch_blobs(base, &r.image.manifest_json.layers, store, net)?;
+                    let layers = &r.image.manifest_json.layers;
+                    client.fetch_blobs(base, layers, store, net)?;
+                    let n = r.base_layers.min(layers.len());
+                    let diff_ids = &r.image.config_json.rootfs.diff_ids;
+                    let name = format!("docker://{base}");
+                    let base_ids = &diff_ids[..n.min(diff_ids.len())];
+                    crate::layer::verify::verify_base(store, &name, &layers[..n], base_ids)
+                        .map_err(registry::RegistryError::from)?;
                 }
             }
         }

@@ -213,8 +213,15 @@ pub fn create(
                         image: job.name.clone(),
                         source: Box::new(source),
                     })?;
+                let diff_ids = &r.image.config_json.rootfs.diff_ids;
+                let diff_ids = &diff_ids[..base_layers.len().min(diff_ids.len())];
+                let name = format!("docker://{base}");
                 client
                     .fetch_blobs(base, base_layers, &store, net)
+                    .and_then(|_| {
+                        crate::layer::verify::verify_base(&store, &name, base_layers, diff_ids)
+                            .map_err(RegistryError::from)
+                    })
                     .map_err(|source| BundleError::Base {
                         image: job.name.clone(),
                         source: Box::new(source),

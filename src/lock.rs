@@ -70,6 +70,9 @@ pub fn lock(
             &mut || -> Result<(), BuildError> {
                 if let (false, Some((c, r))) = (fetched, client.as_ref().zip(remote.as_ref())) {
                     c.fetch_blobs(r, &base.layers, store, net)?;
+                    let diff_ids = &base.config.rootfs.diff_ids;
+                    crate::layer::verify::verify_base(store, &base.source, &base.layers, diff_ids)
+                        .map_err(registry::RegistryError::from)?;
                     fetched = true;
                 }
                 Ok(())

@@ -7,6 +7,7 @@
 pub mod compress;
 pub mod path;
 pub mod reader;
+pub mod verify;
 pub mod writer;
 
 pub use compress::Compression;

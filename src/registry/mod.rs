@@ -374,6 +374,8 @@ pub enum RegistryError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
+    LayerRefused(#[from] Box<crate::layer::verify::VerifyError>),
+    #[error(transparent)]
     Image(#[from] ImageError),
     #[error("{what}: {source}")]
     Io {

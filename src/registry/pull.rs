@@ -622,6 +622,13 @@ impl Client {
         for p in platforms {
             let img = self.resolve(r, p, store, progress)?;
             self.fetch_blobs(r, &img.layers, store, progress)?;
+            let name = format!("docker://{}", img.reference);
+            crate::layer::verify::verify_base(
+                store,
+                &name,
+                &img.layers,
+                &img.config.rootfs.diff_ids,
+            )?;
             out.push(img);
         }
         Ok(out)

@@ -81,7 +81,7 @@ impl Category {
 
     pub fn of(kind: &str) -> Category {
         match kind {
-            "registry-tag" | "facts" => Category::Bases,
+            "registry-tag" | "facts" | "layer-verified" => Category::Bases,
             "npm-tarball" | "pip-url" | "pip-built-wheel" | "pip-built-wheel-blob" => {
                 Category::Packages
             }

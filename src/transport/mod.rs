@@ -297,6 +297,8 @@ pub enum TransportError {
     },
     #[error("{path} {why}; refusing to overwrite it")]
     OutputExists { path: String, why: String },
+    #[error(transparent)]
+    LayerRefused(#[from] Box<crate::layer::verify::VerifyError>),
     #[error("cannot write {path}: {why}")]
     CannotCreate { path: String, why: String },
 }
@@ -343,6 +345,12 @@ pub fn load_base(
     for layer in resolved.layers() {
         source::import_blob(&*src, layer, store)?;
     }
+    crate::layer::verify::verify_base(
+        store,
+        src.name(),
+        resolved.layers(),
+        &resolved.config.rootfs.diff_ids,
+    )?;
     store.put_bytes(&resolved.config_bytes)?;
     store.put_bytes(&resolved.manifest_bytes)?;
     let layers = resolved

@@ -3,6 +3,7 @@
 //! podman, docker). One test binary, shared helpers in `support`.
 
 mod bad_input;
+mod base_verify;
 mod build;
 mod bundle;
 mod cache;

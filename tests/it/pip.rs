@@ -1072,6 +1072,83 @@ fn alpine_python_layout_without_a_musllinux_wheel_is_refused() {
     assert!(!out.exists());
 }
 
+/// Issue 18, item 4: on a base whose C library hoist cannot tell (the
+/// Alpine python layout with its musl loader, os-release and apk database
+/// whited out by a layer umoci adds), a pure wheel installs and a package
+/// with only native wheels is refused by name, saying why.
+#[test]
+fn pure_wheels_install_on_a_base_whose_libc_is_unknown() {
+    require("umoci", "umoci");
+    let env = Env::new();
+    let lay = env.path("base");
+    std::fs::create_dir_all(&lay).unwrap();
+    let layout = lay.display().to_string();
+    run(
+        "tar",
+        &[
+            "-C",
+            &layout,
+            "-xf",
+            &base("alpine-pylayout.oci.tar").display().to_string(),
+        ],
+    )
+    .ok();
+    let wh = env.path("whiteouts");
+    for f in [
+        "lib/.wh.ld-musl-x86_64.so.1",
+        "lib/.wh.ld-musl-aarch64.so.1",
+        "etc/.wh.os-release",
+        "usr/lib/.wh.os-release",
+        "lib/apk/db/.wh.installed",
+    ] {
+        let p = wh.join(f);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, "").unwrap();
+    }
+    let tar = env.path("whiteouts.tar");
+    let (wh_s, tar_s) = (wh.display().to_string(), tar.display().to_string());
+    run("tar", &["-C", &wh_s, "-cf", &tar_s, "."]).ok();
+    run(
+        "umoci",
+        &[
+            "raw",
+            "add-layer",
+            "--image",
+            &format!("{layout}:3.20.3"),
+            &tar_s,
+        ],
+    )
+    .ok();
+    let base = format!("oci:{layout}:3.20.3");
+    let ctx = project(&env, "app", "six==1.16.0\n");
+    let out = env.path("out");
+    hoist_build(&env, &ctx, &base, &out, &[], &[]).ok();
+    assert!(
+        extract_and_find(&out, "six.py"),
+        "six.py is not in the deps layer"
+    );
+    let ctx = project(&env, "native", "pysqlite3-binary==0.5.4.post2\n");
+    let out = env.path("out-native");
+    let r = hoist_build(&env, &ctx, &base, &out, &[], &[]);
+    r.fails_with("pysqlite3-binary");
+    r.fails_with("cannot tell this base's C library");
+    assert!(!out.exists());
+}
+
+/// Whether any layer of the layout's image holds a file named `name`.
+fn extract_and_find(layout: &Path, name: &str) -> bool {
+    let blobs = layout.join("blobs/sha256");
+    std::fs::read_dir(&blobs).unwrap().any(|e| {
+        let path = e.unwrap().path();
+        let listing = Command::new("tar").arg("-tzf").arg(&path).output();
+        listing.is_ok_and(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .any(|l| l.ends_with(&format!("/{name}")))
+        })
+    })
+}
+
 // ---------------------------------------------------------------------
 // Bad input
 

@@ -33,13 +33,6 @@ pub enum EnvError {
     NoPython,
     #[error("hoist chooses Python wheels for linux/amd64 and linux/arm64 only, not {os}/{architecture}: build for one of them, or use --deps none")]
     Platform { os: String, architecture: String },
-    #[error("cannot tell the base's C library (no glibc or musl loader, and a distribution hoist does not know), so manylinux/musllinux wheels cannot be chosen: use a Debian-, Ubuntu- or Alpine-based python base such as python:3.12-slim, or --deps none")]
-    UnknownLibc,
-    #[error("cannot tell the base's C library version, so manylinux/musllinux wheels cannot be chosen: the base uses {libc} but {missing}; use a python base such as python:3.12-slim or python:3.12-alpine, or --deps none")]
-    UnknownLibcVersion {
-        libc: facts::Libc,
-        missing: &'static str,
-    },
 }
 
 /// The folders pip's install scheme names, as absolute paths in the image.
@@ -91,21 +84,13 @@ impl PythonEnv {
                 })
             }
         };
+        // A base whose C library (or its version) cannot be told still
+        // takes pure wheels; a native one is refused by the resolver,
+        // naming the package (`ResolveError::NeedsLibc`).
         let libc = match (facts.libc, facts.libc_version) {
-            (None, _) => return Err(EnvError::UnknownLibc),
-            (Some(facts::Libc::Glibc), Some((major, minor))) => {
-                tags::Libc::Glibc { major, minor }
-            }
+            (Some(facts::Libc::Glibc), Some((major, minor))) => tags::Libc::Glibc { major, minor },
             (Some(facts::Libc::Musl), Some((major, minor))) => tags::Libc::Musl { major, minor },
-            (Some(libc), None) => {
-                return Err(EnvError::UnknownLibcVersion {
-                    libc,
-                    missing: match libc {
-                        facts::Libc::Glibc => "neither its libc.so.6 nor a package database (dpkg's libc6, apk's glibc) says which version",
-                        facts::Libc::Musl => "no package database (apk's musl) says which version",
-                    },
-                })
-            }
+            _ => tags::Libc::Unknown,
         };
         Ok(PythonEnv {
             version: python.version,
@@ -404,6 +389,20 @@ mod tests {
     }
 
     #[test]
+    fn a_libc_hoist_cannot_tell_takes_pure_wheels() {
+        let py = || Some(python(PythonLayout::UsrLocal, 12, None));
+        let amd64 = Platform::parse("linux/amd64").unwrap();
+        for facts in [
+            base(py(), None, None),
+            base(py(), Some(facts::Libc::Glibc), None),
+            base(py(), Some(facts::Libc::Musl), None),
+        ] {
+            let env = PythonEnv::from_facts(&facts, &amd64, &[]).unwrap();
+            assert_eq!(env.target.libc, tags::Libc::Unknown);
+        }
+    }
+
+    #[test]
     fn from_facts_errors() {
         let py = || Some(python(PythonLayout::UsrLocal, 12, None));
         let cases = [
@@ -421,21 +420,6 @@ mod tests {
                 base(py(), Some(facts::Libc::Glibc), Some((2, 36))),
                 "windows/amd64",
                 "not windows/amd64",
-            ),
-            (
-                base(py(), None, None),
-                "linux/amd64",
-                "cannot tell the base's C library (",
-            ),
-            (
-                base(py(), Some(facts::Libc::Glibc), None),
-                "linux/amd64",
-                "cannot tell the base's C library version, so manylinux/musllinux wheels cannot be chosen: the base uses glibc but neither its libc.so.6",
-            ),
-            (
-                base(py(), Some(facts::Libc::Musl), None),
-                "linux/arm64",
-                "the base uses musl but no package database (apk's musl)",
             ),
         ];
         for (facts, platform, needle) in cases {

@@ -206,6 +206,20 @@ pub enum ResolveError {
         /// A few wheel filenames of that version.
         available: Vec<String>,
     },
+    #[error(
+        "`{package}=={version}` has only wheels with native code ({}), and those need the \
+         image's C library, which hoist cannot tell on this base (no glibc or musl loader, or \
+         no version for it). Pure-Python (`none-any`) wheels install on any base; for this one \
+         use a Debian-, Ubuntu- or Alpine-based python base (python:3.12-slim, \
+         python:3.12-alpine), or pin a version of `{package}` that has a pure wheel",
+        .available.join(", ")
+    )]
+    NeedsLibc {
+        package: PackageName,
+        version: Version,
+        /// A few wheel filenames of that version.
+        available: Vec<String>,
+    },
     /// The build's error is the message, not a cause (`why` is no
     /// `source`): the CLI would print its output tail twice.
     #[error("building `{package}=={version}` from its sdist: {why}")]
@@ -897,6 +911,13 @@ impl<'a> Provider<'a> {
             available.truncate(SHOWN);
             available.push(format!("{more} more wheels"));
         }
+        if self.input.target.libc == tags::Libc::Unknown && !available.is_empty() {
+            return ResolveError::NeedsLibc {
+                package: name.clone(),
+                version: version.clone(),
+                available,
+            };
+        }
         ResolveError::NoWheel {
             package: name.clone(),
             version: version.clone(),
@@ -1270,7 +1291,15 @@ impl Provider<'_> {
         }
         let tree = self.simplify_tree(&collapse(&tree));
         let mut report = DefaultStringReporter::report_with_formatter(&tree, &Phrasing(self));
-        let hints = self.hints(&tree);
+        let mut hints = self.hints(&tree);
+        if self.input.target.libc == tags::Libc::Unknown {
+            hints.push(
+                "hoist cannot tell this base's C library, so only pure-Python (`none-any`) \
+                 wheels fit it; a package with native wheels only needs a Debian-, Ubuntu- or \
+                 Alpine-based python base (python:3.12-slim, python:3.12-alpine)"
+                    .to_owned(),
+            );
+        }
         if !hints.is_empty() {
             report.push_str("\nNotes:");
             for hint in hints {
@@ -2433,5 +2462,45 @@ mod tests {
                 assert_eq!(*source.builds.lock().unwrap(), builds, "{reqs}: built once");
             }
         }
+    }
+
+    #[test]
+    fn unknown_libc_takes_pure_wheels_and_names_a_package_that_needs_one() {
+        let mut unknown = input("p\nn", "", false);
+        unknown.target.libc = Libc::Unknown;
+        let fake = Fake::parse(
+            "p 1.0 whl=py3-none-any\n\
+             n 2.0 whl=cp311-cp311-manylinux_2_17_x86_64 sdist\n\
+             n 1.0 whl=py3-none-any",
+        );
+        // The pure wheel of `p` installs; `n` 2.0 only has a native wheel
+        // (and an sdist): the error names it and says why.
+        let err = resolve(&fake, &unknown).unwrap_err().to_string();
+        for needle in [
+            "`n==2.0` has only wheels with native code (n-2.0-cp311-cp311-manylinux_2_17_x86_64.whl)",
+            "cannot tell on this base",
+            "python:3.12-slim",
+        ] {
+            assert!(err.contains(needle), "{needle}: {err}");
+        }
+        let pinned = input("p\nn<2", "", false);
+        let got = resolve(
+            &fake,
+            &ResolveInput {
+                target: unknown.target,
+                ..pinned
+            },
+        )
+        .unwrap();
+        assert_eq!(show(&got), "n==1.0 p==1.0");
+        // Native wheels only, no sdist: the resolver's report says why.
+        let native = Fake::parse("x 1.0 whl=cp311-cp311-manylinux_2_17_x86_64");
+        let mut only_x = input("x", "", false);
+        only_x.target.libc = Libc::Unknown;
+        let err = resolve(&native, &only_x).unwrap_err().to_string();
+        assert!(
+            err.contains("only pure-Python (`none-any`) wheels fit"),
+            "{err}"
+        );
     }
 }

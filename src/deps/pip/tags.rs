@@ -17,6 +17,8 @@
 //! x86_64), each followed by its legacy alias where one exists
 //! (manylinux2014 = 2_17, manylinux2010 = 2_12, manylinux1 = 2_5); for
 //! musl 1.Y, `musllinux_1_Y` down to `musllinux_1_0`; last `linux_<arch>`.
+//! When the base's C library cannot be told, there are no platforms at
+//! all and only `any` wheels fit: pure Python needs no C library.
 //!
 //! The target comes from the base image's facts, never from the host.
 
@@ -173,8 +175,18 @@ impl Arch {
 /// The image's C library and its version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Libc {
-    Glibc { major: u32, minor: u32 },
-    Musl { major: u32, minor: u32 },
+    Glibc {
+        major: u32,
+        minor: u32,
+    },
+    Musl {
+        major: u32,
+        minor: u32,
+    },
+    /// hoist cannot tell the base's C library (or its version): only
+    /// wheels without native code (platform `any`) fit, since those need
+    /// no C library at all.
+    Unknown,
 }
 
 /// What the wheels must run on: the image's CPython, CPU and C library.
@@ -218,6 +230,8 @@ fn platforms(arch: Arch, libc: Libc) -> Vec<String> {
                 out.push(format!("musllinux_{major}_{m}_{a}"));
             }
         }
+        // Not even `linux_<arch>`: a native wheel of any tag needs a libc.
+        Libc::Unknown => return out,
     }
     out.push(format!("linux_{a}"));
     out
@@ -447,6 +461,8 @@ mod tests {
                     "linux_x86_64",
                 ],
             ),
+            (Arch::X86_64, Libc::Unknown, &[]),
+            (Arch::Aarch64, Libc::Unknown, &[]),
         ];
         for (arch, libc, want) in cases {
             assert_eq!(platforms(*arch, *libc), *want, "{arch:?} {libc:?}");
@@ -641,5 +657,24 @@ mod tests {
         assert_eq!(Arch::from_oci("amd64"), Some(Arch::X86_64));
         assert_eq!(Arch::from_oci("arm64"), Some(Arch::Aarch64));
         assert_eq!(Arch::from_oci("s390x"), None);
+    }
+
+    #[test]
+    fn unknown_libc_takes_pure_wheels_only() {
+        let t = target(12, Arch::X86_64, Libc::Unknown);
+        let cases: &[(&str, bool)] = &[
+            ("six-1.16.0-py2.py3-none-any.whl", true),
+            ("idna-3.7-py3-none-any.whl", true),
+            ("tomli-2.0.1-cp312-none-any.whl", true),
+            ("charset_normalizer-3.3.2-cp312-cp312-manylinux_2_17_x86_64.manylinux2014_x86_64.whl", false),
+            ("charset_normalizer-3.3.2-cp312-cp312-musllinux_1_1_x86_64.whl", false),
+            ("cffi-1.16.0-cp312-abi3-linux_x86_64.whl", false),
+            ("mypy-1.0-py3-none-linux_x86_64.whl", false),
+        ];
+        for (file, fits) in cases {
+            let w = WheelFilename::parse(file).unwrap();
+            assert_eq!(best_tag_rank(&w.tags(), &t).is_some(), *fits, "{file}");
+        }
+        assert!(compatible_tags(&t).iter().all(|tag| tag.platform == "any"));
     }
 }
