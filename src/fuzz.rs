@@ -5,7 +5,9 @@
 //!
 //! Each target sees [`CASES`] arbitrary inputs and [`CASES`] mutations of
 //! its seeds (`HOIST_FUZZ_CASES` changes the count, e.g. for a longer run
-//! by hand). Mutations splice in the target's own tokens (keys, quotes,
+//! by hand). The inputs are the same on every run, so the suite is
+//! repeatable; `HOIST_FUZZ_SEED=N` draws others, to look further by hand.
+//! Mutations splice in the target's own tokens (keys, quotes,
 //! separators, huge numbers) so that most inputs get past the first
 //! syntax check and reach the code behind it. Every target counts what it
 //! saw and fails when it saw fewer inputs than asked, so a target cannot
@@ -16,7 +18,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestRunner};
+use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 
 /// Inputs per strategy and target, unless `HOIST_FUZZ_CASES` says.
 const CASES: u32 = 25_000;
@@ -137,6 +139,18 @@ const COMMON: &[&str] = &[
     "~",
 ];
 
+/// A runner drawing the same inputs on every run, or those of
+/// `HOIST_FUZZ_SEED`.
+fn seeded_runner(config: Config) -> TestRunner {
+    let seed: u64 = std::env::var("HOIST_FUZZ_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0x686f_6973_74);
+    let mut bytes = [0u8; 32];
+    bytes[..8].copy_from_slice(&seed.to_le_bytes());
+    TestRunner::new_with_rng(config, TestRng::from_seed(RngAlgorithm::ChaCha, &bytes))
+}
+
 /// Runs `check` on arbitrary bytes and on mutations of `seeds`; returns
 /// how many inputs it saw.
 fn fuzz(name: &str, seeds: &[&str], tokens: &[&str], check: impl Fn(&[u8])) -> usize {
@@ -157,7 +171,7 @@ fn fuzz(name: &str, seeds: &[&str], tokens: &[&str], check: impl Fn(&[u8])) -> u
             })
             .unwrap_or_else(|e| panic!("{name}: {e}"));
     };
-    let mut runner = TestRunner::new(config.clone());
+    let mut runner = seeded_runner(config.clone());
     run(
         &mut runner,
         proptest::collection::vec(any::<u8>(), 0..512).boxed(),
@@ -167,7 +181,7 @@ fn fuzz(name: &str, seeds: &[&str], tokens: &[&str], check: impl Fn(&[u8])) -> u
         let strategy = (0..seeds.len(), proptest::collection::vec(edit(), 1..8))
             .prop_map(move |(i, edits)| mutate(&seeds[i], &tokens_all, &edits))
             .boxed();
-        let mut runner = TestRunner::new(config);
+        let mut runner = seeded_runner(config);
         run(&mut runner, strategy);
     }
     let seen = seen.load(Ordering::Relaxed);

@@ -165,9 +165,9 @@ pub fn parse_pep508(text: &str) -> Result<Requirement, String> {
     let mut quote = None;
     for (i, c) in text.char_indices() {
         match quote {
-            Some(q) if c == q => quote = None,
+            Some((q, _)) if c == q => quote = None,
             Some(_) => {}
-            None if c == '"' || c == '\'' => quote = Some(c),
+            None if c == '"' || c == '\'' => quote = Some((c, i)),
             None if !c.is_ascii() => {
                 return Err(format!(
                     "character {} at byte {} is not allowed: a requirement is ASCII outside quoted values",
@@ -177,6 +177,14 @@ pub fn parse_pep508(text: &str) -> Result<Requirement, String> {
             }
             None => {}
         }
+    }
+    // pep508_rs slices an unterminated quoted value by characters where it
+    // means bytes, and panics on a non-ASCII one (found by src/fuzz.rs).
+    if let Some((q, at)) = quote {
+        return Err(format!(
+            "the value quoted with {q} at byte {} is not closed",
+            at + 1
+        ));
     }
     // pep508_rs reads a name as the run of these characters, and panics
     // when the run it read ends in `.`, `-` or `_`.
@@ -409,6 +417,11 @@ mod tests {
                 "requests ; python_version >= \"3.8\"\u{feff}",
                 Err("character \\u{feff} at byte 35 is not allowed: a requirement is ASCII outside quoted values"),
             ),
+            (
+                "click>=8 ; extra == 'ick>=8 ; extra == 'cli'\u{fffd}",
+                Err("the value quoted with ' at byte 44 is not closed"),
+            ),
+            ("a ; python_version > '3", Err("the value quoted with ' at byte 22 is not closed")),
             ("a[b.c]>=1", Ok("a")),
             ("a ; platform_release == 'é'", Ok("a")),
             ("r.s==1", Ok("r-s")),
