@@ -145,7 +145,7 @@ fn seeded_runner(config: Config) -> TestRunner {
     let seed: u64 = std::env::var("HOIST_FUZZ_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(0x686f_6973_74);
+        .unwrap_or(0x68_6f69_7374);
     let mut bytes = [0u8; 32];
     bytes[..8].copy_from_slice(&seed.to_le_bytes());
     TestRunner::new_with_rng(config, TestRng::from_seed(RngAlgorithm::ChaCha, &bytes))
