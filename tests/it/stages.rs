@@ -414,4 +414,19 @@ fn a_fresh_job_gets_the_stage_result_from_the_registry_cache_and_runs_no_stage()
     assert!(!run2.stderr.contains("stage   build"), "{}", run2.stderr);
     assert_eq!(digest2, digest1, "the same image");
     assert_eq!(copied(&job2.path("img")).1, "HELLO\n");
+
+    // A cache nobody answers at: reported, and the stage runs as without.
+    let job3 = Env::new();
+    let dead = "127.0.0.1:9/cache";
+    let dir = job3.path("p");
+    project(&dir, UPPER, "/app/out");
+    let run3 = job3.hoist(&["build", &dir.display().to_string(), "--cache-from", dead]);
+    assert_eq!(run3.ok().trim(), digest1);
+    assert!(
+        run3.stderr
+            .contains(&format!("cache   --cache-from {dead}"))
+            && run3.stderr.contains("(built)"),
+        "{}",
+        run3.stderr
+    );
 }
