@@ -2,10 +2,14 @@
 //! `keys/KIND/KEY` names the layer's blob, diff_id and size, so a hit
 //! needs no layer bytes read. The user, app and run-step layers and the
 //! npm layer made by install scripts are kept this way (the deps
-//! installers keep richer entries of their own).
+//! installers keep richer entries of their own). The layers copied from
+//! build stages are also looked up in, and shared through, a
+//! [`SharedCache`] with this same entry: a CI job that finds them there
+//! runs no stage at all.
 
 use serde::{Deserialize, Serialize};
 
+use super::SharedCache;
 use crate::digest::Digest;
 use crate::image::Descriptor;
 use crate::layer::Layer;
@@ -34,14 +38,53 @@ pub fn lookup(store: &Store, kind: &str, key: &str) -> Result<Option<Layer>, Sto
         }))
 }
 
-/// Records `layer` under `kind/key`.
-pub fn remember(store: &Store, kind: &str, key: &str, layer: &Layer) -> Result<(), StoreError> {
+/// The entry's bytes for `layer`, as the store and a shared cache keep it.
+fn entry(layer: &Layer) -> Vec<u8> {
     let entry = Entry {
         descriptor: layer.descriptor.clone(),
         diff_id: layer.diff_id.clone(),
         uncompressed_size: layer.uncompressed_size,
     };
-    store.put_key(kind, key, &serde_json::to_vec(&entry).unwrap_or_default())
+    serde_json::to_vec(&entry).unwrap_or_default()
+}
+
+/// Records `layer` under `kind/key`.
+pub fn remember(store: &Store, kind: &str, key: &str, layer: &Layer) -> Result<(), StoreError> {
+    store.put_key(kind, key, &entry(layer))
+}
+
+/// The layer under `kind/key` in the store, else in `shared` (a hit
+/// there brings the entry and its blob into the store, verified).
+pub fn lookup_shared(
+    store: &Store,
+    shared: Option<&dyn SharedCache>,
+    kind: &str,
+    key: &str,
+) -> Result<Option<Layer>, StoreError> {
+    match lookup(store, kind, key)? {
+        Some(layer) => Ok(Some(layer)),
+        None if super::fetch(shared, kind, key, store) => lookup(store, kind, key),
+        None => Ok(None),
+    }
+}
+
+/// Shares `layer`, kept under `kind/key`, through `shared`, if there is
+/// one (nothing when its destination has it already).
+pub fn share(
+    shared: Option<&dyn SharedCache>,
+    store: &Store,
+    kind: &str,
+    key: &str,
+    layer: &Layer,
+) {
+    super::share(
+        shared,
+        kind,
+        key,
+        &entry(layer),
+        std::slice::from_ref(&layer.descriptor),
+        store,
+    );
 }
 
 /// The layer under `kind/key`, or made by `make` and remembered; says

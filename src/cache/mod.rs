@@ -29,7 +29,10 @@
 //!   key (the requirements' bytes, the index options and the image's
 //!   interpreter and platform). A runner looks up the resolution, then the
 //!   layer: two manifest requests and no index request. With a pylock.toml
-//!   the pins come from the file and only the layer is looked up.
+//!   the pins come from the file and only the layer is looked up;
+//! - build stages: each layer the image copies from a stage, under its
+//!   copy key (which chains the stage's keys, known before anything
+//!   runs); [`crate::exec`] looks them up before it would run a stage.
 //!
 //! A shared cache is trusted as the registry is: whoever may push to its
 //! repository decides what a hit puts in images. Point `--cache-from` only

@@ -5,7 +5,9 @@
 //! The image's own stage is assembled by [`crate::build`]; this module
 //! runs what the image copies from: the build stages it reaches, the
 //! independent ones concurrently, each only when a copy it feeds is not in
-//! the cache. `--dry-run` is the same walk with nothing run ([`explain`]):
+//! the cache. A copy's layer is looked up in the store, then in
+//! `--cache-from` (so a fresh CI job whose copies hit there runs no
+//! stage), and shared to `--cache-to` once it is known. `--dry-run` is the same walk with nothing run ([`explain`]):
 //! the same keys, looked up, and printed with the graph.
 
 pub mod copy;
@@ -20,6 +22,9 @@ use crate::registry;
 use crate::store::Store;
 
 use stage::{StageKeys, StageOut};
+
+/// The store (and shared cache) kind of a copy-from-stage layer.
+const COPY_KIND: &str = "stage-copy";
 
 /// The copies from stages the image makes, in order.
 fn copies(graph: &Graph) -> Vec<&StageCopy> {
@@ -84,13 +89,21 @@ pub fn prepare(
         return Err(BuildError::StagesMultiPlatform);
     }
     let keys = all_keys(opts, store, net)?;
+    let remote = crate::cache::remote::RegistryCache::new(&opts.cache, &opts.registry)?;
+    let shared = remote.as_ref().map(|c| c as &dyn crate::cache::SharedCache);
+    let notes = |report: &mut dyn FnMut(Event)| {
+        for note in remote.iter().flat_map(|c| c.take_notes()) {
+            report(Event::Cache(note));
+        }
+    };
     let mut plan = Vec::new();
     for c in &wanted {
         let owner = copy::owner(opts, c)?;
         let k = copy::key(opts, c, keys[&c.stage].last(), owner);
-        let hit = crate::cache::layer::lookup(store, "stage-copy", &k)?;
+        let hit = crate::cache::layer::lookup_shared(store, shared, COPY_KIND, &k)?;
         plan.push((*c, k, hit));
     }
+    notes(report);
     let missing: Vec<&str> = plan
         .iter()
         .filter(|(_, _, hit)| hit.is_none())
@@ -168,13 +181,15 @@ pub fn prepare(
             (Some(l), _) => (l, true),
             (None, Some((l, n))) => {
                 files = n;
-                crate::cache::layer::remember(store, "stage-copy", &k, &l)?;
+                crate::cache::layer::remember(store, COPY_KIND, &k, &l)?;
                 (l, false)
             }
             (None, None) => {
                 return Err(BuildError::Panicked(format!("copy from stage {}", c.stage)))
             }
         };
+        crate::cache::layer::share(shared, store, COPY_KIND, &k, &layer);
+        notes(report);
         let what = format!(
             "hoist copy: stage {}:{} -> {}",
             c.stage,
@@ -214,7 +229,7 @@ pub fn explain(
     for c in &wanted {
         let owner = copy::owner(opts, c)?;
         let k = copy::key(opts, c, keys[&c.stage].last(), owner);
-        let hit = crate::cache::layer::lookup(store, "stage-copy", &k)?.is_some();
+        let hit = crate::cache::layer::lookup(store, COPY_KIND, &k)?.is_some();
         if !hit {
             missing.push(c.stage.as_str());
         }

@@ -373,3 +373,60 @@ fn typescript_express_builds_with_the_node_recipe_and_ships_only_js_and_prod_dep
         );
     }
 }
+
+#[test]
+fn a_fresh_job_gets_the_stage_result_from_the_registry_cache_and_runs_no_stage() {
+    let reg = crate::rcache::registry("plain");
+    let cache = format!("{reg}/{}", crate::rcache::unique_repo("rcache-stage"));
+    let build = |env: &Env, flag: &str| {
+        let dir = env.path("p");
+        project(&dir, UPPER, "/app/out");
+        let out = env.path("img");
+        let o = format!("oci:{}", out.display());
+        env.hoist(&["build", &dir.display().to_string(), "-o", &o, flag, &cache])
+    };
+
+    // Job 1: an empty store; the stage runs and its result is shared.
+    let job1 = Env::new();
+    let run1 = build(&job1, "--cache-to");
+    let digest1 = run1.ok().trim().to_owned();
+    assert!(
+        run1.stderr.contains("stage   build:") && run1.stderr.contains("(built)"),
+        "{}",
+        run1.stderr
+    );
+    assert!(
+        run1.stderr.contains("cache   stage-copy shared to"),
+        "{}",
+        run1.stderr
+    );
+
+    // Job 2: another empty store: the copy's layer comes from the cache,
+    // no stage step runs, and the image is the same.
+    let job2 = Env::new();
+    let run2 = build(&job2, "--cache-from");
+    let digest2 = run2.ok().trim().to_owned();
+    assert!(
+        run2.stderr.contains("cache   stage-copy hit in"),
+        "{}",
+        run2.stderr
+    );
+    assert!(!run2.stderr.contains("stage   build"), "{}", run2.stderr);
+    assert_eq!(digest2, digest1, "the same image");
+    assert_eq!(copied(&job2.path("img")).1, "HELLO\n");
+
+    // A cache nobody answers at: reported, and the stage runs as without.
+    let job3 = Env::new();
+    let dead = "127.0.0.1:9/cache";
+    let dir = job3.path("p");
+    project(&dir, UPPER, "/app/out");
+    let run3 = job3.hoist(&["build", &dir.display().to_string(), "--cache-from", dead]);
+    assert_eq!(run3.ok().trim(), digest1);
+    assert!(
+        run3.stderr
+            .contains(&format!("cache   --cache-from {dead}"))
+            && run3.stderr.contains("(built)"),
+        "{}",
+        run3.stderr
+    );
+}
