@@ -23,19 +23,11 @@ use crate::deps;
 use crate::facts::{self, FactsError};
 use crate::host_step::{changed_files, Verdict};
 use crate::layer::ImagePath;
-use crate::reference::Reference;
 use crate::registry;
 use crate::store::Store;
-use crate::transport::{self, HashOnly, Transport};
 use crate::user;
 
-/// One layer hoist would add.
-#[derive(Debug, Clone)]
-pub struct PlannedLayer {
-    pub kind: LayerKind,
-    pub reuse: bool,
-    pub why: String,
-}
+pub use crate::exec::PlannedLayer;
 
 /// What a build would do.
 #[derive(Debug, Clone)]
@@ -102,42 +94,11 @@ pub fn plan(
 
     // The base: a local one is read without importing anything; a
     // registry one is resolved (its manifest and config are cached).
-    let (base_digest, base_line, layers) = match &opts.base {
-        Transport::Registry(name) => {
-            let client = registry::Client::new(opts.registry.clone())?;
-            let img = client.resolve(&Reference::parse(name)?, &opts.platform, store, net)?;
-            let layers = img.oci_layers();
-            (
-                img.manifest_digest.clone(),
-                format!(
-                    "docker://{} {} {} ({} layers)",
-                    img.reference,
-                    img.platform,
-                    img.manifest_digest,
-                    layers.len()
-                ),
-                layers,
-            )
-        }
-        local => {
-            let fail = |source| BuildError::Base {
-                base: local.to_string(),
-                source,
-            };
-            let mut src = transport::open_source(local).map_err(fail)?;
-            let r = src
-                .resolve(Some(&opts.platform), &mut HashOnly)
-                .map_err(fail)?;
-            let line = format!(
-                "{} {} {} ({} layers)",
-                src.name(),
-                r.platform,
-                r.manifest.digest,
-                r.layers().len()
-            );
-            (r.manifest.digest.clone(), line, r.layers().to_vec())
-        }
-    };
+    let crate::exec::base::PeekedBase {
+        digest: base_digest,
+        line: base_line,
+        layers,
+    } = crate::exec::base::peek(&opts.base, opts, store, net)?;
     let record: Option<Record> = store
         .get_key("last-build", &record_name(opts))?
         .and_then(|b| serde_json::from_slice(&b).ok());

@@ -10,6 +10,7 @@
 //! stage), and shared to `--cache-to` once it is known. `--dry-run` is the same walk with nothing run ([`explain`]):
 //! the same keys, looked up, and printed with the graph.
 
+pub mod base;
 pub mod copy;
 pub mod stage;
 
@@ -25,6 +26,14 @@ use stage::{StageKeys, StageOut};
 
 /// The store (and shared cache) kind of a copy-from-stage layer.
 const COPY_KIND: &str = "stage-copy";
+
+/// One layer hoist would add, as the dry run explains it.
+#[derive(Debug, Clone)]
+pub struct PlannedLayer {
+    pub kind: LayerKind,
+    pub reuse: bool,
+    pub why: String,
+}
 
 /// The copies from stages the image makes, in order.
 fn copies(graph: &Graph) -> Vec<&StageCopy> {
@@ -218,7 +227,7 @@ pub fn explain(
     opts: &BuildOptions,
     store: &Store,
     net: &dyn registry::Progress,
-) -> Result<(String, Vec<crate::plan::PlannedLayer>), BuildError> {
+) -> Result<(String, Vec<PlannedLayer>), BuildError> {
     let wanted = copies(&opts.graph);
     if wanted.is_empty() {
         return Ok((String::new(), Vec::new()));
@@ -233,7 +242,7 @@ pub fn explain(
         if !hit {
             missing.push(c.stage.as_str());
         }
-        lines.push(crate::plan::PlannedLayer {
+        lines.push(PlannedLayer {
             kind: LayerKind::Copy,
             reuse: hit,
             why: format!(

@@ -20,7 +20,7 @@ use crate::layer::ImagePath;
 use crate::registry;
 use crate::sandbox::Ground;
 use crate::store::Store;
-use crate::transport::{self, HashOnly, Transport};
+use crate::transport::Transport;
 
 /// A stage's keys: one per step, each covering everything below it.
 #[derive(Debug, Clone)]
@@ -48,36 +48,6 @@ impl StageKeys {
 #[derive(Debug, Clone)]
 pub struct StageOut {
     pub ground: Ground,
-}
-
-/// The base's manifest digest, read without importing anything (a local
-/// transport is hashed, a registry one resolved).
-pub fn base_digest(
-    base: &Transport,
-    opts: &BuildOptions,
-    store: &Store,
-    net: &dyn registry::Progress,
-) -> Result<Digest, BuildError> {
-    match base {
-        Transport::Registry(name) => {
-            let client = registry::Client::new(opts.registry.clone())?;
-            let r = crate::reference::Reference::parse(name)?;
-            Ok(client
-                .resolve(&r, &opts.platform, store, net)?
-                .manifest_digest)
-        }
-        local => {
-            let fail = |source| BuildError::Base {
-                base: local.to_string(),
-                source,
-            };
-            let mut src = transport::open_source(local).map_err(fail)?;
-            let r = src
-                .resolve(Some(&opts.platform), &mut HashOnly)
-                .map_err(fail)?;
-            Ok(r.manifest.digest.clone())
-        }
-    }
 }
 
 fn spec(stage: &Stage) -> Result<&StageSpec, BuildError> {
@@ -157,7 +127,7 @@ pub fn keys(
     net: &dyn registry::Progress,
 ) -> Result<StageKeys, BuildError> {
     let base = match &stage.base {
-        StageBase::Image(t) => base_digest(t, opts, store, net)?.to_string(),
+        StageBase::Image(t) => super::base::peek(t, opts, store, net)?.digest.to_string(),
         StageBase::Stage(p) => parents
             .get(p)
             .map(|k| k.last().to_owned())

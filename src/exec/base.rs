@@ -1,0 +1,69 @@
+//! The base as a step key and the dry run need it: its manifest digest,
+//! platform and layers, read without importing anything (a local source is
+//! hashed in place, a registry one resolved with its manifest and config
+//! cached). One place, so a stage's key and `--dry-run` agree on what the
+//! base is.
+
+use crate::build::{BuildError, BuildOptions};
+use crate::digest::Digest;
+use crate::image::Descriptor;
+use crate::reference::Reference;
+use crate::registry;
+use crate::store::Store;
+use crate::transport::{self, HashOnly, Transport};
+
+/// A base as resolved for the build's platform.
+pub struct PeekedBase {
+    pub digest: Digest,
+    /// `SOURCE PLATFORM DIGEST (N layers)`, as the dry run prints it.
+    pub line: String,
+    pub layers: Vec<Descriptor>,
+}
+
+/// Resolves `base` for `opts.platform` without importing its layers.
+pub fn peek(
+    base: &Transport,
+    opts: &BuildOptions,
+    store: &Store,
+    net: &dyn registry::Progress,
+) -> Result<PeekedBase, BuildError> {
+    match base {
+        Transport::Registry(name) => {
+            let client = registry::Client::new(opts.registry.clone())?;
+            let img = client.resolve(&Reference::parse(name)?, &opts.platform, store, net)?;
+            let layers = img.oci_layers();
+            Ok(PeekedBase {
+                line: format!(
+                    "docker://{} {} {} ({} layers)",
+                    img.reference,
+                    img.platform,
+                    img.manifest_digest,
+                    layers.len()
+                ),
+                digest: img.manifest_digest,
+                layers,
+            })
+        }
+        local => {
+            let fail = |source| BuildError::Base {
+                base: local.to_string(),
+                source,
+            };
+            let mut src = transport::open_source(local).map_err(fail)?;
+            let r = src
+                .resolve(Some(&opts.platform), &mut HashOnly)
+                .map_err(fail)?;
+            Ok(PeekedBase {
+                line: format!(
+                    "{} {} {} ({} layers)",
+                    src.name(),
+                    r.platform,
+                    r.manifest.digest,
+                    r.layers().len()
+                ),
+                digest: r.manifest.digest.clone(),
+                layers: r.layers().to_vec(),
+            })
+        }
+    }
+}
