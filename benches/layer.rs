@@ -15,8 +15,8 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
-use hoist::build::app_layer;
-use hoist::context::Context;
+use hoist::exec::steps::app::app_layer;
+use hoist::exec::steps::context::Context;
 use hoist::layer::{Compression, ImagePath};
 use hoist::store::Store;
 
@@ -98,7 +98,7 @@ fn layer_throughput(c: &mut Criterion) {
         .entries
         .iter()
         .map(|e| match e.kind {
-            hoist::context::EntryKind::File { size, .. } => size,
+            hoist::exec::steps::context::EntryKind::File { size, .. } => size,
             _ => 0,
         })
         .sum();

@@ -237,7 +237,7 @@ fn hoist_toml() {
             "outputs = ", "compression = ", "stop-signal = ", "context = ", "copy = ",
         ],
         |b| {
-            let _ = crate::recipe::file::parse(b, "hoist.toml", Path::new("/p"));
+            let _ = crate::frontend::recipe::file::parse(b, "hoist.toml", Path::new("/p"));
         },
     );
 }
@@ -338,9 +338,9 @@ fn passwd_and_group() {
         ],
         &[":", "::", "x", "4294967295", "4294967296", "+", "-", "\n"],
         |b| {
-            let _ = crate::user::parse_passwd(b);
-            let _ = crate::user::parse_group(b);
-            let _ = crate::user::UserSpec::parse(&text(b));
+            let _ = crate::exec::steps::user::parse_passwd(b);
+            let _ = crate::exec::steps::user::parse_group(b);
+            let _ = crate::exec::steps::user::UserSpec::parse(&text(b));
         },
     );
 }
@@ -474,7 +474,7 @@ fn manifests_indexes_configs() {
             }
             let _ = crate::image::ImageConfig::parse(b, "fuzz");
             let _ = crate::transport::fuzz_parse_manifest_json(b);
-            let _ = crate::bundle::parse_index(b, Path::new("bundle.tar"));
+            let _ = crate::ops::bundle::parse_index(b, Path::new("bundle.tar"));
             // A registry cache entry (--cache-from) is a manifest too.
             let _ = crate::cache::Artifact::parse(b, "k-0", "npm-deps", "0");
         },
@@ -552,7 +552,7 @@ fn command_line_values() {
             "h", "m", "s", "ms", "µs", "ns", "[", "\"", "/", "SIG", "+", "=", "GiB", "d",
         ],
         |b| {
-            use crate::config::*;
+            use crate::exec::steps::config::*;
             let s = text(b);
             let _ = parse_duration(&s);
             let _ = parse_command(&s);

@@ -4,38 +4,25 @@
 //! The library holds all of hoist's logic; `main.rs` only parses the command
 //! line and renders what the library reports. See DESIGN.md for the flow.
 
-pub mod app;
-pub mod batch;
-pub mod build;
-pub mod bundle;
 pub mod cache;
-pub mod config;
-pub mod context;
 pub mod deps;
 pub mod digest;
 pub mod exec;
 pub mod facts;
+pub mod frontend;
 pub mod graph;
-pub mod host_step;
 pub mod http;
 pub mod ignore;
 pub mod image;
-pub mod images;
-pub mod inspect;
 pub mod layer;
-pub mod lock;
+pub mod ops;
 pub mod parallel;
-pub mod plan;
-pub mod progress;
-pub mod pull;
-pub mod recipe;
 pub mod reference;
 pub mod registry;
 pub mod sandbox;
 pub mod sbom;
 pub mod store;
 pub mod transport;
-pub mod user;
 
 #[cfg(test)]
 mod fuzz;

@@ -4,8 +4,8 @@
 //! cached). One place, so a stage's key and `--dry-run` agree on what the
 //! base is.
 
-use crate::build::{BuildError, BuildOptions};
 use crate::digest::Digest;
+use crate::exec::{BuildError, BuildOptions};
 use crate::image::Descriptor;
 use crate::reference::Reference;
 use crate::registry;

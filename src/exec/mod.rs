@@ -2,7 +2,7 @@
 //! then the cache, and only on a miss the work (a native install, a copy,
 //! a sandbox run), whose layer is recorded under the key.
 //!
-//! The image's own stage is assembled by [`crate::build`]; this module
+//! The image's own stage is assembled by [`crate::exec::build`]; this module
 //! runs what the image copies from: the build stages it reaches, the
 //! independent ones concurrently, each only when a copy it feeds is not in
 //! the cache. A copy's layer is looked up in the store, then in
@@ -10,13 +10,25 @@
 //! stage), and shared to `--cache-to` once it is known. `--dry-run` is the same walk with nothing run ([`explain`]):
 //! the same keys, looked up, and printed with the graph.
 
+pub mod assemble;
 pub mod base;
-pub mod copy;
+pub mod build;
+mod error;
+mod event;
+pub mod explain;
+mod options;
+pub mod record;
 pub mod stage;
+pub mod steps;
+
+pub use assemble::{build_platforms, MultiResult};
+pub use build::{build, BuildResult};
+pub use error::BuildError;
+pub use event::{Event, LayerKind, LayerSummary};
+pub use options::{AppOptions, BuildOptions, RunSettings};
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::build::{BuildError, BuildOptions, Event, LayerKind, LayerSummary};
 use crate::graph::spec::StageCopy;
 use crate::graph::{dump, Graph, Step};
 use crate::registry;
@@ -82,7 +94,7 @@ fn reach(graph: &Graph, names: &[&str]) -> BTreeSet<String> {
 
 /// Builds the stages the image copies from (those whose copies miss the
 /// cache) and makes the copies' layers: `opts` with `stage_layers` set,
-/// ready for [`crate::build`].
+/// ready for [`crate::exec::build`].
 pub fn prepare(
     opts: &BuildOptions,
     platforms: usize,
@@ -107,8 +119,8 @@ pub fn prepare(
     };
     let mut plan = Vec::new();
     for c in &wanted {
-        let owner = copy::owner(opts, c)?;
-        let k = copy::key(opts, c, keys[&c.stage].last(), owner);
+        let owner = steps::copy::owner(opts, c)?;
+        let k = steps::copy::key(opts, c, keys[&c.stage].last(), owner);
         let hit = crate::cache::layer::lookup_shared(store, shared, COPY_KIND, &k)?;
         plan.push((*c, k, hit));
     }
@@ -179,7 +191,10 @@ pub fn prepare(
             .map(|(i, (c, _, _))| (i, *c))
             .collect();
         let cs: Vec<&StageCopy> = todo.iter().map(|(_, c)| *c).collect();
-        for ((i, _), r) in todo.iter().zip(copy::write(opts, store, &out.ground, &cs)?) {
+        for ((i, _), r) in todo
+            .iter()
+            .zip(steps::copy::write(opts, store, &out.ground, &cs)?)
+        {
             made.insert(*i, r);
         }
     }
@@ -203,7 +218,7 @@ pub fn prepare(
             "hoist copy: stage {}:{} -> {}",
             c.stage,
             c.from,
-            copy::destination(opts, c)?.absolute()
+            steps::copy::destination(opts, c)?.absolute()
         );
         report(Event::Layer {
             what: what.clone(),
@@ -236,8 +251,8 @@ pub fn explain(
     let mut lines = Vec::new();
     let mut missing = Vec::new();
     for c in &wanted {
-        let owner = copy::owner(opts, c)?;
-        let k = copy::key(opts, c, keys[&c.stage].last(), owner);
+        let owner = steps::copy::owner(opts, c)?;
+        let k = steps::copy::key(opts, c, keys[&c.stage].last(), owner);
         let hit = crate::cache::layer::lookup(store, COPY_KIND, &k)?.is_some();
         if !hit {
             missing.push(c.stage.as_str());
@@ -249,7 +264,7 @@ pub fn explain(
                 "stage {}:{} -> {}: {}",
                 c.stage,
                 c.from,
-                copy::destination(opts, c)?.absolute(),
+                steps::copy::destination(opts, c)?.absolute(),
                 match hit {
                     true => "unchanged (in the cache)",
                     false => "the stage's result changed or is not in the cache",
@@ -284,7 +299,7 @@ pub fn explain(
                 };
                 let why = match (step, &last_run.get(&s.name)) {
                     (Step::Context(_), Some(r)) => {
-                        let changed = crate::host_step::changed_files(&r.files, &k.files);
+                        let changed = crate::exec::steps::host::changed_files(&r.files, &k.files);
                         match changed.is_empty() {
                             true => "unchanged".to_owned(),
                             false => format!("changed: {}", changed.join(", ")),

@@ -9,11 +9,11 @@
 
 use std::collections::BTreeMap;
 
-use crate::app::AppFiles;
-use crate::build::{self, BuildError, BuildOptions, Event};
-use crate::context::{Context, Filter};
 use crate::deps::{self, DepsOptions};
 use crate::digest::Digest;
+use crate::exec::steps::app::AppFiles;
+use crate::exec::steps::context::{Context, Filter};
+use crate::exec::{BuildError, BuildOptions, Event};
 use crate::graph::spec::{StageBase, StageSpec};
 use crate::graph::{Stage, Step};
 use crate::layer::ImagePath;
@@ -65,7 +65,7 @@ pub fn stage_files(
 ) -> Result<AppFiles, BuildError> {
     let s = spec(stage)?;
     let filter = Filter {
-        exclude: [crate::recipe::project::FILE_NAME.to_owned()]
+        exclude: [crate::frontend::recipe::project::FILE_NAME.to_owned()]
             .into_iter()
             .chain(s.exclude.iter().cloned())
             .collect(),
@@ -89,7 +89,7 @@ fn workdir(stage: &Stage) -> Result<ImagePath, BuildError> {
 /// A hash of the files that decide the stage's deps.
 fn deps_inputs(opts: &BuildOptions) -> String {
     let mut t = String::new();
-    for f in crate::build::record::DEPS_INPUTS {
+    for f in crate::exec::record::DEPS_INPUTS {
         if let Ok(bytes) = fs_err::read(opts.context.join(f)) {
             t.push_str(&format!("{f} {}\n", Digest::of(&bytes)));
         }
@@ -189,8 +189,9 @@ pub fn run(
         StageBase::Image(t) => {
             let mut o = opts.clone();
             o.base = t.clone();
-            let client = build::registry_client(&o, matches!(t, Transport::Registry(_)))?;
-            let (base, remote) = build::load_base(&o, store, client.as_ref(), net)?;
+            let client =
+                crate::exec::build::registry_client(&o, matches!(t, Transport::Registry(_)))?;
+            let (base, remote) = crate::exec::build::load_base(&o, store, client.as_ref(), net)?;
             if let (Some(c), Some(r)) = (&client, &remote) {
                 c.fetch_blobs(r, &base.layers, store, net)?;
             }

@@ -7,7 +7,7 @@
 //! entry, and blobs follow: a blob stays while a surviving entry reaches
 //! it, directly or through a manifest or index that names it, and is
 //! garbage otherwise. Built images are entries too (`image/…`, see
-//! [`crate::images`]), so their manifests, configs and layers stay.
+//! [`crate::ops::images`]), so their manifests, configs and layers stay.
 //!
 //! References are found by meaning-blind scanning: every `sha256:<hex>`
 //! string in an entry's bytes (and a digest its name is made of), and in
@@ -38,7 +38,7 @@ use serde::Serialize;
 
 use super::{Store, StoreError};
 use crate::digest::{Digest, HashingWriter};
-use crate::progress::human_size;
+use crate::store::human_size;
 
 /// Blobs larger than this are never read for references: manifests,
 /// indexes and configs are far smaller, and layers are not JSON.
@@ -87,7 +87,7 @@ impl Category {
             }
             "deps-npm" | "deps-pip" | "deps-npm-scripts" => Category::Deps,
             "app-layer" | "user-layer" | "run-layer" | "stage-copy" => Category::Layers,
-            crate::images::KEY_KIND => Category::Images,
+            crate::ops::images::KEY_KIND => Category::Images,
             "pip-resolution" | "pip-page" | "pip-metadata" | "host-step" | "last-build"
             | "last-stage" => Category::Metadata,
             _ => Category::Other,

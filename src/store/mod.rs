@@ -310,6 +310,22 @@ fn default_root() -> Result<PathBuf, StoreError> {
     Err(StoreError::NoRoot)
 }
 
+/// Sizes for people, in decimal units as registries and docker show them.
+pub fn human_size(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
+    let mut v = n as f64;
+    let mut i = 0;
+    while v >= 1000.0 && i < UNITS.len() - 1 {
+        v /= 1000.0;
+        i += 1;
+    }
+    if i == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[i])
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,7 +8,7 @@
 //! Reading is split in two. A [`Source`] finds the image a name means
 //! (tag, then platform through any index) and opens its blobs, verifying
 //! every byte against its digest; it never writes anything. [`load_base`]
-//! then imports what it found into the store, and [`crate::inspect`] only
+//! then imports what it found into the store, and [`crate::ops::inspect`] only
 //! reads it. The three local formats share the rest: an OCI layout is read
 //! the same way from a folder or from a tar (indexed once, then read by
 //! offset, never extracted), and a docker-archive is turned into an OCI

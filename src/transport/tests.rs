@@ -10,8 +10,8 @@ use fs_err as fs;
 use super::tarfile::TarIndex;
 use super::*;
 use crate::image::{to_json, ContainerConfig, Healthcheck, History, Index, RootFs};
-use crate::inspect::inspect;
 use crate::layer::{Compression, EntryMeta, ImagePath, Layer, LayerWriter};
+use crate::ops::inspect::inspect;
 
 const REF: &str = "org.opencontainers.image.ref.name";
 

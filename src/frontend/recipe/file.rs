@@ -35,12 +35,12 @@ use super::spec::{
     StageBase, StageCopy, StageDeps, StageSpec,
 };
 use super::RecipeError;
-use crate::config;
+use crate::exec::steps::config;
+use crate::exec::steps::user::UserSpec;
 use crate::graph::spec::DepsKind;
 use crate::image::Platform;
 use crate::layer::Compression;
 use crate::transport::Transport;
-use crate::user::UserSpec;
 
 /// A parsed hoist.toml (or stock recipe).
 #[derive(Debug, Clone)]

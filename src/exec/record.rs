@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::BuildOptions;
-use crate::app::AppFiles;
 use crate::digest::Digest;
+use crate::exec::steps::app::AppFiles;
 use crate::store::{Store, StoreError};
 
 /// The files whose bytes decide a deps layer, besides the options.

@@ -6,8 +6,8 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::build::{self, BuildError, BuildOptions, BuildResult, Event};
 use crate::digest::Digest;
+use crate::exec::{self, BuildError, BuildOptions, BuildResult, Event};
 use crate::image::Platform;
 use crate::registry;
 use crate::store::Store;
@@ -62,14 +62,14 @@ pub fn build_one(
     let started = Instant::now();
     let opts = crate::exec::prepare(&job.opts, job.platforms.len(), store, report, net)?;
     let built = if job.platforms.len() > 1 {
-        let multi = build::build_platforms(&opts, &job.platforms, store, report, net)?;
+        let multi = exec::build_platforms(&opts, &job.platforms, store, report, net)?;
         Built {
             digest: multi.index.digest,
             images: multi.images,
             elapsed: started.elapsed(),
         }
     } else {
-        let r = build::build(&opts, store, report, net)?;
+        let r = exec::build(&opts, store, report, net)?;
         Built {
             digest: r.image.manifest.digest.clone(),
             images: vec![r],
@@ -77,9 +77,9 @@ pub fn build_one(
         }
     };
     // For `hoist images`, and so that a prune keeps what was built.
-    crate::images::record(
+    crate::ops::images::record(
         store,
-        crate::images::Record::of(job, &built, SystemTime::now()),
+        crate::ops::images::Record::of(job, &built, SystemTime::now()),
     )?;
     Ok(built)
 }

@@ -1,6 +1,6 @@
 //! Rendering registry transfers for people: a bar per blob on a terminal,
 //! one plain line per finished blob elsewhere (CI logs), nothing with
-//! `--quiet`. The library reports [`crate::registry::Event`]s; this is the
+//! `--quiet`. The library reports [`hoist::registry::Event`]s; this is the
 //! only place that turns them into output, and it is used by the CLI.
 
 use std::collections::HashMap;
@@ -9,7 +9,9 @@ use std::sync::Mutex;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::registry::{Direction, Event, Progress};
+use hoist::exec::Event as BuildEvent;
+use hoist::registry::{Direction, Event, Progress};
+use hoist::store::human_size;
 
 /// How progress is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -144,18 +146,98 @@ impl Progress for Renderer {
     }
 }
 
-/// Sizes for people, in decimal units as registries and docker show them.
-pub fn human_size(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
-    let mut v = n as f64;
-    let mut i = 0;
-    while v >= 1000.0 && i < UNITS.len() - 1 {
-        v /= 1000.0;
-        i += 1;
+/// One line for a build event.
+pub(crate) fn event_line(e: BuildEvent, color: bool) -> String {
+    match e {
+        BuildEvent::Base {
+            source,
+            digest,
+            platform,
+            layers,
+        } => format!("base    {source} {platform} {} ({layers} layers)", digest.short()),
+        BuildEvent::Layer {
+            what, digest, size, ..
+        } => format!("layer   {} {:>10}  {what}", digest.short(), human_size(size)),
+        BuildEvent::UserReused { name, uid, gid } => {
+            format!("user    {name} ({uid}:{gid}) already in the base, reused")
+        }
+        BuildEvent::Deps(d) => {
+            let how = if d.reused {
+                "reused from the cache".to_owned()
+            } else {
+                format!(
+                    "built: {} downloaded ({}), {} from the store",
+                    d.downloaded,
+                    human_size(d.downloaded_bytes),
+                    d.from_store
+                )
+            };
+            let how = match d.built_sdists {
+                0 => how,
+                n => format!("{how}; {n} sdists built into wheels in the sandbox"),
+            };
+            let bins = if d.ecosystem == "pip" {
+                "scripts"
+            } else {
+                "bin links"
+            };
+            format!(
+                "deps    {} from {}: {} packages, {} files, {} {bins}; {how}",
+                d.ecosystem, d.manifest, d.packages, d.files, d.bin_links
+            )
+        }
+        BuildEvent::Output { output } => format!("wrote   {output}"),
+        BuildEvent::Step(s) if s.ran => format!("step    ran `{}` ({})", s.command, s.why),
+        BuildEvent::Step(s) => format!("step    skipped `{}`: {}", s.command, s.why),
+        BuildEvent::Pushed {
+            target,
+            digest,
+            uploaded,
+            mounted,
+            skipped,
+            bytes,
+        } => format!(
+            "pushed  {target}@{digest}: {uploaded} uploaded ({}), {mounted} mounted, {skipped} already there",
+            human_size(bytes)
+        ),
+        BuildEvent::Cache(note) => cache_line(note),
+        BuildEvent::Stage {
+            stage,
+            what,
+            digest,
+            reused,
+        } => format!(
+            "stage   {stage}: {} {what} ({})",
+            digest.short(),
+            if reused { "reused" } else { "built" }
+        ),
+        BuildEvent::Warning(w) if color => format!("\x1b[33mwarning\x1b[0m {w}"),
+        BuildEvent::Warning(w) => format!("warning {w}"),
     }
-    if i == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[i])
+}
+
+/// One line for what the registry cache did.
+fn cache_line(note: hoist::cache::remote::Note) -> String {
+    use hoist::cache::remote::Note;
+    match note {
+        Note::Hit {
+            kind,
+            from,
+            downloaded,
+            bytes,
+        } => format!(
+            "cache   {kind} hit in {from}: {downloaded} blobs downloaded ({})",
+            human_size(bytes)
+        ),
+        Note::Shared {
+            kind,
+            to,
+            uploaded,
+            bytes,
+        } => format!(
+            "cache   {kind} shared to {to}: {uploaded} blobs uploaded ({})",
+            human_size(bytes)
+        ),
+        Note::Problem(p) => format!("cache   {p}"),
     }
 }

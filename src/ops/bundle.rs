@@ -45,9 +45,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::batch::{self, Job};
-use crate::build::{BuildError, Event};
 use crate::digest::Digest;
+use crate::exec::{BuildError, Event};
+use crate::ops::batch::{self, Job};
 use crate::registry::{self, Client, RegistryError};
 use crate::store::{Store, StoreError};
 

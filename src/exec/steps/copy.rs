@@ -10,8 +10,8 @@ use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use crate::build::{BuildError, BuildOptions};
 use crate::digest::Digest;
+use crate::exec::{BuildError, BuildOptions};
 use crate::graph::spec::StageCopy;
 use crate::layer::{EntryMeta, ImagePath, Layer, LayerWriter};
 use crate::sandbox::Ground;
@@ -52,7 +52,7 @@ pub fn owner(opts: &BuildOptions, copy: &StageCopy) -> Result<(u32, u32), BuildE
     }
     match &opts.user {
         Some(spec) if spec.name == u => {
-            let uid = spec.uid.unwrap_or(crate::user::DEFAULT_UID);
+            let uid = spec.uid.unwrap_or(crate::exec::steps::user::DEFAULT_UID);
             Ok((uid, spec.gid.unwrap_or(uid)))
         }
         _ => Err(BuildError::StageOwner {

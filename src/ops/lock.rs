@@ -12,11 +12,12 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::build::{load_base, registry_client, BuildError, BuildOptions, Event};
 use crate::deps::pip::env::PythonEnv;
 use crate::deps::pip::install::{lock_of, Pin};
 use crate::deps::pip::project::{Project, REQUIREMENTS_NAME};
 use crate::deps::DepsError;
+use crate::exec::build::{load_base, registry_client};
+use crate::exec::{BuildError, BuildOptions, Event};
 use crate::facts;
 use crate::image::Platform;
 use crate::registry;

@@ -16,10 +16,11 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::PathBuf;
 
-use crate::context::{Context, ContextEntry, EntryKind};
 use crate::digest::Digest;
+use crate::exec::steps::context::{Context, ContextEntry, EntryKind};
+use crate::exec::{BuildError, BuildOptions};
+use crate::frontend::recipe::spec::CopyRule;
 use crate::layer::{Compression, EntryMeta, ImagePath, Layer, LayerError, LayerWriter};
-use crate::recipe::spec::CopyRule;
 use crate::store::Store;
 
 /// Why the app layer cannot be made.
@@ -328,6 +329,104 @@ impl AppFiles {
         }
         Ok(w.finish()?)
     }
+}
+
+/// The context as the recipe filters it; a host step's outputs are kept
+/// whatever the ignore file says (they are what the image is for).
+pub fn scan_context(opts: &BuildOptions) -> Result<Context, BuildError> {
+    let mut filter = opts.app.filter.clone();
+    if let Some(step) = &opts.step {
+        filter.keep.extend(step.outputs.iter().cloned());
+    }
+    Ok(Context::scan_filtered(
+        &opts.context,
+        &opts.ignore_file,
+        &filter,
+    )?)
+}
+
+/// The app layer's entries, placed as the recipe says.
+pub fn app_files(
+    opts: &BuildOptions,
+    ctx: &Context,
+    workdir: &ImagePath,
+    owner: Option<(u32, u32)>,
+) -> Result<AppFiles, BuildError> {
+    let dest = match &opts.app.destination {
+        Some(d) => ImagePath::new(d)
+            .ok()
+            .filter(|_| d.starts_with('/'))
+            .ok_or_else(|| BuildError::Workdir(d.clone()))?,
+        None => workdir.clone(),
+    };
+    Ok(AppFiles::plan(
+        ctx,
+        &dest,
+        &opts.app.copy,
+        &opts.app.writable,
+        owner,
+    )?)
+}
+
+/// The app layer's mtime: `SOURCE_DATE_EPOCH`, or the last commit's.
+pub fn app_epoch(opts: &BuildOptions) -> Result<u64, BuildError> {
+    if !opts.app.mtime_commit {
+        return Ok(opts.epoch);
+    }
+    let fail = |why: String| BuildError::CommitTime {
+        dir: opts.context.clone(),
+        why,
+    };
+    let out = std::process::Command::new("git")
+        .args(["log", "-1", "--format=%ct"])
+        .current_dir(&opts.context)
+        .output()
+        .map_err(|e| fail(format!("running git: {e}")))?;
+    if !out.status.success() {
+        return Err(fail(String::from_utf8_lossy(&out.stderr).trim().to_owned()));
+    }
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .map_err(|_| fail("git printed no commit time".into()))
+}
+
+/// The app layer: the context's entries under the workdir, owned by root.
+pub fn app_layer(
+    store: &Store,
+    ctx: &Context,
+    workdir: &ImagePath,
+    compression: Compression,
+    epoch: u64,
+) -> Result<Layer, BuildError> {
+    let mut w = LayerWriter::new(store, compression, epoch)?;
+    for anc in workdir.ancestors() {
+        w.dir(&anc, EntryMeta::root(0o755))?;
+    }
+    w.dir(workdir, EntryMeta::root(0o755))?;
+    let image_path = |rel: &str| {
+        workdir
+            .join(rel)
+            .map_err(|_| BuildError::Workdir(rel.to_owned()))
+    };
+    for e in &ctx.entries {
+        let p = image_path(&e.rel)?;
+        let meta = EntryMeta::root(e.mode());
+        match &e.kind {
+            EntryKind::Dir => w.dir(&p, meta)?,
+            EntryKind::File { size, .. } => {
+                let host = ctx.host_path(e);
+                let mut f = fs_err::File::open(&host).map_err(|source| BuildError::ReadFile {
+                    path: host.clone(),
+                    source,
+                })?;
+                w.file(&p, meta, *size, &mut f)?;
+            }
+            EntryKind::Symlink { target } => w.symlink(&p, target, meta)?,
+            EntryKind::Hardlink { to } => w.hardlink(&p, &image_path(to)?, meta)?,
+        }
+    }
+    Ok(w.finish()?)
 }
 
 #[cfg(test)]

@@ -13,8 +13,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use crate::context::{Context, ContextError, EntryKind, Filter};
 use crate::digest::Digest;
+use crate::exec::steps::context::{Context, ContextError, EntryKind, Filter};
 use crate::store::{Store, StoreError};
 
 /// A step to run.

@@ -13,22 +13,22 @@ use super::{Location, RecipeError};
 pub const STOCK: &[(&str, &str, &str)] = &[
     (
         "node",
-        include_str!("../../recipes/node.toml"),
+        include_str!("../../../recipes/node.toml"),
         "a Node.js service with npm dependencies",
     ),
     (
         "nextjs-standalone",
-        include_str!("../../recipes/nextjs-standalone.toml"),
+        include_str!("../../../recipes/nextjs-standalone.toml"),
         "a Next.js app built with output: \"standalone\"",
     ),
     (
         "python",
-        include_str!("../../recipes/python.toml"),
+        include_str!("../../../recipes/python.toml"),
         "a Python service with a requirements.txt",
     ),
     (
         "static",
-        include_str!("../../recipes/static.toml"),
+        include_str!("../../../recipes/static.toml"),
         "a self-contained binary on a distroless-style base",
     ),
 ];

@@ -19,11 +19,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use crate::batch::{Built, Job};
 use crate::digest::Digest;
 use crate::image::{select_platform, ImageConfig, ImageDoc, ImageError, Manifest, Platform};
-use crate::progress::human_size;
+use crate::ops::batch::{Built, Job};
 use crate::store::gc::format_date;
+use crate::store::human_size;
 use crate::store::{Store, StoreError};
 use crate::transport::{open_source, HashOnly, Transport, TransportError};
 

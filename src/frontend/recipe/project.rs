@@ -330,7 +330,7 @@ impl Resolved {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::recipe::file::parse;
+    use crate::frontend::recipe::file::parse;
 
     fn project(src: &str) -> Project {
         Project {

@@ -16,16 +16,16 @@
 
 use std::collections::BTreeMap;
 
-use crate::app::AppKind;
-use crate::build::record::{deps_inputs, deps_options, record_name, Record};
-use crate::build::{self, BuildError, BuildOptions, LayerKind};
 use crate::deps;
+use crate::exec::record::{deps_inputs, deps_options, record_name, Record};
+use crate::exec::steps::app::AppKind;
+use crate::exec::steps::host::{changed_files, Verdict};
+use crate::exec::steps::user;
+use crate::exec::{self, steps, BuildError, BuildOptions, LayerKind};
 use crate::facts::{self, FactsError};
-use crate::host_step::{changed_files, Verdict};
 use crate::layer::ImagePath;
 use crate::registry;
 use crate::store::Store;
-use crate::user;
 
 pub use crate::exec::PlannedLayer;
 
@@ -89,7 +89,7 @@ pub fn plan(
         }),
         None => None,
     };
-    let ctx = build::scan_context(opts)?;
+    let ctx = steps::app::scan_context(opts)?;
     let project = deps::prepare(&opts.context, &opts.deps, &mut |w| warnings.push(w))?;
 
     // The base: a local one is read without importing anything; a
@@ -115,7 +115,7 @@ pub fn plan(
         image_env: Vec::new(),
         scratch_parent: store.root().join("sandbox"),
     };
-    let mut chain = build::RunChain::new(&base_digest, opts.compression, opts.epoch);
+    let mut chain = steps::run::RunChain::new(&base_digest, opts.compression, opts.epoch);
     let mut runs = false;
     for step in &opts.run {
         let key = chain.key(step);
@@ -151,7 +151,7 @@ pub fn plan(
             NotFetched
         }
     }
-    let stack = build::facts_key(&base_digest, layers.len(), &ground);
+    let stack = exec::build::facts_key(&base_digest, layers.len(), &ground);
     let facts = match runs {
         true => None,
         false => facts::read_facts_cached::<NotFetched>(store, &stack, &ground.layers, &mut || {
@@ -166,7 +166,7 @@ pub fn plan(
                 let p = user::plan_user(spec, f, opts.epoch / 86_400)?;
                 owner = Some((p.uid, p.gid));
                 if !p.reused {
-                    let hit = store.get_key("user-layer", &build::user_key(opts, &p))?;
+                    let hit = store.get_key("user-layer", &steps::user::user_key(opts, &p))?;
                     planned.push(PlannedLayer {
                         kind: LayerKind::User,
                         reuse: hit.is_some(),
@@ -228,9 +228,9 @@ pub fn plan(
         });
     }
 
-    let mut files = build::app_files(opts, &ctx, &workdir, owner)?;
+    let mut files = steps::app::app_files(opts, &ctx, &workdir, owner)?;
     files.hash()?;
-    let key = files.key(opts.compression, build::app_epoch(opts)?);
+    let key = files.key(opts.compression, steps::app::app_epoch(opts)?);
     let hit = store.get_key("app-layer", &key)?.is_some();
     let mut why = match (&record, hit) {
         (_, true) => "unchanged (in the cache)".to_owned(),

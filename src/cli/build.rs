@@ -1,0 +1,449 @@
+//! `hoist build`.
+
+use anyhow::{bail, Context as _, Result};
+use clap::Args;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use hoist::deps::DepsKind;
+use hoist::exec::steps::config::{self};
+use hoist::exec::steps::user::UserSpec;
+use hoist::exec::{self, Event, RunSettings};
+use hoist::frontend::recipe::project::{discover, Overrides, Project};
+use hoist::frontend::recipe::Spec;
+use hoist::layer::Compression;
+use hoist::ops::batch::{self, Built, Job};
+use hoist::store::{human_size, Store};
+use hoist::transport::Transport;
+
+use super::render::{event_line, Mode, Renderer};
+use super::{platforms, registry_options, source_date_epoch, RegistryArgs};
+
+#[derive(Debug, Args, Default)]
+pub struct BuildArgs {
+    /// What to build: image names from ./hoist.toml (default: all of them), or an app folder (the build context; its hoist.toml is read if it has one).
+    pub what: Vec<String>,
+    /// The hoist.toml to read (default: ./hoist.toml, or the app folder's).
+    #[arg(long, short = 'f', value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    /// Start from a stock recipe: node, nextjs-standalone, python or static.
+    #[arg(long)]
+    pub recipe: Option<String>,
+    /// The target to build: prod (default), dev, or one the hoist.toml defines.
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Print what would be built and why (the base, each layer reused or built, the build step), writing nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// With --dry-run: list the files the app layer would hold.
+    #[arg(long, requires = "dry_run")]
+    pub list_files: bool,
+    /// Write each image as an oci-archive DIR/NAME.tar (NAME-TARGET.tar for targets other than prod).
+    #[arg(long, value_name = "DIR")]
+    pub output_dir: Option<PathBuf>,
+    /// The base image: a registry reference (alpine:3.20, docker://REF), oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE[:TAG].
+    #[arg(long)]
+    pub base: Option<String>,
+    /// The platform(s) to build for, os/arch[/variant][,...]: several give one image each under an OCI index (default: this machine's).
+    #[arg(long)]
+    pub platform: Option<String>,
+    /// The app user, NAME[:UID[:GID]] (ids default to 1001); reused when the base has it.
+    #[arg(long)]
+    pub user: Option<String>,
+    /// Where the app's files go in the image, and the working directory (default /app).
+    #[arg(long)]
+    pub workdir: Option<String>,
+    /// Environment variable KEY=VALUE (repeatable).
+    #[arg(long = "env", short = 'e', value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+    /// Entrypoint: a JSON array or a command line.
+    #[arg(long)]
+    pub entrypoint: Option<String>,
+    /// Command: a JSON array or a command line.
+    #[arg(long)]
+    pub cmd: Option<String>,
+    /// Label KEY=VALUE (repeatable).
+    #[arg(long = "label", value_name = "KEY=VALUE")]
+    pub labels: Vec<String>,
+    /// Exposed port, PORT[/tcp|udp|sctp] (repeatable).
+    #[arg(long = "expose", value_name = "PORT")]
+    pub expose: Vec<String>,
+    /// Signal that stops the container, e.g. SIGTERM.
+    #[arg(long)]
+    pub stop_signal: Option<String>,
+    /// Health check command (Docker's HEALTHCHECK): a JSON array or a shell command, or NONE.
+    #[arg(long)]
+    pub healthcheck: Option<String>,
+    /// Time between health checks, e.g. 30s.
+    #[arg(long, requires = "healthcheck")]
+    pub healthcheck_interval: Option<String>,
+    /// Time a health check may take, e.g. 5s.
+    #[arg(long, requires = "healthcheck")]
+    pub healthcheck_timeout: Option<String>,
+    /// Failures before the container is unhealthy.
+    #[arg(long, requires = "healthcheck")]
+    pub healthcheck_retries: Option<u64>,
+    /// A name for the image, recorded in archives and layouts (repeatable).
+    #[arg(long = "tag", short = 't')]
+    pub tags: Vec<String>,
+    /// Where to write the image: oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:TAG] (repeatable).
+    #[arg(long = "output", short = 'o')]
+    pub outputs: Vec<String>,
+    /// Layer compression: gzip (default), zstd or none.
+    #[arg(long)]
+    pub compression: Option<String>,
+    /// The ignore file, relative to the context (default .dockerignore).
+    #[arg(long)]
+    pub ignore_file: Option<String>,
+    /// Push the image to the registry of every --tag.
+    #[arg(long)]
+    pub push: bool,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+    /// The deps layer's installer: auto (from the files in the context; the default), npm, pip or none.
+    #[arg(long, value_name = "auto|npm|pip|none")]
+    pub deps: Option<String>,
+    /// Keep development dependencies: npm ci without --omit=dev; pip also installs requirements-dev.txt.
+    #[arg(long)]
+    pub dev: bool,
+    /// Fail when a dependency has install scripts (hoist runs none) instead of warning.
+    #[arg(long)]
+    pub strict_scripts: bool,
+    /// npm: `sandbox` runs the dependencies' install scripts (node-gyp builds) inside the image, in hoist's rootless sandbox; `ignore` (default) runs none.
+    #[arg(long, value_name = "ignore|sandbox")]
+    pub scripts: Option<String>,
+    /// pip: `sandbox` builds packages that have only an sdist into wheels inside the image, in hoist's rootless sandbox; `refuse` (default) fails naming them.
+    #[arg(long, value_name = "refuse|sandbox")]
+    pub sdists: Option<String>,
+    /// Rebuild the deps layer even when the cache has it.
+    #[arg(long)]
+    pub no_cache: bool,
+    /// pip: resolve requirements.txt afresh instead of using the cached resolution.
+    #[arg(long)]
+    pub refresh: bool,
+    /// pip: install from pylock.toml only, and fail when it does not satisfy requirements.txt.
+    #[arg(long)]
+    pub locked: bool,
+    /// Write a bill of materials: spdx (SPDX 2.3 JSON) or cyclonedx (CycloneDX 1.5 JSON), next to each archive or layout output (FILE.spdx.json, FILE.cdx.json) and attached to each pushed image.
+    #[arg(long, value_name = "spdx|cyclonedx")]
+    pub sbom: Option<String>,
+    /// Write the bill of materials to FILE instead of next to the outputs.
+    #[arg(long, value_name = "FILE", requires = "sbom")]
+    pub sbom_output: Option<std::path::PathBuf>,
+    /// Look deps layers up in this registry repository before resolving or downloading anything (repeatable: the first hit wins).
+    #[arg(long = "cache-from", value_name = "REPOSITORY")]
+    pub cache_from: Vec<String>,
+    /// Share deps layers to this registry repository, each tagged by its cache key.
+    #[arg(long = "cache-to", value_name = "REPOSITORY")]
+    pub cache_to: Option<String>,
+    /// Import a file written by `hoist bundle` into the store (verified) first; with --offline, build without network.
+    #[arg(long, value_name = "FILE")]
+    pub from_bundle: Option<PathBuf>,
+}
+
+/// The command line's image settings, as the top layer of the recipe.
+pub(super) fn flags_spec(a: &BuildArgs) -> Result<Spec> {
+    let duration = |s: &Option<String>| s.as_deref().map(config::parse_duration).transpose();
+    let mut s = Spec::default();
+    let i = &mut s.image;
+    i.base = a.base.as_deref().map(Transport::parse).transpose()?;
+    i.platforms = a
+        .platform
+        .as_deref()
+        .map(|p| platforms(Some(p)))
+        .transpose()?;
+    i.workdir = a.workdir.clone();
+    i.user = a.user.as_deref().map(UserSpec::parse).transpose()?;
+    i.entrypoint = a
+        .entrypoint
+        .as_deref()
+        .map(config::parse_command)
+        .transpose()?;
+    i.cmd = a.cmd.as_deref().map(config::parse_command).transpose()?;
+    i.env = a
+        .env
+        .iter()
+        .map(|e| config::parse_env(e))
+        .collect::<Result<_, _>>()?;
+    i.labels = a
+        .labels
+        .iter()
+        .map(|l| config::parse_label(l))
+        .collect::<Result<BTreeMap<_, _>, _>>()?;
+    if !a.expose.is_empty() {
+        i.expose = Some(
+            a.expose
+                .iter()
+                .map(|p| config::parse_port(p))
+                .collect::<Result<_, _>>()?,
+        );
+    }
+    i.stop_signal = a
+        .stop_signal
+        .as_deref()
+        .map(config::parse_signal)
+        .transpose()?;
+    i.healthcheck = a
+        .healthcheck
+        .as_deref()
+        .map(|h| {
+            config::healthcheck(
+                h,
+                duration(&a.healthcheck_interval)?,
+                duration(&a.healthcheck_timeout)?,
+                a.healthcheck_retries,
+            )
+        })
+        .transpose()?;
+    if !a.tags.is_empty() {
+        i.tags = Some(
+            a.tags
+                .iter()
+                .map(|t| hoist::transport::normalize_name(t))
+                .collect::<Result<_, _>>()?,
+        );
+    }
+    if !a.outputs.is_empty() {
+        i.outputs = Some(
+            a.outputs
+                .iter()
+                .map(|o| Transport::parse(o))
+                .collect::<Result<_, _>>()?,
+        );
+    }
+    i.compression = a
+        .compression
+        .as_deref()
+        .map(Compression::parse)
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
+    s.app.ignore_file = a.ignore_file.clone();
+    s.deps.kind = a
+        .deps
+        .as_deref()
+        .map(DepsKind::parse)
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
+    s.deps.dev = a.dev.then_some(true);
+    s.deps.strict_scripts = a.strict_scripts.then_some(true);
+    s.deps.locked = a.locked.then_some(true);
+    s.deps.scripts_in_sandbox = a
+        .scripts
+        .as_deref()
+        .map(hoist::deps::parse_scripts)
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("--scripts: {e}"))?;
+    s.deps.sdists_in_sandbox = a
+        .sdists
+        .as_deref()
+        .map(hoist::deps::parse_sdists)
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("--sdists: {e}"))?;
+    Ok(s)
+}
+
+/// One build job per image name of the project, resolved against the
+/// command line's overrides.
+pub(super) fn jobs_of(
+    project: &Project,
+    names: &[Option<String>],
+    overrides: &Overrides,
+    run: &RunSettings,
+) -> Result<Vec<Job>> {
+    let mut jobs = Vec::new();
+    for name in names {
+        let r = project.resolve(name.as_deref(), overrides)?;
+        let (opts, platforms) = hoist::ops::build::options(&r, run)?;
+        jobs.push(Job {
+            name: r.name,
+            target: r.target,
+            opts,
+            platforms,
+        });
+    }
+    Ok(jobs)
+}
+
+/// Renders a job's events; with several images, each line names its image.
+pub(super) fn job_reporter(out: &Renderer, several: bool) -> impl Fn(&Job, Event) + Sync + '_ {
+    let color = out.mode() == Mode::Bars;
+    move |job: &Job, e: Event| {
+        let line = event_line(e, color);
+        match several {
+            true => out.line(&format!("{:<10} {line}", job.name)),
+            false => out.line(&line),
+        }
+    }
+}
+
+pub(super) fn run(a: BuildArgs, out: &Renderer) -> Result<()> {
+    let overrides = Overrides {
+        recipe: a.recipe.clone(),
+        target: a.target.clone(),
+        spec: flags_spec(&a)?,
+    };
+    let (project, names) = discover(a.file.as_deref(), &a.what, Path::new(""))?;
+    if names.len() > 1 && (!a.tags.is_empty() || !a.outputs.is_empty()) {
+        bail!(
+            "--tag and --output name one image, and this builds {}: use --output-dir DIR, or tags and outputs in each [images.NAME.image]",
+            project.image_names().join(", ")
+        );
+    }
+    if names.len() > 1 && a.sbom_output.is_some() {
+        bail!(
+            "--sbom-output names one file, and this builds {}: leave it out, and each image's SBOM goes next to its output",
+            project.image_names().join(", ")
+        );
+    }
+    let run = RunSettings {
+        epoch: source_date_epoch()?,
+        registry: registry_options(&a.registry),
+        no_cache: a.no_cache,
+        refresh: a.refresh,
+        push: a.push,
+        output_dir: a.output_dir.clone(),
+        default_tags: project.file.is_some(),
+        sbom: a
+            .sbom
+            .as_deref()
+            .map(|f| -> Result<hoist::sbom::SbomOptions> {
+                Ok(hoist::sbom::SbomOptions {
+                    format: hoist::sbom::Format::parse(f).map_err(anyhow::Error::msg)?,
+                    output: a.sbom_output.clone(),
+                })
+            })
+            .transpose()?,
+        cache: hoist::cache::CacheOptions::parse(&a.cache_from, a.cache_to.as_deref())?,
+    };
+    let jobs = jobs_of(&project, &names, &overrides, &run)?;
+    let store = Store::open_default()?;
+    if let Some(file) = &a.from_bundle {
+        let imported = hoist::ops::bundle::import(file, &store)?;
+        out.line(&format!(
+            "bundle  {}: {} blobs ({} new), {} entries imported and verified",
+            file.display(),
+            imported.index.blobs.len(),
+            imported.new_blobs,
+            imported.index.keys.len()
+        ));
+    }
+    if a.dry_run {
+        for job in &jobs {
+            let (stages, copies) = hoist::exec::explain(&job.opts, &store, out)
+                .with_context(|| format!("planning image `{}`", job.name))?;
+            let mut plan = hoist::exec::explain::plan(&job.opts, &store, a.list_files, out)
+                .with_context(|| format!("planning image `{}`", job.name))?;
+            plan.layers.extend(copies);
+            out!("{stages}{}", plan.render(&job.name, &job.target));
+        }
+        return Ok(());
+    }
+    let several = jobs.len() > 1;
+    let report = job_reporter(out, several);
+    let results = batch::build_all(&jobs, &store, &report, out);
+    let mut failed = Vec::new();
+    for (job, r) in jobs.iter().zip(&results) {
+        match r {
+            Ok(b) => {
+                out.line(&layer_table(job, b));
+                match several {
+                    true => outln!("{} {}", job.name, b.digest),
+                    false => outln!("{}", b.digest),
+                }
+            }
+            Err(e) => failed.push(format!("image `{}`: {}", job.name, hoist::error_chain(e))),
+        }
+    }
+    if several {
+        out.line(&summary_table(&jobs, &results));
+    }
+    if !failed.is_empty() {
+        match (several, results.into_iter().find_map(Result::err)) {
+            (false, Some(e)) => return Err(e.into()),
+            _ => bail!(
+                "{} of {} images failed:\n  {}",
+                failed.len(),
+                jobs.len(),
+                failed.join("\n  ")
+            ),
+        }
+    }
+    Ok(())
+}
+
+/// The layers of one build: size, and whether each was reused, like the
+/// size table people keep for their Dockerfiles.
+fn layer_table(job: &Job, b: &Built) -> String {
+    let mut t = format!(
+        "summary {} ({}), {:.2}s\n        {:<6} {:>10}  {}\n",
+        job.name,
+        job.target,
+        b.elapsed.as_secs_f64(),
+        "layer",
+        "size",
+        "how"
+    );
+    for (n, r) in b.images.iter().enumerate() {
+        if b.images.len() > 1 {
+            let p = r
+                .image
+                .manifest
+                .platform
+                .as_ref()
+                .map(|p| p.to_string())
+                .unwrap_or_default();
+            t.push_str(&format!("        {p}\n"));
+        }
+        t.push_str(&format!(
+            "        {:<6} {:>10}  {} layers\n",
+            "base",
+            human_size(r.base_size),
+            r.base_layers
+        ));
+        for l in &r.new_layers {
+            t.push_str(&format!(
+                "        {:<6} {:>10}  {}\n",
+                l.kind.name(),
+                human_size(l.layer.descriptor.size),
+                if l.reused { "reused" } else { "built" }
+            ));
+        }
+        let total = r.base_size
+            + r.new_layers
+                .iter()
+                .map(|l| l.layer.descriptor.size)
+                .sum::<u64>();
+        t.push_str(&format!("        {:<6} {:>10}", "total", human_size(total)));
+        if n + 1 < b.images.len() {
+            t.push('\n');
+        }
+    }
+    t
+}
+
+/// One line per image of a several-image build.
+fn summary_table(jobs: &[Job], results: &[Result<Built, exec::BuildError>]) -> String {
+    let mut t = format!(
+        "{:<12} {:<8} {:<14} {:>10}  {:<20} {:>7}\n",
+        "image", "target", "digest", "size", "layers", "time"
+    );
+    for (job, r) in jobs.iter().zip(results) {
+        match r {
+            Ok(b) => {
+                let (reused, built) = b.reused_built();
+                t.push_str(&format!(
+                    "{:<12} {:<8} {:<14} {:>10}  {:<20} {:>6.2}s\n",
+                    job.name,
+                    job.target,
+                    b.digest.short(),
+                    human_size(b.size()),
+                    format!("{reused} reused, {built} built"),
+                    b.elapsed.as_secs_f64()
+                ));
+            }
+            Err(_) => t.push_str(&format!("{:<12} {:<8} failed\n", job.name, job.target)),
+        }
+    }
+    t.trim_end().to_owned()
+}

@@ -1,0 +1,97 @@
+//! What one build is asked to do: the executor's input, filled in by
+//! `ops` from a frontend's spec (or from flags), never by the executor.
+
+use std::path::PathBuf;
+
+use crate::deps::DepsOptions;
+use crate::exec::steps::config::ConfigSettings;
+use crate::exec::steps::context::Filter;
+use crate::exec::steps::host::HostStep;
+use crate::exec::steps::user::UserSpec;
+use crate::exec::LayerSummary;
+use crate::graph::spec::CopyRule;
+use crate::image::Platform;
+use crate::layer::Compression;
+use crate::reference::Reference;
+use crate::registry;
+use crate::transport::Transport;
+
+/// Everything one build needs.
+#[derive(Debug, Clone)]
+pub struct BuildOptions {
+    pub context: PathBuf,
+    pub ignore_file: String,
+    pub base: Transport,
+    pub platform: Platform,
+    pub user: Option<UserSpec>,
+    pub workdir: String,
+    pub settings: ConfigSettings,
+    pub tags: Vec<String>,
+    pub outputs: Vec<Transport>,
+    pub compression: Compression,
+    /// `SOURCE_DATE_EPOCH`: mtimes of new files and `created` times.
+    pub epoch: u64,
+    /// Registry references to push the image to (`--push` with `--tag`s);
+    /// references in one repository are pushed once, with every tag.
+    pub push: Vec<Reference>,
+    /// How registries are reached (insecure hosts, offline, certs, auth).
+    pub registry: registry::Options,
+    /// The deps layer: which installer, which dependencies.
+    pub deps: DepsOptions,
+    /// How the app layer is laid out.
+    pub app: AppOptions,
+    /// A command run on the host before anything else (`npm run build`).
+    pub step: Option<HostStep>,
+    /// `--sbom`: write (and attach) a bill of materials.
+    pub sbom: Option<crate::sbom::SbomOptions>,
+    /// The registry cache for deps layers (`--cache-from`, `--cache-to`).
+    pub cache: crate::cache::CacheOptions,
+    /// `[[run]]` steps, run in the sandbox on the base, in order.
+    pub run: Vec<crate::sandbox::Step>,
+    /// The build graph: the stages the image copies from, then the
+    /// image's own stage.
+    pub graph: crate::graph::Graph,
+    /// The layers copied from stages, made by [`crate::exec::prepare`];
+    /// they go on top of the app layer.
+    pub stage_layers: Vec<LayerSummary>,
+}
+
+/// What a build needs beyond its recipe: the command line's settings that
+/// are not about the image.
+#[derive(Debug, Clone)]
+pub struct RunSettings {
+    pub epoch: u64,
+    pub registry: registry::Options,
+    pub no_cache: bool,
+    pub refresh: bool,
+    pub push: bool,
+    /// Write each image as `DIR/NAME.tar` (oci-archive).
+    pub output_dir: Option<PathBuf>,
+    /// Tag images without tags `NAME:latest` (`NAME:TARGET` for other
+    /// targets), as a project file's images need names to be loaded.
+    pub default_tags: bool,
+    /// `--sbom`: write (and attach) a bill of materials.
+    pub sbom: Option<crate::sbom::SbomOptions>,
+    /// The registry cache for deps layers (`--cache-from`, `--cache-to`).
+    pub cache: crate::cache::CacheOptions,
+}
+
+/// How the app layer is laid out: a recipe's `[app]` section.
+#[derive(Debug, Clone, Default)]
+pub struct AppOptions {
+    /// Patterns on top of the ignore file.
+    pub filter: Filter,
+    /// Where the files go (default: the workdir).
+    pub destination: Option<String>,
+    /// Paths under the destination the app user owns.
+    pub writable: Vec<String>,
+    /// Folders of the context and where they land (default: all of it at
+    /// the destination).
+    pub copy: Vec<CopyRule>,
+    /// Files get the last git commit's time rather than
+    /// `SOURCE_DATE_EPOCH`.
+    pub mtime_commit: bool,
+    /// No app layer from the context: the recipe's copies all come from
+    /// stages.
+    pub none_from_context: bool,
+}
