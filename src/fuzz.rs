@@ -340,7 +340,7 @@ fn passwd_and_group() {
         |b| {
             let _ = crate::exec::steps::user::parse_passwd(b);
             let _ = crate::exec::steps::user::parse_group(b);
-            let _ = crate::exec::steps::user::UserSpec::parse(&text(b));
+            let _ = crate::graph::spec::UserSpec::parse(&text(b));
         },
     );
 }
@@ -552,7 +552,7 @@ fn command_line_values() {
             "h", "m", "s", "ms", "µs", "ns", "[", "\"", "/", "SIG", "+", "=", "GiB", "d",
         ],
         |b| {
-            use crate::exec::steps::config::*;
+            use crate::graph::config::*;
             let s = text(b);
             let _ = parse_duration(&s);
             let _ = parse_command(&s);

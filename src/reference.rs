@@ -30,6 +30,9 @@
 //!
 //! This module is pure data: no network, no files.
 
+pub mod name;
+pub mod transport;
+
 use std::fmt;
 use std::str::FromStr;
 

@@ -7,11 +7,11 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use hoist::deps::DepsKind;
-use hoist::exec::steps::config::{self};
-use hoist::exec::steps::user::UserSpec;
 use hoist::exec::{self, Event, RunSettings};
 use hoist::frontend::recipe::project::{discover, Overrides, Project};
 use hoist::frontend::recipe::Spec;
+use hoist::graph::config;
+use hoist::graph::spec::UserSpec;
 use hoist::layer::Compression;
 use hoist::ops::batch::{self, Built, Job};
 use hoist::store::{human_size, Store};
@@ -231,13 +231,13 @@ pub(super) fn flags_spec(a: &BuildArgs) -> Result<Spec> {
     s.deps.scripts_in_sandbox = a
         .scripts
         .as_deref()
-        .map(hoist::deps::parse_scripts)
+        .map(hoist::graph::spec::parse_scripts)
         .transpose()
         .map_err(|e| anyhow::anyhow!("--scripts: {e}"))?;
     s.deps.sdists_in_sandbox = a
         .sdists
         .as_deref()
-        .map(hoist::deps::parse_sdists)
+        .map(hoist::graph::spec::parse_sdists)
         .transpose()
         .map_err(|e| anyhow::anyhow!("--sdists: {e}"))?;
     Ok(s)

@@ -6,10 +6,10 @@ use clap::Args;
 use std::path::{Path, PathBuf};
 
 use hoist::deps::{DepsKind, DepsOptions};
-use hoist::exec::steps::config::ConfigSettings;
 use hoist::exec::{BuildOptions, Event, RunSettings};
 use hoist::frontend::recipe::project::{discover, Overrides};
 use hoist::frontend::recipe::Spec;
+use hoist::graph::config::ConfigSettings;
 use hoist::layer::Compression;
 use hoist::store::Store;
 use hoist::transport::Transport;
@@ -71,6 +71,7 @@ pub(super) fn run(a: LockArgs, out: &Renderer) -> Result<()> {
                 run: Vec::new(),
                 graph: hoist::graph::Graph { stages: Vec::new() },
                 stage_layers: Vec::new(),
+                frontend_files: Vec::new(),
             };
             (opts, platforms)
         }

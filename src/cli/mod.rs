@@ -26,7 +26,6 @@ macro_rules! outln {
     };
 }
 
-
 /// [`outln!`] without the newline.
 macro_rules! out {
     ($($arg:tt)*) => {
@@ -36,7 +35,6 @@ macro_rules! out {
         }
     };
 }
-
 
 mod build;
 mod bundle;

@@ -47,30 +47,6 @@ pub struct DepsOptions {
     pub sdists_in_sandbox: bool,
 }
 
-/// `scripts = "ignore" | "sandbox"` (`--scripts`): whether npm install
-/// scripts run in the sandbox.
-pub fn parse_scripts(s: &str) -> Result<bool, String> {
-    match s {
-        "ignore" => Ok(false),
-        "sandbox" => Ok(true),
-        other => Err(format!(
-            "unknown scripts setting `{other}`: use ignore (the default) or sandbox"
-        )),
-    }
-}
-
-/// `sdists = "refuse" | "sandbox"` (`--sdists`): whether sdist-only
-/// packages are built into wheels in the sandbox.
-pub fn parse_sdists(s: &str) -> Result<bool, String> {
-    match s {
-        "refuse" => Ok(false),
-        "sandbox" => Ok(true),
-        other => Err(format!(
-            "unknown sdists setting `{other}`: use refuse (the default) or sandbox"
-        )),
-    }
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum DepsError {
     #[error("--deps npm: {0} has no package.json")]

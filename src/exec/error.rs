@@ -46,7 +46,7 @@ pub enum BuildError {
     Registry(#[from] RegistryError),
     #[error(transparent)]
     Reference(#[from] ReferenceError),
-    #[error("--workdir {}", crate::exec::steps::config::workdir_problem(.0))]
+    #[error("--workdir {}", crate::graph::config::workdir_problem(.0))]
     Workdir(String),
     #[error(transparent)]
     App(#[from] AppError),

@@ -4,12 +4,12 @@
 use std::path::PathBuf;
 
 use crate::deps::DepsOptions;
-use crate::exec::steps::config::ConfigSettings;
 use crate::exec::steps::context::Filter;
 use crate::exec::steps::host::HostStep;
-use crate::exec::steps::user::UserSpec;
 use crate::exec::LayerSummary;
+use crate::graph::config::ConfigSettings;
 use crate::graph::spec::CopyRule;
+use crate::graph::spec::UserSpec;
 use crate::image::Platform;
 use crate::layer::Compression;
 use crate::reference::Reference;
@@ -54,6 +54,9 @@ pub struct BuildOptions {
     /// The layers copied from stages, made by [`crate::exec::prepare`];
     /// they go on top of the app layer.
     pub stage_layers: Vec<LayerSummary>,
+    /// Context files the frontend reads itself (hoist.toml): no stage
+    /// sees them, so editing the recipe reruns nothing.
+    pub frontend_files: Vec<String>,
 }
 
 /// What a build needs beyond its recipe: the command line's settings that

@@ -65,9 +65,11 @@ pub fn stage_files(
 ) -> Result<AppFiles, BuildError> {
     let s = spec(stage)?;
     let filter = Filter {
-        exclude: [crate::frontend::recipe::project::FILE_NAME.to_owned()]
-            .into_iter()
-            .chain(s.exclude.iter().cloned())
+        exclude: opts
+            .frontend_files
+            .iter()
+            .chain(&s.exclude)
+            .cloned()
             .collect(),
         include: Vec::new(),
         keep: Vec::new(),

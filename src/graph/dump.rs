@@ -84,7 +84,7 @@ mod tests {
 
     #[test]
     fn golden() {
-        let base = StageBase::Image(crate::transport::Transport::Registry(
+        let base = StageBase::Image(crate::reference::transport::Transport::Registry(
             "docker.io/library/node:22".into(),
         ));
         let g = Graph {

@@ -10,6 +10,7 @@
 //!
 //! Nothing here runs, reads a file or touches the store.
 
+pub mod config;
 pub mod dump;
 pub mod spec;
 
@@ -279,7 +280,9 @@ mod tests {
 
     #[test]
     fn order_table() {
-        let img = StageBase::Image(crate::transport::Transport::Registry("alpine".into()));
+        let img = StageBase::Image(crate::reference::transport::Transport::Registry(
+            "alpine".into(),
+        ));
         let cases: &[Case] = &[
             (&[], &[], Ok("image")),
             (&[("build", None)], &[], Ok("image")),
@@ -329,7 +332,9 @@ mod tests {
 
     #[test]
     fn waves_put_independent_stages_together() {
-        let img = StageBase::Image(crate::transport::Transport::Registry("alpine".into()));
+        let img = StageBase::Image(crate::reference::transport::Transport::Registry(
+            "alpine".into(),
+        ));
         let stages: BTreeMap<String, StageSpec> = [
             ("a", stage(None, &[])),
             ("b", stage(None, &[])),

@@ -4,7 +4,7 @@
 //! compose file will fill in the same ones. Nothing here runs anything or
 //! reads a file: the executor ([`crate::exec`]) gives them meaning.
 
-use crate::transport::Transport;
+use crate::reference::transport::Transport;
 
 /// `--deps`: which installer makes the deps layer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -113,4 +113,126 @@ pub struct StageCopy {
     pub mode: Option<u32>,
     /// Where the copy is written (`hoist.toml:20:3`), for errors.
     pub at: String,
+}
+
+/// The longest user or group name `useradd` takes.
+pub const USER_NAME_MAX: usize = 32;
+
+/// Why a `NAME[:UID[:GID]]` is refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum UserSpecError {
+    #[error("user name `{name}` {why}: use lower-case letters, digits, `_` and `-`, starting with a letter or `_`, at most {USER_NAME_MAX} characters")]
+    BadName { name: String, why: &'static str },
+    #[error("`{spec}` is not NAME[:UID[:GID]]")]
+    BadSpec { spec: String },
+    #[error("in `{spec}`, the {what} `{value}` is not a number from 0 to 4294967294")]
+    BadId {
+        spec: String,
+        what: &'static str,
+        value: String,
+    },
+}
+
+/// The app user as asked for: `NAME[:UID[:GID]]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserSpec {
+    pub name: String,
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+}
+
+impl UserSpec {
+    /// Parses `NAME[:UID[:GID]]`. The name must match `useradd`'s default
+    /// `NAME_REGEX`, `[a-z_][a-z0-9_-]*[$]?`, at most 32 characters; ids
+    /// are decimal, below 4294967295 (which means "no id" to the kernel).
+    pub fn parse(s: &str) -> Result<UserSpec, UserSpecError> {
+        let mut parts = s.split(':');
+        let name = parts.next().unwrap_or_default();
+        Self::check_name(name)?;
+        let mut id = |what| {
+            parts
+                .next()
+                .map(|v| parse_id(v).ok_or_else(|| bad_id(s, what, v)))
+                .transpose()
+        };
+        let uid = id("uid")?;
+        let gid = id("gid")?;
+        if parts.next().is_some() {
+            return Err(UserSpecError::BadSpec { spec: s.to_owned() });
+        }
+        Ok(UserSpec {
+            name: name.to_owned(),
+            uid,
+            gid,
+        })
+    }
+
+    /// Checks a user or group name against `useradd`'s default
+    /// `NAME_REGEX`, `[a-z_][a-z0-9_-]*[$]?`, at most 32 characters.
+    pub fn check_name(name: &str) -> Result<(), UserSpecError> {
+        let err = |why| {
+            Err(UserSpecError::BadName {
+                name: name.to_owned(),
+                why,
+            })
+        };
+        if name.is_empty() {
+            return err("is empty");
+        }
+        if name.len() > USER_NAME_MAX {
+            return err("is too long");
+        }
+        let body = name.strip_suffix('$').unwrap_or(name);
+        let mut chars = body.chars();
+        if !chars
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        {
+            return err("does not start with a lower-case letter or `_`");
+        }
+        if !chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-') {
+            return err("has a character useradd refuses");
+        }
+        Ok(())
+    }
+}
+
+pub(crate) fn bad_id(spec: &str, what: &'static str, value: &str) -> UserSpecError {
+    UserSpecError::BadId {
+        spec: spec.to_owned(),
+        what,
+        value: value.to_owned(),
+    }
+}
+
+/// A decimal id, not `u32::MAX`.
+fn parse_id(s: &str) -> Option<u32> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse::<u32>().ok().filter(|id| *id != u32::MAX)
+}
+
+/// `scripts = "ignore" | "sandbox"` (`--scripts`): whether npm install
+/// scripts run in the sandbox.
+pub fn parse_scripts(s: &str) -> Result<bool, String> {
+    match s {
+        "ignore" => Ok(false),
+        "sandbox" => Ok(true),
+        other => Err(format!(
+            "unknown scripts setting `{other}`: use ignore (the default) or sandbox"
+        )),
+    }
+}
+
+/// `sdists = "refuse" | "sandbox"` (`--sdists`): whether sdist-only
+/// packages are built into wheels in the sandbox.
+pub fn parse_sdists(s: &str) -> Result<bool, String> {
+    match s {
+        "refuse" => Ok(false),
+        "sandbox" => Ok(true),
+        other => Err(format!(
+            "unknown sdists setting `{other}`: use refuse (the default) or sandbox"
+        )),
+    }
 }

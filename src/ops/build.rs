@@ -6,11 +6,11 @@
 //! neither the frontend nor the executor imports the other.
 
 use crate::deps::DepsOptions;
-use crate::exec::steps::config::ConfigSettings;
 use crate::exec::steps::context::Filter;
 use crate::exec::steps::host::HostStep;
 use crate::exec::{AppOptions, BuildError, BuildOptions, RunSettings};
 use crate::frontend::recipe::{RecipeError, Resolved};
+use crate::graph::config::ConfigSettings;
 use crate::image::Platform;
 use crate::reference::Reference;
 use crate::transport::Transport;
@@ -44,7 +44,7 @@ pub fn options(r: &Resolved, run: &RunSettings) -> Result<(BuildOptions, Vec<Pla
             crate::transport::normalize_name(&format!("{}:{tag}", r.name)).map_err(|source| {
                 BuildError::Output {
                     output: r.name.clone(),
-                    source,
+                    source: source.into(),
                 }
             })?,
         );
@@ -154,6 +154,7 @@ pub fn options(r: &Resolved, run: &RunSettings) -> Result<(BuildOptions, Vec<Pla
             .collect(),
         graph: crate::frontend::recipe::lower::lower(r)?,
         stage_layers: Vec::new(),
+        frontend_files: vec![crate::frontend::recipe::project::FILE_NAME.to_owned()],
     };
     Ok((opts, platforms))
 }

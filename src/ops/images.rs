@@ -28,7 +28,7 @@ use crate::store::{Store, StoreError};
 use crate::transport::{open_source, HashOnly, Transport, TransportError};
 
 /// The store entry kind of build records.
-pub const KEY_KIND: &str = "image";
+pub const KEY_KIND: &str = crate::store::IMAGES_KIND;
 
 /// Errors from `images` and `history`.
 #[derive(Debug, thiserror::Error)]
@@ -308,7 +308,7 @@ pub fn history(
         let records = list(store)?;
         return recorded_history(store, find(&records, given)?, given, platform);
     }
-    let t = Transport::parse(given)?;
+    let t = Transport::parse(given).map_err(TransportError::from)?;
     if let Transport::Registry(r) = &t {
         return Err(ImagesError::Registry(r.clone()));
     }

@@ -87,7 +87,7 @@ impl Category {
             }
             "deps-npm" | "deps-pip" | "deps-npm-scripts" => Category::Deps,
             "app-layer" | "user-layer" | "run-layer" | "stage-copy" => Category::Layers,
-            crate::ops::images::KEY_KIND => Category::Images,
+            crate::store::IMAGES_KIND => Category::Images,
             "pip-resolution" | "pip-page" | "pip-metadata" | "host-step" | "last-build"
             | "last-stage" => Category::Metadata,
             _ => Category::Other,

@@ -310,6 +310,10 @@ fn default_root() -> Result<PathBuf, StoreError> {
     Err(StoreError::NoRoot)
 }
 
+/// The key kind of build records (`hoist images`, `hoist history`): the
+/// store names it so that its garbage collector can tell them apart.
+pub const IMAGES_KIND: &str = "image";
+
 /// Sizes for people, in decimal units as registries and docker show them.
 pub fn human_size(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];

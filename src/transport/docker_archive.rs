@@ -25,10 +25,10 @@ use crate::image::{
 };
 use crate::layer::{Compression, ImagePath};
 
-use super::name::same_image_name;
 use super::source::{check_platform, read_bounded, Digester, RawBlob, Resolved, Source};
 use super::tarfile::TarIndex;
 use super::{TransportError, MAX_JSON_SIZE};
+use crate::reference::name::{parse_index_tag, same_image_name};
 
 /// A docker-archive as a [`Source`].
 pub(crate) struct DockerArchive {
@@ -38,15 +38,6 @@ pub(crate) struct DockerArchive {
     /// Where each blob the synthesized manifest names is in the archive,
     /// filled by `resolve`.
     blobs: HashMap<Digest, String>,
-}
-
-/// `@N`, skopeo's way of naming the N-th image of a docker-archive.
-pub(crate) fn parse_index_tag(tag: &str) -> Option<usize> {
-    let digits = tag.strip_prefix('@')?;
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    digits.parse().ok()
 }
 
 impl DockerArchive {

@@ -20,10 +20,10 @@ use fs_err as fs;
 
 use crate::image::{Descriptor, ImageError, Index, Platform};
 
-use super::name::ref_name_matches;
 use super::source::{read_bounded, select_platform, walk, Digester, RawBlob, Resolved, Source};
 use super::tarfile::TarIndex;
 use super::{TransportError, MAX_JSON_SIZE};
+use crate::reference::name::ref_name_matches;
 
 /// The annotation naming an entry of `index.json`.
 pub(crate) const REF_NAME: &str = "org.opencontainers.image.ref.name";

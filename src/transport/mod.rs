@@ -20,7 +20,6 @@
 
 mod docker_archive;
 mod layout;
-mod name;
 mod output;
 mod source;
 mod tarfile;
@@ -33,156 +32,20 @@ pub(crate) fn fuzz_parse_manifest_json(bytes: &[u8]) -> Result<(), TransportErro
     docker_archive::parse_manifest_json(bytes, "fuzz.tar").map(drop)
 }
 
-use std::fmt;
 use std::io;
-use std::path::PathBuf;
 
 use crate::digest::Digest;
 use crate::image::{media, Descriptor, ImageConfig, ImageError, Manifest, Platform};
 use crate::store::{Store, StoreError};
 
-pub use name::{is_valid_oci_ref_name, normalize_name};
+pub use crate::reference::name::{is_valid_oci_ref_name, normalize_name};
+pub use crate::reference::transport::{NameError, Transport};
 pub use source::{open_source, Digester, HashOnly, IndexSummary, RawBlob, Resolved, Source};
 
 /// Manifests, indexes, configs and `manifest.json` files larger than this
 /// are refused rather than read: they are JSON held in memory, and a real
 /// one is a few KiB.
 pub const MAX_JSON_SIZE: u64 = 4 << 20;
-
-/// Where an image comes from or goes to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Transport {
-    /// An OCI image layout folder, optionally naming one image in it.
-    Oci { dir: PathBuf, tag: Option<String> },
-    /// A tar of an OCI image layout.
-    OciArchive { file: PathBuf, tag: Option<String> },
-    /// What `docker save` / `podman save` write: `manifest.json` and files
-    /// named by it.
-    DockerArchive { file: PathBuf, tag: Option<String> },
-    /// A registry reference (`docker://REF` or a bare `REF`).
-    Registry(String),
-}
-
-/// Skopeo transports hoist knows by name but does not read or write, so
-/// that `dir:/tmp/x` gets a clear error instead of being taken for a
-/// registry reference.
-const FOREIGN_TRANSPORTS: &[&str] = &[
-    "dir",
-    "containers-storage",
-    "docker-daemon",
-    "ostree",
-    "sif",
-    "tarball",
-];
-
-impl Transport {
-    /// Parses a transport name. For the local transports the path ends at
-    /// the first `:` after the prefix, and what follows is the tag, as
-    /// containers/image splits them; an empty tag (`oci:DIR:`) means none.
-    pub fn parse(s: &str) -> Result<Transport, TransportError> {
-        let bad = |why: &str| TransportError::BadTransport {
-            input: s.to_owned(),
-            why: why.to_owned(),
-        };
-        if let Some(rest) = s.strip_prefix("docker://") {
-            if rest.is_empty() {
-                return Err(bad("`docker://` needs a reference after it"));
-            }
-            return Ok(Transport::Registry(rest.to_owned()));
-        }
-        type Make = fn(PathBuf, Option<String>) -> Transport;
-        let local: [(&str, Make); 3] = [
-            ("oci:", |dir, tag| Transport::Oci { dir, tag }),
-            ("oci-archive:", |file, tag| Transport::OciArchive {
-                file,
-                tag,
-            }),
-            ("docker-archive:", |file, tag| Transport::DockerArchive {
-                file,
-                tag,
-            }),
-        ];
-        for (prefix, make) in local {
-            let Some(rest) = s.strip_prefix(prefix) else {
-                continue;
-            };
-            let (path, tag) = match rest.split_once(':') {
-                Some((p, t)) => (p, (!t.is_empty()).then(|| t.to_owned())),
-                None => (rest, None),
-            };
-            if path.is_empty() {
-                return Err(TransportError::EmptyPath {
-                    input: s.to_owned(),
-                });
-            }
-            let t = make(PathBuf::from(path), tag);
-            t.check_tag()?;
-            return Ok(t);
-        }
-        if s.is_empty() {
-            return Err(bad("it is empty"));
-        }
-        if let Some((scheme, rest)) = s.split_once(':') {
-            if FOREIGN_TRANSPORTS.contains(&scheme) && !name::is_valid_tag(rest) {
-                return Err(bad(&format!(
-                    "hoist does not read or write skopeo's `{scheme}:` transport; use oci:, oci-archive:, docker-archive: or docker://"
-                )));
-            }
-        }
-        if s.chars().any(char::is_whitespace) {
-            return Err(bad("a reference cannot contain spaces"));
-        }
-        Ok(Transport::Registry(s.to_owned()))
-    }
-
-    /// The tag part, for the local transports.
-    pub fn tag(&self) -> Option<&str> {
-        match self {
-            Transport::Oci { tag, .. }
-            | Transport::OciArchive { tag, .. }
-            | Transport::DockerArchive { tag, .. } => tag.as_deref(),
-            Transport::Registry(_) => None,
-        }
-    }
-
-    /// Checks the tag against the grammar of its format: an OCI ref name
-    /// for layouts, a Docker name or `@INDEX` for docker-archive.
-    fn check_tag(&self) -> Result<(), TransportError> {
-        match self {
-            Transport::Oci { tag: Some(t), .. } | Transport::OciArchive { tag: Some(t), .. }
-                if !is_valid_oci_ref_name(t) =>
-            {
-                Err(TransportError::BadName {
-                    name: t.clone(),
-                    why: "is not a valid OCI ref name (letters, digits and `-._:@/+` between them)"
-                        .into(),
-                })
-            }
-            Transport::DockerArchive { tag: Some(t), .. }
-                if docker_archive::parse_index_tag(t).is_none() =>
-            {
-                normalize_name(t).map(|_| ())
-            }
-            _ => Ok(()),
-        }
-    }
-}
-
-impl fmt::Display for Transport {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (prefix, path, tag) = match self {
-            Transport::Registry(r) => return write!(f, "docker://{r}"),
-            Transport::Oci { dir, tag } => ("oci", dir, tag),
-            Transport::OciArchive { file, tag } => ("oci-archive", file, tag),
-            Transport::DockerArchive { file, tag } => ("docker-archive", file, tag),
-        };
-        write!(f, "{prefix}:{}", path.display())?;
-        if let Some(t) = tag {
-            write!(f, ":{t}")?;
-        }
-        Ok(())
-    }
-}
 
 /// Joins a list for an error message.
 fn list(items: &[String]) -> String {
@@ -196,14 +59,10 @@ fn list(items: &[String]) -> String {
 /// Errors reading or writing images through a transport.
 #[derive(Debug, thiserror::Error)]
 pub enum TransportError {
-    #[error("`{input}` is not a transport hoist understands: {why}")]
-    BadTransport { input: String, why: String },
-    #[error("`{input}` has an empty path")]
-    EmptyPath { input: String },
+    #[error(transparent)]
+    Name(#[from] NameError),
     #[error("docker://{reference} is a registry, not a file: push there with `hoist build --push --tag {reference}` or `hoist pull IMAGE --output docker://{reference}`, or give oci:, oci-archive: or docker-archive: here")]
     RegistryNotYet { reference: String },
-    #[error("image name `{name}` {why}")]
-    BadName { name: String, why: String },
     #[error(transparent)]
     Io(#[from] io::Error),
     #[error(transparent)]

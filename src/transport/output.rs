@@ -34,9 +34,10 @@ use crate::layer::compress::decompress;
 use crate::store::{sync_dir, Store, StoreError};
 
 use super::layout::REF_NAME;
-use super::name::{is_valid_oci_ref_name, normalize_name};
 use super::source::{read_bounded, Labelled};
 use super::{BuiltImage, Transport, TransportError, MAX_JSON_SIZE};
+use crate::reference::name::{is_valid_oci_ref_name, normalize_name};
+use crate::reference::transport::NameError;
 
 /// The annotation containerd (and so Docker with the containerd image
 /// store) reads an image's name from.
@@ -107,9 +108,11 @@ pub(crate) fn write_index(
         by_digest.entry(b.digest.clone()).or_insert(b);
     }
     let blobs: Vec<Descriptor> = by_digest.into_values().collect();
-    let first = images.first().ok_or_else(|| TransportError::BadName {
-        name: t.to_string(),
-        why: "no image to write".into(),
+    let first = images.first().ok_or_else(|| {
+        TransportError::from(NameError::BadName {
+            name: t.to_string(),
+            why: "no image to write".into(),
+        })
     })?;
     match t {
         Transport::Oci { dir, tag } => {
@@ -122,10 +125,11 @@ pub(crate) fn write_index(
             check_in_store(&blobs, store)?;
             write_oci_archive(file, index, first, ref_name, names, &blobs, store)
         }
-        Transport::DockerArchive { .. } | Transport::Registry(_) => Err(TransportError::BadName {
+        Transport::DockerArchive { .. } | Transport::Registry(_) => Err(NameError::BadName {
             name: t.to_string(),
             why: "holds one platform only: write several platforms to oci: or oci-archive:, or build with one --platform".into(),
-        }),
+        }
+        .into()),
     }
 }
 
@@ -133,10 +137,11 @@ pub(crate) fn write_index(
 /// the first tag's full name.
 fn oci_ref_name(tag: Option<&str>, names: &[String]) -> Result<Option<String>, TransportError> {
     match tag {
-        Some(t) if !is_valid_oci_ref_name(t) => Err(TransportError::BadName {
+        Some(t) if !is_valid_oci_ref_name(t) => Err(NameError::BadName {
             name: t.to_owned(),
             why: "is not a valid OCI ref name (letters, digits and `-._:@/+` between them)".into(),
-        }),
+        }
+        .into()),
         Some(t) => Ok(Some(t.to_owned())),
         None => Ok(names.first().cloned()),
     }

@@ -19,7 +19,7 @@ use std::path::PathBuf;
 use crate::digest::Digest;
 use crate::exec::steps::context::{Context, ContextEntry, EntryKind};
 use crate::exec::{BuildError, BuildOptions};
-use crate::frontend::recipe::spec::CopyRule;
+use crate::graph::spec::CopyRule;
 use crate::layer::{Compression, EntryMeta, ImagePath, Layer, LayerError, LayerWriter};
 use crate::store::Store;
 

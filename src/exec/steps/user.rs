@@ -37,14 +37,13 @@
 use crate::digest::Digest;
 use crate::exec::{BuildError, BuildOptions};
 use crate::facts::{Facts, OsFamily};
+use crate::graph::spec::bad_id;
+pub use crate::graph::spec::{UserSpec, UserSpecError};
 use crate::layer::{EntryMeta, ImagePath, Layer, LayerWriter};
 use crate::store::Store;
 
 /// The uid (and gid) of the app user when none is given.
 pub const DEFAULT_UID: u32 = 1001;
-
-/// Longest user name `useradd` accepts.
-const NAME_MAX: usize = 32;
 
 /// The passwd hoist creates for a base that has none.
 const CREATED_PASSWD: &[u8] = b"root:x:0:0:root:/root:/sbin/nologin\n";
@@ -57,16 +56,8 @@ const BUSYBOX_GECOS: &str = "Linux User,,,";
 /// Why the app user cannot be added.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum UserError {
-    #[error("user name `{name}` {why}: use lower-case letters, digits, `_` and `-`, starting with a letter or `_`, at most {NAME_MAX} characters")]
-    BadName { name: String, why: &'static str },
-    #[error("`{spec}` is not NAME[:UID[:GID]]")]
-    BadSpec { spec: String },
-    #[error("in `{spec}`, the {what} `{value}` is not a number from 0 to 4294967294")]
-    BadId {
-        spec: String,
-        what: &'static str,
-        value: String,
-    },
+    #[error(transparent)]
+    Spec(#[from] UserSpecError),
     #[error("the base's {file}, line {line}: {why}: `{text}`")]
     Malformed {
         file: &'static str,
@@ -116,84 +107,6 @@ pub enum Clash {
     },
 }
 
-/// The app user as asked for: `NAME[:UID[:GID]]`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UserSpec {
-    pub name: String,
-    pub uid: Option<u32>,
-    pub gid: Option<u32>,
-}
-
-impl UserSpec {
-    /// Parses `NAME[:UID[:GID]]`. The name must match `useradd`'s default
-    /// `NAME_REGEX`, `[a-z_][a-z0-9_-]*[$]?`, at most 32 characters; ids
-    /// are decimal, below 4294967295 (which means "no id" to the kernel).
-    pub fn parse(s: &str) -> Result<UserSpec, UserError> {
-        let mut parts = s.split(':');
-        let name = parts.next().unwrap_or_default();
-        check_name(name)?;
-        let mut id = |what| {
-            parts
-                .next()
-                .map(|v| parse_id(v).ok_or_else(|| bad_id(s, what, v)))
-                .transpose()
-        };
-        let uid = id("uid")?;
-        let gid = id("gid")?;
-        if parts.next().is_some() {
-            return Err(UserError::BadSpec { spec: s.to_owned() });
-        }
-        Ok(UserSpec {
-            name: name.to_owned(),
-            uid,
-            gid,
-        })
-    }
-}
-
-fn bad_id(spec: &str, what: &'static str, value: &str) -> UserError {
-    UserError::BadId {
-        spec: spec.to_owned(),
-        what,
-        value: value.to_owned(),
-    }
-}
-
-/// A decimal id, not `u32::MAX`.
-fn parse_id(s: &str) -> Option<u32> {
-    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    s.parse::<u32>().ok().filter(|id| *id != u32::MAX)
-}
-
-fn check_name(name: &str) -> Result<(), UserError> {
-    let err = |why| {
-        Err(UserError::BadName {
-            name: name.to_owned(),
-            why,
-        })
-    };
-    if name.is_empty() {
-        return err("is empty");
-    }
-    if name.len() > NAME_MAX {
-        return err("is too long");
-    }
-    let body = name.strip_suffix('$').unwrap_or(name);
-    let mut chars = body.chars();
-    if !chars
-        .next()
-        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
-    {
-        return err("does not start with a lower-case letter or `_`");
-    }
-    if !chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-') {
-        return err("has a character useradd refuses");
-    }
-    Ok(())
-}
-
 /// What adding the user means for the base's files.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserPlan {
@@ -226,11 +139,11 @@ impl UserPlan {
 /// docs for the rules). `epoch_days` is the "last password change" day
 /// written to shadow: `SOURCE_DATE_EPOCH / 86400`.
 pub fn plan_user(spec: &UserSpec, facts: &Facts, epoch_days: u64) -> Result<UserPlan, UserError> {
-    check_name(&spec.name)?;
+    UserSpec::check_name(&spec.name)?;
     let name = spec.name.as_str();
     for (what, id) in [("uid", spec.uid), ("gid", spec.gid)] {
         if id == Some(u32::MAX) {
-            return Err(bad_id(name, what, &u32::MAX.to_string()));
+            return Err(bad_id(name, what, &u32::MAX.to_string()).into());
         }
     }
     let passwd_base = facts

@@ -100,7 +100,7 @@ fn found(recipe: &'static str, because: &str, command: Option<Vec<String>>) -> D
 /// `scripts.start` when it is `node ...`, else `node MAIN`.
 fn node_command(p: &serde_json::Value) -> Option<Vec<String>> {
     if let Some(start) = p["scripts"]["start"].as_str() {
-        if let Ok(words) = crate::exec::steps::config::parse_command(start) {
+        if let Ok(words) = crate::graph::config::parse_command(start) {
             if words.first().is_some_and(|w| w == "node") {
                 return Some(words);
             }

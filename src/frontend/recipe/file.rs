@@ -35,12 +35,12 @@ use super::spec::{
     StageBase, StageCopy, StageDeps, StageSpec,
 };
 use super::RecipeError;
-use crate::exec::steps::config;
-use crate::exec::steps::user::UserSpec;
+use crate::graph::config;
 use crate::graph::spec::DepsKind;
+use crate::graph::spec::UserSpec;
 use crate::image::Platform;
 use crate::layer::Compression;
-use crate::transport::Transport;
+use crate::reference::transport::Transport;
 
 /// A parsed hoist.toml (or stock recipe).
 #[derive(Debug, Clone)]
@@ -604,7 +604,7 @@ impl Cx<'_> {
             let mut out = Vec::new();
             for t in tags {
                 out.push(
-                    crate::transport::normalize_name(t.get_ref())
+                    crate::reference::name::normalize_name(t.get_ref())
                         .map_err(|e| self.bad(&t, "tags", e))?,
                 );
             }
@@ -669,12 +669,15 @@ impl Cx<'_> {
         let scripts = r
             .scripts
             .map(|v| {
-                crate::deps::parse_scripts(v.get_ref()).map_err(|e| self.bad(&v, "scripts", e))
+                crate::graph::spec::parse_scripts(v.get_ref())
+                    .map_err(|e| self.bad(&v, "scripts", e))
             })
             .transpose()?;
         let sdists = r
             .sdists
-            .map(|v| crate::deps::parse_sdists(v.get_ref()).map_err(|e| self.bad(&v, "sdists", e)))
+            .map(|v| {
+                crate::graph::spec::parse_sdists(v.get_ref()).map_err(|e| self.bad(&v, "sdists", e))
+            })
             .transpose()?;
         Ok(DepsSpec {
             kind,

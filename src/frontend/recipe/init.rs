@@ -96,7 +96,7 @@ pub fn write(
     }
     let base = base
         .map(|b| {
-            crate::transport::Transport::parse(b)
+            crate::reference::transport::Transport::parse(b)
                 .map(|t| absolute_transport(b, &t))
                 .map_err(|e| RecipeError::BadBase {
                     base: b.to_owned(),
@@ -117,8 +117,8 @@ pub fn write(
 }
 
 /// `oci-archive:rel/x.tar` spelled with an absolute path.
-fn absolute_transport(spelled: &str, t: &crate::transport::Transport) -> String {
-    use crate::transport::Transport;
+fn absolute_transport(spelled: &str, t: &crate::reference::transport::Transport) -> String {
+    use crate::reference::transport::Transport;
     let (prefix, path, tag) = match t {
         Transport::Oci { dir, tag } => ("oci", dir, tag),
         Transport::OciArchive { file, tag } => ("oci-archive", file, tag),
@@ -151,7 +151,7 @@ fn quote(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::transport::Transport;
+    use crate::reference::transport::Transport;
 
     #[test]
     fn render_keeps_comments_and_sets_base_and_command() {

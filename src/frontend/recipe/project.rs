@@ -305,7 +305,7 @@ impl Resolved {
     /// An example base for the error when there is none.
     pub fn example_base(&self) -> &'static str {
         match self.spec.deps.kind {
-            Some(crate::deps::DepsKind::Pip) => "docker.io/library/python:3.12-slim",
+            Some(crate::graph::spec::DepsKind::Pip) => "docker.io/library/python:3.12-slim",
             _ => "docker.io/library/node:22-alpine",
         }
     }
@@ -313,7 +313,7 @@ impl Resolved {
 
 impl Resolved {
     /// The base, or the error saying where to set one.
-    pub fn base(&self) -> Result<&crate::transport::Transport, RecipeError> {
+    pub fn base(&self) -> Result<&crate::reference::transport::Transport, RecipeError> {
         self.spec
             .image
             .base

@@ -10,13 +10,13 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use crate::exec::steps::user::UserSpec;
+use crate::graph::spec::UserSpec;
 pub use crate::graph::spec::{
     CopyRule, DepsKind, RunSpec, StageBase, StageCopy, StageDeps, StageSpec,
 };
 use crate::image::{Healthcheck, Platform};
 use crate::layer::Compression;
-use crate::transport::Transport;
+use crate::reference::transport::Transport;
 
 /// The `[image]` section: the base and the image's config.
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -266,7 +266,7 @@ fn usage_counts_each_blob_once_under_its_first_category() {
     let mut base = entry("tag", 1, &[2]);
     base.kind = "registry-tag".into();
     let mut image = entry("img", 1, &[6]);
-    image.kind = crate::ops::images::KEY_KIND.into();
+    image.kind = crate::store::IMAGES_KIND.into();
     let inv = inventory(
         vec![base, image],
         &[

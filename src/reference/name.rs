@@ -13,7 +13,7 @@
 //! components of `[a-z0-9]` runs joined by `.`, `_`, `__` or dashes, and a
 //! tag of `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.
 
-use super::TransportError;
+use super::transport::NameError;
 
 /// The longest repository name Docker accepts (domain and path).
 const MAX_NAME_LEN: usize = 255;
@@ -22,8 +22,8 @@ const MAX_NAME_LEN: usize = 255;
 /// into the full name written into archives (`localhost/web:latest`,
 /// `localhost/web:dev`, unchanged). A name whose first component contains
 /// `.` or `:` or is `localhost` already names its registry and is kept.
-pub fn normalize_name(tag: &str) -> Result<String, TransportError> {
-    let bad = |why: &str| TransportError::BadName {
+pub fn normalize_name(tag: &str) -> Result<String, NameError> {
+    let bad = |why: &str| NameError::BadName {
         name: tag.to_owned(),
         why: why.to_owned(),
     };
@@ -216,6 +216,15 @@ pub(crate) fn ref_name_matches(want: &str, have: &str) -> bool {
         || have
             .rsplit_once(':')
             .is_some_and(|(_, t)| !t.contains('/') && t == want)
+}
+
+/// `@N`, skopeo's way of naming the N-th image of a docker-archive.
+pub(crate) fn parse_index_tag(tag: &str) -> Option<usize> {
+    let digits = tag.strip_prefix('@')?;
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
 }
 
 #[cfg(test)]
