@@ -1,6 +1,6 @@
 //! `hoist build`.
 
-use anyhow::{bail, Context as _, Result};
+use anyhow::{bail, Result};
 use clap::Args;
 
 use std::collections::BTreeMap;
@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use hoist::deps::DepsKind;
 use hoist::exec::{self, Event, RunSettings};
-use hoist::frontend::recipe::project::{discover, Overrides, Project};
+use hoist::frontend::recipe::project::{discover, Overrides};
 use hoist::frontend::recipe::Spec;
 use hoist::graph::config;
 use hoist::graph::spec::UserSpec;
@@ -243,28 +243,6 @@ pub(super) fn flags_spec(a: &BuildArgs) -> Result<Spec> {
     Ok(s)
 }
 
-/// One build job per image name of the project, resolved against the
-/// command line's overrides.
-pub(super) fn jobs_of(
-    project: &Project,
-    names: &[Option<String>],
-    overrides: &Overrides,
-    run: &RunSettings,
-) -> Result<Vec<Job>> {
-    let mut jobs = Vec::new();
-    for name in names {
-        let r = project.resolve(name.as_deref(), overrides)?;
-        let (opts, platforms) = hoist::ops::build::options(&r, run)?;
-        jobs.push(Job {
-            name: r.name,
-            target: r.target,
-            opts,
-            platforms,
-        });
-    }
-    Ok(jobs)
-}
-
 /// Renders a job's events; with several images, each line names its image.
 pub(super) fn job_reporter(out: &Renderer, several: bool) -> impl Fn(&Job, Event) + Sync + '_ {
     let color = out.mode() == Mode::Bars;
@@ -316,7 +294,7 @@ pub(super) fn run(a: BuildArgs, out: &Renderer) -> Result<()> {
             .transpose()?,
         cache: hoist::cache::CacheOptions::parse(&a.cache_from, a.cache_to.as_deref())?,
     };
-    let jobs = jobs_of(&project, &names, &overrides, &run)?;
+    let jobs = hoist::ops::build::jobs(&project, &names, &overrides, &run)?;
     let store = Store::open_default()?;
     if let Some(file) = &a.from_bundle {
         let imported = hoist::ops::bundle::import(file, &store)?;
@@ -330,12 +308,10 @@ pub(super) fn run(a: BuildArgs, out: &Renderer) -> Result<()> {
     }
     if a.dry_run {
         for job in &jobs {
-            let (stages, copies) = hoist::exec::explain(&job.opts, &store, out)
-                .with_context(|| format!("planning image `{}`", job.name))?;
-            let mut plan = hoist::exec::explain::plan(&job.opts, &store, a.list_files, out)
-                .with_context(|| format!("planning image `{}`", job.name))?;
-            plan.layers.extend(copies);
-            out!("{stages}{}", plan.render(&job.name, &job.target));
+            out!(
+                "{}",
+                hoist::ops::build::dry_run(job, &store, a.list_files, out)?
+            );
         }
         return Ok(());
     }

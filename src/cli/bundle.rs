@@ -9,7 +9,7 @@ use hoist::exec::RunSettings;
 use hoist::frontend::recipe::project::{discover, Overrides};
 use hoist::store::human_size;
 
-use super::build::{flags_spec, job_reporter, jobs_of, BuildArgs};
+use super::build::{flags_spec, job_reporter, BuildArgs};
 use super::render::Renderer;
 use super::{registry_options, source_date_epoch, RegistryArgs};
 
@@ -81,7 +81,7 @@ pub(super) fn run(a: BundleArgs, out: &Renderer) -> Result<()> {
         cache: Default::default(),
         sbom: None,
     };
-    let jobs = jobs_of(&project, &names, &overrides, &run)?;
+    let jobs = hoist::ops::build::jobs(&project, &names, &overrides, &run)?;
     let several = jobs.len() > 1;
     let report = job_reporter(out, several);
     let created = hoist::ops::bundle::create(&jobs, &a.output, &report, out)?;

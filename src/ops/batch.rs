@@ -4,11 +4,12 @@
 //! under its name. One image failing does not stop the others; every
 //! result comes back, in the order asked.
 
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::digest::Digest;
 use crate::exec::{self, BuildError, BuildOptions, BuildResult, Event};
 use crate::image::Platform;
+use crate::ops::images::{PlatformImage, Record};
 use crate::registry;
 use crate::store::Store;
 
@@ -77,10 +78,7 @@ pub fn build_one(
         }
     };
     // For `hoist images`, and so that a prune keeps what was built.
-    crate::ops::images::record(
-        store,
-        crate::ops::images::Record::of(job, &built, SystemTime::now()),
-    )?;
+    crate::ops::images::record(store, record_of(job, &built, SystemTime::now()))?;
     Ok(built)
 }
 
@@ -115,4 +113,52 @@ pub fn build_all(
             })
             .collect()
     })
+}
+
+/// The record of `built`, made from `job` at time `now`, for `hoist
+/// images` (the records know nothing of jobs: batch fills them in).
+fn record_of(job: &Job, built: &Built, now: SystemTime) -> Record {
+    let mut seen: Vec<&Digest> = Vec::new();
+    let mut size = 0;
+    let mut platforms = Vec::new();
+    for r in &built.images {
+        let m = &r.image.manifest_json;
+        let blobs = std::iter::once(&m.config).chain(&m.layers);
+        for d in blobs.clone() {
+            if !seen.contains(&&d.digest) {
+                seen.push(&d.digest);
+                size += d.size;
+            }
+        }
+        platforms.push(PlatformImage {
+            platform: r
+                .image
+                .manifest
+                .platform
+                .as_ref()
+                .map(|p| p.to_string())
+                .unwrap_or_else(|| job.opts.platform.to_string()),
+            manifest: r.image.manifest.digest.clone(),
+            config: m.config.digest.clone(),
+            layers: m.layers.len(),
+            size: blobs.map(|d| d.size).sum(),
+        });
+    }
+    let outputs = job
+        .opts
+        .outputs
+        .iter()
+        .map(|o| o.to_string())
+        .chain(job.opts.push.iter().map(|r| format!("docker://{r}")))
+        .collect();
+    Record {
+        manifest: built.digest.clone(),
+        name: job.name.clone(),
+        target: job.target.clone(),
+        tags: job.opts.tags.clone(),
+        platforms,
+        size,
+        built: now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()),
+        outputs,
+    }
 }

@@ -9,10 +9,14 @@ use crate::deps::DepsOptions;
 use crate::exec::steps::context::Filter;
 use crate::exec::steps::host::HostStep;
 use crate::exec::{AppOptions, BuildError, BuildOptions, RunSettings};
+use crate::frontend::recipe::project::{Overrides, Project};
 use crate::frontend::recipe::{RecipeError, Resolved};
 use crate::graph::config::ConfigSettings;
 use crate::image::Platform;
+use crate::ops::batch::Job;
 use crate::reference::Reference;
+use crate::registry;
+use crate::store::Store;
 use crate::transport::Transport;
 
 /// Why `hoist build` could not start or finish.
@@ -21,9 +25,62 @@ pub enum OpsError {
     #[error(transparent)]
     Recipe(#[from] RecipeError),
     #[error(transparent)]
-    Build(#[from] BuildError),
+    Build(Box<BuildError>),
     #[error(transparent)]
     Graph(#[from] crate::graph::GraphError),
+    #[error("planning image `{image}`")]
+    Plan {
+        image: String,
+        #[source]
+        source: Box<BuildError>,
+    },
+}
+
+impl From<BuildError> for OpsError {
+    fn from(e: BuildError) -> Self {
+        OpsError::Build(Box::new(e))
+    }
+}
+
+/// One build job per image name of the project, resolved against the
+/// command line's overrides.
+pub fn jobs(
+    project: &Project,
+    names: &[Option<String>],
+    overrides: &Overrides,
+    run: &RunSettings,
+) -> Result<Vec<Job>, OpsError> {
+    let mut jobs = Vec::new();
+    for name in names {
+        let r = project.resolve(name.as_deref(), overrides)?;
+        let (opts, platforms) = options(&r, run)?;
+        jobs.push(Job {
+            name: r.name,
+            target: r.target,
+            opts,
+            platforms,
+        });
+    }
+    Ok(jobs)
+}
+
+/// `hoist build --dry-run` for one image: the stages it reaches and the
+/// layers it would make, each with whether it would be reused and why.
+pub fn dry_run(
+    job: &Job,
+    store: &Store,
+    list_files: bool,
+    net: &dyn registry::Progress,
+) -> Result<String, OpsError> {
+    let plan_err = |source| OpsError::Plan {
+        image: job.name.clone(),
+        source: Box::new(source),
+    };
+    let (stages, copies) = crate::exec::explain(&job.opts, store, net).map_err(plan_err)?;
+    let mut plan =
+        crate::exec::explain::plan(&job.opts, store, list_files, net).map_err(plan_err)?;
+    plan.layers.extend(copies);
+    Ok(format!("{stages}{}", plan.render(&job.name, &job.target)))
 }
 
 /// The build a resolved recipe describes, and its platforms.

@@ -15,13 +15,11 @@
 //! source hoist can read (`oci:`, `oci-archive:`, `docker-archive:`).
 
 use std::fmt::Write as _;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
 use crate::digest::Digest;
 use crate::image::{select_platform, ImageConfig, ImageDoc, ImageError, Manifest, Platform};
-use crate::ops::batch::{Built, Job};
 use crate::store::gc::format_date;
 use crate::store::human_size;
 use crate::store::{Store, StoreError};
@@ -86,55 +84,6 @@ pub struct PlatformImage {
     pub config: Digest,
     pub layers: usize,
     pub size: u64,
-}
-
-impl Record {
-    /// The record of `built`, made from `job` at time `now`.
-    pub fn of(job: &Job, built: &Built, now: SystemTime) -> Record {
-        let mut seen: Vec<&Digest> = Vec::new();
-        let mut size = 0;
-        let mut platforms = Vec::new();
-        for r in &built.images {
-            let m = &r.image.manifest_json;
-            let blobs = std::iter::once(&m.config).chain(&m.layers);
-            for d in blobs.clone() {
-                if !seen.contains(&&d.digest) {
-                    seen.push(&d.digest);
-                    size += d.size;
-                }
-            }
-            platforms.push(PlatformImage {
-                platform: r
-                    .image
-                    .manifest
-                    .platform
-                    .as_ref()
-                    .map(|p| p.to_string())
-                    .unwrap_or_else(|| job.opts.platform.to_string()),
-                manifest: r.image.manifest.digest.clone(),
-                config: m.config.digest.clone(),
-                layers: m.layers.len(),
-                size: blobs.map(|d| d.size).sum(),
-            });
-        }
-        let outputs = job
-            .opts
-            .outputs
-            .iter()
-            .map(|o| o.to_string())
-            .chain(job.opts.push.iter().map(|r| format!("docker://{r}")))
-            .collect();
-        Record {
-            manifest: built.digest.clone(),
-            name: job.name.clone(),
-            target: job.target.clone(),
-            tags: job.opts.tags.clone(),
-            platforms,
-            size,
-            built: now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()),
-            outputs,
-        }
-    }
 }
 
 /// Remembers `record`, merging the tags and outputs of an earlier build
