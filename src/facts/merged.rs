@@ -192,6 +192,15 @@ pub(super) enum Resolved<'a> {
     },
 }
 
+/// What a hard link's layer holds at the link's target.
+enum Held<'a> {
+    Rec(&'a Rec),
+    /// The target was collected from that layer, and is not there.
+    Broken,
+    /// Not collected in this pass.
+    NotCollected,
+}
+
 /// One pass over the layers.
 pub(super) struct Scan<'a> {
     wants: &'a Wants,
@@ -379,29 +388,21 @@ impl<'a> Scan<'a> {
                     return Ok(Outcome::Need(vec![Need::Link(layer, path)]));
                 }
                 (RecKind::Hardlink(target), _) => {
-                    hops += 1;
-                    if hops > MAX_SYMLINK_HOPS {
-                        return Err(FactsError::LinkLoop {
-                            path: format!("/{wanted}"),
-                            at: path.to_string(),
-                        });
-                    }
-                    let held = self.recs[layer]
-                        .as_ref()
-                        .and_then(|r| r.entries.get(target));
-                    match held {
-                        Some(r) => {
+                    match self.hard_link(wanted, layer, &path, target, &mut hops)? {
+                        Held::Rec(r) => {
                             path = target.clone();
                             rec = r;
                         }
-                        None if self.wants.links.contains(&(layer, target.clone())) => {
+                        Held::Broken => {
                             return Err(FactsError::BrokenHardlink {
                                 layer: self.layers[layer].digest.clone(),
                                 path: path.to_string(),
                                 target: target.to_string(),
                             })
                         }
-                        None => return Ok(Outcome::Need(vec![Need::Link(layer, target.clone())])),
+                        Held::NotCollected => {
+                            return Ok(Outcome::Need(vec![Need::Link(layer, target.clone())]))
+                        }
                     }
                 }
                 (RecKind::Dir, _) => return Err(not_a_file(path.to_string(), "a folder")),
@@ -461,25 +462,13 @@ impl<'a> Scan<'a> {
                     return Ok(Outcome::Need(needs));
                 }
                 RecKind::Hardlink(target) => {
-                    hops += 1;
-                    if hops > MAX_SYMLINK_HOPS {
-                        return Err(FactsError::LinkLoop {
-                            path: format!("/{wanted}"),
-                            at: path.to_string(),
-                        });
-                    }
-                    let held = self.recs[layer]
-                        .as_ref()
-                        .and_then(|r| r.entries.get(target));
-                    match held {
-                        Some(r) => {
+                    match self.hard_link(wanted, layer, &path, target, &mut hops)? {
+                        Held::Rec(r) => {
                             path = target.clone();
                             rec = r;
                         }
-                        None if self.wants.links.contains(&(layer, target.clone())) => {
-                            return Ok(Outcome::Ready(None))
-                        }
-                        None => {
+                        Held::Broken => return Ok(Outcome::Ready(None)),
+                        Held::NotCollected => {
                             return Ok(Outcome::Need(vec![
                                 Need::Scan(target.clone(), kind),
                                 Need::Link(layer, target.clone()),
@@ -492,6 +481,34 @@ impl<'a> Scan<'a> {
                 }
             }
         }
+    }
+
+    /// One step along the hard link at `path` in `layer` to `target`,
+    /// the `hops`-th link followed for `wanted` (an error past
+    /// [`MAX_SYMLINK_HOPS`]). A hard link names a file of its own layer.
+    fn hard_link(
+        &self,
+        wanted: &str,
+        layer: usize,
+        path: &ImagePath,
+        target: &ImagePath,
+        hops: &mut usize,
+    ) -> Result<Held<'_>, FactsError> {
+        *hops += 1;
+        if *hops > MAX_SYMLINK_HOPS {
+            return Err(FactsError::LinkLoop {
+                path: format!("/{wanted}"),
+                at: path.to_string(),
+            });
+        }
+        let held = self.recs[layer]
+            .as_ref()
+            .and_then(|r| r.entries.get(target));
+        Ok(match held {
+            Some(r) => Held::Rec(r),
+            None if self.wants.links.contains(&(layer, target.clone())) => Held::Broken,
+            None => Held::NotCollected,
+        })
     }
 
     /// Whether `wanted` resolves (through links) to something other than a
