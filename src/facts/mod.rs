@@ -18,18 +18,22 @@
 //!   nothing of what any path means.
 //! - `os_release.rs`, `libc.rs`, `python.rs` and `pkgdb.rs` (dpkg's and
 //!   apk's databases) each know where their files live and what they
-//!   mean, and ask the engine; this file asks for the account files
-//!   (`/etc/passwd`, `/etc/group` and their shadows, `/home`), which are
-//!   kept whole and parsed by the user step, not here.
+//!   mean, and ask the engine. This file asks for the account files
+//!   (`/etc/passwd`, `/etc/group` and their shadows, `/home`) itself:
+//!   they are kept whole, and reading what they say (and writing the user
+//!   layer) is the user step's, so there is no accounts module here yet.
 //! - `scanners.rs` names the streaming scanners a pass feeds a large file
 //!   through (`libc.so.6`, the package databases) when only a version is
 //!   wanted from it, never its content.
 //! - `cache.rs` is the facts' entry in the store, keyed by the base's
 //!   manifest digest.
+//! - `fixtures.rs` (tests only) holds the hand-made bases the modules'
+//!   tests share.
 //!
 //! A question the layers read so far cannot answer says what the next
 //! pass must collect; [`read_facts`] runs passes until every question is
 //! answered, at most [`MAX_SCANS`] times.
+//!
 //! Memory stays small: content is kept only for the wanted files, only
 //! from the topmost layer that decides them, and only up to
 //! [`MAX_FACT_FILE_BYTES`]; a larger wanted file is an error naming it.
