@@ -375,7 +375,7 @@ mod tests {
     #[test]
     fn metadata_from_the_wheel_when_the_index_has_none() {
         let wheel = zip_of(&[("a-1.0.dist-info/METADATA", A_METADATA)]);
-        let (server, main) = serve_wheel(&wheel, "application/octet-stream");
+        let (_files, main) = serve_wheel(&wheel, "application/octet-stream");
         let store_dir = tempfile::tempdir().unwrap();
         let store = Store::open(store_dir.path()).unwrap();
         let index = Index::new(config(&format!("{}/simple/", main.url))).unwrap();
