@@ -6,12 +6,12 @@
 //! 1. a *simple index* (`--index-url`, default PyPI, and each
 //!    `--extra-index-url`): one page per project at `<index>/<name>/`, the
 //!    name normalised (PEP 503). The page is asked for as PEP 691 JSON
-//!    ([`json`]), with PEP 503 HTML ([`html`]) accepted in its place, since
+//!    (`json`), with PEP 503 HTML (`html`) accepted in its place, since
 //!    many private indexes serve only HTML;
 //! 2. a *find-links folder* (`--find-links /wheels`): every archive in it
 //!    whose name is the project's: the wheelhouse of an air-gapped host;
 //! 3. a *find-links page* (`--find-links https://host/wheels.html`): one
-//!    HTML page of links for all projects, fetched once ([`find_links`]).
+//!    HTML page of links for all projects, fetched once (`find_links`).
 //!
 //! The answers of every place are merged, as pip merges them: an extra
 //! index is not a fallback but a peer of the main one, whatever that means
@@ -26,14 +26,14 @@
 //! errors, the [`Index`] and its merge, and what a link's file name says.
 //! Each other concern is a module, as uv's client splits them:
 //!
-//! - [`auth`]: credentials from URLs and netrc, sent to their origin only;
-//! - [`client`]: one request with its credentials, a small document
-//!   fetched whole; [`retry`]: the retry loop it and the downloader share;
-//! - [`page`]: a project page fetched, kept in the store for offline runs,
+//! - `auth`: credentials from URLs and netrc, sent to their origin only;
+//! - `client`: one request with its credentials, a small document
+//!   fetched whole; `retry`: the retry loop it and the downloader share;
+//! - `page`: a project page fetched, kept in the store for offline runs,
 //!   and parsed by its content type;
-//! - [`json`] and [`html`]: the two page formats, bytes in, links out;
-//! - [`find_links`]: find-links folders and pages;
-//! - [`metadata`]: a wheel's core metadata from the cheapest place.
+//! - `json` and `html`: the two page formats, bytes in, links out;
+//! - `find_links`: find-links folders and pages;
+//! - `metadata`: a wheel's core metadata from the cheapest place.
 //!
 //! Pages are cached in memory for the run (the resolver asks for a
 //! project many times, from several threads: [`Index`] is `Sync`), and,

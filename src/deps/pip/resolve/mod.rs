@@ -45,12 +45,12 @@
 //! only when several answers exist after backtracking: for sets that
 //! resolve without conflicts, newest-first gives pip's answer.
 //!
-//! The parts, as uv's resolver has them: [`range`] turns specifiers into
-//! pubgrub's version ranges and back; [`package`] is what pubgrub decides
-//! about (projects, extras, the root); [`candidate`] sorts a project's
-//! files for the image and picks the version to try next; [`provider`]
+//! The parts, as uv's resolver has them: `range` turns specifiers into
+//! pubgrub's version ranges and back; `package` is what pubgrub decides
+//! about (projects, extras, the root); `candidate` sorts a project's
+//! files for the image and picks the version to try next; `provider`
 //! answers pubgrub's questions and keeps the state they are answered from;
-//! [`report`] turns a failure into the explanation users read. This file
+//! `report` turns a failure into the explanation users read. This file
 //! holds the interface: the [`Source`] of projects, the input, the
 //! resolution and its errors.
 
