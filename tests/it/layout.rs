@@ -581,10 +581,10 @@ fn graph<P: AsRef<str>, T: AsRef<str>>(files: &[(P, T)]) -> Result<Graph, String
 /// the modules of a circle are put in the order that leaves the fewest
 /// uses pointing backwards (the greedy order of Eades, Lin and Smyth,
 /// weighted by the number of uses, then improved by moving one module at a
-/// time while that helps), and each edge against that order, the ones with
-/// fewest uses first, closes a circle unless the edges already named have
-/// cut it. Cutting the edges named leaves no circle; in a circle of two,
-/// the edge named is the one with fewer uses.
+/// time while that helps). The edges against that order are named, except
+/// one that closes no circle once the lighter ones are cut (tried from the
+/// most uses down). Cutting the edges named leaves no circle; in a circle of
+/// two, the edge named is the one with fewer uses.
 fn circles(g: &Graph) -> Vec<Circle> {
     let out: BTreeMap<&str, Vec<&str>> = g
         .modules
