@@ -1,35 +1,40 @@
-//! The HTTP core: one connection state per registry, authentication,
-//! hand-followed redirects and retries. The operations (`pull.rs`,
-//! `push.rs`) build requests and read responses; everything about getting
-//! a request answered lives here.
+//! The HTTP core: one connection state per registry and the three
+//! exchanges hoist has with it, each with its retries: the ping of `/v2/`
+//! that finds the scheme and the challenge ([`Client::connect`]), the token
+//! request to the challenge's realm ([`Client::fetch_token`]), and every
+//! other request, with hand-followed redirects and one re-authentication
+//! ([`Client::send`]). The operations (`pull.rs`, `push.rs`) build requests
+//! and read responses; everything about getting a request answered lives
+//! here.
+//!
+//! What is decided rather than sent lives beside it, so each reads alone:
+//! `auth.rs` says what a request carries (scopes, credentials, the token
+//! cache, which realms may see credentials) and `answer.rs` what a refusal
+//! means (the error, its hint, and reading a body within a bound).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use reqwest::blocking::{Body, Response};
-use reqwest::header::{
-    HeaderMap, HeaderValue, AUTHORIZATION, LOCATION, RETRY_AFTER, WWW_AUTHENTICATE,
-};
+use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, LOCATION, RETRY_AFTER};
 use reqwest::{Method, StatusCode, Url};
 
+use super::answer::{error_message, read_small};
+use super::auth::{
+    challenge_of, parse_token_answer, realm_ok_for_credentials, same_host, Scope, Token,
+};
 use super::certs;
-use super::challenge::{self, Challenge};
+use super::challenge::Challenge;
 use super::conf::{host_matches, RegistriesConf};
-use super::credentials::{self, Credentials, Secret};
-use super::redact::{Secrets, ServerText};
+use super::credentials::{Credentials, Secret};
+use super::redact::Secrets;
 use super::retry::{is_retryable_status, parse_retry_after};
 use super::{Event, Options, Progress, RegistryError};
-use crate::reference::{api_host, host_part, is_loopback, Reference};
+use crate::reference::{api_host, is_loopback, Reference};
 
 /// Redirects followed for one request before giving up.
 const MAX_REDIRECTS: usize = 10;
-/// A token is renewed when it has less than this left.
-const TOKEN_MARGIN: Duration = Duration::from_secs(10);
-/// The longest a token is kept, whatever `expires_in` says: a clock
-/// past this is not worth trusting, and it keeps `Instant` arithmetic far
-/// from overflow.
-const TOKEN_MAX_TTL: u64 = 24 * 60 * 60;
 
 /// A registry client. Cheap to share between threads (`&Client` is all
 /// the parallel transfers need); see the module docs of
@@ -65,56 +70,13 @@ pub(crate) struct Endpoint {
     /// `scheme://host[:port]/` where its v2 API answers.
     pub base: Url,
     client: reqwest::blocking::Client,
-    challenge: Mutex<Option<Challenge>>,
+    pub(super) challenge: Mutex<Option<Challenge>>,
     /// Credentials given to `login`, used instead of any lookup.
-    creds_override: Option<Credentials>,
+    pub(super) creds_override: Option<Credentials>,
     /// Looked-up credentials, by repository (podman's auth.json can scope
     /// them to repositories).
-    creds: Mutex<HashMap<String, Option<Credentials>>>,
-    tokens: Mutex<HashMap<String, Token>>,
-}
-
-struct Token {
-    value: Secret,
-    expires: Instant,
-}
-
-/// What a request may do, as the token scopes asked for it.
-#[derive(Debug, Clone)]
-pub(crate) struct Scope {
-    /// The repository whose credentials apply.
-    pub repository: String,
-    pub scopes: Vec<String>,
-}
-
-impl Scope {
-    pub fn pull(repository: &str) -> Scope {
-        Scope {
-            repository: repository.to_owned(),
-            scopes: vec![format!("repository:{repository}:pull")],
-        }
-    }
-
-    /// Push to `repository`, and pull from `mount_from` for cross-repository
-    /// mounts.
-    pub fn push(repository: &str, mount_from: Option<&str>) -> Scope {
-        let mut scopes = vec![format!("repository:{repository}:pull,push")];
-        if let Some(from) = mount_from.filter(|f| *f != repository) {
-            scopes.push(format!("repository:{from}:pull"));
-        }
-        Scope {
-            repository: repository.to_owned(),
-            scopes,
-        }
-    }
-
-    /// No repository: `/v2/` itself (login).
-    pub fn none() -> Scope {
-        Scope {
-            repository: String::new(),
-            scopes: Vec::new(),
-        }
-    }
+    pub(super) creds: Mutex<HashMap<String, Option<Credentials>>>,
+    pub(super) tokens: Mutex<HashMap<String, Token>>,
 }
 
 /// One request, as the operations describe it.
@@ -163,7 +125,7 @@ impl<'a> Call<'a> {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic elsewhere cannot leave these maps inconsistent: every update
     // is a single insert or remove.
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -175,29 +137,12 @@ pub(crate) use crate::error_chain;
 
 /// `host[:port]` of a URL, the port only when it is not the scheme's
 /// (`host_str` keeps IPv6 brackets).
-fn authority(url: &Url) -> String {
+pub(super) fn authority(url: &Url) -> String {
     let host = url.host_str().unwrap_or("");
     match url.port() {
         Some(p) => format!("{host}:{p}"),
         None => host.to_owned(),
     }
-}
-
-/// Whether a token realm is on the registry's own host (any port: the
-/// same machine, which the user's trust in the registry covers).
-fn same_host(realm: &Url, registry_base: &Url) -> bool {
-    host_part(&authority(realm)).eq_ignore_ascii_case(host_part(&authority(registry_base)))
-}
-
-/// Credentials go to a token realm over HTTPS (verified, when the realm
-/// is on another host: see [`Client::realm_client`]), or with the same
-/// scheme on the registry's own host: so a plain-HTTP registry (loopback
-/// or marked insecure) may have a plain-HTTP realm beside it, and a
-/// registry reached over HTTPS never has its credentials sent in clear
-/// text.
-fn realm_ok_for_credentials(realm: &Url, registry_base: &Url) -> bool {
-    realm.scheme() == "https"
-        || (realm.scheme() == registry_base.scheme() && same_host(realm, registry_base))
 }
 
 /// Whether a connection error is about a certificate (retrying will not
@@ -439,83 +384,6 @@ impl Client {
         }
     }
 
-    /// The credentials for `repository` on `ep`, looked up once.
-    pub(crate) fn credentials(
-        &self,
-        ep: &Endpoint,
-        repository: &str,
-    ) -> Result<Option<Credentials>, RegistryError> {
-        if let Some(c) = &ep.creds_override {
-            self.secrets.remember_credentials(c);
-            return Ok(Some(c.clone()));
-        }
-        if let Some(c) = lock(&ep.creds).get(repository) {
-            return Ok(c.clone());
-        }
-        let found = credentials::lookup(&self.opts.auth_files, &ep.registry, repository)?;
-        if let Some(c) = &found {
-            self.secrets.remember_credentials(c);
-        }
-        lock(&ep.creds).insert(repository.to_owned(), found.clone());
-        Ok(found)
-    }
-
-    /// The `Authorization` header for a request with `scope` on `ep`.
-    pub(crate) fn authorization(
-        &self,
-        ep: &Endpoint,
-        scope: &Scope,
-        what: &str,
-        progress: &dyn Progress,
-    ) -> Result<Option<HeaderValue>, RegistryError> {
-        let challenge = lock(&ep.challenge).clone();
-        let value = match challenge {
-            Some(c) if c.is_bearer() => Some(format!(
-                "Bearer {}",
-                self.token(ep, &c, scope, what, progress)?.expose()
-            )),
-            Some(c) if c.is_basic() => self
-                .credentials(ep, &scope.repository)?
-                .map(|c| c.basic_header()),
-            _ => None,
-        };
-        Ok(value.and_then(|v| {
-            let mut h = HeaderValue::from_str(&v).ok()?;
-            h.set_sensitive(true);
-            Some(h)
-        }))
-    }
-
-    /// A Bearer token for `scope`, from the cache or the challenge's realm.
-    fn token(
-        &self,
-        ep: &Endpoint,
-        c: &Challenge,
-        scope: &Scope,
-        what: &str,
-        progress: &dyn Progress,
-    ) -> Result<Secret, RegistryError> {
-        let key = scope.scopes.join(" ");
-        if let Some(t) = lock(&ep.tokens).get(&key) {
-            if Instant::now()
-                .checked_add(TOKEN_MARGIN)
-                .is_some_and(|soon| t.expires > soon)
-            {
-                return Ok(t.value.clone());
-            }
-        }
-        let (token, ttl) = self.fetch_token(ep, c, scope, None, what, progress)?;
-        lock(&ep.tokens).insert(
-            key,
-            Token {
-                value: token.clone(),
-                // `ttl` is at most a day (see parse_token_answer).
-                expires: Instant::now().checked_add(ttl).unwrap_or_else(Instant::now),
-            },
-        );
-        Ok(token)
-    }
-
     /// Asks the challenge's realm for a token. `creds` overrides the
     /// lookup (login). Credentials are sent only to a realm over HTTPS or
     /// on the registry's own host.
@@ -747,14 +615,6 @@ impl Client {
             .unwrap_or_else(|| "/etc/containers/certs.d".into())
     }
 
-    /// Whether credentials may go to `c`'s realm (see
-    /// [`realm_ok_for_credentials`]).
-    pub(crate) fn realm_accepts_credentials(&self, ep: &Endpoint, c: &Challenge) -> bool {
-        c.param("realm")
-            .and_then(|r| Url::parse(r).ok())
-            .is_some_and(|u| realm_ok_for_credentials(&u, &ep.base))
-    }
-
     /// Sends `call` to `ep`: authorization, redirects (credentials only to
     /// `ep`'s own origin), one re-authentication on 401, and retries.
     /// Returns whatever final response the server gave; the caller judges
@@ -865,93 +725,6 @@ impl Client {
         }
     }
 
-    /// After a 401: takes the response's challenge, forgets the token for
-    /// `scope`. Whether trying again can help.
-    fn reauthenticate(&self, ep: &Endpoint, headers: &HeaderMap, scope: &Scope) -> bool {
-        let Some(c) = challenge_of(headers) else {
-            return false;
-        };
-        let had_token = lock(&ep.tokens).remove(&scope.scopes.join(" ")).is_some();
-        let mut current = lock(&ep.challenge);
-        let changed = current.as_ref() != Some(&c);
-        *current = Some(c);
-        // Basic with the same challenge would send the same credentials.
-        changed || had_token
-    }
-
-    /// Turns a response whose status is not one of `ok` into an error
-    /// that names `what`, the registry and its message.
-    pub(crate) fn check(
-        &self,
-        ep: &Endpoint,
-        resp: Response,
-        ok: &[u16],
-        what: &str,
-        scope: &Scope,
-    ) -> Result<Response, RegistryError> {
-        let status = resp.status().as_u16();
-        if ok.contains(&status) {
-            return Ok(resp);
-        }
-        // hoist sends credentials only after a challenge asked for them.
-        let challenged = ep.challenge().is_some() || challenge_of(resp.headers()).is_some();
-        let message = error_message(&self.secrets, resp);
-        let registry = ep.registry.clone();
-        let what = what.to_owned();
-        Err(match status {
-            401 => {
-                let unchallenged =
-                    "it sent no authentication challenge (no WWW-Authenticate header)";
-                // Credentials the realm rules kept back (see
-                // `realm_ok_for_credentials`) were not refused: never sent.
-                let withheld = ep
-                    .challenge()
-                    .filter(|c| c.is_bearer())
-                    .is_some_and(|c| !self.realm_accepts_credentials(ep, &c));
-                let hint = match (self.credentials(ep, &scope.repository), challenged) {
-                    (Ok(Some(c)), true) if withheld => format!(
-                        "the credentials from {} were not sent: its token service is reached over plain HTTP, and hoist sends credentials there only when the registry itself is plain HTTP on the same host",
-                        c.source
-                    ),
-                    (Ok(Some(c)), true) => format!(
-                        "the credentials from {} were not accepted; log in again with `hoist login {registry}`",
-                        c.source
-                    ),
-                    (Ok(Some(c)), false) => format!(
-                        "{unchallenged}, so the credentials from {} were never sent; check that {registry} is the registry you meant and that no proxy in between strips the header",
-                        c.source
-                    ),
-                    (_, false) => format!(
-                        "{unchallenged} and hoist sent no credentials; check that {registry} is the registry you meant and that no proxy in between strips the header"
-                    ),
-                    (_, true) => format!("log in with `hoist login {registry}`"),
-                };
-                RegistryError::Unauthorized {
-                    what,
-                    registry,
-                    message,
-                    hint,
-                }
-            }
-            403 => RegistryError::Denied {
-                what,
-                registry,
-                message,
-            },
-            404 => RegistryError::NotFound {
-                what,
-                registry,
-                message,
-            },
-            _ => RegistryError::Status {
-                what,
-                registry,
-                status,
-                message,
-            },
-        })
-    }
-
     /// The error for a server that asked (with `Retry-After`) for a longer
     /// wait than hoist's cap: said, not waited for.
     fn wait_too_long(
@@ -1004,16 +777,6 @@ impl Endpoint {
     }
 }
 
-fn challenge_of(headers: &HeaderMap) -> Option<Challenge> {
-    let all: Vec<Challenge> = headers
-        .get_all(WWW_AUTHENTICATE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(challenge::parse)
-        .collect();
-    challenge::pick(&all).cloned()
-}
-
 fn location(resp: &Response, base: &Url) -> Option<Url> {
     let loc = resp.headers().get(LOCATION)?.to_str().ok()?;
     base.join(loc).ok()
@@ -1045,205 +808,9 @@ fn form_encode(s: &str) -> String {
     out
 }
 
-/// Reads at most `limit` bytes of a body; an error if there are more.
-pub(crate) fn read_small(resp: Response, limit: u64) -> std::io::Result<Vec<u8>> {
-    use std::io::Read;
-    let mut buf = Vec::new();
-    resp.take(limit + 1).read_to_end(&mut buf)?;
-    if buf.len() as u64 > limit {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            format!("the response is larger than {limit} bytes"),
-        ));
-    }
-    Ok(buf)
-}
-
-/// The registry's explanation from an error body: the v2 `errors` list
-/// (`CODE: message`), else the start of the text; redacted (see
-/// [`super::redact`]).
-pub(crate) fn error_message(secrets: &Secrets, resp: Response) -> ServerText {
-    let body = read_small(resp, 64 * 1024).unwrap_or_default();
-    secrets.clean(&parse_error_body(&body))
-}
-
-pub(crate) fn parse_error_body(body: &[u8]) -> String {
-    if let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) {
-        if let Some(errors) = v.get("errors").and_then(|e| e.as_array()) {
-            let parts: Vec<String> = errors
-                .iter()
-                .map(|e| {
-                    let code = e.get("code").and_then(|c| c.as_str()).unwrap_or("");
-                    let msg = e.get("message").and_then(|c| c.as_str()).unwrap_or("");
-                    match (code.is_empty(), msg.is_empty()) {
-                        (false, false) => format!("{code}: {msg}"),
-                        (false, true) => code.to_owned(),
-                        _ => msg.to_owned(),
-                    }
-                })
-                .filter(|s| !s.is_empty())
-                .collect();
-            if !parts.is_empty() {
-                return parts.join("; ");
-            }
-        }
-        for k in ["details", "message", "error"] {
-            if let Some(s) = v.get(k).and_then(|m| m.as_str()) {
-                return s.to_owned();
-            }
-        }
-    }
-    // Cut to one line only after redaction (in `Secrets::clean`).
-    String::from_utf8_lossy(body).into_owned()
-}
-
-/// A token service's JSON answer: the token (`token`, or OAuth2's
-/// `access_token`) and how long to keep it (`expires_in`, 60 s by default
-/// as the distribution spec says, at most [`TOKEN_MAX_TTL`]).
-pub(crate) fn parse_token_answer(body: &[u8]) -> Result<(Secret, Duration), &'static str> {
-    let v: serde_json::Value =
-        serde_json::from_slice(body).map_err(|_| "the token service did not answer JSON")?;
-    let token = v
-        .get("token")
-        .and_then(|t| t.as_str())
-        .filter(|t| !t.is_empty())
-        .or_else(|| v.get("access_token").and_then(|t| t.as_str()))
-        .filter(|t| !t.is_empty())
-        .ok_or("the token service's answer has no token")?;
-    let ttl = v
-        .get("expires_in")
-        .and_then(|e| e.as_u64())
-        .filter(|&e| e > 0)
-        .unwrap_or(60)
-        .min(TOKEN_MAX_TTL);
-    Ok((Secret::new(token), Duration::from_secs(ttl)))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn error_body_table() {
-        let cases = [
-            (
-                r#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown","detail":{}}]}"#,
-                "MANIFEST_UNKNOWN: manifest unknown",
-            ),
-            (
-                r#"{"errors":[{"code":"UNAUTHORIZED","message":"a"},{"code":"DENIED","message":"b"}]}"#,
-                "UNAUTHORIZED: a; DENIED: b",
-            ),
-            (
-                r#"{"details":"incorrect username or password"}"#,
-                "incorrect username or password",
-            ),
-            (
-                "<html>\n<body>502 Bad Gateway</body>",
-                "<html>\n<body>502 Bad Gateway</body>",
-            ),
-            ("", ""),
-        ];
-        for (body, want) in cases {
-            assert_eq!(parse_error_body(body.as_bytes()), want, "{body}");
-        }
-    }
-
-    #[test]
-    fn token_answer_table() {
-        let day = Duration::from_secs(24 * 60 * 60);
-        type Want = Result<(&'static str, Duration), &'static str>;
-        let cases: [(&str, Want); 7] = [
-            (
-                r#"{"token":"t","expires_in":300}"#,
-                Ok(("t", Duration::from_secs(300))),
-            ),
-            (
-                r#"{"access_token":"a"}"#,
-                Ok(("a", Duration::from_secs(60))),
-            ),
-            (
-                r#"{"token":"","access_token":"a","expires_in":0}"#,
-                Ok(("a", Duration::from_secs(60))),
-            ),
-            // A token server may say anything: a huge lifetime is capped.
-            (
-                r#"{"token":"t","expires_in":18446744073709551615}"#,
-                Ok(("t", day)),
-            ),
-            (
-                r#"{"token":"t","expires_in":1e300}"#,
-                Ok(("t", Duration::from_secs(60))),
-            ),
-            (
-                r#"{"token":""}"#,
-                Err("the token service's answer has no token"),
-            ),
-            ("<html>", Err("the token service did not answer JSON")),
-        ];
-        for (body, want) in cases {
-            let got = parse_token_answer(body.as_bytes());
-            let got = got.as_ref().map(|(t, d)| (t.expose(), *d)).map_err(|e| *e);
-            assert_eq!(got, want, "{body}");
-        }
-    }
-
-    #[test]
-    fn scopes() {
-        assert_eq!(
-            Scope::pull("library/alpine").scopes,
-            vec!["repository:library/alpine:pull"]
-        );
-        assert_eq!(
-            Scope::push("team/web", Some("library/alpine")).scopes,
-            vec![
-                "repository:team/web:pull,push",
-                "repository:library/alpine:pull"
-            ]
-        );
-        assert_eq!(
-            Scope::push("a", Some("a")).scopes,
-            vec!["repository:a:pull,push"]
-        );
-    }
-
-    #[test]
-    fn realm_rules_table() {
-        let u = |s: &str| Url::parse(s).unwrap();
-        // (realm, registry base, credentials may go there)
-        for (realm, base, want) in [
-            (
-                "https://auth.docker.io/token",
-                "https://registry-1.docker.io/",
-                true,
-            ),
-            (
-                "http://127.0.0.1:5204/token",
-                "http://127.0.0.1:5203/",
-                true,
-            ),
-            (
-                "http://localhost:5204/token",
-                "http://127.0.0.1:5203/",
-                false,
-            ),
-            ("http://r.io/token", "https://r.io/", false),
-            ("http://r.io:8080/token", "https://r.io/", false),
-            ("https://r.io/token", "http://r.io/", true),
-            ("http://auth.r.io/token", "http://r.io/", false),
-        ] {
-            assert_eq!(
-                realm_ok_for_credentials(&u(realm), &u(base)),
-                want,
-                "{realm} for {base}"
-            );
-        }
-        assert!(same_host(&u("https://r.io:5001/t"), &u("http://R.io/")));
-        assert!(!same_host(
-            &u("https://localhost/t"),
-            &u("http://127.0.0.1/")
-        ));
-    }
 
     #[test]
     fn origins_and_authorities() {

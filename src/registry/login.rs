@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 
 use reqwest::Method;
 
-use super::client::{Call, Client, Scope};
+use super::auth::Scope;
+use super::client::{Call, Client};
 use super::credentials::{self, Credentials, Secret};
 use super::{Progress, RegistryError};
 use crate::reference::normalize_registry;

@@ -107,6 +107,8 @@
 //! interruption, and tries that made progress do not count against the
 //! retry budget. A stalled peer thus costs at most one deadline per try.
 
+mod answer;
+mod auth;
 pub mod certs;
 pub mod challenge;
 mod client;
@@ -130,11 +132,11 @@ use crate::reference::ReferenceError;
 use crate::store::StoreError;
 
 pub use crate::image::select_platform;
-pub use client::Client;
 #[cfg(test)]
-pub(crate) use client::{
-    parse_error_body as client_parse_error_body, parse_token_answer as client_parse_token_answer,
-};
+pub(crate) use answer::parse_error_body as client_parse_error_body;
+#[cfg(test)]
+pub(crate) use auth::parse_token_answer as client_parse_token_answer;
+pub use client::Client;
 pub use credentials::{Credentials, Secret};
 pub use pull::{FetchReport, RemoteImage, RemoteIndex};
 pub use push::{PushImage, PushPlan, PushReport};

@@ -21,7 +21,9 @@ use std::time::Duration;
 use reqwest::header::{ACCEPT, CONTENT_RANGE, CONTENT_TYPE, RANGE};
 use reqwest::Method;
 
-use super::client::{read_small, Call, Client, Scope};
+use super::answer::read_small;
+use super::auth::Scope;
+use super::client::{Call, Client};
 use super::{BlobOutcome, Direction, Event, Progress, RegistryError, MAX_MANIFEST_SIZE};
 use crate::digest::Digest;
 use crate::image::{media, Descriptor, ImageConfig, ImageDoc, Index, Manifest, Platform};

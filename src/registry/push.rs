@@ -32,7 +32,8 @@ use reqwest::blocking::Body;
 use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use reqwest::{Method, Url};
 
-use super::client::{Call, Client, Endpoint, Scope};
+use super::auth::Scope;
+use super::client::{Call, Client, Endpoint};
 use super::pull::blob_deadline;
 use super::retry::is_retryable_status;
 use super::{BlobOutcome, Direction, Event, Progress, RegistryError};

@@ -10,7 +10,9 @@
 use reqwest::header::ACCEPT;
 use reqwest::Method;
 
-use super::client::{read_small, Call, Client, Scope};
+use super::answer::read_small;
+use super::auth::Scope;
+use super::client::{Call, Client};
 use super::{Progress, RegistryError, MAX_MANIFEST_SIZE};
 use crate::digest::Digest;
 use crate::image::{media, Index};

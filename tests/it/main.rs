@@ -9,6 +9,7 @@ mod bundle;
 mod cache;
 mod fake_registry;
 mod formats;
+mod layout;
 mod npm;
 mod pip;
 mod rcache;
