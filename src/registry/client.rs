@@ -5,12 +5,10 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use reqwest::blocking::{Body, Response};
-use reqwest::header::{
-    HeaderMap, HeaderValue, AUTHORIZATION, LOCATION, RETRY_AFTER, WWW_AUTHENTICATE,
-};
+use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, LOCATION, WWW_AUTHENTICATE};
 use reqwest::{Method, StatusCode, Url};
 
 use super::certs;
@@ -18,8 +16,8 @@ use super::challenge::{self, Challenge};
 use super::conf::{host_matches, RegistriesConf};
 use super::credentials::{self, Credentials, Secret};
 use super::redact::{Secrets, ServerText};
-use super::retry::{is_retryable_status, parse_retry_after};
 use super::{Event, Options, Progress, RegistryError};
+use crate::net::retry::{is_certificate_error, is_retryable_status, retry_after};
 use crate::reference::{api_host, host_part, is_loopback, Reference};
 
 /// Redirects followed for one request before giving up.
@@ -200,12 +198,6 @@ fn realm_ok_for_credentials(realm: &Url, registry_base: &Url) -> bool {
         || (realm.scheme() == registry_base.scheme() && same_host(realm, registry_base))
 }
 
-/// Whether a connection error is about a certificate (retrying will not
-/// help).
-fn is_certificate_error(detail: &str) -> bool {
-    detail.to_ascii_lowercase().contains("certificate")
-}
-
 fn same_origin(a: &Url, b: &Url) -> bool {
     a.scheme() == b.scheme()
         && a.host_str() == b.host_str()
@@ -225,7 +217,7 @@ impl Client {
             None
         } else {
             Some(
-                crate::http::builder()
+                crate::net::builder()
                     .redirect(reqwest::redirect::Policy::none())
                     .build()
                     .map_err(|e| RegistryError::Protocol {
@@ -319,7 +311,7 @@ impl Client {
         if tls.is_none() && host != registry {
             tls = certs::discover(&self.opts.certs_dirs, registry)?;
         }
-        let mut builder = crate::http::builder().redirect(reqwest::redirect::Policy::none());
+        let mut builder = crate::net::builder().redirect(reqwest::redirect::Policy::none());
         if let Some(t) = &tls {
             builder = certs::apply(builder, t)?;
         }
@@ -725,7 +717,7 @@ impl Client {
                 t
             }),
         };
-        let mut builder = crate::http::builder().redirect(reqwest::redirect::Policy::none());
+        let mut builder = crate::net::builder().redirect(reqwest::redirect::Policy::none());
         if let Some(t) = &files {
             builder = certs::apply(builder, t)?;
         }
@@ -1017,11 +1009,6 @@ fn challenge_of(headers: &HeaderMap) -> Option<Challenge> {
 fn location(resp: &Response, base: &Url) -> Option<Url> {
     let loc = resp.headers().get(LOCATION)?.to_str().ok()?;
     base.join(loc).ok()
-}
-
-fn retry_after(resp: &Response) -> Option<Duration> {
-    let v = resp.headers().get(RETRY_AFTER)?.to_str().ok()?;
-    parse_retry_after(v, SystemTime::now())
 }
 
 fn url_without_query(u: &Url) -> String {

@@ -72,9 +72,6 @@ pub const MAX_PAGE_BYTES: u64 = 256 << 20;
 /// The largest core metadata read, from the index or out of a wheel.
 pub const MAX_METADATA_BYTES: u64 = 16 << 20;
 
-/// Tries per request, the first included.
-pub const ATTEMPTS: u32 = 4;
-
 /// A page request stalled this long is abandoned (and retried).
 const PAGE_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -358,7 +355,7 @@ impl Index {
             credentials,
             netrc,
             offline: config.offline,
-            client: crate::http::client().map_err(IndexError::Client)?,
+            client: crate::net::client().map_err(IndexError::Client)?,
             store: None,
             projects: Mutex::new(HashMap::new()),
             flat: Mutex::new(HashMap::new()),
@@ -1370,50 +1367,21 @@ fn decode_entities(s: &str) -> String {
 // ---------------------------------------------------------------------------
 // Retries, shared with the downloader.
 
-/// What one attempt came to, short of success.
-pub(super) enum Attempt<E> {
-    Retry {
-        why: String,
-        after: Option<Duration>,
-    },
-    Fatal(E),
-}
+pub(super) use crate::net::retry::Attempt;
 
-impl<E> Attempt<E> {
-    pub(super) fn map<F>(self, f: impl FnOnce(E) -> F) -> Attempt<F> {
-        match self {
-            Attempt::Retry { why, after } => Attempt::Retry { why, after },
-            Attempt::Fatal(e) => Attempt::Fatal(f(e)),
-        }
-    }
-}
-
-/// Runs `attempt` up to [`ATTEMPTS`] times, sleeping between tries;
+/// Runs `attempt` as hoist's one retry policy says ([`crate::net::retry`]);
 /// `on_retry` hears of each retry, `give_up` makes the final error.
 pub(super) fn with_retries<T, E>(
-    mut attempt: impl FnMut() -> Result<T, Attempt<E>>,
+    attempt: impl FnMut() -> Result<T, Attempt<E>>,
     on_retry: impl Fn(u32, &str),
     give_up: impl FnOnce(u32, String) -> E,
 ) -> Result<T, E> {
-    let mut n = 1;
-    loop {
-        match attempt() {
-            Ok(v) => return Ok(v),
-            Err(Attempt::Fatal(e)) => return Err(e),
-            Err(Attempt::Retry { why, after }) => {
-                if n >= ATTEMPTS {
-                    return Err(give_up(n, why));
-                }
-                on_retry(n, &why);
-                std::thread::sleep(after.unwrap_or_else(|| crate::http::backoff(n)));
-                n += 1;
-            }
-        }
-    }
+    crate::net::RetryPolicy::default().run(attempt, |n, why, _| on_retry(n, why), give_up)
 }
 
-/// Sorts a response's status: success passes; 429 and 5xx are retried
-/// (honouring `Retry-After`); anything else is final, as (status, hint).
+/// Sorts a response's status: success passes; 408, 429 and the 5xx that
+/// mean "not now" are retried (honouring `Retry-After`); anything else is
+/// final, as (status, hint).
 pub(super) fn check_status(
     response: &reqwest::blocking::Response,
     authed: bool,
@@ -1422,13 +1390,8 @@ pub(super) fn check_status(
     if status.is_success() {
         return Ok(());
     }
+    crate::net::retry::retry_on_status(response)?;
     let code = status.as_u16();
-    if code == 429 || status.is_server_error() {
-        return Err(Attempt::Retry {
-            why: format!("HTTP {status}"),
-            after: crate::http::retry_after(response),
-        });
-    }
     let hint = match code {
         401 | 403 if authed => ": the credentials in the index URL were refused".to_owned(),
         401 | 403 => ": the index wants credentials; put them in the index URL \
