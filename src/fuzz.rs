@@ -437,7 +437,7 @@ fn registry_answers() {
             for c in crate::registry::challenge::parse(&s) {
                 let _ = c.param("realm");
             }
-            let _ = crate::registry::retry::parse_retry_after(&s, std::time::SystemTime::now());
+            let _ = crate::net::retry::parse_retry_after(&s, std::time::SystemTime::now());
         },
     );
 }

@@ -190,7 +190,7 @@ mod tests {
         }
         // A bad PEM is reported with its path.
         let files = discover(&roots, "only-b.example").unwrap().unwrap();
-        let e = apply(crate::http::builder(), &files)
+        let e = apply(crate::net::builder(), &files)
             .err()
             .unwrap()
             .to_string();

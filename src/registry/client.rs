@@ -14,10 +14,10 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use reqwest::blocking::{Body, Response};
-use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, LOCATION, RETRY_AFTER};
+use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, LOCATION};
 use reqwest::{Method, StatusCode, Url};
 
 use super::answer::{error_message, read_small};
@@ -29,8 +29,8 @@ use super::challenge::Challenge;
 use super::conf::{host_matches, RegistriesConf};
 use super::credentials::{Credentials, Secret};
 use super::redact::Secrets;
-use super::retry::{is_retryable_status, parse_retry_after};
 use super::{Event, Options, Progress, RegistryError};
+use crate::net::retry::{is_certificate_error, is_retryable_status, retry_after};
 use crate::reference::{api_host, is_loopback, Reference};
 
 /// Redirects followed for one request before giving up.
@@ -145,12 +145,6 @@ pub(super) fn authority(url: &Url) -> String {
     }
 }
 
-/// Whether a connection error is about a certificate (retrying will not
-/// help).
-fn is_certificate_error(detail: &str) -> bool {
-    detail.to_ascii_lowercase().contains("certificate")
-}
-
 fn same_origin(a: &Url, b: &Url) -> bool {
     a.scheme() == b.scheme()
         && a.host_str() == b.host_str()
@@ -170,7 +164,7 @@ impl Client {
             None
         } else {
             Some(
-                crate::http::builder()
+                crate::net::builder()
                     .redirect(reqwest::redirect::Policy::none())
                     .build()
                     .map_err(|e| RegistryError::Protocol {
@@ -264,7 +258,7 @@ impl Client {
         if tls.is_none() && host != registry {
             tls = certs::discover(&self.opts.certs_dirs, registry)?;
         }
-        let mut builder = crate::http::builder().redirect(reqwest::redirect::Policy::none());
+        let mut builder = crate::net::builder().redirect(reqwest::redirect::Policy::none());
         if let Some(t) = &tls {
             builder = certs::apply(builder, t)?;
         }
@@ -593,7 +587,7 @@ impl Client {
                 t
             }),
         };
-        let mut builder = crate::http::builder().redirect(reqwest::redirect::Policy::none());
+        let mut builder = crate::net::builder().redirect(reqwest::redirect::Policy::none());
         if let Some(t) = &files {
             builder = certs::apply(builder, t)?;
         }
@@ -780,11 +774,6 @@ impl Endpoint {
 fn location(resp: &Response, base: &Url) -> Option<Url> {
     let loc = resp.headers().get(LOCATION)?.to_str().ok()?;
     base.join(loc).ok()
-}
-
-fn retry_after(resp: &Response) -> Option<Duration> {
-    let v = resp.headers().get(RETRY_AFTER)?.to_str().ok()?;
-    parse_retry_after(v, SystemTime::now())
 }
 
 fn url_without_query(u: &Url) -> String {

@@ -12,7 +12,7 @@
 //! support; its platform resolver ignores `variant`; its manifest types are
 //! its own, not the ones hoist hashes. What is left (the v2 endpoints, the
 //! token dance) is small. So this is a thin blocking client over the
-//! shared reqwest client ([`crate::http`]), and every transfer streams
+//! shared reqwest client ([`crate::net`]), and every transfer streams
 //! between the network and the store:
 //!
 //! - a blob download goes straight into [`crate::store::Store::writer`] and is finished
@@ -60,7 +60,7 @@
 //!
 //! # Where the rest lives
 //!
-//! [`challenge`] parses `WWW-Authenticate`; [`retry`] decides waits;
+//! [`challenge`] parses `WWW-Authenticate`; [`crate::net::retry`] decides waits;
 //! [`conf`] reads registries.conf (mirrors, insecure, blocked); [`certs`]
 //! finds certs.d files; [`credentials`] reads Docker's and podman's auth
 //! files and runs credential helpers. All of them take text and return
@@ -98,7 +98,7 @@
 //!
 //! # Timeouts
 //!
-//! The connect timeout and TCP keep-alive come from [`crate::http`].
+//! The connect timeout and TCP keep-alive come from [`crate::net`].
 //! Small requests (manifests, tokens, HEADs) have a whole-request timeout
 //! ([`Options::request_timeout`]). The blocking client cannot time out
 //! an idle read on its own, so a blob transfer gets a deadline scaled to
@@ -121,7 +121,6 @@ mod pull;
 mod push;
 pub mod redact;
 mod referrers;
-pub mod retry;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -132,6 +131,7 @@ use crate::reference::ReferenceError;
 use crate::store::StoreError;
 
 pub use crate::image::select_platform;
+pub use crate::net::retry::RetryPolicy;
 #[cfg(test)]
 pub(crate) use answer::parse_error_body as client_parse_error_body;
 #[cfg(test)]
@@ -141,7 +141,6 @@ pub use credentials::{Credentials, Secret};
 pub use pull::{FetchReport, RemoteImage, RemoteIndex};
 pub use push::{PushImage, PushPlan, PushReport};
 pub use redact::ServerText;
-pub use retry::RetryPolicy;
 
 /// Manifests and indexes larger than this are refused: they are JSON read
 /// into memory, and a real one is a few KiB.
@@ -284,7 +283,7 @@ pub enum RegistryError {
         status: u16,
         message: ServerText,
     },
-    #[error("{what}: {registry} answered HTTP {status}{} and asked to be tried again in {}; hoist waits at most {} between tries, so it stops here: try again later", message_suffix(.message), human_wait(.asked), human_wait(.limit))]
+    #[error("{what}: {registry} answered HTTP {status}{} and asked to be tried again in {}; hoist waits at most {} between tries, so it stops here: try again later", message_suffix(.message), crate::net::retry::human_wait(.asked), crate::net::retry::human_wait(.limit))]
     WaitTooLong {
         what: String,
         registry: String,
@@ -396,20 +395,6 @@ fn message_suffix(m: &ServerText) -> String {
 }
 
 /// A wait for people: `100000 s (about 28 hours)`.
-fn human_wait(d: &Duration) -> String {
-    let s = d.as_secs();
-    let about = if s < 120 {
-        return format!("{s} s");
-    } else if s < 2 * 3600 {
-        format!("{} minutes", (s + 30) / 60)
-    } else if s < 2 * 86400 {
-        format!("{} hours", (s + 1800) / 3600)
-    } else {
-        format!("{} days", (s + 43200) / 86400)
-    };
-    format!("{s} s (about {about})")
-}
-
 fn list(items: &[String]) -> String {
     if items.is_empty() {
         "(none)".to_owned()

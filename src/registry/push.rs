@@ -35,10 +35,10 @@ use reqwest::{Method, Url};
 use super::auth::Scope;
 use super::client::{Call, Client, Endpoint};
 use super::pull::blob_deadline;
-use super::retry::is_retryable_status;
 use super::{BlobOutcome, Direction, Event, Progress, RegistryError};
 use crate::digest::Digest;
 use crate::image::{media, Descriptor};
+use crate::net::retry::is_retryable_status;
 use crate::reference::{is_valid_tag, Reference};
 use crate::store::Store;
 

@@ -17,9 +17,10 @@
 //! scanned.
 //!
 //! Up to [`PARALLEL`] downloads run at once, on plain threads over the one
-//! blocking HTTP client. Connection errors, HTTP 429 and 5xx are retried
-//! [`ATTEMPTS`] times in all, with doubling, jittered delays (or the
-//! server's `Retry-After`, capped); a mismatched integrity is never
+//! blocking HTTP client. Connection errors, a transfer cut off, HTTP 429
+//! and the 5xx that mean "not now" are retried as hoist's one retry policy
+//! says ([`crate::net::retry`]: bounded tries, doubling jittered delays,
+//! the server's `Retry-After` up to a cap); a mismatched integrity is never
 //! retried: the lockfile and the registry disagree, and the user must
 //! know. The first failure stops the others from starting new downloads.
 
@@ -38,13 +39,11 @@ use super::path::RelPath;
 use super::tarball::{self, ScanError, TarFile, MAX_TARBALL_BYTES};
 use crate::digest::Digest;
 use crate::layer::compress::decompress;
+use crate::net::retry::{retry_on_status, Attempt, RetryPolicy};
 use crate::store::{BlobWriter, Store, StoreError};
 
 /// Downloads at once.
 pub const PARALLEL: usize = 8;
-
-/// Tries per tarball, the first included.
-pub const ATTEMPTS: u32 = 4;
 
 /// A stalled download is abandoned (and retried) after this long.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(600);
@@ -129,7 +128,7 @@ impl<'a> Fetcher<'a> {
         Ok(Fetcher {
             store,
             npmrc,
-            client: crate::http::client().map_err(FetchError::Client)?,
+            client: crate::net::client().map_err(FetchError::Client)?,
             in_flight: Mutex::new(HashMap::new()),
         })
     }
@@ -138,7 +137,7 @@ impl<'a> Fetcher<'a> {
     /// order. On failure, the error of the first failed job (in job
     /// order) among those tried.
     pub fn fetch_all(&self, jobs: &[Job]) -> Result<Vec<Fetched>, FetchError> {
-        crate::parallel::try_map(jobs, PARALLEL, |job| self.fetch_one(job))
+        crate::net::parallel::try_map(jobs, PARALLEL, |job| self.fetch_one(job))
     }
 
     fn fetch_one(&self, job: &Job) -> Result<Fetched, FetchError> {
@@ -152,25 +151,16 @@ impl<'a> Fetcher<'a> {
         if let Some(f) = self.cached(job)? {
             return Ok(f);
         }
-        let mut attempt = 1;
-        loop {
-            match self.download(job) {
-                Ok(f) => return Ok(f),
-                Err(Attempt::Fatal(e)) => return Err(e),
-                Err(Attempt::Retry { why, after }) => {
-                    if attempt >= ATTEMPTS {
-                        return Err(FetchError::Network {
-                            key: job.key.to_string(),
-                            url: job.url.clone(),
-                            attempts: attempt,
-                            why,
-                        });
-                    }
-                    std::thread::sleep(after.unwrap_or_else(|| crate::http::backoff(attempt)));
-                    attempt += 1;
-                }
-            }
-        }
+        RetryPolicy::default().run(
+            || self.download(job),
+            |_, _, _| {},
+            |attempts, why| FetchError::Network {
+                key: job.key.to_string(),
+                url: job.url.clone(),
+                attempts,
+                why,
+            },
+        )
     }
 
     /// The tarball, scanned, when the store has it.
@@ -196,24 +186,16 @@ impl<'a> Fetcher<'a> {
         }))
     }
 
-    fn download(&self, job: &Job) -> Result<Fetched, Attempt> {
+    fn download(&self, job: &Job) -> Result<Fetched, Attempt<FetchError>> {
         let fatal = |e: FetchError| Attempt::Fatal(e);
         let mut request = self.client.get(&job.url).timeout(REQUEST_TIMEOUT);
         let auth = self.npmrc.auth_for(&job.url);
         if let Some(auth) = auth {
             request = request.header(reqwest::header::AUTHORIZATION, auth.header());
         }
-        let response = request.send().map_err(|e| Attempt::Retry {
-            why: error_chain(&e),
-            after: None,
-        })?;
+        let response = request.send().map_err(|e| Attempt::broken(&e))?;
+        retry_on_status(&response)?;
         let status = response.status();
-        if status.as_u16() == 429 || status.is_server_error() {
-            return Err(Attempt::Retry {
-                why: format!("HTTP {status}"),
-                after: crate::http::retry_after(&response),
-            });
-        }
         if !status.is_success() {
             let hint = match status.as_u16() {
                 401 | 403 if auth.is_some() => {
@@ -319,15 +301,6 @@ fn scan(
         source,
     })?;
     tarball::scan(key, stream, &|p| bins.contains(p))
-}
-
-/// What one download attempt came to, short of success.
-enum Attempt {
-    Retry {
-        why: String,
-        after: Option<Duration>,
-    },
-    Fatal(FetchError),
 }
 
 /// `//host[:port]/` of a URL, as .npmrc keys credentials.

@@ -17,10 +17,10 @@
 //! checks, so the layer writer reads every wheel from the store alike.
 //!
 //! Up to [`PARALLEL`] downloads run at once, on plain threads over the
-//! index's one blocking HTTP client. Connection errors, HTTP 429 and 5xx
-//! are retried with doubling, jittered delays (the index module's
-//! [`super::index::ATTEMPTS`] tries in all). The first failure stops the
-//! others from starting new downloads.
+//! index's one blocking HTTP client. Connection errors, a transfer cut
+//! off, HTTP 429 and the 5xx that mean "not now" are retried as hoist's
+//! one retry policy says ([`crate::net::retry`]). The first failure stops
+//! the others from starting new downloads.
 
 use std::io::{self, Read, Write};
 use std::path::PathBuf;
@@ -141,7 +141,7 @@ pub fn download_all(
     files: &[(DistFile, Vec<String>)],
     progress: &(dyn Fn(DownloadEvent<'_>) + Sync),
 ) -> Result<Vec<Digest>, DownloadError> {
-    crate::parallel::try_map(files, PARALLEL, |(file, hashes)| {
+    crate::net::parallel::try_map(files, PARALLEL, |(file, hashes)| {
         download(index, store, file, hashes, progress)
     })
 }

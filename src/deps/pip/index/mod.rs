@@ -98,9 +98,6 @@ pub const MAX_PAGE_BYTES: u64 = 256 << 20;
 /// The largest core metadata read, from the index or out of a wheel.
 pub const MAX_METADATA_BYTES: u64 = 16 << 20;
 
-/// Tries per request, the first included.
-pub const ATTEMPTS: u32 = 4;
-
 /// A page request stalled this long is abandoned (and retried).
 const PAGE_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -344,7 +341,7 @@ impl Index {
             sources,
             auth: Credentials::new(credentials, config.netrc.as_deref())?,
             offline: config.offline,
-            client: crate::http::client().map_err(IndexError::Client)?,
+            client: crate::net::client().map_err(IndexError::Client)?,
             store: None,
             projects: Mutex::new(HashMap::new()),
             flat: Mutex::new(HashMap::new()),
