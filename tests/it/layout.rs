@@ -839,13 +839,12 @@ fn read_tree(root: &Path, dir: &Path, out: &mut Vec<(String, String)>) {
 }
 
 #[test]
-#[ignore = "issue 20: the layout move removes the circle; un-ignore when it lands"]
 fn src_has_no_circle() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let mut files = Vec::new();
     read_tree(&src, &src, &mut files);
     let g = graph(&files).unwrap_or_else(|e| panic!("{e}"));
-    // The edges, for `-- --ignored --nocapture`: compare with what you expect.
+    // The edges, for `-- --nocapture`: compare with what you expect.
     for ((a, b), sites) in &g.edges {
         println!("{a} -> {b}: {}", sites.len());
     }
