@@ -12,14 +12,17 @@ use crate::deps::{self};
 use crate::digest::Digest;
 use crate::exec::assemble::{emit_sbom, push_all, push_image};
 use crate::exec::record;
-use crate::exec::steps::app::{app_epoch, app_files, scan_context};
-use crate::exec::steps::config::{self};
-use crate::exec::steps::run::run_steps;
-use crate::exec::steps::user::{self, user_key, user_layer};
+use crate::exec::steps::app::{app_epoch, AppFiles};
+use crate::exec::steps::config;
+use crate::exec::steps::host::HostStep;
+use crate::exec::steps::user::{user_key, user_layer, UserPlan};
+use crate::exec::walk;
 use crate::exec::{BuildError, BuildOptions, Event, LayerKind, LayerSummary};
-use crate::facts::{self};
+use crate::facts::{self, Facts};
+use crate::graph::config::ConfigSettings;
+use crate::graph::spec::UserSpec;
 use crate::image::{media, to_json, Descriptor, Manifest};
-use crate::layer::ImagePath;
+use crate::layer::Layer;
 use crate::reference::Reference;
 use crate::registry::{self, Client};
 use crate::store::Store;
@@ -39,214 +42,42 @@ pub struct BuildResult {
     pub inventory: crate::sbom::Inventory,
 }
 
-/// Runs one build.
+/// Runs one build: the walk with the backend that makes each layer (or
+/// takes it from the cache), then the config, manifest, outputs, pushes
+/// and SBOM.
 pub fn build(
     opts: &BuildOptions,
     store: &Store,
     report: &mut dyn FnMut(Event),
     net: &dyn registry::Progress,
 ) -> Result<BuildResult, BuildError> {
-    let workdir = ImagePath::new(&opts.workdir)
-        .ok()
-        .filter(|_| opts.workdir.starts_with('/'))
-        .ok_or_else(|| BuildError::Workdir(opts.workdir.clone()))?;
+    walk::workdir(opts)?;
     if let Some(sbom) = &opts.sbom {
         crate::sbom::check_destination(sbom, &opts.outputs, !opts.push.is_empty())?;
     }
-    if let Some(step) = &opts.step {
-        report(Event::Step(step.run_if_needed(&opts.context, store)?));
-    }
-    // Scan the context and read the manifests first: bad input fails
-    // before any base I/O.
-    let ctx = scan_context(opts)?;
-    let mut warn = |w: String| report(Event::Warning(w));
-    let deps_project = deps::prepare(&opts.context, &opts.deps, &mut warn)?;
-
     let client = registry_client(opts, matches!(opts.base, Transport::Registry(_)))?;
-    let (base, remote) = load_base(opts, store, client.as_ref(), net)?;
-    // A registry base's layers are fetched only when their bytes are
-    // needed: to read facts, or to write an archive. A push mounts them.
-    let mut fetched = remote.is_none();
-    let mut need_layers = |store: &Store| -> Result<(), BuildError> {
-        if let (false, Some((c, r))) = (fetched, client.as_ref().zip(remote.as_ref())) {
-            c.fetch_blobs(r, &base.layers, store, net)?;
-            let diff_ids = &base.config.rootfs.diff_ids;
-            crate::layer::verify::verify_base(store, &base.source, &base.layers, diff_ids)
-                .map_err(registry::RegistryError::from)?;
-            fetched = true;
-        }
-        Ok(())
-    };
-    report(Event::Base {
-        source: base.source.clone(),
-        digest: base.manifest_digest.clone(),
-        platform: base.platform.clone(),
-        layers: base.layers.len(),
-    });
-    if base
-        .config
-        .config
-        .as_ref()
-        .is_some_and(|c| c.healthcheck.is_some())
-        || opts.settings.healthcheck.is_some()
-    {
-        report(Event::Warning(
-            "the image has a HEALTHCHECK, kept in Docker's config form: docker honours it, podman and Kubernetes ignore it in OCI images".into(),
-        ));
-    }
-
-    let mut settings = opts.settings.clone();
-    settings.workdir = Some(workdir.absolute());
-    let mut new_layers = Vec::new();
-    let mut owner = None;
-    let mut packages = Vec::new();
-
-    let ground = run_steps(
+    let mut b = Build {
         opts,
         store,
-        &base,
-        &mut need_layers,
         report,
-        &mut new_layers,
-    )?;
-
-    let facts = if opts.user.is_some() || deps_project.is_some() || opts.sbom.is_some() {
-        // The run steps may add users, a Python or a C library: the facts
-        // are read of the base and the steps' layers together.
-        let stack = facts_key(&base.manifest_digest, base.layers.len(), &ground);
-        Some(facts::read_facts_cached(
-            store,
-            &stack,
-            &ground.layers,
-            &mut || need_layers(store),
-        )?)
-    } else {
-        None
+        net,
+        client: client.as_ref(),
+        base: None,
+        remote: None,
+        fetched: false,
+        settings: opts.settings.clone(),
+        new_layers: Vec::new(),
+        packages: Vec::new(),
     };
-
-    if let (Some(spec), Some(facts)) = (&opts.user, &facts) {
-        let plan = user::plan_user(spec, facts, opts.epoch / 86_400)?;
-        settings.user = Some(format!("{}:{}", plan.uid, plan.gid));
-        owner = Some((plan.uid, plan.gid));
-        if plan.reused {
-            report(Event::UserReused {
-                name: spec.name.clone(),
-                uid: plan.uid,
-                gid: plan.gid,
-            });
-        } else {
-            let key = user_key(opts, &plan);
-            let (layer, reused) =
-                crate::cache::layer::get_or_make::<BuildError>(store, "user-layer", &key, || {
-                    user_layer(store, opts, facts, &plan)
-                })?;
-            let what = format!(
-                "hoist user {} {}:{} home {}",
-                spec.name, plan.uid, plan.gid, plan.home
-            );
-            report(Event::Layer {
-                what: what.clone(),
-                digest: layer.descriptor.digest.clone(),
-                size: layer.descriptor.size,
-                files: 0,
-            });
-            new_layers.push(LayerSummary {
-                what,
-                layer,
-                kind: LayerKind::User,
-                reused,
-            });
-        }
-    }
-
-    if let Some(project) = &deps_project {
-        let input = deps::InstallInput {
-            workdir: &workdir,
-            platform: &base.platform,
-            facts: facts.as_ref(),
-            config_env: base
-                .config
-                .config
-                .as_ref()
-                .and_then(|c| c.env.as_deref())
-                .unwrap_or_default(),
-            compression: opts.compression,
-            epoch: opts.epoch,
-            shared: None,
-            sandbox: Some(&ground),
-        };
-        let shared = crate::cache::remote::RegistryCache::new(&opts.cache, &opts.registry)?;
-        let input = deps::InstallInput {
-            shared: shared.as_ref().map(|c| c as &dyn crate::cache::SharedCache),
-            ..input
-        };
-        let mut warn = |w: String| report(Event::Warning(w));
-        let installed = project.install(&input, &opts.deps, store, &mut warn);
-        for note in shared.iter().flat_map(|c| c.take_notes()) {
-            report(Event::Cache(note));
-        }
-        if let Some(d) = installed? {
-            if let Some(e) = ctx
-                .entries
-                .iter()
-                .filter(|_| d.summary.ecosystem == "npm")
-                .find(|e| e.rel == "node_modules" || e.rel.starts_with("node_modules/"))
-            {
-                report(Event::Warning(format!(
-                    "the build context has {} (not ignored): the app layer puts it over the deps layer's; add node_modules to {}",
-                    e.rel.split('/').next().unwrap_or("node_modules"),
-                    opts.ignore_file
-                )));
-            }
-            let what = format!(
-                "hoist deps: {} ({} packages)",
-                d.command, d.summary.packages
-            );
-            let reused = d.summary.reused;
-            packages = d.packages;
-            report(Event::Deps(d.summary.clone()));
-            report(Event::Layer {
-                what: what.clone(),
-                digest: d.layer.descriptor.digest.clone(),
-                size: d.layer.descriptor.size,
-                files: d.summary.files,
-            });
-            new_layers.push(LayerSummary {
-                what,
-                layer: d.layer,
-                kind: LayerKind::Deps,
-                reused,
-            });
-        }
-    }
-
-    let mut files = app_files(opts, &ctx, &workdir, owner)?;
-    files.hash()?;
-    if !opts.app.none_from_context {
-        let epoch = app_epoch(opts)?;
-        let key = files.key(opts.compression, epoch);
-        let (app, reused) =
-            crate::cache::layer::get_or_make::<BuildError>(store, "app-layer", &key, || {
-                Ok(files.write(store, opts.compression, epoch)?)
-            })?;
-        let what = format!(
-            "hoist app: COPY . {} ({} files)",
-            files.dest.absolute(),
-            files.file_count()
-        );
-        report(Event::Layer {
-            what: what.clone(),
-            digest: app.descriptor.digest.clone(),
-            size: app.descriptor.size,
-            files: files.file_count(),
-        });
-        new_layers.push(LayerSummary {
-            what,
-            layer: app,
-            kind: LayerKind::App,
-            reused,
-        });
-    }
+    let walked = walk::walk(opts, store, &mut b)?;
+    let base = walked.base;
+    let facts = walked.facts;
+    let files = walked.files;
+    let remote = b.remote.clone();
+    let packages = std::mem::take(&mut b.packages);
+    let mut new_layers = std::mem::take(&mut b.new_layers);
+    let mut settings = std::mem::take(&mut b.settings);
+    settings.workdir = Some(walked.workdir.absolute());
     new_layers.extend(opts.stage_layers.iter().cloned());
 
     let created = rfc3339(opts.epoch);
@@ -295,14 +126,14 @@ pub fn build(
             pushes.push(Reference::parse(r)?);
             continue;
         }
-        need_layers(store)?;
+        b.need_layers()?;
         transport::write_output(out, &image, &opts.tags, store).map_err(|source| {
             BuildError::Output {
                 output: out.to_string(),
                 source,
             }
         })?;
-        report(Event::Output {
+        (b.report)(Event::Output {
             output: out.to_string(),
         });
     }
@@ -316,7 +147,7 @@ pub fn build(
             None,
             remote.as_ref(),
             store,
-            report,
+            b.report,
             net,
         )?;
     }
@@ -328,7 +159,7 @@ pub fn build(
         client.as_ref(),
         store,
         net,
-        report,
+        b.report,
     )?;
     record::save_record(opts, store, &base.manifest_digest, &files)?;
     Ok(BuildResult {
@@ -404,3 +235,256 @@ pub(crate) fn load_base(
 }
 
 pub use crate::image::rfc3339;
+
+/// The backend of a build: every step makes its layer or takes it from
+/// the cache, and reports what it did.
+struct Build<'a, 'r> {
+    opts: &'a BuildOptions,
+    store: &'a Store,
+    report: &'r mut dyn FnMut(Event),
+    net: &'a dyn registry::Progress,
+    client: Option<&'a Client>,
+    /// The base, once resolved.
+    base: Option<BaseImage>,
+    /// The base's registry reference, for a registry base.
+    remote: Option<Reference>,
+    /// A registry base's layers are in the store (and verified).
+    fetched: bool,
+    settings: ConfigSettings,
+    new_layers: Vec<LayerSummary>,
+    packages: Vec<crate::deps::Package>,
+}
+
+impl Build<'_, '_> {
+    /// A registry base's layers are fetched only when their bytes are
+    /// needed: to read facts, run a step, or write an archive. A push
+    /// mounts them.
+    fn need_layers(&mut self) -> Result<(), BuildError> {
+        if self.fetched {
+            return Ok(());
+        }
+        if let (Some(c), Some(r), Some(base)) = (self.client, &self.remote, &self.base) {
+            c.fetch_blobs(r, &base.layers, self.store, self.net)?;
+            let diff_ids = &base.config.rootfs.diff_ids;
+            crate::layer::verify::verify_base(self.store, &base.source, &base.layers, diff_ids)
+                .map_err(registry::RegistryError::from)?;
+        }
+        self.fetched = true;
+        Ok(())
+    }
+
+    fn layer(&mut self, what: String, layer: Layer, kind: LayerKind, reused: bool, files: usize) {
+        (self.report)(Event::Layer {
+            what: what.clone(),
+            digest: layer.descriptor.digest.clone(),
+            size: layer.descriptor.size,
+            files,
+        });
+        self.new_layers.push(LayerSummary {
+            what,
+            layer,
+            kind,
+            reused,
+        });
+    }
+}
+
+impl walk::Backend for Build<'_, '_> {
+    type Base = BaseImage;
+
+    fn warn(&mut self, warning: String) {
+        (self.report)(Event::Warning(warning));
+    }
+
+    fn host_step(&mut self, step: &HostStep) -> Result<(), BuildError> {
+        (self.report)(Event::Step(
+            step.run_if_needed(&self.opts.context, self.store)?,
+        ));
+        Ok(())
+    }
+
+    fn base(&mut self) -> Result<(walk::BaseView, BaseImage), BuildError> {
+        let (base, remote) = load_base(self.opts, self.store, self.client, self.net)?;
+        self.fetched = remote.is_none();
+        self.remote = remote;
+        (self.report)(Event::Base {
+            source: base.source.clone(),
+            digest: base.manifest_digest.clone(),
+            platform: base.platform.clone(),
+            layers: base.layers.len(),
+        });
+        if base
+            .config
+            .config
+            .as_ref()
+            .is_some_and(|c| c.healthcheck.is_some())
+            || self.opts.settings.healthcheck.is_some()
+        {
+            (self.report)(Event::Warning(
+                "the image has a HEALTHCHECK, kept in Docker's config form: docker honours it, podman and Kubernetes ignore it in OCI images".into(),
+            ));
+        }
+        let view = walk::BaseView {
+            digest: base.manifest_digest.clone(),
+            layers: base.layers.clone(),
+            env: base
+                .config
+                .config
+                .as_ref()
+                .and_then(|c| c.env.clone())
+                .unwrap_or_default(),
+        };
+        self.base = Some(base.clone());
+        Ok((view, base))
+    }
+
+    fn run_step(
+        &mut self,
+        step: &crate::sandbox::Step,
+        key: &str,
+        ground: &crate::sandbox::Ground,
+        _below_known: bool,
+    ) -> Result<Option<Layer>, BuildError> {
+        self.need_layers()?;
+        let (opts, store) = (self.opts, self.store);
+        let mut files = 0;
+        let (layer, reused) =
+            crate::cache::layer::get_or_make::<BuildError>(store, "run-layer", key, || {
+                let made =
+                    crate::sandbox::run_step(store, ground, step, opts.compression, opts.epoch)?;
+                files = made.changes;
+                Ok(made.layer)
+            })?;
+        let what = format!("hoist run: {}", step.shown());
+        self.layer(what, layer.clone(), LayerKind::Run, reused, files);
+        Ok(Some(layer))
+    }
+
+    fn facts(
+        &mut self,
+        stack: &Digest,
+        ground: &crate::sandbox::Ground,
+        _runs_known: bool,
+        wanted: bool,
+    ) -> Result<Option<Facts>, BuildError> {
+        if !wanted {
+            return Ok(None);
+        }
+        let store = self.store;
+        Ok(Some(facts::read_facts_cached(
+            store,
+            stack,
+            &ground.layers,
+            &mut || self.need_layers(),
+        )?))
+    }
+
+    fn user(
+        &mut self,
+        spec: &UserSpec,
+        plan: Option<&UserPlan>,
+        facts: Option<&Facts>,
+    ) -> Result<(), BuildError> {
+        let (Some(plan), Some(facts)) = (plan, facts) else {
+            return Ok(());
+        };
+        self.settings.user = Some(format!("{}:{}", plan.uid, plan.gid));
+        if plan.reused {
+            (self.report)(Event::UserReused {
+                name: spec.name.clone(),
+                uid: plan.uid,
+                gid: plan.gid,
+            });
+            return Ok(());
+        }
+        let (opts, store) = (self.opts, self.store);
+        let key = user_key(opts, plan);
+        let (layer, reused) =
+            crate::cache::layer::get_or_make::<BuildError>(store, "user-layer", &key, || {
+                user_layer(store, opts, facts, plan)
+            })?;
+        let what = format!(
+            "hoist user {} {}:{} home {}",
+            spec.name, plan.uid, plan.gid, plan.home
+        );
+        self.layer(what, layer, LayerKind::User, reused, 0);
+        Ok(())
+    }
+
+    fn deps(&mut self, step: walk::DepsStep<'_>) -> Result<(), BuildError> {
+        let opts = self.opts;
+        let Some(base) = self.base.clone() else {
+            return Ok(());
+        };
+        let shared = crate::cache::remote::RegistryCache::new(&opts.cache, &opts.registry)?;
+        let input = deps::InstallInput {
+            workdir: step.workdir,
+            platform: &base.platform,
+            facts: step.facts,
+            config_env: base
+                .config
+                .config
+                .as_ref()
+                .and_then(|c| c.env.as_deref())
+                .unwrap_or_default(),
+            compression: opts.compression,
+            epoch: opts.epoch,
+            shared: shared.as_ref().map(|c| c as &dyn crate::cache::SharedCache),
+            sandbox: Some(step.ground),
+        };
+        let report = &mut *self.report;
+        let mut warn = |w: String| report(Event::Warning(w));
+        let installed = step
+            .project
+            .install(&input, &opts.deps, self.store, &mut warn);
+        for note in shared.iter().flat_map(|c| c.take_notes()) {
+            (self.report)(Event::Cache(note));
+        }
+        let Some(d) = installed? else {
+            return Ok(());
+        };
+        if let Some(e) = step
+            .context
+            .entries
+            .iter()
+            .filter(|_| d.summary.ecosystem == "npm")
+            .find(|e| e.rel == "node_modules" || e.rel.starts_with("node_modules/"))
+        {
+            (self.report)(Event::Warning(format!(
+                "the build context has {} (not ignored): the app layer puts it over the deps layer's; add node_modules to {}",
+                e.rel.split('/').next().unwrap_or("node_modules"),
+                opts.ignore_file
+            )));
+        }
+        let what = format!(
+            "hoist deps: {} ({} packages)",
+            d.command, d.summary.packages
+        );
+        self.packages = d.packages;
+        (self.report)(Event::Deps(d.summary.clone()));
+        self.layer(
+            what,
+            d.layer,
+            LayerKind::Deps,
+            d.summary.reused,
+            d.summary.files,
+        );
+        Ok(())
+    }
+
+    fn app(&mut self, files: &AppFiles, key: &str) -> Result<(), BuildError> {
+        let (opts, store) = (self.opts, self.store);
+        let epoch = app_epoch(opts)?;
+        let (app, reused) =
+            crate::cache::layer::get_or_make::<BuildError>(store, "app-layer", key, || {
+                Ok(files.write(store, opts.compression, epoch)?)
+            })?;
+        let what = format!(
+            "hoist app: COPY . {} ({} files)",
+            files.dest.absolute(),
+            files.file_count()
+        );
+        self.layer(what, app, LayerKind::App, reused, files.file_count());
+        Ok(())
+    }
+}

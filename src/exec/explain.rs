@@ -16,14 +16,15 @@
 
 use std::collections::BTreeMap;
 
-use crate::deps;
+use crate::digest::Digest;
 use crate::exec::record::{deps_inputs, deps_options, record_name, Record};
-use crate::exec::steps::app::AppKind;
-use crate::exec::steps::host::{changed_files, Verdict};
-use crate::exec::steps::user;
-use crate::exec::{self, steps, BuildError, BuildOptions, LayerKind};
-use crate::facts::{self, FactsError};
-use crate::layer::ImagePath;
+use crate::exec::steps::app::{AppFiles, AppKind};
+use crate::exec::steps::host::{changed_files, HostStep, Verdict};
+use crate::exec::steps::user::UserPlan;
+use crate::exec::{steps, walk, BuildError, BuildOptions, LayerKind};
+use crate::facts::{self, Facts, FactsError};
+use crate::graph::spec::UserSpec;
+use crate::layer::Layer;
 use crate::registry;
 use crate::store::Store;
 
@@ -63,196 +64,29 @@ impl Plan {
     }
 }
 
-/// Works out what `hoist build` would do with `opts`.
+/// Works out what `hoist build` would do with `opts`: the same walk as a
+/// build, with a backend that only looks keys up.
 pub fn plan(
     opts: &BuildOptions,
     store: &Store,
     list_files: bool,
     net: &dyn registry::Progress,
 ) -> Result<Plan, BuildError> {
-    let workdir = ImagePath::new(&opts.workdir)
-        .ok()
-        .filter(|_| opts.workdir.starts_with('/'))
-        .ok_or_else(|| BuildError::Workdir(opts.workdir.clone()))?;
-    let mut warnings = Vec::new();
-    let mut step_runs = false;
-    let step = match &opts.step {
-        Some(s) => Some(match s.verdict(&opts.context, store)? {
-            Verdict::Skip => format!(
-                "`{}`: skipped, its inputs are unchanged",
-                shell_words::join(&s.run)
-            ),
-            Verdict::Run(why) => {
-                step_runs = true;
-                format!("`{}`: would run ({why})", shell_words::join(&s.run))
-            }
-        }),
-        None => None,
+    let mut e = Explain {
+        opts,
+        store,
+        net,
+        warnings: Vec::new(),
+        step: None,
+        step_runs: false,
+        base_line: String::new(),
+        base_digest: None,
+        record: None,
+        base_changed: false,
+        planned: Vec::new(),
     };
-    let ctx = steps::app::scan_context(opts)?;
-    let project = deps::prepare(&opts.context, &opts.deps, &mut |w| warnings.push(w))?;
-
-    // The base: a local one is read without importing anything; a
-    // registry one is resolved (its manifest and config are cached).
-    let crate::exec::base::PeekedBase {
-        digest: base_digest,
-        line: base_line,
-        layers,
-    } = crate::exec::base::peek(&opts.base, opts, store, net)?;
-    let record: Option<Record> = store
-        .get_key("last-build", &record_name(opts))?
-        .and_then(|b| serde_json::from_slice(&b).ok());
-    let base_changed = record
-        .as_ref()
-        .is_some_and(|r| r.base != base_digest.to_string());
-    let mut planned = Vec::new();
-
-    // The run steps: each layer is reused when the cache has it under the
-    // key of the steps and layers below; after the first that would run,
-    // every later one runs too.
-    let mut ground = crate::sandbox::Ground {
-        layers: layers.clone(),
-        image_env: Vec::new(),
-        scratch_parent: store.root().join("sandbox"),
-    };
-    let mut chain = steps::run::RunChain::new(&base_digest, opts.compression, opts.epoch);
-    let mut runs = false;
-    for step in &opts.run {
-        let key = chain.key(step);
-        let hit = match runs {
-            true => None,
-            false => crate::cache::layer::lookup(store, "run-layer", &key)?,
-        };
-        let why = match (&hit, runs) {
-            (Some(_), _) => format!("`{}`: unchanged (in the cache)", step.shown()),
-            (None, true) => format!("`{}`: a step below runs", step.shown()),
-            (None, false) => format!("`{}`: not in the cache", step.shown()),
-        };
-        planned.push(PlannedLayer {
-            kind: LayerKind::Run,
-            reuse: hit.is_some(),
-            why,
-        });
-        match hit {
-            Some(layer) => {
-                chain.made(&layer);
-                ground = ground.with(&layer.descriptor);
-            }
-            None => runs = true,
-        }
-    }
-
-    // The user layer needs the base's passwd: known when its facts are
-    // in the store, never fetched here.
-    #[derive(Debug)]
-    struct NotFetched;
-    impl From<FactsError> for NotFetched {
-        fn from(_: FactsError) -> Self {
-            NotFetched
-        }
-    }
-    let stack = exec::build::facts_key(&base_digest, layers.len(), &ground);
-    let facts = match runs {
-        true => None,
-        false => facts::read_facts_cached::<NotFetched>(store, &stack, &ground.layers, &mut || {
-            Err(NotFetched)
-        })
-        .ok(),
-    };
-    let mut owner = None;
-    if let Some(spec) = &opts.user {
-        match &facts {
-            Some(f) => {
-                let p = user::plan_user(spec, f, opts.epoch / 86_400)?;
-                owner = Some((p.uid, p.gid));
-                if !p.reused {
-                    let hit = store.get_key("user-layer", &steps::user::user_key(opts, &p))?;
-                    planned.push(PlannedLayer {
-                        kind: LayerKind::User,
-                        reuse: hit.is_some(),
-                        why: match (hit.is_some(), base_changed) {
-                            (true, _) => "unchanged (in the cache)".into(),
-                            (false, true) => "the base changed".into(),
-                            (false, false) => "not in the cache".into(),
-                        },
-                    });
-                }
-            }
-            None => {
-                owner = Some((
-                    spec.uid.unwrap_or(user::DEFAULT_UID),
-                    spec.gid.or(spec.uid).unwrap_or(user::DEFAULT_UID),
-                ));
-                planned.push(PlannedLayer {
-                    kind: LayerKind::User,
-                    reuse: false,
-                    why: "the base's /etc/passwd has not been read yet (first build on this base)"
-                        .into(),
-                });
-            }
-        }
-    }
-
-    if project.is_some() {
-        let now = deps_inputs(opts);
-        let options = deps_options(opts, &base_digest);
-        let names = |m: &BTreeMap<String, String>| m.keys().cloned().collect::<Vec<_>>().join(", ");
-        planned.push(match &record {
-            None => PlannedLayer {
-                kind: LayerKind::Deps,
-                reuse: false,
-                why: "no earlier build of this image to compare with (the cache may still have it)"
-                    .into(),
-            },
-            Some(r) if r.deps == now && r.deps_options == options => PlannedLayer {
-                kind: LayerKind::Deps,
-                reuse: true,
-                why: format!("unchanged: {}", names(&now)),
-            },
-            Some(r) if r.deps == now => PlannedLayer {
-                kind: LayerKind::Deps,
-                reuse: false,
-                why: match base_changed {
-                    true => "the base changed".into(),
-                    false => {
-                        "its options changed (target, platform, compression or SOURCE_DATE_EPOCH)"
-                            .into()
-                    }
-                },
-            },
-            Some(r) => PlannedLayer {
-                kind: LayerKind::Deps,
-                reuse: false,
-                why: format!("changed: {}", changed_files(&r.deps, &now).join(", ")),
-            },
-        });
-    }
-
-    let mut files = steps::app::app_files(opts, &ctx, &workdir, owner)?;
-    files.hash()?;
-    let key = files.key(opts.compression, steps::app::app_epoch(opts)?);
-    let hit = store.get_key("app-layer", &key)?.is_some();
-    let mut why = match (&record, hit) {
-        (_, true) => "unchanged (in the cache)".to_owned(),
-        (None, false) => "no earlier build of this image to compare with".to_owned(),
-        (Some(r), false) => {
-            let changed = changed_files(&r.app, &files.manifest());
-            match changed.is_empty() {
-                true => "not in the cache".to_owned(),
-                false => format!("changed: {}", changed.join(", ")),
-            }
-        }
-    };
-    if step_runs {
-        why.push_str("; the build step runs first and may change it");
-    }
-    if !opts.app.none_from_context {
-        planned.push(PlannedLayer {
-            kind: LayerKind::App,
-            reuse: hit && !step_runs,
-            why,
-        });
-    }
+    let walked = walk::walk(opts, store, &mut e)?;
+    let files = walked.files;
     let listing = list_files.then(|| {
         files
             .entries
@@ -270,10 +104,226 @@ pub fn plan(
             .collect()
     });
     Ok(Plan {
-        base: base_line,
-        step,
-        layers: planned,
+        base: e.base_line,
+        step: e.step,
+        layers: e.planned,
         files: listing,
-        warnings,
+        warnings: e.warnings,
     })
+}
+
+/// The backend of a dry run: each step's key looked up, nothing written,
+/// nothing fetched but a registry base's manifest and config.
+struct Explain<'a> {
+    opts: &'a BuildOptions,
+    store: &'a Store,
+    net: &'a dyn registry::Progress,
+    warnings: Vec<String>,
+    step: Option<String>,
+    step_runs: bool,
+    base_line: String,
+    base_digest: Option<Digest>,
+    /// The last build of this image, to name what changed.
+    record: Option<Record>,
+    base_changed: bool,
+    planned: Vec<PlannedLayer>,
+}
+
+impl walk::Backend for Explain<'_> {
+    type Base = ();
+
+    fn warn(&mut self, warning: String) {
+        self.warnings.push(warning);
+    }
+
+    fn host_step(&mut self, s: &HostStep) -> Result<(), BuildError> {
+        self.step = Some(match s.verdict(&self.opts.context, self.store)? {
+            Verdict::Skip => format!(
+                "`{}`: skipped, its inputs are unchanged",
+                shell_words::join(&s.run)
+            ),
+            Verdict::Run(why) => {
+                self.step_runs = true;
+                format!("`{}`: would run ({why})", shell_words::join(&s.run))
+            }
+        });
+        Ok(())
+    }
+
+    fn base(&mut self) -> Result<(walk::BaseView, ()), BuildError> {
+        // A local base is read without importing anything; a registry one
+        // is resolved (its manifest and config are cached).
+        let crate::exec::base::PeekedBase {
+            digest,
+            line,
+            layers,
+        } = crate::exec::base::peek(&self.opts.base, self.opts, self.store, self.net)?;
+        self.record = self
+            .store
+            .get_key("last-build", &record_name(self.opts))?
+            .and_then(|b| serde_json::from_slice(&b).ok());
+        self.base_changed = self
+            .record
+            .as_ref()
+            .is_some_and(|r| r.base != digest.to_string());
+        self.base_line = line;
+        self.base_digest = Some(digest.clone());
+        let view = walk::BaseView {
+            digest,
+            layers,
+            env: Vec::new(),
+        };
+        Ok((view, ()))
+    }
+
+    /// A run step's layer is reused when the cache has it under its key;
+    /// after the first that would run, every later one runs too.
+    fn run_step(
+        &mut self,
+        step: &crate::sandbox::Step,
+        key: &str,
+        _ground: &crate::sandbox::Ground,
+        below_known: bool,
+    ) -> Result<Option<Layer>, BuildError> {
+        let hit = match below_known {
+            false => None,
+            true => crate::cache::layer::lookup(self.store, "run-layer", key)?,
+        };
+        let why = match (&hit, below_known) {
+            (Some(_), _) => format!("`{}`: unchanged (in the cache)", step.shown()),
+            (None, false) => format!("`{}`: a step below runs", step.shown()),
+            (None, true) => format!("`{}`: not in the cache", step.shown()),
+        };
+        self.planned.push(PlannedLayer {
+            kind: LayerKind::Run,
+            reuse: hit.is_some(),
+            why,
+        });
+        Ok(hit)
+    }
+
+    /// The user layer needs the base's passwd: known when its facts are
+    /// in the store, never fetched here.
+    fn facts(
+        &mut self,
+        stack: &Digest,
+        ground: &crate::sandbox::Ground,
+        runs_known: bool,
+        _wanted: bool,
+    ) -> Result<Option<Facts>, BuildError> {
+        #[derive(Debug)]
+        struct NotFetched;
+        impl From<FactsError> for NotFetched {
+            fn from(_: FactsError) -> Self {
+                NotFetched
+            }
+        }
+        Ok(match runs_known {
+            false => None,
+            true => facts::read_facts_cached::<NotFetched>(
+                self.store,
+                stack,
+                &ground.layers,
+                &mut || Err(NotFetched),
+            )
+            .ok(),
+        })
+    }
+
+    fn user(
+        &mut self,
+        _spec: &UserSpec,
+        plan: Option<&UserPlan>,
+        _facts: Option<&Facts>,
+    ) -> Result<(), BuildError> {
+        match plan {
+            Some(p) if p.reused => {}
+            Some(p) => {
+                let hit = self
+                    .store
+                    .get_key("user-layer", &steps::user::user_key(self.opts, p))?;
+                self.planned.push(PlannedLayer {
+                    kind: LayerKind::User,
+                    reuse: hit.is_some(),
+                    why: match (hit.is_some(), self.base_changed) {
+                        (true, _) => "unchanged (in the cache)".into(),
+                        (false, true) => "the base changed".into(),
+                        (false, false) => "not in the cache".into(),
+                    },
+                });
+            }
+            None => self.planned.push(PlannedLayer {
+                kind: LayerKind::User,
+                reuse: false,
+                why: "the base's /etc/passwd has not been read yet (first build on this base)"
+                    .into(),
+            }),
+        }
+        Ok(())
+    }
+
+    /// The deps layer's key needs the resolution (pip) or the base's
+    /// bytes, so reuse is judged against the last build's record.
+    fn deps(&mut self, _step: walk::DepsStep<'_>) -> Result<(), BuildError> {
+        let Some(base_digest) = &self.base_digest else {
+            return Ok(());
+        };
+        let now = deps_inputs(self.opts);
+        let options = deps_options(self.opts, base_digest);
+        let names = |m: &BTreeMap<String, String>| m.keys().cloned().collect::<Vec<_>>().join(", ");
+        self.planned.push(match &self.record {
+            None => PlannedLayer {
+                kind: LayerKind::Deps,
+                reuse: false,
+                why: "no earlier build of this image to compare with (the cache may still have it)"
+                    .into(),
+            },
+            Some(r) if r.deps == now && r.deps_options == options => PlannedLayer {
+                kind: LayerKind::Deps,
+                reuse: true,
+                why: format!("unchanged: {}", names(&now)),
+            },
+            Some(r) if r.deps == now => PlannedLayer {
+                kind: LayerKind::Deps,
+                reuse: false,
+                why: match self.base_changed {
+                    true => "the base changed".into(),
+                    false => {
+                        "its options changed (target, platform, compression or SOURCE_DATE_EPOCH)"
+                            .into()
+                    }
+                },
+            },
+            Some(r) => PlannedLayer {
+                kind: LayerKind::Deps,
+                reuse: false,
+                why: format!("changed: {}", changed_files(&r.deps, &now).join(", ")),
+            },
+        });
+        Ok(())
+    }
+
+    fn app(&mut self, files: &AppFiles, key: &str) -> Result<(), BuildError> {
+        let hit = self.store.get_key("app-layer", key)?.is_some();
+        let mut why = match (&self.record, hit) {
+            (_, true) => "unchanged (in the cache)".to_owned(),
+            (None, false) => "no earlier build of this image to compare with".to_owned(),
+            (Some(r), false) => {
+                let changed = changed_files(&r.app, &files.manifest());
+                match changed.is_empty() {
+                    true => "not in the cache".to_owned(),
+                    false => format!("changed: {}", changed.join(", ")),
+                }
+            }
+        };
+        if self.step_runs {
+            why.push_str("; the build step runs first and may change it");
+        }
+        self.planned.push(PlannedLayer {
+            kind: LayerKind::App,
+            reuse: hit && !self.step_runs,
+            why,
+        });
+        Ok(())
+    }
 }

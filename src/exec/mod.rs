@@ -2,13 +2,21 @@
 //! then the cache, and only on a miss the work (a native install, a copy,
 //! a sandbox run), whose layer is recorded under the key.
 //!
-//! The image's own stage is assembled by [`crate::exec::build`]; this module
-//! runs what the image copies from: the build stages it reaches, the
-//! independent ones concurrently, each only when a copy it feeds is not in
-//! the cache. A copy's layer is looked up in the store, then in
-//! `--cache-from` (so a fresh CI job whose copies hit there runs no
-//! stage), and shared to `--cache-to` once it is known. `--dry-run` is the same walk with nothing run ([`explain`]):
-//! the same keys, looked up, and printed with the graph.
+//! Shaped as the flow is:
+//! - this module runs what the image copies from: the build stages it
+//!   reaches ([`stage`]), the independent ones concurrently, each only
+//!   when a copy it feeds is not in the cache. A copy's layer is looked up
+//!   in the store, then in `--cache-from` (so a fresh CI job whose copies
+//!   hit there runs no stage), and shared to `--cache-to` once it is known;
+//! - `walk.rs` walks the image's own stage (host step, base, run steps,
+//!   facts, user, deps, app) in one order with one set of keys, over a
+//!   backend: [`build`] makes the layers, [`explain`] (`--dry-run`) only
+//!   looks the keys up and says why each would be reused or built;
+//! - [`steps`] holds what each step kind does, [`base`] resolves a base,
+//!   [`assemble`] writes indexes, outputs, pushes and SBOMs;
+//! - [`BuildOptions`], [`BuildError`] and [`Event`] are the
+//!   executor's input, failure and report: `ops` fills the first in from
+//!   a frontend's spec, the CLI draws the last.
 
 pub mod assemble;
 pub mod base;
@@ -20,6 +28,7 @@ mod options;
 pub mod record;
 pub mod stage;
 pub mod steps;
+mod walk;
 
 pub use assemble::{build_platforms, MultiResult};
 pub use build::{build, BuildResult};
