@@ -87,13 +87,32 @@ pub fn main() -> ExitCode {
         Err(e) => {
             // Not eprintln!: it panics when stderr is a closed pipe too.
             let mut err = std::io::stderr().lock();
-            let _ = writeln!(err, "error: {e}");
-            for cause in e.chain().skip(1) {
-                let _ = writeln!(err, "  caused by: {cause}");
+            for line in error_lines(e.chain().map(|c| c.to_string())) {
+                let _ = writeln!(err, "{line}");
             }
             ExitCode::FAILURE
         }
     }
+}
+
+/// An error and its causes as printed: `error: ...`, then one `caused
+/// by: ...` line for each cause that the lines above do not already
+/// quote (many messages name their cause: `base oci:x: <the cause>`).
+fn error_lines(chain: impl IntoIterator<Item = String>) -> Vec<String> {
+    let mut said = String::new();
+    let mut lines = Vec::new();
+    for (n, text) in chain.into_iter().enumerate() {
+        if n > 0 && said.contains(&text) {
+            continue;
+        }
+        lines.push(match n {
+            0 => format!("error: {text}"),
+            _ => format!("  caused by: {text}"),
+        });
+        said.push_str(&text);
+        said.push('\n');
+    }
+    lines
 }
 
 pub(crate) fn platform(arg: Option<&str>) -> Result<Platform> {
@@ -212,4 +231,29 @@ pub struct RegistryArgs {
     /// A certs.d-style folder of CA and client certificates, HOST:PORT/*.crt (default /etc/containers/certs.d).
     #[arg(long, value_name = "DIR")]
     pub cert_dir: Option<PathBuf>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::error_lines;
+
+    #[test]
+    fn causes_are_printed_once() {
+        let cases: &[(&[&str], &[&str])] = &[
+            (&["boom"], &["error: boom"]),
+            (
+                &["planning image `web`", "no such file"],
+                &["error: planning image `web`", "  caused by: no such file"],
+            ),
+            (
+                &["base oci:x: x is for linux/amd64", "x is for linux/amd64"],
+                &["error: base oci:x: x is for linux/amd64"],
+            ),
+            (&["a", "b: c", "c"], &["error: a", "  caused by: b: c"]),
+        ];
+        for (chain, want) in cases {
+            let got = error_lines(chain.iter().map(|s| s.to_string()));
+            assert_eq!(got, *want, "{chain:?}");
+        }
+    }
 }
