@@ -726,7 +726,7 @@ fn rebuild_after_a_code_change_makes_no_request_and_opens_no_tarball() {
     );
     // The control: without the cached layer the same build must download,
     // and cannot.
-    build("third", &["--no-cache"], OFFLINE).fails_with("failed after 4 attempts");
+    build("third", &["--no-cache"], OFFLINE).fails_with("failed after 5 attempts");
 }
 
 #[test]
