@@ -1,0 +1,1285 @@
+//! Syntax nodes -> typed instructions and stages, then their values
+//! expanded where docker expands them.
+//!
+//! [`parse`] checks each instruction's arguments and flags (an unknown
+//! instruction or flag is an error naming the line, never skipped) and
+//! groups them into [`Stage`]s; ARGs before the first FROM are the meta
+//! ARGs. [`expand`] then applies [`super::shell`] to the values docker
+//! expands (BuildKit's `instructions` `Expand` methods and the
+//! dispatcher): FROM's image and `--platform` with the meta ARGs only;
+//! ENV and LABEL keys and values; ARG defaults (not names); COPY and ADD
+//! sources, destination, `--chown`, `--chmod`, ADD's `--checksum`, and
+//! heredoc bodies whose delimiter is unquoted; WORKDIR, USER, VOLUME,
+//! STOPSIGNAL; EXPOSE (split into words); RUN's `--mount` values. Not
+//! expanded: RUN/CMD/ENTRYPOINT/SHELL/HEALTHCHECK commands (the shell in
+//! the container does that), ONBUILD, MAINTAINER, stage names, and COPY
+//! `--from` (docker refuses a variable there).
+//!
+//! ARG scoping, as docker: a meta ARG is visible in FROM lines; inside a
+//! stage a name is visible only after `ARG NAME` re-declares it (taking
+//! the meta value unless given a default); `--build-arg` overrides a
+//! default; ENV sets a variable for the instructions after it, shadowing
+//! an ARG of the same name. An ARG used but never given expands to empty.
+
+use super::parser::{Args, Dockerfile, Heredoc, Node};
+use super::shell::{ExpandError, Lexer, Vars};
+use super::DockerfileError;
+
+/// Instructions after parsing: meta ARGs and stages.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Instructions {
+    pub file: String,
+    pub escape: char,
+    pub meta_args: Vec<Command>,
+    pub stages: Vec<Stage>,
+}
+
+/// `FROM [--platform=P] image [AS name]` and what follows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stage {
+    /// Position among the stages, from 0.
+    pub index: usize,
+    /// Lower-cased, as docker compares them.
+    pub name: Option<String>,
+    pub base: String,
+    pub platform: Option<String>,
+    pub line: usize,
+    pub commands: Vec<Command>,
+}
+
+/// One instruction with where it was.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Command {
+    pub line: usize,
+    pub end_line: usize,
+    pub column: usize,
+    pub instruction: Instruction,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Instruction {
+    Arg(Vec<ArgDecl>),
+    Env(Vec<(String, String)>),
+    Label(Vec<(String, String)>),
+    Expose(Vec<String>),
+    User(String),
+    Workdir(String),
+    Volume(Vec<String>),
+    StopSignal(String),
+    Healthcheck(Health),
+    Entrypoint(CommandLine),
+    Cmd(CommandLine),
+    /// JSON form only.
+    Shell(Vec<String>),
+    /// The trigger as written (recorded in the image config) and, checked
+    /// now, what it will run.
+    Onbuild {
+        expression: String,
+        trigger: Box<Instruction>,
+    },
+    Run(Run),
+    Copy(Copy),
+    Add(Add),
+    /// Deprecated; BuildKit records it as the image's `author`.
+    Maintainer(String),
+}
+
+/// `ARG NAME[=default]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArgDecl {
+    pub name: String,
+    pub default: Option<String>,
+}
+
+/// RUN, CMD, ENTRYPOINT, HEALTHCHECK CMD: a command in exec (JSON) form,
+/// or shell form (one string, run by the stage's SHELL).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandLine {
+    pub args: Vec<String>,
+    /// Shell form: the stage's SHELL goes in front.
+    pub shell: bool,
+    pub heredocs: Vec<Heredoc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Health {
+    /// `HEALTHCHECK NONE`: turn off the base's check.
+    None,
+    Cmd {
+        cmd: CommandLine,
+        interval_ns: Option<u64>,
+        timeout_ns: Option<u64>,
+        start_period_ns: Option<u64>,
+        start_interval_ns: Option<u64>,
+        retries: Option<u32>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Run {
+    pub cmd: CommandLine,
+    /// `--mount` values as written; [`Run::mounts`] holds them typed once
+    /// they are free of variables (always, after [`expand`]).
+    pub mount_flags: Vec<String>,
+    pub mounts: Vec<Mount>,
+    pub network: Option<Network>,
+    pub security: Option<Security>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Network {
+    Default,
+    None,
+    Host,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Security {
+    Sandbox,
+    Insecure,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MountType {
+    Bind,
+    Cache,
+    Tmpfs,
+    Secret,
+    Ssh,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sharing {
+    Shared,
+    Private,
+    Locked,
+}
+
+/// A `RUN --mount=...`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mount {
+    pub kind: MountType,
+    pub from: Option<String>,
+    pub source: Option<String>,
+    pub target: Option<String>,
+    pub readonly: bool,
+    pub id: Option<String>,
+    pub sharing: Option<Sharing>,
+    pub required: bool,
+    pub size: Option<String>,
+    pub mode: Option<u32>,
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+    pub env: Option<String>,
+}
+
+/// Sources and destination of COPY and ADD.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Paths {
+    pub sources: Vec<String>,
+    /// Heredoc sources: files made from the bodies.
+    pub inline: Vec<Heredoc>,
+    pub dest: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Copy {
+    pub paths: Paths,
+    pub from: Option<String>,
+    pub chown: Option<String>,
+    pub chmod: Option<String>,
+    pub link: bool,
+    pub parents: bool,
+    pub exclude: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Add {
+    pub paths: Paths,
+    pub chown: Option<String>,
+    pub chmod: Option<String>,
+    pub link: bool,
+    pub exclude: Vec<String>,
+    pub checksum: Option<String>,
+    pub keep_git_dir: Option<bool>,
+    pub unpack: Option<bool>,
+}
+
+const INSTRUCTIONS: &str = "FROM, ARG, ENV, LABEL, EXPOSE, USER, WORKDIR, VOLUME, STOPSIGNAL, HEALTHCHECK, ENTRYPOINT, CMD, SHELL, ONBUILD, RUN, COPY, ADD, MAINTAINER";
+
+/// Flags an instruction takes.
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    Bool,
+    One,
+    Many,
+}
+
+/// Flags as given: `(name, values)`.
+struct Flags {
+    given: Vec<(String, Vec<String>)>,
+}
+
+impl Flags {
+    fn parse(node: &Node, file: &str, allowed: &[(&str, Kind)]) -> Result<Flags, DockerfileError> {
+        let upper = node.name().to_ascii_uppercase();
+        let mut given: Vec<(String, Vec<String>)> = Vec::new();
+        for f in &node.flags {
+            let Some(body) = f.strip_prefix("--") else {
+                return Err(node.error_at(
+                    file,
+                    f,
+                    format!("{upper} flag `{f}` should start with --"),
+                ));
+            };
+            let (name, value) = match body.split_once('=') {
+                Some((n, v)) => (n, Some(v)),
+                None => (body, None),
+            };
+            let Some((_, kind)) = allowed.iter().find(|(n, _)| *n == name) else {
+                let takes = if allowed.is_empty() {
+                    format!("{upper} takes no flags")
+                } else {
+                    let names: Vec<String> =
+                        allowed.iter().map(|(n, _)| format!("--{n}")).collect();
+                    format!("{upper} takes {}", names.join(", "))
+                };
+                return Err(node.error_at(
+                    file,
+                    f,
+                    format!("unknown flag --{name} on {upper}: {takes}"),
+                ));
+            };
+            let value = match (kind, value) {
+                (Kind::Bool, None) => "true".to_owned(),
+                (Kind::Bool, Some(v)) if v.eq_ignore_ascii_case("true") => "true".to_owned(),
+                (Kind::Bool, Some(v)) if v.eq_ignore_ascii_case("false") => "false".to_owned(),
+                (Kind::Bool, Some(v)) => {
+                    return Err(node.error_at(
+                        file,
+                        f,
+                        format!("--{name} on {upper} is true or false, not `{v}`"),
+                    ));
+                }
+                (_, None) => {
+                    return Err(node.error_at(
+                        file,
+                        f,
+                        format!("--{name} on {upper} needs a value: --{name}=VALUE"),
+                    ));
+                }
+                (_, Some(v)) => v.to_owned(),
+            };
+            match given.iter_mut().find(|(n, _)| n == name) {
+                Some((_, vs)) if *kind == Kind::Many => vs.push(value),
+                Some(_) => {
+                    return Err(node.error_at(
+                        file,
+                        f,
+                        format!("--{name} given twice on {upper}: keep one"),
+                    ));
+                }
+                None => given.push((name.to_owned(), vec![value])),
+            }
+        }
+        Ok(Flags { given })
+    }
+
+    fn one(&self, name: &str) -> Option<String> {
+        self.given
+            .iter()
+            .find(|(n, _)| n == name)
+            .and_then(|(_, v)| v.first().cloned())
+    }
+    fn many(&self, name: &str) -> Vec<String> {
+        self.given
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    }
+    fn bool(&self, name: &str) -> Option<bool> {
+        self.one(name).map(|v| v == "true")
+    }
+}
+
+/// Typed instructions and stages from a parsed Dockerfile.
+pub fn parse(df: &Dockerfile) -> Result<Instructions, DockerfileError> {
+    let file = df.file.as_str();
+    let mut out = Instructions {
+        file: df.file.clone(),
+        escape: df.escape,
+        meta_args: Vec::new(),
+        stages: Vec::new(),
+    };
+    for node in &df.nodes {
+        if node.name() == "from" {
+            let stage = from(node, file, out.stages.len())?;
+            out.stages.push(stage);
+            continue;
+        }
+        let command = Command {
+            line: node.start_line,
+            end_line: node.end_line,
+            column: node.column,
+            instruction: instruction(node, file, &node.heredocs)?,
+        };
+        match out.stages.last_mut() {
+            Some(stage) => stage.commands.push(command),
+            None if matches!(command.instruction, Instruction::Arg(_)) => {
+                out.meta_args.push(command)
+            }
+            None => {
+                return Err(node.error(
+                    file,
+                    format!(
+                        "{} before the first FROM: only ARG may come before FROM; add a FROM line above it",
+                        node.name().to_ascii_uppercase()
+                    ),
+                ));
+            }
+        }
+    }
+    if out.stages.is_empty() {
+        let line = df.nodes.last().map(|n| n.end_line).unwrap_or(1);
+        return Err(DockerfileError {
+            file: file.to_owned(),
+            line,
+            column: 1,
+            message: "no FROM instruction: a Dockerfile starts its first stage with `FROM image`"
+                .to_owned(),
+        });
+    }
+    Ok(out)
+}
+
+fn words(node: &Node) -> Vec<String> {
+    match &node.args {
+        Args::Words(w) | Args::Json(w) => w.clone(),
+        Args::Text(t) => vec![t.clone()],
+        _ => Vec::new(),
+    }
+}
+
+fn from(node: &Node, file: &str, index: usize) -> Result<Stage, DockerfileError> {
+    let flags = Flags::parse(node, file, &[("platform", Kind::One)])?;
+    let args = words(node);
+    let name = match args.as_slice() {
+        [_] => None,
+        [_, as_, name] if as_.eq_ignore_ascii_case("as") => {
+            let lower = name.to_ascii_lowercase();
+            let mut chars = lower.chars();
+            let valid = chars.next().is_some_and(|c| c.is_ascii_lowercase())
+                && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-_.".contains(c));
+            if !valid {
+                return Err(node.error_at(file, name, format!(
+                    "invalid name for build stage: `{name}`: a stage name starts with a letter and holds only letters, digits, -, _ and ."
+                )));
+            }
+            Some(lower)
+        }
+        _ => {
+            return Err(node.error(
+                file,
+                "FROM requires either one or three arguments: `FROM image` or `FROM image AS name`",
+            ));
+        }
+    };
+    Ok(Stage {
+        index,
+        name,
+        base: args[0].clone(),
+        platform: flags.one("platform"),
+        line: node.start_line,
+        commands: Vec::new(),
+    })
+}
+
+fn exactly_one(node: &Node, file: &str) -> Result<String, DockerfileError> {
+    match &node.args {
+        Args::Text(t) => Ok(t.clone()),
+        _ => {
+            let upper = node.name().to_ascii_uppercase();
+            Err(node.error(file, format!("{upper} requires exactly one argument")))
+        }
+    }
+}
+
+fn command_line(args: &Args, heredocs: &[Heredoc]) -> CommandLine {
+    match args {
+        Args::Json(v) => CommandLine {
+            args: v.clone(),
+            shell: false,
+            heredocs: heredocs.to_vec(),
+        },
+        Args::Text(t) => CommandLine {
+            args: vec![t.clone()],
+            shell: true,
+            heredocs: heredocs.to_vec(),
+        },
+        _ => CommandLine {
+            args: Vec::new(),
+            shell: true,
+            heredocs: heredocs.to_vec(),
+        },
+    }
+}
+
+fn pairs(node: &Node, file: &str) -> Result<Vec<(String, String)>, DockerfileError> {
+    let upper = node.name().to_ascii_uppercase();
+    let Args::Pairs(ps) = &node.args else {
+        return Err(node.error(
+            file,
+            format!("{upper} requires at least one argument: {upper} NAME=VALUE"),
+        ));
+    };
+    ps.iter()
+        .map(|p| {
+            if p.key.is_empty() {
+                Err(node.error(file, format!("{upper} names can not be blank")))
+            } else {
+                Ok((p.key.clone(), p.value.clone()))
+            }
+        })
+        .collect()
+}
+
+fn duration(
+    node: &Node,
+    file: &str,
+    flags: &Flags,
+    name: &str,
+) -> Result<Option<u64>, DockerfileError> {
+    let Some(v) = flags.one(name) else {
+        return Ok(None);
+    };
+    let ns = crate::graph::config::parse_duration(&v)
+        .map_err(|e| node.error_at(file, &format!("--{name}"), format!("--{name}: {e}")))?;
+    if ns != 0 && ns < 1_000_000 {
+        return Err(node.error_at(
+            file,
+            &format!("--{name}"),
+            format!("--{name} cannot be less than 1ms"),
+        ));
+    }
+    Ok((ns != 0).then_some(ns))
+}
+
+fn paths(node: &Node, file: &str, heredocs: &[Heredoc]) -> Result<Paths, DockerfileError> {
+    let upper = node.name().to_ascii_uppercase();
+    let args = words(node);
+    let Some((dest, srcs)) = args.split_last().filter(|(_, s)| !s.is_empty()) else {
+        return Err(node.error(file, format!(
+            "{upper} requires at least two arguments, but only one was provided: give the source(s) and a destination"
+        )));
+    };
+    if super::parser::heredoc_word(dest).is_some() {
+        return Err(node.error_at(
+            file,
+            dest,
+            format!("{upper} cannot accept a heredoc as a destination"),
+        ));
+    }
+    let mut p = Paths {
+        sources: Vec::new(),
+        inline: Vec::new(),
+        dest: dest.clone(),
+    };
+    for s in srcs {
+        match super::parser::heredoc_word(s) {
+            Some(h) => match heredocs.iter().find(|d| d.name == h.name) {
+                Some(d) => p.inline.push(d.clone()),
+                None => p.sources.push(s.clone()),
+            },
+            None => p.sources.push(s.clone()),
+        }
+    }
+    Ok(p)
+}
+
+fn instruction(
+    node: &Node,
+    file: &str,
+    heredocs: &[Heredoc],
+) -> Result<Instruction, DockerfileError> {
+    let name = node.name();
+    let upper = name.to_ascii_uppercase();
+    let no_flags = |node: &Node| Flags::parse(node, file, &[]).map(|_| ());
+    let at_least_one = || node.error(file, format!("{upper} requires at least one argument"));
+    Ok(match name.as_str() {
+        "arg" => {
+            no_flags(node)?;
+            let ws = words(node);
+            if ws.is_empty() {
+                return Err(at_least_one());
+            }
+            let decls = ws
+                .into_iter()
+                .map(|w| match w.split_once('=') {
+                    Some(("", _)) => Err(node.error(file, "ARG names can not be blank")),
+                    Some((k, v)) => Ok(ArgDecl {
+                        name: k.to_owned(),
+                        default: Some(v.to_owned()),
+                    }),
+                    None => Ok(ArgDecl {
+                        name: w,
+                        default: None,
+                    }),
+                })
+                .collect::<Result<_, _>>()?;
+            Instruction::Arg(decls)
+        }
+        "env" => {
+            no_flags(node)?;
+            Instruction::Env(pairs(node, file)?)
+        }
+        "label" => {
+            no_flags(node)?;
+            Instruction::Label(pairs(node, file)?)
+        }
+        "expose" => {
+            no_flags(node)?;
+            let mut ports = words(node);
+            if ports.is_empty() {
+                return Err(at_least_one());
+            }
+            ports.sort();
+            Instruction::Expose(ports)
+        }
+        "user" => {
+            no_flags(node)?;
+            Instruction::User(exactly_one(node, file)?)
+        }
+        "workdir" => {
+            no_flags(node)?;
+            Instruction::Workdir(exactly_one(node, file)?)
+        }
+        "stopsignal" => {
+            no_flags(node)?;
+            Instruction::StopSignal(exactly_one(node, file)?)
+        }
+        "maintainer" => {
+            no_flags(node)?;
+            Instruction::Maintainer(exactly_one(node, file)?)
+        }
+        "volume" => {
+            no_flags(node)?;
+            let vs = words(node);
+            if vs.is_empty() {
+                return Err(at_least_one());
+            }
+            if vs.iter().any(|v| v.trim().is_empty()) {
+                return Err(node.error(file, "VOLUME specified can not be an empty string"));
+            }
+            Instruction::Volume(vs.into_iter().map(|v| v.trim().to_owned()).collect())
+        }
+        "cmd" => {
+            no_flags(node)?;
+            Instruction::Cmd(command_line(&node.args, heredocs))
+        }
+        "entrypoint" => {
+            no_flags(node)?;
+            Instruction::Entrypoint(command_line(&node.args, heredocs))
+        }
+        "shell" => {
+            no_flags(node)?;
+            match &node.args {
+                Args::Json(v) if !v.is_empty() => Instruction::Shell(v.clone()),
+                Args::Json(_) | Args::None => return Err(at_least_one()),
+                _ => {
+                    return Err(node.error(file, "SHELL requires the arguments to be in JSON form: SHELL [\"/bin/sh\", \"-c\"]"));
+                }
+            }
+        }
+        "healthcheck" => {
+            let flags = Flags::parse(
+                node,
+                file,
+                &[
+                    ("interval", Kind::One),
+                    ("timeout", Kind::One),
+                    ("start-period", Kind::One),
+                    ("start-interval", Kind::One),
+                    ("retries", Kind::One),
+                ],
+            )?;
+            let Args::Health { kind, cmd } = &node.args else {
+                return Err(at_least_one());
+            };
+            match kind.to_ascii_uppercase().as_str() {
+                "NONE" if matches!(**cmd, Args::None) => Instruction::Healthcheck(Health::None),
+                "NONE" => return Err(node.error(file, "HEALTHCHECK NONE takes no arguments")),
+                "CMD" => {
+                    let cmd = command_line(cmd, &[]);
+                    if cmd.args.is_empty() {
+                        return Err(node.error(file, "Missing command after HEALTHCHECK CMD"));
+                    }
+                    let retries = match flags.one("retries") {
+                        None => None,
+                        Some(r) => Some(r.parse::<u32>().map_err(|_| {
+                            node.error_at(
+                                file,
+                                "--retries",
+                                format!(
+                                    "--retries `{r}` is not a count: give a whole number like 3"
+                                ),
+                            )
+                        })?),
+                    };
+                    Instruction::Healthcheck(Health::Cmd {
+                        cmd,
+                        interval_ns: duration(node, file, &flags, "interval")?,
+                        timeout_ns: duration(node, file, &flags, "timeout")?,
+                        start_period_ns: duration(node, file, &flags, "start-period")?,
+                        start_interval_ns: duration(node, file, &flags, "start-interval")?,
+                        retries,
+                    })
+                }
+                _ => {
+                    return Err(node.error_at(
+                        file,
+                        kind,
+                        format!("Unknown type `{kind}` in HEALTHCHECK (try CMD or NONE)"),
+                    ));
+                }
+            }
+        }
+        "onbuild" => {
+            no_flags(node)?;
+            let Args::Sub(inner) = &node.args else {
+                return Err(at_least_one());
+            };
+            let trigger = inner.name().to_ascii_uppercase();
+            match trigger.as_str() {
+                "ONBUILD" => {
+                    return Err(
+                        node.error(file, "Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed")
+                    )
+                }
+                "FROM" | "MAINTAINER" => {
+                    return Err(node.error(
+                        file,
+                        format!("{trigger} isn't allowed as an ONBUILD trigger"),
+                    ));
+                }
+                _ => {}
+            }
+            let mut expression = inner.original.clone();
+            for h in heredocs {
+                expression.push('\n');
+                expression.push_str(&h.content);
+                expression.push_str(&h.name);
+            }
+            Instruction::Onbuild {
+                expression,
+                trigger: Box::new(instruction(inner, file, heredocs)?),
+            }
+        }
+        "run" => {
+            let flags = Flags::parse(
+                node,
+                file,
+                &[
+                    ("mount", Kind::Many),
+                    ("network", Kind::One),
+                    ("security", Kind::One),
+                ],
+            )?;
+            let cmd = command_line(&node.args, heredocs);
+            if cmd.args.is_empty() {
+                return Err(at_least_one());
+            }
+            let network = match flags.one("network").as_deref() {
+                None => None,
+                Some("default") => Some(Network::Default),
+                Some("none") => Some(Network::None),
+                Some("host") => Some(Network::Host),
+                Some(other) => {
+                    return Err(node.error_at(
+                        file,
+                        "--network",
+                        format!("unsupported network mode `{other}`: use default, none or host"),
+                    ));
+                }
+            };
+            let security = match flags.one("security").as_deref() {
+                None => None,
+                Some("sandbox") => Some(Security::Sandbox),
+                Some("insecure") => Some(Security::Insecure),
+                Some(other) => {
+                    return Err(node.error_at(
+                        file,
+                        "--security",
+                        format!("unsupported security mode `{other}`: use sandbox or insecure"),
+                    ));
+                }
+            };
+            let mount_flags = flags.many("mount");
+            let mut mounts = Vec::new();
+            for m in &mount_flags {
+                let parsed = if m.contains('$') {
+                    parse_mount(m, &|v| Ok(v.to_owned()), true)
+                } else {
+                    parse_mount(m, &|v| Ok(v.to_owned()), false)
+                };
+                let mount =
+                    parsed.map_err(|e| node.error_at(file, m, format!("--mount={m}: {e}")))?;
+                mounts.extend(mount);
+            }
+            if mounts.len() != mount_flags.len() {
+                mounts.clear();
+            }
+            Instruction::Run(Run {
+                cmd,
+                mount_flags,
+                mounts,
+                network,
+                security,
+            })
+        }
+        "copy" => {
+            let flags = Flags::parse(
+                node,
+                file,
+                &[
+                    ("from", Kind::One),
+                    ("chown", Kind::One),
+                    ("chmod", Kind::One),
+                    ("link", Kind::Bool),
+                    ("parents", Kind::Bool),
+                    ("exclude", Kind::Many),
+                ],
+            )?;
+            Instruction::Copy(Copy {
+                paths: paths(node, file, heredocs)?,
+                from: flags.one("from"),
+                chown: flags.one("chown"),
+                chmod: flags.one("chmod"),
+                link: flags.bool("link").unwrap_or(false),
+                parents: flags.bool("parents").unwrap_or(false),
+                exclude: flags.many("exclude"),
+            })
+        }
+        "add" => {
+            let flags = Flags::parse(
+                node,
+                file,
+                &[
+                    ("chown", Kind::One),
+                    ("chmod", Kind::One),
+                    ("link", Kind::Bool),
+                    ("keep-git-dir", Kind::Bool),
+                    ("checksum", Kind::One),
+                    ("unpack", Kind::Bool),
+                    ("exclude", Kind::Many),
+                ],
+            )?;
+            Instruction::Add(Add {
+                paths: paths(node, file, heredocs)?,
+                chown: flags.one("chown"),
+                chmod: flags.one("chmod"),
+                link: flags.bool("link").unwrap_or(false),
+                exclude: flags.many("exclude"),
+                checksum: flags.one("checksum"),
+                keep_git_dir: flags.bool("keep-git-dir"),
+                unpack: flags.bool("unpack"),
+            })
+        }
+        _ => {
+            return Err(node.error(
+                file,
+                format!(
+                    "unknown instruction `{}`: a Dockerfile instruction is one of {INSTRUCTIONS}",
+                    node.keyword
+                ),
+            ));
+        }
+    })
+}
+
+/// Parses one `--mount` value (comma-separated `key=value`, CSV quoting
+/// allowed), expanding each value. With `check_only`, fields whose value
+/// still holds a variable are only checked for their key, and no mount is
+/// returned.
+fn parse_mount(
+    val: &str,
+    expand: &dyn Fn(&str) -> Result<String, ExpandError>,
+    check_only: bool,
+) -> Result<Option<Mount>, String> {
+    let mut m = Mount {
+        kind: MountType::Bind,
+        from: None,
+        source: None,
+        target: None,
+        readonly: false,
+        id: None,
+        sharing: None,
+        required: false,
+        size: None,
+        mode: None,
+        uid: None,
+        gid: None,
+        env: None,
+    };
+    let mut ro_auto = true;
+    let bool_of = |k: &str, v: &str| match v.to_ascii_lowercase().as_str() {
+        "1" | "t" | "true" => Ok(true),
+        "0" | "f" | "false" => Ok(false),
+        _ => Err(format!("invalid value for {k}: `{v}` (true or false)")),
+    };
+    for field in csv_fields(val)? {
+        let (key, value) = match field.split_once('=') {
+            Some((k, v)) => (k.to_ascii_lowercase(), Some(v)),
+            None => (field.to_ascii_lowercase(), None),
+        };
+        let Some(value) = value else {
+            match key.as_str() {
+                "readonly" | "ro" => {
+                    m.readonly = true;
+                    ro_auto = false;
+                }
+                "readwrite" | "rw" => {
+                    m.readonly = false;
+                    ro_auto = false;
+                }
+                "required" => m.required = true,
+                _ => {
+                    return Err(format!(
+                        "invalid field `{field}`: it must be a key=value pair"
+                    ))
+                }
+            }
+            continue;
+        };
+        if key == "from" && value.contains('$') && !value.ends_with('$') {
+            return Err("`from` doesn't support variable expansion: define an alias stage (FROM ... AS name) instead".to_owned());
+        }
+        if check_only && value.contains('$') {
+            if !MOUNT_KEYS.contains(&key.as_str()) {
+                return Err(format!(
+                    "unexpected key `{key}` in `{field}`: use one of {}",
+                    MOUNT_KEYS.join(", ")
+                ));
+            }
+            continue;
+        }
+        let value = expand(value).map_err(|e| e.0)?;
+        match key.as_str() {
+            "type" => {
+                m.kind = match value.to_ascii_lowercase().as_str() {
+                    "bind" => MountType::Bind,
+                    "cache" => MountType::Cache,
+                    "tmpfs" => MountType::Tmpfs,
+                    "secret" => MountType::Secret,
+                    "ssh" => MountType::Ssh,
+                    _ => return Err(format!(
+                        "unsupported mount type `{value}`: use bind, cache, tmpfs, secret or ssh"
+                    )),
+                }
+            }
+            "from" => m.from = Some(value),
+            "source" | "src" => m.source = Some(value),
+            "target" | "dst" | "destination" => m.target = Some(value),
+            "readonly" | "ro" => {
+                m.readonly = bool_of(&key, &value)?;
+                ro_auto = false;
+            }
+            "readwrite" | "rw" => {
+                m.readonly = !bool_of(&key, &value)?;
+                ro_auto = false;
+            }
+            "required" => m.required = bool_of(&key, &value)?,
+            "size" => m.size = Some(value),
+            "id" => m.id = Some(value),
+            "sharing" => {
+                m.sharing =
+                    Some(match value.to_ascii_lowercase().as_str() {
+                        "shared" => Sharing::Shared,
+                        "private" => Sharing::Private,
+                        "locked" => Sharing::Locked,
+                        _ => return Err(format!(
+                            "unsupported sharing value `{value}`: use shared, private or locked"
+                        )),
+                    })
+            }
+            "mode" => {
+                m.mode = Some(u32::from_str_radix(&value, 8).map_err(|_| {
+                    format!("invalid value `{value}` for mode: give octal like 0644")
+                })?)
+            }
+            "uid" => {
+                m.uid = Some(
+                    value
+                        .parse()
+                        .map_err(|_| format!("invalid value `{value}` for uid: give a number"))?,
+                )
+            }
+            "gid" => {
+                m.gid = Some(
+                    value
+                        .parse()
+                        .map_err(|_| format!("invalid value `{value}` for gid: give a number"))?,
+                )
+            }
+            "env" => m.env = Some(value),
+            _ => {
+                return Err(format!(
+                    "unexpected key `{key}` in `{field}`: use one of {}",
+                    MOUNT_KEYS.join(", ")
+                ))
+            }
+        }
+    }
+    if check_only {
+        return Ok(None);
+    }
+    let kind = format!("{:?}", m.kind).to_ascii_lowercase();
+    let file_info = matches!(
+        m.kind,
+        MountType::Secret | MountType::Ssh | MountType::Cache
+    );
+    if !file_info && (m.mode.is_some() || m.uid.is_some() || m.gid.is_some()) {
+        return Err(format!(
+            "mode, uid and gid are not allowed for {kind} mounts"
+        ));
+    }
+    if m.required && !matches!(m.kind, MountType::Secret | MountType::Ssh) {
+        return Err(format!("`required` is not allowed for {kind} mounts"));
+    }
+    if m.size.is_some() && m.kind != MountType::Tmpfs {
+        return Err(format!("`size` is not allowed for {kind} mounts"));
+    }
+    if ro_auto {
+        m.readonly = !matches!(m.kind, MountType::Cache | MountType::Tmpfs);
+    }
+    if m.kind == MountType::Secret {
+        if m.from.is_some() {
+            return Err("a secret mount should not have a from".to_owned());
+        }
+        if m.sharing.is_some() {
+            return Err("a secret mount should not define sharing".to_owned());
+        }
+        if m.source.is_none() && m.target.is_none() && m.id.is_none() {
+            return Err("invalid secret mount: give id=NAME or target=PATH".to_owned());
+        }
+        if m.source.is_some() && m.id.is_some() {
+            return Err("a secret mount takes source or id, not both".to_owned());
+        }
+    }
+    if m.sharing.is_some() && m.kind != MountType::Cache {
+        return Err(format!("sharing is only for cache mounts, not {kind}"));
+    }
+    Ok(Some(m))
+}
+
+const MOUNT_KEYS: &[&str] = &[
+    "type",
+    "from",
+    "source",
+    "src",
+    "target",
+    "dst",
+    "destination",
+    "readonly",
+    "ro",
+    "readwrite",
+    "rw",
+    "required",
+    "size",
+    "id",
+    "sharing",
+    "mode",
+    "uid",
+    "gid",
+    "env",
+];
+
+/// One CSV record: fields split on `,`, a field may be `"quoted"` with
+/// `""` for a quote.
+fn csv_fields(s: &str) -> Result<Vec<String>, String> {
+    let mut fields = Vec::new();
+    let mut cur = String::new();
+    let mut chars = s.chars().peekable();
+    let mut quoted = false;
+    let mut field_start = true;
+    while let Some(c) = chars.next() {
+        if quoted {
+            if c == '"' {
+                if chars.peek() == Some(&'"') {
+                    chars.next();
+                    cur.push('"');
+                } else {
+                    quoted = false;
+                }
+            } else {
+                cur.push(c);
+            }
+        } else if c == '"' && field_start {
+            quoted = true;
+            field_start = false;
+        } else if c == ',' {
+            fields.push(std::mem::take(&mut cur));
+            field_start = true;
+        } else {
+            cur.push(c);
+            field_start = false;
+        }
+    }
+    if quoted {
+        return Err("unterminated quote in --mount: close the `\"`".to_owned());
+    }
+    fields.push(cur);
+    Ok(fields)
+}
+
+/// A Dockerfile with every value docker expands, expanded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Expanded {
+    /// The meta ARGs' values (build args and defaults), as FROM saw them.
+    pub meta_args: Vars,
+    pub stages: Vec<ExpandedStage>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExpandedStage {
+    /// The stage, base and platform expanded, commands expanded.
+    pub stage: Stage,
+    /// ENV set by the stage (and the stage it starts from), in order.
+    pub env: Vars,
+}
+
+/// Expands `ins` with `build_args` (`--build-arg K=V`). `base_env`
+/// gives the environment of an image a stage starts from (its config's
+/// Env), for `$PATH` and friends; a stage that starts from an earlier
+/// stage starts from that stage's ENV.
+pub fn expand(
+    ins: &Instructions,
+    build_args: &[(String, String)],
+    base_env: &dyn Fn(&str) -> Vars,
+) -> Result<Expanded, DockerfileError> {
+    let file = ins.file.as_str();
+    let lx = Lexer::new(ins.escape);
+    let given: Vars = build_args
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let fail = |line: usize, column: usize, e: ExpandError| DockerfileError {
+        file: file.to_owned(),
+        line,
+        column,
+        message: e.0,
+    };
+
+    let mut meta = Vars::new();
+    for c in &ins.meta_args {
+        let Instruction::Arg(decls) = &c.instruction else {
+            continue;
+        };
+        for d in decls {
+            let value = match (given.get(&d.name), &d.default) {
+                (Some(v), _) => Some(v.to_owned()),
+                (None, Some(def)) => {
+                    Some(lx.word(def, &meta).map_err(|e| fail(c.line, c.column, e))?)
+                }
+                (None, None) => None,
+            };
+            if let Some(v) = value {
+                meta.set(&d.name, &v);
+            }
+        }
+    }
+
+    let mut done: Vec<ExpandedStage> = Vec::new();
+    for stage in &ins.stages {
+        let base = lx
+            .word(&stage.base, &meta)
+            .map_err(|e| fail(stage.line, 1, e))?;
+        if base.is_empty() {
+            return Err(DockerfileError {
+                file: file.to_owned(),
+                line: stage.line,
+                column: 1,
+                message: format!(
+                    "base name (`{}`) should not be blank: give the ARG a default or pass --build-arg",
+                    stage.base
+                ),
+            });
+        }
+        let platform = match &stage.platform {
+            None => None,
+            Some(p) => {
+                let v = lx.word(p, &meta).map_err(|e| fail(stage.line, 1, e))?;
+                if v.is_empty() {
+                    return Err(DockerfileError {
+                        file: file.to_owned(),
+                        line: stage.line,
+                        column: 1,
+                        message: format!("empty platform value from expression `{p}`: pass --build-arg or write the platform"),
+                    });
+                }
+                Some(v)
+            }
+        };
+        let mut env = match done
+            .iter()
+            .find(|s| s.stage.name.as_deref() == Some(base.to_ascii_lowercase().as_str()))
+        {
+            Some(parent) => parent.env.clone(),
+            None => base_env(&base),
+        };
+        // What expansion sees: ENV and declared ARGs, the later winning.
+        let mut scope = env.clone();
+        let mut commands = Vec::new();
+        for c in &stage.commands {
+            let at = |e: ExpandError| fail(c.line, c.column, e);
+            let instruction = match &c.instruction {
+                Instruction::Arg(decls) => {
+                    let mut out = Vec::new();
+                    for d in decls {
+                        let value = match (given.get(&d.name), &d.default) {
+                            (Some(v), _) => Some(v.to_owned()),
+                            (None, Some(def)) => Some(lx.word(def, &scope).map_err(at)?),
+                            (None, None) => meta.get(&d.name).map(str::to_owned),
+                        };
+                        if let Some(v) = &value {
+                            scope.set(&d.name, v);
+                        }
+                        out.push(ArgDecl {
+                            name: d.name.clone(),
+                            default: value,
+                        });
+                    }
+                    Instruction::Arg(out)
+                }
+                Instruction::Env(kvs) => {
+                    let mut out = Vec::new();
+                    for (k, v) in kvs {
+                        let k = lx.word(k, &scope).map_err(at)?;
+                        let v = lx.word(v, &scope).map_err(at)?;
+                        scope.set(&k, &v);
+                        env.set(&k, &v);
+                        out.push((k, v));
+                    }
+                    Instruction::Env(out)
+                }
+                other => expand_instruction(other, &lx, &scope).map_err(at)?,
+            };
+            commands.push(Command {
+                instruction,
+                ..c.clone()
+            });
+        }
+        done.push(ExpandedStage {
+            stage: Stage {
+                base,
+                platform,
+                commands,
+                ..stage.clone()
+            },
+            env,
+        });
+    }
+    Ok(Expanded {
+        meta_args: meta,
+        stages: done,
+    })
+}
+
+fn opt(lx: &Lexer, v: &Option<String>, vars: &Vars) -> Result<Option<String>, ExpandError> {
+    v.as_ref().map(|v| lx.word(v, vars)).transpose()
+}
+
+fn expand_paths(lx: &Lexer, p: &Paths, vars: &Vars) -> Result<Paths, ExpandError> {
+    let body = Lexer {
+        skip_quotes: true,
+        ..Lexer::new('\\')
+    };
+    Ok(Paths {
+        sources: p
+            .sources
+            .iter()
+            .map(|s| lx.word(s, vars))
+            .collect::<Result<_, _>>()?,
+        inline: p
+            .inline
+            .iter()
+            .map(|h| {
+                Ok(Heredoc {
+                    content: if h.expand {
+                        body.word(&h.body(), vars)?
+                    } else {
+                        h.body()
+                    },
+                    chomp: false,
+                    ..h.clone()
+                })
+            })
+            .collect::<Result<_, ExpandError>>()?,
+        dest: lx.word(&p.dest, vars)?,
+    })
+}
+
+fn expand_instruction(
+    i: &Instruction,
+    lx: &Lexer,
+    vars: &Vars,
+) -> Result<Instruction, ExpandError> {
+    let w = |s: &String| lx.word(s, vars);
+    Ok(match i {
+        Instruction::Label(kvs) => Instruction::Label(
+            kvs.iter()
+                .map(|(k, v)| Ok((w(k)?, w(v)?)))
+                .collect::<Result<_, ExpandError>>()?,
+        ),
+        Instruction::Expose(ports) => {
+            let mut out = Vec::new();
+            for p in ports {
+                out.extend(lx.words(p, vars)?);
+            }
+            Instruction::Expose(out)
+        }
+        Instruction::User(u) => Instruction::User(w(u)?),
+        Instruction::Workdir(d) => Instruction::Workdir(w(d)?),
+        Instruction::StopSignal(s) => Instruction::StopSignal(w(s)?),
+        Instruction::Volume(vs) => Instruction::Volume(vs.iter().map(w).collect::<Result<_, _>>()?),
+        Instruction::Copy(c) => {
+            if let Some(from) = &c.from {
+                if lx.word(from, &Vars::new())? != *from {
+                    return Err(ExpandError(
+                        "variable expansion is not supported for --from: define a stage with `FROM ${ARG} AS name` (ARG from the global scope) and copy from it".to_owned(),
+                    ));
+                }
+            }
+            Instruction::Copy(Copy {
+                paths: expand_paths(lx, &c.paths, vars)?,
+                chown: opt(lx, &c.chown, vars)?,
+                chmod: opt(lx, &c.chmod, vars)?,
+                ..c.clone()
+            })
+        }
+        Instruction::Add(a) => Instruction::Add(Add {
+            paths: expand_paths(lx, &a.paths, vars)?,
+            chown: opt(lx, &a.chown, vars)?,
+            chmod: opt(lx, &a.chmod, vars)?,
+            checksum: opt(lx, &a.checksum, vars)?,
+            ..a.clone()
+        }),
+        Instruction::Run(r) => {
+            let mut mounts = Vec::new();
+            for m in &r.mount_flags {
+                let expand = |v: &str| lx.word(v, vars);
+                let mount = parse_mount(m, &expand, false)
+                    .map_err(|e| ExpandError(format!("--mount={m}: {e}")))?;
+                mounts.extend(mount);
+            }
+            Instruction::Run(Run {
+                mounts,
+                ..r.clone()
+            })
+        }
+        other => other.clone(),
+    })
+}
+
+#[cfg(test)]
+mod tests;
