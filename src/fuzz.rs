@@ -256,14 +256,14 @@ fn dockerfile() {
             "type=secret", "[\"", "\"]", "# escape=`\n", " AS ",
         ],
         |b| {
-            use crate::frontend::dockerfile::{instructions, parser};
+            use crate::frontend::dockerfile::{expand, instructions, parser};
             if let Ok(df) = parser::parse(b, "Dockerfile") {
                 for n in &df.nodes {
                     let _ = n.dump();
                 }
                 if let Ok(ins) = instructions::parse(&df) {
                     let args = vec![("A".to_owned(), "1 2".to_owned())];
-                    let _ = instructions::expand(&ins, &args, &|_| Default::default());
+                    let _ = expand::expand(&ins, &args, &|_| Default::default());
                 }
             }
         },

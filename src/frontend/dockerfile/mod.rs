@@ -7,9 +7,9 @@
 //! - [`instructions`]: nodes -> typed instructions grouped into stages,
 //!   meta ARGs before the first FROM, every flag checked against the
 //!   instruction that takes it.
-//! - [`shell`]: docker's word and variable expansion, and
-//!   [`instructions::expand`], which applies it where docker does, with
-//!   docker's ARG scoping, before anything else reads a value.
+//! - [`shell`]: docker's word and variable expansion (the lexer), and
+//!   [`expand`], which applies it where docker does, with docker's ARG
+//!   scoping, before anything else reads a value.
 //!
 //! Lowering comes next: turning expanded stages into a
 //! [`crate::graph::Graph`] (resolving `COPY --from`, users, the native
@@ -17,6 +17,7 @@
 //! Nothing here reads a file or runs anything: each rung takes the one
 //! before it as data, so each is tested table-driven on its own.
 
+pub mod expand;
 pub mod instructions;
 pub mod parser;
 pub mod shell;

@@ -381,7 +381,9 @@ fn errors_carry_file_line_column_and_the_fix() {
 
 #[test]
 fn heredoc_words() {
-    let cases: &[(&str, Option<(&str, u32, bool, bool)>)] = &[
+    // (word, (name, fd, expand, chomp))
+    type Want<'a> = Option<(&'a str, u32, bool, bool)>;
+    let cases: &[(&str, Want)] = &[
         ("<<EOF", Some(("EOF", 0, true, false))),
         ("<<-EOF", Some(("EOF", 0, true, true))),
         ("<<\"EOF\"", Some(("EOF", 0, false, false))),
