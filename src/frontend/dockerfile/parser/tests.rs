@@ -185,6 +185,42 @@ fn instructions_parse_into_nodes() {
             "FOO bar\n",
             r#"1-1: foo "bar""#,
         ),
+        (
+            "flags and nothing else",
+            "CMD --verbose\n",
+            r#"1-1: cmd ["--verbose"]"#,
+        ),
+        (
+            "bool flag spelled out",
+            "COPY --link=true a b\n",
+            r#"1-1: copy ["--link=true"] ["a", "b"]"#,
+        ),
+        ("healthcheck alone", "HEALTHCHECK\n", "1-1: healthcheck"),
+        (
+            "healthcheck other type kept",
+            "HEALTHCHECK PING x y\n",
+            r#"1-1: healthcheck "PING" "x y""#,
+        ),
+        (
+            "json control escapes",
+            r#"CMD ["\b\f\t\u0000", ""]"#,
+            r#"1-1: cmd json["\u{8}\u{c}\t\0", ""]"#,
+        ),
+        (
+            "json inside a json string",
+            r#"CMD ["echo", "[\"x\"]"]"#,
+            r#"1-1: cmd json["echo", "[\"x\"]"]"#,
+        ),
+        (
+            "unterminated json is shell form",
+            "CMD [\"a\", \"b\"\n",
+            r#"1-1: cmd "[\"a\", \"b\"""#,
+        ),
+        (
+            "escaped quote outside quotes in env",
+            "ENV A=\\\"x\n",
+            r#"1-1: env "A"="\\\"x""#,
+        ),
     ];
     for (name, src, want) in cases {
         assert_eq!(dump(src), *want, "{name}");
@@ -362,6 +398,7 @@ fn errors_carry_file_line_column_and_the_fix() {
         ("bad escape", "# escape=x\nFROM a\n", "Dockerfile:1:1: invalid escape token `x`"),
         ("repeated directive", "# syntax=a\n# syntax=b\nFROM a\n", "Dockerfile:2:1: only one `# syntax=` parser directive"),
         ("not utf-8", "FROM a\nRUN \u{0}\n", ""),
+        ("nested json", "CMD [\"echo\", [\"x\"]]\n", "Dockerfile:1:1: when using JSON array syntax"),
     ];
     for (name, src, want) in cases {
         let got = parse(src.as_bytes(), "Dockerfile");
