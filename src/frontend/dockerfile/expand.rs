@@ -16,8 +16,9 @@
 //!
 //! Scoping: a meta ARG is visible in FROM lines; inside a stage a name is
 //! visible only after `ARG NAME` declares it (a bare `ARG NAME` takes the
-//! meta value); `--build-arg` overrides any default; an ENV sets the
-//! variable for what follows, shadowing an earlier ARG of the same name.
+//! meta value), and in the stages built on that stage; `--build-arg`
+//! overrides any default; an ENV sets the variable for what follows,
+//! shadowing an earlier ARG of the same name.
 //! An ARG used but never given expands to empty, as in docker.
 
 use super::instructions::{
@@ -39,8 +40,13 @@ pub struct Expanded {
 pub struct ExpandedStage {
     /// The stage, base and platform expanded, commands expanded.
     pub stage: Stage,
-    /// ENV set by the stage (and the stage it starts from), in order.
+    /// The image's environment at the end of the stage: the base's, then
+    /// each ENV, in order.
     pub env: Vars,
+    /// What expansion saw at the end of the stage: `env` and the declared
+    /// ARGs. A stage built on this one starts from it, as docker's
+    /// "an ARG is inherited by stages based on that stage".
+    pub scope: Vars,
 }
 
 /// Expands `ins` with `build_args` (`--build-arg K=V`). `base_env`
@@ -115,15 +121,14 @@ pub fn expand(
                 Some(v)
             }
         };
-        let mut env = match done
+        let parent = done
             .iter()
-            .find(|s| s.stage.name.as_deref() == Some(base.to_ascii_lowercase().as_str()))
-        {
-            Some(parent) => parent.env.clone(),
-            None => base_env(&base),
-        };
+            .find(|s| s.stage.name.as_deref() == Some(base.to_ascii_lowercase().as_str()));
         // What expansion sees: ENV and declared ARGs, the later winning.
-        let mut scope = env.clone();
+        let (mut env, mut scope) = match parent {
+            Some(parent) => (parent.env.clone(), parent.scope.clone()),
+            None => (base_env(&base), base_env(&base)),
+        };
         let mut commands = Vec::new();
         for c in &stage.commands {
             let at = |e: ExpandError| fail(c.line, c.column, e);
@@ -172,6 +177,7 @@ pub fn expand(
                 ..stage.clone()
             },
             env,
+            scope,
         });
     }
     Ok(Expanded {

@@ -84,6 +84,12 @@ fn expansion_follows_docker_scoping() {
     // An unused build arg is fine; an unset ARG expands to empty.
     let e = expanded("FROM a\nARG U\nWORKDIR /x$U\n", &[("OTHER", "1")]).unwrap();
     assert_eq!(stage_cmds(&e, 0)[1], Instruction::Workdir("/x".into()));
+    // ARGs declared in a stage are seen by the stages built on it, not by others.
+    let src = "FROM a AS one\nARG V=one\nFROM one\nUSER x$V\nFROM a\nUSER y$V\n";
+    let e = expanded(src, &[]).unwrap();
+    assert_eq!(stage_cmds(&e, 1)[0], Instruction::User("xone".into()));
+    assert_eq!(stage_cmds(&e, 2)[0], Instruction::User("y".into()));
+    assert_eq!(e.stages[1].env.iter().count(), 0);
     // A stage from a stage starts with its ENV; from an image, with the image's.
     let src = "FROM a AS one\nENV P=/one\nFROM one\nWORKDIR $P\nFROM img\nWORKDIR $PATH\n";
     let e = expand(&ins(src).unwrap(), &[], &|base: &str| {
