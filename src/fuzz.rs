@@ -263,7 +263,15 @@ fn dockerfile() {
                 }
                 if let Ok(ins) = instructions::parse(&df) {
                     let args = vec![("A".to_owned(), "1 2".to_owned())];
-                    let _ = expand::expand(&ins, &args, &|_| Default::default());
+                    let predefined = [("TARGETOS", "linux")].into_iter().collect();
+                    let _ = expand::expand(
+                        &ins,
+                        expand::Inputs {
+                            build_args: &args,
+                            predefined: &predefined,
+                            base_env: &|_| Default::default(),
+                        },
+                    );
                 }
             }
         },

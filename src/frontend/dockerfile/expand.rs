@@ -49,15 +49,30 @@ pub struct ExpandedStage {
     pub scope: Vars,
 }
 
-/// Expands `ins` with `build_args` (`--build-arg K=V`). `base_env`
-/// gives the environment of an image a stage starts from (its config's
-/// Env), for `$PATH` and friends; a stage that starts from an earlier
-/// stage starts from that stage's ENV.
-pub fn expand(
-    ins: &Instructions,
-    build_args: &[(String, String)],
-    base_env: &dyn Fn(&str) -> Vars,
-) -> Result<Expanded, DockerfileError> {
+/// What [`expand`] reads besides the Dockerfile.
+#[derive(Clone, Copy)]
+pub struct Inputs<'a> {
+    /// `--build-arg K=V`.
+    pub build_args: &'a [(String, String)],
+    /// Meta ARGs that exist without an `ARG` line, as BuildKit's
+    /// `TARGETPLATFORM`, `BUILDPLATFORM`, `TARGETOS`...: visible in FROM
+    /// lines, and in a stage after a bare `ARG NAME`. A build arg of the
+    /// same name wins.
+    pub predefined: &'a Vars,
+    /// The environment (config Env) of the image a stage starts from.
+    pub base_env: &'a dyn Fn(&str) -> Vars,
+}
+
+/// Expands `ins` with `inputs`. A stage starting from an image starts
+/// from `inputs.base_env` of it (its config's Env, for `$PATH` and
+/// friends); a stage starting from an earlier stage, from that stage's
+/// ENV and ARGs.
+pub fn expand(ins: &Instructions, inputs: Inputs) -> Result<Expanded, DockerfileError> {
+    let Inputs {
+        build_args,
+        predefined,
+        base_env,
+    } = inputs;
     let file = ins.file.as_str();
     let lx = Lexer::new(ins.escape);
     let given: Vars = build_args
@@ -71,7 +86,12 @@ pub fn expand(
         message: e.0,
     };
 
-    let mut meta = Vars::new();
+    let mut meta = predefined.clone();
+    for (k, v) in build_args {
+        if predefined.get(k).is_some() {
+            meta.set(k, v);
+        }
+    }
     for c in &ins.meta_args {
         let Instruction::Arg(decls) = &c.instruction else {
             continue;

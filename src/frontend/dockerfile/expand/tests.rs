@@ -17,7 +17,14 @@ fn expanded(src: &str, args: &[(&str, &str)]) -> Result<Expanded, DockerfileErro
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-    expand(&ins(src)?, &args, &no_base_env)
+    expand(
+        &ins(src)?,
+        Inputs {
+            build_args: &args,
+            predefined: &Vars::new(),
+            base_env: &no_base_env,
+        },
+    )
 }
 
 fn cl(args: &[&str], shell: bool) -> CommandLine {
@@ -92,14 +99,19 @@ fn expansion_follows_docker_scoping() {
     assert_eq!(e.stages[1].env.iter().count(), 0);
     // A stage from a stage starts with its ENV; from an image, with the image's.
     let src = "FROM a AS one\nENV P=/one\nFROM one\nWORKDIR $P\nFROM img\nWORKDIR $PATH\n";
-    let e = expand(&ins(src).unwrap(), &[], &|base: &str| {
+    let image_env = |base: &str| {
         if base == "img" {
             [("PATH", "/usr/bin")].into_iter().collect()
         } else {
             Vars::new()
         }
-    })
-    .unwrap();
+    };
+    let inputs = Inputs {
+        build_args: &[],
+        predefined: &Vars::new(),
+        base_env: &image_env,
+    };
+    let e = expand(&ins(src).unwrap(), inputs).unwrap();
     assert_eq!(stage_cmds(&e, 1)[0], Instruction::Workdir("/one".into()));
     assert_eq!(
         stage_cmds(&e, 2)[0],
@@ -230,4 +242,28 @@ fn backtick_escape_applies_to_expansion() {
     let c = stage_cmds(&e, 0);
     assert_eq!(c[0], Instruction::Workdir("C:\\app".into()));
     assert_eq!(c[1], Instruction::Env(kv(&[("A", "$HOME")])));
+}
+
+#[test]
+fn predefined_args_are_meta_args_without_an_arg_line() {
+    let predefined: Vars = [("TARGETARCH", "amd64"), ("BUILDPLATFORM", "linux/amd64")]
+        .into_iter()
+        .collect();
+    let src = "FROM --platform=$BUILDPLATFORM img:$TARGETARCH\nUSER u$TARGETARCH\nARG TARGETARCH\nUSER u$TARGETARCH\n";
+    for (args, want) in [
+        (vec![], "amd64"),
+        (vec![("TARGETARCH".to_owned(), "arm64".to_owned())], "arm64"),
+    ] {
+        let inputs = Inputs {
+            build_args: &args,
+            predefined: &predefined,
+            base_env: &no_base_env,
+        };
+        let e = expand(&ins(src).unwrap(), inputs).unwrap();
+        assert_eq!(e.stages[0].stage.base, format!("img:{want}"));
+        assert_eq!(e.stages[0].stage.platform.as_deref(), Some("linux/amd64"));
+        let c = stage_cmds(&e, 0);
+        assert_eq!(c[0], Instruction::User("u".into()));
+        assert_eq!(c[2], Instruction::User(format!("u{want}")));
+    }
 }
