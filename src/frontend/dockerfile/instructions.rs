@@ -1023,4 +1023,4 @@ fn csv_fields(s: &str) -> Result<Vec<String>, String> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -1,12 +1,8 @@
 //! Table tests for the expansion and ARG scoping.
 
 use super::*;
-use crate::frontend::dockerfile::instructions::{parse, CommandLine, Health};
-use crate::frontend::dockerfile::parser;
-
-fn ins(src: &str) -> Result<Instructions, DockerfileError> {
-    parse(&parser::parse(src.as_bytes(), "Dockerfile")?)
-}
+use crate::frontend::dockerfile::instructions::tests::{cl, ins, kv, s};
+use crate::frontend::dockerfile::instructions::Health;
 
 fn no_base_env(_: &str) -> Vars {
     Vars::new()
@@ -25,24 +21,6 @@ fn expanded(src: &str, args: &[(&str, &str)]) -> Result<Expanded, DockerfileErro
             base_env: &no_base_env,
         },
     )
-}
-
-fn cl(args: &[&str], shell: bool) -> CommandLine {
-    CommandLine {
-        args: args.iter().map(|s| s.to_string()).collect(),
-        shell,
-        heredocs: vec![],
-    }
-}
-
-fn s(v: &[&str]) -> Vec<String> {
-    v.iter().map(|s| s.to_string()).collect()
-}
-
-fn kv(v: &[(&str, &str)]) -> Vec<(String, String)> {
-    v.iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
 }
 
 fn stage_cmds(e: &Expanded, stage: usize) -> Vec<Instruction> {

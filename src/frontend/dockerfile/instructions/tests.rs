@@ -1,9 +1,10 @@
-//! Table tests for typed instructions, stages and the expansion.
+//! Table tests for typed instructions and stages; its helpers serve the
+//! expansion's tests too.
 
 use super::*;
 use crate::frontend::dockerfile::parser;
 
-fn ins(src: &str) -> Result<Instructions, DockerfileError> {
+pub(crate) fn ins(src: &str) -> Result<Instructions, DockerfileError> {
     parse(&parser::parse(src.as_bytes(), "Dockerfile")?)
 }
 
@@ -12,7 +13,7 @@ fn one(src: &str) -> Instruction {
     i.stages[0].commands[0].instruction.clone()
 }
 
-fn cl(args: &[&str], shell: bool) -> CommandLine {
+pub(crate) fn cl(args: &[&str], shell: bool) -> CommandLine {
     CommandLine {
         args: args.iter().map(|s| s.to_string()).collect(),
         shell,
@@ -20,11 +21,11 @@ fn cl(args: &[&str], shell: bool) -> CommandLine {
     }
 }
 
-fn s(v: &[&str]) -> Vec<String> {
+pub(crate) fn s(v: &[&str]) -> Vec<String> {
     v.iter().map(|s| s.to_string()).collect()
 }
 
-fn kv(v: &[(&str, &str)]) -> Vec<(String, String)> {
+pub(crate) fn kv(v: &[(&str, &str)]) -> Vec<(String, String)> {
     v.iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect()
