@@ -22,8 +22,9 @@
 //! An ARG used but never given expands to empty, as in docker.
 
 use super::instructions::{
-    parse_mount, Add, ArgDecl, Command, Copy, Instruction, Instructions, Paths, Run, Stage,
+    Add, ArgDecl, Command, Copy, Instruction, Instructions, Paths, Run, Stage,
 };
+use super::mount::parse_mount;
 use super::parser::Heredoc;
 use super::shell::{ExpandError, Lexer, Vars};
 use super::DockerfileError;

@@ -19,6 +19,7 @@
 
 pub mod expand;
 pub mod instructions;
+pub mod mount;
 pub mod parser;
 pub mod shell;
 
