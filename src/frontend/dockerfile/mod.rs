@@ -6,10 +6,14 @@
 //!   continuations, heredocs, JSON or shell form, flags. No meaning yet.
 //! - [`instructions`]: nodes -> typed instructions grouped into stages,
 //!   meta ARGs before the first FROM, every flag checked against the
-//!   instruction that takes it.
+//!   instruction that takes it; [`mount`] is `RUN --mount`'s own grammar.
 //! - [`shell`]: docker's word and variable expansion (the lexer), and
 //!   [`expand`], which applies it where docker does, with docker's ARG
 //!   scoping, before anything else reads a value.
+//!
+//! The expansion is a file of its own (BuildKit spreads it over the
+//! instructions' `Expand` methods and its dispatcher) so that which values
+//! expand and how ARGs are scoped read in one place.
 //!
 //! Lowering comes next: turning expanded stages into a
 //! [`crate::graph::Graph`] (resolving `COPY --from`, users, the native
