@@ -243,6 +243,42 @@ fn hoist_toml() {
 }
 
 #[test]
+fn dockerfile() {
+    fuzz(
+        "Dockerfile",
+        &[
+            "# syntax=docker/dockerfile:1\n# escape=\\\nARG BASE=alpine:3.20\nFROM --platform=$BUILDPLATFORM ${BASE:-x} AS build\nARG V\nENV A=1 B=\"x $V\" \\\n  C='y'\nRUN --mount=type=cache,target=/c,id=$V --network=none <<EOF bash\necho $A\nEOF\nCOPY --from=build --chown=a:a [\"a\", \"b\"] /d/\nHEALTHCHECK --interval=5s CMD [\"true\"]\nONBUILD RUN x\nEXPOSE ${P:-80} 53/udp\nUSER ${U:?no}\n",
+            "# escape=`\nFROM a\nRUN dir `\n  c:\\\nCOPY <<-\"X\" <<Y /o\n\tx\n\tX\ny\nY\nLABEL k=v\nVOLUME [\"/v\"]\nSHELL [\"sh\",\"-c\"]\n",
+        ],
+        &[
+            "FROM ", "RUN ", "COPY ", "ADD ", "ARG ", "ENV ", "ONBUILD ", "HEALTHCHECK ", "\\\n", "`\n",
+            "<<EOF", "<<-EOF", "<<'EOF'", "\nEOF\n", "${", "${A:-", "${A:?", ":+", "}", "--mount=", "--from=",
+            "type=secret", "[\"", "\"]", "# escape=`\n", " AS ",
+        ],
+        |b| {
+            use crate::frontend::dockerfile::{expand, instructions, parser};
+            if let Ok(df) = parser::parse(b, "Dockerfile") {
+                for n in &df.nodes {
+                    let _ = n.dump();
+                }
+                if let Ok(ins) = instructions::parse(&df) {
+                    let args = vec![("A".to_owned(), "1 2".to_owned())];
+                    let predefined = [("TARGETOS", "linux")].into_iter().collect();
+                    let _ = expand::expand(
+                        &ins,
+                        expand::Inputs {
+                            build_args: &args,
+                            predefined: &predefined,
+                            base_env: &|_| Default::default(),
+                        },
+                    );
+                }
+            }
+        },
+    );
+}
+
+#[test]
 fn dockerignore() {
     fuzz(
         ".dockerignore",

@@ -7,4 +7,5 @@
 //! recipes, detection). The Dockerfile and compose frontends land beside it
 //! and lower onto the same graph, so every frontend gets the same executor.
 
+pub mod dockerfile;
 pub mod recipe;
