@@ -366,3 +366,55 @@ fn in_memory_files_and_env() {
     );
     assert_eq!(loaded.project.name, "p");
 }
+
+/// Loads one service `s` from its body, in memory, and returns its dump
+/// lines (without the `project`/`service`/`image-name` lines) or the error.
+fn typed(body: &str) -> String {
+    let files: BTreeMap<PathBuf, Vec<u8>> = BTreeMap::new();
+    let sources = [Source {
+        path: PathBuf::from("p/compose.yml"),
+        bytes: svc(body).into_bytes(),
+    }];
+    let opts = Options {
+        env: [("FROM_ENV".to_string(), "e".to_string())].into(),
+        ..Options::default()
+    };
+    match load_project(&sources, &opts, &files) {
+        Ok(l) => model::dump(&l.project)
+            .lines()
+            .skip(3)
+            .map(str::trim)
+            .collect::<Vec<_>>()
+            .join("; "),
+        Err(e) => format!("error {e}"),
+    }
+}
+
+#[test]
+fn model_attributes() {
+    for (body, want) in [
+        ("build: .", "build.context ."),
+        ("build: {context: web, dockerfile: Dockerfile.prod}", "build.context web; build.dockerfile Dockerfile.prod"),
+        ("build: {dockerfile_inline: \"FROM scratch\"}", "build.context .; build.dockerfile_inline FROM scratch"),
+        ("build: {args: [A, FROM_ENV, B=]}", "build.context .; build.arg A; build.arg B=; build.arg FROM_ENV=e"),
+        ("build: {ssh: [default]}", "build.context .; build.ssh default"),
+        ("build: {ssh: {gh: ~/.ssh/id}}", "build.context .; build.ssh gh=~/.ssh/id"),
+        ("build: {secrets: [npmrc, {source: token, target: t}]}", "build.context .; build.secret npmrc; build.secret token"),
+        ("build: {no_cache: true, pull: false, network: host}", "build.context .; build.network host; build.no_cache true"),
+        ("build: {additional_contexts: {base: docker-image://alpine}}", "build.context .; build.additional_context base=docker-image://alpine"),
+        ("image: a\nports: [{target: 80, published: 8080}, 3000, \"127.0.0.1:53:53/udp\"]", "image a; port 8080:80/tcp; port 3000; port 127.0.0.1:53:53/udp"),
+        ("image: a\ncommand: sh -c 'echo hi'", "image a; command [\"sh\", \"-c\", \"echo hi\"]"),
+        ("image: a\nhealthcheck: {test: curl -f localhost, retries: 3}", "image a; healthcheck.test [\"CMD-SHELL\", \"curl -f localhost\"]; healthcheck.retries 3"),
+        ("image: a\nhealthcheck: {test: [NONE]}", "image a; healthcheck.test [\"NONE\"]; healthcheck.disable true"),
+        ("image: a\nenvironment: [FROM_ENV, UNSET]\nuser: \"1000:1000\"", "image a; environment FROM_ENV=e; environment UNSET; user 1000:1000"),
+        ("image: a\nlabels: [a=1, b]", "image a; label a=1; label b="),
+        ("build: {dockerfile: a, dockerfile_inline: b}", "error p/compose.yml:3: services.s.build: `dockerfile` and `dockerfile_inline` both set: keep one"),
+        ("build: [a]", "error p/compose.yml:3: services.s.build: `build` is a folder or a mapping (context, dockerfile...), not a sequence"),
+        ("image: {a: 1}", "error p/compose.yml:3: services.s.image: expected a string, found a mapping"),
+        ("image: a\nhealthcheck: {retries: many}", "error p/compose.yml:4: services.s.healthcheck.retries: expected a whole number"),
+        ("image: a\ncommand: \"unclosed 'quote\"", "error p/compose.yml:4: services.s.command: cannot split \"unclosed 'quote\" as a shell would: missing closing quote"),
+        ("build: {no_cache: yes}", "error p/compose.yml:3: services.s.build.no_cache: expected true or false, found a string"),
+    ] {
+        assert_eq!(typed(body), want, "{body}");
+    }
+}
