@@ -1,5 +1,7 @@
-//! Reading: YAML bytes to the untyped [`tree`](super::tree), the project's
-//! `.env`, the project name, and relative paths made the project's.
+//! Reading: which files (`COMPOSE_FILE`, else compose's default names and
+//! the override beside them), YAML bytes to the untyped
+//! [`tree`](super::tree), the project's `.env`, the project name, and
+//! relative build contexts made the project's.
 //!
 //! The YAML comes through yaml-rust2's event parser rather than a serde
 //! value: events carry each node's line (so an error after merging still
@@ -35,6 +37,7 @@ use super::{interpolate, Error, Options};
 /// tests and property tests.
 pub trait Files {
     fn read(&self, path: &Path) -> io::Result<Vec<u8>>;
+    fn is_file(&self, path: &Path) -> bool;
 }
 
 pub struct RealFiles;
@@ -42,6 +45,9 @@ pub struct RealFiles;
 impl Files for RealFiles {
     fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
         fs_err::read(path)
+    }
+    fn is_file(&self, path: &Path) -> bool {
+        path.is_file()
     }
 }
 
@@ -51,6 +57,60 @@ impl Files for BTreeMap<PathBuf, Vec<u8>> {
             .cloned()
             .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no such file"))
     }
+    fn is_file(&self, path: &Path) -> bool {
+        self.contains_key(path)
+    }
+}
+
+/// The names `docker compose` looks for without `-f`, in its order.
+pub const DEFAULT_FILES: &[&str] = &[
+    "compose.yaml",
+    "compose.yml",
+    "docker-compose.yml",
+    "docker-compose.yaml",
+];
+/// The override it then adds from the same folder, in its order.
+pub const DEFAULT_OVERRIDES: &[&str] = &[
+    "compose.override.yml",
+    "compose.override.yaml",
+    "docker-compose.override.yml",
+    "docker-compose.override.yaml",
+];
+
+/// The files `docker compose` reads when given no `-f`: `COMPOSE_FILE`
+/// (split on `COMPOSE_PATH_SEPARATOR`, default `:`), else the first of
+/// [`DEFAULT_FILES`] in `dir` or the nearest folder above it, plus the
+/// first of [`DEFAULT_OVERRIDES`] beside it. Empty when there is none.
+pub fn default_files(
+    dir: &Path,
+    env: &BTreeMap<String, String>,
+    files: &dyn Files,
+) -> Vec<PathBuf> {
+    if let Some(list) = env.get("COMPOSE_FILE") {
+        let sep = env
+            .get("COMPOSE_PATH_SEPARATOR")
+            .filter(|s| !s.is_empty())
+            .map_or(":", String::as_str);
+        return list
+            .split(sep)
+            .filter(|s| !s.is_empty())
+            .map(|s| dir.join(s))
+            .collect();
+    }
+    for folder in dir.ancestors() {
+        let first = |names: &[&str]| {
+            names
+                .iter()
+                .map(|n| folder.join(n))
+                .find(|p| files.is_file(p))
+        };
+        if let Some(main) = first(DEFAULT_FILES) {
+            let mut out = vec![main];
+            out.extend(first(DEFAULT_OVERRIDES));
+            return out;
+        }
+    }
+    Vec::new()
 }
 
 /// Nodes the loader may build in all, aliases expanded: far above any real
@@ -776,6 +836,57 @@ mod tests {
                 .to_string();
             assert!(e.contains(want), "{input:?}: {e}");
         }
+    }
+
+    #[test]
+    fn default_file_discovery() {
+        let tree = |names: &[&str]| -> BTreeMap<PathBuf, Vec<u8>> {
+            names
+                .iter()
+                .map(|n| (PathBuf::from(n), Vec::new()))
+                .collect()
+        };
+        let none: BTreeMap<String, String> = BTreeMap::new();
+        for (present, dir, want) in [
+            (
+                vec!["/p/docker-compose.yml"],
+                "/p",
+                vec!["/p/docker-compose.yml"],
+            ),
+            (
+                vec!["/p/docker-compose.yml", "/p/docker-compose.override.yml"],
+                "/p",
+                vec!["/p/docker-compose.yml", "/p/docker-compose.override.yml"],
+            ),
+            (
+                vec![
+                    "/p/compose.yaml",
+                    "/p/docker-compose.yml",
+                    "/p/compose.override.yml",
+                ],
+                "/p",
+                vec!["/p/compose.yaml", "/p/compose.override.yml"],
+            ),
+            (
+                vec!["/p/compose.yml"],
+                "/p/sub/deeper",
+                vec!["/p/compose.yml"],
+            ),
+            (vec!["/p/docker-compose.prod.yml"], "/p", vec![]),
+        ] {
+            let got = default_files(Path::new(dir), &none, &tree(&present));
+            let want: Vec<PathBuf> = want.iter().map(PathBuf::from).collect();
+            assert_eq!(got, want, "{present:?} from {dir}");
+        }
+        let env: BTreeMap<String, String> = [
+            ("COMPOSE_FILE".to_string(), "a.yml;b/c.yml".to_string()),
+            ("COMPOSE_PATH_SEPARATOR".to_string(), ";".to_string()),
+        ]
+        .into();
+        assert_eq!(
+            default_files(Path::new("/p"), &env, &tree(&[])),
+            vec![PathBuf::from("/p/a.yml"), PathBuf::from("/p/b/c.yml")]
+        );
     }
 
     #[test]
