@@ -26,7 +26,9 @@
 //! do not merge) are honoured on mapping values, in the files given and in
 //! a service that `extends` another; not on single sequence entries.
 //! `networks.*.ipam.config` keeps the default (append) rule: networks are
-//! not built.
+//! not built. One deliberate difference: compose-go's table names
+//! `build.platform` (no such key), so it keeps a platform written twice;
+//! here `build.platforms` is de-duplicated, so it is not built twice.
 
 use super::tree::{Node, Path, Tag, Value};
 use super::Error;

@@ -15,9 +15,18 @@
 //! 5. [`model`]: typed only now, after merging, so the rules above see the
 //!    same untyped data compose's do; profiles select the services.
 //!
+//! [`tree`] is one file more than the layout names: the untyped tree and
+//! its key paths, which every step above shares.
+//!
 //! Lowering onto [`crate::graph::Graph`] comes next (`lower.rs`), and so
 //! does the CLI (`hoist build -f docker-compose.yml`): this module runs
 //! nothing and reads files only through [`Files`].
+//!
+//! Not covered yet: `include:` (an error saying to use `-f`), the contents
+//! of `env_file` (a run-time matter), compose's JSON-schema validation
+//! (keys the build does not read are ignored, not checked), relative paths
+//! other than the build context in an `extends` target, `depends_on` on a
+//! service its profiles disable, `!reset` on single sequence entries.
 
 pub mod extends;
 pub mod interpolate;
@@ -145,6 +154,20 @@ pub fn load_project(
                         "the top level must be a mapping (services: ...), not {}",
                         doc.kind()
                     ),
+                ));
+            }
+            if let Some(include) = doc.get("include") {
+                return Err(Error::at(
+                    include,
+                    &tree::Path::of(&["include"]),
+                    "`include` is not supported yet: pass those files with -f instead \
+                     (their services are merged in order)",
+                ));
+            }
+            if doc.get("version").is_some() {
+                warnings.push(format!(
+                    "{}: `version` is obsolete and ignored; remove it",
+                    source.path.display()
                 ));
             }
             interpolate::tree(&mut doc, &env, &mut warnings)?;

@@ -418,3 +418,38 @@ fn model_attributes() {
         assert_eq!(typed(body), want, "{body}");
     }
 }
+
+#[test]
+fn documents_merge_in_order_and_include_is_refused() {
+    let files: BTreeMap<PathBuf, Vec<u8>> = BTreeMap::new();
+    let load = |text: &str| {
+        let sources = [Source {
+            path: PathBuf::from("p/compose.yml"),
+            bytes: text.as_bytes().to_vec(),
+        }];
+        load_project(&sources, &Options::default(), &files)
+    };
+    let two = "version: '3.8'\nservices:\n  s: {build: ., environment: [A=1]}\n---\nservices:\n  s: {environment: {A: 2}, image: s:2}\n";
+    let loaded = load(two).expect("loads");
+    let s = &loaded.project.services["s"];
+    assert_eq!(s.environment.get("A"), Some(&Some("2".to_string())));
+    assert_eq!(s.image.as_deref(), Some("s:2"));
+    assert_eq!(
+        loaded.warnings,
+        ["p/compose.yml: `version` is obsolete and ignored; remove it"]
+    );
+    let e = load("include: [other.yml]\nservices: {}\n")
+        .expect_err("include")
+        .to_string();
+    assert!(
+        e.starts_with("p/compose.yml:1: include: `include` is not supported yet"),
+        "{e}"
+    );
+    let e = load("services: [a]\n").expect_err("list").to_string();
+    assert_eq!(
+        e,
+        "p/compose.yml:1: services: `services` must be a mapping, not a sequence"
+    );
+    let e = load("- a\n").expect_err("top list").to_string();
+    assert!(e.contains("the top level must be a mapping"), "{e}");
+}
