@@ -14,7 +14,7 @@
 //! as in compose-go: an override file's service extends with what that
 //! file (or the file it names) says, not with the merged result.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -38,8 +38,12 @@ pub fn apply(doc: &mut Node, file: &Path, ctx: &mut Ctx<'_>) -> Result<(), Error
     let Some(services) = doc.get("services") else {
         return Ok(());
     };
-    let snapshot = match &services.value {
-        Value::Map(_) => services.clone(),
+    // In the file's order, so that the first error is always the same one.
+    let (order, index): (Vec<String>, Services) = match &services.value {
+        Value::Map(entries) => (
+            entries.iter().map(|(k, _)| k.clone()).collect(),
+            entries.iter().cloned().collect(),
+        ),
         Value::Null => return Ok(()),
         _ => {
             return Err(Error::at(
@@ -49,27 +53,32 @@ pub fn apply(doc: &mut Node, file: &Path, ctx: &mut Ctx<'_>) -> Result<(), Error
             ))
         }
     };
-    let Value::Map(entries) = &snapshot.value else {
-        return Ok(());
-    };
-    let mut resolved = Vec::new();
-    for (name, _) in entries {
-        let mut chain = Vec::new();
-        resolved.push((
-            name.clone(),
-            resolve(&snapshot, name, file, ctx, &mut chain)?,
-        ));
+    let mut resolved: HashMap<String, Node> = HashMap::new();
+    for name in &order {
+        if index.get(name).and_then(|n| n.get("extends")).is_some() {
+            let mut chain = Vec::new();
+            resolved.insert(name.clone(), resolve(&index, name, file, ctx, &mut chain)?);
+        }
     }
-    if let Some(services) = doc.get_mut("services") {
-        for (name, node) in resolved {
-            services.insert(&name, node);
+    if let Some(Node {
+        value: Value::Map(entries),
+        ..
+    }) = doc.get_mut("services")
+    {
+        for (name, node) in entries.iter_mut() {
+            if let Some(r) = resolved.remove(name) {
+                *node = r;
+            }
         }
     }
     Ok(())
 }
 
+/// A file's services by name.
+type Services = HashMap<String, Node>;
+
 fn resolve(
-    services: &Node,
+    services: &Services,
     name: &str,
     file: &Path,
     ctx: &mut Ctx<'_>,
@@ -142,7 +151,7 @@ fn resolve(
     chain.push(here);
     let base = match other {
         None => {
-            if services.get(&base_name).is_none() {
+            if !services.contains_key(&base_name) {
                 return Err(Error::at(
                     ext,
                     &ext_path,
@@ -157,7 +166,7 @@ fn resolve(
         Some(f) => {
             let other = file.parent().unwrap_or(Path::new("")).join(&f);
             let other_services = load_other(&other, ctx)?;
-            if other_services.get(&base_name).is_none() {
+            if !other_services.contains_key(&base_name) {
                 return Err(Error::at(
                     ext,
                     &ext_path,
@@ -181,7 +190,7 @@ fn resolve(
 
 /// The `services` of another file, read as the files given are, its build
 /// contexts made relative to its folder.
-fn load_other(other: &Path, ctx: &mut Ctx<'_>) -> Result<Node, Error> {
+fn load_other(other: &Path, ctx: &mut Ctx<'_>) -> Result<Services, Error> {
     let bytes = ctx.files.read(other).map_err(|e| Error::Read {
         path: other.display().to_string(),
         source: e,
@@ -207,12 +216,10 @@ fn load_other(other: &Path, ctx: &mut Ctx<'_>) -> Result<Node, Error> {
         });
     }
     match merged.and_then(|mut m| m.remove("services")) {
-        Some(
-            s @ Node {
-                value: Value::Map(_),
-                ..
-            },
-        ) => Ok(s),
+        Some(Node {
+            value: Value::Map(entries),
+            ..
+        }) => Ok(entries.into_iter().collect()),
         _ => Err(Error::Project(format!(
             "{}: no `services` mapping to extend from",
             other.display()

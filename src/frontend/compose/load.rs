@@ -141,6 +141,8 @@ enum Frame {
     Seq(Vec<Node>, Pos, Tag, usize),
     Map {
         entries: Vec<(String, Node)>,
+        /// Each key's line, to find one written twice without a scan.
+        seen: HashMap<String, u32>,
         key: Option<(String, u32)>,
         pos: Pos,
         tag: Tag,
@@ -279,6 +281,7 @@ pub fn parse_yaml(bytes: &[u8], file: &Arc<str>, budget: &mut Budget) -> Result<
                 }
                 stack.push(Frame::Map {
                     entries: Vec::new(),
+                    seen: HashMap::new(),
                     key: None,
                     pos,
                     tag: tag_of(&tag),
@@ -339,6 +342,7 @@ pub fn parse_yaml(bytes: &[u8], file: &Arc<str>, budget: &mut Budget) -> Result<
             Some(Frame::Seq(items, ..)) => items.push(node),
             Some(Frame::Map {
                 entries,
+                seen,
                 key,
                 merges,
                 ..
@@ -360,16 +364,14 @@ pub fn parse_yaml(bytes: &[u8], file: &Arc<str>, budget: &mut Budget) -> Result<
                 Some((name, line)) => {
                     if name == "<<" {
                         merges.push(node);
-                    } else if let Some((_, first)) = entries.iter().find(|(k, _)| *k == name) {
+                    } else if let Some(first) = seen.get(&name) {
                         return Err(yaml_err(
                             line as usize,
                             0,
-                            format!(
-                                "mapping key {name:?} already defined at line {}",
-                                first.pos.line
-                            ),
+                            format!("mapping key {name:?} already defined at line {first}"),
                         ));
                     } else {
+                        seen.insert(name.clone(), line);
                         entries.push((name, node));
                     }
                 }
@@ -411,9 +413,11 @@ fn merge_key(entries: &mut Vec<(String, Node)>, merged: Node, file: &str) -> Res
             })
         }
     };
+    let mut present: std::collections::HashSet<String> =
+        entries.iter().map(|(k, _)| k.clone()).collect();
     for map in maps {
         for (k, v) in map {
-            if !entries.iter().any(|(e, _)| *e == k) {
+            if present.insert(k.clone()) {
                 entries.push((k, v));
             }
         }

@@ -30,6 +30,8 @@
 //! `build.platform` (no such key), so it keeps a platform written twice;
 //! here `build.platforms` is de-duplicated, so it is not built twice.
 
+use std::collections::HashMap;
+
 use super::tree::{Node, Path, Tag, Value};
 use super::Error;
 
@@ -176,9 +178,17 @@ fn merge_maps(
     over: Vec<(String, Node)>,
     path: &Path,
 ) -> Result<Vec<(String, Node)>, Error> {
+    let mut at: HashMap<String, usize> = base
+        .iter()
+        .enumerate()
+        .map(|(i, (k, _))| (k.clone(), i))
+        .collect();
     for (k, v) in over {
-        match base.iter().position(|(b, _)| *b == k) {
-            None => base.push((k, v)),
+        match at.get(&k).copied() {
+            None => {
+                at.insert(k.clone(), base.len());
+                base.push((k, v));
+            }
             Some(i) => {
                 let p = path.child(&k);
                 let placeholder = Node::new(Value::Null, v.pos.clone());
@@ -379,13 +389,13 @@ pub fn enforce_unicity(node: &mut Node, path: &Path) -> Result<(), Error> {
         Value::Seq(items) => {
             if let Some((_, index)) = UNIQUE.iter().find(|(p, _)| path.matches(p)) {
                 let mut out: Vec<Node> = Vec::with_capacity(items.len());
-                let mut keys: Vec<String> = Vec::with_capacity(items.len());
+                let mut keys: HashMap<String, usize> = HashMap::with_capacity(items.len());
                 for item in items.drain(..) {
                     let key = index_of(*index, &item, path)?;
-                    match keys.iter().position(|k| *k == key) {
-                        Some(i) => out[i] = item,
+                    match keys.get(&key) {
+                        Some(&i) => out[i] = item,
                         None => {
-                            keys.push(key);
+                            keys.insert(key, out.len());
                             out.push(item);
                         }
                     }

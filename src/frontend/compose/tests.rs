@@ -453,3 +453,35 @@ fn documents_merge_in_order_and_include_is_refused() {
     let e = load("- a\n").expect_err("top list").to_string();
     assert!(e.contains("the top level must be a mapping"), "{e}");
 }
+
+#[test]
+fn many_services_and_keys_load() {
+    const N: usize = 5_000;
+    // Lookups are by index, not by scanning: N services, each extending
+    // a base, with an N-key environment merged twice.
+    let mut a = String::from("services:\n  base: {build: .}\n");
+    let mut env = String::from("x-env: &env\n");
+    for i in 0..N {
+        a.push_str(&format!("  s{i}: {{extends: base}}\n"));
+        env.push_str(&format!("  K{i}: v\n"));
+    }
+    let b = format!("{env}services:\n  base:\n    environment: *env\n");
+    let files: BTreeMap<PathBuf, Vec<u8>> = BTreeMap::new();
+    let sources = [
+        Source {
+            path: PathBuf::from("p/a.yml"),
+            bytes: a.into_bytes(),
+        },
+        Source {
+            path: PathBuf::from("p/b.yml"),
+            bytes: b.clone().into_bytes(),
+        },
+        Source {
+            path: PathBuf::from("p/c.yml"),
+            bytes: b.into_bytes(),
+        },
+    ];
+    let loaded = load_project(&sources, &Options::default(), &files).expect("loads");
+    assert_eq!(loaded.project.services.len(), N + 1);
+    assert_eq!(loaded.project.services["base"].environment.len(), N);
+}
