@@ -707,9 +707,12 @@ pub fn join(base: &Path, rel: &str) -> String {
     out.display().to_string()
 }
 
-/// Makes each service's build context relative to `base` (the project
-/// folder for the files given, the file's own folder for an `extends`
-/// target), as compose resolves relative paths.
+/// Makes each service's build context, and its additional contexts that
+/// are folders, relative to `base` (the project folder for the files
+/// given, the file's own folder for an `extends` target), as compose
+/// resolves relative paths. URLs, `docker-image://`, `target:` and
+/// `service:` contexts stay as written; so does `dockerfile` (it is
+/// relative to the context).
 pub fn resolve_paths(doc: &mut Node, base: &Path) {
     let Some(Node {
         value: Value::Map(services),
@@ -718,23 +721,48 @@ pub fn resolve_paths(doc: &mut Node, base: &Path) {
     else {
         return;
     };
+    let local = |s: &str| !is_remote(s) && !s.starts_with("target:") && !s.starts_with("service:");
     for (_, service) in services.iter_mut() {
         let Some(build) = service.get_mut("build") else {
             continue;
         };
-        let ctx = match &mut build.value {
-            Value::Str(_) => Some(build),
-            Value::Map(_) => build.get_mut("context"),
-            _ => None,
-        };
+        if let Value::Str(s) = &mut build.value {
+            if local(s) {
+                *s = join(base, s);
+            }
+            continue;
+        }
         if let Some(Node {
             value: Value::Str(s),
             ..
-        }) = ctx
+        }) = build.get_mut("context")
         {
-            if !is_remote(s) {
+            if local(s) {
                 *s = join(base, s);
             }
+        }
+        match build.get_mut("additional_contexts").map(|n| &mut n.value) {
+            Some(Value::Map(entries)) => {
+                for (_, v) in entries.iter_mut() {
+                    if let Value::Str(s) = &mut v.value {
+                        if local(s) {
+                            *s = join(base, s);
+                        }
+                    }
+                }
+            }
+            Some(Value::Seq(items)) => {
+                for item in items.iter_mut() {
+                    if let Value::Str(s) = &mut item.value {
+                        if let Some((k, v)) = s.split_once('=') {
+                            if local(v) {
+                                *s = format!("{k}={}", join(base, v));
+                            }
+                        }
+                    }
+                }
+            }
+            _ => {}
         }
     }
 }
@@ -972,5 +1000,40 @@ mod tests {
         assert_eq!(ctx("b"), "proj/../agent");
         assert_eq!(ctx("c"), "https://x/y.git");
         assert_eq!(ctx("d"), "/abs");
+        let mut doc = parse(
+            "services:\n  a:\n    build:\n      context: .\n      additional_contexts:\n        shared: ../shared\n        base: docker-image://alpine\n        other: service:web\n  b:\n    build:\n      additional_contexts: [lib=./lib, t=target:deps, g=https://x/y.git]\n",
+        )
+        .expect("parses")
+        .remove(0);
+        resolve_paths(&mut doc, Path::new("proj"));
+        let extra = |s: &str| {
+            let n = doc
+                .get("services")
+                .and_then(|x| x.get(s))
+                .and_then(|x| x.get("build"));
+            let n = n
+                .and_then(|b| b.get("additional_contexts"))
+                .expect("contexts");
+            match &n.value {
+                Value::Map(m) => m
+                    .iter()
+                    .map(|(k, v)| format!("{k}={}", v.scalar_text().unwrap_or_default()))
+                    .collect::<Vec<_>>(),
+                Value::Seq(items) => items.iter().filter_map(Node::scalar_text).collect(),
+                _ => Vec::new(),
+            }
+        };
+        assert_eq!(
+            extra("a"),
+            [
+                "shared=proj/../shared",
+                "base=docker-image://alpine",
+                "other=service:web"
+            ]
+        );
+        assert_eq!(
+            extra("b"),
+            ["lib=proj/lib", "t=target:deps", "g=https://x/y.git"]
+        );
     }
 }
