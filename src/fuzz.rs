@@ -279,6 +279,53 @@ fn dockerfile() {
 }
 
 #[test]
+fn compose_files() {
+    use crate::frontend::compose;
+    fuzz(
+        "compose",
+        &[
+            include_str!("../testdata/compose/web-agent/docker-compose.yml"),
+            include_str!("../testdata/compose/web-agent/docker-compose.prod.yml"),
+            include_str!("../testdata/compose/extends/compose.yml"),
+            include_str!("../testdata/compose/interpolation/compose.yml"),
+            "services:\n  s:\n    extends: {file: base.yml, service: s}\n    build: !reset null\n    ports: !override [\"1:1\"]\n",
+            "# .env\nexport A=1\nB='x $A'\nC=\"y ${A:-z}\\n\" # c\nD\n",
+        ],
+        &[
+            "${A:-", "${A?", "${A:+x}", "}", "$$", "!reset ", "!override ", "<<: *a", "&a ", "*a",
+            "extends: ", "file: base.yml", "file: compose.yml", "service: s", "build: ",
+            "services:\n  ", "\n    ", "- ", "'", "\"", "export ", "profiles: [", "---\n",
+            "environment: ", "args: ", "ports: ", "volumes: ", "healthcheck: ", "{target: 1}",
+        ],
+        |b| {
+            let mut files: std::collections::BTreeMap<std::path::PathBuf, Vec<u8>> =
+                std::collections::BTreeMap::new();
+            files.insert("p/.env".into(), b.to_vec());
+            files.insert("p/base.yml".into(), b.to_vec());
+            let sources = [
+                compose::Source {
+                    path: "p/compose.yml".into(),
+                    bytes: b.to_vec(),
+                },
+                compose::Source {
+                    path: "p/compose.override.yml".into(),
+                    bytes: b.to_vec(),
+                },
+            ];
+            let opts = compose::Options {
+                profiles: vec!["debug".into()],
+                ..compose::Options::default()
+            };
+            if let Ok(loaded) = compose::load_project(&sources, &opts, &files) {
+                let _ = compose::model::dump(&loaded.project);
+            }
+            let _ = compose::load::parse_dotenv(b, ".env", &std::collections::BTreeMap::new());
+            let _ = compose::interpolate::substitute(&text(b), &|_| Some("v".into()));
+        },
+    );
+}
+
+#[test]
 fn dockerignore() {
     fuzz(
         ".dockerignore",

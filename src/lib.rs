@@ -13,7 +13,8 @@
 //!
 //! - [`frontend`]: every way to describe an image (today hoist.toml, flags
 //!   and stock recipes in [`frontend::recipe`]) turned into a
-//!   [`graph::Graph`]. Runs nothing.
+//!   [`graph::Graph`]. Runs nothing. [`frontend::compose`] loads compose
+//!   files as `docker compose` does (its lowering comes next).
 //! - [`graph`]: what a build is, as pure data: stages, steps, and the
 //!   settings every frontend fills in ([`graph::spec`], [`graph::config`]).
 //! - [`exec`]: the executor. For each step its key first, then the cache,

@@ -3,9 +3,13 @@
 //! nothing: it fills in the data types of [`crate::graph::spec`] and
 //! leaves keys, caches and work to [`crate::exec`].
 //!
-//! Today there is one, hoist's own [`recipe`] (hoist.toml, flags, stock
-//! recipes, detection). The Dockerfile and compose frontends land beside it
-//! and lower onto the same graph, so every frontend gets the same executor.
+//! Today there is hoist's own [`recipe`] (hoist.toml, flags, stock
+//! recipes, detection), which lowers onto the graph. The Dockerfile
+//! ([`dockerfile`]: parser, typed instructions, expansion) and compose
+//! ([`compose`]: loading, interpolation, extends, merge, model) frontends
+//! are being built beside it; once they lower onto the same graph, every
+//! frontend gets the same executor.
 
+pub mod compose;
 pub mod dockerfile;
 pub mod recipe;
