@@ -21,7 +21,7 @@
 //!   and only on a miss the work: [`exec::steps`] (user, app, copy, host,
 //!   run, config), native installs through [`deps`], sandbox runs through
 //!   [`sandbox`]; [`exec::assemble`] writes manifests, indexes, outputs
-//!   and pushes. `--dry-run` is [`exec::explain`].
+//!   and pushes. `--dry-run` is [`exec::explain`](mod@exec::explain).
 //! - [`ops`]: one entry point per verb (build, bundle, inspect, images,
 //!   lock, pull), orchestration only; the `hoist` binary's `cli` module
 //!   parses argv, calls one of these and draws the events they report.
@@ -35,7 +35,7 @@
 //!   content-addressed store), [`transport`] (`oci:`, `oci-archive:`,
 //!   `docker-archive:`), [`registry`] (the distribution client), [`net`]
 //!   (the HTTP setup and the one retry policy), and the types that prove
-//!   validity: [`digest`], [`reference`] (image references and transport
+//!   validity: [`digest`], [`reference`](mod@reference) (image references and transport
 //!   names).
 //!
 //! No module imports one above it: `tests/it/layout.rs` reads the `use

@@ -10,7 +10,7 @@
 //!   hit there runs no stage), and shared to `--cache-to` once it is known;
 //! - `walk.rs` walks the image's own stage (host step, base, run steps,
 //!   facts, user, deps, app) in one order with one set of keys, over a
-//!   backend: [`build`] makes the layers, [`explain`] (`--dry-run`) only
+//!   backend: [`build`](mod@build) makes the layers, [`explain`](mod@explain) (`--dry-run`) only
 //!   looks the keys up and says why each would be reused or built;
 //! - [`steps`] holds what each step kind does, [`base`] resolves a base,
 //!   [`assemble`] writes indexes, outputs, pushes and SBOMs;
@@ -103,7 +103,7 @@ fn reach(graph: &Graph, names: &[&str]) -> BTreeSet<String> {
 
 /// Builds the stages the image copies from (those whose copies miss the
 /// cache) and makes the copies' layers: `opts` with `stage_layers` set,
-/// ready for [`crate::exec::build`].
+/// ready for [`crate::exec::build`](mod@crate::exec::build).
 pub fn prepare(
     opts: &BuildOptions,
     platforms: usize,

@@ -1,5 +1,5 @@
 //! The network underneath everything that downloads: one HTTP client setup
-//! ([`client`]), one retry policy ([`retry`]) and one way to run downloads
+//! ([`client`](mod@client)), one retry policy ([`retry`]) and one way to run downloads
 //! side by side ([`parallel`]).
 //!
 //! The registry client, npm's tarball fetcher and pip's index and wheel

@@ -9,7 +9,7 @@
 //! store without locks, and a crash never leaves a half-written blob where
 //! a reader would find it.
 //!
-//! Deleting is the one thing that needs care: see [`lock`] for why every
+//! Deleting is the one thing that needs care: see `lock.rs` for why every
 //! open store holds a shared lock and a prune takes it exclusively, and
 //! [`gc`] for what is kept. Reading a cache entry refreshes its file's
 //! modification time, which is how the store knows what was used last.

@@ -4,7 +4,7 @@
 //! returning data, so that they are tested without files or network:
 //! [`requirements`] reads requirements.txt as `pip install -r` does, and
 //! [`tags`] reads wheel filenames and ranks them for the image's
-//! interpreter, architecture and C library. [`env`] describes the image's
+//! interpreter, architecture and C library. [`env`](mod@env) describes the image's
 //! Python, [`dist`] the files an index offers.
 
 pub mod dist;

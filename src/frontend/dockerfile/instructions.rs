@@ -108,7 +108,7 @@ pub enum Health {
 pub struct Run {
     pub cmd: CommandLine,
     /// `--mount` values as written; [`Run::mounts`] holds them typed once
-    /// they are free of variables (always, after [`expand`]).
+    /// they are free of variables (always, after [`super::expand`](mod@super::expand)).
     pub mount_flags: Vec<String>,
     pub mounts: Vec<Mount>,
     pub network: Option<Network>,

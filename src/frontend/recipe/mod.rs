@@ -1,7 +1,7 @@
 //! Recipes: what an image is made of, written down (hoist.toml, or a stock
 //! recipe built into hoist), and how the pieces are laid over each other.
 //!
-//! A recipe is data. This module reads it ([`file`]), keeps the stock ones
+//! A recipe is data. This module reads it ([`file`](mod@file)), keeps the stock ones
 //! ([`stock`]), works out what one image of a project is for one target
 //! ([`project`]), guesses which stock recipe fits a folder ([`detect`]) and
 //! writes a commented hoist.toml for `hoist init` ([`init`]). Turning the
