@@ -147,7 +147,11 @@ pub(super) fn flags_spec(a: &BuildArgs) -> Result<Spec> {
     let duration = |s: &Option<String>| s.as_deref().map(config::parse_duration).transpose();
     let mut s = Spec::default();
     let i = &mut s.image;
-    i.base = a.base.as_deref().map(Transport::parse).transpose()?;
+    i.base = a
+        .base
+        .as_deref()
+        .map(hoist::transport::recognise)
+        .transpose()?;
     i.platforms = a
         .platform
         .as_deref()

@@ -27,7 +27,7 @@ pub struct InspectArgs {
 }
 
 pub(super) fn run(a: InspectArgs, out: &Renderer) -> Result<()> {
-    let source = Transport::parse(&a.source)?;
+    let source = hoist::transport::recognise(&a.source)?;
     let platform = a
         .platform
         .as_deref()

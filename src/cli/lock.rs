@@ -12,7 +12,6 @@ use hoist::frontend::recipe::Spec;
 use hoist::graph::config::ConfigSettings;
 use hoist::layer::Compression;
 use hoist::store::Store;
-use hoist::transport::Transport;
 
 use super::render::{event_line, Mode, Renderer};
 use super::{platforms, registry_options, RegistryArgs};
@@ -52,7 +51,7 @@ pub(super) fn run(a: LockArgs, out: &Renderer) -> Result<()> {
             let opts = BuildOptions {
                 context: a.context.clone(),
                 ignore_file: ".dockerignore".into(),
-                base: Transport::parse(base)?,
+                base: hoist::transport::recognise(base)?,
                 platform: platforms[0].clone(),
                 user: None,
                 workdir: "/app".into(),

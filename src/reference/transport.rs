@@ -20,6 +20,14 @@ pub enum NameError {
     EmptyPath { input: String },
     #[error("image name `{name}` {why}")]
     BadName { name: String, why: String },
+    #[error("`{input}` is a path, not an image reference: name the format, as oci:{input} (an OCI layout folder, with index.json), oci-archive:{input} (a tar of one) or docker-archive:{input} (what `docker save` writes)")]
+    BarePath { input: String },
+}
+
+/// Whether `s` is spelled as a file path (`/x`, `./x`, `../x`, `~/x`, or
+/// `.`), which no image reference can be.
+pub fn is_path_like(s: &str) -> bool {
+    s == "." || s == ".." || ["/", "./", "../", "~/"].iter().any(|p| s.starts_with(p))
 }
 
 /// Where an image comes from or goes to.
@@ -94,6 +102,11 @@ impl Transport {
         }
         if s.is_empty() {
             return Err(bad("it is empty"));
+        }
+        if is_path_like(s) {
+            return Err(NameError::BarePath {
+                input: s.to_owned(),
+            });
         }
         if let Some((scheme, rest)) = s.split_once(':') {
             if FOREIGN_TRANSPORTS.contains(&scheme) && !name::is_valid_tag(rest) {

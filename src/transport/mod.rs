@@ -56,6 +56,53 @@ fn list(items: &[String]) -> String {
     }
 }
 
+/// Parses a transport name as [`Transport::parse`] does, and recognises a
+/// bare path (`./image`, `/srv/base.tar`) by what it holds: a folder with
+/// `index.json` is `oci:`, a tar holding `index.json` is `oci-archive:`,
+/// one holding only `manifest.json` is `docker-archive:` (what `docker
+/// save` writes). Anything else gets the parse error, which names the
+/// three prefixes.
+pub fn recognise(s: &str) -> Result<Transport, TransportError> {
+    match Transport::parse(s) {
+        Err(NameError::BarePath { .. }) => {}
+        other => return Ok(other?),
+    }
+    let path = match (s.strip_prefix("~/"), std::env::var_os("HOME")) {
+        (Some(rest), Some(home)) => std::path::PathBuf::from(home).join(rest),
+        _ => std::path::PathBuf::from(s),
+    };
+    if path.join("index.json").is_file() {
+        return Ok(Transport::Oci {
+            dir: path,
+            tag: None,
+        });
+    }
+    // A file that is no tar (or holds neither document) gets the error
+    // naming the three formats, not the tar reader's complaint.
+    if let Some(tar) = path
+        .is_file()
+        .then(|| tarfile::TarIndex::open(&path).ok())
+        .flatten()
+    {
+        if tar.find("index.json")?.is_some() {
+            return Ok(Transport::OciArchive {
+                file: path,
+                tag: None,
+            });
+        }
+        if tar.find("manifest.json")?.is_some() {
+            return Ok(Transport::DockerArchive {
+                file: path,
+                tag: None,
+            });
+        }
+    }
+    Err(NameError::BarePath {
+        input: s.to_owned(),
+    }
+    .into())
+}
+
 /// Errors reading or writing images through a transport.
 #[derive(Debug, thiserror::Error)]
 pub enum TransportError {

@@ -370,6 +370,11 @@ fn transport_parse_table() {
         ("docker-archive:x.tar:Bad!", Err("`Bad!`")),
         ("oci:x:bad tag", Err("`bad tag`")),
         ("a b", Err("spaces")),
+        ("./img", Err("`./img` is a path")),
+        ("/srv/base.tar", Err("oci-archive:/srv/base.tar")),
+        ("../a", Err("docker-archive:../a")),
+        (".", Err("oci:.")),
+        ("~/x", Err("is a path")),
     ];
     for (input, want) in cases {
         match (Transport::parse(input), want) {

@@ -373,3 +373,41 @@ fn outputs_that_cannot_be_created_say_why() {
         assert!(!r.stderr.contains(".tmp"), "{}", r.stderr);
     }
 }
+
+#[test]
+fn a_bare_path_base_is_recognised_by_what_it_holds() {
+    let env = Env::new();
+    let app = env.path("app");
+    small_app(&app);
+    let app = app.display().to_string();
+    // The test bases scripts/make-bases makes with umoci, skopeo and podman save.
+    let cases = [
+        (base("oci/busybox"), "base    oci:"),
+        (base("busybox.oci.tar"), "base    oci-archive:"),
+        (base("busybox.docker.tar"), "base    docker-archive:"),
+    ];
+    for (path, want) in cases {
+        let path = path.display().to_string();
+        let run = env.hoist(&[
+            "build",
+            &app,
+            "--base",
+            &path,
+            "--deps",
+            "none",
+            "--dry-run",
+        ]);
+        run.ok();
+        assert!(run.stdout.contains(want), "{path}: {}", run.stdout);
+        let shown = env.hoist(&["inspect", &path]);
+        shown.ok();
+    }
+    // A path that holds no image: the error names the three formats.
+    let not_image = env.path("notes.txt");
+    std::fs::write(&not_image, "not an image").unwrap();
+    let not_image = not_image.display().to_string();
+    env.hoist(&["build", &app, "--base", &not_image, "--dry-run"])
+        .fails_with(&format!(
+            "`{not_image}` is a path, not an image reference: name the format, as oci:{not_image}"
+        ));
+}
