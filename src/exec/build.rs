@@ -413,7 +413,7 @@ impl walk::Backend for Build<'_, '_> {
 
     fn deps(&mut self, step: walk::DepsStep<'_>) -> Result<(), BuildError> {
         let opts = self.opts;
-        let Some(base) = self.base.clone() else {
+        let Some(base) = &self.base else {
             return Ok(());
         };
         let shared = crate::cache::remote::RegistryCache::new(&opts.cache, &opts.registry)?;

@@ -13,6 +13,7 @@
 //! components of `[a-z0-9]` runs joined by `.`, `_`, `__` or dashes, and a
 //! tag of `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.
 
+use super::is_valid_tag;
 use super::transport::NameError;
 
 /// The longest repository name Docker accepts (domain and path).
@@ -135,16 +136,6 @@ fn is_valid_path_component(c: &str) -> bool {
         }
     }
     true
-}
-
-/// `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`
-pub(crate) fn is_valid_tag(t: &str) -> bool {
-    let word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
-    let b = t.as_bytes();
-    !b.is_empty()
-        && b.len() <= 128
-        && word(b[0])
-        && b[1..].iter().all(|&x| word(x) || x == b'.' || x == b'-')
 }
 
 /// Whether `s` fits the OCI image layout's grammar for

@@ -109,7 +109,7 @@ impl Transport {
             });
         }
         if let Some((scheme, rest)) = s.split_once(':') {
-            if FOREIGN_TRANSPORTS.contains(&scheme) && !name::is_valid_tag(rest) {
+            if FOREIGN_TRANSPORTS.contains(&scheme) && !super::is_valid_tag(rest) {
                 return Err(bad(&format!(
                     "hoist does not read or write skopeo's `{scheme}:` transport; use oci:, oci-archive:, docker-archive: or docker://"
                 )));
