@@ -56,6 +56,20 @@ impl Digest {
     }
 
     /// The digest of a byte slice.
+    /// The SHA-256 digest of everything `r` yields, read in 64 KiB
+    /// pieces (memory stays flat whatever the size).
+    pub fn of_reader(mut r: impl std::io::Read) -> std::io::Result<Self> {
+        let mut h = <Sha256 as sha2::Digest>::new();
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = r.read(&mut buf)?;
+            if n == 0 {
+                return Ok(Self::from_sha256(h));
+            }
+            sha2::Digest::update(&mut h, &buf[..n]);
+        }
+    }
+
     pub fn of(bytes: &[u8]) -> Self {
         let mut h = Sha256::new();
         h.update(bytes);

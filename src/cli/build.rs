@@ -24,9 +24,12 @@ use super::{platforms, registry_options, source_date_epoch, RegistryArgs};
 pub struct BuildArgs {
     /// What to build: image names from ./hoist.toml (default: all of them), or an app folder (the build context; its hoist.toml is read if it has one).
     pub what: Vec<String>,
-    /// The hoist.toml to read (default: ./hoist.toml, or the app folder's).
+    /// The hoist.toml, or a Dockerfile/Containerfile, to read (default: ./hoist.toml, or the app folder's; in a folder with a Dockerfile and no hoist.toml, the Dockerfile).
     #[arg(long, short = 'f', value_name = "FILE")]
     pub file: Option<PathBuf>,
+    /// A Dockerfile build arg, KEY=VALUE (repeatable); KEY alone takes the environment's value.
+    #[arg(long = "build-arg", value_name = "KEY=VALUE")]
+    pub build_args: Vec<String>,
     /// Start from a stock recipe: node, nextjs-standalone, python or static.
     #[arg(long)]
     pub recipe: Option<String>,
@@ -260,6 +263,12 @@ pub(super) fn job_reporter(out: &Renderer, several: bool) -> impl Fn(&Job, Event
 }
 
 pub(super) fn run(a: BuildArgs, out: &Renderer) -> Result<()> {
+    if let Some((file, context)) = dockerfile_of(&a)? {
+        return run_dockerfile(&a, &file, &context, out);
+    }
+    if !a.build_args.is_empty() {
+        bail!("--build-arg is for Dockerfile builds: name the Dockerfile with -f Dockerfile");
+    }
     let overrides = Overrides {
         recipe: a.recipe.clone(),
         target: a.target.clone(),
@@ -348,6 +357,164 @@ pub(super) fn run(a: BuildArgs, out: &Renderer) -> Result<()> {
                 failed.join("\n  ")
             ),
         }
+    }
+    Ok(())
+}
+
+/// The Dockerfile this build reads and its context, when it is one: `-f`
+/// naming a Dockerfile (the context is the folder given, else `.`), or no
+/// file and no hoist.toml in the current folder, which has a Dockerfile
+/// or Containerfile (as `docker build .`).
+fn dockerfile_of(a: &BuildArgs) -> Result<Option<(PathBuf, PathBuf)>> {
+    let context = |a: &BuildArgs| -> Result<PathBuf> {
+        match a.what.as_slice() {
+            [] => Ok(PathBuf::from(".")),
+            [one] => Ok(PathBuf::from(one)),
+            more => bail!(
+                "a Dockerfile build takes one context folder, and {} were given: {}",
+                more.len(),
+                more.join(" ")
+            ),
+        }
+    };
+    match &a.file {
+        Some(f) if hoist::ops::dockerfile::is_dockerfile(f) => Ok(Some((f.clone(), context(a)?))),
+        Some(_) => Ok(None),
+        None if a.what.is_empty()
+            && a.recipe.is_none()
+            && !Path::new(hoist::frontend::recipe::project::FILE_NAME).exists() =>
+        {
+            Ok(["Dockerfile", "Containerfile"]
+                .iter()
+                .map(PathBuf::from)
+                .find(|p| p.is_file())
+                .map(|p| (p, PathBuf::from("."))))
+        }
+        None => Ok(None),
+    }
+}
+
+/// Flags that describe a hoist.toml image and mean nothing to a
+/// Dockerfile build: refused rather than ignored.
+fn refuse_recipe_flags(a: &BuildArgs) -> Result<()> {
+    let given: Vec<&str> = [
+        ("--recipe", a.recipe.is_some()),
+        ("--base", a.base.is_some()),
+        ("--user", a.user.is_some()),
+        ("--workdir", a.workdir.is_some()),
+        ("--env", !a.env.is_empty()),
+        ("--entrypoint", a.entrypoint.is_some()),
+        ("--cmd", a.cmd.is_some()),
+        ("--expose", !a.expose.is_empty()),
+        ("--healthcheck", a.healthcheck.is_some()),
+        ("--deps", a.deps.is_some()),
+        ("--dev", a.dev),
+    ]
+    .into_iter()
+    .filter(|(_, on)| *on)
+    .map(|(f, _)| f)
+    .collect();
+    if !given.is_empty() {
+        bail!(
+            "{} describe a hoist.toml image; a Dockerfile build takes its settings from the Dockerfile (use --build-arg for its ARGs)",
+            given.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// `hoist build -f Dockerfile [CONTEXT]`.
+fn run_dockerfile(a: &BuildArgs, file: &Path, context: &Path, out: &Renderer) -> Result<()> {
+    refuse_recipe_flags(a)?;
+    if !context.is_dir() {
+        bail!(
+            "build context {} is not a folder: give the folder the Dockerfile's COPY lines read from",
+            context.display()
+        );
+    }
+    let mut build_args = Vec::new();
+    for b in &a.build_args {
+        match b.split_once('=') {
+            Some((k, v)) if !k.is_empty() => build_args.push((k.to_owned(), v.to_owned())),
+            None if !b.is_empty() => {
+                if let Ok(v) = std::env::var(b) {
+                    build_args.push((b.clone(), v));
+                }
+            }
+            _ => bail!("--build-arg `{b}` is not KEY=VALUE"),
+        }
+    }
+    let mut labels = BTreeMap::new();
+    for l in &a.labels {
+        let (k, v) = config::parse_label(l)?;
+        labels.insert(k, v);
+    }
+    let name = a
+        .tags
+        .first()
+        .map(|t| {
+            let last = t.rsplit('/').next().unwrap_or(t);
+            last.split([':', '@']).next().unwrap_or(last).to_owned()
+        })
+        .unwrap_or_else(|| {
+            std::path::absolute(context)
+                .ok()
+                .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+                .unwrap_or_else(|| "image".into())
+        });
+    let b = hoist::ops::dockerfile::DockerfileBuild {
+        file: file.to_owned(),
+        inline: None,
+        context: context.to_owned(),
+        build_args,
+        target: a.target.clone(),
+        name,
+        tags: a.tags.clone(),
+        outputs: a
+            .outputs
+            .iter()
+            .map(|o| Transport::parse(o))
+            .collect::<Result<_, _>>()?,
+        labels,
+        platforms: platforms(a.platform.as_deref())?,
+        compression: a
+            .compression
+            .as_deref()
+            .map(Compression::parse)
+            .transpose()
+            .map_err(anyhow::Error::msg)?
+            .unwrap_or_default(),
+    };
+    let run = RunSettings {
+        epoch: source_date_epoch()?,
+        registry: registry_options(&a.registry),
+        no_cache: a.no_cache,
+        refresh: a.refresh,
+        push: a.push,
+        output_dir: a.output_dir.clone(),
+        default_tags: false,
+        sbom: None,
+        cache: hoist::cache::CacheOptions::parse(&a.cache_from, a.cache_to.as_deref())?,
+    };
+    if a.sbom.is_some() {
+        bail!("--sbom: hoist writes SBOMs for hoist.toml builds only yet; build the Dockerfile without --sbom");
+    }
+    let store = Store::open_default()?;
+    let job = hoist::ops::dockerfile::job(&b, &run, &store, out)?;
+    if a.dry_run {
+        out!(
+            "{}",
+            hoist::graph::dump::render(&job.opts.graph, true, &|_, _| None)
+        );
+        return Ok(());
+    }
+    let jobs = [job];
+    let report = job_reporter(out, false);
+    let results = batch::build_all(&jobs, &store, &report, out);
+    for (job, r) in jobs.iter().zip(results) {
+        let b = r?;
+        out.line(&layer_table(job, &b));
+        outln!("{}", b.digest);
     }
     Ok(())
 }

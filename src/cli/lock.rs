@@ -68,7 +68,10 @@ pub(super) fn run(a: LockArgs, out: &Renderer) -> Result<()> {
                 sbom: None,
                 cache: Default::default(),
                 run: Vec::new(),
-                graph: hoist::graph::Graph { stages: Vec::new() },
+                graph: hoist::graph::Graph {
+                    stages: Vec::new(),
+                    sequenced: false,
+                },
                 stage_layers: Vec::new(),
                 frontend_files: Vec::new(),
             };

@@ -67,3 +67,29 @@ pub fn peek(
         }
     }
 }
+
+/// The config of `base` for `opts.platform`: from the registry (manifest
+/// and config only, cached), or read from a local transport.
+pub fn config(
+    base: &Transport,
+    opts: &BuildOptions,
+    store: &Store,
+    net: &dyn registry::Progress,
+) -> Result<crate::image::ImageConfig, BuildError> {
+    match base {
+        Transport::Registry(name) => {
+            let client = registry::Client::new(opts.registry.clone())?;
+            let img = client.resolve(&Reference::parse(name)?, &opts.platform, store, net)?;
+            Ok(img.config)
+        }
+        local => {
+            let b = transport::load_base(local, &opts.platform, store).map_err(|source| {
+                BuildError::Base {
+                    base: local.to_string(),
+                    source,
+                }
+            })?;
+            Ok(b.config)
+        }
+    }
+}

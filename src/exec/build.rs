@@ -51,6 +51,9 @@ pub fn build(
     report: &mut dyn FnMut(Event),
     net: &dyn registry::Progress,
 ) -> Result<BuildResult, BuildError> {
+    if opts.graph.sequenced {
+        return crate::exec::sequence::build(opts, store, report, net);
+    }
     walk::workdir(opts)?;
     if let Some(sbom) = &opts.sbom {
         crate::sbom::check_destination(sbom, &opts.outputs, !opts.push.is_empty())?;
@@ -170,6 +173,41 @@ pub fn build(
         base_size: base.layers.iter().map(|l| l.size).sum(),
         inventory,
     })
+}
+
+/// Writes a built image to the build's outputs and pushes it, for an
+/// image whose layers are all in the store.
+pub(crate) fn deliver(
+    opts: &BuildOptions,
+    store: &Store,
+    image: &BuiltImage,
+    remote: Option<&Reference>,
+    report: &mut dyn FnMut(Event),
+    net: &dyn registry::Progress,
+) -> Result<(), BuildError> {
+    let client = registry_client(opts, false)?;
+    let mut pushes: Vec<Reference> = Vec::new();
+    for out in &opts.outputs {
+        if let Transport::Registry(r) = out {
+            pushes.push(Reference::parse(r)?);
+            continue;
+        }
+        transport::write_output(out, image, &opts.tags, store).map_err(|source| {
+            BuildError::Output {
+                output: out.to_string(),
+                source,
+            }
+        })?;
+        report(Event::Output {
+            output: out.to_string(),
+        });
+    }
+    pushes.extend(opts.push.iter().cloned());
+    if let Some(client) = &client {
+        let one = [push_image(image, store)?];
+        push_all(client, &pushes, &one, None, remote, store, report, net)?;
+    }
+    Ok(())
 }
 
 /// The key the facts of `base` with the run steps' layers on top

@@ -52,6 +52,9 @@ pub enum BuildError {
     App(#[from] AppError),
     #[error(transparent)]
     Step(#[from] StepError),
+    /// A Dockerfile step that cannot be done as written.
+    #[error("{at}: {message}")]
+    Instruction { at: String, message: String },
     #[error("building image `{0}` stopped on a bug (a panic); please report it")]
     Panicked(String),
     #[error("--push needs a tag naming where to push image `{0}`: --tag registry.example.com/team/{0}:1.0, or tags = [...] in its [image]")]

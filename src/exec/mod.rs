@@ -26,6 +26,7 @@ mod event;
 pub mod explain;
 mod options;
 pub mod record;
+pub mod sequence;
 pub mod stage;
 pub mod steps;
 mod walk;
@@ -112,7 +113,7 @@ pub fn prepare(
     net: &dyn registry::Progress,
 ) -> Result<BuildOptions, BuildError> {
     let wanted = copies(&opts.graph);
-    if wanted.is_empty() {
+    if wanted.is_empty() || opts.graph.sequenced {
         return Ok(opts.clone());
     }
     if platforms > 1 {

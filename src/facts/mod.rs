@@ -200,6 +200,71 @@ pub fn read_facts(store: &Store, layers: &[Descriptor]) -> Result<Facts, FactsEr
     })
 }
 
+/// What a path is in the merged tree of a stack of layers, links
+/// followed inside the image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PathKind {
+    Absent,
+    /// A folder: its entry's metadata, or a folder made only because a
+    /// layer holds files below it (0755, root).
+    Dir(EntryMeta),
+    /// A file, link target that is not a folder, or special file.
+    Other,
+}
+
+/// What each of `paths` (absolute or relative to the root) is in the
+/// merged tree of `layers`, read with the same engine as the facts, so a
+/// Dockerfile's "is the destination a folder" is answered as a runtime
+/// would see the tree.
+pub fn path_kinds(
+    store: &Store,
+    layers: &[Descriptor],
+    paths: &[String],
+) -> Result<Vec<PathKind>, FactsError> {
+    let mut wants = Wants::default();
+    for p in paths {
+        if let Ok(ip) = crate::layer::ImagePath::new(p.trim_start_matches('/')) {
+            wants.add_kind_only(&ip);
+        }
+    }
+    for _ in 0..MAX_SCANS {
+        let scan = Scan::run(store, layers, &wants)?;
+        let mut needs = Vec::new();
+        let mut out = Vec::new();
+        for p in paths {
+            let rel = p.trim_start_matches('/');
+            if rel.is_empty() {
+                out.push(PathKind::Dir(EntryMeta::root(0o755)));
+                continue;
+            }
+            match scan.resolve(rel)? {
+                Outcome::Need(n) => needs.extend(n),
+                Outcome::Ready(Resolved::Absent) => out.push(PathKind::Absent),
+                Outcome::Ready(Resolved::ImplicitDir) => {
+                    out.push(PathKind::Dir(EntryMeta::root(0o755)))
+                }
+                Outcome::Ready(Resolved::Found { rec, .. }) => out.push(match rec.kind {
+                    RecKind::Dir => PathKind::Dir(rec.meta),
+                    _ => PathKind::Other,
+                }),
+            }
+        }
+        if needs.is_empty() {
+            return Ok(out);
+        }
+        let mut progress = false;
+        for need in &needs {
+            progress |= wants.add(need);
+        }
+        if !progress {
+            break;
+        }
+    }
+    Err(FactsError::TooManyScans {
+        path: paths.join(", "),
+    })
+}
+
 /// What the first pass collects: the wanted files, Python's paths, and
 /// the files scanned for versions.
 fn first_pass() -> Wants {

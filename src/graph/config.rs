@@ -36,7 +36,7 @@ pub const MAX_DURATION_NS: u64 = i64::MAX as u64;
 const MAX_DURATION_TEXT: &str = "2562047h47m16s";
 
 /// What the user asked to set on top of the base's config.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct ConfigSettings {
     pub user: Option<String>,
     pub env: Vec<(String, String)>,
@@ -47,6 +47,14 @@ pub struct ConfigSettings {
     pub expose: Vec<String>,
     pub stop_signal: Option<String>,
     pub healthcheck: Option<Healthcheck>,
+    /// VOLUME paths (a Dockerfile).
+    pub volumes: Vec<String>,
+    /// ONBUILD triggers as written, recorded for images built on this one.
+    pub onbuild: Vec<String>,
+    /// SHELL: recorded as docker records it.
+    pub shell: Option<Vec<String>>,
+    /// MAINTAINER: the config's `author`.
+    pub author: Option<String>,
 }
 
 /// Parses `KEY=VALUE`.

@@ -38,6 +38,30 @@ pub fn describe(step: &Step) -> String {
             }
         ),
         Step::Config => "entrypoint, cmd, env, user, labels".into(),
+        Step::Place(p) => {
+            let from = match &p.from {
+                super::spec::PlaceFrom::Context => String::new(),
+                super::spec::PlaceFrom::Stage(s) => format!("stage {s}:"),
+                super::spec::PlaceFrom::Image(t) => format!("image {t}:"),
+            };
+            let mut srcs: Vec<String> = p.sources.iter().map(|s| format!("{from}{s}")).collect();
+            srcs.extend(p.inline.iter().map(|(n, _)| format!("<<{n}")));
+            let mut t = format!("{} -> {}", srcs.join(" "), p.dest);
+            if let Some(o) = &p.owner {
+                t.push_str(&format!(" (owner {o})"));
+            }
+            if let Some(m) = p.mode {
+                t.push_str(&format!(" (mode {m:o})"));
+            }
+            t
+        }
+        Step::Mkdir(m) => m.path.clone(),
+        Step::Install(i) => format!(
+            "{} natively (for `{}`{})",
+            format!("{:?}", i.kind).to_lowercase(),
+            i.command,
+            if i.dev { "" } else { ", no dev" }
+        ),
     }
 }
 
@@ -105,6 +129,7 @@ mod tests {
                         }),
                     ],
                     spec: None,
+                    config: None,
                 },
                 Stage {
                     name: "web".into(),
@@ -127,8 +152,10 @@ mod tests {
                         Step::Config,
                     ],
                     spec: None,
+                    config: None,
                 },
             ],
+            sequenced: false,
         };
         let text = render(&g, true, &|i, j| {
             (i == 0 && j == 2).then(|| "build".to_owned())

@@ -16,7 +16,10 @@ pub mod spec;
 
 use std::collections::BTreeMap;
 
-use spec::{CopyRule, RunSpec, StageBase, StageCopy, StageDeps, StageSpec};
+use spec::{
+    CopyRule, InstallSpec, MkdirSpec, PlaceFrom, PlaceSpec, RunSpec, StageBase, StageCopy,
+    StageDeps, StageSpec,
+};
 
 /// Why a set of stages is not a graph.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -52,6 +55,13 @@ pub enum Step {
     FromStage(StageCopy),
     /// The image config: entrypoint, env, user, labels...
     Config,
+    /// Files placed by docker's COPY and ADD rules (a Dockerfile).
+    Place(PlaceSpec),
+    /// A folder made (a Dockerfile's WORKDIR).
+    Mkdir(MkdirSpec),
+    /// Dependencies installed natively for a Dockerfile's `RUN npm ci` or
+    /// `RUN pip install -r`.
+    Install(InstallSpec),
 }
 
 impl Step {
@@ -65,6 +75,9 @@ impl Step {
             Step::Context(_) => "copy",
             Step::FromStage(_) => "copy",
             Step::Config => "config",
+            Step::Place(_) => "copy",
+            Step::Mkdir(_) => "mkdir",
+            Step::Install(_) => "deps",
         }
     }
 }
@@ -79,6 +92,10 @@ pub struct Stage {
     /// The stage as written (for build stages; the image's own stage is
     /// described by the build options).
     pub spec: Option<StageSpec>,
+    /// For a graph whose every stage is a list of steps (a Dockerfile):
+    /// the image config the stage ends with, on top of its first base
+    /// image's config.
+    pub config: Option<crate::graph::config::ConfigSettings>,
 }
 
 impl Stage {
@@ -89,10 +106,16 @@ impl Stage {
             out.push(s);
         }
         for step in &self.steps {
-            if let Step::FromStage(c) = step {
-                if !out.contains(&c.stage.as_str()) {
-                    out.push(&c.stage);
-                }
+            let from = match step {
+                Step::FromStage(c) => &c.stage,
+                Step::Place(PlaceSpec {
+                    from: PlaceFrom::Stage(s),
+                    ..
+                }) => s,
+                _ => continue,
+            };
+            if !out.contains(&from.as_str()) {
+                out.push(from);
             }
         }
         out
@@ -104,6 +127,11 @@ impl Stage {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Graph {
     pub stages: Vec<Stage>,
+    /// Every stage, the image's too, is a list of steps run in order, and
+    /// the image is the last stage's filesystem with its config (a
+    /// Dockerfile). Otherwise the image's stage is walked as hoist lays
+    /// an image out (user, deps, app) and the stages only feed its copies.
+    pub sequenced: bool,
 }
 
 impl Graph {
@@ -176,6 +204,7 @@ pub fn order(
             workdir: spec.workdir.clone().unwrap_or_else(|| "/app".into()),
             steps: stage_steps(spec),
             spec: Some(spec.clone()),
+            config: None,
         }
     };
     // Depth first from the image; `path` is the chain being visited.
@@ -226,7 +255,10 @@ pub fn order(
         }
     }
     done.push(image);
-    Ok(Graph { stages: done })
+    Ok(Graph {
+        stages: done,
+        sequenced: false,
+    })
 }
 
 #[cfg(test)]
@@ -267,6 +299,7 @@ mod tests {
                 })
                 .collect(),
             spec: None,
+            config: None,
         }
     }
 

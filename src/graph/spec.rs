@@ -115,6 +115,73 @@ pub struct StageCopy {
     pub at: String,
 }
 
+/// Where a Dockerfile COPY or ADD reads its sources.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PlaceFrom {
+    /// The build context, after the ignore file.
+    Context,
+    /// Another stage's filesystem as it ends.
+    Stage(String),
+    /// An image's filesystem (`COPY --from=alpine:3.20`).
+    Image(Transport),
+}
+
+/// A Dockerfile COPY or ADD: paths of the context, a stage or an image,
+/// and inline (heredoc) files, placed by docker's rules: a folder's
+/// contents land in the destination, a file lands at the destination or
+/// in it when it is a folder (written with a trailing `/`, or already
+/// one in the stage).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlaceSpec {
+    pub from: PlaceFrom,
+    /// Relative to the context's root, or absolute in the stage or image;
+    /// may hold `*`, `?` and `[...]` globs.
+    pub sources: Vec<String>,
+    /// Heredoc files: (name, content).
+    pub inline: Vec<(String, String)>,
+    /// Absolute; ends with `/` when written so.
+    pub dest: String,
+    /// `--chown` as written: `UID[:GID]` or names the stage defines.
+    pub owner: Option<String>,
+    /// `--chmod`: every file's and folder's mode.
+    pub mode: Option<u32>,
+    /// `--exclude` patterns.
+    pub exclude: Vec<String>,
+    /// ADD: local tar archives are extracted at the destination.
+    pub extract: bool,
+    /// Where it is written (`Dockerfile:12`), for errors.
+    pub at: String,
+}
+
+/// A folder made with its parents, as WORKDIR makes it: owned by `owner`
+/// (the stage's USER then) when it is made, left as it is when it exists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MkdirSpec {
+    pub path: String,
+    pub owner: Option<String>,
+}
+
+/// Dependencies installed natively in place of the command a Dockerfile
+/// runs (`RUN npm ci`, `RUN pip install -r requirements.txt`): the
+/// manifests come from the context folder `project`, the result lands as
+/// the command would leave it (node_modules in `workdir`, the image's
+/// site-packages).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstallSpec {
+    pub kind: DepsKind,
+    pub dev: bool,
+    /// The context folder the manifests were copied from (`""`: its root).
+    pub project: String,
+    /// Where the command ran.
+    pub workdir: String,
+    /// What the command would also run: npm's install scripts (no
+    /// `--ignore-scripts`), pip's sdist builds; done in the sandbox.
+    pub scripts: bool,
+    /// The line as written, for reports.
+    pub command: String,
+    pub at: String,
+}
+
 /// The longest user or group name `useradd` takes.
 pub const USER_NAME_MAX: usize = 32;
 

@@ -28,6 +28,8 @@ pub enum OpsError {
     Build(Box<BuildError>),
     #[error(transparent)]
     Graph(#[from] crate::graph::GraphError),
+    #[error(transparent)]
+    Dockerfile(#[from] crate::frontend::dockerfile::DockerfileError),
     #[error("planning image `{image}`")]
     Plan {
         image: String,
@@ -149,6 +151,7 @@ pub fn options(r: &Resolved, run: &RunSettings) -> Result<(BuildOptions, Vec<Pla
             expose: i.expose.clone().unwrap_or_default(),
             stop_signal: i.stop_signal.clone(),
             healthcheck: i.healthcheck.clone(),
+            ..Default::default()
         },
         tags,
         outputs,

@@ -13,7 +13,6 @@
 //! folder of the context, `to` where it lands under the destination.
 
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::path::PathBuf;
 
 use crate::digest::Digest;
@@ -223,23 +222,14 @@ impl AppFiles {
     pub fn hash(&mut self) -> Result<(), AppError> {
         for e in &mut self.entries {
             if let AppKind::File { host, digest, .. } = &mut e.kind {
-                let mut f = fs_err::File::open(&*host).map_err(|source| AppError::Read {
+                let f = fs_err::File::open(&*host).map_err(|source| AppError::Read {
                     path: host.clone(),
                     source,
                 })?;
-                let mut h = <sha2::Sha256 as sha2::Digest>::new();
-                let mut buf = vec![0u8; 64 * 1024];
-                loop {
-                    let n = f.read(&mut buf).map_err(|source| AppError::Read {
-                        path: host.clone(),
-                        source,
-                    })?;
-                    if n == 0 {
-                        break;
-                    }
-                    sha2::Digest::update(&mut h, &buf[..n]);
-                }
-                *digest = Some(Digest::from_sha256(h));
+                *digest = Some(Digest::of_reader(f).map_err(|source| AppError::Read {
+                    path: host.clone(),
+                    source,
+                })?);
             }
         }
         Ok(())

@@ -38,6 +38,9 @@ pub fn derive(
     out.created = Some(created.to_owned());
     let mut c = out.config.take().unwrap_or_default();
     apply(&mut c, settings);
+    if let Some(a) = &settings.author {
+        out.author = Some(a.clone());
+    }
     out.config = Some(c);
     for (diff_id, created_by) in new_layers {
         out.rootfs.diff_ids.push(diff_id.clone());
@@ -108,6 +111,21 @@ fn apply(c: &mut ContainerConfig, s: &ConfigSettings) {
     }
     if let Some(h) = &s.healthcheck {
         c.healthcheck = Some(h.clone());
+    }
+    if !s.volumes.is_empty() {
+        let vols = c.volumes.get_or_insert_with(BTreeMap::new);
+        for v in &s.volumes {
+            vols.insert(v.clone(), Value::Object(Default::default()));
+        }
+    }
+    // Docker's own config fields, which OCI does not name: docker and
+    // podman read them from the config as BuildKit writes them.
+    if !s.onbuild.is_empty() {
+        c.extra
+            .insert("OnBuild".into(), Value::from(s.onbuild.clone()));
+    }
+    if let Some(sh) = &s.shell {
+        c.extra.insert("Shell".into(), Value::from(sh.clone()));
     }
 }
 

@@ -23,7 +23,9 @@
 
 pub mod expand;
 pub mod instructions;
+pub mod lower;
 pub mod mount;
+pub mod native;
 pub mod parser;
 pub mod shell;
 

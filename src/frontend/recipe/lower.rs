@@ -41,6 +41,7 @@ pub fn lower(r: &Resolved) -> Result<Graph, GraphError> {
         workdir: s.image.workdir.clone().unwrap_or_else(|| "/app".into()),
         steps,
         spec: None,
+        config: None,
     };
     graph::order(&s.stages, image, &base)
 }

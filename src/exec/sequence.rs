@@ -1,0 +1,582 @@
+//! A sequenced graph (a Dockerfile): every stage, the image's too, is a
+//! list of steps run in order, and the image is the last stage's
+//! filesystem with the config the stage ends with.
+//!
+//! Each step's key chains the one below it (the base's manifest digest,
+//! or the parent stage's last key) with what the step is: a RUN's command,
+//! env, workdir and user; a COPY's planned entries with their contents'
+//! hashes and owners; a native install's manifests. A key in the store is
+//! the layer, so an unchanged step below a changed one is reused, as
+//! BuildKit's cache is. Owners and "is the destination a folder" are read
+//! from the stage's own layers (its `/etc/passwd`, its tree), as docker
+//! reads them from the stage's filesystem.
+
+use std::collections::BTreeMap;
+
+use crate::deps::{self, DepsOptions};
+use crate::digest::Digest;
+use crate::exec::steps::place;
+use crate::exec::{BuildError, BuildOptions, BuildResult, Event, LayerKind, LayerSummary};
+use crate::facts::{self, Facts, PathKind};
+use crate::graph::spec::{InstallSpec, MkdirSpec, PlaceFrom, PlaceSpec, StageBase};
+use crate::graph::{Stage, Step};
+use crate::image::{media, to_json, Descriptor, ImageConfig, Manifest, Platform};
+use crate::layer::{EntryMeta, ImagePath, Layer, LayerWriter};
+use crate::reference::Reference;
+use crate::registry;
+use crate::sandbox::Ground;
+use crate::store::Store;
+use crate::transport::{BaseImage, BuiltImage, Transport};
+
+/// The image a stage chain starts from.
+#[derive(Debug, Clone)]
+struct Root {
+    base: BaseImage,
+    remote: Option<Reference>,
+    transport: Transport,
+}
+
+/// A built stage.
+#[derive(Debug, Clone)]
+struct Built {
+    root: Root,
+    ground: Ground,
+    /// The layers the Dockerfile added, its parent stages' included.
+    layers: Vec<LayerSummary>,
+    key: String,
+}
+
+/// Builds the image of a sequenced graph: its stages in order, then the
+/// config, manifest and outputs.
+pub fn build(
+    opts: &BuildOptions,
+    store: &Store,
+    report: &mut dyn FnMut(Event),
+    net: &dyn registry::Progress,
+) -> Result<BuildResult, BuildError> {
+    if opts.sbom.is_some() {
+        return Err(BuildError::Instruction {
+            at: "--sbom".into(),
+            message: "hoist writes SBOMs for hoist.toml builds only yet; build without --sbom"
+                .into(),
+        });
+    }
+    let mut built: BTreeMap<String, Built> = BTreeMap::new();
+    for stage in &opts.graph.stages {
+        let b = run_stage(opts, stage, &built, store, report, net)?;
+        built.insert(stage.name.clone(), b);
+    }
+    let target = opts
+        .graph
+        .image()
+        .ok_or_else(|| BuildError::Panicked("a Dockerfile graph with no stage".into()))?;
+    let out = built
+        .remove(&target.name)
+        .ok_or_else(|| BuildError::Panicked("the target stage was not built".into()))?;
+    let mut settings = target.config.clone().unwrap_or_default();
+    if let Some(u) = &settings.user {
+        let facts = facts_of(store, &out.ground)?;
+        settings.user =
+            Some(
+                numeric_user(u, &facts).map_err(|message| BuildError::Instruction {
+                    at: format!("USER {u}"),
+                    message,
+                })?,
+            );
+    }
+    let created = crate::image::rfc3339(opts.epoch);
+    let added: Vec<(Digest, String)> = out
+        .layers
+        .iter()
+        .map(|l| (l.layer.diff_id.clone(), l.what.clone()))
+        .collect();
+    let root = out.root;
+    let cfg = crate::exec::steps::config::derive(&root.base.config, &settings, &added, &created);
+    let (cfg_digest, cfg_size) = store.put_bytes(&to_json(&cfg))?;
+    let layers: Vec<Descriptor> = out.ground.layers.clone();
+    let manifest = Manifest {
+        schema_version: 2,
+        media_type: Some(media::OCI_MANIFEST.to_owned()),
+        config: Descriptor::new(media::OCI_CONFIG, cfg_digest, cfg_size),
+        layers,
+        annotations: None,
+    };
+    let (m_digest, m_size) = store.put_bytes(&to_json(&manifest))?;
+    let mut m_desc = Descriptor::new(media::OCI_MANIFEST, m_digest, m_size);
+    m_desc.platform = Some(root.base.platform.clone());
+    let image = BuiltImage {
+        manifest: m_desc,
+        manifest_json: manifest,
+        config_json: cfg,
+    };
+    let mut o = opts.clone();
+    o.base = root.transport.clone();
+    let inventory = crate::sbom::Inventory::new(
+        &image.manifest,
+        &opts.tags,
+        &root.base,
+        &o.base,
+        root.remote.as_ref(),
+        None,
+        Vec::new(),
+    );
+    crate::exec::build::deliver(&o, store, &image, root.remote.as_ref(), report, net)?;
+    Ok(BuildResult {
+        image,
+        base: root.remote,
+        new_layers: out.layers,
+        base_layers: root.base.layers.len(),
+        base_size: root.base.layers.iter().map(|l| l.size).sum(),
+        inventory,
+    })
+}
+
+/// The facts (passwd, group) of a ground, cached by its layers.
+fn facts_of(store: &Store, ground: &Ground) -> Result<Facts, BuildError> {
+    let stack = Digest::of(format!("stage facts {}", ground.key()).as_bytes());
+    facts::read_facts_cached::<BuildError>(store, &stack, &ground.layers, &mut || Ok(()))
+}
+
+/// What `paths` are in `ground`, cached by the ground's layers.
+fn kinds(store: &Store, ground: &Ground, paths: &[String]) -> Result<Vec<PathKind>, BuildError> {
+    Ok(facts::path_kinds(store, &ground.layers, paths)?)
+}
+
+/// `USER` as ids: `name[:group]` looked up in the image's passwd and
+/// group, numbers kept.
+pub fn numeric_user(spec: &str, facts: &Facts) -> Result<String, String> {
+    let (u, g) = resolve_owner(spec, facts)?;
+    Ok(format!("{u}:{g}"))
+}
+
+/// An owner (`--chown`, USER, WORKDIR's) as ids: `USER[:GROUP]`, each a
+/// name the stage's `/etc/passwd` / `/etc/group` holds or a number; a
+/// user alone takes its primary group (a number alone, the same number).
+pub fn resolve_owner(spec: &str, facts: &Facts) -> Result<(u32, u32), String> {
+    let (u, g) = match spec.split_once(':') {
+        Some((u, g)) => (u, Some(g)),
+        None => (spec, None),
+    };
+    let passwd = facts
+        .passwd
+        .as_ref()
+        .map(|f| f.content.as_slice())
+        .unwrap_or_default();
+    let group = facts
+        .group
+        .as_ref()
+        .map(|f| f.content.as_slice())
+        .unwrap_or_default();
+    let field = |file: &[u8], name: &str, col: usize| -> Option<u32> {
+        String::from_utf8_lossy(file).lines().find_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            (f.first() == Some(&name))
+                .then(|| f.get(col)?.parse().ok())
+                .flatten()
+        })
+    };
+    let (uid, primary) = match u.parse::<u32>() {
+        Ok(n) => (
+            n,
+            String::from_utf8_lossy(passwd)
+                .lines()
+                .find_map(|l| {
+                    let f: Vec<&str> = l.split(':').collect();
+                    (f.get(2)?.parse::<u32>().ok() == Some(n))
+                        .then(|| f.get(3)?.parse().ok())
+                        .flatten()
+                })
+                .unwrap_or(n),
+        ),
+        Err(_) => {
+            let uid = field(passwd, u, 2).ok_or_else(|| {
+                format!("user `{u}` is not in the stage's /etc/passwd: add it first (RUN useradd ... or adduser) or give a number")
+            })?;
+            (uid, field(passwd, u, 3).unwrap_or(uid))
+        }
+    };
+    let gid = match g {
+        None | Some("") => primary,
+        Some(g) => match g.parse::<u32>() {
+            Ok(n) => n,
+            Err(_) => field(group, g, 2).ok_or_else(|| {
+                format!("group `{g}` is not in the stage's /etc/group: add it first (RUN groupadd ... or addgroup) or give a number")
+            })?,
+        },
+    };
+    Ok((uid, gid))
+}
+
+/// Loads an image base: every layer in the store.
+fn load_root(
+    opts: &BuildOptions,
+    t: &Transport,
+    store: &Store,
+    net: &dyn registry::Progress,
+) -> Result<Root, BuildError> {
+    let mut o = opts.clone();
+    o.base = t.clone();
+    let client = crate::exec::build::registry_client(&o, matches!(t, Transport::Registry(_)))?;
+    let (base, remote) = crate::exec::build::load_base(&o, store, client.as_ref(), net)?;
+    if let (Some(c), Some(r)) = (&client, &remote) {
+        c.fetch_blobs(r, &base.layers, store, net)?;
+    }
+    Ok(Root {
+        base,
+        remote,
+        transport: t.clone(),
+    })
+}
+
+fn ground_of(root: &Root, store: &Store) -> Ground {
+    Ground {
+        layers: root.base.layers.clone(),
+        image_env: root
+            .base
+            .config
+            .config
+            .as_ref()
+            .and_then(|c| c.env.clone())
+            .unwrap_or_default(),
+        scratch_parent: store.root().join("sandbox"),
+    }
+}
+
+fn run_stage(
+    opts: &BuildOptions,
+    stage: &Stage,
+    built: &BTreeMap<String, Built>,
+    store: &Store,
+    report: &mut dyn FnMut(Event),
+    net: &dyn registry::Progress,
+) -> Result<Built, BuildError> {
+    let (root, mut ground, mut layers, base_key) = match &stage.base {
+        StageBase::Image(t) => {
+            let root = load_root(opts, t, store, net)?;
+            let g = ground_of(&root, store);
+            let k = root.base.manifest_digest.to_string();
+            (root, g, Vec::new(), k)
+        }
+        StageBase::Stage(p) => {
+            let b = built
+                .get(p)
+                .ok_or_else(|| BuildError::Panicked(format!("stage {p} was not built")))?;
+            (
+                b.root.clone(),
+                b.ground.clone(),
+                b.layers.clone(),
+                b.key.clone(),
+            )
+        }
+    };
+    let mut chain = format!(
+        "hoist sequence v1\n{base_key}\n{} {:?} {}\n",
+        opts.platform, opts.compression, opts.epoch
+    );
+    let platform: Platform = root.base.platform.clone();
+    for step in &stage.steps {
+        let made: Option<(Layer, String, bool, LayerKind)> = match step {
+            Step::Run(r) => {
+                let s = crate::exec::stage::sandbox_step(stage, r);
+                chain.push_str(&format!("run {}\n", s.key_text()));
+                let key = Digest::of(chain.as_bytes()).hex().to_owned();
+                let (layer, reused) = crate::cache::layer::get_or_make::<BuildError>(
+                    store,
+                    "run-layer",
+                    &key,
+                    || {
+                        crate::sandbox::run_step(store, &ground, &s, opts.compression, opts.epoch)
+                            .map(|m| m.layer)
+                            .map_err(|source| BuildError::StageStep {
+                                stage: stage.name.clone(),
+                                step: format!("RUN {}", s.shown()),
+                                source: Box::new(source),
+                            })
+                    },
+                )?;
+                Some((layer, format!("RUN {}", s.shown()), reused, LayerKind::Run))
+            }
+            Step::Place(p) => {
+                let (layer, files, reused) =
+                    place_layer(opts, p, &ground, built, store, net, &mut chain)?;
+                let what = format!("COPY {} -> {} ({files} files)", p.sources.join(" "), p.dest);
+                Some((layer, what, reused, LayerKind::Copy))
+            }
+            Step::Mkdir(m) => mkdir(opts, m, &ground, store, &mut chain)?
+                .map(|(l, reused)| (l, format!("WORKDIR {}", m.path), reused, LayerKind::Run)),
+            Step::Install(i) => {
+                let Some((l, what, reused)) =
+                    install(opts, i, &ground, &platform, store, &mut chain, report)?
+                else {
+                    continue;
+                };
+                Some((l, what, reused, LayerKind::Deps))
+            }
+            other => {
+                return Err(BuildError::Panicked(format!(
+                    "a Dockerfile stage has a {} step",
+                    other.kind()
+                )))
+            }
+        };
+        if let Some((layer, what, reused, kind)) = made {
+            report(Event::Stage {
+                stage: stage.name.clone(),
+                what: what.clone(),
+                digest: layer.descriptor.digest.clone(),
+                reused,
+            });
+            ground = ground.with(&layer.descriptor);
+            layers.push(LayerSummary {
+                what,
+                layer,
+                kind,
+                reused,
+            });
+        }
+    }
+    Ok(Built {
+        root,
+        ground,
+        layers,
+        key: Digest::of(chain.as_bytes()).hex().to_owned(),
+    })
+}
+
+/// The destination's kind and the folders to make for it.
+fn destination(
+    store: &Store,
+    ground: &Ground,
+    dest: &str,
+) -> Result<(bool, Vec<String>), BuildError> {
+    let d = dest.trim_end_matches('/');
+    let mut paths: Vec<String> = Vec::new();
+    let mut cur = String::new();
+    for part in d.split('/').filter(|p| !p.is_empty()) {
+        cur.push('/');
+        cur.push_str(part);
+        paths.push(cur.clone());
+    }
+    if paths.is_empty() {
+        return Ok((true, Vec::new()));
+    }
+    let k = kinds(store, ground, &paths)?;
+    let is_dir = matches!(k.last(), Some(PathKind::Dir(_)));
+    // The destination folder is made when it is missing and is a folder
+    // (several sources, a trailing `/`): its missing ancestors with it.
+    let missing: Vec<String> = paths
+        .iter()
+        .zip(&k)
+        .filter(|(_, k)| matches!(k, PathKind::Absent))
+        .map(|(p, _)| p.clone())
+        .collect();
+    Ok((is_dir, missing))
+}
+
+/// The layer of a COPY or ADD, from the cache or made: its key chains
+/// the planned entries (context) or the source stage's key and the
+/// copy's settings (a stage or image, unpacked only on a miss).
+#[allow(clippy::too_many_arguments)]
+fn place_layer(
+    opts: &BuildOptions,
+    p: &PlaceSpec,
+    ground: &Ground,
+    built: &BTreeMap<String, Built>,
+    store: &Store,
+    net: &dyn registry::Progress,
+    chain: &mut String,
+) -> Result<(Layer, usize, bool), BuildError> {
+    let owner = match &p.owner {
+        None => (0, 0),
+        Some(o) => resolve_owner(o, &facts_of(store, ground)?).map_err(|message| {
+            BuildError::Instruction {
+                at: p.at.clone(),
+                message: format!("--chown={o}: {message}"),
+            }
+        })?,
+    };
+    let (is_dir, mut missing) = destination(store, ground, &p.dest)?;
+    let dir_dest = p.dest.ends_with('/') || p.sources.len() + p.inline.len() > 1;
+    if !dir_dest && !is_dir {
+        // A file destination: only its folders are made.
+        missing.pop();
+    }
+    let settings = format!(
+        "{:?} {:?} {} {owner:?} {:?} {is_dir} {missing:?} {:?}",
+        p.sources, p.inline, p.dest, p.mode, p.exclude
+    );
+    let (tree, source_key, what) = match &p.from {
+        PlaceFrom::Context => {
+            let placement = place::plan_context(
+                p,
+                &opts.context,
+                &opts.ignore_file,
+                &opts.frontend_files,
+                is_dir,
+                &missing,
+                owner,
+            )?;
+            chain.push_str(&format!("place {}\n", placement.key));
+            let key = Digest::of(chain.as_bytes()).hex().to_owned();
+            let files = placement.file_count();
+            let (layer, reused) =
+                crate::cache::layer::get_or_make::<BuildError>(store, "place-layer", &key, || {
+                    placement.write(store, opts.compression, opts.epoch)
+                })?;
+            return Ok((layer, files, reused));
+        }
+        PlaceFrom::Stage(s) => {
+            let b = built
+                .get(s)
+                .ok_or_else(|| BuildError::Panicked(format!("stage {s} was not built")))?;
+            (b.ground.clone(), b.key.clone(), format!("stage {s}"))
+        }
+        PlaceFrom::Image(t) => {
+            let root = load_root(opts, t, store, net)?;
+            let k = root.base.manifest_digest.to_string();
+            (ground_of(&root, store), k, format!("image {t}"))
+        }
+    };
+    chain.push_str(&format!("place-from {source_key} {settings}\n"));
+    let key = Digest::of(chain.as_bytes()).hex().to_owned();
+    let mut files = 0;
+    let (layer, reused) =
+        crate::cache::layer::get_or_make::<BuildError>(store, "place-layer", &key, || {
+            in_tree(store, &tree, |root| {
+                let plan = place::plan_tree(p, root, is_dir, &missing, owner, &what)?;
+                files = plan.file_count();
+                plan.write(store, opts.compression, opts.epoch)
+            })
+        })?;
+    Ok((layer, files, reused))
+}
+
+/// Unpacks `ground` into a scratch folder in the store for `f`, removed
+/// after it whatever happens.
+fn in_tree(
+    store: &Store,
+    ground: &Ground,
+    f: impl FnOnce(&std::path::Path) -> Result<Layer, BuildError>,
+) -> Result<Layer, BuildError> {
+    let parent = store.root().join("sandbox");
+    std::fs::create_dir_all(&parent).map_err(|source| BuildError::WriteFile {
+        path: parent.clone(),
+        source,
+    })?;
+    let scratch = tempfile::Builder::new()
+        .prefix("place-")
+        .tempdir_in(&parent)
+        .map_err(|source| BuildError::WriteFile {
+            path: parent.clone(),
+            source,
+        })?;
+    let root = scratch.path().join("rootfs");
+    let result = (|| {
+        std::fs::create_dir(&root).map_err(|source| BuildError::WriteFile {
+            path: root.clone(),
+            source,
+        })?;
+        crate::sandbox::rootfs::unpack(store, &ground.layers, &root)?;
+        f(&root)
+    })();
+    crate::sandbox::remove_tree(scratch.path());
+    result
+}
+
+fn mkdir(
+    opts: &BuildOptions,
+    m: &MkdirSpec,
+    ground: &Ground,
+    store: &Store,
+    chain: &mut String,
+) -> Result<Option<(Layer, bool)>, BuildError> {
+    let (_, missing) = destination(store, ground, &m.path)?;
+    if missing.is_empty() {
+        return Ok(None);
+    }
+    let (uid, gid) = match &m.owner {
+        None => (0, 0),
+        Some(o) => resolve_owner(o, &facts_of(store, ground)?).map_err(|message| {
+            BuildError::Instruction {
+                at: format!("WORKDIR {}", m.path),
+                message,
+            }
+        })?,
+    };
+    chain.push_str(&format!("mkdir {} {uid}:{gid}\n", missing.join(" ")));
+    let key = Digest::of(chain.as_bytes()).hex().to_owned();
+    let r = crate::cache::layer::get_or_make::<BuildError>(store, "place-layer", &key, || {
+        let mut w = LayerWriter::new(store, opts.compression, opts.epoch)?;
+        for p in &missing {
+            let ip = ImagePath::new(p.trim_start_matches('/'))
+                .map_err(|_| BuildError::Workdir(p.clone()))?;
+            w.dir(
+                &ip,
+                EntryMeta {
+                    mode: 0o755,
+                    uid: uid.into(),
+                    gid: gid.into(),
+                },
+            )?;
+        }
+        Ok(w.finish()?)
+    })?;
+    Ok(Some(r))
+}
+
+/// A native install in place of `RUN npm ci` / `RUN pip install -r`.
+fn install(
+    opts: &BuildOptions,
+    i: &InstallSpec,
+    ground: &Ground,
+    platform: &Platform,
+    store: &Store,
+    chain: &mut String,
+    report: &mut dyn FnMut(Event),
+) -> Result<Option<(Layer, String, bool)>, BuildError> {
+    let dopts = DepsOptions {
+        kind: i.kind,
+        dev: i.dev,
+        scripts_in_sandbox: i.scripts,
+        sdists_in_sandbox: i.scripts,
+        ..opts.deps
+    };
+    let dir = opts.context.join(&i.project);
+    let mut warn = |w: String| report(Event::Warning(format!("{}: {w}", i.at)));
+    let Some(project) = deps::prepare(&dir, &dopts, &mut warn)? else {
+        return Ok(None);
+    };
+    let facts = facts_of(store, ground)?;
+    let wd = ImagePath::new(i.workdir.trim_start_matches('/'))
+        .map_err(|_| BuildError::Workdir(i.workdir.clone()))?;
+    let input = deps::InstallInput {
+        workdir: &wd,
+        platform,
+        facts: Some(&facts),
+        config_env: &ground.image_env,
+        compression: opts.compression,
+        epoch: opts.epoch,
+        shared: None,
+        sandbox: Some(ground),
+    };
+    let mut warn = |w: String| report(Event::Warning(format!("{}: {w}", i.at)));
+    let Some(d) = project.install(&input, &dopts, store, &mut warn)? else {
+        return Ok(None);
+    };
+    chain.push_str(&format!("install {}\n", d.layer.diff_id));
+    let what = format!(
+        "RUN {} (hoist: {}, {} packages)",
+        i.command, d.command, d.summary.packages
+    );
+    Ok(Some((d.layer, what, d.summary.reused)))
+}
+
+/// The config a base image gives a Dockerfile stage to start from.
+pub fn base_config(cfg: &ImageConfig) -> (Option<String>, Option<String>, Vec<String>) {
+    let c = cfg.config.as_ref();
+    (
+        c.and_then(|c| c.working_dir.clone()),
+        c.and_then(|c| c.user.clone()),
+        c.and_then(|c| c.env.clone()).unwrap_or_default(),
+    )
+}

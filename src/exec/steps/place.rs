@@ -1,0 +1,541 @@
+//! A Dockerfile's COPY and ADD: sources of the context, of a stage or of
+//! an image, placed by docker's rules, as one layer.
+//!
+//! The rules (BuildKit's copy): a folder source's contents land in the
+//! destination; a file lands in the destination when it is a folder
+//! (written with a trailing `/`, named with several sources, or already a
+//! folder in the stage), else at the destination path. Globs match
+//! within one path part, as Go's `filepath.Match`. Modes are kept as the
+//! source has them (`--chmod` replaces them), owners are root unless
+//! `--chown` says; a destination folder that does not exist yet is made
+//! with the owner. Every mtime is `SOURCE_DATE_EPOCH`: hoist's images are
+//! reproducible, where docker keeps the context's mtimes.
+//!
+//! Entries are planned first (sorted, their contents hashed for the key),
+//! then written, so a step whose key is in the cache reads no file twice.
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use fs_err as fs;
+
+use crate::digest::Digest;
+use crate::exec::steps::context::{Context, EntryKind, Filter};
+use crate::exec::BuildError;
+use crate::graph::spec::PlaceSpec;
+use crate::layer::{Compression, EntryMeta, ImagePath, Layer, LayerWriter};
+use crate::store::Store;
+
+/// One entry to write.
+#[derive(Debug, Clone)]
+enum What {
+    Dir,
+    File { src: PathBuf, size: u64 },
+    Inline(String),
+    Link(String),
+}
+
+#[derive(Debug, Clone)]
+struct Planned {
+    dest: ImagePath,
+    what: What,
+    mode: u32,
+}
+
+/// What a COPY or ADD will write, planned.
+#[derive(Debug, Clone)]
+pub struct Placement {
+    entries: Vec<Planned>,
+    owner: (u32, u32),
+    /// The hash of what is written (paths, kinds, modes, contents).
+    pub key: String,
+}
+
+impl Placement {
+    pub fn file_count(&self) -> usize {
+        self.entries
+            .iter()
+            .filter(|e| matches!(e.what, What::File { .. } | What::Inline(_)))
+            .count()
+    }
+
+    /// Writes the layer.
+    pub fn write(
+        &self,
+        store: &Store,
+        compression: Compression,
+        epoch: u64,
+    ) -> Result<Layer, BuildError> {
+        let (uid, gid) = self.owner;
+        let meta = |mode: u32| EntryMeta {
+            mode,
+            uid: uid.into(),
+            gid: gid.into(),
+        };
+        let mut w = LayerWriter::new(store, compression, epoch)?;
+        for e in &self.entries {
+            match &e.what {
+                What::Dir => w.dir(&e.dest, meta(e.mode))?,
+                What::File { src, size } => {
+                    let mut f = fs::File::open(src).map_err(|source| BuildError::ReadFile {
+                        path: src.clone(),
+                        source,
+                    })?;
+                    w.file(&e.dest, meta(e.mode), *size, &mut f)?;
+                }
+                What::Inline(body) => {
+                    let bytes = body.as_bytes();
+                    w.file(&e.dest, meta(e.mode), bytes.len() as u64, &mut &bytes[..])?;
+                }
+                What::Link(t) => w.symlink(&e.dest, t, meta(0o777))?,
+            }
+        }
+        Ok(w.finish()?)
+    }
+}
+
+fn instr(spec: &PlaceSpec, message: String) -> BuildError {
+    BuildError::Instruction {
+        at: spec.at.clone(),
+        message,
+    }
+}
+
+/// Whether `pattern` (a path with globs in its parts) matches `rel`.
+fn matches(pattern: &str, rel: &str) -> bool {
+    let pp: Vec<&str> = pattern.split('/').collect();
+    let rp: Vec<&str> = rel.split('/').collect();
+    pp.len() == rp.len()
+        && pp
+            .iter()
+            .zip(&rp)
+            .all(|(p, r)| crate::frontend::dockerfile::lower::glob_match(p, r))
+}
+
+/// A source as a clean relative path (`""` is the root).
+fn clean(s: &str) -> String {
+    let parts: Vec<&str> = s
+        .split('/')
+        .filter(|p| !p.is_empty() && *p != ".")
+        .collect();
+    parts.join("/")
+}
+
+/// Plans a COPY or ADD from a folder on the host (the context, or an
+/// unpacked stage): `root`'s `entries` (sorted, relative) with `host`
+/// giving each one's path on disk. `dest_is_dir` says whether the
+/// destination exists as a folder; `missing` lists the destination's
+/// folders to make.
+#[allow(clippy::too_many_arguments)]
+fn plan(
+    spec: &PlaceSpec,
+    entries: &[(String, EntryKind)],
+    host: &dyn Fn(&str) -> PathBuf,
+    dest_is_dir: bool,
+    missing: &[String],
+    owner: (u32, u32),
+    what_source: &str,
+) -> Result<Placement, BuildError> {
+    let several = spec.sources.len() + spec.inline.len() > 1
+        || spec.sources.iter().any(|s| s.contains(['*', '?', '[']));
+    let dest_dir = spec.dest.ends_with('/') || several || dest_is_dir;
+    let dest_root = spec.dest.trim_end_matches('/');
+    let at = |rel: &str| -> Result<ImagePath, BuildError> {
+        let p = match rel.is_empty() {
+            true => dest_root.to_owned(),
+            false => format!("{dest_root}/{rel}"),
+        };
+        ImagePath::new(p.trim_start_matches('/')).map_err(|_| {
+            instr(
+                spec,
+                format!("destination `{p}` is not a path hoist can write"),
+            )
+        })
+    };
+    let mut out: Vec<Planned> = Vec::new();
+    for m in missing {
+        out.push(Planned {
+            dest: ImagePath::new(m.trim_start_matches('/'))
+                .map_err(|_| instr(spec, format!("destination `{m}` is not a path")))?,
+            what: What::Dir,
+            mode: spec.mode.unwrap_or(0o755),
+        });
+    }
+    let mode_of = |path: &Path, kind: &EntryKind| -> Result<u32, BuildError> {
+        if let Some(m) = spec.mode {
+            return Ok(m);
+        }
+        if let EntryKind::Symlink { .. } = kind {
+            return Ok(0o777);
+        }
+        let meta = std::fs::symlink_metadata(path).map_err(|source| BuildError::ReadFile {
+            path: path.to_owned(),
+            source,
+        })?;
+        Ok(meta.permissions().mode() & 0o7777)
+    };
+    let mut push = |rel_dest: &str, src_rel: &str, kind: &EntryKind| -> Result<(), BuildError> {
+        let src = host(src_rel);
+        let what = match kind {
+            EntryKind::Dir => What::Dir,
+            EntryKind::File { .. } | EntryKind::Hardlink { .. } => {
+                let size = std::fs::metadata(&src)
+                    .map_err(|source| BuildError::ReadFile {
+                        path: src.clone(),
+                        source,
+                    })?
+                    .size();
+                What::File {
+                    src: src.clone(),
+                    size,
+                }
+            }
+            EntryKind::Symlink { target } => What::Link(target.clone()),
+        };
+        out.push(Planned {
+            dest: at(rel_dest)?,
+            mode: mode_of(&src, kind)?,
+            what,
+        });
+        Ok(())
+    };
+    for source in &spec.sources {
+        let s = clean(source);
+        let glob = s.contains(['*', '?', '[']);
+        let hits: Vec<&(String, EntryKind)> = match (glob, s.as_str()) {
+            (true, _) => entries.iter().filter(|(r, _)| matches(&s, r)).collect(),
+            (false, "") => vec![],
+            (false, _) => entries.iter().filter(|(r, _)| *r == s).collect(),
+        };
+        let root_source = !glob && s.is_empty();
+        if hits.is_empty() && !root_source {
+            if glob {
+                return Err(instr(
+                    spec,
+                    format!("`{source}` matches nothing in {what_source}"),
+                ));
+            }
+            return Err(instr(
+                spec,
+                format!("`{source}` is not in {what_source} (or the ignore file leaves it out)"),
+            ));
+        }
+        let mut sources: Vec<(String, EntryKind)> = hits.into_iter().cloned().collect();
+        if root_source {
+            sources.push((String::new(), EntryKind::Dir));
+        }
+        for (rel, kind) in sources {
+            match kind {
+                EntryKind::Dir => {
+                    // The folder's contents land at the destination.
+                    let prefix = match rel.is_empty() {
+                        true => String::new(),
+                        false => format!("{rel}/"),
+                    };
+                    for (r, k) in entries {
+                        if let Some(under) = r.strip_prefix(&prefix) {
+                            if !under.is_empty() && (rel.is_empty() || r.starts_with(&prefix)) {
+                                push(under, r, k)?;
+                            }
+                        }
+                    }
+                }
+                k => {
+                    let name = rel.rsplit('/').next().unwrap_or(&rel).to_owned();
+                    match dest_dir {
+                        true => push(&name, &rel, &k)?,
+                        false => push("", &rel, &k)?,
+                    }
+                }
+            }
+        }
+    }
+    for (name, body) in &spec.inline {
+        let dest = match dest_dir {
+            true => at(name)?,
+            false => at("")?,
+        };
+        out.push(Planned {
+            dest,
+            what: What::Inline(body.clone()),
+            mode: spec.mode.unwrap_or(0o644),
+        });
+    }
+    // A later source wins over an earlier one at the same path.
+    out.reverse();
+    let mut seen = std::collections::HashSet::new();
+    out.retain(|e| seen.insert(e.dest.as_str().to_owned()));
+    out.sort_by(|a, b| a.dest.as_str().cmp(b.dest.as_str()));
+    let mut text = format!("hoist place v1\n{owner:?}\n");
+    for e in &out {
+        let content = match &e.what {
+            What::Dir => "dir".to_owned(),
+            What::File { src, .. } => {
+                let f = fs::File::open(src).map_err(|source| BuildError::ReadFile {
+                    path: src.clone(),
+                    source,
+                })?;
+                format!(
+                    "file {}",
+                    Digest::of_reader(f).map_err(|source| BuildError::ReadFile {
+                        path: src.clone(),
+                        source,
+                    })?
+                )
+            }
+            What::Inline(b) => format!("inline {}", Digest::of(b.as_bytes())),
+            What::Link(t) => format!("link {t}"),
+        };
+        text.push_str(&format!("{} {:o} {content}\n", e.dest.as_str(), e.mode));
+    }
+    Ok(Placement {
+        entries: out,
+        owner,
+        key: Digest::of(text.as_bytes()).hex().to_owned(),
+    })
+}
+
+/// Plans a COPY or ADD from the build context.
+pub fn plan_context(
+    spec: &PlaceSpec,
+    context: &Path,
+    ignore_file: &str,
+    exclude: &[String],
+    dest_is_dir: bool,
+    missing: &[String],
+    owner: (u32, u32),
+) -> Result<Placement, BuildError> {
+    if spec.extract {
+        if let Some(a) = spec
+            .sources
+            .iter()
+            .find(|s| is_archive(&context.join(clean(s))))
+        {
+            return Err(instr(
+                spec,
+                format!("ADD {a}: hoist does not extract archives in a build yet; extract it into the context and COPY the folder"),
+            ));
+        }
+    }
+    let filter = Filter {
+        exclude: exclude.iter().chain(&spec.exclude).cloned().collect(),
+        include: Vec::new(),
+        keep: Vec::new(),
+    };
+    let ctx = Context::scan_filtered(context, ignore_file, &filter)?;
+    let entries: Vec<(String, EntryKind)> = ctx
+        .entries
+        .iter()
+        .map(|e| (e.rel.clone(), e.kind.clone()))
+        .collect();
+    plan(
+        spec,
+        &entries,
+        &|rel| context.join(rel),
+        dest_is_dir,
+        missing,
+        owner,
+        "the build context",
+    )
+}
+
+/// Plans a COPY --from of an unpacked stage or image at `root`: each
+/// source is found without following links on the way.
+pub fn plan_tree(
+    spec: &PlaceSpec,
+    root: &Path,
+    dest_is_dir: bool,
+    missing: &[String],
+    owner: (u32, u32),
+    what_source: &str,
+) -> Result<Placement, BuildError> {
+    let mut entries: Vec<(String, EntryKind)> = Vec::new();
+    for source in &spec.sources {
+        let s = clean(source);
+        if s.split('/').any(|p| p == "..") {
+            return Err(instr(spec, format!("`{source}` climbs out with `..`")));
+        }
+        // The folder holding the source (globs in the last part only).
+        let (dir, _) = s.rsplit_once('/').unwrap_or(("", &s));
+        if dir.contains(['*', '?', '[']) {
+            return Err(instr(
+                spec,
+                format!("`{source}`: hoist matches globs in a COPY --from source's last part only"),
+            ));
+        }
+        list_tree(root, dir, &mut entries, spec)?;
+    }
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    entries.dedup_by(|a, b| a.0 == b.0);
+    plan(
+        spec,
+        &entries,
+        &|rel| root.join(rel),
+        dest_is_dir,
+        missing,
+        owner,
+        what_source,
+    )
+}
+
+/// Lists `dir` (relative to `root`) and what is under it, as context
+/// entries; a link on the way is an error.
+fn list_tree(
+    root: &Path,
+    dir: &str,
+    out: &mut Vec<(String, EntryKind)>,
+    spec: &PlaceSpec,
+) -> Result<(), BuildError> {
+    let mut p = root.to_owned();
+    for part in dir.split('/').filter(|s| !s.is_empty()) {
+        p = p.join(part);
+        match std::fs::symlink_metadata(&p) {
+            Ok(m) if m.file_type().is_symlink() => {
+                return Err(instr(
+                    spec,
+                    format!(
+                        "/{dir}: {} is a link; name the path it points to",
+                        p.strip_prefix(root).unwrap_or(&p).display()
+                    ),
+                ))
+            }
+            Ok(_) => {}
+            Err(_) => return Ok(()),
+        }
+    }
+    walk(root, &p, out)
+}
+
+fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, EntryKind)>) -> Result<(), BuildError> {
+    let rd = match std::fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(_) => return Ok(()),
+    };
+    for e in rd.flatten() {
+        let path = e.path();
+        let rel = path
+            .strip_prefix(root)
+            .unwrap_or(&path)
+            .to_string_lossy()
+            .into_owned();
+        let meta = std::fs::symlink_metadata(&path).map_err(|source| BuildError::ReadFile {
+            path: path.clone(),
+            source,
+        })?;
+        let ft = meta.file_type();
+        if ft.is_symlink() {
+            let t = std::fs::read_link(&path).map_err(|source| BuildError::ReadFile {
+                path: path.clone(),
+                source,
+            })?;
+            out.push((
+                rel,
+                EntryKind::Symlink {
+                    target: t.to_string_lossy().into_owned(),
+                },
+            ));
+        } else if ft.is_dir() {
+            out.push((rel, EntryKind::Dir));
+            walk(root, &path, out)?;
+        } else if ft.is_file() {
+            out.push((
+                rel,
+                EntryKind::File {
+                    size: meta.size(),
+                    executable: meta.permissions().mode() & 0o111 != 0,
+                },
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A tar archive (plain or compressed) by its first bytes.
+fn is_archive(p: &Path) -> bool {
+    let Ok(mut f) = std::fs::File::open(p) else {
+        return false;
+    };
+    let mut head = [0u8; 512];
+    let n = std::io::Read::read(&mut f, &mut head).unwrap_or(0);
+    let h = &head[..n];
+    h.starts_with(&[0x1f, 0x8b])
+        || h.starts_with(&[0x28, 0xb5, 0x2f, 0xfd])
+        || h.starts_with(b"BZh")
+        || h.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0])
+        || (n >= 262 && &h[257..262] == b"ustar")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::spec::PlaceFrom;
+
+    fn spec(sources: &[&str], dest: &str) -> PlaceSpec {
+        PlaceSpec {
+            from: PlaceFrom::Context,
+            sources: sources.iter().map(|s| (*s).to_owned()).collect(),
+            inline: Vec::new(),
+            dest: dest.into(),
+            owner: None,
+            mode: None,
+            exclude: Vec::new(),
+            extract: false,
+            at: "Dockerfile:3".into(),
+        }
+    }
+
+    /// (sources, dest, dest exists as a folder, the paths written or the error)
+    type Case<'a> = (&'a [&'a str], &'a str, bool, Result<&'a str, &'a str>);
+
+    #[test]
+    fn docker_copy_rules() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path();
+        std::fs::create_dir_all(root.join("src/lib")).unwrap();
+        for f in [
+            "package.json",
+            "package-lock.json",
+            "server.js",
+            "src/a.js",
+            "src/lib/b.js",
+        ] {
+            std::fs::write(root.join(f), f).unwrap();
+        }
+        let cases: &[Case] = &[
+            (&["."], "/app/", false, Ok("app/package-lock.json app/package.json app/server.js app/src app/src/a.js app/src/lib app/src/lib/b.js")),
+            (&["src"], "/app", false, Ok("app/a.js app/lib app/lib/b.js")),
+            (&["server.js"], "/app/main.js", false, Ok("app/main.js")),
+            (&["server.js"], "/app/", false, Ok("app/server.js")),
+            (&["server.js"], "/app", true, Ok("app/server.js")),
+            (&["package*.json"], "/app/", false, Ok("app/package-lock.json app/package.json")),
+            (&["package.json", "server.js"], "/w/", false, Ok("w/package.json w/server.js")),
+            (&["src/*.js"], "/x/", false, Ok("x/a.js")),
+            (&["nope.txt"], "/app/", false, Err("Dockerfile:3: `nope.txt` is not in the build context (or the ignore file leaves it out)")),
+            (&["*.md"], "/app/", false, Err("Dockerfile:3: `*.md` matches nothing in the build context")),
+        ];
+        for (sources, dest, is_dir, want) in cases {
+            let got = plan_context(
+                &spec(sources, dest),
+                root,
+                ".dockerignore",
+                &[],
+                *is_dir,
+                &[],
+                (0, 0),
+            )
+            .map(|p| {
+                p.entries
+                    .iter()
+                    .map(|e| e.dest.as_str().to_owned())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .map_err(|e| e.to_string());
+            assert_eq!(
+                got,
+                want.map(str::to_owned).map_err(str::to_owned),
+                "{sources:?} {dest}"
+            );
+        }
+    }
+}
