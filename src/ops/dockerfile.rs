@@ -183,6 +183,20 @@ pub fn job(
             base_env: &no_env,
         },
     )?;
+    // Bad input fails before any base is read: the stages lowered once
+    // with bases that say nothing.
+    let nothing = |_: &str| BaseConfig::default();
+    let anything = |_: &str| true;
+    lower::lower(
+        &shown,
+        &first,
+        &LowerInputs {
+            target: b.target.as_deref(),
+            base_config: &nothing,
+            context_has: &anything,
+            build_args: &b.build_args,
+        },
+    )?;
     let stage_names: Vec<String> = first
         .stages
         .iter()

@@ -168,23 +168,42 @@ fn lowering_table() {
 }
 
 /// (Dockerfile, the final config's cmd and entrypoint)
+type Cmds<'a> = (&'a str, Option<&'a [&'a str]>, Option<&'a [&'a str]>);
+
 #[test]
 fn entrypoint_and_cmd_follow_docker() {
-    let cases: &[(&str, Option<&[&str]>, Option<&[&str]>)] = &[
+    let cases: &[Cmds] = &[
         // ENTRYPOINT alone drops an inherited CMD.
         ("FROM alpine\nENTRYPOINT [\"/e\"]\n", None, Some(&["/e"])),
         // CMD before ENTRYPOINT in the same stage is kept.
-        ("FROM alpine\nCMD [\"a\"]\nENTRYPOINT [\"/e\"]\n", Some(&["a"]), Some(&["/e"])),
+        (
+            "FROM alpine\nCMD [\"a\"]\nENTRYPOINT [\"/e\"]\n",
+            Some(&["a"]),
+            Some(&["/e"]),
+        ),
         // A stage built on another keeps its CMD, drops it with a new ENTRYPOINT.
-        ("FROM alpine AS b\nCMD [\"a\"]\nFROM b\n", Some(&["a"]), None),
-        ("FROM alpine AS b\nCMD [\"a\"]\nFROM b\nENTRYPOINT [\"/e\"]\n", None, Some(&["/e"])),
+        (
+            "FROM alpine AS b\nCMD [\"a\"]\nFROM b\n",
+            Some(&["a"]),
+            None,
+        ),
+        (
+            "FROM alpine AS b\nCMD [\"a\"]\nFROM b\nENTRYPOINT [\"/e\"]\n",
+            None,
+            Some(&["/e"]),
+        ),
         // Shell forms go through the shell.
-        ("FROM alpine\nCMD node server.js\n", Some(&["/bin/sh", "-c", "node server.js"]), None),
+        (
+            "FROM alpine\nCMD node server.js\n",
+            Some(&["/bin/sh", "-c", "node server.js"]),
+            None,
+        ),
     ];
     for (text, cmd, ep) in cases {
         let g = lowered(text, None).unwrap();
         let c = g.stages.last().unwrap().config.clone().unwrap();
-        let owned = |v: &Option<&[&str]>| v.map(|v| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>());
+        let owned =
+            |v: &Option<&[&str]>| v.map(|v| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>());
         assert_eq!(c.cmd, owned(cmd), "{text}");
         assert_eq!(c.entrypoint, owned(ep), "{text}");
     }
@@ -198,7 +217,10 @@ fn config_instructions_fold_into_the_stage() {
     )
     .unwrap();
     let c = g.stages[0].config.clone().unwrap();
-    assert_eq!(c.env, vec![("A".into(), "1".into()), ("B".into(), "2".into())]);
+    assert_eq!(
+        c.env,
+        vec![("A".into(), "1".into()), ("B".into(), "2".into())]
+    );
     assert_eq!(c.labels["org.opencontainers.image.title"], "web");
     assert_eq!(c.expose, vec!["3000/tcp".to_owned(), "53/udp".to_owned()]);
     assert_eq!(c.volumes, vec!["/data".to_owned()]);
@@ -208,7 +230,10 @@ fn config_instructions_fold_into_the_stage() {
     let h = c.healthcheck.unwrap();
     assert_eq!(
         h.test,
-        Some(vec!["CMD-SHELL".to_owned(), "curl -f http://localhost/".to_owned()])
+        Some(vec![
+            "CMD-SHELL".to_owned(),
+            "curl -f http://localhost/".to_owned()
+        ])
     );
     assert_eq!(h.interval, Some(5_000_000_000));
     assert_eq!(h.retries, Some(2));

@@ -1,0 +1,290 @@
+//! `hoist build -f Dockerfile`: the example apps' own Dockerfiles built as
+//! they are, their images run under podman.
+//!
+//! The bases the Dockerfiles start from have no npm and no pip (the test
+//! bases `node` and `python`, made by scripts/make-bases with third-party
+//! tools): the builds succeeding with `RUN npm ci` and `RUN pip install`
+//! in them shows those lines ran natively, with no npm or pip process.
+
+use std::path::Path;
+
+use crate::support::*;
+
+/// The image archive `archive` copied to a `dir:` folder by skopeo.
+fn unpacked(env: &Env, archive: &Path) -> std::path::PathBuf {
+    let dir = env.path(&format!(
+        "unpacked-{}-{}",
+        archive.file_name().unwrap().to_string_lossy(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    ));
+    run(
+        "skopeo",
+        &[
+            "copy",
+            "-q",
+            &format!("oci-archive:{}", archive.display()),
+            &format!("dir:{}", dir.display()),
+        ],
+    )
+    .ok();
+    dir
+}
+
+fn json(path: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+/// The image config as written (skopeo's view drops Docker's fields).
+fn raw_config(env: &Env, archive: &Path) -> serde_json::Value {
+    let dir = unpacked(env, archive);
+    let m = json(&dir.join("manifest.json"));
+    json(
+        &dir.join(
+            m["config"]["digest"]
+                .as_str()
+                .unwrap()
+                .trim_start_matches("sha256:"),
+        ),
+    )
+}
+
+/// Whether any layer of the image archive `archive` holds `path`
+/// (listed with skopeo and tar, not hoist).
+fn image_holds(env: &Env, archive: &Path, path: &str) -> bool {
+    let dir = unpacked(env, archive);
+    let manifest = json(&dir.join("manifest.json"));
+    manifest["layers"].as_array().unwrap().iter().any(|l| {
+        let blob = dir.join(l["digest"].as_str().unwrap().trim_start_matches("sha256:"));
+        let listed = run("tar", &["-tzf", blob.to_str().unwrap()]);
+        listed
+            .stdout
+            .lines()
+            .any(|line| line.trim_start_matches("./").trim_end_matches('/') == path)
+    })
+}
+
+/// Loads a docker archive into podman; removes the image when dropped.
+struct Loaded(String);
+
+impl Loaded {
+    fn load(archive: &Path, tag: &str) -> Loaded {
+        let loaded = podman_store(&["load", "-i", archive.to_str().unwrap()]);
+        assert!(loaded.ok().contains(tag), "podman load: {}", loaded.stdout);
+        Loaded(tag.to_owned())
+    }
+}
+
+impl Drop for Loaded {
+    fn drop(&mut self) {
+        podman_store(&["rmi", "-f", &self.0]);
+    }
+}
+
+/// Starts `image` (host network, `PORT=port`), waits for its health check
+/// to pass (`podman healthcheck run`, up to 60 s) and returns what GET
+/// /health answered; the container is removed either way.
+fn healthy(image: &str, port: u16) -> String {
+    let answer = podman_serve(image, port, "/health");
+    let id = run(
+        "podman",
+        &[
+            "run",
+            "-d",
+            "--network",
+            "host",
+            "-e",
+            &format!("PORT={}", port + 1),
+            image,
+        ],
+    )
+    .ok()
+    .trim()
+    .to_owned();
+    let mut last = None;
+    for _ in 0..120 {
+        let r = run("podman", &["healthcheck", "run", &id]);
+        if r.status == 0 {
+            last = None;
+            break;
+        }
+        last = Some(format!("{}{}", r.stdout, r.stderr));
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    run("podman", &["rm", "-f", "-t", "0", &id]);
+    assert!(last.is_none(), "the health check never passed: {last:?}");
+    answer
+}
+
+/// Builds `app`'s Dockerfile with `args` into a docker archive (podman
+/// honours HEALTHCHECK for docker-format images only) and an OCI archive.
+fn build(env: &Env, app: &str, tag: &str, args: &[&str]) -> (String, std::path::PathBuf) {
+    let docker = env.path(&format!("{app}.docker.tar"));
+    let oci = env.path(&format!("{app}.oci.tar"));
+    let dockerfile = testdata(&format!("{app}/Dockerfile"));
+    let context = testdata(app);
+    let mut a = vec![
+        "build",
+        "-f",
+        dockerfile.to_str().unwrap(),
+        context.to_str().unwrap(),
+        "--tag",
+        tag,
+    ];
+    let outs = [
+        format!("docker-archive:{}", docker.display()),
+        format!("oci-archive:{}", oci.display()),
+    ];
+    for o in &outs {
+        a.extend(["--output", o.as_str()]);
+    }
+    a.extend(args);
+    let r = env.hoist(&a);
+    (format!("{}{}", r.ok(), r.stderr), docker)
+}
+
+#[test]
+fn web_dockerfile_prod_and_dev_targets() {
+    require_podman();
+    let env = Env::new();
+    let node = format!("NODE_IMAGE=oci-archive:{}", base("node.oci.tar").display());
+    let build_image = format!("BUILD_IMAGE=oci-archive:{}", base("node.oci.tar").display());
+    let tag = "localhost/hoist-df-web:prod";
+    let (report, archive) = build(
+        &env,
+        "web",
+        tag,
+        &["--build-arg", &node, "--build-arg", &build_image],
+    );
+    assert!(
+        !image_holds(&env, &base("node.oci.tar"), "usr/local/bin/npm")
+            && !image_holds(&env, &base("node.oci.tar"), "usr/bin/npm"),
+        "the node test base must have no npm for this test to show npm did not run"
+    );
+    assert!(
+        report
+            .contains("RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund (hoist: npm ci"),
+        "npm ci was not done natively:\n{report}"
+    );
+    let _loaded = Loaded::load(&archive, tag);
+    let cfg = raw_config(&env, &env.path("web.oci.tar"));
+    assert_eq!(cfg["config"]["User"], "1001:1001", "USER nextjs, as ids");
+    assert_eq!(
+        cfg["config"]["Cmd"],
+        serde_json::json!(["node", "server.js"])
+    );
+    assert_eq!(cfg["config"]["WorkingDir"], "/app");
+    assert!(cfg["config"]["ExposedPorts"]["3000/tcp"].is_object());
+    assert_eq!(cfg["config"]["Healthcheck"]["Retries"], 3);
+    let who = run("podman", &["run", "--rm", tag, "id", "-un"]);
+    assert_eq!(who.ok().trim(), "nextjs");
+    let answer = healthy(tag, free_port());
+    assert!(answer.contains("ok"), "{answer}");
+
+    // The dev target: every dependency (nodemon), no user, no health check.
+    let tag = "localhost/hoist-df-web:dev";
+    let (report, _) = build(
+        &env,
+        "web",
+        tag,
+        &[
+            "--build-arg",
+            &node,
+            "--build-arg",
+            &build_image,
+            "--target",
+            "dev",
+        ],
+    );
+    assert!(
+        report.contains("RUN npm ci --ignore-scripts --no-audit --no-fund (hoist: npm ci"),
+        "{report}"
+    );
+    let cfg = raw_config(&env, &env.path("web.oci.tar"));
+    assert!(cfg["config"].get("User").is_none(), "{cfg}");
+    assert!(cfg["config"].get("Healthcheck").is_none(), "{cfg}");
+    assert!(image_holds(
+        &env,
+        &env.path("web.oci.tar"),
+        "app/node_modules/nodemon/package.json"
+    ));
+}
+
+#[test]
+fn agent_dockerfile_prod_runs_as_agent() {
+    require_podman();
+    let env = Env::new();
+    let python = format!(
+        "PYTHON_IMAGE=oci-archive:{}",
+        base("python.oci.tar").display()
+    );
+    let tag = "localhost/hoist-df-agent:prod";
+    let (report, archive) = build(&env, "agent", tag, &["--build-arg", &python]);
+    assert!(
+        report.contains("RUN pip install --no-cache-dir -r requirements.txt (hoist: pip install"),
+        "pip install was not done natively:\n{report}"
+    );
+    let _loaded = Loaded::load(&archive, tag);
+    let who = run("podman", &["run", "--rm", tag, "id", "-un"]);
+    assert_eq!(who.ok().trim(), "agent");
+    let no_pip = run(
+        "podman",
+        &["run", "--rm", tag, "python3", "-m", "pip", "--version"],
+    );
+    assert_ne!(
+        no_pip.status, 0,
+        "the python test base must have no pip: pip did not run"
+    );
+    let answer = healthy(tag, free_port());
+    assert_eq!(answer.trim(), r#"{"status": "ok"}"#);
+}
+
+/// Bad input: each an error naming the file, the line and the fix; no
+/// output written.
+#[test]
+fn dockerfile_errors_name_the_line() {
+    let env = Env::new();
+    let ctx = env.path("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    let out = env.path("out.tar");
+    let cases: &[(&str, &[&str], &str)] = &[
+        (
+            "FROM alpine\nFROBNICATE x\n",
+            &[],
+            "Dockerfile:2:1: unknown instruction `FROBNICATE`: a Dockerfile instruction is one of FROM",
+        ),
+        (
+            "FROM alpine AS a\n",
+            &["--target", "prod"],
+            "--target prod: there is no stage `prod`; its stages are a",
+        ),
+        (
+            "FROM alpine\nADD https://example.com/x.tgz /x/\n",
+            &[],
+            "Dockerfile:2:1: ADD https://example.com/x.tgz: hoist does not fetch URLs",
+        ),
+        (
+            "FROM alpine\nRUN --mount=type=secret,id=tok cat /run/secrets/tok\n",
+            &[],
+            "Dockerfile:2:1: RUN --mount=type=secret: hoist's sandbox has no mounts yet",
+        ),
+    ];
+    for (text, extra, want) in cases {
+        let file = ctx.join("Dockerfile");
+        std::fs::write(&file, text).unwrap();
+        let mut a = vec![
+            "build",
+            "-f",
+            file.to_str().unwrap(),
+            ctx.to_str().unwrap(),
+            "--offline",
+        ];
+        let o = format!("oci-archive:{}", out.display());
+        a.extend(["--output", o.as_str()]);
+        a.extend(extra.iter());
+        env.hoist(&a).fails_with(want);
+        assert!(!out.exists(), "{text}: an output was written");
+    }
+}
