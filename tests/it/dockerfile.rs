@@ -288,3 +288,165 @@ fn dockerfile_errors_name_the_line() {
         assert!(!out.exists(), "{text}: an output was written");
     }
 }
+
+/// Every path of `image`'s filesystem with its type, mode, owner and size
+/// (`find / -xdev` run in the image by `tool`), without what the runtime
+/// mounts in.
+fn tree_of(tool: &dyn Fn(&[&str]) -> Run, image: &str) -> Vec<String> {
+    let out = tool(&[
+        "run",
+        "--rm",
+        "--network=host",
+        "--user",
+        "0",
+        "--entrypoint",
+        "find",
+        image,
+        "/",
+        "-xdev",
+        "-printf",
+        "%p %y %m %U:%G %s\n",
+    ]);
+    // What the runtime makes (the root folder's mode, mounted files), and
+    // hoist's documented difference (README, "Dockerfiles"): npm's hidden
+    // lockfile, which npm rebuilds when missing.
+    let skip = [
+        "/",
+        "/etc/hosts",
+        "/etc/hostname",
+        "/etc/resolv.conf",
+        "/run/.containerenv",
+        "/.dockerenv",
+        "/app/node_modules/.package-lock.json",
+    ];
+    let mut lines: Vec<String> = out
+        .ok()
+        .lines()
+        .filter(|l| !skip.iter().any(|s| l.split(' ').next() == Some(s)))
+        // Folder sizes depend on the filesystem the runtime unpacked to.
+        .map(|l| match l.split(' ').nth(1) {
+            Some("d") => l.rsplit_once(' ').map_or(l, |(a, _)| a).to_owned(),
+            _ => l.to_owned(),
+        })
+        .collect();
+    lines.sort();
+    lines
+}
+
+/// Done when: testdata/web/Dockerfile built with hoist and with `docker
+/// build` (BuildKit) gives the same file tree and the same config, but
+/// for hoist's documented differences (README: USER written as ids).
+#[test]
+fn web_dockerfile_matches_docker_build() {
+    require_podman();
+    let Some(host) = std::env::var_os("HOIST_TEST_DOCKER_HOST") else {
+        panic!("no dockerd for tests: run `scripts/dockerd start` and set HOIST_TEST_DOCKER_HOST (scripts/test does)");
+    };
+    let host = host.to_string_lossy().into_owned();
+    let docker = |args: &[&str]| {
+        run_env(
+            "/usr/bin/docker",
+            args,
+            &[("DOCKER_HOST", &host), ("DOCKER_BUILDKIT", "1")],
+        )
+    };
+    let env = Env::new();
+    // The same bases for both, loaded into docker with skopeo.
+    let mut build_args = Vec::new();
+    for (arg, file, name) in [
+        ("NODE_IMAGE", "node.oci.tar", "hoist-df-node:base"),
+        ("BUILD_IMAGE", "node-npm.oci.tar", "hoist-df-node-npm:base"),
+    ] {
+        let tar = env.path(&format!("{name}.docker.tar").replace(':', "-"));
+        run(
+            "skopeo",
+            &[
+                "copy",
+                "-q",
+                &format!("oci-archive:{}", base(file).display()),
+                &format!("docker-archive:{}:{name}", tar.display()),
+            ],
+        )
+        .ok();
+        docker(&["load", "-i", tar.to_str().unwrap()]).ok();
+        build_args.push((arg, name, format!("oci-archive:{}", base(file).display())));
+    }
+    let ctx = testdata("web");
+    let mut dargs = vec!["build", "--network", "host", "-t", "hoist-df-web:docker"];
+    let pairs: Vec<String> = build_args
+        .iter()
+        .map(|(a, n, _)| format!("{a}={n}"))
+        .collect();
+    for p in &pairs {
+        dargs.extend(["--build-arg", p.as_str()]);
+    }
+    dargs.push(ctx.to_str().unwrap());
+    docker(&dargs).ok();
+
+    let tag = "localhost/hoist-df-web:cmp";
+    let hargs: Vec<String> = build_args
+        .iter()
+        .map(|(a, _, t)| format!("{a}={t}"))
+        .collect();
+    let mut a: Vec<&str> = Vec::new();
+    for h in &hargs {
+        a.extend(["--build-arg", h.as_str()]);
+    }
+    let (_, archive) = build(&env, "web", tag, &a);
+    let _loaded = Loaded::load(&archive, tag);
+
+    let podman = |args: &[&str]| run("podman", args);
+    let theirs = tree_of(&docker, "hoist-df-web:docker");
+    let ours = tree_of(&podman, tag);
+    let only = |a: &[String], b: &[String]| -> Vec<String> {
+        a.iter()
+            .filter(|l| !b.contains(l))
+            .take(20)
+            .cloned()
+            .collect()
+    };
+    assert!(
+        theirs.len() > 1000,
+        "docker's tree is too small: {}",
+        theirs.len()
+    );
+    assert_eq!(
+        (only(&theirs, &ours), only(&ours, &theirs)),
+        (Vec::new(), Vec::new()),
+        "file trees differ (docker only, hoist only)"
+    );
+
+    let dcfg: serde_json::Value =
+        serde_json::from_str(docker(&["image", "inspect", "hoist-df-web:docker"]).ok()).unwrap();
+    let dcfg = &dcfg[0]["Config"];
+    let ours = raw_config(&env, &env.path("web.oci.tar"));
+    let ours = &ours["config"];
+    for key in [
+        "Env",
+        "Cmd",
+        "Entrypoint",
+        "ExposedPorts",
+        "Healthcheck",
+        "WorkingDir",
+        "Labels",
+    ] {
+        let (d, o) = (&dcfg[key], &ours[key]);
+        let empty = |v: &serde_json::Value| {
+            v.is_null() || v == &serde_json::json!({}) || v == &serde_json::json!([]) || v == ""
+        };
+        assert!(
+            d == o || (empty(d) && empty(o)),
+            "{key}: docker {d}, hoist {o}"
+        );
+    }
+    // USER: docker keeps the name, hoist writes the ids it resolves to.
+    assert_eq!(dcfg["User"], "nextjs");
+    assert_eq!(ours["User"], "1001:1001");
+    docker(&[
+        "rmi",
+        "-f",
+        "hoist-df-web:docker",
+        "hoist-df-node:base",
+        "hoist-df-node-npm:base",
+    ]);
+}
