@@ -504,7 +504,7 @@ fn run_dockerfile(a: &BuildArgs, file: &Path, context: &Path, out: &Renderer) ->
     if a.dry_run {
         out!(
             "{}",
-            hoist::graph::dump::render(&job.opts.graph, true, &|_, _| None)
+            hoist::exec::sequence::explain(&job.opts, &store, out)?
         );
         return Ok(());
     }

@@ -62,8 +62,8 @@ pub fn build(
         });
     }
     let mut built: BTreeMap<String, Built> = BTreeMap::new();
-    for stage in &opts.graph.stages {
-        let b = run_stage(opts, stage, &built, store, report, net)?;
+    for (i, stage) in opts.graph.stages.iter().enumerate() {
+        let b = run_stage(opts, i, stage, &built, store, report, net, &mut Mode::Build)?;
         built.insert(stage.name.clone(), b);
     }
     let target = opts
@@ -242,13 +242,99 @@ fn ground_of(root: &Root, store: &Store) -> Ground {
     }
 }
 
+/// Whether a walk makes layers, or (`--dry-run`) only looks their keys up
+/// and says what a build would do at each step.
+enum Mode {
+    Build,
+    Explain {
+        /// (stage index, step index) -> what a build would do.
+        verdicts: BTreeMap<(usize, usize), String>,
+        /// Stages with a step that would be built: what follows is
+        /// unknown until then.
+        blind: std::collections::BTreeSet<String>,
+    },
+}
+
+impl Mode {
+    /// The layer under `key` of `kind`: made on a miss when building,
+    /// `None` on a miss when explaining.
+    fn obtain(
+        &self,
+        store: &Store,
+        kind: &str,
+        key: &str,
+        make: impl FnOnce() -> Result<Layer, BuildError>,
+    ) -> Result<Option<(Layer, bool)>, BuildError> {
+        match self {
+            Mode::Build => {
+                crate::cache::layer::get_or_make::<BuildError>(store, kind, key, make).map(Some)
+            }
+            Mode::Explain { .. } => {
+                Ok(crate::cache::layer::lookup(store, kind, key)?.map(|l| (l, true)))
+            }
+        }
+    }
+
+    fn say(&mut self, at: (usize, usize), verdict: String) {
+        if let Mode::Explain { verdicts, .. } = self {
+            verdicts.insert(at, verdict);
+        }
+    }
+
+    fn is_blind(&self, stage: &str) -> bool {
+        matches!(self, Mode::Explain { blind, .. } if blind.contains(stage))
+    }
+
+    fn blind(&mut self, stage: &str) {
+        if let Mode::Explain { blind, .. } = self {
+            blind.insert(stage.to_owned());
+        }
+    }
+}
+
+/// `--dry-run` for a sequenced graph: each stage and step, with whether a
+/// build would reuse its layer or make it, and how (native, sandbox).
+pub fn explain(
+    opts: &BuildOptions,
+    store: &Store,
+    net: &dyn registry::Progress,
+) -> Result<String, BuildError> {
+    let mut mode = Mode::Explain {
+        verdicts: BTreeMap::new(),
+        blind: Default::default(),
+    };
+    let mut built: BTreeMap<String, Built> = BTreeMap::new();
+    for (i, stage) in opts.graph.stages.iter().enumerate() {
+        let b = run_stage(opts, i, stage, &built, store, &mut |_| {}, net, &mut mode)?;
+        built.insert(stage.name.clone(), b);
+    }
+    let Mode::Explain { verdicts, .. } = mode else {
+        return Ok(String::new());
+    };
+    Ok(crate::graph::dump::render(&opts.graph, true, &|i, j| {
+        verdicts.get(&(i, j)).cloned()
+    }))
+}
+
+/// How a step is done, for the dry run.
+fn how(step: &Step) -> &'static str {
+    match step {
+        Step::Run(_) => "sandbox",
+        Step::Install(_) => "native",
+        _ => "hoist",
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 fn run_stage(
     opts: &BuildOptions,
+    index: usize,
     stage: &Stage,
     built: &BTreeMap<String, Built>,
     store: &Store,
     report: &mut dyn FnMut(Event),
     net: &dyn registry::Progress,
+    mode: &mut Mode,
 ) -> Result<Built, BuildError> {
     let (root, mut ground, mut layers, base_key) = match &stage.base {
         StageBase::Image(t) => {
@@ -261,6 +347,9 @@ fn run_stage(
             let b = built
                 .get(p)
                 .ok_or_else(|| BuildError::Panicked(format!("stage {p} was not built")))?;
+            if mode.is_blind(p) {
+                mode.blind(&stage.name);
+            }
             (
                 b.root.clone(),
                 b.ground.clone(),
@@ -274,43 +363,74 @@ fn run_stage(
         opts.platform, opts.compression, opts.epoch
     );
     let platform: Platform = root.base.platform.clone();
-    for step in &stage.steps {
+    for (j, step) in stage.steps.iter().enumerate() {
+        if mode.is_blind(&stage.name) {
+            mode.say(
+                (index, j),
+                format!("build ({}; a step above is built)", how(step)),
+            );
+            continue;
+        }
+        if let Step::Place(PlaceSpec {
+            from: PlaceFrom::Stage(s),
+            ..
+        }) = step
+        {
+            if mode.is_blind(s) {
+                mode.say((index, j), format!("build (stage {s} is built)"));
+                mode.blind(&stage.name);
+                continue;
+            }
+        }
         let made: Option<(Layer, String, bool, LayerKind)> = match step {
             Step::Run(r) => {
                 let s = crate::exec::stage::sandbox_step(stage, r);
                 chain.push_str(&format!("run {}\n", s.key_text()));
                 let key = Digest::of(chain.as_bytes()).hex().to_owned();
-                let (layer, reused) = crate::cache::layer::get_or_make::<BuildError>(
-                    store,
-                    "run-layer",
-                    &key,
-                    || {
-                        crate::sandbox::run_step(store, &ground, &s, opts.compression, opts.epoch)
-                            .map(|m| m.layer)
-                            .map_err(|source| BuildError::StageStep {
-                                stage: stage.name.clone(),
-                                step: format!("RUN {}", s.shown()),
-                                source: Box::new(source),
-                            })
-                    },
-                )?;
-                Some((layer, format!("RUN {}", s.shown()), reused, LayerKind::Run))
+                mode.obtain(store, "run-layer", &key, || {
+                    crate::sandbox::run_step(store, &ground, &s, opts.compression, opts.epoch)
+                        .map(|m| m.layer)
+                        .map_err(|source| BuildError::StageStep {
+                            stage: stage.name.clone(),
+                            step: format!("RUN {}", s.shown()),
+                            source: Box::new(source),
+                        })
+                })?
+                .map(|(layer, reused)| {
+                    (layer, format!("RUN {}", s.shown()), reused, LayerKind::Run)
+                })
             }
-            Step::Place(p) => {
-                let (layer, files, reused) =
-                    place_layer(opts, p, &ground, built, store, net, &mut chain)?;
-                let what = format!("COPY {} -> {} ({files} files)", p.sources.join(" "), p.dest);
-                Some((layer, what, reused, LayerKind::Copy))
-            }
-            Step::Mkdir(m) => mkdir(opts, m, &ground, store, &mut chain)?
-                .map(|(l, reused)| (l, format!("WORKDIR {}", m.path), reused, LayerKind::Run)),
-            Step::Install(i) => {
-                let Some((l, what, reused)) =
-                    install(opts, i, &ground, &platform, store, &mut chain, report)?
-                else {
+            Step::Place(p) => place_layer(opts, p, &ground, built, store, net, &mut chain, mode)?
+                .map(|(layer, files, reused)| {
+                    let what =
+                        format!("COPY {} -> {} ({files} files)", p.sources.join(" "), p.dest);
+                    (layer, what, reused, LayerKind::Copy)
+                }),
+            Step::Mkdir(m) => match mkdir(opts, m, &ground, store, &mut chain, mode)? {
+                Made::Nothing => {
+                    mode.say((index, j), "nothing to do (the folder exists)".into());
                     continue;
-                };
-                Some((l, what, reused, LayerKind::Deps))
+                }
+                Made::Unknown => None,
+                Made::Layer(l, reused) => {
+                    let l = *l;
+                    Some((l, format!("WORKDIR {}", m.path), reused, LayerKind::Run))
+                }
+            },
+            Step::Install(i) => {
+                match install(opts, i, &ground, &platform, store, &mut chain, report, mode)? {
+                    Made::Nothing => continue,
+                    Made::Unknown => None,
+                    Made::Layer(l, reused) => {
+                        let l = *l;
+                        let tool = match i.kind {
+                            crate::deps::DepsKind::Pip => "pip",
+                            _ => "npm",
+                        };
+                        let what = format!("RUN {} (hoist: native, no {tool} ran)", i.command);
+                        Some((l, what, reused, LayerKind::Deps))
+                    }
+                }
             }
             other => {
                 return Err(BuildError::Panicked(format!(
@@ -319,21 +439,28 @@ fn run_stage(
                 )))
             }
         };
-        if let Some((layer, what, reused, kind)) = made {
-            report(Event::Stage {
-                stage: stage.name.clone(),
-                what: what.clone(),
-                digest: layer.descriptor.digest.clone(),
-                reused,
-            });
-            ground = ground.with(&layer.descriptor);
-            layers.push(LayerSummary {
-                what,
-                layer,
-                kind,
-                reused,
-            });
-        }
+        let Some((layer, what, reused, kind)) = made else {
+            mode.say(
+                (index, j),
+                format!("build ({}; not in the cache)", how(step)),
+            );
+            mode.blind(&stage.name);
+            continue;
+        };
+        mode.say((index, j), format!("reuse ({}; in the cache)", how(step)));
+        report(Event::Stage {
+            stage: stage.name.clone(),
+            what: what.clone(),
+            digest: layer.descriptor.digest.clone(),
+            reused,
+        });
+        ground = ground.with(&layer.descriptor);
+        layers.push(LayerSummary {
+            what,
+            layer,
+            kind,
+            reused,
+        });
     }
     Ok(Built {
         root,
@@ -341,6 +468,15 @@ fn run_stage(
         layers,
         key: Digest::of(chain.as_bytes()).hex().to_owned(),
     })
+}
+
+/// What a step that may make no layer made.
+enum Made {
+    /// Nothing to do: no layer.
+    Nothing,
+    /// Not in the cache, and the walk only explains.
+    Unknown,
+    Layer(Box<Layer>, bool),
 }
 
 /// The destination's kind and the folders to make for it.
@@ -385,7 +521,8 @@ fn place_layer(
     store: &Store,
     net: &dyn registry::Progress,
     chain: &mut String,
-) -> Result<(Layer, usize, bool), BuildError> {
+    mode: &Mode,
+) -> Result<Option<(Layer, usize, bool)>, BuildError> {
     let owner = match &p.owner {
         None => (0, 0),
         Some(o) => resolve_owner(o, &facts_of(store, ground)?).map_err(|message| {
@@ -419,11 +556,11 @@ fn place_layer(
             chain.push_str(&format!("place {}\n", placement.key));
             let key = Digest::of(chain.as_bytes()).hex().to_owned();
             let files = placement.file_count();
-            let (layer, reused) =
-                crate::cache::layer::get_or_make::<BuildError>(store, "place-layer", &key, || {
+            return Ok(mode
+                .obtain(store, "place-layer", &key, || {
                     placement.write(store, opts.compression, opts.epoch)
-                })?;
-            return Ok((layer, files, reused));
+                })?
+                .map(|(layer, reused)| (layer, files, reused)));
         }
         PlaceFrom::Stage(s) => {
             let b = built
@@ -440,15 +577,14 @@ fn place_layer(
     chain.push_str(&format!("place-from {source_key} {settings}\n"));
     let key = Digest::of(chain.as_bytes()).hex().to_owned();
     let mut files = 0;
-    let (layer, reused) =
-        crate::cache::layer::get_or_make::<BuildError>(store, "place-layer", &key, || {
-            in_tree(store, &tree, |root| {
-                let plan = place::plan_tree(p, root, is_dir, &missing, owner, &what)?;
-                files = plan.file_count();
-                plan.write(store, opts.compression, opts.epoch)
-            })
-        })?;
-    Ok((layer, files, reused))
+    let got = mode.obtain(store, "place-layer", &key, || {
+        in_tree(store, &tree, |root| {
+            let plan = place::plan_tree(p, root, is_dir, &missing, owner, &what)?;
+            files = plan.file_count();
+            plan.write(store, opts.compression, opts.epoch)
+        })
+    })?;
+    Ok(got.map(|(layer, reused)| (layer, files, reused)))
 }
 
 /// Unpacks `ground` into a scratch folder in the store for `f`, removed
@@ -489,10 +625,11 @@ fn mkdir(
     ground: &Ground,
     store: &Store,
     chain: &mut String,
-) -> Result<Option<(Layer, bool)>, BuildError> {
+    mode: &Mode,
+) -> Result<Made, BuildError> {
     let (_, missing) = destination(store, ground, &m.path)?;
     if missing.is_empty() {
-        return Ok(None);
+        return Ok(Made::Nothing);
     }
     let (uid, gid) = match &m.owner {
         None => (0, 0),
@@ -505,7 +642,7 @@ fn mkdir(
     };
     chain.push_str(&format!("mkdir {} {uid}:{gid}\n", missing.join(" ")));
     let key = Digest::of(chain.as_bytes()).hex().to_owned();
-    let r = crate::cache::layer::get_or_make::<BuildError>(store, "place-layer", &key, || {
+    let r = mode.obtain(store, "place-layer", &key, || {
         let mut w = LayerWriter::new(store, opts.compression, opts.epoch)?;
         for p in &missing {
             let ip = ImagePath::new(p.trim_start_matches('/'))
@@ -521,10 +658,17 @@ fn mkdir(
         }
         Ok(w.finish()?)
     })?;
-    Ok(Some(r))
+    Ok(match r {
+        Some((l, reused)) => Made::Layer(Box::new(l), reused),
+        None => Made::Unknown,
+    })
 }
 
-/// A native install in place of `RUN npm ci` / `RUN pip install -r`.
+/// A native install in place of `RUN npm ci` / `RUN pip install -r`. Its
+/// layer is remembered under a key of the steps below and the manifests,
+/// so an unchanged install reads no lockfile and asks no index again
+/// (`--no-cache` and `--refresh` install afresh).
+#[allow(clippy::too_many_arguments)]
 fn install(
     opts: &BuildOptions,
     i: &InstallSpec,
@@ -533,7 +677,30 @@ fn install(
     store: &Store,
     chain: &mut String,
     report: &mut dyn FnMut(Event),
-) -> Result<Option<(Layer, String, bool)>, BuildError> {
+    mode: &Mode,
+) -> Result<Made, BuildError> {
+    let dir = opts.context.join(&i.project);
+    let mut inputs = String::new();
+    for f in crate::exec::record::DEPS_INPUTS {
+        if let Ok(bytes) = std::fs::read(dir.join(f)) {
+            inputs.push_str(&format!("{f} {}\n", Digest::of(&bytes)));
+        }
+    }
+    chain.push_str(&format!(
+        "install {:?} dev={} scripts={} {} {inputs}",
+        i.kind, i.dev, i.scripts, i.workdir
+    ));
+    let key = Digest::of(chain.as_bytes()).hex().to_owned();
+    const KIND: &str = "dockerfile-install";
+    let afresh = opts.deps.no_cache || opts.deps.refresh;
+    if !afresh {
+        if let Some(l) = crate::cache::layer::lookup(store, KIND, &key)? {
+            return Ok(Made::Layer(Box::new(l), true));
+        }
+    }
+    if let Mode::Explain { .. } = mode {
+        return Ok(Made::Unknown);
+    }
     let dopts = DepsOptions {
         kind: i.kind,
         dev: i.dev,
@@ -541,10 +708,9 @@ fn install(
         sdists_in_sandbox: i.scripts,
         ..opts.deps
     };
-    let dir = opts.context.join(&i.project);
     let mut warn = |w: String| report(Event::Warning(format!("{}: {w}", i.at)));
     let Some(project) = deps::prepare(&dir, &dopts, &mut warn)? else {
-        return Ok(None);
+        return Ok(Made::Nothing);
     };
     let facts = facts_of(store, ground)?;
     let wd = ImagePath::new(i.workdir.trim_start_matches('/'))
@@ -561,14 +727,10 @@ fn install(
     };
     let mut warn = |w: String| report(Event::Warning(format!("{}: {w}", i.at)));
     let Some(d) = project.install(&input, &dopts, store, &mut warn)? else {
-        return Ok(None);
+        return Ok(Made::Nothing);
     };
-    chain.push_str(&format!("install {}\n", d.layer.diff_id));
-    let what = format!(
-        "RUN {} (hoist: {}, {} packages)",
-        i.command, d.command, d.summary.packages
-    );
-    Ok(Some((d.layer, what, d.summary.reused)))
+    crate::cache::layer::remember(store, KIND, &key, &d.layer)?;
+    Ok(Made::Layer(Box::new(d.layer), d.summary.reused))
 }
 
 /// The config a base image gives a Dockerfile stage to start from.

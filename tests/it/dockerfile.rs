@@ -165,7 +165,7 @@ fn web_dockerfile_prod_and_dev_targets() {
     );
     assert!(
         report
-            .contains("RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund (hoist: npm ci"),
+            .contains("RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund (hoist: native, no npm ran)"),
         "npm ci was not done natively:\n{report}"
     );
     let _loaded = Loaded::load(&archive, tag);
@@ -199,7 +199,9 @@ fn web_dockerfile_prod_and_dev_targets() {
         ],
     );
     assert!(
-        report.contains("RUN npm ci --ignore-scripts --no-audit --no-fund (hoist: npm ci"),
+        report.contains(
+            "RUN npm ci --ignore-scripts --no-audit --no-fund (hoist: native, no npm ran)"
+        ),
         "{report}"
     );
     let cfg = raw_config(&env, &env.path("web.oci.tar"));
@@ -223,7 +225,9 @@ fn agent_dockerfile_prod_runs_as_agent() {
     let tag = "localhost/hoist-df-agent:prod";
     let (report, archive) = build(&env, "agent", tag, &["--build-arg", &python]);
     assert!(
-        report.contains("RUN pip install --no-cache-dir -r requirements.txt (hoist: pip install"),
+        report.contains(
+            "RUN pip install --no-cache-dir -r requirements.txt (hoist: native, no pip ran)"
+        ),
         "pip install was not done natively:\n{report}"
     );
     let _loaded = Loaded::load(&archive, tag);
