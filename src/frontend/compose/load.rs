@@ -685,7 +685,7 @@ pub fn project_name(
 }
 
 /// Whether a build context is a URL (git or http), left as written.
-fn is_remote(s: &str) -> bool {
+pub(crate) fn is_remote(s: &str) -> bool {
     s.contains("://") || s.starts_with("git@") || s.starts_with("github.com/")
 }
 

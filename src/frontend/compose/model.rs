@@ -1,7 +1,11 @@
 //! The typed project, read from the merged tree: only now, so that the
 //! merge rules saw compose's untyped data. It keeps what building needs
 //! (image, build, environment, labels, ports, user, healthcheck...) and
-//! ignores what only running needs (networks, volumes, deploy...).
+//! ignores what only running needs (networks, volumes, deploy...). Of the
+//! top level it keeps `secrets` (a build secret names one). A `build`
+//! mapping also keeps every key written and where ([`BuildKey`]), so that
+//! [`super::services`] can refuse by file and line a key hoist cannot
+//! honour, rather than drop it.
 //!
 //! Both spellings compose accepts are read: `build: ./dir` or a mapping;
 //! `environment` / `labels` / `args` as a list of `KEY=VALUE` or a mapping
@@ -200,10 +204,8 @@ pub fn project(
     let secrets = top_secrets(merged)?;
     for wanted in &opts.services {
         if !services.contains_key(wanted) {
-            return Err(Error::Project(format!(
-                "no such service: {wanted:?} (the files define: {})",
-                services.keys().cloned().collect::<Vec<_>>().join(", ")
-            )));
+            let known = services.keys().chain(disabled.iter());
+            return Err(no_such_service(wanted, known.map(String::as_str)));
         }
     }
     Ok(Project {
@@ -213,6 +215,22 @@ pub fn project(
         disabled,
         secrets,
     })
+}
+
+/// A service named on the command line that the files do not define:
+/// the error lists the ones they do, sorted.
+pub fn no_such_service<'a>(name: &str, known: impl Iterator<Item = &'a str>) -> Error {
+    let mut known: Vec<&str> = known.collect();
+    known.sort_unstable();
+    known.dedup();
+    Error::Project(format!(
+        "no such service: {name:?} (the files define: {})",
+        if known.is_empty() {
+            "none".to_string()
+        } else {
+            known.join(", ")
+        }
+    ))
 }
 
 fn top_secrets(merged: &Node) -> Result<BTreeMap<String, Secret>, Error> {

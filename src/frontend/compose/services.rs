@@ -33,7 +33,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use super::load;
-use super::model::{Build, BuildKey, Project, Service};
+use super::model::{no_such_service, Build, BuildKey, Project, Service};
 use super::{load_project, Error, Files, Options, Source};
 
 /// One service's build, as `docker compose build` would run it.
@@ -235,21 +235,8 @@ pub fn builds(
                  --profile, or name the service when loading the project"
             )));
         }
-        let mut known: Vec<&str> = project
-            .services
-            .keys()
-            .map(String::as_str)
-            .chain(project.disabled.iter().map(String::as_str))
-            .collect();
-        known.sort_unstable();
-        return Err(Error::Project(format!(
-            "no such service: {name:?}; the compose files define: {}",
-            if known.is_empty() {
-                "none".to_string()
-            } else {
-                known.join(", ")
-            }
-        )));
+        let known = project.services.keys().chain(project.disabled.iter());
+        return Err(no_such_service(name, known.map(String::as_str)));
     }
     let mut out = Vec::new();
     let mut skipped = Vec::new();
@@ -257,15 +244,24 @@ pub fn builds(
         if !selected.is_empty() && !selected.contains(name) {
             continue;
         }
-        match &service.build {
-            Some(b) => out.push(one(project, name, service, b)?),
-            None => skipped.push(Skipped {
+        match (&service.build, &service.image) {
+            (Some(b), _) => out.push(one(project, name, service, b)?),
+            (None, Some(image)) => skipped.push(Skipped {
                 service: name.clone(),
-                why: match &service.image {
-                    Some(image) => format!("uses image {image}, nothing to build"),
-                    None => "has neither `build` nor `image`".into(),
-                },
+                why: format!("uses image {image}, nothing to build"),
             }),
+            // The loader refuses such a service; a project made otherwise
+            // gets the same error.
+            (None, None) => {
+                let at = service
+                    .pos
+                    .as_ref()
+                    .map_or_else(|| format!("service {name}"), ToString::to_string);
+                return Err(Error::Project(format!(
+                    "{at}: services.{name}: service {name:?} has neither `image` nor `build`: \
+                     add `build: ./folder` (a folder with a Dockerfile) or `image: name:tag`"
+                )));
+            }
         }
     }
     Ok((out, skipped))
@@ -315,11 +311,6 @@ fn key<'a>(b: &'a Build, name: &str) -> Option<&'a BuildKey> {
     b.keys.iter().find(|k| k.name == name)
 }
 
-/// Whether a context is a URL (git or http), which hoist does not fetch.
-fn is_remote(s: &str) -> bool {
-    s.contains("://") || s.starts_with("git@") || s.starts_with("github.com/")
-}
-
 fn one(project: &Project, name: &str, s: &Service, b: &Build) -> Result<ServiceBuild, Error> {
     check_keys(name, b)?;
     let at = s
@@ -338,7 +329,7 @@ fn one(project: &Project, name: &str, s: &Service, b: &Build) -> Result<ServiceB
             None => Error::Project(format!("{at}: services.{name}.build.{k}: {message}")),
         }
     };
-    if is_remote(&b.context) {
+    if load::is_remote(&b.context) {
         return Err(here(
             "context",
             format!(

@@ -219,7 +219,7 @@ fn selection() {
     assert_eq!(names(&["web", "db"]), Ok((v(&["shop-web"]), v(&["db"]))));
     assert_eq!(
         names(&["nope"]),
-        Err("no such service: \"nope\"; the compose files define: api, db, dbg, web".into())
+        Err("no such service: \"nope\" (the files define: api, db, dbg, web)".into())
     );
     assert_eq!(
         names(&["dbg"]),
@@ -238,5 +238,21 @@ fn selection() {
             .map(|b| b.image.as_str())
             .collect::<Vec<_>>(),
         ["shop-dbg"]
+    );
+}
+
+#[test]
+fn a_project_made_by_hand_is_checked_as_a_loaded_one() {
+    let project = Project {
+        name: "p".into(),
+        dir: PathBuf::from("p"),
+        services: [("bare".to_string(), Service::default())].into(),
+        disabled: Vec::new(),
+        secrets: BTreeMap::new(),
+    };
+    let e = builds(&project, &[]).expect_err("neither").to_string();
+    assert_eq!(
+        e,
+        "service bare: services.bare: service \"bare\" has neither `image` nor `build`: add `build: ./folder` (a folder with a Dockerfile) or `image: name:tag`"
     );
 }
