@@ -29,7 +29,7 @@
 //! Not covered yet: `include:` (an error saying to use `-f`), the contents
 //! of `env_file` (a run-time matter), compose's JSON-schema validation
 //! (outside `build:`, keys the build does not read are ignored, not
-//! checked), `DOCKER_DEFAULT_PLATFORM`, relative paths
+//! checked), relative paths
 //! other than the build context in an `extends` target, `depends_on` on a
 //! service its profiles disable, `!reset` on single sequence entries.
 

@@ -36,6 +36,9 @@ pub struct Project {
     pub disabled: Vec<String>,
     /// The top-level `secrets`, by name (what `build.secrets` refer to).
     pub secrets: BTreeMap<String, Secret>,
+    /// `DOCKER_DEFAULT_PLATFORM` from the environment (or `.env`): compose
+    /// builds it first, before the service's own platforms.
+    pub default_platform: Option<String>,
 }
 
 /// A top-level secret: where its value comes from.
@@ -214,6 +217,10 @@ pub fn project(
         services,
         disabled,
         secrets,
+        default_platform: env
+            .get("DOCKER_DEFAULT_PLATFORM")
+            .filter(|p| !p.is_empty())
+            .cloned(),
     })
 }
 

@@ -13,9 +13,10 @@
 //! - `args` written as `KEY` (list) or `KEY:` (mapping) take the project
 //!   environment's value (the process environment over `.env`), and are
 //!   dropped when it has none; `KEY=` is an empty value, kept;
-//! - `platforms`: `build.platforms`, or the service's `platform` when there
-//!   are none; a service `platform` outside its `build.platforms` is an
-//!   error, as in compose;
+//! - `platforms`: `DOCKER_DEFAULT_PLATFORM` (environment or `.env`), the
+//!   service's `platform`, then `build.platforms`, without repeats; either
+//!   of the first two outside a non-empty `build.platforms` is an error,
+//!   as in compose;
 //! - build secrets come from a top-level secret with `file:` or
 //!   `environment:` (anything else is compose's error too); the id the
 //!   Dockerfile mounts is the long form's `target`, else the name;
@@ -345,20 +346,34 @@ fn one(project: &Project, name: &str, s: &Service, b: &Build) -> Result<ServiceB
         (None, Some(f)) => DockerfileSource::Path(PathBuf::from(load::join(&context, f))),
         (None, None) => DockerfileSource::Path(PathBuf::from(load::join(&context, "Dockerfile"))),
     };
-    let platforms = match &s.platform {
-        Some(p) if b.platforms.is_empty() => vec![p.clone()],
-        Some(p) if !b.platforms.contains(p) => {
+    // compose's order: DOCKER_DEFAULT_PLATFORM, the service's `platform`,
+    // then `build.platforms`; the first two must be among the last when
+    // it names any.
+    let mut platforms: Vec<String> = Vec::new();
+    for (what, p) in [
+        ("DOCKER_DEFAULT_PLATFORM", &project.default_platform),
+        ("the service's platform", &s.platform),
+    ] {
+        let Some(p) = p else { continue };
+        if !b.platforms.is_empty() && !b.platforms.contains(p) {
             return Err(here(
                 "platforms",
                 format!(
-                    "the service's platform {p:?} is not one of its build.platforms ({}); \
-                     add it to build.platforms or change `platform`",
+                    "{what} {p:?} is not one of its build.platforms ({}); add it to \
+                     build.platforms or change it",
                     b.platforms.join(", ")
                 ),
-            ))
+            ));
         }
-        _ => b.platforms.clone(),
-    };
+        if !platforms.contains(p) {
+            platforms.push(p.clone());
+        }
+    }
+    for p in &b.platforms {
+        if !platforms.contains(p) {
+            platforms.push(p.clone());
+        }
+    }
     let mut secrets = Vec::new();
     for r in &b.secrets {
         let refused = |message: String| Error::At {

@@ -158,7 +158,7 @@ fn build_sections() {
         ("build: {args: {SET: null, UNSET: null, N: 3}}", "", "dockerfile Dockerfile; arg N=3; arg SET=v"),
         // Platforms: the service's when the build names none.
         ("platform: linux/arm64\nbuild: .", "", "dockerfile Dockerfile; platform linux/arm64"),
-        ("platform: linux/arm64\nbuild: {platforms: [linux/amd64, linux/arm64]}", "", "dockerfile Dockerfile; platform linux/amd64; platform linux/arm64"),
+        ("platform: linux/arm64\nbuild: {platforms: [linux/amd64, linux/arm64]}", "", "dockerfile Dockerfile; platform linux/arm64; platform linux/amd64"),
         // Secrets: a file or a variable; the id is the target, else the name.
         ("build: {secrets: [f, {source: e, target: npm}]}", secrets, "dockerfile Dockerfile; secret f file=s/f.txt; secret npm env=TOKEN"),
         ("build: {secrets: [x]}", secrets, "error p/compose.yml:3: services.s.build.secrets: secret \"x\" (defined at p/compose.yml:7) has neither `file` nor `environment`; a build secret must come from one of them (an external secret exists only at run time)"),
@@ -182,7 +182,7 @@ fn build_sections() {
         ("build: {sbom: true}", "", "error p/compose.yml:3: services.s.build.sbom: not supported: hoist attaches no BuildKit SBOM attestation (use `hoist build --sbom spdx|cyclonedx`): remove it or set it to false"),
         ("build: {context: ., tagz: [a]}", "", "error p/compose.yml:3: services.s.build.tagz: `tagz` is not a build key compose knows; check its spelling (the keys are: context, dockerfile, dockerfile_inline, target, args, labels, platforms, tags, cache_from, cache_to, secrets, network, no_cache, pull, ssh, additional_contexts, extra_hosts, privileged, entitlements, isolation, shm_size, ulimits, provenance, sbom)"),
         ("build: 'git@github.com:example/app.git'", "", "error p/compose.yml:3: services.s.build.context: the context \"git@github.com:example/app.git\" is a URL; hoist builds from a local folder: clone it and set `context` to the folder"),
-        ("platform: linux/s390x\nbuild: {platforms: [linux/amd64]}", "", "error p/compose.yml:4: services.s.build.platforms: the service's platform \"linux/s390x\" is not one of its build.platforms (linux/amd64); add it to build.platforms or change `platform`"),
+        ("platform: linux/s390x\nbuild: {platforms: [linux/amd64]}", "", "error p/compose.yml:4: services.s.build.platforms: the service's platform \"linux/s390x\" is not one of its build.platforms (linux/amd64); add it to build.platforms or change it"),
         // Only an image: nothing to build, said so.
         ("image: redis:7", "", "skip s: uses image redis:7, nothing to build"),
         ("image: redis:7\nbuild: .", "", "dockerfile Dockerfile"),
@@ -249,10 +249,46 @@ fn a_project_made_by_hand_is_checked_as_a_loaded_one() {
         services: [("bare".to_string(), Service::default())].into(),
         disabled: Vec::new(),
         secrets: BTreeMap::new(),
+        default_platform: None,
     };
     let e = builds(&project, &[]).expect_err("neither").to_string();
     assert_eq!(
         e,
         "service bare: services.bare: service \"bare\" has neither `image` nor `build`: add `build: ./folder` (a folder with a Dockerfile) or `image: name:tag`"
+    );
+}
+
+#[test]
+fn docker_default_platform_comes_first() {
+    let files: BTreeMap<PathBuf, Vec<u8>> = BTreeMap::new();
+    let load = |default: &str, body: &str| -> Result<Vec<String>, String> {
+        let sources = [Source {
+            path: PathBuf::from("p/compose.yml"),
+            bytes: format!("services:\n  s:\n{body}").into_bytes(),
+        }];
+        let opts = Options {
+            env: [("DOCKER_DEFAULT_PLATFORM".to_string(), default.to_string())].into(),
+            ..Options::default()
+        };
+        load_builds(&sources, &opts, &files)
+            .map(|p| p.builds.into_iter().flat_map(|b| b.platforms).collect())
+            .map_err(|e| e.to_string())
+    };
+    let v = |s: &[&str]| s.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    assert_eq!(
+        load("linux/arm64", "    build: .\n"),
+        Ok(v(&["linux/arm64"]))
+    );
+    assert_eq!(load("", "    build: .\n"), Ok(v(&[])));
+    assert_eq!(
+        load(
+            "linux/arm64",
+            "    platform: linux/amd64\n    build: {platforms: [linux/amd64, linux/arm64, linux/arm/v7]}\n"
+        ),
+        Ok(v(&["linux/arm64", "linux/amd64", "linux/arm/v7"]))
+    );
+    assert_eq!(
+        load("linux/s390x", "    build: {platforms: [linux/amd64]}\n"),
+        Err("p/compose.yml:3: services.s.build.platforms: DOCKER_DEFAULT_PLATFORM \"linux/s390x\" is not one of its build.platforms (linux/amd64); add it to build.platforms or change it".into())
     );
 }
