@@ -50,7 +50,10 @@ use std::sync::Arc;
 
 pub use load::{Files, RealFiles};
 pub use model::{Build, Healthcheck, Project, Service};
-pub use services::{builds, load_builds, DockerfileSource, ServiceBuild, Skipped};
+pub use services::{
+    builds, load_builds, BuildSecret, DockerfileSource, Network, Planned, SecretSource,
+    ServiceBuild, Skipped,
+};
 
 /// A problem in the compose files or the `.env`, naming where it is.
 #[derive(Debug, thiserror::Error)]
