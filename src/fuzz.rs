@@ -296,6 +296,7 @@ fn compose_files() {
             "extends: ", "file: base.yml", "file: compose.yml", "service: s", "build: ",
             "services:\n  ", "\n    ", "- ", "'", "\"", "export ", "profiles: [", "---\n",
             "environment: ", "args: ", "ports: ", "volumes: ", "healthcheck: ", "{target: 1}",
+            "secrets: ", "platform: ", "platforms: [", "dockerfile_inline: ", "ssh: ", "x-a: ",
         ],
         |b| {
             let mut files: std::collections::BTreeMap<std::path::PathBuf, Vec<u8>> =
@@ -318,6 +319,9 @@ fn compose_files() {
             };
             if let Ok(loaded) = compose::load_project(&sources, &opts, &files) {
                 let _ = compose::model::dump(&loaded.project);
+                if let Ok((builds, skipped)) = compose::builds(&loaded.project, &[]) {
+                    let _ = compose::services::dump(&builds, &skipped, "p".as_ref());
+                }
             }
             let _ = compose::load::parse_dotenv(b, ".env", &std::collections::BTreeMap::new());
             let _ = compose::interpolate::substitute(&text(b), &|_| Some("v".into()));

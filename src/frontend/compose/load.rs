@@ -685,20 +685,36 @@ pub fn project_name(
 }
 
 /// Whether a build context is a URL (git or http), left as written.
-fn is_remote(s: &str) -> bool {
+pub(crate) fn is_remote(s: &str) -> bool {
     s.contains("://") || s.starts_with("git@") || s.starts_with("github.com/")
 }
 
-/// `base/rel` without `.` components.
+/// `base/rel`, cleaned lexically as Go's `filepath.Join` cleans it (compose
+/// resolves with it): no `.` components, `dir/..` removed, `..` above the
+/// root dropped. An absolute `rel` stays as written.
 pub fn join(base: &Path, rel: &str) -> String {
     let p = Path::new(rel);
     if p.is_absolute() {
         return rel.to_string();
     }
     let mut out = PathBuf::new();
+    // Normal components pushed and not popped yet: a `..` pops one of
+    // them, else (a relative path) it is kept.
+    let mut normal = 0usize;
     for c in base.join(p).components() {
-        if c != Component::CurDir {
-            out.push(c);
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir if normal > 0 => {
+                out.pop();
+                normal -= 1;
+            }
+            Component::ParentDir if out.has_root() => {}
+            Component::ParentDir => out.push(".."),
+            Component::Normal(_) => {
+                out.push(c);
+                normal += 1;
+            }
+            Component::RootDir | Component::Prefix(_) => out.push(c),
         }
     }
     if out.as_os_str().is_empty() {
@@ -707,13 +723,28 @@ pub fn join(base: &Path, rel: &str) -> String {
     out.display().to_string()
 }
 
-/// Makes each service's build context, and its additional contexts that
-/// are folders, relative to `base` (the project folder for the files
-/// given, the file's own folder for an `extends` target), as compose
-/// resolves relative paths. URLs, `docker-image://`, `target:` and
+/// Makes each service's build context, its additional contexts that are
+/// folders, and the `file` of each top-level secret relative to `base`
+/// (the project folder for the files given, the file's own folder for an
+/// `extends` target), as compose resolves relative paths. URLs, `docker-image://`, `target:` and
 /// `service:` contexts stay as written; so does `dockerfile` (it is
 /// relative to the context).
 pub fn resolve_paths(doc: &mut Node, base: &Path) {
+    if let Some(Node {
+        value: Value::Map(secrets),
+        ..
+    }) = doc.get_mut("secrets")
+    {
+        for (_, secret) in secrets.iter_mut() {
+            if let Some(Node {
+                value: Value::Str(s),
+                ..
+            }) = secret.get_mut("file")
+            {
+                *s = join(base, s);
+            }
+        }
+    }
     let Some(Node {
         value: Value::Map(services),
         ..
@@ -980,6 +1011,24 @@ mod tests {
     }
 
     #[test]
+    fn joined_paths_are_cleaned_as_go_cleans_them() {
+        for (base, rel, want) in [
+            ("proj", "./web", "proj/web"),
+            ("proj", "../web", "web"),
+            ("proj", "../../web", "../web"),
+            ("a/b", "../c/./d/..", "a/c"),
+            ("", "..", ".."),
+            ("", ".", "."),
+            ("proj", "", "proj"),
+            ("/srv/proj", "../../../x", "/x"),
+            ("proj", "/abs/./path", "/abs/./path"),
+            ("../up", "x", "../up/x"),
+        ] {
+            assert_eq!(join(Path::new(base), rel), want, "{base} + {rel}");
+        }
+    }
+
+    #[test]
     fn build_contexts_are_the_projects() {
         let mut doc = parse(
             "services:\n  a: {build: ./web}\n  b: {build: {context: ../agent}}\n  c: {build: {context: 'https://x/y.git'}}\n  d: {build: /abs}\n",
@@ -997,7 +1046,7 @@ mod tests {
                 .unwrap_or_default()
         };
         assert_eq!(ctx("a"), "proj/web");
-        assert_eq!(ctx("b"), "proj/../agent");
+        assert_eq!(ctx("b"), "agent");
         assert_eq!(ctx("c"), "https://x/y.git");
         assert_eq!(ctx("d"), "/abs");
         let mut doc = parse(
@@ -1026,7 +1075,7 @@ mod tests {
         assert_eq!(
             extra("a"),
             [
-                "shared=proj/../shared",
+                "shared=shared",
                 "base=docker-image://alpine",
                 "other=service:web"
             ]

@@ -14,17 +14,22 @@
 //!    sequences (ports, volumes, environment...) by their key.
 //! 5. [`model`]: typed only now, after merging, so the rules above see the
 //!    same untyped data compose's do; profiles select the services.
+//! 6. [`services`]: the builds `docker compose build [SERVICE...]` would
+//!    run (image name, context, Dockerfile, args...), each `build:` key
+//!    either carried or refused by file and line.
 //!
 //! [`tree`] is one file more than the layout names: the untyped tree and
 //! its key paths, which every step above shares.
 //!
-//! Lowering onto [`crate::graph::Graph`] comes next (`lower.rs`), and so
-//! does the CLI (`hoist build -f docker-compose.yml`): this module runs
-//! nothing and reads files only through [`Files`].
+//! Lowering each build's Dockerfile onto [`crate::graph::Graph`] is the
+//! Dockerfile frontend's, and running the builds is the CLI's (`hoist build
+//! -f docker-compose.yml`): this module runs nothing and reads files only
+//! through [`Files`].
 //!
 //! Not covered yet: `include:` (an error saying to use `-f`), the contents
 //! of `env_file` (a run-time matter), compose's JSON-schema validation
-//! (keys the build does not read are ignored, not checked), relative paths
+//! (outside `build:`, keys the build does not read are ignored, not
+//! checked), relative paths
 //! other than the build context in an `extends` target, `depends_on` on a
 //! service its profiles disable, `!reset` on single sequence entries.
 
@@ -33,6 +38,7 @@ pub mod interpolate;
 pub mod load;
 pub mod merge;
 pub mod model;
+pub mod services;
 pub mod tree;
 
 #[cfg(test)]
@@ -44,6 +50,10 @@ use std::sync::Arc;
 
 pub use load::{Files, RealFiles};
 pub use model::{Build, Healthcheck, Project, Service};
+pub use services::{
+    builds, load_builds, BuildSecret, DockerfileSource, Network, Planned, SecretSource,
+    ServiceBuild, Skipped,
+};
 
 /// A problem in the compose files or the `.env`, naming where it is.
 #[derive(Debug, thiserror::Error)]
@@ -135,6 +145,13 @@ pub fn load_project(
             .parent()
             .map(Path::to_path_buf)
             .unwrap_or_default(),
+    };
+    // Cleaned as compose cleans it (`-f ../other/compose.yml` names the
+    // folder `other`, and the contexts under it read as such).
+    let project_dir = if project_dir.as_os_str().is_empty() {
+        project_dir
+    } else {
+        PathBuf::from(load::join(&project_dir, "."))
     };
     let env = load::project_env(&project_dir, &opts.env, files)?;
     let mut warnings = Vec::new();

@@ -1,7 +1,11 @@
 //! The typed project, read from the merged tree: only now, so that the
 //! merge rules saw compose's untyped data. It keeps what building needs
 //! (image, build, environment, labels, ports, user, healthcheck...) and
-//! ignores what only running needs (networks, volumes, deploy...).
+//! ignores what only running needs (networks, volumes, deploy...). Of the
+//! top level it keeps `secrets` (a build secret names one). A `build`
+//! mapping also keeps every key written and where ([`BuildKey`]), so that
+//! [`super::services`] can refuse by file and line a key hoist cannot
+//! honour, rather than drop it.
 //!
 //! Both spellings compose accepts are read: `build: ./dir` or a mapping;
 //! `environment` / `labels` / `args` as a list of `KEY=VALUE` or a mapping
@@ -30,6 +34,45 @@ pub struct Project {
     pub services: BTreeMap<String, Service>,
     /// Services left out by their profiles.
     pub disabled: Vec<String>,
+    /// The top-level `secrets`, by name (what `build.secrets` refer to).
+    pub secrets: BTreeMap<String, Secret>,
+    /// `DOCKER_DEFAULT_PLATFORM` from the environment (or `.env`): compose
+    /// builds it first, before the service's own platforms.
+    pub default_platform: Option<String>,
+}
+
+/// A top-level secret: where its value comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Secret {
+    /// `file:`, resolved against the project folder.
+    pub file: Option<String>,
+    /// `environment:`, the name of a variable.
+    pub environment: Option<String>,
+    /// `external: true`: kept by a swarm or platform, not by the files.
+    pub external: bool,
+    pub pos: Pos,
+}
+
+/// One entry of `build.secrets`: the short form (a name) or the long form
+/// (`source`, and `target`, the id the Dockerfile mounts it by).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SecretRef {
+    pub source: String,
+    pub target: Option<String>,
+    pub pos: Pos,
+}
+
+/// A key written in a `build` mapping, kept so that a later step can
+/// refuse, by file and line, one it cannot honour.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BuildKey {
+    pub name: String,
+    /// Where its value was written (the file that set it last).
+    pub pos: Pos,
+    /// The value's text when it is a scalar.
+    pub text: Option<String>,
+    /// Null, `false`, `""`, `[]` or `{}`: the key asks for nothing.
+    pub empty: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -65,11 +108,15 @@ pub struct Build {
     pub cache_from: Vec<String>,
     pub cache_to: Vec<String>,
     pub ssh: Vec<String>,
-    pub secrets: Vec<String>,
+    pub secrets: Vec<SecretRef>,
     pub additional_contexts: BTreeMap<String, String>,
     pub network: Option<String>,
     pub no_cache: bool,
     pub pull: bool,
+    /// Every key written, the ones above and any other.
+    pub keys: Vec<BuildKey>,
+    /// Where the `build` value was written.
+    pub pos: Option<Pos>,
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -157,12 +204,11 @@ pub fn project(
             ))
         }
     }
+    let secrets = top_secrets(merged)?;
     for wanted in &opts.services {
         if !services.contains_key(wanted) {
-            return Err(Error::Project(format!(
-                "no such service: {wanted:?} (the files define: {})",
-                services.keys().cloned().collect::<Vec<_>>().join(", ")
-            )));
+            let known = services.keys().chain(disabled.iter());
+            return Err(no_such_service(wanted, known.map(String::as_str)));
         }
     }
     Ok(Project {
@@ -170,7 +216,72 @@ pub fn project(
         dir: dir.to_path_buf(),
         services,
         disabled,
+        secrets,
+        default_platform: env
+            .get("DOCKER_DEFAULT_PLATFORM")
+            .filter(|p| !p.is_empty())
+            .cloned(),
     })
+}
+
+/// A service named on the command line that the files do not define:
+/// the error lists the ones they do, sorted.
+pub fn no_such_service<'a>(name: &str, known: impl Iterator<Item = &'a str>) -> Error {
+    let mut known: Vec<&str> = known.collect();
+    known.sort_unstable();
+    known.dedup();
+    Error::Project(format!(
+        "no such service: {name:?} (the files define: {})",
+        if known.is_empty() {
+            "none".to_string()
+        } else {
+            known.join(", ")
+        }
+    ))
+}
+
+fn top_secrets(merged: &Node) -> Result<BTreeMap<String, Secret>, Error> {
+    let root = tree::Path::of(&["secrets"]);
+    let mut out = BTreeMap::new();
+    let entries = match merged.get("secrets").map(|n| (n, &n.value)) {
+        None | Some((_, Value::Null)) => return Ok(out),
+        Some((_, Value::Map(entries))) => entries,
+        Some((n, _)) => {
+            return Err(Error::at(
+                n,
+                &root,
+                format!("`secrets` must be a mapping, not {}", n.kind()),
+            ))
+        }
+    };
+    for (name, node) in entries {
+        let path = root.child(name);
+        if !matches!(node.value, Value::Map(_) | Value::Null) {
+            return Err(Error::at(
+                node,
+                &path,
+                format!(
+                    "a secret is a mapping (file: or environment:), not {}",
+                    node.kind()
+                ),
+            ));
+        }
+        let field = |k: &str| node.get(k).filter(|n| !matches!(n.value, Value::Null));
+        let opt = |k: &str| field(k).map(|n| string(n, &path.child(k))).transpose();
+        out.insert(
+            name.clone(),
+            Secret {
+                file: opt("file")?,
+                environment: opt("environment")?,
+                external: matches!(
+                    field("external").map(|n| &n.value),
+                    Some(Value::Bool(true) | Value::Map(_))
+                ),
+                pos: node.pos.clone(),
+            },
+        );
+    }
+    Ok(out)
 }
 
 fn service(
@@ -237,6 +348,13 @@ fn build(node: &Node, path: &tree::Path, env: &BTreeMap<String, String>) -> Resu
     if let Value::Str(ctx) = &node.value {
         return Ok(Build {
             context: ctx.clone(),
+            keys: vec![BuildKey {
+                name: "context".into(),
+                pos: node.pos.clone(),
+                text: Some(ctx.clone()),
+                empty: ctx.is_empty(),
+            }],
+            pos: Some(node.pos.clone()),
             ..Build::default()
         });
     }
@@ -300,6 +418,25 @@ fn build(node: &Node, path: &tree::Path, env: &BTreeMap<String, String>) -> Resu
         network: opt("network")?,
         no_cache: flag("no_cache")?,
         pull: flag("pull")?,
+        keys: match &node.value {
+            Value::Map(entries) => entries
+                .iter()
+                .map(|(k, v)| BuildKey {
+                    name: k.clone(),
+                    pos: v.pos.clone(),
+                    text: v.scalar_text(),
+                    empty: match &v.value {
+                        Value::Null | Value::Bool(false) => true,
+                        Value::Str(s) => s.is_empty(),
+                        Value::Seq(items) => items.is_empty(),
+                        Value::Map(entries) => entries.is_empty(),
+                        Value::Bool(true) | Value::Number(_) => false,
+                    },
+                })
+                .collect(),
+            _ => Vec::new(),
+        },
+        pos: Some(node.pos.clone()),
     };
     if b.dockerfile.is_some() && b.dockerfile_inline.is_some() {
         return Err(Error::at(
@@ -407,8 +544,9 @@ fn pairs(n: &Node, path: &tree::Path) -> Result<Vec<String>, Error> {
     }
 }
 
-/// Build secrets: the short form's name or the long form's `source`.
-fn secrets(n: &Node, path: &tree::Path) -> Result<Vec<String>, Error> {
+/// Build secrets: the short form's name, or the long form's `source` and
+/// `target`.
+fn secrets(n: &Node, path: &tree::Path) -> Result<Vec<SecretRef>, Error> {
     let Value::Seq(items) = &n.value else {
         return Err(Error::at(
             n,
@@ -421,10 +559,25 @@ fn secrets(n: &Node, path: &tree::Path) -> Result<Vec<String>, Error> {
         .enumerate()
         .map(|(i, item)| {
             let p = path.child(&format!("[{i}]"));
-            match item.get("source") {
-                Some(s) => string(s, &p.child("source")),
-                None => string(item, &p),
+            if !matches!(item.value, Value::Map(_)) {
+                return Ok(SecretRef {
+                    source: string(item, &p)?,
+                    target: None,
+                    pos: item.pos.clone(),
+                });
             }
+            let source = item
+                .get("source")
+                .ok_or_else(|| Error::at(item, &p, "a secret in the long form needs `source`"))?;
+            Ok(SecretRef {
+                source: string(source, &p.child("source"))?,
+                target: item
+                    .get("target")
+                    .filter(|t| !matches!(t.value, Value::Null))
+                    .map(|t| string(t, &p.child("target")))
+                    .transpose()?,
+                pos: item.pos.clone(),
+            })
         })
         .collect()
 }
@@ -614,10 +767,15 @@ pub fn dump(p: &Project) -> String {
                 ("cache_from", &b.cache_from),
                 ("cache_to", &b.cache_to),
                 ("ssh", &b.ssh),
-                ("secret", &b.secrets),
             ] {
                 for v in list {
                     line(&format!("build.{k}"), v);
+                }
+            }
+            for r in &b.secrets {
+                match &r.target {
+                    Some(t) => line("build.secret", &format!("{} target={t}", r.source)),
+                    None => line("build.secret", &r.source),
                 }
             }
             if b.no_cache {
@@ -630,6 +788,23 @@ pub fn dump(p: &Project) -> String {
     }
     for d in &p.disabled {
         let _ = writeln!(out, "disabled {d}");
+    }
+    for (name, s) in &p.secrets {
+        let _ = write!(out, "secret {name}");
+        if let Some(f) = &s.file {
+            let f = f
+                .strip_prefix(&dir)
+                .map(|r| r.trim_start_matches('/'))
+                .unwrap_or(f);
+            let _ = write!(out, " file={f}");
+        }
+        if let Some(e) = &s.environment {
+            let _ = write!(out, " environment={e}");
+        }
+        if s.external {
+            let _ = write!(out, " external");
+        }
+        let _ = writeln!(out);
     }
     out
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::tree::{self, Node};
-use super::{load, load_project, merge, model, Options, RealFiles, Source};
+use super::{load, load_project, merge, model, services, Options, RealFiles, Source};
 
 fn case_dir(case: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -15,12 +15,14 @@ fn case_dir(case: &str) -> PathBuf {
 }
 
 /// Runs one golden case. `args` lines: `-f FILE`, `--profile P`,
-/// `--env K=V` (the process environment), `--service S`.
+/// `--env K=V` (the process environment), `--service S`, and `--builds`
+/// to dump the builds ([`services::dump`]) instead of the project.
 fn run_case(case: &str) -> String {
     let dir = case_dir(case);
     let args = fs_err::read_to_string(dir.join("args")).unwrap_or_else(|_| "-f compose.yml".into());
     let mut sources = Vec::new();
     let mut opts = Options::default();
+    let mut builds = false;
     for line in args.lines().map(str::trim).filter(|l| !l.is_empty()) {
         let (flag, value) = line.split_once(' ').unwrap_or((line, ""));
         match flag {
@@ -30,6 +32,7 @@ fn run_case(case: &str) -> String {
                 sources.push(Source { path, bytes });
             }
             "--profile" => opts.profiles.push(value.to_string()),
+            "--builds" => builds = true,
             "--service" => opts.services.push(value.to_string()),
             "--env" => {
                 let (k, v) = value.split_once('=').unwrap_or((value, ""));
@@ -39,6 +42,19 @@ fn run_case(case: &str) -> String {
         }
     }
     let prefix = format!("{}/", dir.display());
+    if builds {
+        return match services::load_builds(&sources, &opts, &RealFiles) {
+            Ok(planned) => {
+                let mut out = format!("project {}\n", planned.project);
+                out.push_str(&services::dump(&planned.builds, &planned.skipped, &dir));
+                for w in planned.warnings {
+                    out.push_str(&format!("warning {w}\n"));
+                }
+                out
+            }
+            Err(e) => format!("error {}\n", e.to_string().replace(&prefix, "")),
+        };
+    }
     match load_project(&sources, &opts, &RealFiles) {
         Ok(loaded) => {
             let mut out = model::dump(&loaded.project);
@@ -399,7 +415,7 @@ fn model_attributes() {
         ("build: {args: [A, FROM_ENV, B=]}", "build.context .; build.arg A; build.arg B=; build.arg FROM_ENV=e"),
         ("build: {ssh: [default]}", "build.context .; build.ssh default"),
         ("build: {ssh: {gh: ~/.ssh/id}}", "build.context .; build.ssh gh=~/.ssh/id"),
-        ("build: {secrets: [npmrc, {source: token, target: t}]}", "build.context .; build.secret npmrc; build.secret token"),
+        ("build: {secrets: [npmrc, {source: token, target: t}]}", "build.context .; build.secret npmrc; build.secret token target=t"),
         ("build: {no_cache: true, pull: false, network: host}", "build.context .; build.network host; build.no_cache true"),
         ("build: {additional_contexts: {base: docker-image://alpine}}", "build.context .; build.additional_context base=docker-image://alpine"),
         ("image: a\nports: [{target: 80, published: 8080}, 3000, \"127.0.0.1:53:53/udp\"]", "image a; port 8080:80/tcp; port 3000; port 127.0.0.1:53:53/udp"),
