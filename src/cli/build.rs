@@ -87,9 +87,12 @@ pub struct BuildArgs {
     /// A name for the image, recorded in archives and layouts (repeatable).
     #[arg(long = "tag", short = 't')]
     pub tags: Vec<String>,
-    /// Where to write the image: oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:TAG] (repeatable).
+    /// Where to write the image: oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:TAG], docker-daemon:NAME[:TAG] (Docker's socket), containers-storage:NAME[:TAG] (podman's store) (repeatable).
     #[arg(long = "output", short = 'o')]
     pub outputs: Vec<String>,
+    /// Load the image into the local engine under its tags: Docker when DOCKER_HOST is set or its socket answers, else podman.
+    #[arg(long)]
+    pub load: bool,
     /// Layer compression: gzip (default), zstd or none.
     #[arg(long)]
     pub compression: Option<String>,
@@ -208,13 +211,17 @@ pub(super) fn flags_spec(a: &BuildArgs) -> Result<Spec> {
                 .collect::<Result<_, _>>()?,
         );
     }
-    if !a.outputs.is_empty() {
-        i.outputs = Some(
-            a.outputs
-                .iter()
-                .map(|o| Transport::parse(o))
-                .collect::<Result<_, _>>()?,
-        );
+    if !a.outputs.is_empty() || a.load {
+        let mut outputs: Vec<Transport> = a
+            .outputs
+            .iter()
+            .map(|o| Transport::parse(o))
+            .collect::<Result<_, _>>()?;
+        if a.load {
+            let engine = hoist::transport::engine::detect()?;
+            outputs.push(Transport::Engine { engine, name: None });
+        }
+        i.outputs = Some(outputs);
     }
     i.compression = a
         .compression

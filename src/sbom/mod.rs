@@ -203,6 +203,7 @@ impl Inventory {
                 (file_stem(file), None, tag.clone())
             }
             (None, Transport::Registry(r)) => (r.clone(), None, None),
+            (None, t @ Transport::Engine { .. }) => (t.to_string(), None, None),
         };
         Inventory {
             image,
@@ -308,7 +309,7 @@ pub fn file_destinations(opts: &SbomOptions, outputs: &[Transport]) -> Vec<PathB
                 s.push(opts.format.extension());
                 Some(PathBuf::from(s))
             }
-            Transport::Registry(_) => None,
+            Transport::Registry(_) | Transport::Engine { .. } => None,
         })
         .collect()
 }

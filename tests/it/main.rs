@@ -7,6 +7,7 @@ mod base_verify;
 mod build;
 mod bundle;
 mod cache;
+mod engine;
 mod fake_registry;
 mod formats;
 mod layout;
