@@ -312,5 +312,74 @@ fn engine_errors_name_the_socket_or_say_the_daemons_words() {
     assert!(r.stderr.contains("no-such-driver"), "{}", r.stderr);
 
     // An engine is an output only.
-    build(&env, &["--base", "docker-daemon:alpine:3.20"], &[]).fails_with("is an output only");
+    hoist_engine(&env, &["inspect", "docker-daemon:alpine:3.20"], &[])
+        .fails_with("docker-daemon:alpine:3.20 is an output only");
+}
+
+/// podman's leftovers in its temporary folder (where `podman load` copies
+/// its standard input).
+fn podman_tmp_files() -> Vec<String> {
+    let Some(dir) = std::env::var_os("HOIST_CONTAINERS_DIR") else {
+        return Vec::new();
+    };
+    match std::fs::read_dir(Path::new(&dir).join("tmp")) {
+        Ok(rd) => rd
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("podman"))
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+#[test]
+fn a_corrupt_store_blob_loads_nothing() {
+    require_podman();
+    let env = Env::new();
+    let layout = env.path("layout");
+    build(
+        &env,
+        &["--output", &format!("oci:{}", layout.display())],
+        &[],
+    )
+    .ok();
+    let m = skopeo_raw(&format!("oci:{}", layout.display()));
+    let base_layer = m["layers"][0]["digest"].as_str().unwrap();
+    let blob = env
+        .path("cache/blobs/sha256")
+        .join(base_layer.strip_prefix("sha256:").unwrap());
+    // One byte flipped near the end: the stream is well under way when
+    // the digest check fails.
+    let mut bytes = std::fs::read(&blob).unwrap();
+    let at = bytes.len() - 100;
+    bytes[at] ^= 0xff;
+    std::fs::write(&blob, &bytes).unwrap();
+
+    let name = "hoist-it-engine/corrupt:1";
+    {
+        let _held = hold_podman_store();
+        let before = podman_tmp_files();
+        build(
+            &env,
+            &["--output", &format!("containers-storage:{name}")],
+            &[],
+        )
+        .fails_with("does not match its digest");
+        assert_eq!(
+            podman_tmp_files(),
+            before,
+            "podman's copy of the cut-off archive"
+        );
+    }
+    let exists = run("podman", &["image", "exists", &format!("localhost/{name}")]);
+    assert_eq!(exists.status, 1, "podman loaded a cut-off archive");
+
+    build(
+        &env,
+        &["--output", &format!("docker-daemon:{name}")],
+        &[("DOCKER_HOST", &docker_host())],
+    )
+    .fails_with(base_layer);
+    let inspect = docker(&["image", "inspect", name]);
+    assert_ne!(inspect.status, 0, "docker loaded a corrupt image");
+    assert_nothing_staged(&env);
 }

@@ -10,11 +10,14 @@
 //! `podman tag`. hoist writes nothing on disk; podman itself copies its
 //! standard input to its temporary folder (`$TMPDIR`, else /var/tmp)
 //! before reading it, as it does for any `podman load` from a pipe.
-//! A build that fails half-way kills `podman load` before it sees the
-//! end of the archive, so nothing is loaded.
+//! A build that fails half-way closes the pipe on an archive without its
+//! end (and, in name order, before its `index.json`), so podman refuses
+//! it, loads nothing and removes its copy.
 
-use std::io::{self, BufWriter, Read};
+use std::io::{self, BufWriter, Read, Write};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use super::EngineError;
@@ -50,18 +53,27 @@ pub(crate) fn load(
     };
     let out = collect(stdout);
     let err = collect(stderr);
-    let sent = (|| -> Result<(), TransportError> {
-        let mut tar = TarStream::new(BufWriter::with_capacity(256 * 1024, stdin));
-        tar.write_all(entries, store)?;
-        let body = tar.finish()?;
-        drop(body.into_inner().map_err(|e| e.into_error())?);
-        Ok(())
-    })();
-    if sent.is_err() {
-        // podman must not load a cut-off archive: stop it first. A
-        // BrokenPipe means it stopped on its own, and says why below.
-        let _ = child.kill();
-    }
+    let open = Arc::new(AtomicBool::new(true));
+    let gate = Gate {
+        inner: stdin,
+        open: open.clone(),
+    };
+    let mut tar = TarStream::new(BufWriter::with_capacity(256 * 1024, gate));
+    let sent = match tar.write_all(entries, store) {
+        Ok(()) => tar.finish().and_then(|body| {
+            drop(body.into_inner().map_err(|e| e.into_error())?);
+            Ok(())
+        }),
+        Err(e) => {
+            // Close the pipe on a cut-off archive: nothing more reaches
+            // podman (not the tar's end, not what is buffered), so it
+            // fails to read it and removes its temporary copy. Killing
+            // it instead would leave that copy behind.
+            open.store(false, Ordering::SeqCst);
+            drop(tar);
+            Err(e)
+        }
+    };
     let status = child.wait()?;
     let said = joined(out, err);
     match sent {
@@ -77,6 +89,28 @@ pub(crate) fn load(
         run(&["tag", id, name])?;
     }
     Ok(())
+}
+
+/// A writer that stops passing bytes on once its flag is cleared.
+struct Gate<W: Write> {
+    inner: W,
+    open: Arc<AtomicBool>,
+}
+
+impl<W: Write> Write for Gate<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self.open.load(Ordering::SeqCst) {
+            true => self.inner.write(buf),
+            false => Err(io::Error::other("the archive was cut off")),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self.open.load(Ordering::SeqCst) {
+            true => self.inner.flush(),
+            false => Ok(()),
+        }
+    }
 }
 
 /// Whether a `podman` runs here (`podman version` answers).
