@@ -383,3 +383,67 @@ fn a_corrupt_store_blob_loads_nothing() {
     assert_ne!(inspect.status, 0, "docker loaded a corrupt image");
     assert_nothing_staged(&env);
 }
+
+/// Runs `args` as the rootless test account, under its own podman
+/// configuration (`scripts/podman-env` with the lab in `env`).
+fn as_rootless(env: &Env, args: &[&str]) -> Run {
+    use std::os::unix::process::CommandExt;
+    let u = rootless();
+    let runtime = env.path("run");
+    if !runtime.exists() {
+        std::fs::create_dir(&runtime).unwrap();
+        std::os::unix::fs::chown(&runtime, Some(u.uid), Some(u.gid)).unwrap();
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/podman-env");
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(format!(". {} && exec \"$@\"", script.display()))
+        .arg("bash")
+        .args(args)
+        .env_clear()
+        .env("PATH", "/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+        .env("HOME", env.tmp.path())
+        .env("USER", u.name)
+        .env("LOGNAME", u.name)
+        .env("XDG_RUNTIME_DIR", &runtime)
+        .env("HOIST_LAB_TMP", env.path("lab"))
+        .env("HOIST_CACHE", env.path("cache"))
+        .current_dir(env.tmp.path())
+        .uid(u.uid)
+        .gid(u.gid)
+        .output()
+        .expect("run as the rootless account");
+    Run {
+        what: format!("{} (as {})", args.join(" "), u.name),
+        status: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+#[test]
+fn containers_storage_loads_into_the_rootless_users_store() {
+    require_podman();
+    let env = Env::for_who(Who::Rootless);
+    let name = "hoist-it-engine/rootless:1";
+    let args = build_args(&env, &["--output", &format!("containers-storage:{name}")]);
+    let mut cmd = vec![env!("CARGO_BIN_EXE_hoist")];
+    cmd.extend(args.iter().map(String::as_str));
+    let built = as_rootless(&env, &cmd);
+    built.ok();
+    let full = format!("localhost/{name}");
+    let ran = as_rootless(&env, &["podman", "run", "--rm", &full]);
+    // Stop the user's podman pause process (its pid file is in podman's
+    // tmp_dir, which scripts/podman-env puts in the lab) before judging.
+    let pid_file = env.path("lab/containers-overlay/tmp/pause.pid");
+    match std::fs::read_to_string(&pid_file) {
+        Ok(pid) => drop(run("kill", &[pid.trim()])),
+        Err(e) => eprintln!(
+            "no podman pause process to stop ({}: {e})",
+            pid_file.display()
+        ),
+    }
+    assert_eq!(ran.ok().trim(), SAID);
+    // In that user's store, not root's.
+    assert_eq!(run("podman", &["image", "exists", &full]).status, 1);
+}
