@@ -69,6 +69,16 @@ impl Engine {
         }
     }
 
+    /// The name a `--tag` (already normalised, `localhost/web:dev`) gets
+    /// in the engine: Docker names it as `docker build -t web:dev` would
+    /// (`web:dev`), podman as hoist's archives do.
+    pub fn tag_name(self, full: &str) -> String {
+        match (self, full.strip_prefix("localhost/")) {
+            (Engine::Docker, Some(short)) => short.to_owned(),
+            _ => full.to_owned(),
+        }
+    }
+
     /// The name the engine gives `name`: Docker keeps the user's spelling
     /// (`web` is Docker Hub's `web`), podman puts unqualified names under
     /// `localhost/`; both add `:latest` when there is no tag.

@@ -448,6 +448,15 @@ fn engine_full_name_table() {
     for (engine, name, want) in cases {
         assert_eq!(engine.full_name(name).unwrap(), want, "{engine:?} {name}");
     }
+    let tags = [
+        (Engine::Docker, "localhost/web:dev", "web:dev"),
+        (Engine::Docker, "localhost/team/web:1", "team/web:1"),
+        (Engine::Docker, "quay.io/x/y:1", "quay.io/x/y:1"),
+        (Engine::Podman, "localhost/web:dev", "localhost/web:dev"),
+    ];
+    for (engine, tag, want) in tags {
+        assert_eq!(engine.tag_name(tag), want, "{engine:?} {tag}");
+    }
 }
 
 // ---------------------------------------------------------------- reading

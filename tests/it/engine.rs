@@ -109,13 +109,13 @@ fn docker_daemon_output_loads_and_runs() {
     assert_nothing_staged(&env);
     let out = docker(&["run", "--rm", "--network=host", name]);
     assert_eq!(out.ok().trim(), SAID);
-    // The --tag name too, under podman's and hoist's spelling of it.
+    // The --tag name too, spelled as `docker build -t` would name it.
     let inspect = docker(&[
         "image",
         "inspect",
         "--format",
         "{{.Config.User}} {{.Id}}",
-        "localhost/hoist-it-engine/docker:two",
+        "hoist-it-engine/docker:two",
     ]);
     let text = inspect.ok().trim().to_owned();
     let (user, id) = text.split_once(' ').unwrap();
@@ -133,7 +133,7 @@ fn docker_daemon_output_loads_and_runs() {
         .unwrap()
         .to_owned();
     assert_eq!(id, config);
-    docker(&["rmi", "-f", name, "localhost/hoist-it-engine/docker:two"]).ok();
+    docker(&["rmi", "-f", name, "hoist-it-engine/docker:two"]).ok();
 }
 
 #[test]
@@ -180,10 +180,9 @@ fn load_picks_docker_when_docker_host_is_set() {
     let host = docker_host();
     let tag = "hoist-it-engine/load:docker";
     build(&env, &["--load", "--tag", tag], &[("DOCKER_HOST", &host)]).ok();
-    let full = format!("localhost/{tag}");
-    let out = docker(&["run", "--rm", "--network=host", &full]);
+    let out = docker(&["run", "--rm", "--network=host", tag]);
     assert_eq!(out.ok().trim(), SAID);
-    docker(&["rmi", "-f", &full]).ok();
+    docker(&["rmi", "-f", tag]).ok();
 }
 
 /// A docker CLI config whose current context points at `socket`.
@@ -219,14 +218,11 @@ fn load_follows_the_docker_context_and_falls_back_to_podman() {
     docker_context(&env, Path::new(socket));
     let tag = "hoist-it-engine/load:context";
     build(&env, &["--load", "--tag", tag], &[]).ok();
-    let full = format!("localhost/{tag}");
     assert_eq!(
-        docker(&["run", "--rm", "--network=host", &full])
-            .ok()
-            .trim(),
+        docker(&["run", "--rm", "--network=host", tag]).ok().trim(),
         SAID
     );
-    docker(&["rmi", "-f", &full]).ok();
+    docker(&["rmi", "-f", tag]).ok();
 
     // A context whose socket answers nothing: podman gets it.
     docker_context(&env, &env.path("no-daemon.sock"));
@@ -235,12 +231,9 @@ fn load_follows_the_docker_context_and_falls_back_to_podman() {
         let _held = hold_podman_store();
         build(&env, &["--load", "--tag", tag], &[]).ok();
     }
-    let out = run(
-        "podman",
-        &["run", "--rm", &full.replace("context", "podman")],
-    );
-    assert_eq!(out.ok().trim(), SAID);
-    podman_store(&["rmi", "-f", &format!("localhost/{tag}")]).ok();
+    let full = format!("localhost/{tag}");
+    assert_eq!(run("podman", &["run", "--rm", &full]).ok().trim(), SAID);
+    podman_store(&["rmi", "-f", &full]).ok();
 }
 
 #[test]

@@ -68,8 +68,9 @@ pub(crate) fn load(
         names.push(engine.full_name(n)?);
     }
     for t in tags {
-        if !names.contains(t) {
-            names.push(t.clone());
+        let t = engine.tag_name(t);
+        if !names.contains(&t) {
+            names.push(t);
         }
     }
     match engine {
