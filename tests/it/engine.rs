@@ -440,3 +440,69 @@ fn containers_storage_loads_into_the_rootless_users_store() {
     // In that user's store, not root's.
     assert_eq!(run("podman", &["image", "exists", &full]).status, 1);
 }
+
+/// `hoist pull` writes through the same outputs: a registry image goes
+/// straight into both engines.
+#[test]
+fn pull_loads_into_both_engines() {
+    require_podman();
+    let env = Env::new();
+    let plain = std::env::var("HOIST_REGISTRY_PLAIN").unwrap_or_else(|_| {
+        panic!("HOIST_REGISTRY_PLAIN is not set: run `eval \"$(scripts/registry start)\"` first (scripts/test does)")
+    });
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let src = format!("{plain}/it/engine-pull-{nanos}:3.20");
+    let archive = format!("oci-archive:{}", base("alpine.oci.tar").display());
+    run(
+        "skopeo",
+        &[
+            "copy",
+            "-q",
+            "--all",
+            "--dest-tls-verify=false",
+            &archive,
+            &format!("docker://{src}"),
+        ],
+    )
+    .ok();
+    let name = "hoist-it-engine/pulled:1";
+    {
+        let _held = hold_podman_store();
+        hoist_engine(
+            &env,
+            &[
+                "pull",
+                &src,
+                "--platform",
+                "linux/amd64",
+                "--output",
+                &format!("docker-daemon:{name}"),
+                "--output",
+                &format!("containers-storage:{name}"),
+            ],
+            &[("DOCKER_HOST", &docker_host())],
+        )
+        .ok();
+    }
+    let release = |r: Run| r.ok().trim().to_owned();
+    let from_docker = release(docker(&[
+        "run",
+        "--rm",
+        "--network=host",
+        name,
+        "cat",
+        "/etc/alpine-release",
+    ]));
+    let full = format!("localhost/{name}");
+    let from_podman = release(run(
+        "podman",
+        &["run", "--rm", &full, "cat", "/etc/alpine-release"],
+    ));
+    assert!(from_docker.starts_with("3."), "{from_docker}");
+    assert_eq!(from_docker, from_podman);
+    docker(&["rmi", "-f", name, &src]).ok();
+    podman_store(&["rmi", "-f", &full]).ok();
+}
