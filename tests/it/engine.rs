@@ -88,9 +88,12 @@ fn docker_daemon_output_loads_and_runs() {
     let env = Env::new();
     let host = docker_host();
     let name = "hoist-it-engine/docker:one";
+    // zstd layers: Docker 20.10 reads none, and gets them uncompressed.
     let built = build(
         &env,
         &[
+            "--compression",
+            "zstd",
             "--output",
             &format!("docker-daemon:{name}"),
             "--tag",
