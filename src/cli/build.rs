@@ -90,9 +90,12 @@ pub struct BuildArgs {
     /// A name for the image, recorded in archives and layouts (repeatable).
     #[arg(long = "tag", short = 't')]
     pub tags: Vec<String>,
-    /// Where to write the image: oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:TAG] (repeatable).
+    /// Where to write the image: oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:TAG], docker-daemon:NAME[:TAG] (Docker's socket), containers-storage:NAME[:TAG] (podman's store) (repeatable).
     #[arg(long = "output", short = 'o')]
     pub outputs: Vec<String>,
+    /// Load the image into the local engine under its tags: Docker when DOCKER_HOST is set or its socket answers, else podman.
+    #[arg(long)]
+    pub load: bool,
     /// Layer compression: gzip (default), zstd or none.
     #[arg(long)]
     pub compression: Option<String>,
@@ -211,13 +214,8 @@ pub(super) fn flags_spec(a: &BuildArgs) -> Result<Spec> {
                 .collect::<Result<_, _>>()?,
         );
     }
-    if !a.outputs.is_empty() {
-        i.outputs = Some(
-            a.outputs
-                .iter()
-                .map(|o| Transport::parse(o))
-                .collect::<Result<_, _>>()?,
-        );
+    if !a.outputs.is_empty() || a.load {
+        i.outputs = Some(outputs_of(a)?);
     }
     i.compression = a
         .compression
@@ -361,6 +359,20 @@ pub(super) fn run(a: BuildArgs, out: &Renderer) -> Result<()> {
     Ok(())
 }
 
+/// `--output`s, and the local engine for `--load`.
+fn outputs_of(a: &BuildArgs) -> Result<Vec<Transport>> {
+    let mut outputs: Vec<Transport> = a
+        .outputs
+        .iter()
+        .map(|o| Transport::parse(o))
+        .collect::<Result<_, _>>()?;
+    if a.load {
+        let engine = hoist::transport::engine::detect()?;
+        outputs.push(Transport::Engine { engine, name: None });
+    }
+    Ok(outputs)
+}
+
 /// The Dockerfile this build reads and its context, when it is one: `-f`
 /// naming a Dockerfile (the context is the folder given, else `.`), or no
 /// file and no hoist.toml in the current folder, which has a Dockerfile
@@ -470,11 +482,7 @@ fn run_dockerfile(a: &BuildArgs, file: &Path, context: &Path, out: &Renderer) ->
         target: a.target.clone(),
         name,
         tags: a.tags.clone(),
-        outputs: a
-            .outputs
-            .iter()
-            .map(|o| Transport::parse(o))
-            .collect::<Result<_, _>>()?,
+        outputs: outputs_of(a)?,
         labels,
         platforms: platforms(a.platform.as_deref())?,
         compression: a

@@ -71,7 +71,7 @@ pub fn normalize_name(tag: &str) -> Result<String, NameError> {
 }
 
 /// Splits `repo[:tag]`; a `:` before the last `/` is a registry port.
-fn split_tag(name: &str) -> (&str, Option<&str>) {
+pub(crate) fn split_tag(name: &str) -> (&str, Option<&str>) {
     match name.rsplit_once(':') {
         Some((repo, tag)) if !tag.contains('/') => (repo, Some(tag)),
         _ => (name, None),

@@ -42,19 +42,62 @@ pub enum Transport {
     DockerArchive { file: PathBuf, tag: Option<String> },
     /// A registry reference (`docker://REF` or a bare `REF`).
     Registry(String),
+    /// A local container engine's image store (`docker-daemon:NAME[:TAG]`,
+    /// `containers-storage:NAME[:TAG]`); an output only. Without a name
+    /// the image is loaded under the build's tags.
+    Engine {
+        engine: Engine,
+        name: Option<String>,
+    },
+}
+
+/// The local engines hoist can load an image into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    /// The Docker Engine API on its socket (`docker-daemon:`).
+    Docker,
+    /// Podman's image store for the user running hoist (`containers-storage:`).
+    Podman,
+}
+
+impl Engine {
+    /// The transport prefix, as skopeo spells it (without the colon).
+    pub fn prefix(self) -> &'static str {
+        match self {
+            Engine::Docker => "docker-daemon",
+            Engine::Podman => "containers-storage",
+        }
+    }
+
+    /// The name a `--tag` (already normalised, `localhost/web:dev`) gets
+    /// in the engine: Docker names it as `docker build -t web:dev` would
+    /// (`web:dev`), podman as hoist's archives do.
+    pub fn tag_name(self, full: &str) -> String {
+        match (self, full.strip_prefix("localhost/")) {
+            (Engine::Docker, Some(short)) => short.to_owned(),
+            _ => full.to_owned(),
+        }
+    }
+
+    /// The name the engine gives `name`: Docker keeps the user's spelling
+    /// (`web` is Docker Hub's `web`), podman puts unqualified names under
+    /// `localhost/`; both add `:latest` when there is no tag.
+    pub fn full_name(self, name: &str) -> Result<String, NameError> {
+        let full = normalize_name(name)?;
+        Ok(match self {
+            Engine::Podman => full,
+            Engine::Docker => match name::split_tag(name) {
+                (_, Some(_)) => name.to_owned(),
+                (repo, None) => format!("{repo}:latest"),
+            },
+        })
+    }
 }
 
 /// Skopeo transports hoist knows by name but does not read or write, so
 /// that `dir:/tmp/x` gets a clear error instead of being taken for a
 /// registry reference.
-const FOREIGN_TRANSPORTS: &[&str] = &[
-    "dir",
-    "containers-storage",
-    "docker-daemon",
-    "ostree",
-    "sif",
-    "tarball",
-];
+const FOREIGN_TRANSPORTS: &[&str] = &["dir", "ostree", "sif", "tarball"];
 
 impl Transport {
     /// Parses a transport name. For the local transports the path ends at
@@ -70,6 +113,27 @@ impl Transport {
                 return Err(bad("`docker://` needs a reference after it"));
             }
             return Ok(Transport::Registry(rest.to_owned()));
+        }
+        for engine in [Engine::Docker, Engine::Podman] {
+            let Some(rest) = s
+                .strip_prefix(engine.prefix())
+                .and_then(|r| r.strip_prefix(':'))
+            else {
+                continue;
+            };
+            if rest.is_empty() {
+                return Ok(Transport::Engine { engine, name: None });
+            }
+            if rest.starts_with('[') {
+                return Err(bad(
+                    "hoist loads into the store podman uses for this user; a `[driver@root]` store specifier is not supported: set CONTAINERS_STORAGE_CONF instead, as podman reads it",
+                ));
+            }
+            engine.full_name(rest)?;
+            return Ok(Transport::Engine {
+                engine,
+                name: Some(rest.to_owned()),
+            });
         }
         type Make = fn(PathBuf, Option<String>) -> Transport;
         let local: [(&str, Make); 3] = [
@@ -127,7 +191,7 @@ impl Transport {
             Transport::Oci { tag, .. }
             | Transport::OciArchive { tag, .. }
             | Transport::DockerArchive { tag, .. } => tag.as_deref(),
-            Transport::Registry(_) => None,
+            Transport::Registry(_) | Transport::Engine { .. } => None,
         }
     }
 
@@ -156,6 +220,9 @@ impl fmt::Display for Transport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let (prefix, path, tag) = match self {
             Transport::Registry(r) => return write!(f, "docker://{r}"),
+            Transport::Engine { engine, name } => {
+                return write!(f, "{}:{}", engine.prefix(), name.as_deref().unwrap_or(""))
+            }
             Transport::Oci { dir, tag } => ("oci", dir, tag),
             Transport::OciArchive { file, tag } => ("oci-archive", file, tag),
             Transport::DockerArchive { file, tag } => ("docker-archive", file, tag),

@@ -203,6 +203,7 @@ impl Inventory {
                 (file_stem(file), None, tag.clone())
             }
             (None, Transport::Registry(r)) => (r.clone(), None, None),
+            (None, t @ Transport::Engine { .. }) => (t.to_string(), None, None),
         };
         Inventory {
             image,
@@ -280,7 +281,12 @@ pub fn check_destination(
     outputs: &[Transport],
     pushing: bool,
 ) -> Result<(), SbomError> {
-    let has = opts.output.is_some() || pushing || !outputs.is_empty();
+    // A local engine keeps no file beside the image to put the SBOM next to.
+    let has = opts.output.is_some()
+        || pushing
+        || outputs
+            .iter()
+            .any(|o| !matches!(o, Transport::Engine { .. }));
     match has {
         true => Ok(()),
         false => Err(SbomError::NoDestination),
@@ -308,7 +314,7 @@ pub fn file_destinations(opts: &SbomOptions, outputs: &[Transport]) -> Vec<PathB
                 s.push(opts.format.extension());
                 Some(PathBuf::from(s))
             }
-            Transport::Registry(_) => None,
+            Transport::Registry(_) | Transport::Engine { .. } => None,
         })
         .collect()
 }
@@ -492,6 +498,11 @@ mod tests {
             Err(SbomError::NoDestination)
         ));
         assert!(check_destination(&spdx, &[], true).is_ok());
+        let engine = Transport::parse("docker-daemon:web").unwrap();
+        assert!(matches!(
+            check_destination(&spdx, &[engine], false),
+            Err(SbomError::NoDestination)
+        ));
         assert!(check_destination(&chosen, &[], false).is_ok());
     }
 

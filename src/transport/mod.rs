@@ -19,6 +19,7 @@
 //! leaves a half-written image where a user or a tool would find it.
 
 mod docker_archive;
+pub mod engine;
 mod layout;
 mod output;
 mod source;
@@ -207,6 +208,10 @@ pub enum TransportError {
     LayerRefused(#[from] Box<crate::layer::verify::VerifyError>),
     #[error("cannot write {path}: {why}")]
     CannotCreate { path: String, why: String },
+    #[error(transparent)]
+    Engine(#[from] engine::EngineError),
+    #[error("{name} is an output only: hoist does not read images out of a local engine; save it first (`docker save -o base.tar IMAGE`, `podman save -o base.tar IMAGE`) and give docker-archive:base.tar")]
+    OutputOnly { name: String },
 }
 
 /// A base image read from a source and imported into the store.

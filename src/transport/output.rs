@@ -1,5 +1,6 @@
 //! Writing a built image: an OCI layout folder, an oci-archive, or a
-//! docker-archive.
+//! docker-archive (or, through [`super::engine`], a local engine, which
+//! gets the same archives as a stream).
 //!
 //! Every output is built beside its final path and renamed into place
 //! only when complete: archives in a temporary file in the same folder
@@ -83,6 +84,9 @@ pub(crate) fn write(
             check_in_store(&blobs, store)?;
             write_docker_archive(file, image, &repo_tags, store)
         }
+        Transport::Engine { engine, name } => {
+            super::engine::load(*engine, name.as_deref(), image, &names, store)
+        }
     }
 }
 
@@ -125,6 +129,10 @@ pub(crate) fn write_index(
             check_in_store(&blobs, store)?;
             write_oci_archive(file, index, first, ref_name, names, &blobs, store)
         }
+        Transport::Engine { .. } => Err(super::engine::EngineError::OnePlatform {
+            output: t.to_string(),
+        }
+        .into()),
         Transport::DockerArchive { .. } | Transport::Registry(_) => Err(NameError::BadName {
             name: t.to_string(),
             why: "holds one platform only: write several platforms to oci: or oci-archive:, or build with one --platform".into(),
@@ -148,7 +156,7 @@ fn oci_ref_name(tag: Option<&str>, names: &[String]) -> Result<Option<String>, T
 }
 
 /// Every blob of the image, once each, in digest order.
-fn image_blobs(image: &BuiltImage) -> Vec<Descriptor> {
+pub(crate) fn image_blobs(image: &BuiltImage) -> Vec<Descriptor> {
     let m = &image.manifest_json;
     let mut by_digest = BTreeMap::new();
     for d in m.layers.iter().chain([&m.config, &image.manifest]) {
@@ -160,7 +168,7 @@ fn image_blobs(image: &BuiltImage) -> Vec<Descriptor> {
 }
 
 /// Fails before anything is written when a blob is missing.
-fn check_in_store(blobs: &[Descriptor], store: &Store) -> Result<(), TransportError> {
+pub(crate) fn check_in_store(blobs: &[Descriptor], store: &Store) -> Result<(), TransportError> {
     for b in blobs {
         if !store.has(&b.digest) {
             return Err(StoreError::Missing(b.digest.clone(), store.blob_path(&b.digest)).into());
@@ -377,7 +385,7 @@ fn copy_blob(store: &Store, desc: &Descriptor, blob_dir: &Path) -> Result<(), Tr
 // ------------------------------------------------------------ tar archives
 
 /// What one archive entry holds.
-enum Content<'a> {
+pub(crate) enum Content<'a> {
     Dir,
     Bytes(Vec<u8>),
     /// A store blob, copied as is.
@@ -393,7 +401,7 @@ enum Content<'a> {
 
 /// An archive being written to a temporary file beside `dest`.
 struct TarOut {
-    tar: tar::Builder<BufWriter<tempfile::NamedTempFile>>,
+    tar: TarStream<BufWriter<tempfile::NamedTempFile>>,
     dest: PathBuf,
     parent: PathBuf,
 }
@@ -412,10 +420,41 @@ impl TarOut {
             .tempfile_in(&parent)
             .map_err(|e| cannot_create(dest, &parent, e))?;
         Ok(TarOut {
-            tar: tar::Builder::new(BufWriter::with_capacity(256 * 1024, tmp)),
+            tar: TarStream::new(BufWriter::with_capacity(256 * 1024, tmp)),
             dest: dest.to_owned(),
             parent,
         })
+    }
+
+    fn write_all(
+        &mut self,
+        entries: Vec<(String, Content<'_>)>,
+        store: &Store,
+    ) -> Result<(), TransportError> {
+        self.tar.write_all(entries, store)
+    }
+
+    /// Ends the archive, fsyncs it and renames it into place.
+    fn finish(self) -> Result<(), TransportError> {
+        let buf = self.tar.finish()?;
+        let tmp = buf.into_inner().map_err(|e| e.into_error())?;
+        tmp.as_file().sync_all()?;
+        tmp.persist(&self.dest).map_err(|e| e.error)?;
+        sync_dir(&self.parent);
+        Ok(())
+    }
+}
+
+/// A deterministic tar written to any sink: a file, a pipe, a socket.
+pub(crate) struct TarStream<W: Write> {
+    tar: tar::Builder<W>,
+}
+
+impl<W: Write> TarStream<W> {
+    pub(crate) fn new(w: W) -> Self {
+        TarStream {
+            tar: tar::Builder::new(w),
+        }
     }
 
     fn header(kind: tar::EntryType, size: u64, mode: u32) -> tar::Header {
@@ -430,7 +469,7 @@ impl TarOut {
     }
 
     /// Writes the entries in name order.
-    fn write_all(
+    pub(crate) fn write_all(
         &mut self,
         mut entries: Vec<(String, Content<'_>)>,
         store: &Store,
@@ -479,14 +518,9 @@ impl TarOut {
         Ok(())
     }
 
-    /// Ends the archive, fsyncs it and renames it into place.
-    fn finish(self) -> Result<(), TransportError> {
-        let buf = self.tar.into_inner()?;
-        let tmp = buf.into_inner().map_err(|e| e.into_error())?;
-        tmp.as_file().sync_all()?;
-        tmp.persist(&self.dest).map_err(|e| e.error)?;
-        sync_dir(&self.parent);
-        Ok(())
+    /// Ends the archive (its two zero blocks) and hands back the sink.
+    pub(crate) fn finish(self) -> Result<W, TransportError> {
+        Ok(self.tar.into_inner()?)
     }
 }
 
@@ -594,6 +628,22 @@ fn write_oci_archive(
     blobs: &[Descriptor],
     store: &Store,
 ) -> Result<(), TransportError> {
+    let entries = oci_archive_entries(top, image, ref_name, names, blobs);
+    let mut out = TarOut::create(file)?;
+    out.write_all(entries, store)?;
+    out.finish()
+}
+
+/// The members of an oci-archive holding `top` (a manifest, or an index
+/// over `image` and others) under `ref_name`, with Docker's
+/// `manifest.json` naming `image` as `names`.
+pub(crate) fn oci_archive_entries<'a>(
+    top: &Descriptor,
+    image: &BuiltImage,
+    ref_name: Option<String>,
+    names: Vec<String>,
+    blobs: &'a [Descriptor],
+) -> Vec<(String, Content<'a>)> {
     // containerd needs a full name; a bare TAG (`dev`) gets podman's
     // spelling of it (`localhost/dev:latest`), as podman would load it.
     let containerd_name = ref_name.as_deref().and_then(|r| normalize_name(r).ok());
@@ -635,9 +685,7 @@ fn write_oci_archive(
             .iter()
             .map(|b| (blob_path(&b.digest), Content::Blob(b))),
     );
-    let mut out = TarOut::create(file)?;
-    out.write_all(entries, store)?;
-    out.finish()
+    entries
 }
 
 // -------------------------------------------------------- docker-archive:
@@ -648,6 +696,19 @@ fn write_docker_archive(
     repo_tags: &[String],
     store: &Store,
 ) -> Result<(), TransportError> {
+    let entries = docker_archive_entries(image, repo_tags, store)?;
+    let mut out = TarOut::create(file)?;
+    out.write_all(entries, store)?;
+    out.finish()
+}
+
+/// The members of a docker-archive holding `image` as `repo_tags`, every
+/// layer measured (and its diff_id checked) before anything is written.
+pub(crate) fn docker_archive_entries<'a>(
+    image: &'a BuiltImage,
+    repo_tags: &[String],
+    store: &Store,
+) -> Result<Vec<(String, Content<'a>)>, TransportError> {
     let m = &image.manifest_json;
     let diff_ids = &image.config_json.rootfs.diff_ids;
     if m.layers.len() != diff_ids.len() {
@@ -740,9 +801,7 @@ fn write_docker_archive(
             },
         ));
     }
-    let mut out = TarOut::create(file)?;
-    out.write_all(entries, store)?;
-    out.finish()
+    Ok(entries)
 }
 
 /// The diff_id and uncompressed size of a stored layer, by decompressing

@@ -161,6 +161,7 @@ pub fn open_source(t: &Transport) -> Result<Box<dyn Source>, TransportError> {
                 reference: r.clone(),
             })
         }
+        Transport::Engine { .. } => return Err(TransportError::OutputOnly { name }),
     })
 }
 

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use fs_err as fs;
 
+use super::engine::Engine;
 use super::tarfile::TarIndex;
 use super::*;
 use crate::image::{to_json, ContainerConfig, Healthcheck, History, Index, RootFs};
@@ -365,7 +366,39 @@ fn transport_parse_table() {
         ("dir:/tmp/x", Err("`dir:` transport")),
         (
             "containers-storage:foo/bar",
-            Err("`containers-storage:` transport"),
+            Ok((
+                Transport::Engine {
+                    engine: Engine::Podman,
+                    name: Some("foo/bar".into()),
+                },
+                "containers-storage:foo/bar",
+            )),
+        ),
+        (
+            "docker-daemon:web:dev",
+            Ok((
+                Transport::Engine {
+                    engine: Engine::Docker,
+                    name: Some("web:dev".into()),
+                },
+                "docker-daemon:web:dev",
+            )),
+        ),
+        (
+            "docker-daemon:",
+            Ok((
+                Transport::Engine {
+                    engine: Engine::Docker,
+                    name: None,
+                },
+                "docker-daemon:",
+            )),
+        ),
+        ("docker-daemon:Web:dev", Err("`Web:dev`")),
+        ("docker-daemon:web@sha256:abc", Err("has a digest")),
+        (
+            "containers-storage:[overlay@/var/lib/x]web",
+            Err("store specifier"),
         ),
         ("docker-archive:x.tar:Bad!", Err("`Bad!`")),
         ("oci:x:bad tag", Err("`bad tag`")),
@@ -393,6 +426,36 @@ fn transport_parse_table() {
             }
             (got, _) => panic!("{input}: {got:?}"),
         }
+    }
+}
+
+#[test]
+fn engine_full_name_table() {
+    let cases = [
+        (Engine::Docker, "web", "web:latest"),
+        (Engine::Docker, "web:dev", "web:dev"),
+        (Engine::Docker, "team/web", "team/web:latest"),
+        (
+            Engine::Docker,
+            "localhost:5000/web",
+            "localhost:5000/web:latest",
+        ),
+        (Engine::Docker, "localhost/web:1", "localhost/web:1"),
+        (Engine::Podman, "web", "localhost/web:latest"),
+        (Engine::Podman, "web:dev", "localhost/web:dev"),
+        (Engine::Podman, "quay.io/x/y:1", "quay.io/x/y:1"),
+    ];
+    for (engine, name, want) in cases {
+        assert_eq!(engine.full_name(name).unwrap(), want, "{engine:?} {name}");
+    }
+    let tags = [
+        (Engine::Docker, "localhost/web:dev", "web:dev"),
+        (Engine::Docker, "localhost/team/web:1", "team/web:1"),
+        (Engine::Docker, "quay.io/x/y:1", "quay.io/x/y:1"),
+        (Engine::Podman, "localhost/web:dev", "localhost/web:dev"),
+    ];
+    for (engine, tag, want) in tags {
+        assert_eq!(engine.tag_name(tag), want, "{engine:?} {tag}");
     }
 }
 

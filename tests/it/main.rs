@@ -8,6 +8,7 @@ mod build;
 mod bundle;
 mod cache;
 mod dockerfile;
+mod engine;
 mod fake_registry;
 mod formats;
 mod layout;

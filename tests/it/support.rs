@@ -316,6 +316,11 @@ pub const OFFLINE: &[(&str, &str)] = &[
 /// shared base layer can delete that layer mid-load ("layer not known").
 static PODMAN_STORE: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
+/// Holds the podman store lock, for a hoist run that loads into podman.
+pub fn hold_podman_store() -> std::sync::MutexGuard<'static, ()> {
+    PODMAN_STORE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// `podman ARGS...` (load, pull, rmi) holding the store lock.
 pub fn podman_store(args: &[&str]) -> Run {
     let _held = PODMAN_STORE.lock().unwrap_or_else(|e| e.into_inner());

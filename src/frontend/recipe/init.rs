@@ -123,7 +123,7 @@ fn absolute_transport(spelled: &str, t: &crate::reference::transport::Transport)
         Transport::Oci { dir, tag } => ("oci", dir, tag),
         Transport::OciArchive { file, tag } => ("oci-archive", file, tag),
         Transport::DockerArchive { file, tag } => ("docker-archive", file, tag),
-        Transport::Registry(_) => return spelled.to_owned(),
+        Transport::Registry(_) | Transport::Engine { .. } => return spelled.to_owned(),
     };
     let abs = std::path::absolute(path).unwrap_or_else(|_| path.clone());
     match tag {

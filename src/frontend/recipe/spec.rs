@@ -201,7 +201,7 @@ pub fn rebase_transport(t: Transport, dir: &std::path::Path) -> Transport {
             file: rebase(file),
             tag,
         },
-        r @ Transport::Registry(_) => r,
+        r @ (Transport::Registry(_) | Transport::Engine { .. }) => r,
     }
 }
 
