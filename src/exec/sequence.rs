@@ -62,8 +62,12 @@ pub fn build(
         });
     }
     let mut built: BTreeMap<String, Built> = BTreeMap::new();
+    let mut mode = Mode::Build(crate::cache::remote::RegistryCache::new(
+        &opts.cache,
+        &opts.registry,
+    )?);
     for (i, stage) in opts.graph.stages.iter().enumerate() {
-        let b = run_stage(opts, i, stage, &built, store, report, net, &mut Mode::Build)?;
+        let b = run_stage(opts, i, stage, &built, store, report, net, &mut mode)?;
         built.insert(stage.name.clone(), b);
     }
     let target = opts
@@ -245,7 +249,9 @@ fn ground_of(root: &Root, store: &Store) -> Ground {
 /// Whether a walk makes layers, or (`--dry-run`) only looks their keys up
 /// and says what a build would do at each step.
 enum Mode {
-    Build,
+    /// With the registry cache (`--cache-from`, `--cache-to`) native
+    /// installs look up and share.
+    Build(Option<crate::cache::remote::RegistryCache>),
     Explain {
         /// (stage index, step index) -> what a build would do.
         verdicts: BTreeMap<(usize, usize), String>,
@@ -266,7 +272,7 @@ impl Mode {
         make: impl FnOnce() -> Result<Layer, BuildError>,
     ) -> Result<Option<(Layer, bool)>, BuildError> {
         match self {
-            Mode::Build => {
+            Mode::Build(_) => {
                 crate::cache::layer::get_or_make::<BuildError>(store, kind, key, make).map(Some)
             }
             Mode::Explain { .. } => {
@@ -698,9 +704,12 @@ fn install(
             return Ok(Made::Layer(Box::new(l), true));
         }
     }
-    if let Mode::Explain { .. } = mode {
-        return Ok(Made::Unknown);
-    }
+    let shared = match mode {
+        Mode::Explain { .. } => return Ok(Made::Unknown),
+        Mode::Build(remote) => remote
+            .as_ref()
+            .map(|c| c as &dyn crate::cache::SharedCache),
+    };
     let dopts = DepsOptions {
         kind: i.kind,
         dev: i.dev,
@@ -722,7 +731,7 @@ fn install(
         config_env: &ground.image_env,
         compression: opts.compression,
         epoch: opts.epoch,
-        shared: None,
+        shared,
         sandbox: Some(ground),
     };
     let mut warn = |w: String| report(Event::Warning(format!("{}: {w}", i.at)));
@@ -730,6 +739,11 @@ fn install(
         return Ok(Made::Nothing);
     };
     crate::cache::layer::remember(store, KIND, &key, &d.layer)?;
+    if let Mode::Build(Some(remote)) = mode {
+        for note in remote.take_notes() {
+            report(Event::Cache(note));
+        }
+    }
     Ok(Made::Layer(Box::new(d.layer), d.summary.reused))
 }
 

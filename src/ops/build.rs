@@ -30,6 +30,8 @@ pub enum OpsError {
     Graph(#[from] crate::graph::GraphError),
     #[error(transparent)]
     Dockerfile(#[from] crate::frontend::dockerfile::DockerfileError),
+    #[error(transparent)]
+    Compose(Box<crate::ops::compose::ComposeError>),
     #[error("planning image `{image}`")]
     Plan {
         image: String,

@@ -7,6 +7,7 @@
 pub mod batch;
 pub mod build;
 pub mod bundle;
+pub mod compose;
 pub mod dockerfile;
 pub mod images;
 pub mod inspect;
