@@ -51,15 +51,8 @@ pub enum SandboxError {
         #[source]
         source: crate::layer::reader::LayerReadError,
     },
-    #[error("unpacking {what} into {dir} needs at least {needed}{entry}, but that file system has {free} free and hoist leaves {reserve} of it for everything else; free space there, or set HOIST_CACHE to a folder on a larger file system (steps unpack their base under $HOIST_CACHE/sandbox)")]
-    NoRoom {
-        what: String,
-        dir: PathBuf,
-        needed: String,
-        entry: String,
-        free: String,
-        reserve: String,
-    },
+    #[error(transparent)]
+    NoRoom(Box<room::NoRoom>),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("writing the step's layer: {0}")]

@@ -21,6 +21,20 @@ use crate::store::human_size;
 
 use super::SandboxError;
 
+/// A layer that does not fit: what, where, how much, and the fix.
+#[derive(Debug, thiserror::Error)]
+#[error("unpacking {what} into {dir} needs at least {needed}{entry}, but that file system has {free} free and hoist leaves {reserve} of it for everything else; free space there, or set HOIST_CACHE to a folder on a larger file system (steps unpack their base under $HOIST_CACHE/sandbox)")]
+pub struct NoRoom {
+    /// `layer sha256:…`, or `N layers (… compressed)`.
+    pub what: String,
+    pub dir: PathBuf,
+    pub needed: String,
+    /// `, the next being /PATH of SIZE`, or nothing.
+    pub entry: String,
+    pub free: String,
+    pub reserve: String,
+}
+
 /// How many bytes may be written between two looks at the file system.
 pub const CHECK_EVERY: u64 = 16 << 20;
 
@@ -44,8 +58,8 @@ pub fn statvfs(path: &Path) -> io::Result<Space> {
     let s = nix::sys::statvfs::statvfs(path).map_err(io::Error::from)?;
     let unit = s.fragment_size();
     Ok(Space {
-        free: u64::from(s.blocks_available()).saturating_mul(unit),
-        total: u64::from(s.blocks()).saturating_mul(unit),
+        free: s.blocks_available().saturating_mul(unit),
+        total: s.blocks().saturating_mul(unit),
     })
 }
 
@@ -121,7 +135,7 @@ impl<'a> Room<'a> {
     }
 
     fn full(&self, what: &str, path: &str, next: u64) -> SandboxError {
-        SandboxError::NoRoom {
+        SandboxError::NoRoom(Box::new(NoRoom {
             what: what.to_owned(),
             dir: self.dir.clone(),
             needed: human_size(self.written.saturating_add(next)),
@@ -132,6 +146,6 @@ impl<'a> Room<'a> {
             },
             free: human_size(self.free),
             reserve: human_size(self.reserve),
-        }
+        }))
     }
 }

@@ -298,7 +298,7 @@ mod tests {
 
     fn store() -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("store")).unwrap();
+        let store = Store::open(dir.path().join("store")).unwrap();
         (dir, store)
     }
 
