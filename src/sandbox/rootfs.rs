@@ -2,17 +2,24 @@
 //! unpacked into the scratch folder, whiteouts applied.
 //!
 //! Layers are read with hoist's safe reader, so every path is already
-//! inside the image. What the reader cannot know is the folder being
-//! written: a symlink unpacked earlier (`lib -> /`) would carry a later
-//! entry (`lib/x`) out of the scratch folder. So every parent of an
-//! entry is checked to be a real folder, never followed: an image whose
-//! tar writes through a link is refused, naming the entry.
+//! inside the image (`..` stopped at the root, as containerd reads it).
+//! What the reader cannot know is the folder being written: a symlink
+//! unpacked earlier (`lib -> /`) would carry a later entry (`lib/x`) out
+//! of the scratch folder if the kernel followed it. So hoist resolves
+//! every folder on an entry's way itself, as the overlayfs appliers of
+//! containerd and podman do: a link the same layer made is followed
+//! inside the image, a lower layer's link is hidden by a new folder, and
+//! the kernel is never handed a path with a link in it. Folder modes are
+//! set last, and never through a link.
+//!
+//! The disk is watched as the layers expand ([`room`](super::room)), so a
+//! base too large for it stops the step with an error, not a full disk.
 //!
 //! Owners are not set here (the caller may not own those ids on the
 //! host): they are returned, and set from inside the user namespace,
 //! where the ids exist.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::fs;
 use std::io::{self, Read};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
@@ -21,6 +28,7 @@ use std::path::{Path, PathBuf};
 use crate::image::Descriptor;
 use crate::layer::compress::decompress;
 use crate::layer::reader::{EntryKind, Flow, Item, LayerReadError, LayerReader};
+use crate::layer::ImagePath;
 use crate::store::{human_size, Store};
 
 use super::room::{self, Room};
@@ -75,13 +83,14 @@ pub fn unpack_with(
         let what = format!("layer {}", desc.digest);
         let blob = store.open_blob(&desc.digest)?;
         let (_, stream) = decompress(blob).map_err(|e| layer_err(e.into()))?;
+        let mut to = Target {
+            root,
+            room: &mut room,
+            what: &what,
+            unpacked: HashSet::new(),
+        };
         LayerReader::new(stream)
             .for_each(|item, content| -> Result<Flow, SandboxError> {
-                let mut to = Target {
-                    root,
-                    room: &mut room,
-                    what: &what,
-                };
                 apply(&mut to, item, content, &mut owners, &mut dir_modes)?;
                 Ok(Flow::Continue)
             })
@@ -93,8 +102,11 @@ pub fn unpack_with(
     // Folder modes last, deepest first, so a read-only folder is filled
     // before it is closed.
     for (rel, mode) in dir_modes.iter().rev() {
-        let p = root.join(rel);
-        set_mode(&p, *mode)?;
+        // Recorded folders are real folders; checked again, so a mode is
+        // never set through a link whatever a layer did after.
+        if let Some(p) = real_dir(root, rel) {
+            set_mode(&p, *mode)?;
+        }
     }
     Ok(owners
         .into_iter()
@@ -114,6 +126,8 @@ struct Target<'a, 'r> {
     room: &'a mut Room<'r>,
     /// `layer sha256:…`, for errors.
     what: &'a str,
+    /// What this layer unpacked so far, which its opaque markers keep.
+    unpacked: HashSet<String>,
 }
 
 fn apply(
@@ -124,32 +138,31 @@ fn apply(
     dir_modes: &mut BTreeMap<String, u32>,
 ) -> Result<(), SandboxError> {
     let root = to.root;
+    // Lower layers' links that this entry's folders replace.
+    let mut replaced = Vec::new();
+    let forget_replaced = |replaced: &mut Vec<String>,
+                           owners: &mut BTreeMap<String, (u32, u32, Option<u32>)>,
+                           dir_modes: &mut BTreeMap<String, u32>| {
+        for r in replaced.drain(..) {
+            forget(&r, owners, dir_modes);
+        }
+    };
     match item {
         Item::Whiteout(p) => {
-            let rel = p.as_str().to_owned();
-            let path = checked(root, &rel)?;
+            let (path, rel) = resolve_parent(root, &p, &to.unpacked, &mut replaced)?;
+            forget_replaced(&mut replaced, owners, dir_modes);
             remove_any(&path)?;
-            let under = format!("{rel}/");
-            owners.retain(|k, _| k != &rel && !k.starts_with(&under));
-            dir_modes.retain(|k, _| k != &rel && !k.starts_with(&under));
+            forget(&rel, owners, dir_modes);
         }
         Item::Opaque(dir) => {
-            let rel = dir.map(|d| d.as_str().to_owned()).unwrap_or_default();
-            let path = if rel.is_empty() {
-                root.to_owned()
-            } else {
-                checked(root, &rel)?
+            // The folder itself is resolved too, as containerd does: the
+            // marker's own folder is the "parent" it resolves.
+            let (path, rel) = match &dir {
+                Some(d) => resolve(root, d.as_str(), true, &to.unpacked, &mut replaced)?,
+                None => (root.to_owned(), String::new()),
             };
-            if let Ok(rd) = fs::read_dir(&path) {
-                for e in rd {
-                    let e = e.map_err(|e| io_err(&path, e))?;
-                    remove_any(&e.path())?;
-                }
-            }
-            let under = format!("{rel}/");
-            let keep = |k: &String| !rel.is_empty() && !k.starts_with(&under);
-            owners.retain(|k, _| keep(k));
-            dir_modes.retain(|k, _| keep(k));
+            forget_replaced(&mut replaced, owners, dir_modes);
+            hide_below(&path, &rel, &to.unpacked, owners, dir_modes)?;
         }
         Item::NotUtf8 { path } => {
             return Err(SandboxError::Unsafe {
@@ -158,8 +171,13 @@ fn apply(
             })
         }
         Item::Entry(e) => {
-            let rel = e.path.as_str().to_owned();
-            let path = checked(root, &rel)?;
+            let (path, rel) = resolve_parent(root, &e.path, &to.unpacked, &mut replaced)?;
+            forget_replaced(&mut replaced, owners, dir_modes);
+            // Its folders too: an opaque marker keeps the way to it.
+            let mut at = rel.as_str();
+            while !at.is_empty() && to.unpacked.insert(at.to_owned()) {
+                at = at.rsplit_once('/').map_or("", |(p, _)| p);
+            }
             let mode = e.meta.mode & 0o7777;
             let special = matches!(e.kind, EntryKind::File { .. }) && mode & 0o6000 != 0;
             let existing = fs::symlink_metadata(&path).ok();
@@ -167,6 +185,10 @@ fn apply(
                 matches!(e.kind, EntryKind::Dir) && existing.as_ref().is_some_and(|m| m.is_dir());
             if existing.is_some() && !keep_dir {
                 remove_any(&path)?;
+                // What was recorded under the old entry is gone with it (a
+                // folder's mode must never be set through the link that
+                // replaced it).
+                forget(&rel, owners, dir_modes);
             }
             match e.kind {
                 EntryKind::Dir => {
@@ -205,9 +227,20 @@ fn apply(
                     std::os::unix::fs::symlink(&target, &path).map_err(|err| io_err(&path, err))?;
                 }
                 EntryKind::Hardlink { target } => {
-                    let from = checked(root, target.as_str())?;
+                    // containerd's hardlinkRootPath: the target's folder
+                    // resolved inside the image, its name as written.
+                    let (from, target) = match target.parent() {
+                        Some(dir) => {
+                            let (host, dir) =
+                                resolve(root, dir.as_str(), false, &to.unpacked, &mut replaced)?;
+                            let name = target.file_name();
+                            (host.join(name), format!("{dir}/{name}"))
+                        }
+                        None => (root.join(target.as_str()), target.as_str().to_owned()),
+                    };
+                    let target = target.trim_start_matches('/');
                     fs::hard_link(&from, &path).map_err(|err| io_err(&path, err))?;
-                    if let Some(o) = owners.get(target.as_str()).copied() {
+                    if let Some(o) = owners.get(target).copied() {
                         owners.insert(rel, o);
                     }
                     return Ok(());
@@ -225,6 +258,180 @@ fn apply(
         }
     }
     Ok(())
+}
+
+/// An opaque folder: removes what the layers below put in `path` (the
+/// image's `rel`), keeping what this layer unpacked there, in whatever
+/// order the marker came (containerd walks the folder the same way).
+fn hide_below(
+    path: &Path,
+    rel: &str,
+    unpacked: &HashSet<String>,
+    owners: &mut BTreeMap<String, (u32, u32, Option<u32>)>,
+    dir_modes: &mut BTreeMap<String, u32>,
+) -> Result<(), SandboxError> {
+    let Ok(rd) = fs::read_dir(path) else {
+        return Ok(());
+    };
+    for e in rd {
+        let e = e.map_err(|e| io_err(path, e))?;
+        let name = e.file_name();
+        let Some(name) = name.to_str() else {
+            remove_any(&e.path())?;
+            continue;
+        };
+        let child = match rel.is_empty() {
+            true => name.to_owned(),
+            false => format!("{rel}/{name}"),
+        };
+        if !unpacked.contains(&child) {
+            remove_any(&e.path())?;
+            forget(&child, owners, dir_modes);
+        } else if e.file_type().is_ok_and(|t| t.is_dir()) {
+            hide_below(&e.path(), &child, unpacked, owners, dir_modes)?;
+        }
+    }
+    Ok(())
+}
+
+/// Forgets the owners and folder modes recorded at `rel` and below it.
+fn forget(
+    rel: &str,
+    owners: &mut BTreeMap<String, (u32, u32, Option<u32>)>,
+    dir_modes: &mut BTreeMap<String, u32>,
+) {
+    let under = format!("{rel}/");
+    let gone = |k: &String| rel.is_empty() || k == rel || k.starts_with(&under);
+    owners.retain(|k, _| !gone(k));
+    dir_modes.retain(|k, _| !gone(k));
+}
+
+/// The most links one path may pass through (containerd's limit).
+const MAX_LINKS: u32 = 255;
+
+/// `path`'s folder resolved inside the image by [`resolve`], and its name
+/// as written (never followed: the entry replaces whatever is there).
+/// Returns the host path and the path in the image.
+fn resolve_parent(
+    root: &Path,
+    path: &ImagePath,
+    unpacked: &HashSet<String>,
+    replaced: &mut Vec<String>,
+) -> Result<(PathBuf, String), SandboxError> {
+    let name = path.file_name();
+    match path.parent() {
+        None => Ok((root.join(name), name.to_owned())),
+        Some(dir) => {
+            let (host, dir) = resolve(root, dir.as_str(), true, unpacked, replaced)?;
+            let rel = match dir.is_empty() {
+                true => name.to_owned(),
+                false => format!("{dir}/{name}"),
+            };
+            Ok((host.join(name), rel))
+        }
+    }
+}
+
+/// Where the folder `rel` (a path in the image) is under `root`, as
+/// containerd's overlayfs applier and podman's overlay driver find it:
+/// each layer is unpacked on its own, over the layers below.
+/// - A link this layer made is followed *inside the image* (containerd's
+///   `fs.RootPath`: an absolute target starts again at the image's root,
+///   `..` stops there), so a layer holding `lib -> usr/lib` and `lib/x`
+///   writes `usr/lib/x`.
+/// - A link from a layer below is not seen by the layer being unpacked: a
+///   folder on its way replaces it (overlayfs shows the upper folder), so
+///   `lib/x` over a lower `lib -> usr/lib` makes a real `lib` folder.
+///
+/// Links are read here, never by the kernel, so nothing outside the root
+/// is ever looked at. Missing folders are made (0755) when `create`.
+/// Returns the host path and the path in the image.
+fn resolve(
+    root: &Path,
+    rel: &str,
+    create: bool,
+    unpacked: &HashSet<String>,
+    replaced: &mut Vec<String>,
+) -> Result<(PathBuf, String), SandboxError> {
+    let mut done: Vec<String> = Vec::new();
+    let mut todo: Vec<String> = rel.split('/').rev().map(str::to_owned).collect();
+    let mut links = 0;
+    let unsafe_path = |why| SandboxError::Unsafe {
+        path: rel.to_owned(),
+        why,
+    };
+    while let Some(c) = todo.pop() {
+        match c.as_str() {
+            "" | "." => continue,
+            ".." => {
+                done.pop();
+                continue;
+            }
+            _ => {}
+        }
+        let host = done.iter().fold(root.to_owned(), |p, d| p.join(d)).join(&c);
+        let here = match done.is_empty() {
+            true => c.clone(),
+            false => format!("{}/{c}", done.join("/")),
+        };
+        match fs::symlink_metadata(&host) {
+            Ok(m) if m.is_symlink() && unpacked.contains(&here) => {
+                links += 1;
+                if links > MAX_LINKS {
+                    return Err(unsafe_path("it passes through more than 255 links"));
+                }
+                let target = fs::read_link(&host).map_err(|e| io_err(&host, e))?;
+                let target = target.to_string_lossy();
+                if target.starts_with('/') {
+                    done.clear();
+                }
+                todo.extend(target.split('/').rev().map(str::to_owned));
+            }
+            Ok(m) if m.is_dir() => done.push(c),
+            Ok(m) if m.is_symlink() => {
+                // A lower layer's link: this layer's folder hides it.
+                if create {
+                    remove_any(&host)?;
+                    mkdir(&host)?;
+                    replaced.push(here);
+                }
+                done.push(c);
+            }
+            Ok(_) => {
+                return Err(unsafe_path(
+                    "a folder on its way is a file in the layers below",
+                ))
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                if create {
+                    mkdir(&host)?;
+                }
+                done.push(c);
+            }
+            Err(e) => return Err(io_err(&host, e)),
+        }
+    }
+    let host = done.iter().fold(root.to_owned(), |p, d| p.join(d));
+    Ok((host, done.join("/")))
+}
+
+fn mkdir(p: &Path) -> Result<(), SandboxError> {
+    fs::DirBuilder::new()
+        .mode(0o755)
+        .create(p)
+        .map_err(|err| io_err(p, err))
+}
+
+/// `root/rel` when every component of it is a real folder, no link.
+fn real_dir(root: &Path, rel: &str) -> Option<PathBuf> {
+    let mut p = root.to_owned();
+    for c in rel.split('/').filter(|c| !c.is_empty()) {
+        p.push(c);
+        if !fs::symlink_metadata(&p).ok()?.is_dir() {
+            return None;
+        }
+    }
+    Some(p)
 }
 
 /// `root/rel`, after checking that every folder on the way is a real
@@ -291,7 +498,7 @@ pub(crate) fn io_err(path: &Path, source: io::Error) -> SandboxError {
 
 #[cfg(test)]
 mod tests {
-    use std::os::unix::fs::MetadataExt;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
     use super::*;
     use crate::layer::reader::tests::{put_gzip, RawTar};
@@ -382,6 +589,97 @@ mod tests {
             .collect();
         assert_eq!(beside, ["rootfs"]);
         assert!(!dir.path().join("up").exists() && !dir.path().join("outside").exists());
+    }
+
+    /// A link the same layer made is followed inside the image (containerd's
+    /// `fs.RootPath`); a lower layer's link is hidden by the folder the
+    /// upper layer makes (overlayfs, as containerd and podman unpack).
+    /// Neither reaches the host, even when it names a host folder.
+    #[test]
+    fn links_on_the_way_are_followed_inside_the_image_only() {
+        let (dir, store) = store();
+        let host = dir.path().join("host");
+        fs::create_dir(&host).unwrap();
+        fs::write(host.join("precious"), b"host").unwrap();
+        fs::set_permissions(&host, fs::Permissions::from_mode(0o755)).unwrap();
+        let host_abs = host.display().to_string();
+        let lower = RawTar::new()
+            .dir("usr/lib/")
+            .symlink("lib", "usr/lib")
+            .symlink("hostlink", &host_abs)
+            .finish();
+        let mut moded = RawTar::new().dir("moded/").finish();
+        // `moded` gets a mode the host folder does not have.
+        moded[100..107].copy_from_slice(b"0000700");
+        let mut h = tar::Header::from_byte_slice(&moded[..512]).clone();
+        h.set_cksum();
+        moded[..512].copy_from_slice(h.as_bytes());
+        let upper = RawTar::new()
+            .file("lib/x", b"x")
+            .hardlink("lib/x2", "lib/x")
+            .file("hostlink/z", b"z")
+            .symlink("ln", "usr/lib")
+            .file("ln/y", b"y")
+            .symlink("up", "../../../..")
+            .file("up/w", b"w")
+            .symlink("hostln", &host_abs)
+            .file("hostln/v", b"v")
+            .file("hostln/.wh..wh..opq", b"")
+            .finish();
+        // A folder whose mode was recorded, replaced by a link to the
+        // host: the mode must not reach the host folder.
+        let relink = RawTar::new().symlink("moded", &host_abs).finish();
+        let layers = [
+            put_gzip(&store, &lower),
+            put_gzip(&store, &moded),
+            put_gzip(&store, &upper),
+            put_gzip(&store, &relink),
+        ];
+        let root = dir.path().join("rootfs");
+        fs::create_dir(&root).unwrap();
+        unpack(&store, &layers, &root).unwrap();
+        let kind = |rel: &str| {
+            let m = root.join(rel).symlink_metadata();
+            match m {
+                Ok(m) if m.is_symlink() => "link",
+                Ok(m) if m.is_dir() => "dir",
+                Ok(_) => "file",
+                Err(_) => "missing",
+            }
+        };
+        let read = |rel: &str| fs::read(root.join(rel)).unwrap();
+        // Lower links hidden by folders.
+        assert_eq!(
+            (kind("lib"), kind("lib/x"), kind("usr/lib/x")),
+            ("dir", "file", "missing")
+        );
+        assert_eq!(read("lib/x2"), b"x");
+        assert_eq!(
+            (kind("hostlink"), read("hostlink/z")),
+            ("dir", b"z".to_vec())
+        );
+        // This layer's links followed inside the image.
+        assert_eq!((kind("ln"), read("usr/lib/y")), ("link", b"y".to_vec()));
+        assert_eq!((kind("up"), read("w")), ("link", b"w".to_vec()));
+        let inside = host_abs.trim_start_matches('/');
+        assert_eq!(read(&format!("{inside}/v")), b"v");
+        // The host folder is untouched: its file, nothing added, its mode.
+        let host_names: Vec<_> = fs::read_dir(&host)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(host_names, ["precious"]);
+        assert_eq!(host.metadata().unwrap().mode() & 0o7777, 0o755);
+        assert_eq!(kind("moded"), "link");
+
+        let looped = RawTar::new()
+            .symlink("loop", "loop")
+            .file("loop/f", b"")
+            .finish();
+        let root = dir.path().join("rootfs2");
+        fs::create_dir(&root).unwrap();
+        let err = unpack(&store, &[put_gzip(&store, &looped)], &root).unwrap_err();
+        assert!(err.to_string().contains("more than 255 links"), "{err}");
     }
 
     /// A small disk, stood for by a probe: `cap` bytes, less what the

@@ -1,6 +1,7 @@
 //! Paths from bases. A base whose layer names `/abs/file`,
 //! `../../up/file`, `a/../../b`, hard links to such names and a whiteout
-//! that climbs (made with python's tarfile, not with hoist) unpacks in the
+//! that climbs, and names under links (made with python's tarfile, not
+//! with hoist) unpacks in the
 //! sandbox into the tree containerd's rules give, which is also the tree
 //! podman gives for the same base. A base that expands past the free
 //! space of a small file system stops with an error that says so, and
@@ -8,8 +9,9 @@
 
 use crate::support::*;
 
-/// Adds two layers to the OCI layout at argv[1]: a lower one with `gone`
-/// and `kept`, and an upper one whose names are those of argv[2]
+/// Adds two layers to the OCI layout at argv[1]: a lower one with `gone`,
+/// `kept`, a folder and two links to it (absolute, and climbing), and an
+/// upper one whose names are those of argv[2]
 /// (`climb`: climbing and absolute names; `zeros`: one file of argv[3]
 /// MiB of zeros, a tiny gzip). Descriptors, diff_ids and history are
 /// fixed to match.
@@ -29,17 +31,23 @@ def layer(entries):
             if kind == 'f':
                 i.size = len(arg); i.mode = 0o644
                 t.addfile(i, io.BytesIO(arg))
+            elif kind == 'd':
+                i.type = tarfile.DIRTYPE; i.mode = 0o755
+                t.addfile(i)
             else:
                 i.type = tarfile.LNKTYPE if kind == 'h' else tarfile.SYMTYPE
                 i.linkname = arg; i.mode = 0o777
                 t.addfile(i)
     raw = buf.getvalue()
     return raw, gzip.compress(raw, mtime=0)
-lower = [('f', 'gone', b'lower'), ('f', 'kept', b'lower')]
+lower = [('f', 'gone', b'lower'), ('f', 'kept', b'lower'), ('d', 'deep/dir', None),
+         ('s', 'ln', '/deep/dir'), ('s', 'rel', '../../deep')]
 if mode == 'climb':
     upper = [('f', '/abs/file', b'abs'), ('f', '../../up/file', b'up'), ('f', 'a/../../b', b'b'),
              ('h', 'hl', '/abs/file'), ('h', 'up/hl', '../../up/../up/file'),
-             ('s', '../sym', '../../outside'), ('f', 'x/../../.wh.gone', b'')]
+             ('s', '../sym', '../../outside'), ('f', 'x/../../.wh.gone', b''),
+             ('f', 'ln/f', b'via-ln'), ('f', 'rel/g', b'via-rel'),
+             ('d', 'deep/dir', None), ('s', 'ln2', '/deep/dir'), ('f', 'ln2/h', b'via-ln2')]
 else:
     upper = [('f', 'zeros', b'\0' * (int(sys.argv[3]) << 20))]
 idx = json.load(open(os.path.join(d, 'index.json')))
@@ -61,8 +69,9 @@ print(m['layers'][-1]['digest'])
 
 /// Prints the tree the climbing base's names make, as busybox sees it.
 const TREE: &str = r#"cd /
-for p in abs/file up/file b hl up/hl sym gone kept outside; do
+for p in abs/file up/file b hl up/hl sym gone kept outside ln ln/f rel rel/g deep/dir/f deep/g ln2 deep/dir/h; do
   if [ -L "$p" ]; then echo "$p -> $(readlink "$p")"
+  elif [ -d "$p" ]; then echo "$p dir"
   elif [ -f "$p" ]; then echo "$p $(cat "$p") links=$(stat -c %h "$p")"
   else echo "$p missing"; fi
 done
@@ -74,7 +83,11 @@ done
 /// every name (and hard-link target) cleaned as if it hung from `/`
 /// (`fs.RootPath`, `hardlinkRootPath`), so `..` stops at the root; the
 /// symlink's target kept as written; the whiteout `x/../../.wh.gone`
-/// removing `/gone`.
+/// removing `/gone`. A name under a link the same layer made is written
+/// where the link leads, inside the image (`fs.RootPath` again); a name
+/// under a lower layer's link makes a folder that hides the link (the
+/// overlayfs applier, containerd's default, unpacks each layer on its own
+/// over the ones below; podman's overlay driver does the same).
 const CONTAINERD_TREE: &str = "\
 abs/file abs links=2
 up/file up links=2
@@ -85,6 +98,14 @@ sym -> ../../outside
 gone missing
 kept lower links=1
 outside missing
+ln dir
+ln/f via-ln links=1
+rel dir
+rel/g via-rel links=1
+deep/dir/f missing
+deep/g missing
+ln2 -> /deep/dir
+deep/dir/h via-ln2 links=1
 hl is abs/file
 up/hl is up/file
 ";
