@@ -122,9 +122,17 @@ impl<'a> Room<'a> {
     /// The file system said it is full while writing `path` (another
     /// writer took the room): the same error as when the check saw it.
     pub fn ran_out(&mut self, what: &str, path: &str, size: u64) -> SandboxError {
-        // A failed look keeps the last known room; the error is the same.
+        // A failed look keeps the last known room.
         let _ = self.look();
-        self.full(what, path, size)
+        // `take` already counted the file in what was written.
+        let mut e = self.full(what, "", 0);
+        if let SandboxError::NoRoom(e) = &mut e {
+            e.entry = format!(
+                ", the file system having filled up (another writer?) while /{path} of {} was written",
+                human_size(size)
+            );
+        }
+        e
     }
 
     fn look(&mut self) -> Result<(), SandboxError> {

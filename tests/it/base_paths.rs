@@ -243,6 +243,8 @@ df -k "$T" | awk 'NR == 2 { print "used_kb=" $3 }'
     for needle in [
         format!("unpacking layer {digest} into "),
         "needs at least ".into(),
+        // Stopped before writing the file (not by the file system
+        // filling up, which says so differently).
         ", the next being /zeros of 67.1 MB, but that file system has ".into(),
         "free space there, or set HOIST_CACHE to a folder on a larger file system".into(),
     ] {
