@@ -1,7 +1,8 @@
 //! An image that will run as root builds, with one warning line saying so
 //! and how to change it: `--user root`, `user = { name = "root" }` in
-//! hoist.toml, and no user at all on a base that sets none. An image with
-//! another user builds without it.
+//! hoist.toml, and no user at all on a base that sets none; once for a
+//! build of several platforms. An image with another user builds without
+//! it.
 
 use crate::support::*;
 
@@ -80,4 +81,26 @@ fn an_image_that_runs_as_root_builds_with_one_warning_line() {
     let (run, user) = build(&env, &app, &[]);
     assert_eq!(user, "1002:1002");
     assert_eq!(warnings(&run), Vec::<String>::new());
+    std::fs::remove_file(&toml).unwrap();
+
+    // Two platforms, one image that runs as root: one line.
+    let base = format!("oci-archive:{}", base("python-multi.oci.tar").display());
+    let layout = format!("oci:{}", env.path("multi").display());
+    let run = env.hoist(&[
+        "build",
+        &app,
+        "--base",
+        &base,
+        "--platform",
+        "linux/amd64,linux/arm64",
+        "--output",
+        &layout,
+    ]);
+    run.ok();
+    assert_eq!(
+        warnings(&run),
+        [format!(
+            "warning the image runs as root: no user is set, by the build or by the base; {HOW}"
+        )]
+    );
 }
