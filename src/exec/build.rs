@@ -89,6 +89,9 @@ pub fn build(
         .map(|l| (l.layer.diff_id.clone(), l.what.clone()))
         .collect();
     let cfg = config::derive(&base.config, &settings, &added, &created);
+    if let Some(w) = config::root_warning(&cfg) {
+        (b.report)(Event::Warning(w));
+    }
     let cfg_bytes = to_json(&cfg);
     let (cfg_digest, cfg_size) = store.put_bytes(&cfg_bytes)?;
 

@@ -6,8 +6,6 @@
 //! bases through [`read_facts`]; sharing the bases keeps their cases
 //! about one thing each, not about building a root.
 
-use std::io::Write;
-
 use super::{read_facts, FileFact, Libc, PythonFacts, PythonLayout};
 use crate::image::Descriptor;
 use crate::layer::reader::tests::RawTar;
@@ -34,11 +32,7 @@ pub(super) fn store() -> (tempfile::TempDir, Store) {
 
 /// Gzips a hand-made tar into the store.
 pub(super) fn raw_layer(store: &Store, tar: &[u8]) -> Descriptor {
-    let mut enc = Compression::Gzip.encoder(Vec::new()).unwrap();
-    enc.write_all(tar).unwrap();
-    let gz = enc.finish().unwrap();
-    let (digest, size) = store.put_bytes(&gz).unwrap();
-    Descriptor::new(Compression::Gzip.media_type(), digest, size)
+    crate::layer::reader::tests::put_gzip(store, tar)
 }
 
 pub(super) enum E<'a> {

@@ -952,6 +952,16 @@ mod tests {
                 family: OsFamily::Other,
             },
             Case {
+                name: "climbing and absolute names, read as containerd reads them",
+                layers: vec![RawTar::new()
+                    .file("../../etc/passwd-", PASSWD_B)
+                    .hardlink("/etc/passwd", "a/../../etc/passwd-")
+                    .file("/etc/os-release", ALPINE_OS_RELEASE)
+                    .finish()],
+                passwd: Some(PASSWD_B),
+                family: OsFamily::Alpine,
+            },
+            Case {
                 name: "folder with no entry of its own",
                 layers: vec![RawTar::new().file("etc/passwd", PASSWD_A).finish()],
                 passwd: Some(PASSWD_A),
@@ -1003,18 +1013,6 @@ mod tests {
                 "self loop in a folder",
                 RawTar::new().symlink("etc", "etc").finish(),
                 "more than 40 links",
-            ),
-            (
-                "entry climbing out",
-                RawTar::new().file("../etc/passwd", PASSWD_A).finish(),
-                "`../etc/passwd`",
-            ),
-            (
-                "hard link climbing out",
-                RawTar::new()
-                    .hardlink("etc/passwd", "../../etc/shadow")
-                    .finish(),
-                "`../../etc/shadow`",
             ),
             (
                 "too large",

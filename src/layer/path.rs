@@ -5,6 +5,13 @@
 //! leave the image's root, whatever it is joined to. It is the only kind
 //! of path the layer writer accepts and the kind every reader produces
 //! after checking a tar entry, so the check happens once, at the edge.
+//!
+//! A tar entry's name is not an [`ImagePath`] yet: layers made by other
+//! tools may name `/abs/file` or `../../up/file`. [`clean_entry_path`]
+//! reads such names as containerd's `archive.Apply` does (the name is
+//! cleaned lexically as if it hung from `/`, so `..` stops at the root),
+//! and every reader of base layers goes through it, so hoist, containerd
+//! and the image's author agree on where an entry lands.
 
 use std::fmt;
 
@@ -92,6 +99,58 @@ impl ImagePath {
     }
 }
 
+/// Where a tar entry's name (or a hard link's target) lands in the image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EntryPath {
+    /// The root itself (`./`, `/`, `a/..`, `..`).
+    Root,
+    /// A path inside the image.
+    Path(ImagePath),
+    /// A name that is not UTF-8 once cleaned, shown lossily.
+    NotUtf8(String),
+}
+
+/// Reads a tar entry's name as containerd does: `filepath.Clean("/" +
+/// name)`, made relative. Empty and `.` components go, a `..` removes the
+/// component before it and is dropped at the root (containerd's
+/// `fs.RootPath` joins every name to `/` first). So `/abs/file` is
+/// `abs/file`, `../../up/file` is `up/file` and `a/../../b` is `b`: the
+/// name can never leave the image. The same reading serves hard-link
+/// targets (containerd's `hardlinkRootPath`); symlink targets are never
+/// cleaned, they are kept as written.
+///
+/// A NUL byte (possible only through a PAX record) is refused.
+pub fn clean_entry_path(raw: &[u8]) -> Result<EntryPath, PathError> {
+    let lossy = || String::from_utf8_lossy(raw).into_owned();
+    if raw.contains(&0) {
+        return Err(PathError {
+            path: lossy(),
+            why: "contains a NUL byte",
+        });
+    }
+    let mut parts: Vec<&[u8]> = Vec::new();
+    for part in raw.split(|b| *b == b'/') {
+        match part {
+            b"" | b"." => {}
+            b".." => {
+                parts.pop();
+            }
+            p => parts.push(p),
+        }
+    }
+    if parts.is_empty() {
+        return Ok(EntryPath::Root);
+    }
+    let joined = parts.join(&b'/');
+    match String::from_utf8(joined) {
+        // Every component is a normal name, so `new` cannot refuse it.
+        Ok(s) => ImagePath::new(&s).map(EntryPath::Path),
+        Err(e) => Ok(EntryPath::NotUtf8(
+            String::from_utf8_lossy(e.as_bytes()).into_owned(),
+        )),
+    }
+}
+
 impl fmt::Display for ImagePath {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "/{}", self.0)
@@ -130,6 +189,37 @@ mod tests {
                 "{input:?}"
             );
         }
+    }
+
+    #[test]
+    fn clean_entry_path_table() {
+        use EntryPath::{NotUtf8, Root};
+        let path = |s: &str| EntryPath::Path(ImagePath::new(s).unwrap());
+        // Each expected value is what containerd's
+        // filepath.Join(root, filepath.Clean("/"+name)) gives.
+        let cases: &[(&[u8], EntryPath)] = &[
+            (b"etc/passwd", path("etc/passwd")),
+            (b"./etc//passwd/", path("etc/passwd")),
+            (b"/abs/file", path("abs/file")),
+            (b"//abs/./file", path("abs/file")),
+            (b"../../up/file", path("up/file")),
+            (b"a/../../b", path("b")),
+            (b"a/b/../c", path("a/c")),
+            (b"/../../etc/shadow", path("etc/shadow")),
+            (b"a/../.wh.x", path(".wh.x")),
+            (b"..", Root),
+            (b"a/..", Root),
+            (b"./", Root),
+            (b"/", Root),
+            (b"", Root),
+            (b"a\xff/../b", path("b")),
+            (b"x/a\xffb", NotUtf8("x/a\u{fffd}b".into())),
+        ];
+        for (raw, want) in cases {
+            let got = clean_entry_path(raw);
+            assert_eq!(got.as_ref(), Ok(want), "{:?}", String::from_utf8_lossy(raw));
+        }
+        assert!(clean_entry_path(b"a\0b").is_err());
     }
 
     #[test]

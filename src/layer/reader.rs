@@ -8,11 +8,13 @@
 //! that cannot name a place outside the image.
 //!
 //! What it checks, and why:
-//! - Every entry path and hard-link target must stay inside the image: a
-//!   `..` component is an error naming the entry, never silently dropped
-//!   (a layer that tries this is broken or malicious, and the user should
-//!   know which). A leading `/` or `./` is normal in layer tars and is
-//!   dropped; the root entry `./` itself is skipped.
+//! - Every entry path and hard-link target is read as containerd reads it
+//!   ([`clean_entry_path`]): a leading `/` or `./` is dropped, `..` is
+//!   resolved lexically and stops at the root (`a/../../b` is `b`), and an
+//!   entry that names the root itself (`./`) is skipped. So an absolute or
+//!   climbing name lands where containerd (Docker, Kubernetes) and podman
+//!   (whose containers/storage unpacks inside a chroot, so `..` stops at
+//!   its root too) put it, and never outside the image.
 //! - Symlink targets are *not* judged here: a symlink may point anywhere,
 //!   including out of the image, because only resolving it can be unsafe.
 //!   Consumers resolve targets inside the image (see `facts`).
@@ -35,7 +37,7 @@ use std::io::{self, Read};
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 
-use super::path::ImagePath;
+use super::path::{clean_entry_path, EntryPath, ImagePath, PathError};
 use super::writer::EntryMeta;
 
 /// The largest uncompressed layer stream the reader accepts: 64 GiB.
@@ -249,28 +251,17 @@ fn classify<R: Read>(entry: &tar::Entry<'_, R>) -> Result<Option<Item>, LayerRea
     }
     let raw = entry.path_bytes();
     let shown = || String::from_utf8_lossy(&raw).into_owned();
-    if raw.split(|b| *b == b'/').any(|c| c == b"..") {
-        return Err(LayerReadError::UnsafePath {
-            path: shown(),
-            why: "climbs out with `..`",
-        });
-    }
-    if raw.split(|b| *b == b'/').all(|c| c.is_empty() || c == b".") {
-        if kind.is_dir() {
-            return Ok(None);
-        }
-        return Err(LayerReadError::UnsafePath {
-            path: shown(),
-            why: "names the image's root but is not a folder",
-        });
-    }
-    let Ok(text) = std::str::from_utf8(&raw) else {
-        return Ok(Some(Item::NotUtf8 { path: shown() }));
-    };
-    let path = ImagePath::new(text).map_err(|e| LayerReadError::UnsafePath {
-        path: text.to_owned(),
+    let unsafe_path = |e: PathError| LayerReadError::UnsafePath {
+        path: shown(),
         why: e.why,
-    })?;
+    };
+    let path = match clean_entry_path(&raw).map_err(unsafe_path)? {
+        // containerd skips an entry that resolves to the root, whatever
+        // its type ("file ignored: resolved to root").
+        EntryPath::Root => return Ok(None),
+        EntryPath::NotUtf8(path) => return Ok(Some(Item::NotUtf8 { path })),
+        EntryPath::Path(p) => p,
+    };
     let parent = path.parent();
     let name = path.file_name();
     if name == OPAQUE_MARKER {
@@ -285,26 +276,24 @@ fn classify<R: Read>(entry: &tar::Entry<'_, R>) -> Result<Option<Item>, LayerRea
     }
     if let Some(hidden) = name.strip_prefix(WHITEOUT_PREFIX) {
         if matches!(hidden, "" | "." | "..") {
-            return Err(LayerReadError::BadWhiteout {
-                path: text.to_owned(),
-            });
+            return Err(LayerReadError::BadWhiteout { path: shown() });
         }
         let target = match &parent {
             Some(p) => p.join(hidden),
             None => ImagePath::new(hidden),
         }
-        .map_err(|_| LayerReadError::BadWhiteout {
-            path: text.to_owned(),
-        })?;
+        .map_err(|_| LayerReadError::BadWhiteout { path: shown() })?;
         return Ok(Some(Item::Whiteout(target)));
     }
+    let text = shown();
+    let text = text.as_str();
 
     let bad_header = |source| LayerReadError::BadHeader {
         path: text.to_owned(),
         source,
     };
     let typeflag = header.entry_type().as_byte();
-    let kind = if kind.is_dir() || (typeflag == 0 && text.ends_with('/')) {
+    let kind = if kind.is_dir() || (typeflag == 0 && raw.ends_with(b"/")) {
         // A pre-POSIX tar marks folders with a trailing `/` only.
         EntryKind::Dir
     } else if kind.is_file() || kind.is_contiguous() {
@@ -324,16 +313,20 @@ fn classify<R: Read>(entry: &tar::Entry<'_, R>) -> Result<Option<Item>, LayerRea
         let target = entry
             .link_name_bytes()
             .ok_or_else(|| bad_header(io::Error::other("hard link without a target")))?;
-        let Ok(target) = std::str::from_utf8(&target) else {
-            return Ok(Some(Item::NotUtf8 {
-                path: text.to_owned(),
-            }));
-        };
-        let target = ImagePath::new(target).map_err(|e| LayerReadError::UnsafeLink {
+        let unsafe_link = |why| LayerReadError::UnsafeLink {
             path: text.to_owned(),
-            target: target.to_owned(),
-            why: e.why,
-        })?;
+            target: String::from_utf8_lossy(&target).into_owned(),
+            why,
+        };
+        let target = match clean_entry_path(&target).map_err(|e| unsafe_link(e.why))? {
+            EntryPath::Path(p) => p,
+            EntryPath::Root => return Err(unsafe_link("it names the image's root")),
+            EntryPath::NotUtf8(_) => {
+                return Ok(Some(Item::NotUtf8 {
+                    path: text.to_owned(),
+                }))
+            }
+        };
         EntryKind::Hardlink { target }
     } else if kind.is_character_special() || kind.is_block_special() || kind.is_fifo() {
         EntryKind::Other
@@ -548,6 +541,17 @@ pub(crate) mod tests {
         }
     }
 
+    /// Gzips a hand-made tar into the store, as a base layer would come.
+    pub(crate) fn put_gzip(store: &crate::store::Store, tar: &[u8]) -> crate::image::Descriptor {
+        use crate::layer::Compression;
+        use std::io::Write;
+        let mut enc = Compression::Gzip.encoder(Vec::new()).unwrap();
+        enc.write_all(tar).unwrap();
+        let gz = enc.finish().unwrap();
+        let (digest, size) = store.put_bytes(&gz).unwrap();
+        crate::image::Descriptor::new(Compression::Gzip.media_type(), digest, size)
+    }
+
     fn p(s: &str) -> ImagePath {
         ImagePath::new(s).unwrap()
     }
@@ -644,23 +648,62 @@ pub(crate) mod tests {
     fn errors_table() {
         let cases: Vec<(Vec<u8>, &str)> = vec![
             (
-                RawTar::new().file("../etc/passwd", b"x").finish(),
-                "../etc/passwd",
-            ),
-            (RawTar::new().file("a/../../b", b"x").finish(), "a/../../b"),
-            (RawTar::new().dir("./a/..").finish(), "./a/.."),
-            (
-                RawTar::new().hardlink("a", "../../etc/shadow").finish(),
-                "../../etc/shadow",
+                RawTar::new().hardlink("a", "x/../..").finish(),
+                "hard link to `x/../..`, which is unsafe: it names the image's root",
             ),
             (RawTar::new().file("etc/.wh.", b"").finish(), "etc/.wh."),
             (RawTar::new().file("etc/.wh..", b"").finish(), "etc/.wh.."),
-            (RawTar::new().file("./", b"x").finish(), "./"),
+            (
+                RawTar::new().file("x/../etc/.wh..", b"").finish(),
+                "x/../etc/.wh..",
+            ),
         ];
         for (tar, needle) in cases {
             let err = read_all(&tar).unwrap_err();
             assert!(err.to_string().contains(needle), "{needle}: {err}");
         }
+    }
+
+    /// Names that climb or start at `/` are read as containerd reads them
+    /// (see `path::clean_entry_path`), whiteouts and hard-link targets
+    /// included; symlink targets stay as written.
+    #[test]
+    fn climbing_names_land_where_containerd_puts_them() {
+        let tar = RawTar::new()
+            .file("/abs/file", b"a")
+            .file("../../up/file", b"u")
+            .file("a/../../b", b"b")
+            .hardlink("link", "/abs/file")
+            .hardlink("up/link", "../../../up/file")
+            .symlink("../sym", "../../outside")
+            .file("../x/../.wh.gone", b"")
+            .file("../../etc/.wh..wh..opq", b"")
+            .file("./", b"skipped: resolves to the root")
+            .dir("..")
+            .finish();
+        let got: Vec<Item> = read_all(&tar)
+            .unwrap()
+            .into_iter()
+            .map(|(i, _)| i)
+            .collect();
+        let link = |to: &str| EntryKind::Hardlink { target: p(to) };
+        let want = vec![
+            entry("abs/file", EntryKind::File { size: 1 }, 0o644),
+            entry("up/file", EntryKind::File { size: 1 }, 0o644),
+            entry("b", EntryKind::File { size: 1 }, 0o644),
+            entry("link", link("abs/file"), 0o777),
+            entry("up/link", link("up/file"), 0o777),
+            entry(
+                "sym",
+                EntryKind::Symlink {
+                    target: "../../outside".into(),
+                },
+                0o777,
+            ),
+            Item::Whiteout(p("gone")),
+            Item::Opaque(Some(p("etc"))),
+        ];
+        assert_eq!(got, want);
     }
 
     #[test]

@@ -61,6 +61,12 @@ pub fn build_one(
     net: &dyn registry::Progress,
 ) -> Result<Built, BuildError> {
     let started = Instant::now();
+    // A warning each platform repeats (the image runs as root) is said once.
+    let mut said = std::collections::HashSet::new();
+    let report = &mut |e: Event| match &e {
+        Event::Warning(w) if !said.insert(w.clone()) => {}
+        _ => report(e),
+    };
     let opts = crate::exec::prepare(&job.opts, job.platforms.len(), store, report, net)?;
     let built = if job.platforms.len() > 1 {
         let multi = exec::build_platforms(&opts, &job.platforms, store, report, net)?;

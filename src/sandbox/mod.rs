@@ -14,6 +14,7 @@
 
 pub mod diff;
 pub mod idmap;
+pub mod room;
 pub mod rootfs;
 pub mod run;
 
@@ -50,6 +51,8 @@ pub enum SandboxError {
         #[source]
         source: crate::layer::reader::LayerReadError,
     },
+    #[error(transparent)]
+    NoRoom(Box<room::NoRoom>),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("writing the step's layer: {0}")]

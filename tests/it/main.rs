@@ -3,6 +3,7 @@
 //! podman, docker). One test binary, shared helpers in `support`.
 
 mod bad_input;
+mod base_paths;
 mod base_verify;
 mod build;
 mod bundle;
@@ -18,6 +19,7 @@ mod rcache;
 mod recipe;
 mod registry;
 mod registry_trust;
+mod run_as_root;
 mod sandbox;
 mod sbom;
 mod stages;

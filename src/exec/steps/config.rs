@@ -129,6 +129,27 @@ fn apply(c: &mut ContainerConfig, s: &ConfigSettings) {
     }
 }
 
+/// The one warning line for an image that will run as root: its `User`
+/// is empty (neither the build nor the base names one), `root` or uid 0,
+/// with or without a group. `None` for any other user.
+pub fn root_warning(cfg: &ImageConfig) -> Option<String> {
+    let user = cfg
+        .config
+        .as_ref()
+        .and_then(|c| c.user.as_deref())
+        .unwrap_or("")
+        .trim();
+    let name = user.split_once(':').map_or(user, |(u, _)| u);
+    let how = "name another with --user NAME[:UID], `user` in hoist.toml or USER in the Dockerfile";
+    match name {
+        "" => Some(format!(
+            "the image runs as root: no user is set, by the build or by the base; {how}"
+        )),
+        "root" | "0" => Some(format!("the image runs as root (user `{user}`); {how}")),
+        _ => None,
+    }
+}
+
 fn summarise(s: &ConfigSettings) -> String {
     let mut parts = Vec::new();
     if let Some(u) = &s.user {
@@ -204,5 +225,36 @@ mod tests {
         assert_eq!(out.rootfs.diff_ids, vec![d]);
         assert_eq!(out.history.len(), 2);
         assert!(out.history[1].empty_layer);
+    }
+
+    #[test]
+    fn root_warning_table() {
+        let cases: &[(&str, Option<&str>)] = &[
+            (r#"{}"#, Some("no user is set")),
+            (r#"{"User":""}"#, Some("no user is set")),
+            (r#"{"User":"0:0"}"#, Some("(user `0:0`)")),
+            (r#"{"User":"0"}"#, Some("(user `0`)")),
+            (r#"{"User":"root"}"#, Some("(user `root`)")),
+            (r#"{"User":"root:wheel"}"#, Some("(user `root:wheel`)")),
+            (r#"{"User":"1001:1001"}"#, None),
+            (r#"{"User":"nobody"}"#, None),
+            (r#"{"User":"0x"}"#, None),
+            (r#"{"User":"1000:0"}"#, None),
+        ];
+        for (config, want) in cases {
+            let json = format!(
+                r#"{{"architecture":"amd64","os":"linux","config":{config},"rootfs":{{"type":"layers","diff_ids":[]}}}}"#
+            );
+            let cfg = ImageConfig::parse(json.as_bytes(), "t").unwrap();
+            let got = root_warning(&cfg);
+            match (got.as_deref(), want) {
+                (None, None) => {}
+                (Some(g), Some(w)) => {
+                    assert!(g.starts_with("the image runs as root"), "{config}: {g}");
+                    assert!(g.contains(w), "{config}: {g}");
+                }
+                (g, w) => panic!("{config}: got {g:?}, want {w:?}"),
+            }
+        }
     }
 }
