@@ -24,9 +24,12 @@ use super::{platforms, registry_options, source_date_epoch, RegistryArgs};
 pub struct BuildArgs {
     /// What to build: image names from ./hoist.toml (default: all of them), or an app folder (the build context; its hoist.toml is read if it has one).
     pub what: Vec<String>,
-    /// The hoist.toml, or a Dockerfile/Containerfile, to read (default: ./hoist.toml, or the app folder's; in a folder with a Dockerfile and no hoist.toml, the Dockerfile).
-    #[arg(long, short = 'f', value_name = "FILE")]
-    pub file: Option<PathBuf>,
+    /// The hoist.toml, a Dockerfile/Containerfile, or compose files (repeatable, merged as docker compose merges them) to read (default: ./hoist.toml, or the app folder's; in a folder with a Dockerfile and no hoist.toml, the Dockerfile).
+    #[arg(long = "file", short = 'f', value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// A compose profile to enable (repeatable; default COMPOSE_PROFILES).
+    #[arg(long = "profile", value_name = "NAME")]
+    pub profiles: Vec<String>,
     /// A Dockerfile build arg, KEY=VALUE (repeatable); KEY alone takes the environment's value.
     #[arg(long = "build-arg", value_name = "KEY=VALUE")]
     pub build_args: Vec<String>,
@@ -261,6 +264,18 @@ pub(super) fn job_reporter(out: &Renderer, several: bool) -> impl Fn(&Job, Event
 }
 
 pub(super) fn run(a: BuildArgs, out: &Renderer) -> Result<()> {
+    if a.files
+        .first()
+        .is_some_and(|f| hoist::ops::compose::is_compose_file(f))
+    {
+        return run_compose(&a, out);
+    }
+    if !a.profiles.is_empty() {
+        bail!("--profile is for compose files: name them with -f docker-compose.yml");
+    }
+    if a.files.len() > 1 {
+        bail!("-f names one hoist.toml or Dockerfile; several -f are for compose files (docker-compose.yml)");
+    }
     if let Some((file, context)) = dockerfile_of(&a)? {
         return run_dockerfile(&a, &file, &context, out);
     }
@@ -272,7 +287,11 @@ pub(super) fn run(a: BuildArgs, out: &Renderer) -> Result<()> {
         target: a.target.clone(),
         spec: flags_spec(&a)?,
     };
-    let (project, names) = discover(a.file.as_deref(), &a.what, Path::new(""))?;
+    let (project, names) = discover(
+        a.files.first().map(PathBuf::as_path),
+        &a.what,
+        Path::new(""),
+    )?;
     if names.len() > 1 && (!a.tags.is_empty() || !a.outputs.is_empty()) {
         bail!(
             "--tag and --output name one image, and this builds {}: use --output-dir DIR, or tags and outputs in each [images.NAME.image]",
@@ -389,7 +408,7 @@ fn dockerfile_of(a: &BuildArgs) -> Result<Option<(PathBuf, PathBuf)>> {
             ),
         }
     };
-    match &a.file {
+    match a.files.first() {
         Some(f) if hoist::ops::dockerfile::is_dockerfile(f) => Ok(Some((f.clone(), context(a)?))),
         Some(_) => Ok(None),
         None if a.what.is_empty()
@@ -435,6 +454,133 @@ fn refuse_recipe_flags(a: &BuildArgs) -> Result<()> {
     Ok(())
 }
 
+/// `--build-arg KEY=VALUE`s; a bare KEY takes the environment's value, or
+/// is left out when unset, as docker does.
+fn build_args_of(a: &BuildArgs) -> Result<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    for b in &a.build_args {
+        match b.split_once('=') {
+            Some((k, v)) if !k.is_empty() => out.push((k.to_owned(), v.to_owned())),
+            None if !b.is_empty() => {
+                if let Ok(v) = std::env::var(b) {
+                    out.push((b.clone(), v));
+                }
+            }
+            _ => bail!("--build-arg `{b}` is not KEY=VALUE"),
+        }
+    }
+    Ok(out)
+}
+
+/// The settings of a Dockerfile or compose build that are not about the
+/// image.
+fn dockerfile_run(a: &BuildArgs) -> Result<RunSettings> {
+    if a.sbom.is_some() {
+        bail!("--sbom: hoist writes SBOMs for hoist.toml builds only yet; build the Dockerfile without --sbom");
+    }
+    Ok(RunSettings {
+        epoch: source_date_epoch()?,
+        registry: registry_options(&a.registry),
+        no_cache: a.no_cache,
+        refresh: a.refresh,
+        push: a.push,
+        output_dir: a.output_dir.clone(),
+        default_tags: false,
+        sbom: None,
+        cache: hoist::cache::CacheOptions::parse(&a.cache_from, a.cache_to.as_deref())?,
+    })
+}
+
+/// Runs Dockerfile jobs side by side and prints each image's table and
+/// digest; fails naming each image that failed.
+fn run_jobs(jobs: &[Job], store: &Store, out: &Renderer) -> Result<()> {
+    let several = jobs.len() > 1;
+    let report = job_reporter(out, several);
+    let results = batch::build_all(jobs, store, &report, out);
+    let mut failed = Vec::new();
+    for (job, r) in jobs.iter().zip(&results) {
+        match r {
+            Ok(b) => {
+                out.line(&layer_table(job, b));
+                match several {
+                    true => outln!("{} {}", job.name, b.digest),
+                    false => outln!("{}", b.digest),
+                }
+            }
+            Err(e) => failed.push(format!("image `{}`: {}", job.name, hoist::error_chain(e))),
+        }
+    }
+    if several {
+        out.line(&summary_table(jobs, &results));
+    }
+    match (several, results.into_iter().find_map(Result::err)) {
+        (_, None) => Ok(()),
+        (false, Some(e)) => Err(e.into()),
+        (true, Some(_)) => bail!(
+            "{} of {} images failed:\n  {}",
+            failed.len(),
+            jobs.len(),
+            failed.join("\n  ")
+        ),
+    }
+}
+
+/// `hoist build -f docker-compose.yml [-f docker-compose.prod.yml]
+/// [SERVICE...]`: every service with a build section, side by side.
+fn run_compose(a: &BuildArgs, out: &Renderer) -> Result<()> {
+    refuse_recipe_flags(a)?;
+    if let Some(f) = a
+        .files
+        .iter()
+        .find(|f| !hoist::ops::compose::is_compose_file(f))
+    {
+        bail!(
+            "{}: with compose files every -f is a compose file (.yml or .yaml)",
+            f.display()
+        );
+    }
+    if !a.tags.is_empty() || a.target.is_some() {
+        bail!("--tag and --target name one image; with compose files each service's `image:` and `build.target` say them");
+    }
+    let req = hoist::ops::compose::ComposeRequest {
+        files: a.files.clone(),
+        services: a.what.clone(),
+        profiles: a.profiles.clone(),
+        build_args: build_args_of(a)?,
+        outputs: outputs_of(a)?,
+        compression: a
+            .compression
+            .as_deref()
+            .map(Compression::parse)
+            .transpose()
+            .map_err(anyhow::Error::msg)?
+            .unwrap_or_default(),
+        platforms: match &a.platform {
+            Some(p) => platforms(Some(p))?,
+            None => Vec::new(),
+        },
+    };
+    let run = dockerfile_run(a)?;
+    let store = Store::open_default()?;
+    let (jobs, notes) = hoist::ops::compose::jobs(&req, &run, &store, out)?;
+    for n in &notes {
+        out.line(&format!("compose {n}"));
+    }
+    if jobs.is_empty() {
+        bail!("no service has a build section: nothing to build");
+    }
+    if a.dry_run {
+        for job in &jobs {
+            out!(
+                "{}",
+                hoist::exec::sequence::explain(&job.opts, &store, out)?
+            );
+        }
+        return Ok(());
+    }
+    run_jobs(&jobs, &store, out)
+}
+
 /// `hoist build -f Dockerfile [CONTEXT]`.
 fn run_dockerfile(a: &BuildArgs, file: &Path, context: &Path, out: &Renderer) -> Result<()> {
     refuse_recipe_flags(a)?;
@@ -444,18 +590,7 @@ fn run_dockerfile(a: &BuildArgs, file: &Path, context: &Path, out: &Renderer) ->
             context.display()
         );
     }
-    let mut build_args = Vec::new();
-    for b in &a.build_args {
-        match b.split_once('=') {
-            Some((k, v)) if !k.is_empty() => build_args.push((k.to_owned(), v.to_owned())),
-            None if !b.is_empty() => {
-                if let Ok(v) = std::env::var(b) {
-                    build_args.push((b.clone(), v));
-                }
-            }
-            _ => bail!("--build-arg `{b}` is not KEY=VALUE"),
-        }
-    }
+    let build_args = build_args_of(a)?;
     let mut labels = BTreeMap::new();
     for l in &a.labels {
         let (k, v) = config::parse_label(l)?;
@@ -493,20 +628,7 @@ fn run_dockerfile(a: &BuildArgs, file: &Path, context: &Path, out: &Renderer) ->
             .map_err(anyhow::Error::msg)?
             .unwrap_or_default(),
     };
-    let run = RunSettings {
-        epoch: source_date_epoch()?,
-        registry: registry_options(&a.registry),
-        no_cache: a.no_cache,
-        refresh: a.refresh,
-        push: a.push,
-        output_dir: a.output_dir.clone(),
-        default_tags: false,
-        sbom: None,
-        cache: hoist::cache::CacheOptions::parse(&a.cache_from, a.cache_to.as_deref())?,
-    };
-    if a.sbom.is_some() {
-        bail!("--sbom: hoist writes SBOMs for hoist.toml builds only yet; build the Dockerfile without --sbom");
-    }
+    let run = dockerfile_run(a)?;
     let store = Store::open_default()?;
     let job = hoist::ops::dockerfile::job(&b, &run, &store, out)?;
     if a.dry_run {
@@ -516,15 +638,7 @@ fn run_dockerfile(a: &BuildArgs, file: &Path, context: &Path, out: &Renderer) ->
         );
         return Ok(());
     }
-    let jobs = [job];
-    let report = job_reporter(out, false);
-    let results = batch::build_all(&jobs, &store, &report, out);
-    for (job, r) in jobs.iter().zip(results) {
-        let b = r?;
-        out.line(&layer_table(job, &b));
-        outln!("{}", b.digest);
-    }
-    Ok(())
+    run_jobs(&[job], &store, out)
 }
 
 /// The layers of one build: size, and whether each was reused, like the

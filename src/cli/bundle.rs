@@ -53,7 +53,7 @@ pub struct BundleArgs {
 pub(super) fn run(a: BundleArgs, out: &Renderer) -> Result<()> {
     let b = BuildArgs {
         what: a.what,
-        file: a.file,
+        files: a.file.into_iter().collect(),
         recipe: a.recipe,
         target: a.target,
         base: a.base,
@@ -69,7 +69,11 @@ pub(super) fn run(a: BundleArgs, out: &Renderer) -> Result<()> {
         target: b.target.clone(),
         spec: flags_spec(&b)?,
     };
-    let (project, names) = discover(b.file.as_deref(), &b.what, Path::new(""))?;
+    let (project, names) = discover(
+        b.files.first().map(PathBuf::as_path),
+        &b.what,
+        Path::new(""),
+    )?;
     let run = RunSettings {
         epoch: source_date_epoch()?,
         registry: registry_options(&b.registry),

@@ -96,6 +96,9 @@ pub fn build(
         .collect();
     let root = out.root;
     let cfg = crate::exec::steps::config::derive(&root.base.config, &settings, &added, &created);
+    if let Some(w) = crate::exec::steps::config::root_warning(&cfg) {
+        report(Event::Warning(w));
+    }
     let (cfg_digest, cfg_size) = store.put_bytes(&to_json(&cfg))?;
     let layers: Vec<Descriptor> = out.ground.layers.clone();
     let manifest = Manifest {
@@ -706,9 +709,7 @@ fn install(
     }
     let shared = match mode {
         Mode::Explain { .. } => return Ok(Made::Unknown),
-        Mode::Build(remote) => remote
-            .as_ref()
-            .map(|c| c as &dyn crate::cache::SharedCache),
+        Mode::Build(remote) => remote.as_ref().map(|c| c as &dyn crate::cache::SharedCache),
     };
     let dopts = DepsOptions {
         kind: i.kind,

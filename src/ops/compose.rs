@@ -76,8 +76,7 @@ pub fn jobs(
         env: std::env::vars().collect(),
         ..Options::default()
     };
-    let planned =
-        compose::load_builds(&sources, &opts, &RealFiles).map_err(ComposeError::from)?;
+    let planned = compose::load_builds(&sources, &opts, &RealFiles).map_err(ComposeError::from)?;
     let mut notes: Vec<String> = planned.warnings.clone();
     notes.extend(
         planned
@@ -121,7 +120,8 @@ fn service_build(
     if !b.secrets.is_empty() {
         return Err(refuse(
             b,
-            "build secrets: hoist's Dockerfile builds take no secrets yet; drop `build.secrets`".into(),
+            "build secrets: hoist's Dockerfile builds take no secrets yet; drop `build.secrets`"
+                .into(),
         ));
     }
     if let Some(compose::Network::None) = b.network {
@@ -134,7 +134,10 @@ fn service_build(
         let from: Vec<String> = b.cache_from.iter().map(|c| cache_ref(c)).collect();
         let to: Vec<String> = b.cache_to.iter().map(|c| cache_ref(c)).collect();
         if to.len() > 1 {
-            return Err(refuse(b, "build.cache_to: hoist shares to one repository; keep one".into()));
+            return Err(refuse(
+                b,
+                "build.cache_to: hoist shares to one repository; keep one".into(),
+            ));
         }
         // Hoist's registry cache, checked as `--cache-from`/`--cache-to` are.
         run.cache = crate::cache::CacheOptions::parse(&from, to.first().map(String::as_str))
