@@ -9,5 +9,6 @@ pub mod config;
 pub mod context;
 pub mod copy;
 pub mod host;
+pub mod paths;
 pub mod run;
 pub mod user;

@@ -24,6 +24,7 @@
 pub mod expand;
 pub mod instructions;
 pub mod mount;
+pub mod native;
 pub mod parser;
 pub mod shell;
 
