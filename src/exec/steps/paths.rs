@@ -45,10 +45,13 @@ use std::path::{Path, PathBuf};
 use crate::exec::BuildError;
 use crate::frontend::dockerfile::native::{ModeSpec, NativeOp, UMASK};
 use crate::layer::{Compression, EntryMeta, ImagePath, Layer, LayerWriter};
+use crate::sandbox::rootfs::Owner;
 use crate::sandbox::Ground;
 use crate::store::Store;
 
 /// What [`paths_layer`] made of the operations.
+// One per RUN, moved once: the layer stays inline for the caller's match.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum PathsLayer {
     /// The layer the command would leave.
@@ -68,27 +71,9 @@ pub fn paths_layer(
     compression: Compression,
     epoch: u64,
 ) -> Result<PathsLayer, BuildError> {
-    let parent = store.root().join("sandbox");
-    fs::create_dir_all(&parent).map_err(|source| BuildError::WriteFile {
-        path: parent.clone(),
-        source,
-    })?;
-    let scratch = tempfile::Builder::new()
-        .prefix("paths-")
-        .tempdir_in(&parent)
-        .map_err(|source| BuildError::WriteFile {
-            path: parent.clone(),
-            source,
-        })?;
-    let root = scratch.path().join("rootfs");
-    let result = (|| {
-        fs::create_dir(&root).map_err(|source| BuildError::WriteFile {
-            path: root.clone(),
-            source,
-        })?;
-        let owners = crate::sandbox::rootfs::unpack(store, &ground.layers, &root)?;
+    with_unpacked(store, ground, "paths-", |root, owners| {
         let mut tree = Tree {
-            root: &root,
+            root,
             owners: owners
                 .into_iter()
                 .map(|o| (o.rel, (o.uid, o.gid, o.mode)))
@@ -103,7 +88,43 @@ pub fn paths_layer(
             Err(Stop::Sandbox(why)) => Ok(PathsLayer::Sandbox { why }),
             Err(Stop::Failed(e)) => Err(e),
         }
-    })();
+    })
+}
+
+/// Unpacks `ground` into a scratch folder under the store's `sandbox/`
+/// (named `prefix...`), as the sandbox would, and hands `f` the root
+/// folder and the owners the unpack did not set on the host; the folder
+/// goes when `f` returns, whatever it returned.
+pub(crate) fn with_unpacked<T>(
+    store: &Store,
+    ground: &Ground,
+    prefix: &str,
+    f: impl FnOnce(&Path, Vec<Owner>) -> Result<T, BuildError>,
+) -> Result<T, BuildError> {
+    let parent = store.root().join("sandbox");
+    let made = |source| BuildError::WriteFile {
+        path: parent.clone(),
+        source,
+    };
+    fs::create_dir_all(&parent).map_err(made)?;
+    let scratch = tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir_in(&parent)
+        .map_err(made)?;
+    let root = scratch.path().join("rootfs");
+    let result = fs::create_dir(&root)
+        .map_err(|source| BuildError::WriteFile {
+            path: root.clone(),
+            source,
+        })
+        .and_then(|()| {
+            Ok(crate::sandbox::rootfs::unpack(
+                store,
+                &ground.layers,
+                &root,
+            )?)
+        })
+        .and_then(|owners| f(&root, owners));
     crate::sandbox::remove_tree(scratch.path());
     result
 }

@@ -866,10 +866,13 @@ mod tests {
         }
     }
 
+    /// A line, the variables it sees, what it is.
+    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], Vec<NativeOp>);
+
     #[test]
     fn recognised_lines() {
         let no_env: &[(&str, &str)] = &[];
-        let cases: Vec<(&str, &[(&str, &str)], Vec<NativeOp>)> = vec![
+        let cases: Vec<Case> = vec![
             ("npm ci", no_env, vec![npm(false, false, false)]),
             ("npm ci --omit=dev", no_env, vec![npm(false, true, false)]),
             ("npm ci --omit dev", no_env, vec![npm(false, true, false)]),
