@@ -62,10 +62,9 @@ pub fn build(
         });
     }
     let mut built: BTreeMap<String, Built> = BTreeMap::new();
-    let mut mode = Mode::Build(crate::cache::remote::RegistryCache::new(
-        &opts.cache,
-        &opts.registry,
-    )?);
+    let mut mode = Mode::Build(
+        crate::cache::remote::RegistryCache::new(&opts.cache, &opts.registry)?.map(Box::new),
+    );
     for (i, stage) in opts.graph.stages.iter().enumerate() {
         let b = run_stage(opts, i, stage, &built, store, report, net, &mut mode)?;
         built.insert(stage.name.clone(), b);
@@ -254,7 +253,7 @@ fn ground_of(root: &Root, store: &Store) -> Ground {
 enum Mode {
     /// With the registry cache (`--cache-from`, `--cache-to`) native
     /// installs look up and share.
-    Build(Option<crate::cache::remote::RegistryCache>),
+    Build(Option<Box<crate::cache::remote::RegistryCache>>),
     Explain {
         /// (stage index, step index) -> what a build would do.
         verdicts: BTreeMap<(usize, usize), String>,
@@ -709,7 +708,7 @@ fn install(
     }
     let shared = match mode {
         Mode::Explain { .. } => return Ok(Made::Unknown),
-        Mode::Build(remote) => remote.as_ref().map(|c| c as &dyn crate::cache::SharedCache),
+        Mode::Build(remote) => remote.as_deref().map(|c| c as &dyn crate::cache::SharedCache),
     };
     let dopts = DepsOptions {
         kind: i.kind,

@@ -10,5 +10,6 @@ pub mod context;
 pub mod copy;
 pub mod host;
 pub mod place;
+pub mod paths;
 pub mod run;
 pub mod user;
