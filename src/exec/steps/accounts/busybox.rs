@@ -44,12 +44,12 @@ fn update(tree: &mut Tree, rel: &str, change: impl FnOnce(&mut Lines)) -> Result
 }
 
 fn addgroup(tree: &mut Tree, g: &NewGroup) -> Result<(), Odd> {
-    let group = db::read(tree, "etc/group")?.ok_or(Odd)?;
+    let group = db::read(tree, "etc/group")?.ok_or(odd!())?;
     if group.lines.odd(4, true) || group.lines.by_name(&g.name).is_some() {
-        return Err(Odd);
+        return Err(odd!());
     }
     let gid = match g.gid {
-        Some(gid) if gid > LAST_ID || group.lines.by_id(gid).is_some() => return Err(Odd),
+        Some(gid) if gid > LAST_ID || group.lines.by_id(gid).is_some() => return Err(odd!()),
         Some(gid) => gid,
         None => {
             let (first, max) = match g.system {
@@ -58,7 +58,7 @@ fn addgroup(tree: &mut Tree, g: &NewGroup) -> Result<(), Odd> {
             };
             (first..=max)
                 .find(|i| group.lines.by_id(*i).is_none())
-                .ok_or(Odd)?
+                .ok_or(odd!())?
         }
     };
     new_group(tree, &g.name, gid)
@@ -66,7 +66,7 @@ fn addgroup(tree: &mut Tree, g: &NewGroup) -> Result<(), Odd> {
 
 fn new_group(tree: &mut Tree, name: &str, gid: u32) -> Result<(), Odd> {
     if !update(tree, "etc/group", |l| l.0.push(format!("{name}:x:{gid}:")))? {
-        return Err(Odd);
+        return Err(odd!());
     }
     update(tree, "etc/gshadow", |l| l.0.push(format!("{name}:!::")))?;
     Ok(())
@@ -76,12 +76,12 @@ fn new_group(tree: &mut Tree, name: &str, gid: u32) -> Result<(), Odd> {
 /// (in gshadow too, whose file is rewritten even when it lacks the
 /// group's line).
 fn add_member(tree: &mut Tree, user: &str, group_name: &str) -> Result<(), Odd> {
-    let passwd = db::read(tree, "etc/passwd")?.ok_or(Odd)?;
-    let group = db::read(tree, "etc/group")?.ok_or(Odd)?;
+    let passwd = db::read(tree, "etc/passwd")?.ok_or(odd!())?;
+    let group = db::read(tree, "etc/group")?.ok_or(odd!())?;
     if passwd.lines.by_name(user).is_none() {
-        return Err(Odd);
+        return Err(odd!());
     }
-    let (_, f) = group.lines.by_name(group_name).ok_or(Odd)?;
+    let (_, f) = group.lines.by_name(group_name).ok_or(odd!())?;
     if f[3].split(',').any(|m| m == user) {
         return Ok(());
     }
@@ -102,10 +102,10 @@ fn add_member(tree: &mut Tree, user: &str, group_name: &str) -> Result<(), Odd> 
 }
 
 fn adduser(tree: &mut Tree, u: &NewUser, env: &[String], epoch: u64) -> Result<(), Odd> {
-    let passwd = db::read(tree, "etc/passwd")?.ok_or(Odd)?;
-    let group = db::read(tree, "etc/group")?.ok_or(Odd)?;
+    let passwd = db::read(tree, "etc/passwd")?.ok_or(odd!())?;
+    let group = db::read(tree, "etc/group")?.ok_or(odd!())?;
     if passwd.lines.odd(7, true) || group.lines.odd(4, true) || passwd.lines.by_name(&u.name).is_some() {
-        return Err(Odd);
+        return Err(odd!());
     }
     let shell = match &u.shell {
         Some(s) => s.clone(),
@@ -122,15 +122,15 @@ fn adduser(tree: &mut Tree, u: &NewUser, env: &[String], epoch: u64) -> Result<(
     let gid = match &usegroup {
         None => None,
         Some(g) => {
-            let (_, f) = group.lines.by_name(g).ok_or(Odd)?;
-            Some(f[2].parse::<u32>().map_err(|_| Odd)?)
+            let (_, f) = group.lines.by_name(g).ok_or(odd!())?;
+            Some(f[2].parse::<u32>().map_err(|_| odd!())?)
         }
     };
     let uid = match u.uid {
-        Some(uid) if uid > LAST_ID => return Err(Odd),
+        Some(uid) if uid > LAST_ID => return Err(odd!()),
         Some(uid) => {
             if passwd.lines.by_id(uid).is_some() || (gid.is_none() && group.lines.by_id(uid).is_some()) {
-                return Err(Odd);
+                return Err(odd!());
             }
             uid
         }
@@ -144,14 +144,14 @@ fn adduser(tree: &mut Tree, u: &NewUser, env: &[String], epoch: u64) -> Result<(
                     passwd.lines.by_id(*i).is_none()
                         && (gid.is_some() || group.lines.by_id(*i).is_none())
                 })
-                .ok_or(Odd)?
+                .ok_or(odd!())?
         }
     };
     let gid = match gid {
         Some(g) => g,
         None => {
             if group.lines.by_name(&u.name).is_some() {
-                return Err(Odd);
+                return Err(odd!());
             }
             uid
         }
@@ -175,7 +175,7 @@ fn adduser(tree: &mut Tree, u: &NewUser, env: &[String], epoch: u64) -> Result<(
         let parent_ok = parent.is_empty()
             || matches!(tree.node(parent)?, Some(Node { kind: Kind::Dir, .. }));
         if rel.is_empty() || !parent_ok || tree.node(rel)?.is_some() || tree.node("etc/skel")?.is_some() {
-            return Err(Odd);
+            return Err(odd!());
         }
         tree.put(
             rel,

@@ -16,9 +16,9 @@ pub struct Lines(pub Vec<String>);
 
 impl Lines {
     pub fn parse(bytes: &[u8]) -> Result<Lines, Odd> {
-        let text = std::str::from_utf8(bytes).map_err(|_| Odd)?;
+        let text = std::str::from_utf8(bytes).map_err(|_| odd!())?;
         if text.contains(['\0', '\r']) {
-            return Err(Odd);
+            return Err(odd!());
         }
         let mut lines: Vec<String> = text.split('\n').map(str::to_owned).collect();
         if lines.last().is_some_and(|l| l.is_empty()) {
@@ -125,7 +125,7 @@ impl Defs {
     pub fn num(&self, key: &str, default: i64) -> Result<i64, Odd> {
         match self.get(key) {
             None => Ok(default),
-            Some(v) => c_number(v).ok_or(Odd),
+            Some(v) => c_number(v).ok_or(odd!()),
         }
     }
 
@@ -188,7 +188,7 @@ mod tests {
         assert_eq!(d.num("UMASK", 0), Ok(0o22));
         assert_eq!(d.num("HOME_MODE", 0), Ok(0o700));
         assert_eq!(d.num("MISSING", 7), Ok(7));
-        assert_eq!(d.num("BAD", 7), Err(Odd));
+        assert_eq!(d.num("BAD", 7), Err(odd!()));
         assert_eq!(d.get("X"), Some("q"));
         assert!(d.yes("USERGROUPS_ENAB"));
         assert_eq!(c_number("0x10"), Some(16));

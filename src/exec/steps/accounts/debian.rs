@@ -23,22 +23,22 @@ pub fn run(tree: &mut Tree, action: &Action, epoch: u64) -> Result<(), Odd> {
     if let Some((bytes, _)) = tree.file("etc/adduser.conf")? {
         let text = String::from_utf8_lossy(&bytes).replace('=', " ");
         if Defs::parse(text.as_bytes()).keys().next().is_some() {
-            return Err(Odd);
+            return Err(odd!());
         }
     }
     if tree.node("usr/local/sbin/adduser.local")?.is_some() {
-        return Err(Odd);
+        return Err(odd!());
     }
     match action {
         Action::Group(g) => {
             lock(tree)?;
-            let group = db::read(tree, "etc/group")?.ok_or(Odd)?;
+            let group = db::read(tree, "etc/group")?.ok_or(odd!())?;
             if group.lines.by_name(&g.name).is_some() {
-                return Err(Odd);
+                return Err(odd!());
             }
             let range = if g.system { SYSTEM_IDS } else { USER_IDS };
             let gid = match g.gid {
-                Some(gid) if group.lines.by_id(gid).is_some() => return Err(Odd),
+                Some(gid) if group.lines.by_id(gid).is_some() => return Err(odd!()),
                 Some(gid) => gid,
                 None => first_free(range, |i| group.lines.by_id(i).is_none())?,
             };
@@ -52,7 +52,7 @@ pub fn run(tree: &mut Tree, action: &Action, epoch: u64) -> Result<(), Odd> {
             lock(tree)?;
             add_user(tree, u, epoch)
         }
-        Action::Member { .. } => Err(Odd),
+        Action::Member { .. } => Err(odd!()),
     }
 }
 
@@ -60,11 +60,11 @@ pub fn run(tree: &mut Tree, action: &Action, epoch: u64) -> Result<(), Odd> {
 fn lock(tree: &mut Tree) -> Result<(), Odd> {
     match tree.node("run")? {
         Some(Node { kind: Kind::Dir, .. }) => {}
-        _ => return Err(Odd),
+        _ => return Err(odd!()),
     }
     match tree.node("run/adduser")? {
         Some(Node { kind: Kind::File(_), .. }) => Ok(()),
-        Some(_) => Err(Odd),
+        Some(_) => Err(odd!()),
         None => {
             tree.put(
                 "run/adduser",
@@ -81,29 +81,29 @@ fn lock(tree: &mut Tree) -> Result<(), Odd> {
 }
 
 fn first_free((min, max): (u32, u32), free: impl Fn(u32) -> bool) -> Result<u32, Odd> {
-    (min..=max).find(|i| free(*i)).ok_or(Odd)
+    (min..=max).find(|i| free(*i)).ok_or(odd!())
 }
 
 fn add_user(tree: &mut Tree, u: &NewUser, epoch: u64) -> Result<(), Odd> {
-    let passwd = db::read(tree, "etc/passwd")?.ok_or(Odd)?;
-    let group = db::read(tree, "etc/group")?.ok_or(Odd)?;
+    let passwd = db::read(tree, "etc/passwd")?.ok_or(odd!())?;
+    let group = db::read(tree, "etc/group")?.ok_or(odd!())?;
     if passwd.lines.by_name(&u.name).is_some() {
-        return Err(Odd);
+        return Err(odd!());
     }
     if u.uid.is_some_and(|i| passwd.lines.by_id(i).is_some()) {
-        return Err(Odd);
+        return Err(odd!());
     }
     let uid_free = |i: u32| passwd.lines.by_id(i).is_none();
     let gid_free = |i: u32| group.lines.by_id(i).is_none();
     let gid_of = |name: &str| -> Result<u32, Odd> {
-        let (_, f) = group.lines.by_name(name).ok_or(Odd)?;
-        f[2].parse().map_err(|_| Odd)
+        let (_, f) = group.lines.by_name(name).ok_or(odd!())?;
+        f[2].parse().map_err(|_| odd!())
     };
     // --gid N, --ingroup NAME, --group (own group), or neither.
     let named: Option<(String, u32)> = match &u.group {
         None => None,
         Some(g) => match g.parse::<u32>() {
-            Ok(gid) => Some((group.lines.by_id(gid).ok_or(Odd)?, gid)),
+            Ok(gid) => Some((group.lines.by_id(gid).ok_or(odd!())?, gid)),
             Err(_) => Some((g.clone(), gid_of(g)?)),
         },
     };
@@ -113,7 +113,7 @@ fn add_user(tree: &mut Tree, u: &NewUser, epoch: u64) -> Result<(), Odd> {
         named.is_none()
     };
     if own_group && group.lines.by_name(&u.name).is_some() {
-        return Err(Odd);
+        return Err(odd!());
     }
     let range = if u.system { SYSTEM_IDS } else { USER_IDS };
     let uid = match u.uid {
@@ -128,13 +128,13 @@ fn add_user(tree: &mut Tree, u: &NewUser, epoch: u64) -> Result<(), Odd> {
         }
         None if own_group => {
             if !gid_free(uid) {
-                return Err(Odd);
+                return Err(odd!());
             }
             (u.name.clone(), uid)
         }
         None => {
             let gid = gid_of("nogroup").unwrap_or(65534);
-            (group.lines.by_id(gid).ok_or(Odd)?, gid)
+            (group.lines.by_id(gid).ok_or(odd!())?, gid)
         }
     };
     let home = match &u.home {
@@ -182,9 +182,9 @@ fn add_user(tree: &mut Tree, u: &NewUser, epoch: u64) -> Result<(), Odd> {
     home_dir(sh.tree, &home, u, uid, gid)?;
     // The parser only lets through users with --gecos (no chfn prompt)
     // and no password prompt.
-    chfn(&mut sh, &u.name, u.gecos.as_deref().ok_or(Odd)?)?;
+    chfn(&mut sh, &u.name, u.gecos.as_deref().ok_or(odd!())?)?;
     // Then `users`, as a supplemental group.
-    let group = db::read(sh.tree, "etc/group")?.ok_or(Odd)?;
+    let group = db::read(sh.tree, "etc/group")?.ok_or(odd!())?;
     if let Some((_, f)) = group.lines.by_name("users") {
         let mut members: Vec<String> = f[3]
             .split(',')
@@ -203,7 +203,7 @@ fn add_user(tree: &mut Tree, u: &NewUser, epoch: u64) -> Result<(), Odd> {
 /// which hoist does not model.
 fn chfn(sh: &mut Shadow<'_>, user: &str, gecos: &str) -> Result<(), Odd> {
     if gecos.contains(',') {
-        return Err(Odd);
+        return Err(odd!());
     }
     sh.chfn_full_name(user, gecos)
 }
@@ -220,7 +220,7 @@ fn home_dir(tree: &mut Tree, home: &str, u: &NewUser, uid: u32, gid: u32) -> Res
     match tree.node(rel)? {
         // adduser warns and leaves an existing folder as it is.
         Some(Node { kind: Kind::Dir, .. }) => return Ok(()),
-        Some(_) => return Err(Odd),
+        Some(_) => return Err(odd!()),
         None => {}
     }
     make_parents(tree, rel)?;

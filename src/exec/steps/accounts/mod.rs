@@ -29,6 +29,15 @@
 //! layer is reproducible: that field is the one difference from running
 //! busybox, and the tests check it is the only one.
 
+/// A [`tree::Odd`] naming the line that found it.
+macro_rules! odd {
+    () => {
+        $crate::exec::steps::accounts::tree::Odd {
+            at: concat!(file!(), ":", line!()),
+        }
+    };
+}
+
 mod busybox;
 mod db;
 mod debian;
@@ -64,6 +73,17 @@ pub fn accounts_layer(
     compression: Compression,
     epoch: u64,
 ) -> Result<Option<Layer>, BuildError> {
+    Ok(native(store, ground, ops, compression, epoch)?.ok())
+}
+
+/// [`accounts_layer`], saying where hoist gave up when it does.
+fn native(
+    store: &Store,
+    ground: &Ground,
+    ops: &[AccountOp],
+    compression: Compression,
+    epoch: u64,
+) -> Result<Result<Layer, Odd>, BuildError> {
     let parent = store.root().join("sandbox");
     fs::create_dir_all(&parent).map_err(|source| BuildError::WriteFile {
         path: parent.clone(),
@@ -88,11 +108,12 @@ pub fn accounts_layer(
             .map(|o| (o.rel, (o.uid, o.gid)))
             .collect();
         let mut tree = Tree::new(root.clone(), owners);
-        if apply(&mut tree, ops, &ground.image_env, epoch).is_err() {
-            return Ok(None);
+        if let Err(odd) = apply(&mut tree, ops, &ground.image_env, epoch) {
+            return Ok(Err(odd));
         }
-        let Ok(changes) = tree.changes() else {
-            return Ok(None);
+        let changes = match tree.changes() {
+            Ok(c) => c,
+            Err(odd) => return Ok(Err(odd)),
         };
         let mut w = LayerWriter::new(store, compression, epoch)?;
         for (rel, node) in changes {
@@ -108,7 +129,7 @@ pub fn accounts_layer(
                 Kind::Symlink(t) => w.symlink(&path, t, meta)?,
             }
         }
-        Ok(Some(w.finish()?))
+        Ok(Ok(w.finish()?))
     })();
     crate::sandbox::remove_tree(scratch.path());
     result
@@ -122,9 +143,9 @@ fn apply(tree: &mut Tree, ops: &[AccountOp], env: &[String], epoch: u64) -> Resu
             Program::Groupadd | Program::Useradd if tools.shadow => Flavour::Shadow,
             Program::Addgroup | Program::Adduser if tools.debian_adduser => Flavour::Debian,
             Program::Addgroup | Program::Adduser if tools.busybox => Flavour::Busybox,
-            _ => return Err(Odd),
+            _ => return Err(odd!()),
         };
-        let action = op.reading(flavour).ok_or(Odd)?;
+        let action = op.reading(flavour).ok_or(odd!())?;
         match flavour {
             Flavour::Shadow => shadow::Shadow::new(tree, epoch)?.run(action)?,
             Flavour::Debian => debian::run(tree, action, epoch)?,
@@ -153,7 +174,18 @@ impl Tools {
                 }
             }
         }
-        if let Some((status, _)) = tree.file("var/lib/dpkg/status")? {
+        // The databases are read as a process would, through links
+        // (`/lib` is one on merged-/usr systems).
+        let file = |rel: &str| -> Result<Option<Vec<u8>>, Odd> {
+            Ok(match tree.resolve(rel)? {
+                Some(tree::Node {
+                    kind: Kind::File(b),
+                    ..
+                }) => Some(b),
+                _ => None,
+            })
+        };
+        if let Some(status) = file("var/lib/dpkg/status")? {
             let version = |pkg: &str| dpkg_version(&status, pkg);
             let regular = |p: &str| {
                 matches!(tree.node(p), Ok(Some(n)) if matches!(n.kind, Kind::File(_)))
@@ -170,7 +202,7 @@ impl Tools {
                 && regular("usr/sbin/adduser")
                 && regular("usr/sbin/addgroup");
         }
-        if let Some((installed, _)) = tree.file("lib/apk/db/installed")? {
+        if let Some(installed) = file("lib/apk/db/installed")? {
             let text = String::from_utf8_lossy(&installed);
             let busybox = text.split("\n\n").any(|para| {
                 para.lines().any(|l| l == "P:busybox")
@@ -183,7 +215,7 @@ impl Tools {
                 matches!(tree.node(p), Ok(Some(n)) if n.kind == Kind::Symlink("/bin/busybox".into()))
             };
             t.busybox = busybox
-                && tree.node("etc/alpine-release")?.is_some()
+                && tree.resolve("etc/alpine-release")?.is_some()
                 && applet("usr/sbin/adduser")
                 && applet("usr/sbin/addgroup");
         }

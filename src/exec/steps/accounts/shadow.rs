@@ -25,12 +25,6 @@ pub struct Shadow<'a> {
     day: u64,
 }
 
-/// What a new user comes out as.
-pub struct Made {
-    pub uid: u32,
-    pub gid: u32,
-}
-
 impl<'a> Shadow<'a> {
     pub fn new(tree: &'a mut Tree, epoch: u64) -> Result<Shadow<'a>, Odd> {
         let defs = match tree.file("etc/login.defs")? {
@@ -40,11 +34,11 @@ impl<'a> Shadow<'a> {
         // Settings that change what the tools write and are not modelled.
         for k in ["USE_TCB", "CREATE_HOME", "MAX_MEMBERS_PER_GROUP"] {
             if defs.get(k).is_some() {
-                return Err(Odd);
+                return Err(odd!());
             }
         }
-        if tree.node("etc/shadow-maint")?.is_some() || tree.node("sbin/pam_tally2")?.is_some() {
-            return Err(Odd);
+        if tree.resolve("etc/shadow-maint")?.is_some() || tree.resolve("sbin/pam_tally2")?.is_some() {
+            return Err(odd!());
         }
         Ok(Shadow {
             tree,
@@ -56,8 +50,8 @@ impl<'a> Shadow<'a> {
     pub fn run(&mut self, action: &Action) -> Result<(), Odd> {
         match action {
             Action::Group(g) => self.groupadd(g),
-            Action::User(u) => self.useradd(u, &[]).map(drop),
-            Action::Member { .. } => Err(Odd),
+            Action::User(u) => self.useradd(u, &[]),
+            Action::Member { .. } => Err(odd!()),
         }
     }
 
@@ -73,12 +67,12 @@ impl<'a> Shadow<'a> {
 
     /// `groupadd [-r] [-g GID] NAME`.
     pub fn groupadd(&mut self, g: &NewGroup) -> Result<(), Odd> {
-        let group = self.read("etc/group")?.ok_or(Odd)?;
+        let group = self.read("etc/group")?.ok_or(odd!())?;
         if group.lines.odd(4, true) || group.lines.by_name(&g.name).is_some() {
-            return Err(Odd);
+            return Err(odd!());
         }
         let gid = match g.gid {
-            Some(gid) if group.lines.by_id(gid).is_some() => return Err(Odd),
+            Some(gid) if group.lines.by_id(gid).is_some() => return Err(odd!()),
             Some(gid) => gid,
             None => self.new_id(&group.lines.ids(), g.system, "GID", None)?,
         };
@@ -93,7 +87,7 @@ impl<'a> Shadow<'a> {
         self.write("etc/group", &group, &lines);
         if let Some(gs) = gshadow {
             if gs.lines.odd(4, false) || gs.lines.by_name(name).is_some() {
-                return Err(Odd);
+                return Err(odd!());
             }
             let mut lines = gs.lines.clone();
             lines.0.push(format!("{name}:!::"));
@@ -112,7 +106,7 @@ impl<'a> Shadow<'a> {
         preferred: Option<u32>,
     ) -> Result<u32, Odd> {
         let num = |k: &str, d: i64| -> Result<u32, Odd> {
-            u32::try_from(self.defs.num(k, d)?).map_err(|_| Odd)
+            u32::try_from(self.defs.num(k, d)?).map_err(|_| odd!())
         };
         let (min, max, preferred_min) = if system {
             let def_max = i64::from(num(&format!("{what}_MIN"), 1000)?) - 1;
@@ -123,7 +117,7 @@ impl<'a> Shadow<'a> {
             (min, num(&format!("{what}_MAX"), 60000)?, min)
         };
         if max < min {
-            return Err(Odd);
+            return Err(odd!());
         }
         if let Some(p) = preferred {
             if p >= preferred_min && p <= max && !used.contains(&p) {
@@ -141,7 +135,7 @@ impl<'a> Shadow<'a> {
                 .rev()
                 .find(free)
                 .or_else(|| (lowest != max).then(|| (min..=max).rev().find(free)).flatten())
-                .ok_or(Odd)
+                .ok_or(odd!())
         } else {
             let highest = match in_range.iter().max() {
                 Some(&h) if h < max => h + 1,
@@ -150,55 +144,55 @@ impl<'a> Shadow<'a> {
             (highest..=max)
                 .find(free)
                 .or_else(|| (highest != min).then(|| (min..=max).find(free)).flatten())
-                .ok_or(Odd)
+                .ok_or(odd!())
         }
     }
 
     /// `useradd` (`extra_defs` are `-K KEY=VALUE` overrides, as Debian's
     /// adduser passes them).
-    pub fn useradd(&mut self, u: &NewUser, extra_defs: &[(&str, u32)]) -> Result<Made, Odd> {
+    pub fn useradd(&mut self, u: &NewUser, extra_defs: &[(&str, u32)]) -> Result<(), Odd> {
         for (k, _) in extra_defs {
             // Only the range overrides adduser passes for system users,
             // which matter only when no uid is given.
             if !k.starts_with("SYS_UID_") || u.uid.is_none() {
-                return Err(Odd);
+                return Err(odd!());
             }
         }
         let defaults = self.useradd_defaults()?;
-        let passwd = self.read("etc/passwd")?.ok_or(Odd)?;
-        let group = self.read("etc/group")?.ok_or(Odd)?;
+        let passwd = self.read("etc/passwd")?.ok_or(odd!())?;
+        let group = self.read("etc/group")?.ok_or(odd!())?;
         if passwd.lines.odd(7, true) || group.lines.odd(4, true) || passwd.lines.by_name(&u.name).is_some() {
-            return Err(Odd);
+            return Err(odd!());
         }
         let user_group = match u.user_group {
             Some(b) => b,
             None => u.group.is_none() && self.defs.yes("USERGROUPS_ENAB"),
         };
         if user_group && group.lines.by_name(&u.name).is_some() {
-            return Err(Odd);
+            return Err(odd!());
         }
         let uid = match u.uid {
-            Some(uid) if passwd.lines.by_id(uid).is_some() => return Err(Odd),
+            Some(uid) if passwd.lines.by_id(uid).is_some() => return Err(odd!()),
             Some(uid) => uid,
             None => self.new_id(&passwd.lines.ids(), u.system, "UID", None)?,
         };
         let gid = match (&u.group, user_group) {
             (Some(g), _) => match g.parse::<u32>() {
                 Ok(gid) if group.lines.by_id(gid).is_some() => gid,
-                Ok(_) => return Err(Odd),
+                Ok(_) => return Err(odd!()),
                 Err(_) => {
-                    let (_, f) = group.lines.by_name(g).ok_or(Odd)?;
-                    f[2].parse().map_err(|_| Odd)?
+                    let (_, f) = group.lines.by_name(g).ok_or(odd!())?;
+                    f[2].parse().map_err(|_| odd!())?
                 }
             },
             (None, true) => self.new_id(&group.lines.ids(), u.system, "GID", Some(uid))?,
             // The default group (/etc/default/useradd's GROUP) is not
             // modelled.
-            (None, false) => return Err(Odd),
+            (None, false) => return Err(odd!()),
         };
         let shell = match &u.shell {
             Some(s) => s.clone(),
-            None => defaults.get("SHELL").ok_or(Odd)?.to_owned(),
+            None => defaults.get("SHELL").ok_or(odd!())?.to_owned(),
         };
         let home = match &u.home {
             Some(h) => h.clone(),
@@ -213,7 +207,7 @@ impl<'a> Shadow<'a> {
             for (file, record) in [("var/log/faillog", FAILLOG_RECORD), ("var/log/lastlog", LASTLOG_RECORD)] {
                 if let Some((bytes, _)) = self.tree.file(file)? {
                     if bytes.len() as u64 > u64::from(uid) * record {
-                        return Err(Odd);
+                        return Err(odd!());
                     }
                 }
             }
@@ -231,7 +225,7 @@ impl<'a> Shadow<'a> {
         self.write("etc/passwd", &passwd, &lines);
         if let Some(sp) = shadow {
             if sp.lines.odd(9, false) || sp.lines.by_name(&u.name).is_some() {
-                return Err(Odd);
+                return Err(odd!());
             }
             let day = match self.day {
                 0 => String::new(),
@@ -250,7 +244,7 @@ impl<'a> Shadow<'a> {
                     None => String::new(),
                     Some(Some(n)) if n < 0 => String::new(),
                     Some(Some(n)) => n.to_string(),
-                    Some(None) => return Err(Odd),
+                    Some(None) => return Err(odd!()),
                 };
                 format!(
                     "{}:{}:{}:{inactive}",
@@ -280,13 +274,13 @@ impl<'a> Shadow<'a> {
                 .get("CREATE_MAIL_SPOOL")
                 .is_some_and(|v| v.eq_ignore_ascii_case("yes"))
             {
-                return Err(Odd);
+                return Err(odd!());
             }
         }
         if create_home {
             self.create_home(&home, uid, gid, defaults.get("SKEL").unwrap_or("/etc/skel"))?;
         }
-        Ok(Made { uid, gid })
+        Ok(())
     }
 
     /// /etc/default/useradd's settings (`KEY=VALUE`); any setting that
@@ -305,7 +299,7 @@ impl<'a> Shadow<'a> {
                 _ => false,
             };
             if !ok {
-                return Err(Odd);
+                return Err(odd!());
             }
         }
         Ok(d)
@@ -322,12 +316,12 @@ impl<'a> Shadow<'a> {
             return Ok(());
         };
         if !file.lines.0.is_empty() {
-            return Err(Odd);
+            return Err(odd!());
         }
         let min = self.defs.num(&format!("SUB_{what}_MIN"), 100000)?;
         let max = self.defs.num(&format!("SUB_{what}_MAX"), 600100000)?;
         if count < 0 || max < min || max - min + 1 < count {
-            return Err(Odd);
+            return Err(odd!());
         }
         let lines = Lines(vec![format!("{name}:{min}:{count}")]);
         self.write(rel, &file, &lines);
@@ -339,12 +333,12 @@ impl<'a> Shadow<'a> {
         let rel = home.trim_matches('/');
         if rel.is_empty() || self.tree.node(rel)?.is_some() {
             // An existing home is left alone (useradd warns).
-            return Err(Odd);
+            return Err(odd!());
         }
         make_parents(self.tree, rel)?;
         let umask = self.defs.num("UMASK", 0o22)?;
         let mode = self.defs.num("HOME_MODE", 0o777 & !umask)?;
-        let mode = u32::try_from(mode & 0o7777).map_err(|_| Odd)?;
+        let mode = u32::try_from(mode & 0o7777).map_err(|_| odd!())?;
         self.tree.put(
             rel,
             Node {
@@ -360,10 +354,10 @@ impl<'a> Shadow<'a> {
     /// `chfn -f FULLNAME USER`: GECOS becomes `FULL,ROOM,WORK,HOME[,OTHER]`.
     pub fn chfn_full_name(&mut self, user: &str, full: &str) -> Result<(), Odd> {
         if !full.bytes().all(|b| (0x20..0x7f).contains(&b)) || full.contains([',', ':', '=']) {
-            return Err(Odd);
+            return Err(odd!());
         }
-        let passwd = self.read("etc/passwd")?.ok_or(Odd)?;
-        let (i, f) = passwd.lines.by_name(user).ok_or(Odd)?;
+        let passwd = self.read("etc/passwd")?.ok_or(odd!())?;
+        let (i, f) = passwd.lines.by_name(user).ok_or(odd!())?;
         let old: Vec<&str> = f[4].split(',').collect();
         let part = |n: usize| old.get(n).copied().unwrap_or("");
         let other = old.get(4..).map(|o| o.join(",")).unwrap_or_default();
@@ -382,17 +376,17 @@ impl<'a> Shadow<'a> {
 
     /// `gpasswd -M MEMBERS GROUP`: the member lists in group and gshadow.
     pub fn gpasswd_members(&mut self, group_name: &str, members: &[String]) -> Result<(), Odd> {
-        let group = self.read("etc/group")?.ok_or(Odd)?;
+        let group = self.read("etc/group")?.ok_or(odd!())?;
         let gshadow = self.read("etc/gshadow")?;
         let list = members.join(",");
-        let (i, mut f) = group.lines.by_name(group_name).ok_or(Odd)?;
+        let (i, mut f) = group.lines.by_name(group_name).ok_or(odd!())?;
         f[3] = list.clone();
         let mut lines = group.lines.clone();
         lines.0[i] = f.join(":");
         if let Some(gs) = gshadow {
-            let (j, mut g) = gs.lines.by_name(group_name).ok_or(Odd)?;
+            let (j, mut g) = gs.lines.by_name(group_name).ok_or(odd!())?;
             if g.len() != 4 {
-                return Err(Odd);
+                return Err(odd!());
             }
             g[3] = list;
             let mut glines = gs.lines.clone();
@@ -431,7 +425,7 @@ pub fn make_parents(tree: &mut Tree, rel: &str) -> Result<(), Odd> {
         let p = parts[..i].join("/");
         match tree.node(&p)? {
             Some(Node { kind: Kind::Dir, .. }) => {}
-            Some(_) => return Err(Odd),
+            Some(_) => return Err(odd!()),
             None => tree.put(
                 &p,
                 Node {
@@ -462,7 +456,7 @@ pub fn copy_skel(
     match tree.node(skel)? {
         None => return Ok(()),
         Some(Node { kind: Kind::Dir, .. }) => {}
-        Some(_) => return Err(Odd),
+        Some(_) => return Err(odd!()),
     }
     for name in tree.list(skel)? {
         if !keep(&name) {
@@ -471,9 +465,9 @@ pub fn copy_skel(
         let from = format!("{skel}/{name}");
         let to = format!("{home}/{name}");
         if tree.linked(&from) {
-            return Err(Odd);
+            return Err(odd!());
         }
-        let node = tree.node(&from)?.ok_or(Odd)?;
+        let node = tree.node(&from)?.ok_or(odd!())?;
         let is_dir = node.kind == Kind::Dir;
         let m = match node.kind {
             Kind::Symlink(_) => 0o777,

@@ -11,7 +11,6 @@
 //! that nothing else differs.
 
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::path::PathBuf;
 
 use super::*;
@@ -112,9 +111,10 @@ fn both(base: &str, script: &str) -> (Listing, Option<Listing>) {
     };
     let ran = run_step(&store, &ground, &step, Compression::Gzip, EPOCH)
         .unwrap_or_else(|e| panic!("the sandbox could not run `{script}`: {e}"));
-    let native = accounts_layer(&store, &ground, &ops(script), Compression::Gzip, EPOCH).unwrap();
+    let native = native(&store, &ground, &ops(script), Compression::Gzip, EPOCH).unwrap();
     let sandbox = listing(&store, &ran.layer);
-    (sandbox, native.map(|l| listing(&store, &l)))
+    let native = native.map_err(|odd| eprintln!("hoist declined `{script}` at {}", odd.at));
+    (sandbox, native.ok().map(|l| listing(&store, &l)))
 }
 
 fn show(l: &Listing) -> String {

@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// One entry: what it is, its mode (permission bits) and owner.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -126,8 +126,51 @@ impl Tree {
         match self.get(rel) {
             Found::Missing => Ok(None),
             Found::Node(n) => Ok(Some(n)),
-            Found::Odd => Err(Odd),
+            Found::Odd => Err(odd!()),
         }
+    }
+
+    /// The entry `rel` names once links are followed (inside the image,
+    /// as a process in it would see them): for probes like
+    /// `access("/sbin/pam_tally2")` where `/sbin` is a link.
+    pub fn resolve(&self, rel: &str) -> Result<Option<Node>, Odd> {
+        let mut todo: Vec<String> = rel.split('/').rev().map(str::to_owned).collect();
+        let mut at: Vec<String> = Vec::new();
+        let mut hops = 0;
+        while let Some(part) = todo.pop() {
+            match part.as_str() {
+                "" | "." => continue,
+                ".." => {
+                    at.pop();
+                    continue;
+                }
+                _ => {}
+            }
+            at.push(part);
+            let here = at.join("/");
+            let Some(node) = self.node(&here)? else {
+                return Ok(None);
+            };
+            if let Kind::Symlink(target) = &node.kind {
+                hops += 1;
+                if hops > 40 {
+                    return Err(odd!());
+                }
+                at.pop();
+                if target.starts_with('/') {
+                    at.clear();
+                }
+                todo.extend(target.split('/').rev().map(str::to_owned));
+                continue;
+            }
+            if todo.iter().any(|p| !p.is_empty()) && node.kind != Kind::Dir {
+                return Ok(None);
+            }
+            if todo.is_empty() {
+                return Ok(Some(node));
+            }
+        }
+        self.node(&at.join("/"))
     }
 
     /// The content of the regular file at `rel`; `None` when missing.
@@ -136,7 +179,7 @@ impl Tree {
             None => Ok(None),
             Some(n) => match &n.kind {
                 Kind::File(b) => Ok(Some((b.clone(), n))),
-                _ => Err(Odd),
+                _ => Err(odd!()),
             },
         }
     }
@@ -151,10 +194,10 @@ impl Tree {
     pub fn list(&self, rel: &str) -> Result<Vec<String>, Odd> {
         let mut names = BTreeSet::new();
         if !self.written.contains_key(rel) {
-            let rd = fs::read_dir(self.root.join(rel)).map_err(|_| Odd)?;
+            let rd = fs::read_dir(self.root.join(rel)).map_err(|_| odd!())?;
             for e in rd {
-                let e = e.map_err(|_| Odd)?;
-                names.insert(e.file_name().to_str().ok_or(Odd)?.to_owned());
+                let e = e.map_err(|_| odd!())?;
+                names.insert(e.file_name().to_str().ok_or(odd!())?.to_owned());
             }
         }
         let under = format!("{rel}/");
@@ -175,12 +218,6 @@ impl Tree {
         self.written.insert(rel.to_owned(), node);
     }
 
-    /// Changes an entry in place (chmod, chown, a write into an open
-    /// file): its folder does not change.
-    pub fn set(&mut self, rel: &str, node: Node) {
-        self.written.insert(rel.to_owned(), node);
-    }
-
     fn touch_parent(&mut self, rel: &str) {
         let parent = rel.rsplit_once('/').map_or("", |(d, _)| d);
         if !parent.is_empty() {
@@ -194,19 +231,19 @@ impl Tree {
         let mut out = self.written.clone();
         for d in &self.touched {
             if !out.contains_key(d) {
-                let n = self.node(d)?.ok_or(Odd)?;
+                let n = self.node(d)?.ok_or(odd!())?;
                 out.insert(d.clone(), n);
             }
         }
         Ok(out)
     }
-
-    pub fn root(&self) -> &Path {
-        &self.root
-    }
 }
 
-/// The ground holds something at a path that hoist does not model (a
-/// link on the way, a special file): the command runs in the sandbox.
+/// Something hoist does not model (a link on the way, a special file, a
+/// setting, a command the tool would refuse): the command runs in the
+/// sandbox. `at` is where in hoist it was found, for `--explain` and
+/// tests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Odd;
+pub struct Odd {
+    pub at: &'static str,
+}
