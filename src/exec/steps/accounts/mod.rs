@@ -200,7 +200,7 @@ impl Tools {
             t.debian_adduser = t.shadow
                 && version("adduser").is_some_and(|v| ADDUSER_VERSIONS.contains(&v.as_str()))
                 && regular("usr/sbin/adduser")
-                && regular("usr/sbin/addgroup");
+                && matches!(tree.node("usr/sbin/addgroup")?, Some(n) if n.kind == Kind::Symlink("adduser".into()));
         }
         if let Some(installed) = file("lib/apk/db/installed")? {
             let text = String::from_utf8_lossy(&installed);
