@@ -75,7 +75,10 @@ pub enum Action {
     User(NewUser),
     /// An existing user into an existing group (`adduser USER GROUP`,
     /// `addgroup USER GROUP`).
-    Member { user: String, group: String },
+    Member {
+        user: String,
+        group: String,
+    },
 }
 
 /// A new group.
@@ -172,16 +175,15 @@ const fn long(long: &'static str, value: bool) -> Opt {
     }
 }
 
+/// Options found (by long name, with their values) and operands.
+type Parsed = (Vec<(&'static str, String)>, Vec<String>);
+
 /// GNU-style option reading, as getopt_long (and perl's Getopt::Long with
 /// `single_dash_long`) does it: options anywhere, `--` ends them, short
 /// options bundle (`-rm`), values attached (`-u1001`, `--uid=1001`) or
 /// in the next word. Options come back as their long names. `None` on an
 /// unknown option, a missing value, or a value given to a flag.
-fn getopt(
-    args: &[String],
-    opts: &[Opt],
-    single_dash_long: bool,
-) -> Option<(Vec<(&'static str, String)>, Vec<String>)> {
+fn getopt(args: &[String], opts: &[Opt], single_dash_long: bool) -> Option<Parsed> {
     let mut found = Vec::new();
     let mut operands = Vec::new();
     let mut i = 0;
@@ -218,8 +220,7 @@ fn getopt(
         }
         match a.strip_prefix('-') {
             Some(letters) if !letters.is_empty() => {
-                let mut chars = letters.char_indices();
-                while let Some((at, c)) = chars.next() {
+                for (at, c) in letters.char_indices() {
                     let o = opts.iter().find(|o| o.short == Some(c))?;
                     if !o.value {
                         found.push((o.long, String::new()));

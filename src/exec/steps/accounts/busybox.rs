@@ -104,7 +104,10 @@ fn add_member(tree: &mut Tree, user: &str, group_name: &str) -> Result<(), Odd> 
 fn adduser(tree: &mut Tree, u: &NewUser, env: &[String], epoch: u64) -> Result<(), Odd> {
     let passwd = db::read(tree, "etc/passwd")?.ok_or(odd!())?;
     let group = db::read(tree, "etc/group")?.ok_or(odd!())?;
-    if passwd.lines.odd(7, true) || group.lines.odd(4, true) || passwd.lines.by_name(&u.name).is_some() {
+    if passwd.lines.odd(7, true)
+        || group.lines.odd(4, true)
+        || passwd.lines.by_name(&u.name).is_some()
+    {
         return Err(odd!());
     }
     let shell = match &u.shell {
@@ -129,7 +132,9 @@ fn adduser(tree: &mut Tree, u: &NewUser, env: &[String], epoch: u64) -> Result<(
     let uid = match u.uid {
         Some(uid) if uid > LAST_ID => return Err(odd!()),
         Some(uid) => {
-            if passwd.lines.by_id(uid).is_some() || (gid.is_none() && group.lines.by_id(uid).is_some()) {
+            if passwd.lines.by_id(uid).is_some()
+                || (gid.is_none() && group.lines.by_id(uid).is_some())
+            {
                 return Err(odd!());
             }
             uid
@@ -156,8 +161,14 @@ fn adduser(tree: &mut Tree, u: &NewUser, env: &[String], epoch: u64) -> Result<(
             uid
         }
     };
-    let gecos = u.gecos.clone().unwrap_or_else(|| "Linux User,,,".to_owned());
-    let home = u.home.clone().unwrap_or_else(|| format!("/home/{}", u.name));
+    let gecos = u
+        .gecos
+        .clone()
+        .unwrap_or_else(|| "Linux User,,,".to_owned());
+    let home = u
+        .home
+        .clone()
+        .unwrap_or_else(|| format!("/home/{}", u.name));
     let line = format!("{}:x:{uid}:{gid}:{gecos}:{home}:{shell}", u.name);
     update(tree, "etc/passwd", |l| l.0.push(line))?;
     let day = epoch / 86400;
@@ -173,8 +184,18 @@ fn adduser(tree: &mut Tree, u: &NewUser, env: &[String], epoch: u64) -> Result<(
         let rel = home.trim_matches('/');
         let parent = rel.rsplit_once('/').map_or("", |(d, _)| d);
         let parent_ok = parent.is_empty()
-            || matches!(tree.node(parent)?, Some(Node { kind: Kind::Dir, .. }));
-        if rel.is_empty() || !parent_ok || tree.node(rel)?.is_some() || tree.node("etc/skel")?.is_some() {
+            || matches!(
+                tree.node(parent)?,
+                Some(Node {
+                    kind: Kind::Dir,
+                    ..
+                })
+            );
+        if rel.is_empty()
+            || !parent_ok
+            || tree.node(rel)?.is_some()
+            || tree.node("etc/skel")?.is_some()
+        {
             return Err(odd!());
         }
         tree.put(

@@ -39,10 +39,11 @@ impl Lines {
     /// The fields of the account lines (not comments, blanks or NIS
     /// `+`/`-` lines).
     fn accounts(&self) -> impl Iterator<Item = (usize, Vec<&str>)> {
-        self.0.iter().enumerate().filter_map(|(i, l)| {
-            (!l.trim().is_empty() && !l.starts_with(['#', '+', '-']))
-                .then(|| (i, l.split(':').collect()))
-        })
+        self.0
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty() && !l.starts_with(['#', '+', '-']))
+            .map(|(i, l)| (i, l.split(':').collect()))
     }
 
     /// The index and fields of the line for `name`.
@@ -161,9 +162,17 @@ mod tests {
     #[test]
     fn lines_keep_everything_and_end_with_newlines() {
         for (input, lines, out) in [
-            (&b"a:x:1:\nb:x:2:\n"[..], vec!["a:x:1:", "b:x:2:"], &b"a:x:1:\nb:x:2:\n"[..]),
+            (
+                &b"a:x:1:\nb:x:2:\n"[..],
+                vec!["a:x:1:", "b:x:2:"],
+                &b"a:x:1:\nb:x:2:\n"[..],
+            ),
             (b"a:x:1:", vec!["a:x:1:"], b"a:x:1:\n"),
-            (b"# c\n\na:x:1:\n", vec!["# c", "", "a:x:1:"], b"# c\n\na:x:1:\n"),
+            (
+                b"# c\n\na:x:1:\n",
+                vec!["# c", "", "a:x:1:"],
+                b"# c\n\na:x:1:\n",
+            ),
             (b"", vec![], b""),
         ] {
             let l = Lines::parse(input).unwrap();

@@ -59,11 +59,16 @@ pub fn run(tree: &mut Tree, action: &Action, epoch: u64) -> Result<(), Odd> {
 /// `acquire_lock`: `open('>>', '/run/adduser')` (umask 022).
 fn lock(tree: &mut Tree) -> Result<(), Odd> {
     match tree.node("run")? {
-        Some(Node { kind: Kind::Dir, .. }) => {}
+        Some(Node {
+            kind: Kind::Dir, ..
+        }) => {}
         _ => return Err(odd!()),
     }
     match tree.node("run/adduser")? {
-        Some(Node { kind: Kind::File(_), .. }) => Ok(()),
+        Some(Node {
+            kind: Kind::File(_),
+            ..
+        }) => Ok(()),
         Some(_) => Err(odd!()),
         None => {
             tree.put(
@@ -160,7 +165,11 @@ fn add_user(tree: &mut Tree, u: &NewUser, epoch: u64) -> Result<(), Odd> {
         name: u.name.clone(),
         uid: Some(uid),
         system: u.system,
-        group: Some(if u.system { group_name.clone() } else { gid.to_string() }),
+        group: Some(if u.system {
+            group_name.clone()
+        } else {
+            gid.to_string()
+        }),
         home: Some(home.clone()),
         shell: Some(shell),
         ..NewUser::default()
@@ -219,7 +228,9 @@ fn home_dir(tree: &mut Tree, home: &str, u: &NewUser, uid: u32, gid: u32) -> Res
     }
     match tree.node(rel)? {
         // adduser warns and leaves an existing folder as it is.
-        Some(Node { kind: Kind::Dir, .. }) => return Ok(()),
+        Some(Node {
+            kind: Kind::Dir, ..
+        }) => return Ok(()),
         Some(_) => return Err(odd!()),
         None => {}
     }
@@ -235,7 +246,14 @@ fn home_dir(tree: &mut Tree, home: &str, u: &NewUser, uid: u32, gid: u32) -> Res
     );
     if !u.system {
         let keep = |name: &str| {
-            let ignored = [".dpkg-old", ".dpkg-new", ".dpkg-dist", ".ucf-old", ".ucf-new", ".ucf-dist"];
+            let ignored = [
+                ".dpkg-old",
+                ".dpkg-new",
+                ".dpkg-dist",
+                ".ucf-old",
+                ".ucf-new",
+                ".ucf-dist",
+            ];
             !ignored.iter().any(|s| name.ends_with(s))
         };
         copy_skel(tree, "etc/skel", rel, uid, gid, keep, |m, _| m)?;

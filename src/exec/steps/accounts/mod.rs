@@ -168,7 +168,9 @@ impl Tools {
         let mut t = Tools::default();
         // Nothing earlier on PATH may stand in for the tools.
         for dir in ["usr/local/sbin", "usr/local/bin"] {
-            for p in ["groupadd", "useradd", "addgroup", "adduser", "chfn", "gpasswd"] {
+            for p in [
+                "groupadd", "useradd", "addgroup", "adduser", "chfn", "gpasswd",
+            ] {
                 if tree.node(&format!("{dir}/{p}"))?.is_some() {
                     return Ok(t);
                 }
@@ -187,16 +189,20 @@ impl Tools {
         };
         if let Some(status) = file("var/lib/dpkg/status")? {
             let version = |pkg: &str| dpkg_version(&status, pkg);
-            let regular = |p: &str| {
-                matches!(tree.node(p), Ok(Some(n)) if matches!(n.kind, Kind::File(_)))
-            };
+            let regular =
+                |p: &str| matches!(tree.node(p), Ok(Some(n)) if matches!(n.kind, Kind::File(_)));
             t.shadow = version("passwd").is_some_and(|v| {
                 SHADOW_VERSIONS
                     .iter()
                     .any(|k| v == *k || v.starts_with(&format!("{k}+")))
-            }) && ["usr/sbin/groupadd", "usr/sbin/useradd", "usr/bin/chfn", "usr/bin/gpasswd"]
-                .iter()
-                .all(|p| regular(p));
+            }) && [
+                "usr/sbin/groupadd",
+                "usr/sbin/useradd",
+                "usr/bin/chfn",
+                "usr/bin/gpasswd",
+            ]
+            .iter()
+            .all(|p| regular(p));
             t.debian_adduser = t.shadow
                 && version("adduser").is_some_and(|v| ADDUSER_VERSIONS.contains(&v.as_str()))
                 && regular("usr/sbin/adduser")
@@ -211,9 +217,7 @@ impl Tools {
                             .is_some_and(|v| BUSYBOX_VERSIONS.iter().any(|k| v.starts_with(k)))
                     })
             });
-            let applet = |p: &str| {
-                matches!(tree.node(p), Ok(Some(n)) if n.kind == Kind::Symlink("/bin/busybox".into()))
-            };
+            let applet = |p: &str| matches!(tree.node(p), Ok(Some(n)) if n.kind == Kind::Symlink("/bin/busybox".into()));
             t.busybox = busybox
                 && tree.resolve("etc/alpine-release")?.is_some()
                 && applet("usr/sbin/adduser")

@@ -37,7 +37,8 @@ impl<'a> Shadow<'a> {
                 return Err(odd!());
             }
         }
-        if tree.resolve("etc/shadow-maint")?.is_some() || tree.resolve("sbin/pam_tally2")?.is_some() {
+        if tree.resolve("etc/shadow-maint")?.is_some() || tree.resolve("sbin/pam_tally2")?.is_some()
+        {
             return Err(odd!());
         }
         Ok(Shadow {
@@ -124,7 +125,11 @@ impl<'a> Shadow<'a> {
                 return Ok(p);
             }
         }
-        let in_range: Vec<u32> = used.iter().copied().filter(|i| (min..=max).contains(i)).collect();
+        let in_range: Vec<u32> = used
+            .iter()
+            .copied()
+            .filter(|i| (min..=max).contains(i))
+            .collect();
         let free = |i: &u32| !used.contains(i);
         if system {
             let lowest = match in_range.iter().min() {
@@ -134,7 +139,11 @@ impl<'a> Shadow<'a> {
             (min..=lowest)
                 .rev()
                 .find(free)
-                .or_else(|| (lowest != max).then(|| (min..=max).rev().find(free)).flatten())
+                .or_else(|| {
+                    (lowest != max)
+                        .then(|| (min..=max).rev().find(free))
+                        .flatten()
+                })
                 .ok_or(odd!())
         } else {
             let highest = match in_range.iter().max() {
@@ -161,7 +170,10 @@ impl<'a> Shadow<'a> {
         let defaults = self.useradd_defaults()?;
         let passwd = self.read("etc/passwd")?.ok_or(odd!())?;
         let group = self.read("etc/group")?.ok_or(odd!())?;
-        if passwd.lines.odd(7, true) || group.lines.odd(4, true) || passwd.lines.by_name(&u.name).is_some() {
+        if passwd.lines.odd(7, true)
+            || group.lines.odd(4, true)
+            || passwd.lines.by_name(&u.name).is_some()
+        {
             return Err(odd!());
         }
         let user_group = match u.user_group {
@@ -204,7 +216,10 @@ impl<'a> Shadow<'a> {
         // lastlog and faillog records are reset only inside files that
         // already reach that far; hoist does not rewrite them.
         if !u.no_log_init {
-            for (file, record) in [("var/log/faillog", FAILLOG_RECORD), ("var/log/lastlog", LASTLOG_RECORD)] {
+            for (file, record) in [
+                ("var/log/faillog", FAILLOG_RECORD),
+                ("var/log/lastlog", LASTLOG_RECORD),
+            ] {
                 if let Some((bytes, _)) = self.tree.file(file)? {
                     if bytes.len() as u64 > u64::from(uid) * record {
                         return Err(odd!());
@@ -219,9 +234,10 @@ impl<'a> Shadow<'a> {
         let shadow = self.read("etc/shadow")?;
         let mut lines = passwd.lines.clone();
         let pw = if shadow.is_some() { "x" } else { "!" };
-        lines
-            .0
-            .push(format!("{}:{pw}:{uid}:{gid}:{gecos}:{home}:{shell}", u.name));
+        lines.0.push(format!(
+            "{}:{pw}:{uid}:{gid}:{gecos}:{home}:{shell}",
+            u.name
+        ));
         self.write("etc/passwd", &passwd, &lines);
         if let Some(sp) = shadow {
             if sp.lines.odd(9, false) || sp.lines.by_name(&u.name).is_some() {
@@ -348,7 +364,15 @@ impl<'a> Shadow<'a> {
                 gid,
             },
         );
-        copy_skel(self.tree, skel.trim_matches('/'), rel, uid, gid, |_| true, |m, _| m)
+        copy_skel(
+            self.tree,
+            skel.trim_matches('/'),
+            rel,
+            uid,
+            gid,
+            |_| true,
+            |m, _| m,
+        )
     }
 
     /// `chfn -f FULLNAME USER`: GECOS becomes `FULL,ROOM,WORK,HOME[,OTHER]`.
@@ -424,7 +448,9 @@ pub fn make_parents(tree: &mut Tree, rel: &str) -> Result<(), Odd> {
     for i in 1..parts.len() {
         let p = parts[..i].join("/");
         match tree.node(&p)? {
-            Some(Node { kind: Kind::Dir, .. }) => {}
+            Some(Node {
+                kind: Kind::Dir, ..
+            }) => {}
             Some(_) => return Err(odd!()),
             None => tree.put(
                 &p,
@@ -455,7 +481,9 @@ pub fn copy_skel(
 ) -> Result<(), Odd> {
     match tree.node(skel)? {
         None => return Ok(()),
-        Some(Node { kind: Kind::Dir, .. }) => {}
+        Some(Node {
+            kind: Kind::Dir, ..
+        }) => {}
         Some(_) => return Err(odd!()),
     }
     for name in tree.list(skel)? {

@@ -63,26 +63,28 @@ fn listing(store: &Store, layer: &Layer) -> Listing {
     let (_, stream) = decompress(blob).unwrap();
     let mut out = Listing::new();
     LayerReader::new(stream)
-        .for_each(|item, content| -> Result<Flow, crate::layer::reader::LayerReadError> {
-            let Item::Entry(e) = item else {
-                panic!("unexpected item {item:?}");
-            };
-            let (kind, body) = match e.kind {
-                EntryKind::Dir => ("dir".to_owned(), Vec::new()),
-                EntryKind::File { .. } => {
-                    let mut b = Vec::new();
-                    content.read_to_end(&mut b).unwrap();
-                    ("file".to_owned(), b)
-                }
-                EntryKind::Symlink { target } => ("symlink".to_owned(), target.into_bytes()),
-                other => (format!("{other:?}"), Vec::new()),
-            };
-            out.insert(
-                e.path.as_str().to_owned(),
-                (kind, e.meta.mode & 0o7777, e.meta.uid, e.meta.gid, body),
-            );
-            Ok(Flow::Continue)
-        })
+        .for_each(
+            |item, content| -> Result<Flow, crate::layer::reader::LayerReadError> {
+                let Item::Entry(e) = item else {
+                    panic!("unexpected item {item:?}");
+                };
+                let (kind, body) = match e.kind {
+                    EntryKind::Dir => ("dir".to_owned(), Vec::new()),
+                    EntryKind::File { .. } => {
+                        let mut b = Vec::new();
+                        content.read_to_end(&mut b).unwrap();
+                        ("file".to_owned(), b)
+                    }
+                    EntryKind::Symlink { target } => ("symlink".to_owned(), target.into_bytes()),
+                    other => (format!("{other:?}"), Vec::new()),
+                };
+                out.insert(
+                    e.path.as_str().to_owned(),
+                    (kind, e.meta.mode & 0o7777, e.meta.uid, e.meta.gid, body),
+                );
+                Ok(Flow::Continue)
+            },
+        )
         .unwrap();
     out
 }
@@ -134,7 +136,10 @@ fn show(l: &Listing) -> String {
 fn assert_same(base: &str, script: &str) {
     let (sandbox, native) = both(base, script);
     let native = native.unwrap_or_else(|| panic!("hoist declined `{script}` on {base}"));
-    assert!(!sandbox.is_empty(), "`{script}` changed nothing in the sandbox");
+    assert!(
+        !sandbox.is_empty(),
+        "`{script}` changed nothing in the sandbox"
+    );
     assert_eq!(
         show(&native),
         show(&sandbox),
@@ -155,7 +160,9 @@ fn assert_same_but_day(base: &str, script: &str, user: &str) {
         .as_secs()
         / 86400;
     let epoch_day = (EPOCH / 86400).to_string();
-    let shadow = sandbox.get_mut("etc/shadow").expect("busybox wrote /etc/shadow");
+    let shadow = sandbox
+        .get_mut("etc/shadow")
+        .expect("busybox wrote /etc/shadow");
     let text = String::from_utf8(shadow.4.clone()).unwrap();
     let mut seen = false;
     let fixed: Vec<String> = text
@@ -164,7 +171,10 @@ fn assert_same_but_day(base: &str, script: &str, user: &str) {
             let mut f: Vec<String> = l.split(':').map(str::to_owned).collect();
             if f[0] == user {
                 let day: u64 = f[2].parse().unwrap();
-                assert!(day == now || day + 1 == now, "busybox wrote day {day}, today is {now}");
+                assert!(
+                    day == now || day + 1 == now,
+                    "busybox wrote day {day}, today is {now}"
+                );
                 f[2] = epoch_day.clone();
                 seen = true;
             }
@@ -198,7 +208,10 @@ fn debian_adduser_system_with_group() {
 
 #[test]
 fn debian_adduser_disabled_password() {
-    assert_same("debian.oci.tar", "adduser --disabled-password --gecos '' web");
+    assert_same(
+        "debian.oci.tar",
+        "adduser --disabled-password --gecos '' web",
+    );
 }
 
 #[test]
@@ -215,7 +228,11 @@ fn debian_more_shapes() {
 
 #[test]
 fn alpine_addgroup_and_adduser_system() {
-    assert_same_but_day("alpine.oci.tar", "addgroup -S app && adduser -S -G app app", "app");
+    assert_same_but_day(
+        "alpine.oci.tar",
+        "addgroup -S app && adduser -S -G app app",
+        "app",
+    );
 }
 
 #[test]
@@ -227,7 +244,10 @@ fn alpine_adduser_disabled_password_with_uid() {
 fn alpine_more_shapes() {
     for (script, user) in [
         ("adduser -S -H svc", "svc"),
-        ("addgroup -g 2000 team && adduser -D -G team -h /srv/w -s /bin/ash -g 'W' w", "w"),
+        (
+            "addgroup -g 2000 team && adduser -D -G team -h /srv/w -s /bin/ash -g 'W' w",
+            "w",
+        ),
     ] {
         assert_same_but_day("alpine.oci.tar", script, user);
     }
@@ -247,10 +267,14 @@ fn declined_where_not_exact() {
         // Debian's `adduser USER GROUP` runs usermod, not modelled.
         ("debian.oci.tar", "adduser nobody users"),
         // chfn calls for a GECOS with commas are not modelled.
-        ("debian.oci.tar", "adduser --disabled-password --gecos 'A,B' web"),
+        (
+            "debian.oci.tar",
+            "adduser --disabled-password --gecos 'A,B' web",
+        ),
     ] {
         let (_dir, store, ground) = ground(base);
-        let native = accounts_layer(&store, &ground, &ops(script), Compression::Gzip, EPOCH).unwrap();
+        let native =
+            accounts_layer(&store, &ground, &ops(script), Compression::Gzip, EPOCH).unwrap();
         assert!(native.is_none(), "`{script}` on {base} was done natively");
     }
 }

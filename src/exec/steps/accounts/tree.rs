@@ -74,7 +74,9 @@ impl Tree {
             let so_far = parts[..=i].join("/");
             if i + 1 < parts.len() {
                 match self.written.get(&so_far) {
-                    Some(Node { kind: Kind::Dir, .. }) => continue,
+                    Some(Node {
+                        kind: Kind::Dir, ..
+                    }) => continue,
                     Some(_) => return Found::Odd,
                     None => {}
                 }
