@@ -76,6 +76,25 @@ pub fn accounts_layer(
     Ok(native(store, ground, ops, compression, epoch)?.ok())
 }
 
+/// The cache key of the layer [`accounts_layer`] writes for `ops` on
+/// `ground`: the ground's layers, the commands, and what else the result
+/// depends on (busybox reads `$SHELL` from the environment).
+pub fn key(ground: &Ground, ops: &[AccountOp], compression: Compression, epoch: u64) -> String {
+    let mut text = format!(
+        "hoist accounts layer v1\n{}\n{compression:?} {epoch}\n",
+        ground.key()
+    );
+    for e in ground.image_env.iter().filter(|e| e.starts_with("SHELL=")) {
+        text.push_str(e);
+        text.push('\n');
+    }
+    for op in ops {
+        text.push_str(&shell_words::join(&op.argv));
+        text.push('\n');
+    }
+    crate::digest::Digest::of(text.as_bytes()).hex().to_owned()
+}
+
 /// [`accounts_layer`], saying where hoist gave up when it does.
 fn native(
     store: &Store,

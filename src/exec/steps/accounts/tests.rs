@@ -241,6 +241,11 @@ fn alpine_adduser_disabled_password_with_uid() {
 }
 
 #[test]
+fn alpine_addgroup_user_to_group() {
+    assert_same("alpine.oci.tar", "addgroup guest users");
+}
+
+#[test]
 fn alpine_more_shapes() {
     for (script, user) in [
         ("adduser -S -H svc", "svc"),
@@ -277,4 +282,58 @@ fn declined_where_not_exact() {
             accounts_layer(&store, &ground, &ops(script), Compression::Gzip, EPOCH).unwrap();
         assert!(native.is_none(), "`{script}` on {base} was done natively");
     }
+}
+
+#[test]
+fn key_covers_ground_commands_shell_and_epoch() {
+    let ground = |env: &[&str]| Ground {
+        layers: Vec::new(),
+        image_env: env.iter().map(|e| (*e).to_owned()).collect(),
+        scratch_parent: PathBuf::from("/nowhere"),
+    };
+    let plain = ground(&["PATH=/bin"]);
+    let base = key(&plain, &ops("adduser -D web"), Compression::Gzip, EPOCH);
+    assert_eq!(
+        base,
+        key(&plain, &ops("adduser -D web"), Compression::Gzip, EPOCH)
+    );
+    for other in [
+        key(
+            &plain,
+            &ops("adduser -D -u 7 web"),
+            Compression::Gzip,
+            EPOCH,
+        ),
+        key(
+            &plain,
+            &ops("adduser -D web && addgroup web users"),
+            Compression::Gzip,
+            EPOCH,
+        ),
+        key(
+            &plain,
+            &ops("adduser -D web"),
+            Compression::Gzip,
+            EPOCH + 86400,
+        ),
+        key(&plain, &ops("adduser -D web"), Compression::Zstd, EPOCH),
+        key(
+            &ground(&["SHELL=/bin/ash"]),
+            &ops("adduser -D web"),
+            Compression::Gzip,
+            EPOCH,
+        ),
+    ] {
+        assert_ne!(base, other);
+    }
+    // Other variables do not change what the tools write.
+    assert_eq!(
+        base,
+        key(
+            &ground(&["PATH=/usr/bin"]),
+            &ops("adduser -D web"),
+            Compression::Gzip,
+            EPOCH
+        )
+    );
 }
