@@ -5,7 +5,8 @@
 //! and gid when it gets its own group), then runs `groupadd -g`, `useradd
 //! ... -u`, `chfn -f` for `--gecos`, makes the home itself (0700, or 0755
 //! for a system user, with `/etc/skel` copied for a normal one) and adds a
-//! normal user to `users` with `gpasswd -M`.
+//! normal user to `users` with `gpasswd -M`. `adduser USER GROUP` runs
+//! `usermod -a -G GROUP USER`.
 //!
 //! Only the built-in configuration is modelled: an `/etc/adduser.conf`
 //! with any setting, or an `adduser.local` hook, is not.
@@ -52,7 +53,22 @@ pub fn run(tree: &mut Tree, action: &Action, epoch: u64) -> Result<(), Odd> {
             lock(tree)?;
             add_user(tree, u, epoch)
         }
-        Action::Member { .. } => Err(odd!()),
+        Action::Member { user, group } => {
+            // `addusertogroup`: checked before the lock; a member already
+            // is left alone.
+            let passwd = db::read(tree, "etc/passwd")?.ok_or(odd!())?;
+            let groups = db::read(tree, "etc/group")?.ok_or(odd!())?;
+            passwd.lines.by_name(user).ok_or(odd!())?;
+            let (_, f) = groups.lines.by_name(group).ok_or(odd!())?;
+            if f.len() != 4 {
+                return Err(odd!());
+            }
+            if f[3].split(',').any(|m| m == user) {
+                return Ok(());
+            }
+            lock(tree)?;
+            Shadow::new(tree, epoch)?.usermod_append(group, user)
+        }
     }
 }
 

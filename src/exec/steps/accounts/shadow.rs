@@ -398,6 +398,33 @@ impl<'a> Shadow<'a> {
         Ok(())
     }
 
+    /// `usermod -a -G GROUP USER`: the user appended to the group's
+    /// member lists in group and gshadow.
+    pub fn usermod_append(&mut self, group_name: &str, user: &str) -> Result<(), Odd> {
+        let append = |lines: &Lines| -> Result<Lines, Odd> {
+            let (i, mut f) = lines.by_name(group_name).ok_or(odd!())?;
+            if f.len() != 4 || f[3].split(',').any(|m| m == user) {
+                return Err(odd!());
+            }
+            if !f[3].is_empty() {
+                f[3].push(',');
+            }
+            f[3].push_str(user);
+            let mut out = lines.clone();
+            out.0[i] = f.join(":");
+            Ok(out)
+        };
+        let group = self.read("etc/group")?.ok_or(odd!())?;
+        let new_group = append(&group.lines)?;
+        let gshadow = self.read("etc/gshadow")?;
+        let new_gshadow = gshadow.as_ref().map(|gs| append(&gs.lines)).transpose()?;
+        self.write("etc/group", &group, &new_group);
+        if let (Some(gs), Some(lines)) = (gshadow, new_gshadow) {
+            self.write("etc/gshadow", &gs, &lines);
+        }
+        Ok(())
+    }
+
     /// `gpasswd -M MEMBERS GROUP`: the member lists in group and gshadow.
     pub fn gpasswd_members(&mut self, group_name: &str, members: &[String]) -> Result<(), Odd> {
         let group = self.read("etc/group")?.ok_or(odd!())?;

@@ -221,6 +221,7 @@ fn debian_more_shapes() {
         "addgroup --system svc && adduser --system --ingroup svc --home /srv/svc --gecos Svc svc",
         "adduser --disabled-login --uid 2000 --gecos 'Build bot' bot",
         "useradd -rmU -s /bin/sh worker",
+        "adduser nobody users && adduser nobody staff && adduser nobody staff",
     ] {
         assert_same("debian.oci.tar", script);
     }
@@ -269,8 +270,8 @@ fn declined_where_not_exact() {
         // Not the base's tool.
         ("alpine.oci.tar", "useradd -m web"),
         ("debian.oci.tar", "adduser -D -u 1001 web"),
-        // Debian's `adduser USER GROUP` runs usermod, not modelled.
-        ("debian.oci.tar", "adduser nobody users"),
+        // No such group.
+        ("debian.oci.tar", "adduser nobody wheel"),
         // chfn calls for a GECOS with commas are not modelled.
         (
             "debian.oci.tar",
