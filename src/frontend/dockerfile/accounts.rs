@@ -252,13 +252,17 @@ fn id(v: &str) -> Option<u32> {
     v.parse().ok()
 }
 
-/// A name the tools would accept and hoist can write into a colon file.
+/// A name every flavour accepts the same way: `[a-z_][a-z0-9_-]*`, at
+/// most 32 bytes. The tools differ beyond that (Debian relaxes shadow's
+/// rule, adduser has its own, busybox allows capitals and dots), so any
+/// other name is left to the tool in the sandbox.
 fn name(v: &str) -> Option<String> {
-    let ok = !v.is_empty()
-        && !v.starts_with('-')
-        && v.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
-        && !v.bytes().all(|b| b.is_ascii_digit());
+    let mut bytes = v.bytes();
+    let ok = v.len() <= 32
+        && bytes
+            .next()
+            .is_some_and(|b| b.is_ascii_lowercase() || b == b'_')
+        && bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'-'));
     ok.then(|| v.to_owned())
 }
 
@@ -545,6 +549,12 @@ mod tests {
             ("groupadd", None),
             ("groupadd a b", None),
             ("groupadd -- -r", None),
+            ("groupadd Web", None),
+            ("groupadd web.team", None),
+            ("groupadd 1web", None),
+            ("groupadd _web-1", Some(group("_web-1", None, false))),
+            ("groupadd aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", Some(group("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", None, false))),
+            ("groupadd aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", None),
             (
                 "useradd -r -g app app",
                 Some(Action::User(NewUser {
