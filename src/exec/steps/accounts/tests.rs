@@ -103,17 +103,21 @@ fn ops(script: &str) -> Vec<AccountOp> {
 /// Runs `script` in the sandbox and natively on `base`; returns both
 /// listings (the native one `None` when hoist declines).
 fn both(base: &str, script: &str) -> (Listing, Option<Listing>) {
+    both_at(base, script, EPOCH)
+}
+
+fn both_at(base: &str, script: &str, epoch: u64) -> (Listing, Option<Listing>) {
     let (_dir, store, ground) = ground(base);
     let step = Step {
         command: vec!["/bin/sh".into(), "-c".into(), script.into()],
-        env: vec![("SOURCE_DATE_EPOCH".into(), EPOCH.to_string())],
+        env: vec![("SOURCE_DATE_EPOCH".into(), epoch.to_string())],
         workdir: None,
         user: None,
         timeout: Some(std::time::Duration::from_secs(120)),
     };
-    let ran = run_step(&store, &ground, &step, Compression::Gzip, EPOCH)
+    let ran = run_step(&store, &ground, &step, Compression::Gzip, epoch)
         .unwrap_or_else(|e| panic!("the sandbox could not run `{script}`: {e}"));
-    let native = native(&store, &ground, &ops(script), Compression::Gzip, EPOCH).unwrap();
+    let native = native(&store, &ground, &ops(script), Compression::Gzip, epoch).unwrap();
     let sandbox = listing(&store, &ran.layer);
     let native = native.map_err(|odd| eprintln!("hoist declined `{script}` at {}", odd.at));
     (sandbox, native.ok().map(|l| listing(&store, &l)))
@@ -134,7 +138,11 @@ fn show(l: &Listing) -> String {
 }
 
 fn assert_same(base: &str, script: &str) {
-    let (sandbox, native) = both(base, script);
+    assert_same_at(base, script, EPOCH);
+}
+
+fn assert_same_at(base: &str, script: &str, epoch: u64) {
+    let (sandbox, native) = both_at(base, script, epoch);
     let native = native.unwrap_or_else(|| panic!("hoist declined `{script}` on {base}"));
     assert!(
         !sandbox.is_empty(),
@@ -199,6 +207,12 @@ fn debian_groupadd_and_useradd_system() {
 #[test]
 fn debian_useradd_with_home_and_uid() {
     assert_same("debian.oci.tar", "useradd -m -u 1001 web");
+}
+
+/// hoist's default epoch: shadow leaves the change day empty for day 0.
+#[test]
+fn debian_useradd_at_epoch_zero() {
+    assert_same_at("debian.oci.tar", "useradd -m web", 0);
 }
 
 #[test]
