@@ -4,6 +4,7 @@
 //! its inputs into a layer (or a config change) the executor records under
 //! the step's key; none of them decides what is cached.
 
+pub mod accounts;
 pub mod app;
 pub mod config;
 pub mod context;

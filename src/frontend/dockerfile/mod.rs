@@ -21,6 +21,7 @@
 //! Nothing here reads a file or runs anything: each rung takes the one
 //! before it as data, so each is tested table-driven on its own.
 
+pub mod accounts;
 pub mod expand;
 pub mod instructions;
 pub mod lower;
