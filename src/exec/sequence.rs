@@ -395,7 +395,14 @@ fn run_stage(
                 let s = crate::exec::stage::sandbox_step(stage, r);
                 chain.push_str(&format!("run {}\n", s.key_text()));
                 let key = Digest::of(chain.as_bytes()).hex().to_owned();
+                let mut natively = false;
                 mode.obtain(store, "run-layer", &key, || {
+                    if let Some(line) = &r.native {
+                        if let Some(l) = native_run(opts, store, &ground, line, r)? {
+                            natively = true;
+                            return Ok(l);
+                        }
+                    }
                     crate::sandbox::run_step(store, &ground, &s, opts.compression, opts.epoch)
                         .map(|m| m.layer)
                         .map_err(|source| BuildError::StageStep {
@@ -405,7 +412,11 @@ fn run_stage(
                         })
                 })?
                 .map(|(layer, reused)| {
-                    (layer, format!("RUN {}", s.shown()), reused, LayerKind::Run)
+                    let what = match natively {
+                        true => format!("RUN {} (hoist: native)", s.shown()),
+                        false => format!("RUN {}", s.shown()),
+                    };
+                    (layer, what, reused, LayerKind::Run)
                 })
             }
             Step::Place(p) => place_layer(opts, p, &ground, built, store, net, &mut chain, mode)?
@@ -476,6 +487,58 @@ fn run_stage(
         layers,
         key: Digest::of(chain.as_bytes()).hex().to_owned(),
     })
+}
+
+/// The layer of a RUN line of account tools, or of mkdir/chown/chmod,
+/// made natively; `None` where the native result would not be exactly the
+/// command's (the step then runs in the sandbox).
+fn native_run(
+    opts: &BuildOptions,
+    store: &Store,
+    ground: &Ground,
+    line: &str,
+    r: &crate::graph::spec::RunSpec,
+) -> Result<Option<Layer>, BuildError> {
+    use crate::frontend::dockerfile::native::{self, NativeOp};
+    let cmd = crate::frontend::dockerfile::instructions::CommandLine {
+        args: vec![line.to_owned()],
+        shell: true,
+        heredocs: Vec::new(),
+    };
+    let Some(ops) = native::recognise(&cmd, &r.env) else {
+        return Ok(None);
+    };
+    if ops.iter().all(|o| matches!(o, NativeOp::Account(_))) {
+        let accounts: Option<Vec<_>> = ops
+            .iter()
+            .map(|o| match o {
+                NativeOp::Account(argv) => crate::frontend::dockerfile::accounts::parse(argv),
+                _ => None,
+            })
+            .collect();
+        let Some(accounts) = accounts else {
+            return Ok(None);
+        };
+        return crate::exec::steps::accounts::accounts_layer(
+            store,
+            ground,
+            &accounts,
+            opts.compression,
+            opts.epoch,
+        );
+    }
+    let workdir = r.workdir.as_deref().unwrap_or("/");
+    match crate::exec::steps::paths::paths_layer(
+        store,
+        ground,
+        &ops,
+        workdir,
+        opts.compression,
+        opts.epoch,
+    )? {
+        crate::exec::steps::paths::PathsLayer::Native(l) => Ok(Some(l)),
+        crate::exec::steps::paths::PathsLayer::Sandbox { .. } => Ok(None),
+    }
 }
 
 /// What a step that may make no layer made.
@@ -708,7 +771,9 @@ fn install(
     }
     let shared = match mode {
         Mode::Explain { .. } => return Ok(Made::Unknown),
-        Mode::Build(remote) => remote.as_deref().map(|c| c as &dyn crate::cache::SharedCache),
+        Mode::Build(remote) => remote
+            .as_deref()
+            .map(|c| c as &dyn crate::cache::SharedCache),
     };
     let dopts = DepsOptions {
         kind: i.kind,

@@ -121,6 +121,16 @@ fn healthy(image: &str, port: u16) -> String {
 /// Builds `app`'s Dockerfile with `args` into a docker archive (podman
 /// honours HEALTHCHECK for docker-format images only) and an OCI archive.
 fn build(env: &Env, app: &str, tag: &str, args: &[&str]) -> (String, std::path::PathBuf) {
+    build_with(env, app, tag, args, &[])
+}
+
+fn build_with(
+    env: &Env,
+    app: &str,
+    tag: &str,
+    args: &[&str],
+    vars: &[(&str, &str)],
+) -> (String, std::path::PathBuf) {
     let docker = env.path(&format!("{app}.docker.tar"));
     let oci = env.path(&format!("{app}.oci.tar"));
     let dockerfile = testdata(&format!("{app}/Dockerfile"));
@@ -141,7 +151,7 @@ fn build(env: &Env, app: &str, tag: &str, args: &[&str]) -> (String, std::path::
         a.extend(["--output", o.as_str()]);
     }
     a.extend(args);
-    let r = env.hoist(&a);
+    let r = env.hoist_with(&a, vars);
     (format!("{}{}", r.ok(), r.stderr), docker)
 }
 
@@ -396,7 +406,18 @@ fn web_dockerfile_matches_docker_build() {
     for h in &hargs {
         a.extend(["--build-arg", h.as_str()]);
     }
-    let (_, archive) = build(&env, "web", tag, &a);
+    // useradd writes the day of SOURCE_DATE_EPOCH in /etc/shadow where
+    // docker's writes the day of the build: the same day here.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        .to_string();
+    let (report, archive) = build_with(&env, "web", tag, &a, &[("SOURCE_DATE_EPOCH", &now)]);
+    assert!(
+        report.contains("useradd --uid 1001") && report.contains("(hoist: native)"),
+        "the user step was not done natively:\n{report}"
+    );
     let _loaded = Loaded::load(&archive, tag);
 
     let podman = |args: &[&str]| run("podman", args);

@@ -10,7 +10,7 @@ pub mod config;
 pub mod context;
 pub mod copy;
 pub mod host;
-pub mod place;
 pub mod paths;
+pub mod place;
 pub mod run;
 pub mod user;

@@ -456,12 +456,23 @@ fn lower_run(run: &Run, st: &State, _inputs: &LowerInputs, at: &str) -> Result<S
         .user
         .as_deref()
         .is_none_or(|u| u == "root" || u == "0" || u.starts_with("0:") || u.starts_with("root:"));
-    if as_root && cmd.heredocs.is_empty() {
+    let mut native_line = None;
+    if as_root && cmd.heredocs.is_empty() && st.shell.is_none() {
         if let Some(ops) = native::recognise(cmd, &env) {
             if let [op] = ops.as_slice() {
                 if let Some(step) = install_step(op, st, cmd, at) {
                     return Ok(step);
                 }
+            }
+            let accounts = ops.iter().all(|o| matches!(o, NativeOp::Account(_)));
+            let paths = ops.iter().all(|o| {
+                matches!(
+                    o,
+                    NativeOp::Mkdir { .. } | NativeOp::Chown { .. } | NativeOp::Chmod { .. }
+                )
+            });
+            if (accounts || paths) && mounts.is_empty() {
+                native_line = Some(cmd.args.join(" "));
             }
         }
     }
@@ -509,6 +520,7 @@ fn lower_run(run: &Run, st: &State, _inputs: &LowerInputs, at: &str) -> Result<S
         workdir: Some(st.workdir.clone()),
         user: st.user.clone(),
         timeout: None,
+        native: native_line,
     }))
 }
 
