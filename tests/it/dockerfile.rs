@@ -475,3 +475,78 @@ fn web_dockerfile_matches_docker_build() {
         "hoist-df-node-npm:base",
     ]);
 }
+
+/// Done when: `hoist build -f docker-compose.prod.yml` builds both
+/// services' images, side by side, one archive each; they run as their
+/// users under podman and pass their health checks.
+#[test]
+fn compose_prod_file_builds_both_images() {
+    require_podman();
+    let env = Env::new();
+    let dir = testdata("compose-seed");
+    let out = env.path("out");
+    let args: Vec<String> = [
+        ("NODE_IMAGE", "node.oci.tar"),
+        ("BUILD_IMAGE", "node.oci.tar"),
+        ("PYTHON_IMAGE", "python.oci.tar"),
+    ]
+    .iter()
+    .map(|(k, f)| format!("{k}=oci-archive:{}", base(f).display()))
+    .collect();
+    let file = dir.join("docker-compose.prod.yml");
+    let mut a = vec![
+        "build",
+        "-f",
+        file.to_str().unwrap(),
+        "--output-dir",
+        out.to_str().unwrap(),
+    ];
+    for x in &args {
+        a.extend(["--build-arg", x.as_str()]);
+    }
+    let r = env.hoist(&a);
+    let report = format!("{}{}", r.ok(), r.stderr);
+    assert!(report.contains("(hoist: native, no npm ran)"), "{report}");
+    assert!(report.contains("(hoist: native, no pip ran)"), "{report}");
+    for (service, user, image) in [
+        ("web", "nextjs", "hoist-example-web"),
+        ("agent", "agent", "hoist-example-agent"),
+    ] {
+        let archive = out.join(format!("{service}-prod.tar"));
+        assert!(
+            archive.is_file(),
+            "{} missing:\n{report}",
+            archive.display()
+        );
+        // podman honours HEALTHCHECK in docker-format images: converted by
+        // skopeo, the config as hoist wrote it.
+        let docker = env.path(&format!("{service}.docker.tar"));
+        let tag = format!("localhost/{image}:compose");
+        run(
+            "skopeo",
+            &[
+                "copy",
+                "-q",
+                &format!("oci-archive:{}", archive.display()),
+                &format!("docker-archive:{}:{tag}", docker.display()),
+            ],
+        )
+        .ok();
+        let _loaded = Loaded::load(&docker, &tag);
+        let who = run("podman", &["run", "--rm", &tag, "id", "-un"]);
+        assert_eq!(who.ok().trim(), user);
+        // The compose file's health checks name fixed ports, the images'
+        // own read $PORT: the image's check is the one podman runs.
+        let answer = healthy(&tag, free_port());
+        assert!(answer.contains("ok"), "{service}: {answer}");
+    }
+    // The dev file alone: the dev targets, named <project>-<service>.
+    let file = dir.join("docker-compose.yml");
+    let mut a = vec!["build", "-f", file.to_str().unwrap(), "--dry-run", "web"];
+    for x in &args {
+        a.extend(["--build-arg", x.as_str()]);
+    }
+    let plan = env.hoist(&a).ok().to_owned();
+    assert!(plan.contains("image dev ("), "{plan}");
+    assert!(!plan.contains("agent"), "only the service named: {plan}");
+}
