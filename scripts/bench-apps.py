@@ -270,9 +270,11 @@ def add_dep(app):
 
 SCENARIOS = [("cold", "cold"), ("nochange", "no change"), ("source", "source changed"),
              ("dep", "dependency changed")]
-TOOLS = [("hoist", "hoist"), ("docker", "docker build (BuildKit)"),
-         ("buildah", "buildah bud --layers")]
-COLOURS = {"hoist": "#2b7bb9", "docker": "#e07b39", "buildah": "#5a9e4b"}
+TOOLS = [("hoist-f", "hoist build -f Dockerfile"), ("hoist", "hoist (flags or hoist.toml)"),
+         ("docker", "docker build (BuildKit)"), ("buildah", "buildah bud --layers")]
+HOISTS = ("hoist-f", "hoist")
+COLOURS = {"hoist-f": "#1b4f8a", "hoist": "#2b7bb9", "docker": "#e07b39", "buildah": "#5a9e4b"}
+NOQEMU = "peer needs QEMU, absent"
 
 
 def human(n):
@@ -293,7 +295,7 @@ def load(raw):
                 # run app scenario tool n status secs peak_kb blobs bytes
                 _, app, sc, tool, n, status, secs, kb, nb, by = p
                 runs.setdefault((app, sc, tool), []).append(
-                    dict(ok=status == "ok", secs=float(secs or 0), kb=int(kb or 0),
+                    dict(ok=status == "ok", status=status, secs=float(secs or 0), kb=int(kb or 0),
                          blobs=int(nb or 0), bytes=int(by or 0)))
             elif p[0] == "phase":
                 _, app, sc, tool, n, name, secs = p
@@ -328,30 +330,39 @@ def report(raw, md_out, svg_out, header):
     with open(header, encoding="utf-8") as f:
         lines.append(f.read().rstrip("\n"))
     lines.append("")
-    lines.append("| app | scenario | tool | wall time, median (min–max) | hoist / tool | "
-                 "of which build + archive + push | peak memory | uploaded to the registry |")
-    lines.append("| --- | --- | --- | --- | ---: | --- | ---: | ---: |")
+    hoists = [h for h in HOISTS if any(k[2] == h for k in runs)]
+    lines.append("| app | scenario | tool | wall time, median (min–max) | %s"
+                 "of which build + archive + push | peak memory | uploaded to the registry |"
+                 % "".join("%s / tool | " % h for h in hoists))
+    lines.append("| --- | --- | --- | --- | %s--- | ---: | ---: |" % ("---: | " * len(hoists)))
+    blank = "| " * len(hoists)
     sums = {}
     for app in apps:
         for sc, sc_name in SCENARIOS:
-            h = summary(runs.get((app, sc, "hoist"), []))
+            hs = [summary(runs.get((app, sc, h), [])) for h in hoists]
             for tool, tool_name in TOOLS:
                 rs = runs.get((app, sc, tool), [])
                 s = summary(rs)
-                sums[(app, sc, tool)] = s
                 if not rs:
                     continue
+                sums[(app, sc, tool)] = s
+                if s is None and all(r["status"] == "noqemu" for r in rs):
+                    sums[(app, sc, tool)] = NOQEMU
+                    lines.append("| %s | %s | %s | %s | %s| | |" % (
+                        app, sc_name, tool_name, NOQEMU, blank))
+                    continue
                 if s is None:
-                    lines.append("| %s | %s | %s | **failed** (%d of %d runs) | | | | |" % (
-                        app, sc_name, tool_name, len(rs), len(rs)))
+                    lines.append("| %s | %s | %s | **failed** (%d of %d runs) | %s| | |" % (
+                        app, sc_name, tool_name, len(rs), len(rs), blank))
                     continue
                 failed = "" if s["n"] == s["total"] else " **%d of %d runs failed**" % (
                     s["total"] - s["n"], s["total"])
-                ratio = "" if h is None else "%.2f" % (h["med"] / s["med"])
+                ratio = "".join("%s | " % ("" if h is None else "%.2f" % (h["med"] / s["med"]))
+                                for h in hs)
                 parts = [phases.get((app, sc, tool, ph)) for ph in ("build", "archive", "push")]
                 split = " + ".join("%.2f" % statistics.median(x) for x in parts) \
                     if all(parts) else "one command"
-                lines.append("| %s | %s | %s | %.2f s (%.2f–%.2f)%s | %s | %s | %s | %s in %d blobs |" % (
+                lines.append("| %s | %s | %s | %.2f s (%.2f–%.2f)%s | %s%s | %s | %s in %d blobs |" % (
                     app, sc_name, tool_name, s["med"], s["lo"], s["hi"], failed, ratio, split,
                     human(s["kb"] * 1024).replace("kB", "kB"), human(s["bytes"]), s["blobs"]))
     lines.append("")
@@ -395,7 +406,7 @@ def chart(apps, sums):
         x += 30 + 7 * len(name)
     for i, app in enumerate(apps):
         top = 50 + i * (ph + mt + mb) + mt
-        vals = [s["hi"] for (a, _, _), s in sums.items() if a == app and s]
+        vals = [s["hi"] for (a, _, _), s in sums.items() if a == app and isinstance(s, dict)]
         vmax = max(vals) if vals else 1.0
         step = nice_step(vmax)
         vmax = step * (int(vmax / step) + 1)
@@ -411,18 +422,20 @@ def chart(apps, sums):
             v += step
         out.append('<line x1="%d" x2="%d" y1="%d" y2="%d" stroke="black"/>' % (
             ml, ml + pw, top + ph, top + ph))
+        tools = [t for t in TOOLS if any(k[0] == app and k[2] == t[0] for k in sums)]
         gw = pw / len(SCENARIOS)
-        bw = gw / (len(TOOLS) + 1.5)
+        bw = gw / (len(tools) + 1.5)
         for j, (sc, sc_name) in enumerate(SCENARIOS):
             gx = ml + j * gw + bw * 0.75
             out.append('<text x="%.1f" y="%d" text-anchor="middle">%s</text>' % (
                 ml + j * gw + gw / 2, top + ph + 18, esc(sc_name)))
-            for k, (tool, _) in enumerate(TOOLS):
+            for k, (tool, _) in enumerate(tools):
                 s = sums.get((app, sc, tool))
                 bx = gx + k * bw
-                if not s:
-                    out.append('<text x="%.1f" y="%d" text-anchor="middle" fill="red">'
-                               'failed</text>' % (bx + bw / 2, top + ph - 4))
+                if not isinstance(s, dict):
+                    out.append('<text x="%.1f" y="%d" text-anchor="middle" fill="red" '
+                               'font-size="9">%s</text>' % (
+                                   bx + bw / 2, top + ph - 4, "no QEMU" if s else "failed"))
                     continue
                 h = s["med"] / vmax * ph
                 out.append('<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s">'
