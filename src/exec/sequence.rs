@@ -143,9 +143,51 @@ fn facts_of(store: &Store, ground: &Ground) -> Result<Facts, BuildError> {
     facts::read_facts_cached::<BuildError>(store, &stack, &ground.layers, &mut || Ok(()))
 }
 
-/// What `paths` are in `ground`, cached by the ground's layers.
+/// What `paths` are in `ground`, kept in the store by the ground's layers
+/// (content-addressed, so the answer never goes stale): a rebuild reads
+/// no layer to know where a COPY lands.
 fn kinds(store: &Store, ground: &Ground, paths: &[String]) -> Result<Vec<PathKind>, BuildError> {
-    Ok(facts::path_kinds(store, &ground.layers, paths)?)
+    const KIND: &str = "path-kinds";
+    let key = Digest::of(format!("{}\n{}", ground.key(), paths.join("\n")).as_bytes())
+        .hex()
+        .to_owned();
+    let decode = |t: &str| -> Option<PathKind> {
+        let mut f = t.split(' ');
+        match f.next()? {
+            "absent" => Some(PathKind::Absent),
+            "other" => Some(PathKind::Other),
+            "dir" => {
+                let mut n = || f.next()?.parse::<u32>().ok();
+                let (mode, uid, gid) = (n()?, n()?, n()?);
+                Some(PathKind::Dir(EntryMeta {
+                    mode,
+                    uid: uid.into(),
+                    gid: gid.into(),
+                }))
+            }
+            _ => None,
+        }
+    };
+    if let Some(bytes) = store.get_key(KIND, &key)? {
+        let got: Option<Vec<PathKind>> = String::from_utf8_lossy(&bytes)
+            .lines()
+            .map(decode)
+            .collect();
+        if let Some(k) = got.filter(|k| k.len() == paths.len()) {
+            return Ok(k);
+        }
+    }
+    let k = facts::path_kinds(store, &ground.layers, paths)?;
+    let text: Vec<String> = k
+        .iter()
+        .map(|k| match k {
+            PathKind::Absent => "absent".to_owned(),
+            PathKind::Other => "other".to_owned(),
+            PathKind::Dir(m) => format!("dir {} {} {}", m.mode, m.uid, m.gid),
+        })
+        .collect();
+    store.put_key(KIND, &key, text.join("\n").as_bytes())?;
+    Ok(k)
 }
 
 /// `USER` as ids: `name[:group]` looked up in the image's passwd and
@@ -469,13 +511,16 @@ fn run_stage(
         mode.say((index, j), format!("reuse ({}; in the cache)", how(step)));
         report(Event::Stage {
             stage: stage.name.clone(),
-            what: what.clone(),
+            what,
             digest: layer.descriptor.digest.clone(),
             reused,
         });
         ground = ground.with(&layer.descriptor);
+        // The image's history says what the step is, the same whether
+        // the layer was made or reused, so the config (and the digest)
+        // does not depend on the cache.
         layers.push(LayerSummary {
-            what,
+            what: history(stage, step),
             layer,
             kind,
             reused,
@@ -538,6 +583,17 @@ fn native_run(
     )? {
         crate::exec::steps::paths::PathsLayer::Native(l) => Ok(Some(l)),
         crate::exec::steps::paths::PathsLayer::Sandbox { .. } => Ok(None),
+    }
+}
+
+/// A step's line in the image's history.
+fn history(stage: &Stage, step: &Step) -> String {
+    match step {
+        Step::Run(r) => format!("RUN {}", crate::exec::stage::sandbox_step(stage, r).shown()),
+        Step::Place(p) => format!("COPY {} -> {}", p.sources.join(" "), p.dest),
+        Step::Mkdir(m) => format!("WORKDIR {}", m.path),
+        Step::Install(i) => format!("RUN {} (hoist: native)", i.command),
+        other => other.kind().to_owned(),
     }
 }
 

@@ -178,6 +178,22 @@ fn web_dockerfile_prod_and_dev_targets() {
             .contains("RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund (hoist: native, no npm ran)"),
         "npm ci was not done natively:\n{report}"
     );
+    // A rebuild reuses every step and gives the same image: the history
+    // does not depend on the cache.
+    let digest = |r: &str| {
+        r.lines()
+            .find(|l| l.starts_with("sha256:"))
+            .map(str::to_owned)
+    };
+    let (again, _) = build(
+        &env,
+        "web",
+        tag,
+        &["--build-arg", &node, "--build-arg", &build_image],
+    );
+    assert!(!again.contains("(built)"), "a step ran again:\n{again}");
+    assert_eq!(digest(&report), digest(&again), "{report}\n{again}");
+    assert!(digest(&report).is_some());
     let _loaded = Loaded::load(&archive, tag);
     let cfg = raw_config(&env, &env.path("web.oci.tar"));
     assert_eq!(cfg["config"]["User"], "1001:1001", "USER nextjs, as ids");
