@@ -18,6 +18,7 @@ use crate::digest::Digest;
 use crate::exec::steps::place;
 use crate::exec::{BuildError, BuildOptions, BuildResult, Event, LayerKind, LayerSummary};
 use crate::facts::{self, Facts, PathKind};
+use crate::graph::native::NativeRun;
 use crate::graph::spec::{InstallSpec, MkdirSpec, PlaceFrom, PlaceSpec, StageBase};
 use crate::graph::{Stage, Step};
 use crate::image::{media, to_json, Descriptor, ImageConfig, Manifest, Platform};
@@ -439,8 +440,8 @@ fn run_stage(
                 let key = Digest::of(chain.as_bytes()).hex().to_owned();
                 let mut natively = false;
                 mode.obtain(store, "run-layer", &key, || {
-                    if let Some(line) = &r.native {
-                        if let Some(l) = native_run(opts, store, &ground, line, r)? {
+                    if let Some(native) = &r.native {
+                        if let Some(l) = native_run(opts, store, &ground, native, r)? {
                             natively = true;
                             return Ok(l);
                         }
@@ -541,48 +542,31 @@ fn native_run(
     opts: &BuildOptions,
     store: &Store,
     ground: &Ground,
-    line: &str,
+    native: &NativeRun,
     r: &crate::graph::spec::RunSpec,
 ) -> Result<Option<Layer>, BuildError> {
-    use crate::frontend::dockerfile::native::{self, NativeOp};
-    let cmd = crate::frontend::dockerfile::instructions::CommandLine {
-        args: vec![line.to_owned()],
-        shell: true,
-        heredocs: Vec::new(),
-    };
-    let Some(ops) = native::recognise(&cmd, &r.env) else {
-        return Ok(None);
-    };
-    if ops.iter().all(|o| matches!(o, NativeOp::Account(_))) {
-        let accounts: Option<Vec<_>> = ops
-            .iter()
-            .map(|o| match o {
-                NativeOp::Account(argv) => crate::frontend::dockerfile::accounts::parse(argv),
-                _ => None,
-            })
-            .collect();
-        let Some(accounts) = accounts else {
-            return Ok(None);
-        };
-        return crate::exec::steps::accounts::accounts_layer(
+    match native {
+        NativeRun::Accounts(ops) => crate::exec::steps::accounts::accounts_layer(
             store,
             ground,
-            &accounts,
+            ops,
             opts.compression,
             opts.epoch,
-        );
-    }
-    let workdir = r.workdir.as_deref().unwrap_or("/");
-    match crate::exec::steps::paths::paths_layer(
-        store,
-        ground,
-        &ops,
-        workdir,
-        opts.compression,
-        opts.epoch,
-    )? {
-        crate::exec::steps::paths::PathsLayer::Native(l) => Ok(Some(l)),
-        crate::exec::steps::paths::PathsLayer::Sandbox { .. } => Ok(None),
+        ),
+        NativeRun::Paths(ops) => {
+            let workdir = r.workdir.as_deref().unwrap_or("/");
+            match crate::exec::steps::paths::paths_layer(
+                store,
+                ground,
+                ops,
+                workdir,
+                opts.compression,
+                opts.epoch,
+            )? {
+                crate::exec::steps::paths::PathsLayer::Native(l) => Ok(Some(l)),
+                crate::exec::steps::paths::PathsLayer::Sandbox { .. } => Ok(None),
+            }
+        }
     }
 }
 

@@ -12,6 +12,7 @@
 
 pub mod config;
 pub mod dump;
+pub mod native;
 pub mod spec;
 
 use std::collections::BTreeMap;

@@ -53,10 +53,9 @@ pub struct RunSpec {
     /// How long the step may run before it is killed.
     pub timeout: Option<std::time::Duration>,
     /// A Dockerfile line hoist may do natively (only account tools, or
-    /// only mkdir/chown/chmod): the shell line, recognised again by the
-    /// executor, which runs the step in the sandbox when the native result
-    /// would not be exactly the command's.
-    pub native: Option<String>,
+    /// only mkdir/chown/chmod); the executor runs it in the sandbox when
+    /// the native result would not be exactly the command's.
+    pub native: Option<crate::graph::native::NativeRun>,
 }
 
 /// Where a stage starts.

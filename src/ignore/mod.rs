@@ -527,3 +527,9 @@ fn ancestors(dir: &str) -> impl Iterator<Item = &str> {
 
 #[cfg(test)]
 mod tests;
+
+/// Whether `name` (one path part) matches the glob `pat` (`*`, `?`,
+/// `[...]`), as Go's `filepath.Match` and so docker's COPY sources.
+pub fn glob_match(pat: &str, name: &str) -> bool {
+    IgnoreRules::parse(pat.as_bytes()).is_ok_and(|r| r.is_excluded(name))
+}

@@ -43,7 +43,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use crate::exec::BuildError;
-use crate::frontend::dockerfile::native::{ModeSpec, NativeOp, UMASK};
+use crate::graph::native::{ModeSpec, NativeOp, UMASK};
 use crate::layer::{Compression, EntryMeta, ImagePath, Layer, LayerWriter};
 use crate::sandbox::rootfs::Owner;
 use crate::sandbox::Ground;

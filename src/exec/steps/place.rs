@@ -109,7 +109,7 @@ fn matches(pattern: &str, rel: &str) -> bool {
         && pp
             .iter()
             .zip(&rp)
-            .all(|(p, r)| crate::frontend::dockerfile::lower::glob_match(p, r))
+            .all(|(p, r)| crate::ignore::glob_match(p, r))
 }
 
 /// A source as a clean relative path (`""` is the root).

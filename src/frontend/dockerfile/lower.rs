@@ -21,6 +21,7 @@ use super::instructions::{Add, Command, CommandLine, Copy, Health, Instruction, 
 use super::native::{self, NativeOp};
 use super::DockerfileError;
 use crate::graph::config::ConfigSettings;
+use crate::graph::native::NativeRun;
 use crate::graph::spec::{
     DepsKind, InstallSpec, MkdirSpec, PlaceFrom, PlaceSpec, RunSpec, StageBase,
 };
@@ -471,8 +472,17 @@ fn lower_run(run: &Run, st: &State, _inputs: &LowerInputs, at: &str) -> Result<S
                     NativeOp::Mkdir { .. } | NativeOp::Chown { .. } | NativeOp::Chmod { .. }
                 )
             });
-            if (accounts || paths) && mounts.is_empty() {
-                native_line = Some(cmd.args.join(" "));
+            if mounts.is_empty() && accounts {
+                native_line = ops
+                    .iter()
+                    .map(|o| match o {
+                        NativeOp::Account(argv) => super::accounts::parse(argv),
+                        _ => None,
+                    })
+                    .collect::<Option<Vec<_>>>()
+                    .map(NativeRun::Accounts);
+            } else if mounts.is_empty() && paths {
+                native_line = Some(NativeRun::Paths(ops));
             }
         }
     }
@@ -706,7 +716,7 @@ fn remember_copied(st: &mut State, sources: &[String], dest: &str) {
 
 /// Shell-style glob match of one path part (`*`, `?`, `[...]`).
 pub fn glob_match(pat: &str, name: &str) -> bool {
-    crate::ignore::IgnoreRules::parse(pat.as_bytes()).is_ok_and(|r| r.is_excluded(name))
+    crate::ignore::glob_match(pat, name)
 }
 
 #[cfg(test)]

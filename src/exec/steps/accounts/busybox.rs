@@ -12,7 +12,7 @@
 //! the user to `-G`'s group; `nogroup` for system users), makes the home
 //! (02755, the user's) and, with no `/etc/skel`, copies nothing.
 
-use crate::frontend::dockerfile::accounts::{Action, NewGroup, NewUser};
+use crate::graph::native::{Action, NewGroup, NewUser};
 
 use super::db::{self, Lines};
 use super::shadow::write_db;

@@ -11,7 +11,7 @@
 //! Only the built-in configuration is modelled: an `/etc/adduser.conf`
 //! with any setting, or an `adduser.local` hook, is not.
 
-use crate::frontend::dockerfile::accounts::{Action, NewGroup, NewUser};
+use crate::graph::native::{Action, NewGroup, NewUser};
 
 use super::db::{self, Defs};
 use super::shadow::{copy_skel, make_parents, Shadow};

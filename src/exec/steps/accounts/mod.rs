@@ -48,7 +48,7 @@ use std::collections::HashMap;
 use std::fs;
 
 use crate::exec::BuildError;
-use crate::frontend::dockerfile::accounts::{AccountOp, Flavour, Program};
+use crate::graph::native::{AccountOp, Flavour, Program};
 use crate::layer::{Compression, EntryMeta, ImagePath, Layer, LayerWriter};
 use crate::sandbox::Ground;
 use crate::store::Store;

@@ -8,7 +8,7 @@
 //! below the lowest system id in use (from `SYS_*_MAX` down), any other
 //! the lowest free one above the highest in use.
 
-use crate::frontend::dockerfile::accounts::{Action, NewGroup, NewUser};
+use crate::graph::native::{Action, NewGroup, NewUser};
 
 use super::db::{self, Defs, Lines};
 use super::tree::{Kind, Node, Odd, Tree};
