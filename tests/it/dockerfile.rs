@@ -270,9 +270,9 @@ fn dockerfile_errors_name_the_line() {
             "Dockerfile:2:1: ADD https://example.com/x.tgz: hoist does not fetch URLs",
         ),
         (
-            "FROM alpine\nRUN --mount=type=secret,id=tok cat /run/secrets/tok\n",
+            "FROM alpine\nRUN --mount=type=ssh git clone git@example.com:x\n",
             &[],
-            "Dockerfile:2:1: RUN --mount=type=secret: hoist's sandbox has no mounts yet",
+            "Dockerfile:2:1: RUN --mount=type=ssh: not supported yet",
         ),
     ];
     for (text, extra, want) in cases {
@@ -453,4 +453,230 @@ fn web_dockerfile_matches_docker_build() {
         "hoist-df-node:base",
         "hoist-df-node-npm:base",
     ]);
+}
+
+/// Every layer of the image archive `archive`, decompressed, with its
+/// entry list (as GNU tar lists it).
+fn layers_of(env: &Env, archive: &Path) -> Vec<(Vec<u8>, Vec<String>)> {
+    let dir = unpacked(env, archive);
+    let manifest = json(&dir.join("manifest.json"));
+    manifest["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            let blob = dir.join(l["digest"].as_str().unwrap().trim_start_matches("sha256:"));
+            let bytes = std::process::Command::new("gzip")
+                .args(["-dc", blob.to_str().unwrap()])
+                .output()
+                .unwrap()
+                .stdout;
+            let listed = run("tar", &["-tzf", blob.to_str().unwrap()]);
+            let names = listed
+                .ok()
+                .lines()
+                .map(|l| l.trim_start_matches("./").trim_end_matches('/').to_owned())
+                .collect();
+            (bytes, names)
+        })
+        .collect()
+}
+
+/// The content of `path` in the topmost layer of `archive` that has it.
+fn file_in(env: &Env, archive: &Path, path: &str) -> Option<String> {
+    let dir = unpacked(env, archive);
+    let manifest = json(&dir.join("manifest.json"));
+    manifest["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .find_map(|l| {
+            let blob = dir.join(l["digest"].as_str().unwrap().trim_start_matches("sha256:"));
+            let listed = run("tar", &["-tzf", blob.to_str().unwrap()]);
+            let name = listed
+                .ok()
+                .lines()
+                .find(|n| n.trim_start_matches("./") == path)?
+                .to_owned();
+            Some(
+                run("tar", &["-xzOf", blob.to_str().unwrap(), &name])
+                    .ok()
+                    .to_owned(),
+            )
+        })
+}
+
+/// Builds the Dockerfile `text` in `ctx` on busybox into `out`, with
+/// `extra` flags.
+fn build_on_busybox(env: &Env, ctx: &Path, text: &str, out: &Path, extra: &[&str]) -> Run {
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        format!("ARG BASE\nFROM ${{BASE}} AS first\n{text}"),
+    )
+    .unwrap();
+    let base_arg = format!("BASE=oci-archive:{}", base("busybox.oci.tar").display());
+    let o = format!("oci-archive:{}", out.display());
+    let file = ctx.join("Dockerfile");
+    let mut a = vec![
+        "build",
+        "-f",
+        file.to_str().unwrap(),
+        ctx.to_str().unwrap(),
+        "--build-arg",
+        &base_arg,
+        "--output",
+        &o,
+    ];
+    a.extend(extra);
+    env.hoist(&a)
+}
+
+/// RUN --mount=type=cache: the folder outlives the build (a rerun step
+/// sees what the last run left), is counted by `hoist cache du` and
+/// removed by `hoist cache prune --all`, and nothing of it is in a layer.
+#[test]
+fn run_cache_mount_persists_between_builds() {
+    let env = Env::new();
+    let ctx = env.path("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    let out = env.path("out.tar");
+    let text = "COPY v.txt /v.txt\nRUN --mount=type=cache,target=/root/.cache sh -c 'echo x >> /root/.cache/log; wc -l < /root/.cache/log > /count'\n";
+    for (round, want) in [("1", "1"), ("2", "2")] {
+        std::fs::write(ctx.join("v.txt"), round).unwrap();
+        build_on_busybox(&env, &ctx, text, &out, &[]).ok();
+        let count = file_in(&env, &out, "count").expect("the step wrote /count");
+        assert_eq!(count.trim(), want, "round {round}");
+    }
+    for (_, names) in layers_of(&env, &out) {
+        assert!(
+            !names.iter().any(|n| n.starts_with("root/.cache")),
+            "the cache mount is in a layer: {names:?}"
+        );
+    }
+    let folders: Vec<_> = std::fs::read_dir(env.path("cache/mounts/cache"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().is_dir())
+        .collect();
+    assert_eq!(folders.len(), 1, "one folder for the id /root/.cache");
+    let log = std::fs::read_to_string(folders[0].path().join("log")).unwrap();
+    assert_eq!(log, "x\nx\n");
+    let du = env.hoist(&["cache", "du"]);
+    assert!(
+        du.ok().lines().any(|l| l.starts_with("mounts ")),
+        "{}",
+        du.stdout
+    );
+    env.hoist(&["cache", "prune", "--all"]).ok();
+    assert!(
+        !folders[0].path().exists(),
+        "prune --all removes the cache folder"
+    );
+}
+
+/// RUN --mount=type=secret: readable in the step (as a file and as a
+/// variable), in no layer; a required secret not given is an error naming
+/// the flag.
+#[test]
+fn run_secret_mount_stays_out_of_layers() {
+    let env = Env::new();
+    let ctx = env.path("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    let secret = env.path("tok.txt");
+    std::fs::write(&secret, "s3cr3t-value-42").unwrap();
+    let out = env.path("out.tar");
+    let text = "RUN --mount=type=secret,id=tok --mount=type=secret,id=tok,env=TOK sh -c 'test \"$(cat /run/secrets/tok)\" = s3cr3t-value-42 && test \"$TOK\" = s3cr3t-value-42 && echo ok > /seen'\n";
+    let src = format!("id=tok,src={}", secret.display());
+    build_on_busybox(&env, &ctx, text, &out, &["--secret", &src]).ok();
+    assert_eq!(
+        file_in(&env, &out, "seen").as_deref().map(str::trim),
+        Some("ok")
+    );
+    for (bytes, names) in layers_of(&env, &out) {
+        assert!(
+            !names.iter().any(|n| n.starts_with("run/secrets")),
+            "the secret's mount point is in a layer: {names:?}"
+        );
+        assert!(
+            !bytes.windows(15).any(|w| w == b"s3cr3t-value-42"),
+            "the secret's value is in a layer"
+        );
+    }
+    // From an environment variable of hoist's.
+    let r = env.hoist_with(
+        &[
+            "build",
+            "-f",
+            ctx.join("Dockerfile").to_str().unwrap(),
+            ctx.to_str().unwrap(),
+            "--build-arg",
+            &format!("BASE=oci-archive:{}", base("busybox.oci.tar").display()),
+            "--output",
+            &format!("oci-archive:{}", out.display()),
+            "--secret",
+            "id=tok,env=HOIST_TEST_TOK",
+            "--no-cache",
+        ],
+        &[("HOIST_TEST_TOK", "s3cr3t-value-42")],
+    );
+    r.ok();
+    std::fs::remove_file(&out).unwrap();
+    build_on_busybox(
+        &env,
+        &ctx,
+        "RUN --mount=type=secret,id=missing,required=true cat /run/secrets/missing\n",
+        &out,
+        &[],
+    )
+    .fails_with("RUN --mount=type=secret,id=missing: the secret `missing` is required and was not given; pass it with `hoist build --secret id=missing,src=FILE`");
+    assert!(!out.exists());
+}
+
+/// RUN --mount=type=bind of the context (what .dockerignore lets
+/// through, read-only) and of another stage, and a tmpfs: read by the
+/// step, in no layer.
+#[test]
+fn run_bind_mounts_of_context_and_stage() {
+    let env = Env::new();
+    let ctx = env.path("ctx");
+    std::fs::create_dir_all(ctx.join("sub")).unwrap();
+    std::fs::write(ctx.join("sub/data.txt"), "from the context\n").unwrap();
+    std::fs::write(ctx.join("private.env"), "nope\n").unwrap();
+    std::fs::write(ctx.join(".dockerignore"), "private.env\n").unwrap();
+    let out = env.path("out.tar");
+    let text = "RUN mkdir -p /out && echo built > /out/artifact\n\
+FROM ${BASE}\n\
+RUN --mount=type=bind,source=.,target=/src --mount=type=bind,from=first,source=/out,target=/mnt/out --mount=type=tmpfs,target=/scratch sh -c 'cat /src/sub/data.txt > /got; ls -a /src > /listing; cat /mnt/out/artifact > /artifact; echo t > /scratch/t; if touch /src/new 2>/dev/null; then echo writable > /rw; fi'\n";
+    build_on_busybox(&env, &ctx, text, &out, &[]).ok();
+    assert_eq!(
+        file_in(&env, &out, "got").as_deref(),
+        Some("from the context\n")
+    );
+    let listing = file_in(&env, &out, "listing").unwrap();
+    assert!(
+        listing.contains("sub") && !listing.contains("private.env"),
+        "{listing}"
+    );
+    assert_eq!(file_in(&env, &out, "artifact").as_deref(), Some("built\n"));
+    assert_eq!(
+        file_in(&env, &out, "rw"),
+        None,
+        "the context bind is read-only"
+    );
+    for (_, names) in layers_of(&env, &out) {
+        for n in &names {
+            assert!(
+                !(n == "src"
+                    || n.starts_with("src/")
+                    || n.starts_with("mnt/out")
+                    || n.starts_with("scratch")),
+                "a mount is in a layer: {n}"
+            );
+        }
+    }
+    // A change to the bound files reruns the step.
+    std::fs::write(ctx.join("sub/data.txt"), "changed\n").unwrap();
+    build_on_busybox(&env, &ctx, text, &out, &[]).ok();
+    assert_eq!(file_in(&env, &out, "got").as_deref(), Some("changed\n"));
 }

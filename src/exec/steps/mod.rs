@@ -9,6 +9,7 @@ pub mod config;
 pub mod context;
 pub mod copy;
 pub mod host;
+pub mod mounts;
 pub mod place;
 pub mod run;
 pub mod user;

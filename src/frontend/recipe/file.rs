@@ -892,6 +892,7 @@ impl Cx<'_> {
             workdir,
             user,
             timeout,
+            mounts: Vec::new(),
         })
     }
 
