@@ -145,3 +145,33 @@ pub struct AppOptions {
     /// stages.
     pub none_from_context: bool,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_flags() {
+        let file = |p: &str| SecretSource::File(PathBuf::from(p));
+        let env = |v: &str| SecretSource::Env(v.to_owned());
+        let cases: &[(&str, Result<(&str, SecretSource), &str>)] = &[
+            ("id=tok,src=/run/tok", Ok(("tok", file("/run/tok")))),
+            ("id=tok,source=t.txt", Ok(("tok", file("t.txt")))),
+            ("type=env,id=tok,env=GH_TOKEN", Ok(("tok", env("GH_TOKEN")))),
+            ("id=GH_TOKEN", Ok(("GH_TOKEN", env("GH_TOKEN")))),
+            ("src=/x", Err("it needs an id")),
+            ("id=a,src=/x,env=Y", Err("give src or env, not both")),
+            ("id=a,path=/x", Err("unknown key `path`")),
+            ("tok", Err("`tok` is not KEY=VALUE")),
+        ];
+        for (s, want) in cases {
+            match (SecretSource::parse(s), want) {
+                (Ok((id, src)), Ok((wid, wsrc))) => {
+                    assert_eq!((id.as_str(), &src), (*wid, wsrc), "{s}")
+                }
+                (Err(e), Err(w)) => assert!(e.contains(w), "{s}: {e}"),
+                (got, _) => panic!("{s}: {got:?}"),
+            }
+        }
+    }
+}
