@@ -150,11 +150,14 @@ pub struct AppOptions {
 mod tests {
     use super::*;
 
+    /// (flag, the id and source, or the error)
+    type Case<'a> = (&'a str, Result<(&'a str, SecretSource), &'a str>);
+
     #[test]
     fn secret_flags() {
         let file = |p: &str| SecretSource::File(PathBuf::from(p));
         let env = |v: &str| SecretSource::Env(v.to_owned());
-        let cases: &[(&str, Result<(&str, SecretSource), &str>)] = &[
+        let cases: &[Case] = &[
             ("id=tok,src=/run/tok", Ok(("tok", file("/run/tok")))),
             ("id=tok,source=t.txt", Ok(("tok", file("t.txt")))),
             ("type=env,id=tok,env=GH_TOKEN", Ok(("tok", env("GH_TOKEN")))),
