@@ -693,10 +693,12 @@ pub fn prune(
     let plan = inv.plan_prune(policy, now);
     for &i in &plan.entries {
         let e = &inv.entries[i];
-        remove_file(&store.root().join("keys").join(&e.kind).join(&e.name))?;
+        // A cache folder first: one that cannot be removed keeps its
+        // entry, so it is still counted and found.
         if e.kind == super::mounts::CACHE_MOUNT_KIND {
             super::mounts::remove_cache(store.root(), &e.name)?;
         }
+        remove_file(&store.root().join("keys").join(&e.kind).join(&e.name))?;
     }
     for d in &plan.blobs {
         remove_file(&store.blob_path(d))?;
