@@ -33,6 +33,9 @@ pub struct BuildArgs {
     /// A Dockerfile build arg, KEY=VALUE (repeatable); KEY alone takes the environment's value.
     #[arg(long = "build-arg", value_name = "KEY=VALUE")]
     pub build_args: Vec<String>,
+    /// A secret for Dockerfile `RUN --mount=type=secret` steps: id=ID,src=FILE or id=ID,env=VARIABLE (repeatable); never written to a layer.
+    #[arg(long = "secret", value_name = "id=ID,src=FILE")]
+    pub secrets: Vec<String>,
     /// Start from a stock recipe: node, nextjs-standalone, python or static.
     #[arg(long)]
     pub recipe: Option<String>,
@@ -281,6 +284,9 @@ pub(super) fn run(a: BuildArgs, out: &Renderer) -> Result<()> {
     }
     if !a.build_args.is_empty() {
         bail!("--build-arg is for Dockerfile builds: name the Dockerfile with -f Dockerfile");
+    }
+    if !a.secrets.is_empty() {
+        bail!("--secret is for Dockerfile builds (RUN --mount=type=secret): name the Dockerfile with -f Dockerfile");
     }
     let overrides = Overrides {
         recipe: a.recipe.clone(),
@@ -627,6 +633,12 @@ fn run_dockerfile(a: &BuildArgs, file: &Path, context: &Path, out: &Renderer) ->
             .transpose()
             .map_err(anyhow::Error::msg)?
             .unwrap_or_default(),
+        secrets: a
+            .secrets
+            .iter()
+            .map(|s| hoist::exec::SecretSource::parse(s))
+            .collect::<Result<_, _>>()
+            .map_err(anyhow::Error::msg)?,
     };
     let run = dockerfile_run(a)?;
     let store = Store::open_default()?;

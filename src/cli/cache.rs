@@ -12,7 +12,7 @@ use super::show;
 pub enum CacheCommand {
     /// List the store's entries: category, kind, size of what each keeps, last use.
     Ls(CacheShowArgs),
-    /// Total size by category (bases, packages, deps, layers, images, metadata).
+    /// Total size by category (bases, packages, deps, layers, images, mounts, metadata).
     Du(CacheShowArgs),
     /// Remove entries by age or size budget, then every blob nothing needs.
     Prune(PruneArgs),

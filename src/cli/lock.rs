@@ -74,6 +74,7 @@ pub(super) fn run(a: LockArgs, out: &Renderer) -> Result<()> {
                 },
                 stage_layers: Vec::new(),
                 frontend_files: Vec::new(),
+                secrets: Vec::new(),
             };
             (opts, platforms)
         }

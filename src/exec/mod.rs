@@ -35,7 +35,7 @@ pub use assemble::{build_platforms, MultiResult};
 pub use build::{build, BuildResult};
 pub use error::BuildError;
 pub use event::{Event, LayerKind, LayerSummary};
-pub use options::{AppOptions, BuildOptions, RunSettings};
+pub use options::{AppOptions, BuildOptions, RunSettings, SecretSource};
 
 use std::collections::{BTreeMap, BTreeSet};
 

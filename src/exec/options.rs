@@ -57,6 +57,53 @@ pub struct BuildOptions {
     /// Context files the frontend reads itself (hoist.toml): no stage
     /// sees them, so editing the recipe reruns nothing.
     pub frontend_files: Vec<String>,
+    /// `--secret id=ID,src=FILE|env=VAR`: what `RUN --mount=type=secret`
+    /// reads, by id.
+    pub secrets: Vec<(String, SecretSource)>,
+}
+
+/// Where a build secret comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretSource {
+    /// A file on the host (`src=PATH`).
+    File(PathBuf),
+    /// An environment variable of hoist's (`env=VAR`).
+    Env(String),
+}
+
+impl SecretSource {
+    /// Parses a `--secret` value: `id=ID` with `src=PATH` (also `source=`)
+    /// or `env=VAR`; `type=file|env` is accepted. With neither, the
+    /// variable named like the id, as buildx reads it.
+    pub fn parse(s: &str) -> Result<(String, SecretSource), String> {
+        let (mut id, mut src, mut env) = (None, None, None);
+        for field in s.split(',') {
+            let (k, v) = field.split_once('=').ok_or_else(|| {
+                format!("--secret {s}: `{field}` is not KEY=VALUE; write id=ID,src=FILE or id=ID,env=VARIABLE")
+            })?;
+            match k.trim() {
+                "id" => id = Some(v.to_owned()),
+                "src" | "source" => src = Some(v.to_owned()),
+                "env" => env = Some(v.to_owned()),
+                "type" if v == "file" || v == "env" => {}
+                other => {
+                    return Err(format!(
+                        "--secret {s}: unknown key `{other}`; use id, src (or source) or env"
+                    ))
+                }
+            }
+        }
+        let id = id.filter(|i| !i.is_empty()).ok_or_else(|| {
+            format!("--secret {s}: it needs an id: write id=ID,src=FILE or id=ID,env=VARIABLE")
+        })?;
+        let source = match (src, env) {
+            (Some(_), Some(_)) => return Err(format!("--secret {s}: give src or env, not both")),
+            (Some(p), None) => SecretSource::File(PathBuf::from(p)),
+            (None, Some(v)) => SecretSource::Env(v),
+            (None, None) => SecretSource::Env(id.clone()),
+        };
+        Ok((id, source))
+    }
 }
 
 /// What a build needs beyond its recipe: the command line's settings that
@@ -97,4 +144,37 @@ pub struct AppOptions {
     /// No app layer from the context: the recipe's copies all come from
     /// stages.
     pub none_from_context: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// (flag, the id and source, or the error)
+    type Case<'a> = (&'a str, Result<(&'a str, SecretSource), &'a str>);
+
+    #[test]
+    fn secret_flags() {
+        let file = |p: &str| SecretSource::File(PathBuf::from(p));
+        let env = |v: &str| SecretSource::Env(v.to_owned());
+        let cases: &[Case] = &[
+            ("id=tok,src=/run/tok", Ok(("tok", file("/run/tok")))),
+            ("id=tok,source=t.txt", Ok(("tok", file("t.txt")))),
+            ("type=env,id=tok,env=GH_TOKEN", Ok(("tok", env("GH_TOKEN")))),
+            ("id=GH_TOKEN", Ok(("GH_TOKEN", env("GH_TOKEN")))),
+            ("src=/x", Err("it needs an id")),
+            ("id=a,src=/x,env=Y", Err("give src or env, not both")),
+            ("id=a,path=/x", Err("unknown key `path`")),
+            ("tok", Err("`tok` is not KEY=VALUE")),
+        ];
+        for (s, want) in cases {
+            match (SecretSource::parse(s), want) {
+                (Ok((id, src)), Ok((wid, wsrc))) => {
+                    assert_eq!((id.as_str(), &src), (*wid, wsrc), "{s}")
+                }
+                (Err(e), Err(w)) => assert!(e.contains(w), "{s}: {e}"),
+                (got, _) => panic!("{s}: {got:?}"),
+            }
+        }
+    }
 }

@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 
 use crate::deps::{self, DepsOptions};
 use crate::digest::Digest;
-use crate::exec::steps::place;
+use crate::exec::steps::{mounts, place};
 use crate::exec::{BuildError, BuildOptions, BuildResult, Event, LayerKind, LayerSummary};
 use crate::facts::{self, Facts, PathKind};
 use crate::graph::native::NativeRun;
@@ -435,8 +435,43 @@ fn run_stage(
         }
         let made: Option<(Layer, String, bool, LayerKind)> = match step {
             Step::Run(r) => {
-                let s = crate::exec::stage::sandbox_step(stage, r);
+                let mut s = crate::exec::stage::sandbox_step(stage, r);
+                // RUN --mount: binds of the context, a stage or an image,
+                // cache folders, secrets (see exec::steps::mounts).
+                let at = format!("RUN {}", s.shown());
+                if let Some(b) = r.mounts.iter().find_map(|m| match &m.from {
+                    Some(PlaceFrom::Stage(b)) if mode.is_blind(b) => Some(b),
+                    _ => None,
+                }) {
+                    mode.say((index, j), format!("build (stage {b} is built)"));
+                    mode.blind(&stage.name);
+                    continue;
+                }
+                let mut tree = |f: &PlaceFrom| -> Result<mounts::Tree, BuildError> {
+                    match f {
+                        PlaceFrom::Stage(b) => built
+                            .get(b)
+                            .map(|b| (b.ground.clone(), b.key.clone()))
+                            .ok_or_else(|| {
+                                BuildError::Panicked(format!("stage {b} was not built"))
+                            }),
+                        PlaceFrom::Image(t) => {
+                            let root = load_root(opts, t, store, net)?;
+                            Ok((
+                                ground_of(&root, store),
+                                root.base.manifest_digest.to_string(),
+                            ))
+                        }
+                        PlaceFrom::Context => Err(BuildError::Panicked(
+                            "a bind of the context has no tree".into(),
+                        )),
+                    }
+                };
+                let mount_key = mounts::key(opts, &r.mounts, &mut tree, &at)?;
                 chain.push_str(&format!("run {}\n", s.key_text()));
+                if !mount_key.is_empty() {
+                    chain.push_str(&format!("mounts {mount_key}"));
+                }
                 let key = Digest::of(chain.as_bytes()).hex().to_owned();
                 let mut natively = false;
                 mode.obtain(store, "run-layer", &key, || {
@@ -446,6 +481,9 @@ fn run_stage(
                             return Ok(l);
                         }
                     }
+                    let held = mounts::resolve(opts, store, &r.mounts, &mut tree, &at)?;
+                    s.mounts = held.mounts.clone();
+                    s.secret_env = held.secret_env.clone();
                     crate::sandbox::run_step(store, &ground, &s, opts.compression, opts.epoch)
                         .map(|m| m.layer)
                         .map_err(|source| BuildError::StageStep {

@@ -116,6 +116,8 @@ pub fn sandbox_step(stage: &Stage, r: &crate::graph::spec::RunSpec) -> crate::sa
         workdir: Some(r.workdir.clone().unwrap_or_else(|| stage.workdir.clone())),
         user: r.user.clone().or_else(|| s.and_then(|s| s.user.clone())),
         timeout: r.timeout,
+        mounts: Vec::new(),
+        secret_env: Vec::new(),
     }
 }
 

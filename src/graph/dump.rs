@@ -9,7 +9,16 @@ use super::{Graph, Stage, Step};
 pub fn describe(step: &Step) -> String {
     match step {
         Step::Host(run) => format!("on the host: {}", shell_words::join(run)),
-        Step::Run(r) => shell_words::join(&r.command),
+        Step::Run(r) if r.mounts.is_empty() => shell_words::join(&r.command),
+        Step::Run(r) => format!(
+            "{} (with {})",
+            shell_words::join(&r.command),
+            r.mounts
+                .iter()
+                .map(mount_text)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
         Step::User(name) => name.clone(),
         Step::Deps(d) => format!(
             "{} {}",
@@ -99,6 +108,37 @@ pub fn render(
         }
     }
     t
+}
+
+/// A `RUN --mount` in a line: `cache /root/.cache`, `secret tok at
+/// /run/secrets/tok`, `bind stage build:/out at /mnt`.
+fn mount_text(m: &super::spec::RunMount) -> String {
+    use super::spec::{PlaceFrom, RunMountKind};
+    let target = m.target.as_deref().unwrap_or("");
+    match m.kind {
+        RunMountKind::Cache => match &m.id {
+            Some(id) if id != target => format!("cache {id} at {target}"),
+            _ => format!("cache {target}"),
+        },
+        RunMountKind::Tmpfs => format!("tmpfs {target}"),
+        RunMountKind::Secret => {
+            let id = m.id.clone().unwrap_or_default();
+            match (&m.env, &m.target) {
+                (Some(e), None) => format!("secret {id} as ${e}"),
+                _ => format!("secret {id} at {target}"),
+            }
+        }
+        RunMountKind::Bind => {
+            let src = m.source.as_deref().unwrap_or(".");
+            let from = match &m.from {
+                None | Some(PlaceFrom::Context) => "context ".to_owned(),
+                Some(PlaceFrom::Stage(s)) => format!("stage {s}:"),
+                Some(PlaceFrom::Image(t)) => format!("image {t}:"),
+            };
+            let rw = if m.readonly { "" } else { " (rw)" };
+            format!("bind {from}{src} at {target}{rw}")
+        }
+    }
 }
 
 #[cfg(test)]

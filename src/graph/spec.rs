@@ -43,7 +43,7 @@ pub struct CopyRule {
 
 /// A `[[run]]` step: a command run in the sandbox on top of the base,
 /// whose changes become a layer.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct RunSpec {
     pub command: Vec<String>,
     pub env: Vec<(String, String)>,
@@ -56,6 +56,85 @@ pub struct RunSpec {
     /// only mkdir/chown/chmod); the executor runs it in the sandbox when
     /// the native result would not be exactly the command's.
     pub native: Option<crate::graph::native::NativeRun>,
+    /// `RUN --mount=...`: what is mounted while the step runs (never part
+    /// of its layer).
+    pub mounts: Vec<RunMount>,
+}
+
+/// What a [`RunMount`] mounts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunMountKind {
+    /// A folder or file of the context, a stage or an image.
+    Bind,
+    /// A folder kept in the store between builds, by `id`.
+    Cache,
+    /// An empty in-memory folder.
+    Tmpfs,
+    /// A secret given to the build (`--secret id=...`), as a file or an
+    /// environment variable.
+    Secret,
+}
+
+/// How steps share a cache mount (BuildKit's `sharing`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CacheSharing {
+    /// Any number of steps at once.
+    #[default]
+    Shared,
+    /// A step that finds it in use gets a new, empty folder.
+    Private,
+    /// One step at a time; the others wait.
+    Locked,
+}
+
+/// One `RUN --mount`, as data: where it lands and what fills it. Target
+/// paths are absolute (made so against the workdir by the frontend).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunMount {
+    pub kind: RunMountKind,
+    /// Absolute in the step's root; `None` for a secret given only as an
+    /// environment variable.
+    pub target: Option<String>,
+    /// A bind's path in its source (relative to the context or absolute
+    /// in the stage or image; `None`: its root), or a cache's path in its
+    /// `from`.
+    pub source: Option<String>,
+    /// A bind's source: another stage or an image; `None`: the context.
+    pub from: Option<PlaceFrom>,
+    /// A cache's or a secret's id (a cache's defaults to its target).
+    pub id: Option<String>,
+    pub sharing: CacheSharing,
+    pub readonly: bool,
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+    pub mode: Option<u32>,
+    /// A secret that must be given (`required=true`).
+    pub required: bool,
+    /// A secret's environment variable in the step.
+    pub env: Option<String>,
+    /// A tmpfs's size limit in bytes.
+    pub size: Option<u64>,
+}
+
+impl RunMount {
+    /// A mount of `kind` at `target` with every other setting unset.
+    pub fn new(kind: RunMountKind, target: Option<String>) -> RunMount {
+        RunMount {
+            kind,
+            target,
+            source: None,
+            from: None,
+            id: None,
+            sharing: CacheSharing::Shared,
+            readonly: false,
+            uid: None,
+            gid: None,
+            mode: None,
+            required: false,
+            env: None,
+            size: None,
+        }
+    }
 }
 
 /// Where a stage starts.

@@ -212,11 +212,14 @@ pub fn options(r: &Resolved, run: &RunSettings) -> Result<(BuildOptions, Vec<Pla
                 workdir: r.workdir.clone(),
                 user: r.user.clone(),
                 timeout: r.timeout,
+                mounts: Vec::new(),
+                secret_env: Vec::new(),
             })
             .collect(),
         graph: crate::frontend::recipe::lower::lower(r)?,
         stage_layers: Vec::new(),
         frontend_files: vec![crate::frontend::recipe::project::FILE_NAME.to_owned()],
+        secrets: Vec::new(),
     };
     Ok((opts, platforms))
 }

@@ -117,13 +117,6 @@ fn service_build(
             ),
         ));
     }
-    if !b.secrets.is_empty() {
-        return Err(refuse(
-            b,
-            "build secrets: hoist's Dockerfile builds take no secrets yet; drop `build.secrets`"
-                .into(),
-        ));
-    }
     if let Some(compose::Network::None) = b.network {
         return Err(refuse(
             b,
@@ -191,6 +184,17 @@ fn service_build(
         labels: b.labels.clone(),
         platforms,
         compression: req.compression,
+        secrets: b
+            .secrets
+            .iter()
+            .map(|sec| {
+                let source = match &sec.source {
+                    compose::SecretSource::File(p) => crate::exec::SecretSource::File(p.clone()),
+                    compose::SecretSource::Env(v) => crate::exec::SecretSource::Env(v.clone()),
+                };
+                (sec.id.clone(), source)
+            })
+            .collect(),
     })
 }
 

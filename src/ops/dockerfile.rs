@@ -45,6 +45,8 @@ pub struct DockerfileBuild {
     pub labels: BTreeMap<String, String>,
     pub platforms: Vec<Platform>,
     pub compression: Compression,
+    /// `--secret`: what `RUN --mount=type=secret` reads, by id.
+    pub secrets: Vec<(String, crate::exec::SecretSource)>,
 }
 
 /// Whether `path` names a Dockerfile rather than a hoist.toml: by its
@@ -322,5 +324,6 @@ fn options(
         },
         stage_layers: Vec::new(),
         frontend_files: Vec::new(),
+        secrets: b.secrets.clone(),
     })
 }

@@ -84,16 +84,51 @@ pub struct Step {
     pub user: Option<String>,
     /// Killed after this long (`timeout = "10m"`); `None` waits.
     pub timeout: Option<std::time::Duration>,
+    /// Mounted while the step runs; what is under them is never part of
+    /// the step's layer.
+    pub mounts: Vec<Mount>,
+    /// Environment variables holding secrets: set for the step, kept out
+    /// of its cache key and of every report.
+    pub secret_env: Vec<(String, String)>,
+}
+
+/// Something mounted into the root while a step runs (`RUN --mount`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mount {
+    /// Absolute path inside the root.
+    pub target: String,
+    pub source: MountSource,
+    /// The owner (inside ids) a bind's source is given before the step
+    /// (a new cache folder's `uid`/`gid`, a secret file's); ids the
+    /// sandbox cannot map leave it root's.
+    pub owner: Option<(u32, u32)>,
+    /// What the mount is in a cache key: its settings, never the content
+    /// of a cache or a secret (as BuildKit keys them).
+    pub key: String,
+}
+
+/// What a [`Mount`] puts at its target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MountSource {
+    /// A host folder or file, bind-mounted.
+    Bind { path: PathBuf, readonly: bool },
+    /// An empty in-memory folder, of at most `size` bytes when given.
+    Tmpfs { size: Option<u64> },
 }
 
 impl Step {
     /// What the step's layer depends on, for cache keys: everything but
-    /// the timeout, which changes whether a step ends, not what it makes.
+    /// the timeout, which changes whether a step ends, not what it makes,
+    /// and the secrets' values.
     pub fn key_text(&self) -> String {
-        format!(
+        let mut t = format!(
             "{:?} {:?} {:?} {:?}",
             self.command, self.env, self.workdir, self.user
-        )
+        );
+        for m in &self.mounts {
+            t.push_str(&format!(" mount {:?}", m.key));
+        }
+        t
     }
 
     /// The command as a shell would show it.
@@ -278,8 +313,13 @@ pub fn run_in<T>(
         why: "it is a link or a file in the image",
     })?;
     let tmp_dir = placeholder(&root, "tmp", true)?;
+    let (user_mounts, mut skip, mount_owners) = mount_points(&root, &step.mounts)?;
 
-    let env = step_env(&ground.image_env, &step.env);
+    let mut env = step_env(&ground.image_env, &step.env);
+    for (k, v) in &step.secret_env {
+        env.retain(|e| e.split_once('=').is_none_or(|(ek, _)| ek != k));
+        env.push(format!("{k}={v}"));
+    }
     let path_var = env
         .iter()
         .find_map(|e| e.strip_prefix("PATH="))
@@ -315,10 +355,15 @@ pub fn run_in<T>(
         owners: owners
             .iter()
             .map(|o| Ok((cpath(&root.join(&o.rel))?, o.uid, o.gid, o.mode)))
+            .chain(mount_owners.into_iter().map(Ok))
             .collect::<Result<_, SandboxError>>()?,
+        mounts: user_mounts,
         root_path: root.clone(),
         // Mount points hold other file systems while the step runs.
-        skip: vec!["proc".into(), "tmp".into()],
+        skip: {
+            skip.extend(["proc".to_owned(), "tmp".to_owned()]);
+            skip
+        },
         hand_back: caller.0 != 0,
         timeout_secs: step
             .timeout
@@ -445,6 +490,81 @@ fn step_env(image: &[String], step: &[(String, String)]) -> Vec<String> {
         vars.push(("HOME".into(), "/root".into()));
     }
     vars.into_iter().map(|(k, v)| format!("{k}={v}")).collect()
+}
+
+/// The step's own mounts, shallowest target first (so a mount inside
+/// another lands on top of it); their mount points made before the
+/// "before" walk, as BuildKit's stubs are, so neither they nor the folders
+/// made for them show in the layer unless the step writes beside them.
+/// Targets under /tmp are made inside the step's tmpfs instead. Returns
+/// the mounts, the folders the walks skip, and the owners to set.
+#[allow(clippy::type_complexity)]
+fn mount_points(
+    root: &Path,
+    mounts: &[Mount],
+) -> Result<
+    (
+        Vec<run::UserMount>,
+        Vec<String>,
+        Vec<(CString, u32, u32, Option<u32>)>,
+    ),
+    SandboxError,
+> {
+    let mut sorted: Vec<&Mount> = mounts.iter().collect();
+    sorted.sort_by_key(|m| m.target.split('/').filter(|c| !c.is_empty()).count());
+    let mut out = Vec::new();
+    let mut skip = Vec::new();
+    let mut owners = Vec::new();
+    for m in sorted {
+        let rel = m.target.trim_matches('/').to_owned();
+        if !m.target.starts_with('/') || rel.is_empty() || rel.split('/').any(|c| c == "..") {
+            return Err(SandboxError::Unsafe {
+                path: m.target.clone(),
+                why: "a mount target must be an absolute path below / without `..`",
+            });
+        }
+        let dir = match &m.source {
+            MountSource::Bind { path, .. } => fs::metadata(path)
+                .map_err(|e| rootfs::io_err(path, e))?
+                .is_dir(),
+            MountSource::Tmpfs { .. } => true,
+        };
+        let in_tmp = rel == "tmp" || rel.starts_with("tmp/");
+        let target = match in_tmp {
+            true => root.join(&rel),
+            false => placeholder(root, &rel, dir)?.ok_or(SandboxError::Unsafe {
+                path: m.target.clone(),
+                why: "the image has a link there, or a file where the mount is a folder (or the other way round)",
+            })?,
+        };
+        if dir && !in_tmp {
+            skip.push(rel.clone());
+        }
+        let (source, readonly, data, locked) = match &m.source {
+            MountSource::Bind { path, readonly } => {
+                if let Some((uid, gid)) = m.owner {
+                    owners.push((cpath(path)?, uid, gid, None));
+                }
+                (Some(cpath(path)?), *readonly, None, run::locked_flags(path))
+            }
+            MountSource::Tmpfs { size } => {
+                let data = match size {
+                    Some(n) => format!("mode=1777,size={n}"),
+                    None => "mode=1777".to_owned(),
+                };
+                (None, false, Some(cstr(data)?), nix::mount::MsFlags::empty())
+            }
+        };
+        out.push(run::UserMount {
+            source,
+            target: cpath(&target)?,
+            readonly,
+            data,
+            locked,
+            make: in_tmp.then_some(dir),
+        });
+    }
+    Ok((out, skip, owners))
 }
 
 /// Makes sure `rel` exists under `root` as a folder or an empty file to

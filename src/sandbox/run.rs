@@ -35,6 +35,7 @@ use std::ffi::CString;
 use std::fs;
 use std::io::Write;
 use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -58,6 +59,46 @@ pub struct Bind {
     pub optional: bool,
 }
 
+/// A step's own mount (`RUN --mount`): a bind of a host path, or a tmpfs.
+pub struct UserMount {
+    /// The host path bound; `None` for a tmpfs.
+    pub source: Option<CString>,
+    pub target: CString,
+    pub readonly: bool,
+    /// A tmpfs's options.
+    pub data: Option<CString>,
+    /// Flags the host's mount of the source carries, which a read-only
+    /// remount inside a user namespace must keep.
+    pub locked: MsFlags,
+    /// Made by the step's process (a folder when `Some(true)`): targets
+    /// inside its /tmp, which exists only there.
+    pub make: Option<bool>,
+}
+
+/// The flags of the host mount holding `path` that a user namespace
+/// cannot drop (nosuid, nodev, noexec, atime settings).
+pub fn locked_flags(path: &Path) -> MsFlags {
+    use nix::sys::statvfs::{statvfs, FsFlags};
+    let Ok(v) = statvfs(path) else {
+        return MsFlags::empty();
+    };
+    let f = v.flags();
+    let mut out = MsFlags::empty();
+    for (fs, ms) in [
+        (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
+        (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
+        (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
+        (FsFlags::ST_NOATIME, MsFlags::MS_NOATIME),
+        (FsFlags::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
+        (FsFlags::ST_RELATIME, MsFlags::MS_RELATIME),
+    ] {
+        if f.contains(fs) {
+            out |= ms;
+        }
+    }
+    out
+}
+
 /// Everything the child needs, made before the fork.
 pub struct Prepared {
     pub root: CString,
@@ -75,6 +116,8 @@ pub struct Prepared {
     /// Host paths and the owners (inside ids) to give them, with the
     /// mode to set again afterwards (chown clears setuid and setgid).
     pub owners: Vec<(CString, u32, u32, Option<u32>)>,
+    /// The step's own mounts, in the order they are made.
+    pub mounts: Vec<UserMount>,
     /// The root folder, for the walks.
     pub root_path: PathBuf,
     /// Mount points under the root whose contents are not walked.
@@ -392,6 +435,66 @@ fn child(
     quit(code)
 }
 
+/// Makes one of the step's own mounts (in the step's process).
+fn mount_one(m: &UserMount) -> Result<(), (String, Errno)> {
+    let none: Option<&str> = None;
+    let shown = m.target.to_string_lossy();
+    if let Some(dir) = m.make {
+        let target = Path::new(std::ffi::OsStr::from_bytes(m.target.as_bytes()));
+        let r = match dir {
+            true => fs::create_dir_all(target),
+            false => target
+                .parent()
+                .map_or(Ok(()), fs::create_dir_all)
+                .and_then(|_| {
+                    fs::OpenOptions::new()
+                        .create(true)
+                        .append(true)
+                        .open(target)
+                        .map(drop)
+                }),
+        };
+        if let Err(e) = r {
+            return Err((
+                format!("making the mount point {shown}"),
+                Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+            ));
+        }
+    }
+    let r = match &m.source {
+        Some(src) => mount(
+            Some(src.as_c_str()),
+            m.target.as_c_str(),
+            none,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            none,
+        ),
+        None => mount(
+            Some("tmpfs"),
+            m.target.as_c_str(),
+            Some("tmpfs"),
+            MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+            m.data.as_deref(),
+        ),
+    };
+    if let Err(e) = r {
+        return Err((format!("mounting {shown}"), e));
+    }
+    if m.readonly {
+        let r = mount(
+            none,
+            m.target.as_c_str(),
+            none,
+            MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | m.locked,
+            none,
+        );
+        if let Err(e) = r {
+            return Err((format!("making {shown} read-only"), e));
+        }
+    }
+    Ok(())
+}
+
 /// Set by SIGALRM: the step's time is up.
 static TIME_UP: AtomicBool = AtomicBool::new(false);
 
@@ -516,6 +619,11 @@ fn step(p: &Prepared, log: &fs::File) -> ! {
         );
         if let Err(e) = r {
             die("mounting /tmp", e);
+        }
+    }
+    for m in &p.mounts {
+        if let Err((what, e)) = mount_one(m) {
+            die(&what, e);
         }
     }
     let r = unistd::chdir(p.root.as_c_str())

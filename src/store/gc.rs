@@ -59,6 +59,8 @@ pub enum Category {
     Layers,
     /// Images hoist built.
     Images,
+    /// Cache mounts' folders (`RUN --mount=type=cache`).
+    Mounts,
     /// Resolutions, index pages, wheel metadata, build records.
     Metadata,
     /// Kinds this version of hoist does not know.
@@ -69,12 +71,13 @@ impl Category {
     /// In the order a blob reached from several is counted under: the
     /// first that reaches it (a base layer reached by a built image is
     /// still a base layer).
-    pub const ALL: [Category; 7] = [
+    pub const ALL: [Category; 8] = [
         Category::Bases,
         Category::Packages,
         Category::Deps,
         Category::Layers,
         Category::Images,
+        Category::Mounts,
         Category::Metadata,
         Category::Other,
     ];
@@ -88,6 +91,7 @@ impl Category {
             "deps-npm" | "deps-pip" | "deps-npm-scripts" => Category::Deps,
             "app-layer" | "user-layer" | "run-layer" | "stage-copy" => Category::Layers,
             crate::store::IMAGES_KIND => Category::Images,
+            super::mounts::CACHE_MOUNT_KIND => Category::Mounts,
             "pip-resolution" | "pip-page" | "pip-metadata" | "host-step" | "last-build"
             | "last-stage" => Category::Metadata,
             _ => Category::Other,
@@ -101,6 +105,7 @@ impl Category {
             Category::Deps => "deps",
             Category::Layers => "layers",
             Category::Images => "images",
+            Category::Mounts => "mounts",
             Category::Metadata => "metadata",
             Category::Other => "other",
         }
@@ -204,7 +209,7 @@ fn collect_needed(v: &serde_json::Value, out: &mut Vec<Digest>) {
 pub struct Entry {
     pub kind: String,
     pub name: String,
-    /// The entry file's own size.
+    /// The entry file's own size (with a cache mount's folder).
     pub bytes: u64,
     pub last_used: SystemTime,
     /// Every digest the entry mentions (what keeps blobs alive).
@@ -264,11 +269,16 @@ pub fn scan(store: &Store) -> Result<Inventory, StoreError> {
                 Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
                 Err(e) => return Err(e.into()),
             };
+            // A cache mount's folder is counted under its entry.
+            let folder = match kind == super::mounts::CACHE_MOUNT_KIND {
+                true => super::mounts::tree_size(&super::mounts::cache_path(root, &name)),
+                false => 0,
+            };
             inv.entries.push(Entry {
                 kind: kind.clone(),
                 refs: refs_of(&name, &value),
                 name,
-                bytes: meta.len(),
+                bytes: meta.len() + folder,
                 last_used: meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
                 needs: needed_by(&value),
             });
@@ -683,6 +693,11 @@ pub fn prune(
     let plan = inv.plan_prune(policy, now);
     for &i in &plan.entries {
         let e = &inv.entries[i];
+        // A cache folder first: one that cannot be removed keeps its
+        // entry, so it is still counted and found.
+        if e.kind == super::mounts::CACHE_MOUNT_KIND {
+            super::mounts::remove_cache(store.root(), &e.name)?;
+        }
         remove_file(&store.root().join("keys").join(&e.kind).join(&e.name))?;
     }
     for d in &plan.blobs {

@@ -19,6 +19,7 @@
 
 pub mod gc;
 mod lock;
+pub mod mounts;
 
 use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};

@@ -99,6 +99,8 @@ pub fn run(
         workdir: Some(project),
         user: None,
         timeout: None,
+        mounts: Vec::new(),
+        secret_env: Vec::new(),
     };
     let modules = format!("{}/node_modules", workdir.as_str());
     let under = format!("{modules}/");

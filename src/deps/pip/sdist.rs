@@ -508,6 +508,8 @@ impl<'a> Builder<'a> {
             workdir: Some("/tmp".into()),
             user: None,
             timeout: None,
+            mounts: Vec::new(),
+            secret_env: Vec::new(),
         };
         let inputs = [sandbox::Input {
             from: self.store.blob_path(digest),

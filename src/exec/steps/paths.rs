@@ -642,6 +642,8 @@ mod tests {
             workdir: Some(workdir.into()),
             user: None,
             timeout: None,
+            mounts: Vec::new(),
+            secret_env: Vec::new(),
         }
     }
 

@@ -12,18 +12,21 @@
 //! forms go through the stage's SHELL.
 //!
 //! What hoist cannot honour yet is an error naming the line and the
-//! instruction, never skipped: RUN mounts, ADD of a URL, `FROM scratch`.
+//! instruction, never skipped: `RUN --mount=type=ssh`, ADD of a URL,
+//! `FROM scratch`.
 
 use std::collections::BTreeMap;
 
 use super::expand::{Expanded, ExpandedStage};
 use super::instructions::{Add, Command, CommandLine, Copy, Health, Instruction, Run};
+use super::mount::{Mount, MountType, Sharing};
 use super::native::{self, NativeOp};
 use super::DockerfileError;
 use crate::graph::config::ConfigSettings;
 use crate::graph::native::NativeRun;
 use crate::graph::spec::{
-    DepsKind, InstallSpec, MkdirSpec, PlaceFrom, PlaceSpec, RunSpec, StageBase,
+    CacheSharing, DepsKind, InstallSpec, MkdirSpec, PlaceFrom, PlaceSpec, RunMount, RunMountKind,
+    RunSpec, StageBase,
 };
 use crate::graph::{Graph, Stage, Step};
 use crate::image::Healthcheck;
@@ -204,6 +207,13 @@ fn reaches(ex: &Expanded, i: usize, names: &[String]) -> Vec<usize> {
         if let Instruction::Copy(Copy { from: Some(f), .. }) = &c.instruction {
             if let Some(n) = stage_ref(ex, i, names, f) {
                 out.push(n);
+            }
+        }
+        if let Instruction::Run(r) = &c.instruction {
+            for f in r.mounts.iter().filter_map(|m| m.from.as_deref()) {
+                if let Some(n) = stage_ref(ex, i, names, f) {
+                    out.push(n);
+                }
             }
         }
     }
@@ -419,7 +429,10 @@ fn lower_command(
         }
         Instruction::Onbuild { expression, .. } => st.config.onbuild.push(expression.clone()),
         Instruction::Maintainer(m) => st.config.author = Some(m.clone()),
-        Instruction::Run(run) => steps.push(lower_run(run, st, inputs, &at).map_err(err)?),
+        Instruction::Run(run) => {
+            let from_of = |f: &str| source_of(ex, names, i, f, &format!("RUN --mount=from={f}"));
+            steps.push(lower_run(run, st, inputs, &at, &from_of).map_err(err)?)
+        }
         Instruction::Copy(cp) => {
             steps.push(lower_copy(cp, st, ex, names, i, &at).map_err(err)?);
         }
@@ -436,7 +449,13 @@ fn set(list: &mut Vec<(String, String)>, k: &str, v: &str) {
     }
 }
 
-fn lower_run(run: &Run, st: &State, _inputs: &LowerInputs, at: &str) -> Result<Step, String> {
+fn lower_run(
+    run: &Run,
+    st: &State,
+    _inputs: &LowerInputs,
+    at: &str,
+    from_of: &dyn Fn(&str) -> Result<PlaceFrom, String>,
+) -> Result<Step, String> {
     let Run {
         cmd,
         mounts,
@@ -486,12 +505,10 @@ fn lower_run(run: &Run, st: &State, _inputs: &LowerInputs, at: &str) -> Result<S
             }
         }
     }
-    if let Some(m) = mounts.first() {
-        return Err(format!(
-            "RUN --mount=type={}: hoist's sandbox has no mounts yet; copy what the step needs with COPY, or drop the mount",
-            format!("{:?}", m.kind).to_lowercase()
-        ));
-    }
+    let mounts = mounts
+        .iter()
+        .map(|m| run_mount(m, st, from_of))
+        .collect::<Result<Vec<_>, _>>()?;
     let command = match (&cmd.heredocs[..], cmd.shell) {
         ([], _) => st.command(cmd),
         ([h], true)
@@ -531,7 +548,126 @@ fn lower_run(run: &Run, st: &State, _inputs: &LowerInputs, at: &str) -> Result<S
         user: st.user.clone(),
         timeout: None,
         native: native_line,
+        mounts,
     }))
+}
+
+/// One `RUN --mount` as graph data: targets made absolute against the
+/// workdir (as BuildKit does), `from` resolved to a stage or an image.
+fn run_mount(
+    m: &Mount,
+    st: &State,
+    from_of: &dyn Fn(&str) -> Result<PlaceFrom, String>,
+) -> Result<RunMount, String> {
+    let kind = match m.kind {
+        MountType::Bind => RunMountKind::Bind,
+        MountType::Cache => RunMountKind::Cache,
+        MountType::Tmpfs => RunMountKind::Tmpfs,
+        MountType::Secret => RunMountKind::Secret,
+        MountType::Ssh => {
+            return Err("RUN --mount=type=ssh: not supported yet; fetch what the step needs before the build, or use a secret (--mount=type=secret with hoist build --secret)".into())
+        }
+    };
+    let name = format!("{:?}", m.kind).to_lowercase();
+    let target = match (&m.target, kind) {
+        (Some(t), _) => Some(st.abs(t).trim_end_matches('/').to_owned()),
+        // A secret is a file at /run/secrets/ID unless it is only an
+        // environment variable.
+        (None, RunMountKind::Secret) if m.env.is_some() => None,
+        (None, RunMountKind::Secret) => {
+            let id = m.id.as_deref().or(m.source.as_deref()).unwrap_or_default();
+            Some(format!("/run/secrets/{id}"))
+        }
+        (None, _) => {
+            return Err(format!(
+                "RUN --mount=type={name}: it needs a target: add target=/PATH"
+            ))
+        }
+    };
+    if target.as_deref() == Some("") {
+        return Err(format!(
+            "RUN --mount=type={name},target=/: a mount cannot cover the whole root; pick a folder"
+        ));
+    }
+    if kind == RunMountKind::Cache && m.from.is_some() {
+        return Err("RUN --mount=type=cache,from=...: seeding a cache from a stage is not supported yet; drop `from`".into());
+    }
+    let from = match (&m.from, kind) {
+        (Some(f), RunMountKind::Bind) => Some(from_of(f)?),
+        _ => None,
+    };
+    let size = m
+        .size
+        .as_deref()
+        .map(|s| {
+            parse_size(s).ok_or_else(|| {
+                format!("RUN --mount=type=tmpfs,size={s}: give bytes, or a number with k, m or g")
+            })
+        })
+        .transpose()?;
+    let mut id = m.id.clone();
+    // A secret's source names its id, as BuildKit reads it.
+    if kind == RunMountKind::Secret && id.is_none() {
+        id = m.source.clone();
+    }
+    Ok(RunMount {
+        kind,
+        target,
+        source: match kind {
+            RunMountKind::Secret => None,
+            _ => m.source.clone(),
+        },
+        from,
+        id,
+        sharing: match m.sharing {
+            Some(Sharing::Private) => CacheSharing::Private,
+            Some(Sharing::Locked) => CacheSharing::Locked,
+            Some(Sharing::Shared) | None => CacheSharing::Shared,
+        },
+        readonly: m.readonly,
+        uid: m.uid,
+        gid: m.gid,
+        mode: m.mode,
+        required: m.required,
+        env: m.env.clone(),
+        size,
+    })
+}
+
+/// A tmpfs size as docker reads it: bytes, or with a binary k, m or g.
+fn parse_size(s: &str) -> Option<u64> {
+    let t = s.trim().to_ascii_lowercase();
+    let t = t.strip_suffix('b').unwrap_or(&t);
+    let (num, mult) = match t.chars().last()? {
+        'k' => (&t[..t.len() - 1], 1u64 << 10),
+        'm' => (&t[..t.len() - 1], 1 << 20),
+        'g' => (&t[..t.len() - 1], 1 << 30),
+        _ => (t, 1),
+    };
+    num.parse::<u64>().ok()?.checked_mul(mult)
+}
+
+/// Where a `--from` (of a COPY or a RUN mount) reads: an earlier stage,
+/// else an image; a later stage is an error.
+fn source_of(
+    ex: &Expanded,
+    names: &[String],
+    i: usize,
+    f: &str,
+    what: &str,
+) -> Result<PlaceFrom, String> {
+    match stage_ref(ex, i, names, f) {
+        Some(n) => Ok(PlaceFrom::Stage(names[n].clone())),
+        None if ex.stages[i..]
+            .iter()
+            .any(|s| s.stage.name.as_deref() == Some(&f.to_ascii_lowercase())) =>
+        {
+            Err(format!(
+                "{what}: stage `{f}` comes later in the file; a stage can copy only from stages above it"
+            ))
+        }
+        None => Ok(PlaceFrom::Image(Transport::Registry(f.to_owned()))),
+    }
 }
 
 /// The native install for `op`, when the stage holds its manifests as
@@ -601,18 +737,7 @@ fn lower_copy(
     }
     let from = match &cp.from {
         None => PlaceFrom::Context,
-        Some(f) => match stage_ref(ex, i, names, f) {
-            Some(n) => PlaceFrom::Stage(names[n].clone()),
-            None if ex.stages[i..]
-                .iter()
-                .any(|s| s.stage.name.as_deref() == Some(&f.to_ascii_lowercase())) =>
-            {
-                return Err(format!(
-                    "COPY --from={f}: stage `{f}` comes later in the file; a stage can copy only from stages above it"
-                ))
-            }
-            None => PlaceFrom::Image(Transport::Registry(f.clone())),
-        },
+        Some(f) => source_of(ex, names, i, f, &format!("COPY --from={f}"))?,
     };
     let dest = st.abs(&cp.paths.dest);
     check_sources(&cp.paths.sources, cp.paths.inline.len(), &dest)?;

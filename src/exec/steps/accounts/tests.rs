@@ -114,6 +114,8 @@ fn both_at(base: &str, script: &str, epoch: u64) -> (Listing, Option<Listing>) {
         workdir: None,
         user: None,
         timeout: Some(std::time::Duration::from_secs(120)),
+        mounts: Vec::new(),
+        secret_env: Vec::new(),
     };
     let ran = run_step(&store, &ground, &step, Compression::Gzip, epoch)
         .unwrap_or_else(|e| panic!("the sandbox could not run `{script}`: {e}"));

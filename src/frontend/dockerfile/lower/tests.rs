@@ -137,9 +137,9 @@ fn lowering_table() {
             Err("Dockerfile:2:1: ADD https://example.com/a.tgz: hoist does not fetch URLs or git repositories in a build yet; download it into the context first, or use RUN with curl"),
         ),
         (
-            "FROM alpine\nRUN --mount=type=cache,target=/root/.cache make\n",
+            "FROM alpine\nRUN --mount=type=ssh make\n",
             None,
-            Err("Dockerfile:2:1: RUN --mount=type=cache: hoist's sandbox has no mounts yet; copy what the step needs with COPY, or drop the mount"),
+            Err("Dockerfile:2:1: RUN --mount=type=ssh: not supported yet; fetch what the step needs before the build, or use a secret (--mount=type=secret with hoist build --secret)"),
         ),
         (
             "FROM scratch\nCOPY a /a\n",
@@ -155,6 +155,51 @@ fn lowering_table() {
             "FROM alpine\nCOPY --chmod=u+x a /a\n",
             None,
             Err("Dockerfile:2:1: --chmod=u+x: give an octal mode like 755"),
+        ),
+        // RUN --mount: a cache (id defaults to the target; a relative
+        // target is the workdir's), a secret (default target), a bind of
+        // the context and of a stage (which the target then reaches), a
+        // tmpfs.
+        (
+            "FROM alpine\nWORKDIR /w\nRUN --mount=type=cache,target=.cache --mount=type=cache,id=npm,target=/root/.npm,sharing=locked make\n",
+            None,
+            Ok("image 0 (from docker://alpine, workdir /w)\n  mkdir   /w\n  run     /bin/sh -c make (with cache /w/.cache, cache npm at /root/.npm)\n"),
+        ),
+        (
+            "FROM alpine\nRUN --mount=type=secret,id=tok --mount=type=secret,id=api,env=API_KEY --mount=type=tmpfs,target=/scratch make\n",
+            None,
+            Ok("image 0 (from docker://alpine, workdir /)\n  run     /bin/sh -c make (with secret tok at /run/secrets/tok, secret api as $API_KEY, tmpfs /scratch)\n"),
+        ),
+        (
+            "FROM alpine AS build\nRUN make\nFROM alpine\nRUN --mount=type=bind,source=.,target=/src --mount=type=bind,from=build,source=/out,target=/mnt,rw cp -r /mnt /out\n",
+            None,
+            Ok("stage build (from docker://alpine, workdir /)\n  run     /bin/sh -c make\nimage 1 (from docker://alpine, workdir /)\n  run     /bin/sh -c 'cp -r /mnt /out' (with bind context . at /src, bind stage build:/out at /mnt (rw))\n"),
+        ),
+        (
+            "FROM alpine\nRUN --mount=type=bind,from=alpine:3.20,source=/etc,target=/e ls /e\n",
+            None,
+            Ok("image 0 (from docker://alpine, workdir /)\n  run     /bin/sh -c 'ls /e' (with bind image docker://alpine:3.20:/etc at /e)\n"),
+        ),
+        // A native npm ci with a cache mount stays native.
+        (
+            "FROM node\nWORKDIR /app\nCOPY package.json package-lock.json ./\nRUN --mount=type=cache,target=/root/.npm npm ci\n",
+            None,
+            Ok("image 0 (from docker://node, workdir /app)\n  mkdir   /app\n  copy    package.json package-lock.json -> /app/\n  deps    npm natively (for `npm ci`)\n"),
+        ),
+        (
+            "FROM alpine AS first\nRUN --mount=from=later,target=/x true\nFROM alpine AS later\n",
+            Some("first"),
+            Err("Dockerfile:2:1: RUN --mount=from=later: stage `later` comes later in the file; a stage can copy only from stages above it"),
+        ),
+        (
+            "FROM alpine\nRUN --mount=type=cache make\n",
+            None,
+            Err("Dockerfile:2:1: RUN --mount=type=cache: it needs a target: add target=/PATH"),
+        ),
+        (
+            "FROM alpine\nRUN --mount=type=tmpfs,target=/t,size=lots make\n",
+            None,
+            Err("Dockerfile:2:1: RUN --mount=type=tmpfs,size=lots: give bytes, or a number with k, m or g"),
         ),
     ];
     for (text, target, want) in cases {
