@@ -351,37 +351,7 @@ pub(super) fn run(a: BuildArgs, out: &Renderer) -> Result<()> {
         }
         return Ok(());
     }
-    let several = jobs.len() > 1;
-    let report = job_reporter(out, several);
-    let results = batch::build_all(&jobs, &store, &report, out);
-    let mut failed = Vec::new();
-    for (job, r) in jobs.iter().zip(&results) {
-        match r {
-            Ok(b) => {
-                out.line(&layer_table(job, b));
-                match several {
-                    true => outln!("{} {}", job.name, b.digest),
-                    false => outln!("{}", b.digest),
-                }
-            }
-            Err(e) => failed.push(format!("image `{}`: {}", job.name, hoist::error_chain(e))),
-        }
-    }
-    if several {
-        out.line(&summary_table(&jobs, &results));
-    }
-    if !failed.is_empty() {
-        match (several, results.into_iter().find_map(Result::err)) {
-            (false, Some(e)) => return Err(e.into()),
-            _ => bail!(
-                "{} of {} images failed:\n  {}",
-                failed.len(),
-                jobs.len(),
-                failed.join("\n  ")
-            ),
-        }
-    }
-    Ok(())
+    run_jobs(&jobs, &store, out)
 }
 
 /// `--output`s, and the local engine for `--load`.
@@ -497,8 +467,8 @@ fn dockerfile_run(a: &BuildArgs) -> Result<RunSettings> {
     })
 }
 
-/// Runs Dockerfile jobs side by side and prints each image's table and
-/// digest; fails naming each image that failed.
+/// Runs the jobs side by side and prints each image's table and digest
+/// (and a summary for several); fails naming each image that failed.
 fn run_jobs(jobs: &[Job], store: &Store, out: &Renderer) -> Result<()> {
     let several = jobs.len() > 1;
     let report = job_reporter(out, several);

@@ -727,45 +727,13 @@ fn place_layer(
     let key = Digest::of(chain.as_bytes()).hex().to_owned();
     let mut files = 0;
     let got = mode.obtain(store, "place-layer", &key, || {
-        in_tree(store, &tree, |root| {
+        crate::exec::steps::with_unpacked(store, &tree, "place-", |root, _| {
             let plan = place::plan_tree(p, root, is_dir, &missing, owner, &what)?;
             files = plan.file_count();
             plan.write(store, opts.compression, opts.epoch)
         })
     })?;
     Ok(got.map(|(layer, reused)| (layer, files, reused)))
-}
-
-/// Unpacks `ground` into a scratch folder in the store for `f`, removed
-/// after it whatever happens.
-fn in_tree(
-    store: &Store,
-    ground: &Ground,
-    f: impl FnOnce(&std::path::Path) -> Result<Layer, BuildError>,
-) -> Result<Layer, BuildError> {
-    let parent = store.root().join("sandbox");
-    std::fs::create_dir_all(&parent).map_err(|source| BuildError::WriteFile {
-        path: parent.clone(),
-        source,
-    })?;
-    let scratch = tempfile::Builder::new()
-        .prefix("place-")
-        .tempdir_in(&parent)
-        .map_err(|source| BuildError::WriteFile {
-            path: parent.clone(),
-            source,
-        })?;
-    let root = scratch.path().join("rootfs");
-    let result = (|| {
-        std::fs::create_dir(&root).map_err(|source| BuildError::WriteFile {
-            path: root.clone(),
-            source,
-        })?;
-        crate::sandbox::rootfs::unpack(store, &ground.layers, &root)?;
-        f(&root)
-    })();
-    crate::sandbox::remove_tree(scratch.path());
-    result
 }
 
 fn mkdir(

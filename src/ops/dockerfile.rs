@@ -127,6 +127,24 @@ fn base_configs(
             source,
         })?;
         let cfg = crate::exec::base::config(&t, opts, store, net)?;
+        // A base's ONBUILD triggers run in the stage built on it, in
+        // docker; hoist does not run them yet, and says so rather than
+        // build something else.
+        let triggers = cfg
+            .config
+            .as_ref()
+            .and_then(|c| c.extra.get("OnBuild"))
+            .and_then(|v| v.as_array())
+            .map_or(0, Vec::len);
+        if triggers > 0 {
+            return Err(BuildError::Instruction {
+                at: format!("FROM {n}"),
+                message: format!(
+                    "the image has {triggers} ONBUILD trigger(s), which hoist does not run yet; start from an image without them, or copy its triggers into the Dockerfile"
+                ),
+            }
+            .into());
+        }
         let (workdir, user, env) = crate::exec::sequence::base_config(&cfg);
         let mut vars = Vars::new();
         for e in &env {

@@ -69,30 +69,10 @@ pub fn write(
     ground: &Ground,
     copies: &[&StageCopy],
 ) -> Result<Vec<(Layer, usize)>, BuildError> {
-    let scratch = tempfile::Builder::new()
-        .prefix("copy-")
-        .tempdir_in({
-            let p = store.root().join("sandbox");
-            fs::create_dir_all(&p).map_err(|source| BuildError::WriteFile {
-                path: p.clone(),
-                source,
-            })?;
-            p
-        })
-        .map_err(|source| BuildError::WriteFile {
-            path: store.root().join("sandbox"),
-            source,
-        })?;
-    let root = scratch.path().join("rootfs");
-    let result = (|| {
-        fs::create_dir(&root).map_err(|source| BuildError::WriteFile {
-            path: root.clone(),
-            source,
-        })?;
-        crate::sandbox::rootfs::unpack(store, &ground.layers, &root)?;
+    super::with_unpacked(store, ground, "copy-", |root, _| {
         let mut out = Vec::new();
         for copy in copies {
-            let src = locate(&root, copy)?;
+            let src = locate(root, copy)?;
             let dest = destination(opts, copy)?;
             let (uid, gid) = owner(opts, copy)?;
             let mut w = LayerWriter::new(store, opts.compression, opts.epoch)?;
@@ -104,9 +84,7 @@ pub fn write(
             out.push((w.finish()?, files));
         }
         Ok(out)
-    })();
-    crate::sandbox::remove_tree(scratch.path());
-    result
+    })
 }
 
 /// The host path of `copy.from` inside the unpacked stage, checked: no

@@ -15,3 +15,44 @@ pub mod paths;
 pub mod place;
 pub mod run;
 pub mod user;
+
+/// Unpacks `ground` into a scratch folder under the store's `sandbox/`
+/// (named `prefix...`), as the sandbox would, and hands `f` the root
+/// folder and the owners the unpack did not set on the host; the folder
+/// goes when `f` returns, whatever it returned.
+pub(crate) fn with_unpacked<T>(
+    store: &crate::store::Store,
+    ground: &crate::sandbox::Ground,
+    prefix: &str,
+    f: impl FnOnce(
+        &std::path::Path,
+        Vec<crate::sandbox::rootfs::Owner>,
+    ) -> Result<T, crate::exec::BuildError>,
+) -> Result<T, crate::exec::BuildError> {
+    let parent = store.root().join("sandbox");
+    let made = |source| crate::exec::BuildError::WriteFile {
+        path: parent.clone(),
+        source,
+    };
+    std::fs::create_dir_all(&parent).map_err(made)?;
+    let scratch = tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir_in(&parent)
+        .map_err(made)?;
+    let root = scratch.path().join("rootfs");
+    let result = std::fs::create_dir(&root)
+        .map_err(|source| crate::exec::BuildError::WriteFile {
+            path: root.clone(),
+            source,
+        })
+        .and_then(|()| {
+            Ok(crate::sandbox::rootfs::unpack(
+                store,
+                &ground.layers,
+                &root,
+            )?)
+        })
+        .and_then(|owners| f(&root, owners));
+    crate::sandbox::remove_tree(scratch.path());
+    result
+}

@@ -45,7 +45,6 @@ use std::path::{Path, PathBuf};
 use crate::exec::BuildError;
 use crate::graph::native::{ModeSpec, NativeOp, UMASK};
 use crate::layer::{Compression, EntryMeta, ImagePath, Layer, LayerWriter};
-use crate::sandbox::rootfs::Owner;
 use crate::sandbox::Ground;
 use crate::store::Store;
 
@@ -71,7 +70,7 @@ pub fn paths_layer(
     compression: Compression,
     epoch: u64,
 ) -> Result<PathsLayer, BuildError> {
-    with_unpacked(store, ground, "paths-", |root, owners| {
+    super::with_unpacked(store, ground, "paths-", |root, owners| {
         let mut tree = Tree {
             root,
             owners: owners
@@ -89,44 +88,6 @@ pub fn paths_layer(
             Err(Stop::Failed(e)) => Err(e),
         }
     })
-}
-
-/// Unpacks `ground` into a scratch folder under the store's `sandbox/`
-/// (named `prefix...`), as the sandbox would, and hands `f` the root
-/// folder and the owners the unpack did not set on the host; the folder
-/// goes when `f` returns, whatever it returned.
-pub(crate) fn with_unpacked<T>(
-    store: &Store,
-    ground: &Ground,
-    prefix: &str,
-    f: impl FnOnce(&Path, Vec<Owner>) -> Result<T, BuildError>,
-) -> Result<T, BuildError> {
-    let parent = store.root().join("sandbox");
-    let made = |source| BuildError::WriteFile {
-        path: parent.clone(),
-        source,
-    };
-    fs::create_dir_all(&parent).map_err(made)?;
-    let scratch = tempfile::Builder::new()
-        .prefix(prefix)
-        .tempdir_in(&parent)
-        .map_err(made)?;
-    let root = scratch.path().join("rootfs");
-    let result = fs::create_dir(&root)
-        .map_err(|source| BuildError::WriteFile {
-            path: root.clone(),
-            source,
-        })
-        .and_then(|()| {
-            Ok(crate::sandbox::rootfs::unpack(
-                store,
-                &ground.layers,
-                &root,
-            )?)
-        })
-        .and_then(|owners| f(&root, owners));
-    crate::sandbox::remove_tree(scratch.path());
-    result
 }
 
 /// Why the native path stopped.
