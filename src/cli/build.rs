@@ -223,12 +223,7 @@ pub(super) fn flags_spec(a: &BuildArgs) -> Result<Spec> {
     if !a.outputs.is_empty() || a.load {
         i.outputs = Some(outputs_of(a)?);
     }
-    i.compression = a
-        .compression
-        .as_deref()
-        .map(Compression::parse)
-        .transpose()
-        .map_err(anyhow::Error::msg)?;
+    i.compression = compression_of(a)?;
     s.app.ignore_file = a.ignore_file.clone();
     s.deps.kind = a
         .deps
@@ -352,6 +347,15 @@ pub(super) fn run(a: BuildArgs, out: &Renderer) -> Result<()> {
         return Ok(());
     }
     run_jobs(&jobs, &store, out)
+}
+
+/// `--compression`, when given.
+fn compression_of(a: &BuildArgs) -> Result<Option<Compression>> {
+    a.compression
+        .as_deref()
+        .map(Compression::parse)
+        .transpose()
+        .map_err(anyhow::Error::msg)
 }
 
 /// `--output`s, and the local engine for `--load`.
@@ -524,13 +528,7 @@ fn run_compose(a: &BuildArgs, out: &Renderer) -> Result<()> {
         profiles: a.profiles.clone(),
         build_args: build_args_of(a)?,
         outputs: outputs_of(a)?,
-        compression: a
-            .compression
-            .as_deref()
-            .map(Compression::parse)
-            .transpose()
-            .map_err(anyhow::Error::msg)?
-            .unwrap_or_default(),
+        compression: compression_of(a)?.unwrap_or_default(),
         platforms: match &a.platform {
             Some(p) => platforms(Some(p))?,
             None => Vec::new(),
@@ -596,13 +594,7 @@ fn run_dockerfile(a: &BuildArgs, file: &Path, context: &Path, out: &Renderer) ->
         outputs: outputs_of(a)?,
         labels,
         platforms: platforms(a.platform.as_deref())?,
-        compression: a
-            .compression
-            .as_deref()
-            .map(Compression::parse)
-            .transpose()
-            .map_err(anyhow::Error::msg)?
-            .unwrap_or_default(),
+        compression: compression_of(a)?.unwrap_or_default(),
         secrets: a
             .secrets
             .iter()

@@ -48,12 +48,25 @@ pub fn record_name(opts: &BuildOptions) -> String {
 }
 
 pub fn deps_inputs(opts: &BuildOptions) -> BTreeMap<String, String> {
+    deps_inputs_in(&opts.context)
+}
+
+/// The files of `dir` that decide its deps, each with its content hash.
+pub fn deps_inputs_in(dir: &std::path::Path) -> BTreeMap<String, String> {
     DEPS_INPUTS
         .iter()
         .filter_map(|f| {
-            let bytes = fs_err::read(opts.context.join(f)).ok()?;
+            let bytes = fs_err::read(dir.join(f)).ok()?;
             Some(((*f).to_owned(), Digest::of(&bytes).hex().to_owned()))
         })
+        .collect()
+}
+
+/// [`deps_inputs_in`] as key text: a line per file, `NAME HASH`.
+pub fn inputs_text(dir: &std::path::Path) -> String {
+    deps_inputs_in(dir)
+        .iter()
+        .map(|(f, h)| format!("{f} {h}\n"))
         .collect()
 }
 

@@ -13,8 +13,9 @@
 
 use std::collections::BTreeMap;
 
-use crate::deps::{self, DepsOptions};
+use crate::deps::DepsOptions;
 use crate::digest::Digest;
+use crate::exec::stage::ground_facts as facts_of;
 use crate::exec::steps::{mounts, place};
 use crate::exec::{BuildError, BuildOptions, BuildResult, Event, LayerKind, LayerSummary};
 use crate::facts::{self, Facts, PathKind};
@@ -138,57 +139,9 @@ pub fn build(
     })
 }
 
-/// The facts (passwd, group) of a ground, cached by its layers.
-fn facts_of(store: &Store, ground: &Ground) -> Result<Facts, BuildError> {
-    let stack = Digest::of(format!("stage facts {}", ground.key()).as_bytes());
-    facts::read_facts_cached::<BuildError>(store, &stack, &ground.layers, &mut || Ok(()))
-}
-
-/// What `paths` are in `ground`, kept in the store by the ground's layers
-/// (content-addressed, so the answer never goes stale): a rebuild reads
-/// no layer to know where a COPY lands.
+/// What `paths` are in `ground`, read once per stack of layers.
 fn kinds(store: &Store, ground: &Ground, paths: &[String]) -> Result<Vec<PathKind>, BuildError> {
-    const KIND: &str = "path-kinds";
-    let key = Digest::of(format!("{}\n{}", ground.key(), paths.join("\n")).as_bytes())
-        .hex()
-        .to_owned();
-    let decode = |t: &str| -> Option<PathKind> {
-        let mut f = t.split(' ');
-        match f.next()? {
-            "absent" => Some(PathKind::Absent),
-            "other" => Some(PathKind::Other),
-            "dir" => {
-                let mut n = || f.next()?.parse::<u32>().ok();
-                let (mode, uid, gid) = (n()?, n()?, n()?);
-                Some(PathKind::Dir(EntryMeta {
-                    mode,
-                    uid: uid.into(),
-                    gid: gid.into(),
-                }))
-            }
-            _ => None,
-        }
-    };
-    if let Some(bytes) = store.get_key(KIND, &key)? {
-        let got: Option<Vec<PathKind>> = String::from_utf8_lossy(&bytes)
-            .lines()
-            .map(decode)
-            .collect();
-        if let Some(k) = got.filter(|k| k.len() == paths.len()) {
-            return Ok(k);
-        }
-    }
-    let k = facts::path_kinds(store, &ground.layers, paths)?;
-    let text: Vec<String> = k
-        .iter()
-        .map(|k| match k {
-            PathKind::Absent => "absent".to_owned(),
-            PathKind::Other => "other".to_owned(),
-            PathKind::Dir(m) => format!("dir {} {} {}", m.mode, m.uid, m.gid),
-        })
-        .collect();
-    store.put_key(KIND, &key, text.join("\n").as_bytes())?;
-    Ok(k)
+    Ok(facts::path_kinds_cached(store, &ground.layers, paths)?)
 }
 
 /// `USER` as ids: `name[:group]` looked up in the image's passwd and
@@ -202,55 +155,38 @@ pub fn numeric_user(spec: &str, facts: &Facts) -> Result<String, String> {
 /// name the stage's `/etc/passwd` / `/etc/group` holds or a number; a
 /// user alone takes its primary group (a number alone, the same number).
 pub fn resolve_owner(spec: &str, facts: &Facts) -> Result<(u32, u32), String> {
+    use crate::exec::steps::user::{parse_group, parse_passwd};
     let (u, g) = match spec.split_once(':') {
         Some((u, g)) => (u, Some(g)),
         None => (spec, None),
     };
-    let passwd = facts
-        .passwd
-        .as_ref()
-        .map(|f| f.content.as_slice())
-        .unwrap_or_default();
-    let group = facts
-        .group
-        .as_ref()
-        .map(|f| f.content.as_slice())
-        .unwrap_or_default();
-    let field = |file: &[u8], name: &str, col: usize| -> Option<u32> {
-        String::from_utf8_lossy(file).lines().find_map(|l| {
-            let f: Vec<&str> = l.split(':').collect();
-            (f.first() == Some(&name))
-                .then(|| f.get(col)?.parse().ok())
-                .flatten()
-        })
+    let content = |f: &Option<crate::facts::FileFact>| {
+        f.as_ref().map(|f| f.content.clone()).unwrap_or_default()
     };
+    let (passwd, group) = (content(&facts.passwd), content(&facts.group));
+    let users = parse_passwd(&passwd).map_err(|e| e.to_string())?;
     let (uid, primary) = match u.parse::<u32>() {
-        Ok(n) => (
-            n,
-            String::from_utf8_lossy(passwd)
-                .lines()
-                .find_map(|l| {
-                    let f: Vec<&str> = l.split(':').collect();
-                    (f.get(2)?.parse::<u32>().ok() == Some(n))
-                        .then(|| f.get(3)?.parse().ok())
-                        .flatten()
-                })
-                .unwrap_or(n),
-        ),
-        Err(_) => {
-            let uid = field(passwd, u, 2).ok_or_else(|| {
+        Ok(n) => (n, users.iter().find(|e| e.uid == n).map_or(n, |e| e.gid)),
+        Err(_) => users
+            .iter()
+            .find(|e| e.name == u)
+            .map(|e| (e.uid, e.gid))
+            .ok_or_else(|| {
                 format!("user `{u}` is not in the stage's /etc/passwd: add it first (RUN useradd ... or adduser) or give a number")
-            })?;
-            (uid, field(passwd, u, 3).unwrap_or(uid))
-        }
+            })?,
     };
     let gid = match g {
         None | Some("") => primary,
         Some(g) => match g.parse::<u32>() {
             Ok(n) => n,
-            Err(_) => field(group, g, 2).ok_or_else(|| {
-                format!("group `{g}` is not in the stage's /etc/group: add it first (RUN groupadd ... or addgroup) or give a number")
-            })?,
+            Err(_) => parse_group(&group)
+                .map_err(|e| e.to_string())?
+                .iter()
+                .find(|e| e.name == g)
+                .map(|e| e.gid)
+                .ok_or_else(|| {
+                    format!("group `{g}` is not in the stage's /etc/group: add it first (RUN groupadd ... or addgroup) or give a number")
+                })?,
         },
     };
     Ok((uid, gid))
@@ -715,18 +651,26 @@ fn place_layer(
             let b = built
                 .get(s)
                 .ok_or_else(|| BuildError::Panicked(format!("stage {s} was not built")))?;
-            (b.ground.clone(), b.key.clone(), format!("stage {s}"))
+            (Some(b.ground.clone()), b.key.clone(), format!("stage {s}"))
         }
+        // The image's digest is the key; its layers are fetched only when
+        // the copy is not in the cache.
         PlaceFrom::Image(t) => {
-            let root = load_root(opts, t, store, net)?;
-            let k = root.base.manifest_digest.to_string();
-            (ground_of(&root, store), k, format!("image {t}"))
+            let k = crate::exec::base::peek(t, opts, store, net)?
+                .digest
+                .to_string();
+            (None, k, format!("image {t}"))
         }
     };
     chain.push_str(&format!("place-from {source_key} {settings}\n"));
     let key = Digest::of(chain.as_bytes()).hex().to_owned();
     let mut files = 0;
     let got = mode.obtain(store, "place-layer", &key, || {
+        let tree = match (tree, &p.from) {
+            (Some(g), _) => g,
+            (None, PlaceFrom::Image(t)) => ground_of(&load_root(opts, t, store, net)?, store),
+            (None, _) => return Err(BuildError::Panicked("a copy with no source".into())),
+        };
         crate::exec::steps::with_unpacked(store, &tree, "place-", |root, _| {
             let plan = place::plan_tree(p, root, is_dir, &missing, owner, &what)?;
             files = plan.file_count();
@@ -797,12 +741,7 @@ fn install(
     mode: &Mode,
 ) -> Result<Made, BuildError> {
     let dir = opts.context.join(&i.project);
-    let mut inputs = String::new();
-    for f in crate::exec::record::DEPS_INPUTS {
-        if let Ok(bytes) = std::fs::read(dir.join(f)) {
-            inputs.push_str(&format!("{f} {}\n", Digest::of(&bytes)));
-        }
-    }
+    let inputs = crate::exec::record::inputs_text(&dir);
     chain.push_str(&format!(
         "install {:?} dev={} scripts={} {} {inputs}",
         i.kind, i.dev, i.scripts, i.workdir
@@ -828,25 +767,17 @@ fn install(
         sdists_in_sandbox: i.scripts,
         ..opts.deps
     };
-    let mut warn = |w: String| report(Event::Warning(format!("{}: {w}", i.at)));
-    let Some(project) = deps::prepare(&dir, &dopts, &mut warn)? else {
-        return Ok(Made::Nothing);
-    };
-    let facts = facts_of(store, ground)?;
     let wd = ImagePath::new(i.workdir.trim_start_matches('/'))
         .map_err(|_| BuildError::Workdir(i.workdir.clone()))?;
-    let input = deps::InstallInput {
+    let on = crate::exec::stage::InstallOn {
+        ground,
         workdir: &wd,
         platform,
-        facts: Some(&facts),
         config_env: &ground.image_env,
-        compression: opts.compression,
-        epoch: opts.epoch,
         shared,
-        sandbox: Some(ground),
     };
     let mut warn = |w: String| report(Event::Warning(format!("{}: {w}", i.at)));
-    let Some(d) = project.install(&input, &dopts, store, &mut warn)? else {
+    let Some(d) = crate::exec::stage::install_on(opts, store, &dir, &dopts, &on, &mut warn)? else {
         return Ok(Made::Nothing);
     };
     crate::cache::layer::remember(store, KIND, &key, &d.layer)?;

@@ -90,12 +90,7 @@ fn workdir(stage: &Stage) -> Result<ImagePath, BuildError> {
 
 /// A hash of the files that decide the stage's deps.
 fn deps_inputs(opts: &BuildOptions) -> String {
-    let mut t = String::new();
-    for f in crate::exec::record::DEPS_INPUTS {
-        if let Ok(bytes) = fs_err::read(opts.context.join(f)) {
-            t.push_str(&format!("{f} {}\n", Digest::of(&bytes)));
-        }
-    }
+    let t = crate::exec::record::inputs_text(&opts.context);
     Digest::of(t.as_bytes()).hex().to_owned()
 }
 
@@ -119,6 +114,54 @@ pub fn sandbox_step(stage: &Stage, r: &crate::graph::spec::RunSpec) -> crate::sa
         mounts: Vec::new(),
         secret_env: Vec::new(),
     }
+}
+
+/// The facts (users, libc, Python) of a ground, cached by its layers.
+pub(crate) fn ground_facts(
+    store: &Store,
+    ground: &Ground,
+) -> Result<crate::facts::Facts, BuildError> {
+    let stack = Digest::of(format!("stage facts {}", ground.key()).as_bytes());
+    crate::facts::read_facts_cached::<BuildError>(store, &stack, &ground.layers, &mut || Ok(()))
+}
+
+/// Where a native install lands: the layers below it and the image's
+/// settings it reads.
+pub(crate) struct InstallOn<'a> {
+    pub ground: &'a Ground,
+    pub workdir: &'a ImagePath,
+    pub platform: &'a crate::image::Platform,
+    /// The config's `Env` (official python images state their version).
+    pub config_env: &'a [String],
+    pub shared: Option<&'a dyn crate::cache::SharedCache>,
+}
+
+/// Installs the deps of the project folder `dir` natively on a stage's
+/// ground (its facts read for the C library and Python); `None` when the
+/// folder asks for none.
+pub(crate) fn install_on(
+    opts: &BuildOptions,
+    store: &Store,
+    dir: &std::path::Path,
+    dopts: &DepsOptions,
+    on: &InstallOn<'_>,
+    warn: &mut dyn FnMut(String),
+) -> Result<Option<deps::DepsLayer>, BuildError> {
+    let Some(project) = deps::prepare(dir, dopts, warn)? else {
+        return Ok(None);
+    };
+    let facts = ground_facts(store, on.ground)?;
+    let input = deps::InstallInput {
+        workdir: on.workdir,
+        platform: on.platform,
+        facts: Some(&facts),
+        config_env: on.config_env,
+        compression: opts.compression,
+        epoch: opts.epoch,
+        shared: on.shared,
+        sandbox: Some(on.ground),
+    };
+    Ok(project.install(&input, dopts, store, warn)?)
 }
 
 /// Works out a stage's keys; `parents` holds the keys of the stages
@@ -231,29 +274,15 @@ pub fn run(
                 };
                 let mut warn =
                     |w: String| report(Event::Warning(format!("stage {}: {w}", stage.name)));
-                let Some(project) = deps::prepare(&opts.context, &dopts, &mut warn)? else {
-                    continue;
-                };
-                let stack = Digest::of(format!("stage facts {}", ground.key()).as_bytes());
-                let facts = crate::facts::read_facts_cached::<BuildError>(
-                    store,
-                    &stack,
-                    &ground.layers,
-                    &mut || Ok(()),
-                )?;
-                let input = deps::InstallInput {
+                let on = InstallOn {
+                    ground: &ground,
                     workdir: &wd,
                     platform: &platform,
-                    facts: Some(&facts),
                     config_env: &config_env,
-                    compression: opts.compression,
-                    epoch: opts.epoch,
                     shared: None,
-                    sandbox: Some(&ground),
                 };
-                let mut warn =
-                    |w: String| report(Event::Warning(format!("stage {}: {w}", stage.name)));
-                let Some(d) = project.install(&input, &dopts, store, &mut warn)? else {
+                let Some(d) = install_on(opts, store, &opts.context, &dopts, &on, &mut warn)?
+                else {
                     continue;
                 };
                 let what = format!("deps: {} ({} packages)", d.command, d.summary.packages);

@@ -11,7 +11,9 @@
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
-use super::{read_facts, Facts, FactsError, FileFact, Libc, OsRelease, PythonFacts, PythonLayout};
+use super::{
+    read_facts, Facts, FactsError, FileFact, Libc, OsRelease, PathKind, PythonFacts, PythonLayout,
+};
 use crate::digest::Digest;
 use crate::image::Descriptor;
 use crate::layer::{EntryMeta, ImagePath};
@@ -49,6 +51,58 @@ pub fn read_facts_cached<E: From<FactsError>>(
         .put_key(FACTS_KEY_KIND, &name, &json)
         .map_err(FactsError::from)?;
     Ok(facts)
+}
+
+/// [`super::path_kinds`], kept in the store by the layers' digests
+/// (content-addressed, so the answer never goes stale): a rebuild reads
+/// no layer to know where a Dockerfile's COPY lands.
+pub fn path_kinds_cached(
+    store: &Store,
+    layers: &[Descriptor],
+    paths: &[String],
+) -> Result<Vec<PathKind>, FactsError> {
+    const KIND: &str = "path-kinds";
+    let stack: Vec<&str> = layers.iter().map(|l| l.digest.as_str()).collect();
+    let key = Digest::of(format!("{}\n{}", stack.join(" "), paths.join("\n")).as_bytes())
+        .hex()
+        .to_owned();
+    let decode = |t: &str| -> Option<PathKind> {
+        let mut f = t.split(' ');
+        match f.next()? {
+            "absent" => Some(PathKind::Absent),
+            "other" => Some(PathKind::Other),
+            "dir" => {
+                let mut n = || f.next()?.parse::<u32>().ok();
+                let (mode, uid, gid) = (n()?, n()?, n()?);
+                Some(PathKind::Dir(EntryMeta {
+                    mode,
+                    uid: uid.into(),
+                    gid: gid.into(),
+                }))
+            }
+            _ => None,
+        }
+    };
+    if let Some(bytes) = store.get_key(KIND, &key)? {
+        let got: Option<Vec<PathKind>> = String::from_utf8_lossy(&bytes)
+            .lines()
+            .map(decode)
+            .collect();
+        if let Some(k) = got.filter(|k| k.len() == paths.len()) {
+            return Ok(k);
+        }
+    }
+    let k = super::path_kinds(store, layers, paths)?;
+    let text: Vec<String> = k
+        .iter()
+        .map(|k| match k {
+            PathKind::Absent => "absent".to_owned(),
+            PathKind::Other => "other".to_owned(),
+            PathKind::Dir(m) => format!("dir {} {} {}", m.mode, m.uid, m.gid),
+        })
+        .collect();
+    store.put_key(KIND, &key, text.join("\n").as_bytes())?;
+    Ok(k)
 }
 
 /// The serialised form of [`Facts`] in the store.

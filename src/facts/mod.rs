@@ -54,7 +54,7 @@ use crate::layer::reader::LayerReadError;
 use crate::layer::EntryMeta;
 use crate::store::{Store, StoreError};
 
-pub use cache::read_facts_cached;
+pub use cache::{path_kinds_cached, read_facts_cached};
 pub use libc::Libc;
 pub use os_release::{OsFamily, OsRelease};
 pub use python::{PythonFacts, PythonLayout};

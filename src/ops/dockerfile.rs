@@ -206,15 +206,12 @@ pub fn job(
     // Bad input fails before any base is read: the stages lowered once
     // with bases that say nothing.
     let nothing = |_: &str| BaseConfig::default();
-    let anything = |_: &str| true;
     lower::lower(
         &shown,
         &first,
         &LowerInputs {
             target: b.target.as_deref(),
             base_config: &nothing,
-            context_has: &anything,
-            build_args: &b.build_args,
         },
     )?;
     let stage_names: Vec<String> = first
@@ -239,16 +236,12 @@ pub fn job(
         },
     )?;
     let base_config = |name: &str| configs.get(name).map(|c| c.0.clone()).unwrap_or_default();
-    let context = b.context.clone();
-    let context_has = move |rel: &str| context.join(rel).is_file();
-    let (mut graph, _lines) = lower::lower(
+    let mut graph = lower::lower(
         &shown,
         &ex,
         &LowerInputs {
             target: b.target.as_deref(),
             base_config: &base_config,
-            context_has: &context_has,
-            build_args: &b.build_args,
         },
     )?;
     // A base may be any transport hoist reads (`oci-archive:FILE`, a bare

@@ -18,10 +18,10 @@
 
 use std::fs::{File, OpenOptions};
 use std::io;
-use std::os::fd::AsRawFd;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use super::lock::flock;
 use super::{Store, StoreError};
 use crate::digest::Digest;
 
@@ -173,19 +173,6 @@ pub fn remove_cache(root: &Path, name: &str) -> Result<(), StoreError> {
     }
     fs_err::remove_dir_all(&path)?;
     Ok(())
-}
-
-fn flock(file: &File, op: libc::c_int) -> io::Result<()> {
-    loop {
-        // SAFETY: the descriptor is open for as long as `file` lives.
-        if unsafe { libc::flock(file.as_raw_fd(), op) } == 0 {
-            return Ok(());
-        }
-        let e = io::Error::last_os_error();
-        if e.kind() != io::ErrorKind::Interrupted {
-            return Err(e);
-        }
-    }
 }
 
 #[cfg(test)]

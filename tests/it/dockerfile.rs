@@ -20,16 +20,10 @@ fn unpacked(env: &Env, archive: &Path) -> std::path::PathBuf {
             .unwrap()
             .as_nanos()
     ));
-    run(
-        "skopeo",
-        &[
-            "copy",
-            "-q",
-            &format!("oci-archive:{}", archive.display()),
-            &format!("dir:{}", dir.display()),
-        ],
-    )
-    .ok();
+    skopeo_copy(
+        &format!("oci-archive:{}", archive.display()),
+        &format!("dir:{}", dir.display()),
+    );
     dir
 }
 
@@ -64,23 +58,6 @@ fn image_holds(env: &Env, archive: &Path, path: &str) -> bool {
             .lines()
             .any(|line| line.trim_start_matches("./").trim_end_matches('/') == path)
     })
-}
-
-/// Loads a docker archive into podman; removes the image when dropped.
-struct Loaded(String);
-
-impl Loaded {
-    fn load(archive: &Path, tag: &str) -> Loaded {
-        let loaded = podman_store(&["load", "-i", archive.to_str().unwrap()]);
-        assert!(loaded.ok().contains(tag), "podman load: {}", loaded.stdout);
-        Loaded(tag.to_owned())
-    }
-}
-
-impl Drop for Loaded {
-    fn drop(&mut self) {
-        podman_store(&["rmi", "-f", &self.0]);
-    }
 }
 
 /// Starts `image` (host network, `PORT=port`), waits for its health check
@@ -388,16 +365,10 @@ fn web_dockerfile_matches_docker_build() {
         ("BUILD_IMAGE", "node-npm.oci.tar", "hoist-df-node-npm:base"),
     ] {
         let tar = env.path(&format!("{name}.docker.tar").replace(':', "-"));
-        run(
-            "skopeo",
-            &[
-                "copy",
-                "-q",
-                &format!("oci-archive:{}", base(file).display()),
-                &format!("docker-archive:{}:{name}", tar.display()),
-            ],
-        )
-        .ok();
+        skopeo_copy(
+            &format!("oci-archive:{}", base(file).display()),
+            &format!("docker-archive:{}:{name}", tar.display()),
+        );
         docker(&["load", "-i", tar.to_str().unwrap()]).ok();
         build_args.push((arg, name, format!("oci-archive:{}", base(file).display())));
     }
@@ -538,16 +509,10 @@ fn compose_prod_file_builds_both_images() {
         // skopeo, the config as hoist wrote it.
         let docker = env.path(&format!("{service}.docker.tar"));
         let tag = format!("localhost/{image}:compose");
-        run(
-            "skopeo",
-            &[
-                "copy",
-                "-q",
-                &format!("oci-archive:{}", archive.display()),
-                &format!("docker-archive:{}:{tag}", docker.display()),
-            ],
-        )
-        .ok();
+        skopeo_copy(
+            &format!("oci-archive:{}", archive.display()),
+            &format!("docker-archive:{}:{tag}", docker.display()),
+        );
         let _loaded = Loaded::load(&docker, &tag);
         let who = run("podman", &["run", "--rm", &tag, "id", "-un"]);
         assert_eq!(who.ok().trim(), user);

@@ -526,24 +526,6 @@ fn has_extension_module(site_dir: &Path, name: &str) -> bool {
     })
 }
 
-/// An image loaded into podman's store, removed again when dropped (also
-/// when the test fails).
-struct Loaded(String);
-
-impl Loaded {
-    fn load(archive: &Path, tag: &str) -> Loaded {
-        let loaded = podman_store(&["load", "-i", archive.to_str().unwrap()]);
-        assert!(loaded.ok().contains(tag), "podman load: {}", loaded.stdout);
-        Loaded(tag.to_owned())
-    }
-}
-
-impl Drop for Loaded {
-    fn drop(&mut self) {
-        podman_store(&["rmi", "-f", &self.0]);
-    }
-}
-
 /// Imports every module in the image under podman; fails listing those
 /// that do not import.
 fn import_all_in_image(image: &str, modules: &BTreeSet<String>) {

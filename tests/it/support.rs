@@ -177,6 +177,29 @@ pub fn run_env(program: &str, args: &[&str], env: &[(&str, &str)]) -> Run {
 }
 
 /// `skopeo inspect --raw` (the manifest) of an image, parsed.
+/// `skopeo copy -q FROM TO`, which must succeed.
+pub fn skopeo_copy(from: &str, to: &str) {
+    run("skopeo", &["copy", "-q", from, to]).ok();
+}
+
+/// An image loaded into podman's store, removed again when dropped (also
+/// when the test fails).
+pub struct Loaded(String);
+
+impl Loaded {
+    pub fn load(archive: &Path, tag: &str) -> Loaded {
+        let loaded = podman_store(&["load", "-i", archive.to_str().unwrap()]);
+        assert!(loaded.ok().contains(tag), "podman load: {}", loaded.stdout);
+        Loaded(tag.to_owned())
+    }
+}
+
+impl Drop for Loaded {
+    fn drop(&mut self) {
+        podman_store(&["rmi", "-f", &self.0]);
+    }
+}
+
 pub fn skopeo_raw(image: &str) -> serde_json::Value {
     require("skopeo", "skopeo");
     serde_json::from_str(run("skopeo", &["inspect", "--raw", image]).ok()).expect("manifest JSON")

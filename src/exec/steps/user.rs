@@ -314,9 +314,9 @@ fn has_entry(file: &[u8], name: &str) -> bool {
 /// One passwd(5) line.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct PasswdEntry<'a> {
-    name: &'a str,
-    uid: u32,
-    gid: u32,
+    pub(crate) name: &'a str,
+    pub(crate) uid: u32,
+    pub(crate) gid: u32,
     gecos: &'a str,
     home: &'a str,
     shell: &'a str,
@@ -325,8 +325,8 @@ pub(crate) struct PasswdEntry<'a> {
 /// One group(5) line.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct GroupEntry<'a> {
-    name: &'a str,
-    gid: u32,
+    pub(crate) name: &'a str,
+    pub(crate) gid: u32,
 }
 
 /// The account lines of a passwd/group file, with their line numbers and

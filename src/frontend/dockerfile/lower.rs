@@ -38,10 +38,6 @@ pub struct LowerInputs<'a> {
     pub target: Option<&'a str>,
     /// The config of a base image: its WorkingDir and User.
     pub base_config: &'a dyn Fn(&str) -> BaseConfig,
-    /// Whether the context holds this file (relative, `/`-separated).
-    pub context_has: &'a dyn Fn(&str) -> bool,
-    /// The build args given, which RUN steps see with the declared ARGs.
-    pub build_args: &'a [(String, String)],
 }
 
 /// What a stage inherits from a base image's config.
@@ -51,17 +47,9 @@ pub struct BaseConfig {
     pub user: Option<String>,
 }
 
-/// Where each step of the graph was written, for `--dry-run`: one entry
-/// per stage, one line per step.
-pub type Lines = Vec<Vec<usize>>;
-
 /// The graph of the stages `inputs.target` reaches, in the Dockerfile's
 /// order, the target last.
-pub fn lower(
-    file: &str,
-    ex: &Expanded,
-    inputs: &LowerInputs,
-) -> Result<(Graph, Lines), DockerfileError> {
+pub fn lower(file: &str, ex: &Expanded, inputs: &LowerInputs) -> Result<Graph, DockerfileError> {
     let err = |line: usize, message: String| DockerfileError {
         file: file.to_owned(),
         line,
@@ -113,7 +101,6 @@ pub fn lower(
         stages: Vec::new(),
         sequenced: true,
     };
-    let mut lines: Lines = Vec::new();
     let mut states: BTreeMap<usize, State> = BTreeMap::new();
     for (i, s) in ex.stages.iter().enumerate() {
         if !wanted[i] || i > target {
@@ -149,11 +136,8 @@ pub fn lower(
             None => StageBase::Image(Transport::Registry(s.stage.base.clone())),
         };
         let mut steps = Vec::new();
-        let mut at_lines = Vec::new();
         for c in &s.stage.commands {
-            let before = steps.len();
-            lower_command(file, c, &mut state, &mut steps, ex, &names, i, inputs)?;
-            at_lines.extend(std::iter::repeat_n(c.line, steps.len() - before));
+            lower_command(file, c, &mut state, &mut steps, ex, &names, i)?;
         }
         graph.stages.push(Stage {
             name: names[i].clone(),
@@ -163,10 +147,9 @@ pub fn lower(
             spec: None,
             config: Some(state.config.clone()),
         });
-        lines.push(at_lines);
         states.insert(i, state);
     }
-    Ok((graph, lines))
+    Ok(graph)
 }
 
 /// A stage's name in the graph: its `AS` name, else its index.
@@ -315,7 +298,6 @@ fn lower_command(
     ex: &Expanded,
     names: &[String],
     i: usize,
-    inputs: &LowerInputs,
 ) -> Result<(), DockerfileError> {
     let err = |message: String| DockerfileError {
         file: file.to_owned(),
@@ -431,7 +413,7 @@ fn lower_command(
         Instruction::Maintainer(m) => st.config.author = Some(m.clone()),
         Instruction::Run(run) => {
             let from_of = |f: &str| source_of(ex, names, i, f, &format!("RUN --mount=from={f}"));
-            steps.push(lower_run(run, st, inputs, &at, &from_of).map_err(err)?)
+            steps.push(lower_run(run, st, &at, &from_of).map_err(err)?)
         }
         Instruction::Copy(cp) => {
             steps.push(lower_copy(cp, st, ex, names, i, &at).map_err(err)?);
@@ -452,7 +434,6 @@ fn set(list: &mut Vec<(String, String)>, k: &str, v: &str) {
 fn lower_run(
     run: &Run,
     st: &State,
-    _inputs: &LowerInputs,
     at: &str,
     from_of: &dyn Fn(&str) -> Result<PlaceFrom, String>,
 ) -> Result<Step, String> {
@@ -739,25 +720,44 @@ fn lower_copy(
         None => PlaceFrom::Context,
         Some(f) => source_of(ex, names, i, f, &format!("COPY --from={f}"))?,
     };
-    let dest = st.abs(&cp.paths.dest);
-    check_sources(&cp.paths.sources, cp.paths.inline.len(), &dest)?;
+    place_step(
+        st,
+        from,
+        &cp.paths,
+        (&cp.chown, &cp.chmod, &cp.exclude),
+        false,
+        at,
+    )
+}
+
+/// The step of a COPY or ADD: the destination made absolute and checked,
+/// what the context puts where remembered for the native installs.
+fn place_step(
+    st: &mut State,
+    from: PlaceFrom,
+    paths: &super::instructions::Paths,
+    (chown, chmod, exclude): (&Option<String>, &Option<String>, &[String]),
+    extract: bool,
+    at: &str,
+) -> Result<Step, String> {
+    let dest = st.abs(&paths.dest);
+    check_sources(&paths.sources, paths.inline.len(), &dest)?;
     if matches!(from, PlaceFrom::Context) {
-        remember_copied(st, &cp.paths.sources, &dest);
+        remember_copied(st, &paths.sources, &dest);
     }
     Ok(Step::Place(PlaceSpec {
         from,
-        sources: cp.paths.sources.clone(),
-        inline: cp
-            .paths
+        sources: paths.sources.clone(),
+        inline: paths
             .inline
             .iter()
             .map(|h| (h.name.clone(), h.body()))
             .collect(),
         dest,
-        owner: cp.chown.clone(),
-        mode: parse_mode(&cp.chmod)?,
-        exclude: cp.exclude.clone(),
-        extract: false,
+        owner: chown.clone(),
+        mode: parse_mode(chmod)?,
+        exclude: exclude.to_vec(),
+        extract,
         at: at.to_owned(),
     }))
 }
@@ -771,25 +771,14 @@ fn lower_add(add: &Add, st: &mut State, at: &str) -> Result<Step, String> {
     if add.checksum.is_some() {
         return Err("ADD --checksum is for URLs, and hoist does not fetch URLs yet".into());
     }
-    let dest = st.abs(&add.paths.dest);
-    check_sources(&add.paths.sources, add.paths.inline.len(), &dest)?;
-    remember_copied(st, &add.paths.sources, &dest);
-    Ok(Step::Place(PlaceSpec {
-        from: PlaceFrom::Context,
-        sources: add.paths.sources.clone(),
-        inline: add
-            .paths
-            .inline
-            .iter()
-            .map(|h| (h.name.clone(), h.body()))
-            .collect(),
-        dest,
-        owner: add.chown.clone(),
-        mode: parse_mode(&add.chmod)?,
-        exclude: add.exclude.clone(),
-        extract: add.unpack != Some(false),
-        at: at.to_owned(),
-    }))
+    place_step(
+        st,
+        PlaceFrom::Context,
+        &add.paths,
+        (&add.chown, &add.chmod, &add.exclude),
+        add.unpack != Some(false),
+        at,
+    )
 }
 
 fn is_remote(s: &str) -> bool {

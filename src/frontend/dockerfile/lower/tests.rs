@@ -24,18 +24,14 @@ fn lowered(text: &str, target: Option<&str>) -> Result<Graph, String> {
         workdir: (b == "node").then(|| "/home/node".to_owned()),
         user: None,
     };
-    let has = |_: &str| true;
     lower(
         "Dockerfile",
         &ex,
         &LowerInputs {
             target,
             base_config: &base,
-            context_has: &has,
-            build_args: &[],
         },
     )
-    .map(|(g, _)| g)
     .map_err(|e| e.to_string())
 }
 
