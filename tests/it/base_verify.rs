@@ -7,7 +7,9 @@
 //! A verified layer is remembered in the store and not read again. A layer
 //! in `zstd:chunked`'s shape (several zstd frames made by the zstd tool,
 //! then the table of contents in skippable frames) builds, through a
-//! layout and through the test registry, and the image runs under podman.
+//! layout and through the test registry, and the image runs under podman;
+//! so does a base podman itself pushed with `--compression-format
+//! zstd:chunked`.
 
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
@@ -371,4 +373,71 @@ fn damaged_layers_are_refused_through_a_registry_pull() {
             .join(&digest[7..])
             .exists());
     }
+}
+
+/// A base pushed by podman itself with `--compression-format
+/// zstd:chunked`: podman writes the new layer as zstd frames with its
+/// table of contents (the `io.containers.zstd-chunked.*` annotations say
+/// so), hoist builds on it from the registry, and the image runs.
+#[test]
+fn a_base_podman_pushed_as_zstd_chunked_builds_and_runs() {
+    require_podman();
+    let env = Env::new();
+    let (registry, nanos) = (plain_registry(), nanos());
+    let ctx = env.path("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(ctx.join("marker"), format!("chunked {nanos}\n")).unwrap();
+    std::fs::write(
+        ctx.join("Containerfile"),
+        format!(
+            "FROM oci-archive:{}\nCOPY marker /etc/marker\n",
+            base("busybox.oci.tar").display()
+        ),
+    )
+    .unwrap();
+    let local = format!("localhost/hoist-it-zchk-{nanos}:1");
+    podman_store(&["build", "-q", "-t", &local, &ctx.display().to_string()]).ok();
+    let remote = format!("{registry}/it/podman-zstd-chunked-{nanos}:1");
+    podman_store(&[
+        "push",
+        "-q",
+        "--tls-verify=false",
+        "--compression-format",
+        "zstd:chunked",
+        &local,
+        &format!("docker://{remote}"),
+    ])
+    .ok();
+    podman_store(&["rmi", "-f", &local]).ok();
+    let manifest = run(
+        "skopeo",
+        &[
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            &format!("docker://{remote}"),
+        ],
+    )
+    .ok()
+    .to_owned();
+    assert!(
+        manifest.contains("io.containers.zstd-chunked.manifest-checksum")
+            && manifest.contains("tar+zstd"),
+        "podman pushed a zstd:chunked layer:\n{manifest}"
+    );
+    let app = env.path("app");
+    small_app(&app);
+    let out = env.path("out.tar");
+    env.hoist(&[
+        "build",
+        &app.display().to_string(),
+        "--base",
+        &remote,
+        "--output",
+        &format!("oci-archive:{}", out.display()),
+    ])
+    .ok();
+    let archive = format!("oci-archive:{}", out.display());
+    let cat = podman_store(&["run", "--rm", &archive, "cat", "/etc/marker"]);
+    assert_eq!(cat.ok().trim(), format!("chunked {nanos}"));
 }
