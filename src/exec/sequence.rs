@@ -671,13 +671,40 @@ fn place_layer(
             (None, PlaceFrom::Image(t)) => ground_of(&load_root(opts, t, store, net)?, store),
             (None, _) => return Err(BuildError::Panicked("a copy with no source".into())),
         };
-        crate::exec::steps::with_unpacked(store, &tree, "place-", |root, _| {
+        let wanted = unpacked_for(&p.sources);
+        crate::exec::steps::with_unpacked_only(store, &tree, "place-", &wanted, |(root, _)| {
             let plan = place::plan_tree(p, root, is_dir, &missing, owner, &what)?;
             files = plan.file_count();
             plan.write(store, opts.compression, opts.epoch)
         })
     })?;
     Ok(got.map(|(layer, reused)| (layer, files, reused)))
+}
+
+/// What of a stage or image a COPY --from reads: each source, or its
+/// folder when its last part is a glob; the whole tree for anything less
+/// plain (`..`, a glob higher up).
+fn unpacked_for(sources: &[String]) -> Vec<String> {
+    let glob = |c: &str| c.contains(['*', '?', '[']);
+    sources
+        .iter()
+        .map(|s| {
+            let parts: Vec<&str> = s
+                .split('/')
+                .filter(|c| !c.is_empty() && *c != ".")
+                .collect();
+            let Some((last, dirs)) = parts.split_last() else {
+                return String::new();
+            };
+            if parts.contains(&"..") || dirs.iter().any(|c| glob(c)) {
+                return String::new();
+            }
+            match glob(last) {
+                true => dirs.join("/"),
+                false => parts.join("/"),
+            }
+        })
+        .collect()
 }
 
 fn mkdir(

@@ -63,6 +63,113 @@ pub fn unpack_with(
     root: &Path,
     probe: &room::Probe<'_>,
 ) -> Result<Vec<Owner>, SandboxError> {
+    // Without a filter nothing asks for the whole: always `Some`.
+    Ok(unpack_some(store, layers, root, probe, None)?.unwrap_or_default())
+}
+
+/// Unpacks only what lies under `wanted` (image paths, relative) and the
+/// folders on the way to them: a copy out of a stage reads a few paths of
+/// an image whose other thousands of files would cost more to write than
+/// the copy itself. `None` when that cannot be exact: a link on the way
+/// to a wanted path (it may lead anywhere in the image), or a hard link
+/// inside to a file outside; the caller then unpacks everything.
+pub fn unpack_only(
+    store: &Store,
+    layers: &[Descriptor],
+    root: &Path,
+    wanted: &[String],
+) -> Result<Option<Vec<Owner>>, SandboxError> {
+    let only = Only::new(wanted);
+    unpack_some(store, layers, root, &room::statvfs, Some(&only))
+}
+
+/// The paths [`unpack_only`] keeps.
+struct Only(Vec<String>);
+
+/// What [`Only`] makes of an item.
+#[derive(Debug, PartialEq, Eq)]
+enum Verdict {
+    Keep,
+    Skip,
+    /// A link where a wanted path must pass: only a whole unpack is exact.
+    Whole,
+}
+
+impl Only {
+    fn new(wanted: &[String]) -> Only {
+        Only(
+            wanted
+                .iter()
+                .map(|w| w.trim_matches('/').to_owned())
+                .collect(),
+        )
+    }
+
+    /// Whether `p` is wanted or inside a wanted path.
+    fn inside(&self, p: &str) -> bool {
+        self.0.iter().any(|w| {
+            w.is_empty() || p == w || (p.starts_with(w.as_str()) && p[w.len()..].starts_with('/'))
+        })
+    }
+
+    /// Whether `p` is a wanted path or right inside one (where a glob in
+    /// the path after it could match).
+    fn named(&self, p: &str) -> bool {
+        let parent = p.rsplit_once('/').map_or("", |(d, _)| d);
+        self.0.iter().any(|w| p == w || parent == w)
+    }
+
+    /// Whether `p` is a folder on the way to a wanted path.
+    fn on_the_way(&self, p: &str) -> bool {
+        self.0
+            .iter()
+            .any(|w| p.is_empty() || (w.starts_with(p) && w[p.len()..].starts_with('/')))
+    }
+
+    fn judge(&self, item: &Item) -> Verdict {
+        let keep = |p: &str| self.inside(p) || self.on_the_way(p);
+        match item {
+            Item::Whiteout(p) => match keep(p.as_str()) {
+                true => Verdict::Keep,
+                false => Verdict::Skip,
+            },
+            Item::Opaque(d) => match keep(d.as_ref().map_or("", |d| d.as_str())) {
+                true => Verdict::Keep,
+                false => Verdict::Skip,
+            },
+            Item::NotUtf8 { .. } => Verdict::Skip,
+            Item::Entry(e) => {
+                let p = e.path.as_str();
+                if self.inside(p) {
+                    match &e.kind {
+                        EntryKind::Hardlink { target } if !self.inside(target.as_str()) => {
+                            Verdict::Whole
+                        }
+                        // A copy follows a link it is given, or a glob
+                        // matches, to wherever it leads.
+                        EntryKind::Symlink { .. } if self.named(p) => Verdict::Whole,
+                        _ => Verdict::Keep,
+                    }
+                } else if self.on_the_way(p) {
+                    match e.kind {
+                        EntryKind::Dir => Verdict::Keep,
+                        _ => Verdict::Whole,
+                    }
+                } else {
+                    Verdict::Skip
+                }
+            }
+        }
+    }
+}
+
+fn unpack_some(
+    store: &Store,
+    layers: &[Descriptor],
+    root: &Path,
+    probe: &room::Probe<'_>,
+    only: Option<&Only>,
+) -> Result<Option<Vec<Owner>>, SandboxError> {
     let mut owners: BTreeMap<String, (u32, u32, Option<u32>)> = BTreeMap::new();
     let mut dir_modes: BTreeMap<String, u32> = BTreeMap::new();
     let compressed: u64 = layers.iter().map(|d| d.size).sum();
@@ -89,8 +196,17 @@ pub fn unpack_with(
             what: &what,
             unpacked: HashSet::new(),
         };
+        let mut whole = false;
         LayerReader::new(stream)
             .for_each(|item, content| -> Result<Flow, SandboxError> {
+                match only.map_or(Verdict::Keep, |o| o.judge(&item)) {
+                    Verdict::Keep => {}
+                    Verdict::Skip => return Ok(Flow::Continue),
+                    Verdict::Whole => {
+                        whole = true;
+                        return Ok(Flow::Stop);
+                    }
+                }
                 apply(&mut to, item, content, &mut owners, &mut dir_modes)?;
                 Ok(Flow::Continue)
             })
@@ -98,6 +214,9 @@ pub fn unpack_with(
                 SandboxError::ReadLayer(source) => layer_err(source),
                 other => other,
             })?;
+        if whole {
+            return Ok(None);
+        }
     }
     // Folder modes last, deepest first, so a read-only folder is filled
     // before it is closed.
@@ -108,16 +227,18 @@ pub fn unpack_with(
             set_mode(&p, *mode)?;
         }
     }
-    Ok(owners
-        .into_iter()
-        .filter(|(_, (u, g, _))| (*u, *g) != (0, 0))
-        .map(|(rel, (uid, gid, mode))| Owner {
-            rel,
-            uid,
-            gid,
-            mode,
-        })
-        .collect())
+    Ok(Some(
+        owners
+            .into_iter()
+            .filter(|(_, (u, g, _))| (*u, *g) != (0, 0))
+            .map(|(rel, (uid, gid, mode))| Owner {
+                rel,
+                uid,
+                gid,
+                mode,
+            })
+            .collect(),
+    ))
 }
 
 /// Where entries go, and the room they may take.
@@ -523,6 +644,99 @@ mod tests {
             }
         }
         n
+    }
+
+    /// Every path under `root` with its kind, mode and content.
+    fn listing(root: &Path) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut stack = vec![root.to_owned()];
+        while let Some(d) = stack.pop() {
+            for e in fs::read_dir(&d).unwrap().flatten() {
+                let p = e.path();
+                let m = p.symlink_metadata().unwrap();
+                let rel = p.strip_prefix(root).unwrap().display().to_string();
+                let what = if m.is_dir() {
+                    stack.push(p.clone());
+                    "dir".to_owned()
+                } else if m.is_symlink() {
+                    format!("-> {}", fs::read_link(&p).unwrap().display())
+                } else {
+                    String::from_utf8_lossy(&fs::read(&p).unwrap()).into_owned()
+                };
+                out.push(format!("{rel} {:o} {what}", m.mode() & 0o7777));
+            }
+        }
+        out.sort();
+        out
+    }
+
+    /// A filtered unpack writes exactly the full unpack's entries under
+    /// the wanted paths and the folders on the way (whiteouts and opaque
+    /// folders applied the same); a link where a wanted path must pass, or
+    /// at a wanted path, or a hard link out of it, asks for the whole.
+    #[test]
+    fn an_unpack_of_some_paths_is_the_whole_one_cut_down() {
+        let (dir, store) = store();
+        let lower = RawTar::new()
+            .dir("app/")
+            .file("app/node_modules/a/index.js", b"a")
+            .file("app/node_modules/gone.js", b"gone")
+            .file("app/node_modules/hidden/x.js", b"x")
+            .file("app/other.js", b"other")
+            .file("etc/passwd", b"root:x:0:0::/root:/bin/sh\n")
+            .dir("usr/lib/")
+            .symlink("lib", "usr/lib")
+            .file("usr/lib/libc.so", b"libc")
+            .finish();
+        let upper = RawTar::new()
+            .file("app/node_modules/.wh.gone.js", b"")
+            .file("app/node_modules/hidden/.wh..wh..opq", b"")
+            .file("app/node_modules/hidden/y.js", b"y")
+            .hardlink("app/node_modules/a/same.js", "app/node_modules/a/index.js")
+            .symlink("app/node_modules/.bin/a", "../a/index.js")
+            .finish();
+        let layers = [put_gzip(&store, &lower), put_gzip(&store, &upper)];
+        let whole = dir.path().join("whole");
+        fs::create_dir(&whole).unwrap();
+        unpack(&store, &layers, &whole).unwrap();
+        let cut = dir.path().join("cut");
+        fs::create_dir(&cut).unwrap();
+        let wanted = ["/app/node_modules".to_owned()];
+        assert!(unpack_only(&store, &layers, &cut, &wanted)
+            .unwrap()
+            .is_some());
+        let expected: Vec<String> = listing(&whole)
+            .into_iter()
+            .filter(|l| l.starts_with("app/node_modules") || l.starts_with("app "))
+            .collect();
+        assert_eq!(listing(&cut), expected);
+        assert!(listing(&cut)
+            .iter()
+            .any(|l| l.starts_with("app/node_modules/hidden/y.js")));
+        assert!(!listing(&cut)
+            .iter()
+            .any(|l| l.contains("gone") || l.contains("hidden/x")));
+
+        for (wanted, whole) in [
+            ("lib/libc.so", true),           // a link on the way
+            ("lib", true),                   // the wanted path is a link
+            ("usr/lib/libc.so", false),      // a plain way
+            ("app/node_modules/a", false),   // a hard link inside to inside
+            ("app/node_modules/.bin", true), // a link right inside (globs)
+        ] {
+            let root = dir.path().join(format!("r-{}", wanted.replace('/', "_")));
+            fs::create_dir(&root).unwrap();
+            let got = unpack_only(&store, &layers, &root, &[wanted.to_owned()]).unwrap();
+            assert_eq!(got.is_none(), whole, "{wanted}");
+        }
+        let out = RawTar::new()
+            .hardlink("app/node_modules/a/out.js", "app/other.js")
+            .finish();
+        let layers = [layers[0].clone(), put_gzip(&store, &out)];
+        let root = dir.path().join("hardlink-out");
+        fs::create_dir(&root).unwrap();
+        let got = unpack_only(&store, &layers, &root, &["app/node_modules".to_owned()]).unwrap();
+        assert!(got.is_none(), "a hard link to a file not unpacked");
     }
 
     /// The tree containerd's `archive.Apply` makes of climbing and

@@ -69,7 +69,8 @@ pub fn write(
     ground: &Ground,
     copies: &[&StageCopy],
 ) -> Result<Vec<(Layer, usize)>, BuildError> {
-    super::with_unpacked(store, ground, "copy-", |root, _| {
+    let wanted: Vec<String> = copies.iter().map(|c| c.from.clone()).collect();
+    super::with_unpacked_only(store, ground, "copy-", &wanted, |(root, _)| {
         let mut out = Vec::new();
         for copy in copies {
             let src = locate(root, copy)?;

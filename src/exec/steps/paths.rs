@@ -70,7 +70,7 @@ pub fn paths_layer(
     compression: Compression,
     epoch: u64,
 ) -> Result<PathsLayer, BuildError> {
-    super::with_unpacked(store, ground, "paths-", |root, owners| {
+    super::with_unpacked(store, ground, "paths-", |(root, owners)| {
         let mut tree = Tree {
             root,
             owners: owners
