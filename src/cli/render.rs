@@ -68,6 +68,15 @@ impl ForcedTerm {
     fn put(&self, s: &str) -> std::io::Result<()> {
         std::io::stderr().lock().write_all(s.as_bytes())
     }
+
+    /// Moves the cursor `n` places (a terminal reads 0 as 1: nothing is
+    /// written then).
+    fn cursor(&self, n: usize, direction: char) -> std::io::Result<()> {
+        match n {
+            0 => Ok(()),
+            n => self.put(&format!("\x1b[{n}{direction}")),
+        }
+    }
 }
 
 impl TermLike for ForcedTerm {
@@ -78,16 +87,16 @@ impl TermLike for ForcedTerm {
             .unwrap_or(100)
     }
     fn move_cursor_up(&self, n: usize) -> std::io::Result<()> {
-        self.put(&format!("\x1b[{n}A"))
+        self.cursor(n, 'A')
     }
     fn move_cursor_down(&self, n: usize) -> std::io::Result<()> {
-        self.put(&format!("\x1b[{n}B"))
+        self.cursor(n, 'B')
     }
     fn move_cursor_right(&self, n: usize) -> std::io::Result<()> {
-        self.put(&format!("\x1b[{n}C"))
+        self.cursor(n, 'C')
     }
     fn move_cursor_left(&self, n: usize) -> std::io::Result<()> {
-        self.put(&format!("\x1b[{n}D"))
+        self.cursor(n, 'D')
     }
     fn write_line(&self, s: &str) -> std::io::Result<()> {
         self.put(&format!("{s}\n"))
@@ -153,17 +162,23 @@ impl Renderer {
         }
     }
 
-    fn add_bar(&self, key: String, bar: ProgressBar) {
+    /// Adds a bar under the lines; it is drawn only through the
+    /// [`MultiProgress`] (a bar drawn before it was added would stay on the
+    /// screen, never cleared), so set its prefix after this.
+    fn add_bar(&self, key: String, bar: ProgressBar) -> ProgressBar {
         let bar = self.multi.add(bar);
         if let Ok(mut bars) = self.bars.lock() {
-            bars.insert(key, bar);
+            bars.insert(key, bar.clone());
         }
+        bar
     }
 
     fn bar(&self, key: &str, size: u64, label: String) {
-        let bar = ProgressBar::new(size).with_style(style(BYTES_BAR));
+        let bar = self.add_bar(
+            key.to_owned(),
+            ProgressBar::new(size).with_style(style(BYTES_BAR)),
+        );
         bar.set_prefix(label);
-        self.add_bar(key.to_owned(), bar);
     }
 
     fn get_bar(&self, key: &str) -> Option<ProgressBar> {
@@ -193,14 +208,17 @@ impl Renderer {
                 if self.mode != Mode::Bars {
                     return;
                 }
-                let bar = match kind {
-                    Kind::Resolve => ProgressBar::new_spinner()
-                        .with_style(style("{spinner} {prefix} {pos}/{len} packages read")),
-                    Kind::Download => ProgressBar::new(0).with_style(style(BYTES_BAR)),
-                    Kind::Compress => ProgressBar::new_spinner().with_style(style(
-                        "{spinner} {prefix:<26} {bytes:>10} in {bytes_per_sec:>12}",
-                    )),
-                };
+                let bar = self.add_bar(
+                    key(id),
+                    match kind {
+                        Kind::Resolve => ProgressBar::new_spinner()
+                            .with_style(style("{spinner} {prefix} {pos}/{len} packages read")),
+                        Kind::Download => ProgressBar::new(0).with_style(style(BYTES_BAR)),
+                        Kind::Compress => ProgressBar::new_spinner().with_style(style(
+                            "{spinner} {prefix:<26} {bytes:>10} in {bytes_per_sec:>12}",
+                        )),
+                    },
+                );
                 bar.set_prefix(match kind {
                     Kind::Resolve => format!("resolving {name}:"),
                     Kind::Download => format!("download {name}"),
@@ -209,7 +227,6 @@ impl Renderer {
                 if kind != Kind::Download {
                     bar.enable_steady_tick(Duration::from_millis(120));
                 }
-                self.add_bar(key(id), bar);
             }
             Activity::Progress { id, done, total } => {
                 if let Some(bar) = self.get_bar(&key(id)) {
