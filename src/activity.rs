@@ -44,9 +44,19 @@ pub enum Event<'a> {
         /// What it works on: `requirements.txt`, a wheel's file name, a
         /// layer.
         name: &'a str,
+        /// What there is to do, when known (else 0).
+        total: u64,
     },
-    /// Where it is: `done` of `total` (a total of 0 is not known yet).
-    Progress { id: u64, done: u64, total: u64 },
+    /// Where it is: `done` of `total` (a total of 0 is not known yet),
+    /// `elapsed` after its start (so a rate is `done / elapsed`: the task
+    /// shows only once it has run a while, and its first report already
+    /// counts what came before).
+    Progress {
+        id: u64,
+        done: u64,
+        total: u64,
+        elapsed: Duration,
+    },
     /// It ended (finished or abandoned), after `elapsed`.
     Done {
         id: u64,
@@ -115,6 +125,7 @@ impl Task {
                 id: self.id,
                 kind: self.kind,
                 name: &self.name,
+                total: self.total.load(Ordering::Relaxed),
             });
         }
     }
@@ -155,6 +166,7 @@ impl Task {
             id: self.id,
             done: self.done.load(Ordering::Relaxed),
             total: self.total.load(Ordering::Relaxed),
+            elapsed: Duration::from_nanos(now),
         });
     }
 

@@ -14,7 +14,9 @@ use std::io::{IsTerminal, Write as _};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle, TermLike};
+use indicatif::{
+    HumanBytes, MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle, TermLike,
+};
 
 use hoist::activity::{Event as Activity, Kind};
 use hoist::exec::Event as BuildEvent;
@@ -127,7 +129,10 @@ fn style(template: &str) -> ProgressStyle {
     ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar())
 }
 
-const BYTES_BAR: &str = "{prefix:<28} {bar:30} {bytes:>10}/{total_bytes:<10} {bytes_per_sec:>12}";
+const BYTES_BAR: &str = "{prefix:<32} {bar:30} {bytes:>10}/{total_bytes:<10} {bytes_per_sec:>12}";
+/// A download: its rate is the task's own average (see
+/// [`hoist::activity::Event::Progress`]), in the message.
+const DOWNLOAD_BAR: &str = "{prefix:<32} {bar:30} {bytes:>10}/{total_bytes:<10} {msg:>12}";
 
 impl Renderer {
     pub fn new(mode: Mode) -> Renderer {
@@ -198,7 +203,12 @@ impl Renderer {
     pub fn activity(&self, e: &Activity<'_>) {
         let key = |id: u64| format!("task:{id}");
         match *e {
-            Activity::Start { id, kind, name } => {
+            Activity::Start {
+                id,
+                kind,
+                name,
+                total,
+            } => {
                 if let Ok(mut t) = self.tasks.lock() {
                     t.insert(id, (kind, name.to_owned()));
                 }
@@ -213,27 +223,35 @@ impl Renderer {
                     match kind {
                         Kind::Resolve => ProgressBar::new_spinner()
                             .with_style(style("{spinner} {prefix} {pos}/{len} packages read")),
-                        Kind::Download => ProgressBar::new(0).with_style(style(BYTES_BAR)),
-                        Kind::Compress => ProgressBar::new_spinner().with_style(style(
-                            "{spinner} {prefix:<26} {bytes:>10} in {bytes_per_sec:>12}",
-                        )),
+                        Kind::Download => ProgressBar::new(total).with_style(style(DOWNLOAD_BAR)),
+                        Kind::Compress => ProgressBar::new_spinner()
+                            .with_style(style("{spinner} {prefix:<30} {bytes:>10} in {msg:>12}")),
                     },
                 );
                 bar.set_prefix(match kind {
                     Kind::Resolve => format!("resolving {name}:"),
-                    Kind::Download => format!("download {name}"),
+                    Kind::Download => format!("download {}", short_name(name)),
                     Kind::Compress => format!("compress {name}"),
                 });
                 if kind != Kind::Download {
                     bar.enable_steady_tick(Duration::from_millis(120));
                 }
             }
-            Activity::Progress { id, done, total } => {
+            Activity::Progress {
+                id,
+                done,
+                total,
+                elapsed,
+            } => {
                 if let Some(bar) = self.get_bar(&key(id)) {
                     if total > 0 {
                         bar.set_length(total.max(done));
                     }
                     bar.set_position(done);
+                    let secs = elapsed.as_secs_f64();
+                    if secs > 0.0 {
+                        bar.set_message(format!("{}/s", HumanBytes((done as f64 / secs) as u64)));
+                    }
                 }
             }
             Activity::Done {
@@ -301,6 +319,18 @@ impl Progress for Renderer {
             )),
             _ => {}
         }
+    }
+}
+
+/// A wheel's `name-version`, without its tags (`numpy-2.1.3`); other
+/// names as they are.
+fn short_name(file: &str) -> &str {
+    match file.strip_suffix(".whl") {
+        Some(stem) => stem
+            .match_indices('-')
+            .nth(1)
+            .map_or(stem, |(at, _)| &stem[..at]),
+        None => file,
     }
 }
 
@@ -397,5 +427,25 @@ fn cache_line(note: hoist::cache::remote::Note) -> String {
             human_size(bytes)
         ),
         Note::Problem(p) => format!("cache   {p}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::short_name;
+
+    #[test]
+    fn short_names() {
+        for (file, want) in [
+            (
+                "numpy-2.1.3-cp311-cp311-manylinux_2_17_x86_64.whl",
+                "numpy-2.1.3",
+            ),
+            ("six-1.16.0-py2.py3-none-any.whl", "six-1.16.0"),
+            ("odd.whl", "odd"),
+            ("express-4.21.1.tgz", "express-4.21.1.tgz"),
+        ] {
+            assert_eq!(short_name(file), want, "{file}");
+        }
     }
 }
