@@ -346,7 +346,7 @@ fn tty_in_a_terminal() {
     let run = hoist_in_pty(&env, &push_args(&env, &tag, &[]), &[]);
     assert_eq!(run.status, 0, "{}", run.terminal);
     only_the_digest(&run.stdout);
-    for live in ["\x1b[2K", "compress layer", " in ", "push ", "█"] {
+    for live in ["\x1b[2K", "compress layer", " in ", "push ", "░"] {
         assert!(
             run.terminal.contains(live),
             "the live view never drew {live:?}:\n{:?}",
