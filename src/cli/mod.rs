@@ -88,6 +88,7 @@ pub fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if e.chain().any(|c| c.is::<StdoutClosed>()) => ExitCode::SUCCESS,
         Err(e) => {
+            out.clear();
             // Not eprintln!: it panics when stderr is a closed pipe too.
             let mut err = std::io::stderr().lock();
             for line in error_lines(e.chain().map(|c| c.to_string())) {

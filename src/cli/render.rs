@@ -153,6 +153,17 @@ impl Renderer {
         self.mode
     }
 
+    /// Takes every bar still drawn off the screen (a transfer that failed
+    /// never reports its end), so that an error prints on a clean line.
+    pub fn clear(&self) {
+        if let Ok(mut bars) = self.bars.lock() {
+            for (_, bar) in bars.drain() {
+                bar.finish_and_clear();
+            }
+        }
+        let _ = self.multi.clear();
+    }
+
     /// Prints a line above the bars (or plainly), unless quiet.
     pub fn line(&self, text: &str) {
         match self.mode {
