@@ -57,12 +57,15 @@ pub enum Event<'a> {
         total: u64,
         elapsed: Duration,
     },
-    /// It ended (finished or abandoned), after `elapsed`.
+    /// It ended after `elapsed`: `completed` when its work said so
+    /// ([`Task::complete`]), else it was abandoned (an error) or its end
+    /// is all there is to say (a download).
     Done {
         id: u64,
         done: u64,
         total: u64,
         elapsed: Duration,
+        completed: bool,
     },
 }
 
@@ -94,6 +97,7 @@ pub struct Task {
     /// Nanoseconds after `started` of the last report.
     last: AtomicU64,
     shown: AtomicBool,
+    completed: AtomicBool,
     /// False when no sink is installed: every call returns at once.
     live: bool,
 }
@@ -111,6 +115,7 @@ impl Task {
             total: AtomicU64::new(total),
             last: AtomicU64::new(0),
             shown: AtomicBool::new(false),
+            completed: AtomicBool::new(false),
             live,
         };
         if live && kind == Kind::Resolve {
@@ -170,6 +175,11 @@ impl Task {
         });
     }
 
+    /// Marks the work done (not abandoned): its end reports `completed`.
+    pub fn complete(&self) {
+        self.completed.store(true, Ordering::Relaxed);
+    }
+
     /// `inner`, counting what is read from it into this task.
     pub fn reader<R: std::io::Read>(self, inner: R) -> Reading<R> {
         Reading { inner, task: self }
@@ -184,6 +194,7 @@ impl Drop for Task {
                 done: self.done.load(Ordering::Relaxed),
                 total: self.total.load(Ordering::Relaxed),
                 elapsed: self.started.elapsed(),
+                completed: self.completed.load(Ordering::Relaxed),
             });
         }
     }

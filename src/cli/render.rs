@@ -270,10 +270,12 @@ impl Renderer {
                 done,
                 total,
                 elapsed,
+                completed,
             } => {
                 self.clear_bar(&key(id));
                 let task = self.tasks.lock().ok().and_then(|mut t| t.remove(&id));
-                if let Some((Kind::Resolve, name)) = task {
+                // A resolution that failed says why in the error instead.
+                if let (Some((Kind::Resolve, name)), true) = (task, completed) {
                     self.line(&format!(
                         "resolve {name}: {} packages read in {:.1}s",
                         total.max(done),

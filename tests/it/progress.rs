@@ -462,7 +462,8 @@ fn quiet_prints_only_errors() {
 }
 
 /// A pip resolution shows from its start (`plain`): which file, then how
-/// many packages were read and how long it took.
+/// many packages were read and how long it took; one that fails, only
+/// its start and the error.
 #[test]
 fn pip_resolution_in_plain() {
     require("python3", "python3");
@@ -499,4 +500,22 @@ fn pip_resolution_in_plain() {
     let run = hoist_in_pipe(&env, &args);
     only_the_digest(run.ok());
     golden("pip-plain.txt", &mask(&run.stderr, &env, None));
+
+    // A resolution that fails says that it started, and then only the
+    // error: no line claims it read its packages.
+    std::fs::write(
+        ctx.join("requirements.txt"),
+        "--no-index\n--find-links wheels\ngoodpkg==2.0\n",
+    )
+    .unwrap();
+    let failed = hoist_in_pipe(&env, &args);
+    failed.fails_with("goodpkg");
+    assert!(
+        failed
+            .stderr
+            .contains("resolve requirements.txt: resolving dependencies\n")
+            && !failed.stderr.contains("packages read"),
+        "{}",
+        failed.stderr
+    );
 }

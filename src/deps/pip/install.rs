@@ -379,6 +379,7 @@ impl Project {
         input.constraints = requested(&self.constraints);
         input.pre = self.index.pre;
         let resolution = resolve::resolve(&source, &input)?;
+        task.complete();
         for w in &resolution.warnings {
             warn(w.clone());
         }
