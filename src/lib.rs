@@ -34,13 +34,15 @@
 //!   read safely), [`image`] (OCI documents), [`store`] (the
 //!   content-addressed store), [`transport`] (`oci:`, `oci-archive:`,
 //!   `docker-archive:`), [`registry`] (the distribution client), [`net`]
-//!   (the HTTP setup and the one retry policy), and the types that prove
+//!   (the HTTP setup and the one retry policy), [`activity`] (signs of life
+//!   from long work, for the CLI to draw), and the types that prove
 //!   validity: [`digest`], [`reference`](mod@reference) (image references and transport
 //!   names).
 //!
 //! No module imports one above it: `tests/it/layout.rs` reads the `use
 //! crate::` lines and fails on any circle between top-level modules.
 
+pub mod activity;
 pub mod cache;
 pub mod deps;
 pub mod digest;

@@ -47,7 +47,7 @@ mod login;
 mod pull;
 mod render;
 
-use render::{Mode, Renderer};
+use render::{Mode, ProgressArg, Renderer};
 
 /// Stdout's reader has gone: it had what it wanted (`hoist cache ls | head
 /// -1`), so hoist ends quietly with status 0. Only writes to stdout are
@@ -65,17 +65,20 @@ pub(crate) fn stdout_error(e: std::io::Error) -> anyhow::Error {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let out = Renderer::new(Mode::detect(cli.quiet));
+    let out = std::sync::Arc::new(Renderer::new(Mode::detect(cli.progress, cli.quiet)));
+    let sink = out.clone();
+    hoist::activity::set_sink(move |e| sink.activity(e));
+    let out = &*out;
     let result = match cli.command {
-        Command::Build(args) => build::run(*args, &out),
-        Command::Bundle(args) => bundle::run(*args, &out),
-        Command::Init(args) => init::run(args, &out),
-        Command::Lock(args) => lock::run(args, &out),
-        Command::Inspect(args) => inspect::run(args, &out),
-        Command::Pull(args) => pull::run(args, &out),
-        Command::Login(args) => login::run_login(args, &out),
-        Command::Logout(args) => login::run_logout(args, &out),
-        Command::Cache(cmd) => cache::run(cmd, &out),
+        Command::Build(args) => build::run(*args, out),
+        Command::Bundle(args) => bundle::run(*args, out),
+        Command::Init(args) => init::run(args, out),
+        Command::Lock(args) => lock::run(args, out),
+        Command::Inspect(args) => inspect::run(args, out),
+        Command::Pull(args) => pull::run(args, out),
+        Command::Login(args) => login::run_login(args, out),
+        Command::Logout(args) => login::run_logout(args, out),
+        Command::Cache(cmd) => cache::run(cmd, out),
         Command::Images(args) => images::run_images(args),
         Command::History(args) => images::run_history(args),
     };
@@ -85,6 +88,7 @@ pub fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if e.chain().any(|c| c.is::<StdoutClosed>()) => ExitCode::SUCCESS,
         Err(e) => {
+            out.clear();
             // Not eprintln!: it panics when stderr is a closed pipe too.
             let mut err = std::io::stderr().lock();
             for line in error_lines(e.chain().map(|c| c.to_string())) {
@@ -184,9 +188,18 @@ pub(crate) fn show<T: serde::Serialize + ?Sized>(
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
-    /// Print no progress (errors still go to stderr; results to stdout).
+    /// Print no progress (errors still go to stderr; results to stdout): `--progress quiet`.
     #[arg(long, short = 'q', global = true)]
     pub quiet: bool,
+    /// How progress shows on stderr: a live view (tty), a line per step for CI logs (plain), nothing (quiet), or tty on a terminal and plain elsewhere (auto).
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "auto",
+        env = "HOIST_PROGRESS"
+    )]
+    pub progress: ProgressArg,
 }
 
 #[derive(Debug, Subcommand)]

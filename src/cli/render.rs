@@ -1,62 +1,167 @@
-//! Rendering registry transfers for people: a bar per blob on a terminal,
-//! one plain line per finished blob elsewhere (CI logs), nothing with
-//! `--quiet`. The library reports [`hoist::registry::Event`]s; this is the
-//! only place that turns them into output, and it is used by the CLI.
+//! Rendering what the library reports, for people: the `--progress`
+//! modes. `tty` draws a live view (a bar per registry blob and per
+//! download, a spinner for a resolution or a layer being compressed,
+//! finished work as lines above them); `plain` prints one line per
+//! finished step, stage, layer and blob, with no redrawing and no ANSI
+//! codes, for CI logs; `quiet` prints nothing (errors still reach stderr
+//! from `main`); `auto` is `tty` when stderr is a terminal, else `plain`.
+//! The library reports [`hoist::registry::Event`]s, [`hoist::exec::Event`]s
+//! and [`hoist::activity::Event`]s; this is the only place that turns them
+//! into output. Stdout carries only results, in every mode.
 
 use std::collections::HashMap;
 use std::io::{IsTerminal, Write as _};
 use std::sync::Mutex;
+use std::time::Duration;
 
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{
+    HumanBytes, MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle, TermLike,
+};
 
+use hoist::activity::{Event as Activity, Kind};
 use hoist::exec::Event as BuildEvent;
 use hoist::registry::{Direction, Event, Progress};
 use hoist::store::human_size;
 
+/// `--progress`: how progress is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ProgressArg {
+    /// `tty` when stderr is a terminal, `plain` otherwise.
+    Auto,
+    /// A live view, redrawn in place.
+    Tty,
+    /// One line per finished step, stage, layer and blob; no redrawing.
+    Plain,
+    /// Nothing but errors.
+    Quiet,
+}
+
 /// How progress is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
-    /// Bars, redrawn in place (stderr is a terminal).
+    /// Bars, redrawn in place.
     Bars,
-    /// A line per finished blob and per retry (stderr is a file or pipe).
+    /// A line per finished piece of work.
     Lines,
     /// Nothing.
     Quiet,
 }
 
 impl Mode {
-    /// Bars on a terminal, lines elsewhere, nothing when `quiet`.
-    pub fn detect(quiet: bool) -> Mode {
-        match (quiet, std::io::stderr().is_terminal()) {
-            (true, _) => Mode::Quiet,
-            (false, true) => Mode::Bars,
-            (false, false) => Mode::Lines,
+    /// The mode `--progress` (and `--quiet`, its `quiet` alias) asks for;
+    /// `auto` looks at whether stderr is a terminal.
+    pub fn detect(progress: ProgressArg, quiet: bool) -> Mode {
+        match (quiet, progress) {
+            (true, _) | (_, ProgressArg::Quiet) => Mode::Quiet,
+            (_, ProgressArg::Tty) => Mode::Bars,
+            (_, ProgressArg::Plain) => Mode::Lines,
+            (_, ProgressArg::Auto) if std::io::stderr().is_terminal() => Mode::Bars,
+            (_, ProgressArg::Auto) => Mode::Lines,
         }
     }
 }
 
-/// A [`Progress`] that renders to stderr.
+/// Stderr as a terminal even when it is not one (`--progress tty` into a
+/// file or pipe): indicatif's own stderr target draws nothing there.
+#[derive(Debug)]
+struct ForcedTerm;
+
+impl ForcedTerm {
+    fn put(&self, s: &str) -> std::io::Result<()> {
+        std::io::stderr().lock().write_all(s.as_bytes())
+    }
+
+    /// Moves the cursor `n` places (a terminal reads 0 as 1: nothing is
+    /// written then).
+    fn cursor(&self, n: usize, direction: char) -> std::io::Result<()> {
+        match n {
+            0 => Ok(()),
+            n => self.put(&format!("\x1b[{n}{direction}")),
+        }
+    }
+}
+
+impl TermLike for ForcedTerm {
+    fn width(&self) -> u16 {
+        std::env::var("COLUMNS")
+            .ok()
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(100)
+    }
+    fn move_cursor_up(&self, n: usize) -> std::io::Result<()> {
+        self.cursor(n, 'A')
+    }
+    fn move_cursor_down(&self, n: usize) -> std::io::Result<()> {
+        self.cursor(n, 'B')
+    }
+    fn move_cursor_right(&self, n: usize) -> std::io::Result<()> {
+        self.cursor(n, 'C')
+    }
+    fn move_cursor_left(&self, n: usize) -> std::io::Result<()> {
+        self.cursor(n, 'D')
+    }
+    fn write_line(&self, s: &str) -> std::io::Result<()> {
+        self.put(&format!("{s}\n"))
+    }
+    fn write_str(&self, s: &str) -> std::io::Result<()> {
+        self.put(s)
+    }
+    fn clear_line(&self) -> std::io::Result<()> {
+        self.put("\r\x1b[2K")
+    }
+    fn flush(&self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
+}
+
+/// Renders every kind of event to stderr.
 pub struct Renderer {
     mode: Mode,
     multi: MultiProgress,
     bars: Mutex<HashMap<String, ProgressBar>>,
+    /// The names of the activities shown, by id.
+    tasks: Mutex<HashMap<u64, (Kind, String)>>,
 }
+
+/// A style from a template (the templates are constants, so the fallback
+/// is never taken).
+fn style(template: &str) -> ProgressStyle {
+    ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar())
+}
+
+const BYTES_BAR: &str = "{prefix:<32} {bar:30} {bytes:>10}/{total_bytes:<10} {bytes_per_sec:>12}";
+/// A download: its rate is the task's own average (see
+/// [`hoist::activity::Event::Progress`]), in the message.
+const DOWNLOAD_BAR: &str = "{prefix:<32} {bar:30} {bytes:>10}/{total_bytes:<10} {msg:>12}";
 
 impl Renderer {
     pub fn new(mode: Mode) -> Renderer {
-        let multi = MultiProgress::with_draw_target(match mode {
-            Mode::Bars => ProgressDrawTarget::stderr(),
+        let target = match mode {
+            Mode::Bars if std::io::stderr().is_terminal() => ProgressDrawTarget::stderr(),
+            Mode::Bars => ProgressDrawTarget::term_like_with_hz(Box::new(ForcedTerm), 20),
             _ => ProgressDrawTarget::hidden(),
-        });
+        };
         Renderer {
             mode,
-            multi,
+            multi: MultiProgress::with_draw_target(target),
             bars: Mutex::new(HashMap::new()),
+            tasks: Mutex::new(HashMap::new()),
         }
     }
 
     pub fn mode(&self) -> Mode {
         self.mode
+    }
+
+    /// Takes every bar still drawn off the screen (a transfer that failed
+    /// never reports its end), so that an error prints on a clean line.
+    pub fn clear(&self) {
+        if let Ok(mut bars) = self.bars.lock() {
+            for (_, bar) in bars.drain() {
+                bar.finish_and_clear();
+            }
+        }
+        let _ = self.multi.clear();
     }
 
     /// Prints a line above the bars (or plainly), unless quiet.
@@ -73,15 +178,111 @@ impl Renderer {
         }
     }
 
-    fn bar(&self, key: &str, size: u64, label: String) {
-        let style = ProgressStyle::with_template(
-            "{prefix} {bar:30} {bytes:>10}/{total_bytes:<10} {bytes_per_sec:>12}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar());
-        let bar = self.multi.add(ProgressBar::new(size).with_style(style));
-        bar.set_prefix(label);
+    /// Adds a bar under the lines; it is drawn only through the
+    /// [`MultiProgress`] (a bar drawn before it was added would stay on the
+    /// screen, never cleared), so set its prefix after this.
+    fn add_bar(&self, key: String, bar: ProgressBar) -> ProgressBar {
+        let bar = self.multi.add(bar);
         if let Ok(mut bars) = self.bars.lock() {
-            bars.insert(key.to_owned(), bar);
+            bars.insert(key, bar.clone());
+        }
+        bar
+    }
+
+    fn bar(&self, key: &str, size: u64, label: String) {
+        let bar = self.add_bar(
+            key.to_owned(),
+            ProgressBar::new(size).with_style(style(BYTES_BAR)),
+        );
+        bar.set_prefix(label);
+    }
+
+    fn get_bar(&self, key: &str) -> Option<ProgressBar> {
+        self.bars.lock().ok().and_then(|b| b.get(key).cloned())
+    }
+
+    fn clear_bar(&self, key: &str) {
+        if let Some(bar) = self.bars.lock().ok().and_then(|mut b| b.remove(key)) {
+            bar.finish_and_clear();
+        }
+    }
+
+    /// Draws long work the library reports: a resolution, a download, a
+    /// layer being compressed. Plain lines say when a resolution starts and
+    /// ends; downloads and compressions are summed up by the deps and layer
+    /// lines that follow them.
+    pub fn activity(&self, e: &Activity<'_>) {
+        let key = |id: u64| format!("task:{id}");
+        match *e {
+            Activity::Start {
+                id,
+                kind,
+                name,
+                total,
+            } => {
+                if let Ok(mut t) = self.tasks.lock() {
+                    t.insert(id, (kind, name.to_owned()));
+                }
+                if kind == Kind::Resolve {
+                    self.line(&format!("resolve {name}: resolving dependencies"));
+                }
+                if self.mode != Mode::Bars {
+                    return;
+                }
+                let bar = self.add_bar(
+                    key(id),
+                    match kind {
+                        Kind::Resolve => ProgressBar::new_spinner()
+                            .with_style(style("{spinner} {prefix} {pos}/{len} packages read")),
+                        Kind::Download => ProgressBar::new(total).with_style(style(DOWNLOAD_BAR)),
+                        Kind::Compress => ProgressBar::new_spinner()
+                            .with_style(style("{spinner} {prefix:<30} {bytes:>10} in {msg:>12}")),
+                    },
+                );
+                bar.set_prefix(match kind {
+                    Kind::Resolve => format!("resolving {name}:"),
+                    Kind::Download => format!("download {}", short_name(name)),
+                    Kind::Compress => format!("compress {name}"),
+                });
+                if kind != Kind::Download {
+                    bar.enable_steady_tick(Duration::from_millis(120));
+                }
+            }
+            Activity::Progress {
+                id,
+                done,
+                total,
+                elapsed,
+            } => {
+                if let Some(bar) = self.get_bar(&key(id)) {
+                    if total > 0 {
+                        bar.set_length(total.max(done));
+                    }
+                    bar.set_position(done);
+                    let secs = elapsed.as_secs_f64();
+                    if secs > 0.0 {
+                        bar.set_message(format!("{}/s", HumanBytes((done as f64 / secs) as u64)));
+                    }
+                }
+            }
+            Activity::Done {
+                id,
+                done,
+                total,
+                elapsed,
+                completed,
+            } => {
+                self.clear_bar(&key(id));
+                let task = self.tasks.lock().ok().and_then(|mut t| t.remove(&id));
+                // A resolution that failed says why in the error instead.
+                if let (Some((Kind::Resolve, name)), true) = (task, completed) {
+                    self.line(&format!(
+                        "resolve {name}: {} packages read in {:.1}s",
+                        total.max(done),
+                        elapsed.as_secs_f64()
+                    ));
+                }
+            }
         }
     }
 }
@@ -101,12 +302,7 @@ impl Progress for Renderer {
                 self.bar(digest.as_str(), *size, format!("{verb} {}", digest.short()));
             }
             Event::BlobProgress { digest, done, .. } => {
-                if let Some(bar) = self
-                    .bars
-                    .lock()
-                    .ok()
-                    .and_then(|b| b.get(digest.as_str()).cloned())
-                {
+                if let Some(bar) = self.get_bar(digest.as_str()) {
                     bar.set_position(*done);
                 }
             }
@@ -115,14 +311,7 @@ impl Progress for Renderer {
                 size,
                 outcome,
             } => {
-                if let Some(bar) = self
-                    .bars
-                    .lock()
-                    .ok()
-                    .and_then(|mut b| b.remove(digest.as_str()))
-                {
-                    bar.finish_and_clear();
-                }
+                self.clear_bar(digest.as_str());
                 self.line(&format!(
                     "blob    {} {:>10}  {outcome:?}",
                     digest.short(),
@@ -143,6 +332,18 @@ impl Progress for Renderer {
             )),
             _ => {}
         }
+    }
+}
+
+/// A wheel's `name-version`, without its tags (`numpy-2.1.3`); other
+/// names as they are.
+fn short_name(file: &str) -> &str {
+    match file.strip_suffix(".whl") {
+        Some(stem) => stem
+            .match_indices('-')
+            .nth(1)
+            .map_or(stem, |(at, _)| &stem[..at]),
+        None => file,
     }
 }
 
@@ -239,5 +440,25 @@ fn cache_line(note: hoist::cache::remote::Note) -> String {
             human_size(bytes)
         ),
         Note::Problem(p) => format!("cache   {p}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::short_name;
+
+    #[test]
+    fn short_names() {
+        for (file, want) in [
+            (
+                "numpy-2.1.3-cp311-cp311-manylinux_2_17_x86_64.whl",
+                "numpy-2.1.3",
+            ),
+            ("six-1.16.0-py2.py3-none-any.whl", "six-1.16.0"),
+            ("odd.whl", "odd"),
+            ("express-4.21.1.tgz", "express-4.21.1.tgz"),
+        ] {
+            assert_eq!(short_name(file), want, "{file}");
+        }
     }
 }

@@ -76,6 +76,8 @@ pub struct LayerWriter {
     compression: Compression,
     mtime: u64,
     last: Option<String>,
+    /// Bytes into the compressor, for the progress view.
+    task: crate::activity::Task,
 }
 
 impl LayerWriter {
@@ -91,6 +93,7 @@ impl LayerWriter {
             compression,
             mtime,
             last: None,
+            task: crate::activity::Task::start(crate::activity::Kind::Compress, "layer", 0),
         })
     }
 
@@ -140,6 +143,7 @@ impl LayerWriter {
         let mut exact = ExactReader {
             inner: content.take(size),
             remaining: size,
+            task: &self.task,
         };
         match self.tar.append_data(&mut h, path.as_str(), &mut exact) {
             Ok(()) => Ok(()),
@@ -194,12 +198,13 @@ impl LayerWriter {
 
 /// Yields exactly `remaining` bytes or fails with `UnexpectedEof`, so a file
 /// that shrinks while it is read can never produce a corrupt tar.
-struct ExactReader<R> {
+struct ExactReader<'t, R> {
     inner: R,
     remaining: u64,
+    task: &'t crate::activity::Task,
 }
 
-impl<R: Read> Read for ExactReader<R> {
+impl<R: Read> Read for ExactReader<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if self.remaining == 0 {
             return Ok(0);
@@ -209,6 +214,7 @@ impl<R: Read> Read for ExactReader<R> {
             return Err(io::ErrorKind::UnexpectedEof.into());
         }
         self.remaining -= n as u64;
+        self.task.add(n as u64);
         Ok(n)
     }
 }

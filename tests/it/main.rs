@@ -15,6 +15,7 @@ mod formats;
 mod layout;
 mod npm;
 mod pip;
+mod progress;
 mod rcache;
 mod recipe;
 mod registry;

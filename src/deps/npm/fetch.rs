@@ -221,8 +221,14 @@ impl<'a> Fetcher<'a> {
             .store
             .writer()
             .map_err(|e| fatal(FetchError::Store(e)))?;
+        let size = response.content_length().unwrap_or(0);
         let mut tee = Tee {
-            inner: response,
+            inner: crate::activity::Task::start(
+                crate::activity::Kind::Download,
+                job.url.rsplit('/').next().unwrap_or(&job.url),
+                size,
+            )
+            .reader(response),
             blob,
             verifier: job.integrity.verifier(),
             count: 0,

@@ -353,8 +353,8 @@ fn fetch(
             hint,
         })
     })?;
-    let mut response = response;
-    copy_in(&mut response, store, check, url.as_str())
+    let task = crate::activity::Task::start(crate::activity::Kind::Download, &file.filename, size);
+    copy_in(&mut task.reader(response), store, check, url.as_str())
 }
 
 /// Copies a file into the store while hashing it; stores it only when it

@@ -251,10 +251,13 @@ struct IndexSource<'a> {
     index: &'a Index,
     store: &'a Store,
     builder: Option<&'a Builder<'a>>,
+    /// Packages found (total) and read (done), for the progress view.
+    task: &'a crate::activity::Task,
 }
 
 impl Source for IndexSource<'_> {
     fn files(&self, name: &pep508_rs::PackageName) -> Result<Vec<DistFile>, SourceError> {
+        self.task.add_total(1);
         match self.index.files(name) {
             // The resolver names the requirer of a project no index has.
             Err(IndexError::UnknownPackage { .. }) => Ok(Vec::new()),
@@ -263,6 +266,7 @@ impl Source for IndexSource<'_> {
     }
 
     fn metadata(&self, file: &DistFile) -> Result<CoreMetadata, SourceError> {
+        self.task.add(1);
         self.index
             .metadata(file, self.store)
             .map_err(SourceError::new)
@@ -349,10 +353,16 @@ impl Project {
     ) -> Result<(Vec<Pin>, usize), PipError> {
         let index = self.index(store, offline)?;
         let builder = sdists.map(|ground| Builder::new(&index, store, env, ground, self.hashes()));
+        let task = crate::activity::Task::start(
+            crate::activity::Kind::Resolve,
+            super::project::REQUIREMENTS_NAME,
+            0,
+        );
         let source = IndexSource {
             index: &index,
             store,
             builder: builder.as_ref(),
+            task: &task,
         };
         let requested = |lines: &[super::project::Located]| -> Vec<Requested> {
             lines
@@ -369,6 +379,7 @@ impl Project {
         input.constraints = requested(&self.constraints);
         input.pre = self.index.pre;
         let resolution = resolve::resolve(&source, &input)?;
+        task.complete();
         for w in &resolution.warnings {
             warn(w.clone());
         }
