@@ -306,6 +306,7 @@ pub fn explain(
 /// How a step is done, for the dry run.
 fn how(step: &Step) -> &'static str {
     match step {
+        Step::Run(r) if r.native.is_some() => "native where exact, else sandbox",
         Step::Run(_) => "sandbox",
         Step::Install(_) => "native",
         _ => "hoist",
@@ -405,6 +406,12 @@ fn run_stage(
                 };
                 let mount_key = mounts::key(opts, &r.mounts, &mut tree, &at)?;
                 chain.push_str(&format!("run {}\n", s.key_text()));
+                // A line hoist may do natively keys apart from the same
+                // line run as written (`--native=never`), so that asking
+                // for the sandbox never reuses a native layer.
+                if r.native.is_some() {
+                    chain.push_str("native\n");
+                }
                 if !mount_key.is_empty() {
                     chain.push_str(&format!("mounts {mount_key}"));
                 }

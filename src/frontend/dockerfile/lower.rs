@@ -38,6 +38,8 @@ pub struct LowerInputs<'a> {
     pub target: Option<&'a str>,
     /// The config of a base image: its WorkingDir and User.
     pub base_config: &'a dyn Fn(&str) -> BaseConfig,
+    /// `--native=never`: every RUN goes to the sandbox as written.
+    pub native: native::Native,
 }
 
 /// What a stage inherits from a base image's config.
@@ -126,6 +128,7 @@ pub fn lower(file: &str, ex: &Expanded, inputs: &LowerInputs) -> Result<Graph, D
                         .filter(|w| !w.is_empty())
                         .unwrap_or_else(|| "/".into()),
                     user: bc.user.filter(|u| !u.is_empty()),
+                    native: inputs.native,
                     ..State::default()
                 }
             }
@@ -219,6 +222,7 @@ struct State {
     /// Context files copied in: (folder in the image, context folder,
     /// source pattern's last part).
     copied: Vec<(String, String, String)>,
+    native: native::Native,
 }
 
 impl State {
@@ -458,7 +462,8 @@ fn lower_run(
         .as_deref()
         .is_none_or(|u| u == "root" || u == "0" || u.starts_with("0:") || u.starts_with("root:"));
     let mut native_line = None;
-    if as_root && cmd.heredocs.is_empty() && st.shell.is_none() {
+    let note = (st.native == native::Native::Never).then(|| "--native=never".to_owned());
+    if as_root && cmd.heredocs.is_empty() && st.shell.is_none() && note.is_none() {
         if let Some(ops) = native::recognise(cmd, &env) {
             if let [op] = ops.as_slice() {
                 if let Some(step) = install_step(op, st, cmd, at) {
@@ -529,6 +534,7 @@ fn lower_run(
         user: st.user.clone(),
         timeout: None,
         native: native_line,
+        note,
         mounts,
     }))
 }

@@ -30,6 +30,7 @@ fn lowered(text: &str, target: Option<&str>) -> Result<Graph, String> {
         &LowerInputs {
             target,
             base_config: &base,
+            native: Default::default(),
         },
     )
     .map_err(|e| e.to_string())
