@@ -753,6 +753,9 @@ fn install(
         "install {:?} dev={} scripts={} {} {inputs}",
         i.kind, i.dev, i.scripts, i.workdir
     ));
+    if let Some(home) = &i.user_home {
+        chain.push_str(&format!(" user {home}"));
+    }
     let key = Digest::of(chain.as_bytes()).hex().to_owned();
     const KIND: &str = "dockerfile-install";
     let afresh = opts.deps.no_cache || opts.deps.refresh;
@@ -776,12 +779,19 @@ fn install(
     };
     let wd = ImagePath::new(i.workdir.trim_start_matches('/'))
         .map_err(|_| BuildError::Workdir(i.workdir.clone()))?;
+    let home = i
+        .user_home
+        .as_deref()
+        .map(|h| ImagePath::new(h.trim_start_matches('/')))
+        .transpose()
+        .map_err(|_| BuildError::Workdir(i.workdir.clone()))?;
     let on = crate::exec::stage::InstallOn {
         ground,
         workdir: &wd,
         platform,
         config_env: &ground.image_env,
         shared,
+        pip_user_home: home.as_ref(),
     };
     let mut warn = |w: String| report(Event::Warning(format!("{}: {w}", i.at)));
     let Some(d) = crate::exec::stage::install_on(opts, store, &dir, &dopts, &on, &mut warn)? else {

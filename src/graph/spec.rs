@@ -266,6 +266,9 @@ pub struct InstallSpec {
     /// The line as written, for reports.
     pub command: String,
     pub at: String,
+    /// `pip install --user`: the home of the user it runs as (the
+    /// packages go to its `.local`).
+    pub user_home: Option<String>,
 }
 
 /// The longest user or group name `useradd` takes.

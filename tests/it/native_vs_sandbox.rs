@@ -48,11 +48,6 @@ const NPM: &[Rule] = &[
         why: "npm's download cache and logs",
     },
     Rule {
-        pattern: "root",
-        ignore: Ignore::Entry,
-        why: "the folder of npm's cache",
-    },
-    Rule {
         pattern: "tmp/**",
         ignore: Ignore::Entry,
         why: "scratch files",
@@ -87,11 +82,6 @@ const PIP: &[Rule] = &[
     },
     Rule {
         pattern: "root/.cache",
-        ignore: Ignore::Entry,
-        why: "the folder of pip's cache",
-    },
-    Rule {
-        pattern: "root",
         ignore: Ignore::Entry,
         why: "the folder of pip's cache",
     },
@@ -480,6 +470,7 @@ fn pip_install_native_equals_pip() {
     for line in [
         "RUN pip install --no-cache-dir -r requirements.txt",
         "RUN pip install --no-cache-dir --no-compile -r requirements.txt",
+        "RUN pip install --user -r requirements.txt",
     ] {
         compare(
             line,

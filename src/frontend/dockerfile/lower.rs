@@ -462,13 +462,19 @@ fn lower_run(
         .as_deref()
         .is_none_or(|u| u == "root" || u == "0" || u.starts_with("0:") || u.starts_with("root:"));
     let mut native_line = None;
-    let note = (st.native == native::Native::Never).then(|| "--native=never".to_owned());
+    let mut note = (st.native == native::Native::Never).then(|| "--native=never".to_owned());
     if as_root && cmd.heredocs.is_empty() && st.shell.is_none() && note.is_none() {
         if let Some(ops) = native::recognise(cmd, &env) {
             if let [op] = ops.as_slice() {
                 if let Some(step) = install_step(op, st, cmd, at) {
                     return Ok(step);
                 }
+            }
+            if ops
+                .iter()
+                .any(|o| matches!(o, NativeOp::Pip { venv: Some(_), .. }))
+            {
+                note = Some("hoist does not write a venv natively yet".to_owned());
             }
             let accounts = ops.iter().all(|o| matches!(o, NativeOp::Account(_)));
             let paths = ops.iter().all(|o| {
@@ -661,6 +667,7 @@ fn source_of(
 /// the context has them.
 fn install_step(op: &NativeOp, st: &State, cmd: &CommandLine, at: &str) -> Option<Step> {
     let command = cmd.args.join(" ");
+    let mut user_home = None;
     let (kind, dev, project, scripts) = match op {
         NativeOp::Npm {
             install: _,
@@ -672,10 +679,19 @@ fn install_step(op: &NativeOp, st: &State, cmd: &CommandLine, at: &str) -> Optio
         }
         NativeOp::Pip {
             requirements,
-            user: false,
+            user,
             compile: _,
             venv: None,
         } => {
+            // `--user` as root (the caller's check): root's `~/.local`,
+            // unless HOME says another home.
+            if *user {
+                let env = st.run_env();
+                if env.iter().any(|(k, v)| k == "HOME" && v != "/root") {
+                    return None;
+                }
+                user_home = Some("/root".to_owned());
+            }
             let req = st.abs(requirements);
             let (dir, name) = req.rsplit_once('/')?;
             if name != "requirements.txt" {
@@ -695,6 +711,7 @@ fn install_step(op: &NativeOp, st: &State, cmd: &CommandLine, at: &str) -> Optio
         scripts,
         command,
         at: at.to_owned(),
+        user_home,
     }))
 }
 
