@@ -540,3 +540,32 @@ fn paths_native_equal_mkdir_chown_chmod() {
         );
     }
 }
+
+/// `--native` takes auto or never, and only on a Dockerfile build.
+#[test]
+fn native_flag_is_checked() {
+    let env = Env::new();
+    let ctx = env.path("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(ctx.join("Dockerfile"), "FROM busybox\nRUN mkdir /a\n").unwrap();
+    std::fs::write(ctx.join("hoist.toml"), "base = \"busybox\"\n").unwrap();
+    let dockerfile = ctx.join("Dockerfile");
+    env.hoist(&[
+        "build",
+        "-f",
+        dockerfile.to_str().unwrap(),
+        ctx.to_str().unwrap(),
+        "--native=sometimes",
+        "--dry-run",
+    ])
+    .fails_with("--native=sometimes: give auto");
+    let toml = ctx.join("hoist.toml");
+    env.hoist(&[
+        "build",
+        "-f",
+        toml.to_str().unwrap(),
+        "--native=never",
+        "--dry-run",
+    ])
+    .fails_with("--native is for Dockerfile and compose builds");
+}
