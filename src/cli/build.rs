@@ -128,6 +128,9 @@ pub struct BuildArgs {
     /// pip: `sandbox` builds packages that have only an sdist into wheels inside the image, in hoist's rootless sandbox; `refuse` (default) fails naming them.
     #[arg(long, value_name = "refuse|sandbox")]
     pub sdists: Option<String>,
+    /// Dockerfile RUN lines: `auto` (default) does the ones hoist recognises (npm ci, pip install -r, useradd, mkdir...) natively; `never` runs every RUN as written in the sandbox.
+    #[arg(long, value_name = "auto|never")]
+    pub native: Option<String>,
     /// Rebuild the deps layer even when the cache has it.
     #[arg(long)]
     pub no_cache: bool,
@@ -283,6 +286,9 @@ pub(super) fn run(a: BuildArgs, out: &Renderer) -> Result<()> {
     if !a.secrets.is_empty() {
         bail!("--secret is for Dockerfile builds (RUN --mount=type=secret): name the Dockerfile with -f Dockerfile");
     }
+    if a.native.is_some() {
+        bail!("--native is for Dockerfile and compose builds (which RUN lines hoist does natively): name the Dockerfile with -f Dockerfile");
+    }
     let overrides = Overrides {
         recipe: a.recipe.clone(),
         target: a.target.clone(),
@@ -434,6 +440,16 @@ fn refuse_recipe_flags(a: &BuildArgs) -> Result<()> {
     Ok(())
 }
 
+/// `--native=auto|never` (auto when not given).
+fn native_of(a: &BuildArgs) -> Result<hoist::frontend::dockerfile::native::Native> {
+    a.native
+        .as_deref()
+        .map(hoist::frontend::dockerfile::native::Native::parse)
+        .transpose()
+        .map_err(anyhow::Error::msg)
+        .map(Option::unwrap_or_default)
+}
+
 /// `--build-arg KEY=VALUE`s; a bare KEY takes the environment's value, or
 /// is left out when unset, as docker does.
 fn build_args_of(a: &BuildArgs) -> Result<Vec<(String, String)>> {
@@ -533,6 +549,7 @@ fn run_compose(a: &BuildArgs, out: &Renderer) -> Result<()> {
             Some(p) => platforms(Some(p))?,
             None => Vec::new(),
         },
+        native: native_of(a)?,
     };
     let run = dockerfile_run(a)?;
     let store = Store::open_default()?;
@@ -601,6 +618,7 @@ fn run_dockerfile(a: &BuildArgs, file: &Path, context: &Path, out: &Renderer) ->
             .map(|s| hoist::exec::SecretSource::parse(s))
             .collect::<Result<_, _>>()
             .map_err(anyhow::Error::msg)?,
+        native: native_of(a)?,
     };
     let run = dockerfile_run(a)?;
     let store = Store::open_default()?;

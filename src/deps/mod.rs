@@ -64,6 +64,8 @@ pub enum DepsError {
     PipProject(#[from] pip::project::ProjectError),
     #[error(transparent)]
     PipEnv(#[from] pip::env::EnvError),
+    #[error("pip install --user: the user's home {0}")]
+    UserHome(String),
     #[error(transparent)]
     Pip(#[from] pip::install::PipError),
     #[error("--deps pip needs the base's facts (its Python), and none were read")]
@@ -163,6 +165,8 @@ pub struct InstallInput<'a> {
     /// Where install scripts and sdist builds run: the base and the
     /// `[[run]]` steps' layers.
     pub sandbox: Option<&'a crate::sandbox::Ground>,
+    /// pip: `pip install --user` by the user whose home this is.
+    pub pip_user_home: Option<&'a ImagePath>,
 }
 
 /// What a deps layer holds and how it was had.
@@ -293,7 +297,12 @@ impl Project {
             }
             Project::Pip(project) => {
                 let facts = input.facts.ok_or(DepsError::NoFacts)?;
-                let env = pip::env::PythonEnv::from_facts(facts, input.platform, input.config_env)?;
+                let mut env =
+                    pip::env::PythonEnv::from_facts(facts, input.platform, input.config_env)?;
+                if let Some(home) = input.pip_user_home {
+                    env.scheme = pip::env::Scheme::user(home, env.version)
+                        .map_err(|e| DepsError::UserHome(e.to_string()))?;
+                }
                 let i = project.install(
                     &pip::install::InstallOptions {
                         env: &env,

@@ -472,6 +472,7 @@ impl walk::Backend for Build<'_, '_> {
             epoch: opts.epoch,
             shared: shared.as_ref().map(|c| c as &dyn crate::cache::SharedCache),
             sandbox: Some(step.ground),
+            pip_user_home: None,
         };
         let report = &mut *self.report;
         let mut warn = |w: String| report(Event::Warning(w));

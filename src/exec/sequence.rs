@@ -306,6 +306,7 @@ pub fn explain(
 /// How a step is done, for the dry run.
 fn how(step: &Step) -> &'static str {
     match step {
+        Step::Run(r) if r.native.is_some() => "native where exact, else sandbox",
         Step::Run(_) => "sandbox",
         Step::Install(_) => "native",
         _ => "hoist",
@@ -405,6 +406,12 @@ fn run_stage(
                 };
                 let mount_key = mounts::key(opts, &r.mounts, &mut tree, &at)?;
                 chain.push_str(&format!("run {}\n", s.key_text()));
+                // A line hoist may do natively keys apart from the same
+                // line run as written (`--native=never`), so that asking
+                // for the sandbox never reuses a native layer.
+                if r.native.is_some() {
+                    chain.push_str("native\n");
+                }
                 if !mount_key.is_empty() {
                     chain.push_str(&format!("mounts {mount_key}"));
                 }
@@ -773,6 +780,9 @@ fn install(
         "install {:?} dev={} scripts={} {} {inputs}",
         i.kind, i.dev, i.scripts, i.workdir
     ));
+    if let Some(home) = &i.user_home {
+        chain.push_str(&format!(" user {home}"));
+    }
     let key = Digest::of(chain.as_bytes()).hex().to_owned();
     const KIND: &str = "dockerfile-install";
     let afresh = opts.deps.no_cache || opts.deps.refresh;
@@ -796,12 +806,19 @@ fn install(
     };
     let wd = ImagePath::new(i.workdir.trim_start_matches('/'))
         .map_err(|_| BuildError::Workdir(i.workdir.clone()))?;
+    let home = i
+        .user_home
+        .as_deref()
+        .map(|h| ImagePath::new(h.trim_start_matches('/')))
+        .transpose()
+        .map_err(|_| BuildError::Workdir(i.workdir.clone()))?;
     let on = crate::exec::stage::InstallOn {
         ground,
         workdir: &wd,
         platform,
         config_env: &ground.image_env,
         shared,
+        pip_user_home: home.as_ref(),
     };
     let mut warn = |w: String| report(Event::Warning(format!("{}: {w}", i.at)));
     let Some(d) = crate::exec::stage::install_on(opts, store, &dir, &dopts, &on, &mut warn)? else {

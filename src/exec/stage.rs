@@ -134,6 +134,8 @@ pub(crate) struct InstallOn<'a> {
     /// The config's `Env` (official python images state their version).
     pub config_env: &'a [String],
     pub shared: Option<&'a dyn crate::cache::SharedCache>,
+    /// `pip install --user` by the user whose home this is.
+    pub pip_user_home: Option<&'a ImagePath>,
 }
 
 /// Installs the deps of the project folder `dir` natively on a stage's
@@ -160,6 +162,7 @@ pub(crate) fn install_on(
         epoch: opts.epoch,
         shared: on.shared,
         sandbox: Some(on.ground),
+        pip_user_home: on.pip_user_home,
     };
     Ok(project.install(&input, dopts, store, warn)?)
 }
@@ -280,6 +283,7 @@ pub fn run(
                     platform: &platform,
                     config_env: &config_env,
                     shared: None,
+                    pip_user_home: None,
                 };
                 let Some(d) = install_on(opts, store, &opts.context, &dopts, &on, &mut warn)?
                 else {

@@ -9,16 +9,17 @@ use super::{Graph, Stage, Step};
 pub fn describe(step: &Step) -> String {
     match step {
         Step::Host(run) => format!("on the host: {}", shell_words::join(run)),
-        Step::Run(r) if r.mounts.is_empty() => shell_words::join(&r.command),
-        Step::Run(r) => format!(
-            "{} (with {})",
-            shell_words::join(&r.command),
-            r.mounts
-                .iter()
-                .map(mount_text)
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
+        Step::Run(r) => {
+            let mut t = shell_words::join(&r.command);
+            if !r.mounts.is_empty() {
+                let with: Vec<String> = r.mounts.iter().map(mount_text).collect();
+                t.push_str(&format!(" (with {})", with.join(", ")));
+            }
+            if let Some(n) = &r.note {
+                t.push_str(&format!(" (in the sandbox: {n})"));
+            }
+            t
+        }
         Step::User(name) => name.clone(),
         Step::Deps(d) => format!(
             "{} {}",

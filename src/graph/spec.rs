@@ -56,6 +56,9 @@ pub struct RunSpec {
     /// only mkdir/chown/chmod); the executor runs it in the sandbox when
     /// the native result would not be exactly the command's.
     pub native: Option<crate::graph::native::NativeRun>,
+    /// Why a line hoist knows runs in the sandbox all the same (for
+    /// `--dry-run`): `--native=never`, a form it does not write natively.
+    pub note: Option<String>,
     /// `RUN --mount=...`: what is mounted while the step runs (never part
     /// of its layer).
     pub mounts: Vec<RunMount>,
@@ -263,6 +266,9 @@ pub struct InstallSpec {
     /// The line as written, for reports.
     pub command: String,
     pub at: String,
+    /// `pip install --user`: the home of the user it runs as (the
+    /// packages go to its `.local`).
+    pub user_home: Option<String>,
 }
 
 /// The longest user or group name `useradd` takes.

@@ -49,6 +49,8 @@ pub struct ComposeRequest {
     pub compression: Compression,
     /// `--platform`: over the services' platforms.
     pub platforms: Vec<Platform>,
+    /// `--native=never`: every RUN runs in the sandbox as written.
+    pub native: crate::frontend::dockerfile::native::Native,
 }
 
 /// The builds the files ask for: one job per service, and a line per
@@ -184,6 +186,7 @@ fn service_build(
         labels: b.labels.clone(),
         platforms,
         compression: req.compression,
+        native: req.native,
         secrets: b
             .secrets
             .iter()

@@ -47,6 +47,8 @@ pub struct DockerfileBuild {
     pub compression: Compression,
     /// `--secret`: what `RUN --mount=type=secret` reads, by id.
     pub secrets: Vec<(String, crate::exec::SecretSource)>,
+    /// `--native=never`: every RUN runs in the sandbox as written.
+    pub native: crate::frontend::dockerfile::native::Native,
 }
 
 /// Whether `path` names a Dockerfile rather than a hoist.toml: by its
@@ -212,6 +214,7 @@ pub fn job(
         &LowerInputs {
             target: b.target.as_deref(),
             base_config: &nothing,
+            native: b.native,
         },
     )?;
     let stage_names: Vec<String> = first
@@ -242,6 +245,7 @@ pub fn job(
         &LowerInputs {
             target: b.target.as_deref(),
             base_config: &base_config,
+            native: b.native,
         },
     )?;
     // A base may be any transport hoist reads (`oci-archive:FILE`, a bare

@@ -13,6 +13,7 @@ mod engine;
 mod fake_registry;
 mod formats;
 mod layout;
+mod native_vs_sandbox;
 mod npm;
 mod pip;
 mod progress;

@@ -315,19 +315,26 @@ pub fn plan(
     let mut dirs: BTreeSet<ImagePath> = BTreeSet::new();
     dirs.extend(workdir.ancestors());
     dirs.insert(workdir.clone());
-    for s in &selection.install {
-        if matches!(s.kind, Kind::Tarball) {
-            dirs.insert(image_path(s.path.as_str(), s.path.as_str())?);
-        }
-    }
-    for path in by_path.keys() {
-        let mut cur = path.parent();
+    // Each folder goes in with its ancestors (so a folder already in the
+    // set has them all, and the walk up stops there): a package folder
+    // inserted alone left `node_modules` itself out of a layer with no
+    // `.bin` links, where npm writes it.
+    let with_ancestors = |dirs: &mut BTreeSet<ImagePath>, mut cur: Option<ImagePath>| {
         while let Some(p) = cur {
             if !dirs.insert(p.clone()) {
                 break;
             }
             cur = p.parent();
         }
+    };
+    for s in &selection.install {
+        if matches!(s.kind, Kind::Tarball) {
+            let dir = image_path(s.path.as_str(), s.path.as_str())?;
+            with_ancestors(&mut dirs, Some(dir));
+        }
+    }
+    for path in by_path.keys() {
+        with_ancestors(&mut dirs, path.parent());
     }
     for dir in dirs {
         if let Some((_, prev)) = by_path.get(&dir) {

@@ -24,6 +24,7 @@ use pep508_rs::{MarkerEnvironment, MarkerEnvironmentBuilder};
 use super::tags;
 use crate::facts::{self, Facts, PythonFacts, PythonLayout};
 use crate::image::Platform;
+use crate::layer::path::PathError;
 use crate::layer::ImagePath;
 
 /// Why the image's Python environment cannot be told.
@@ -49,6 +50,9 @@ pub struct Scheme {
     pub data: ImagePath,
     /// `.data/headers`: `<prefix>/include/python3.X/<package>`' parent.
     pub headers: ImagePath,
+    /// `pip install --user`: the user's home, which the image has (with
+    /// its own mode and owner): the layer writes no folder from it up.
+    pub home: Option<ImagePath>,
 }
 
 /// The image's interpreter and install scheme.
@@ -151,7 +155,24 @@ impl Scheme {
             scripts: scheme_path(&format!("{prefix}/bin")),
             data: scheme_path(prefix),
             headers: scheme_path(&format!("{headers}/include/python3.{minor}")),
+            home: None,
         }
+    }
+
+    /// pip's `posix_user` scheme for `pip install --user` by the user
+    /// whose home is `home` (user base `~/.local`; Debian's python too
+    /// uses `site-packages` there).
+    pub fn user(home: &ImagePath, (_, minor): (u32, u32)) -> Result<Scheme, PathError> {
+        let base = home.join(".local")?;
+        let lib = base.join(&format!("lib/python3.{minor}/site-packages"))?;
+        Ok(Scheme {
+            purelib: lib.clone(),
+            platlib: lib,
+            scripts: base.join("bin")?,
+            headers: base.join(&format!("include/python3.{minor}"))?,
+            data: base,
+            home: Some(home.clone()),
+        })
     }
 }
 

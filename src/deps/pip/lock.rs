@@ -394,6 +394,7 @@ mod tests {
                 scripts: p("usr/local/bin"),
                 data: p("usr/local"),
                 headers: p("usr/local/include/python3.11"),
+                home: None,
             },
             target: Target {
                 python: (3, 11),

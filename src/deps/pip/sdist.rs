@@ -665,6 +665,7 @@ fn build_env(env: &PythonEnv) -> Result<PythonEnv, String> {
             scripts: p(&format!("{BUILD_ENV}/bin"))?,
             data: p(&format!("{BUILD_ENV}/data"))?,
             headers: p(&format!("{BUILD_ENV}/include"))?,
+            home: None,
         },
         ..env.clone()
     })

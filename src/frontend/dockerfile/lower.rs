@@ -38,6 +38,8 @@ pub struct LowerInputs<'a> {
     pub target: Option<&'a str>,
     /// The config of a base image: its WorkingDir and User.
     pub base_config: &'a dyn Fn(&str) -> BaseConfig,
+    /// `--native=never`: every RUN goes to the sandbox as written.
+    pub native: native::Native,
 }
 
 /// What a stage inherits from a base image's config.
@@ -126,6 +128,7 @@ pub fn lower(file: &str, ex: &Expanded, inputs: &LowerInputs) -> Result<Graph, D
                         .filter(|w| !w.is_empty())
                         .unwrap_or_else(|| "/".into()),
                     user: bc.user.filter(|u| !u.is_empty()),
+                    native: inputs.native,
                     ..State::default()
                 }
             }
@@ -219,6 +222,7 @@ struct State {
     /// Context files copied in: (folder in the image, context folder,
     /// source pattern's last part).
     copied: Vec<(String, String, String)>,
+    native: native::Native,
 }
 
 impl State {
@@ -458,12 +462,19 @@ fn lower_run(
         .as_deref()
         .is_none_or(|u| u == "root" || u == "0" || u.starts_with("0:") || u.starts_with("root:"));
     let mut native_line = None;
-    if as_root && cmd.heredocs.is_empty() && st.shell.is_none() {
+    let mut note = (st.native == native::Native::Never).then(|| "--native=never".to_owned());
+    if as_root && cmd.heredocs.is_empty() && st.shell.is_none() && note.is_none() {
         if let Some(ops) = native::recognise(cmd, &env) {
             if let [op] = ops.as_slice() {
                 if let Some(step) = install_step(op, st, cmd, at) {
                     return Ok(step);
                 }
+            }
+            if ops
+                .iter()
+                .any(|o| matches!(o, NativeOp::Pip { venv: Some(_), .. }))
+            {
+                note = Some("hoist does not write a venv natively yet".to_owned());
             }
             let accounts = ops.iter().all(|o| matches!(o, NativeOp::Account(_)));
             let paths = ops.iter().all(|o| {
@@ -529,6 +540,7 @@ fn lower_run(
         user: st.user.clone(),
         timeout: None,
         native: native_line,
+        note,
         mounts,
     }))
 }
@@ -655,6 +667,7 @@ fn source_of(
 /// the context has them.
 fn install_step(op: &NativeOp, st: &State, cmd: &CommandLine, at: &str) -> Option<Step> {
     let command = cmd.args.join(" ");
+    let mut user_home = None;
     let (kind, dev, project, scripts) = match op {
         NativeOp::Npm {
             install: _,
@@ -666,10 +679,19 @@ fn install_step(op: &NativeOp, st: &State, cmd: &CommandLine, at: &str) -> Optio
         }
         NativeOp::Pip {
             requirements,
-            user: false,
+            user,
             compile: _,
             venv: None,
         } => {
+            // `--user` as root (the caller's check): root's `~/.local`,
+            // unless HOME says another home.
+            if *user {
+                let env = st.run_env();
+                if env.iter().any(|(k, v)| k == "HOME" && v != "/root") {
+                    return None;
+                }
+                user_home = Some("/root".to_owned());
+            }
             let req = st.abs(requirements);
             let (dir, name) = req.rsplit_once('/')?;
             if name != "requirements.txt" {
@@ -689,6 +711,7 @@ fn install_step(op: &NativeOp, st: &State, cmd: &CommandLine, at: &str) -> Optio
         scripts,
         command,
         at: at.to_owned(),
+        user_home,
     }))
 }
 

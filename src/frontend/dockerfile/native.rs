@@ -37,6 +37,30 @@ use super::instructions::CommandLine;
 
 pub use crate::graph::native::{ModeChange, ModeSpec, NativeOp, UMASK};
 
+/// `hoist build --native=auto|never`: whether RUN lines hoist recognises
+/// are done natively (`auto`, the default) or every RUN runs as written
+/// in the sandbox (`never`: to compare, or when a native result is in
+/// doubt).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Native {
+    #[default]
+    Auto,
+    Never,
+}
+
+impl Native {
+    /// `auto` or `never`, as the command line spells them.
+    pub fn parse(s: &str) -> Result<Native, String> {
+        match s {
+            "auto" => Ok(Native::Auto),
+            "never" => Ok(Native::Never),
+            _ => Err(format!(
+                "--native={s}: give auto (RUN lines hoist recognises are done natively) or never (every RUN runs in the sandbox as written)"
+            )),
+        }
+    }
+}
+
 /// Recognises a RUN whose every command hoist does natively; `None`
 /// sends it to the sandbox. `env` is every variable the RUN sees (ARGs
 /// and ENVs, expanded).

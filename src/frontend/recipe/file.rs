@@ -893,6 +893,7 @@ impl Cx<'_> {
             user,
             timeout,
             native: None,
+            note: None,
             mounts: Vec::new(),
         })
     }

@@ -157,6 +157,7 @@ fn real_wheels_install_as_pip_installs_them() {
         scripts: p("usr/local/bin"),
         data: p("usr/local"),
         headers: p(&format!("usr/local/include/python{major}.{minor}")),
+        home: None,
     };
     let out = write_layer(
         &store,

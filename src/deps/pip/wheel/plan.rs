@@ -124,7 +124,7 @@ impl Plan {
         for input in wheels {
             plan.wheel(store, input, env, installer)?;
         }
-        plan.add_folders()?;
+        plan.add_folders(env.scheme.home.as_ref())?;
         Ok(plan)
     }
 
@@ -156,11 +156,16 @@ impl Plan {
         Ok(())
     }
 
-    fn add_folders(&mut self) -> Result<(), WheelError> {
+    /// The folders above the entries, but `home` and those above it
+    /// (`--user`: the image has them, with their own modes).
+    fn add_folders(&mut self, home: Option<&ImagePath>) -> Result<(), WheelError> {
         let mut dirs: BTreeSet<ImagePath> = BTreeSet::new();
+        let kept = |d: &ImagePath| home.is_some_and(|h| h == d || h.ancestors().contains(d));
         for path in self.entries.keys() {
             for dir in path.ancestors() {
-                dirs.insert(dir);
+                if !kept(&dir) {
+                    dirs.insert(dir);
+                }
             }
         }
         for dir in dirs {

@@ -35,6 +35,7 @@ pub(super) fn env_312() -> PythonEnv {
             scripts: p("usr/local/bin"),
             data: p("usr/local"),
             headers: p("usr/local/include/python3.12"),
+            home: None,
         },
         target: Target {
             python: (3, 12),

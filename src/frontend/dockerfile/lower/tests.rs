@@ -30,6 +30,7 @@ fn lowered(text: &str, target: Option<&str>) -> Result<Graph, String> {
         &LowerInputs {
             target,
             base_config: &base,
+            native: Default::default(),
         },
     )
     .map_err(|e| e.to_string())
@@ -86,6 +87,24 @@ fn lowering_table() {
             "FROM python\nWORKDIR /w\nCOPY requirements.txt .\nRUN pip install --root /install -r requirements.txt\n",
             None,
             Ok("image 0 (from docker://python, workdir /w)\n  mkdir   /w\n  copy    requirements.txt -> /w/\n  run     /bin/sh -c 'pip install --root /install -r requirements.txt'\n"),
+        ),
+        // pip --user as root: natively, into root's ~/.local; with HOME
+        // moved, and as another USER, the sandbox.
+        (
+            "FROM python\nWORKDIR /w\nCOPY requirements.txt .\nRUN pip install --user -r requirements.txt\n",
+            None,
+            Ok("image 0 (from docker://python, workdir /w)\n  mkdir   /w\n  copy    requirements.txt -> /w/\n  deps    pip natively (for `pip install --user -r requirements.txt`, no dev)\n"),
+        ),
+        (
+            "FROM python\nENV HOME=/srv\nCOPY requirements.txt .\nRUN pip install --user -r requirements.txt\n",
+            None,
+            Ok("image 0 (from docker://python, workdir /)\n  copy    requirements.txt -> /\n  run     /bin/sh -c 'pip install --user -r requirements.txt'\n"),
+        ),
+        // A venv made in the line: the sandbox, saying why.
+        (
+            "FROM python\nCOPY requirements.txt .\nRUN python -m venv /opt/venv && /opt/venv/bin/pip install -r requirements.txt\n",
+            None,
+            Ok("image 0 (from docker://python, workdir /)\n  copy    requirements.txt -> /\n  run     /bin/sh -c 'python -m venv /opt/venv && /opt/venv/bin/pip install -r requirements.txt' (in the sandbox: hoist does not write a venv natively yet)\n"),
         ),
         // SHELL changes how RUN's shell form runs; JSON form as written.
         (
