@@ -281,6 +281,7 @@ pub fn run_in<T>(
         None => (0, 0),
         Some(u) => resolve_user(u, &read("etc/passwd"), &read("etc/group"))?,
     };
+    let home = home_of(uid, &read("etc/passwd"));
     for input in inputs {
         let to = rootfs::checked(&root, &input.to)?;
         fs::copy(&input.from, &to).map_err(|e| rootfs::io_err(&input.from, e))?;
@@ -315,7 +316,7 @@ pub fn run_in<T>(
     let tmp_dir = placeholder(&root, "tmp", true)?;
     let (user_mounts, mut skip, mount_owners) = mount_points(&root, &step.mounts)?;
 
-    let mut env = step_env(&ground.image_env, &step.env);
+    let mut env = step_env(&ground.image_env, &step.env, &home);
     for (k, v) in &step.secret_env {
         env.retain(|e| e.split_once('=').is_none_or(|(ek, _)| ek != k));
         env.push(format!("{k}={v}"));
@@ -463,9 +464,20 @@ fn resolve_user(user: &str, passwd: &[u8], group: &[u8]) -> Result<(u32, u32), S
     Ok((uid, gid))
 }
 
+/// The home folder runc gives a process of `uid` when HOME is not set:
+/// the user's /etc/passwd entry's, else `/`.
+fn home_of(uid: u32, passwd: &[u8]) -> String {
+    String::from_utf8_lossy(passwd)
+        .lines()
+        .map(|l| l.split(':').collect::<Vec<_>>())
+        .find(|f| f.len() > 5 && f[2].parse() == Ok(uid))
+        .map_or_else(|| "/".to_owned(), |f| f[5].to_owned())
+}
+
 /// The step's environment: the image's, the host's proxy settings, then
-/// the step's own (later wins); PATH and HOME always set.
-fn step_env(image: &[String], step: &[(String, String)]) -> Vec<String> {
+/// the step's own (later wins); PATH always set, HOME the user's `home`
+/// unless set (as docker's runc sets them).
+fn step_env(image: &[String], step: &[(String, String)], home: &str) -> Vec<String> {
     let mut vars: Vec<(String, String)> = image
         .iter()
         .filter_map(|e| e.split_once('='))
@@ -487,7 +499,7 @@ fn step_env(image: &[String], step: &[(String, String)]) -> Vec<String> {
         vars.push(("PATH".into(), DEFAULT_PATH.into()));
     }
     if !vars.iter().any(|(k, _)| k == "HOME") {
-        vars.push(("HOME".into(), "/root".into()));
+        vars.push(("HOME".into(), home.to_owned()));
     }
     vars.into_iter().map(|(k, v)| format!("{k}={v}")).collect()
 }
@@ -636,6 +648,19 @@ pub fn remove_tree(p: &Path) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn home_as_runc_sets_it() {
+        let passwd =
+            b"root:x:0:0:root:/root:/bin/sh\nagent:x:1001:1002::/home/agent:/bin/sh\nbad:x:7\n";
+        for (uid, home) in [(0, "/root"), (1001, "/home/agent"), (7, "/"), (4242, "/")] {
+            assert_eq!(home_of(uid, passwd), home, "uid {uid}");
+        }
+        let env = step_env(&["HOME=/image".into()], &[], "/home/agent");
+        assert!(env.contains(&"HOME=/image".to_owned()));
+        let env = step_env(&[], &[], "/home/agent");
+        assert!(env.contains(&"HOME=/home/agent".to_owned()));
+    }
 
     #[test]
     fn users_as_docker_reads_them() {
