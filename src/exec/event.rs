@@ -65,6 +65,8 @@ pub enum LayerKind {
     App,
     /// A copy from a build stage.
     Copy,
+    /// The folder a Dockerfile's WORKDIR makes.
+    Workdir,
 }
 
 impl LayerKind {
@@ -75,6 +77,7 @@ impl LayerKind {
             LayerKind::Deps => "deps",
             LayerKind::App => "app",
             LayerKind::Copy => "copy",
+            LayerKind::Workdir => "workdir",
         }
     }
 }

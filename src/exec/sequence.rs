@@ -436,11 +436,15 @@ fn run_stage(
                         })
                 })?
                 .map(|(layer, reused)| {
-                    let what = match natively {
-                        true => format!("RUN {} (hoist: native)", s.shown()),
-                        false => format!("RUN {}", s.shown()),
+                    let (what, kind) = match (natively, &r.native) {
+                        (true, Some(NativeRun::Accounts(_))) => (
+                            format!("RUN {} (hoist: native)", s.shown()),
+                            LayerKind::User,
+                        ),
+                        (true, _) => (format!("RUN {} (hoist: native)", s.shown()), LayerKind::Run),
+                        (false, _) => (format!("RUN {}", s.shown()), LayerKind::Run),
                     };
-                    (layer, what, reused, LayerKind::Run)
+                    (layer, what, reused, kind)
                 })
             }
             Step::Place(p) => place_layer(opts, p, &ground, built, store, net, &mut chain, mode)?
@@ -457,7 +461,7 @@ fn run_stage(
                 Made::Unknown => None,
                 Made::Layer(l, reused) => {
                     let l = *l;
-                    Some((l, format!("WORKDIR {}", m.path), reused, LayerKind::Run))
+                    Some((l, format!("WORKDIR {}", m.path), reused, LayerKind::Workdir))
                 }
             },
             Step::Install(i) => {
