@@ -83,6 +83,27 @@ pub fn unpack_only(
     unpack_some(store, layers, root, &room::statvfs, Some(&only))
 }
 
+/// Store keys (by layer digest) listing what a layer holds, each path cut
+/// to [`INDEX_DEPTH`] parts: a filtered unpack skips a layer none of whose
+/// paths is on the way to, or inside, a wanted one, without reading it.
+/// Made as a layer is read whole; the layer's digest names its content,
+/// so the list never goes stale.
+const INDEX_KIND: &str = "layer-paths";
+const INDEX_DEPTH: usize = 3;
+
+/// An item's line in a layer's index: its path (a whiteout's, an opaque
+/// folder's) cut to [`INDEX_DEPTH`] parts; `""` for the root, which every
+/// filter reads.
+fn index_entry(item: &Item) -> String {
+    let p = match item {
+        Item::Entry(e) => e.path.as_str(),
+        Item::Whiteout(p) => p.as_str(),
+        Item::Opaque(Some(d)) => d.as_str(),
+        Item::Opaque(None) | Item::NotUtf8 { .. } => "",
+    };
+    p.split('/').take(INDEX_DEPTH).collect::<Vec<_>>().join("/")
+}
+
 /// The paths [`unpack_only`] keeps.
 struct Only(Vec<String>);
 
@@ -187,6 +208,15 @@ fn unpack_some(
             digest: desc.digest.to_string(),
             source,
         };
+        // A layer with nothing on the way to a wanted path is not read.
+        let index = store.get_key(INDEX_KIND, desc.digest.hex())?;
+        if let (Some(only), Some(index)) = (only, &index) {
+            let index = String::from_utf8_lossy(index);
+            if !index.lines().any(|t| only.inside(t) || only.on_the_way(t)) {
+                continue;
+            }
+        }
+        let mut seen = index.is_none().then(std::collections::BTreeSet::new);
         let what = format!("layer {}", desc.digest);
         let blob = store.open_blob(&desc.digest)?;
         let (_, stream) = decompress(blob).map_err(|e| layer_err(e.into()))?;
@@ -199,6 +229,9 @@ fn unpack_some(
         let mut whole = false;
         LayerReader::new(stream)
             .for_each(|item, content| -> Result<Flow, SandboxError> {
+                if let Some(seen) = seen.as_mut() {
+                    seen.insert(index_entry(&item));
+                }
                 match only.map_or(Verdict::Keep, |o| o.judge(&item)) {
                     Verdict::Keep => {}
                     Verdict::Skip => return Ok(Flow::Continue),
@@ -216,6 +249,10 @@ fn unpack_some(
             })?;
         if whole {
             return Ok(None);
+        }
+        if let Some(seen) = seen {
+            let text: Vec<&str> = seen.iter().map(String::as_str).collect();
+            store.put_key(INDEX_KIND, desc.digest.hex(), text.join("\n").as_bytes())?;
         }
     }
     // Folder modes last, deepest first, so a read-only folder is filled
@@ -737,6 +774,40 @@ mod tests {
         fs::create_dir(&root).unwrap();
         let got = unpack_only(&store, &layers, &root, &["app/node_modules".to_owned()]).unwrap();
         assert!(got.is_none(), "a hard link to a file not unpacked");
+    }
+
+    /// Once a layer was read whole, its index lets a filtered unpack skip
+    /// it without opening it when nothing in it is on the way to a wanted
+    /// path; a layer with no index yet is read.
+    #[test]
+    fn a_layer_with_nothing_wanted_is_not_read() {
+        let (dir, store) = store();
+        let base = RawTar::new()
+            .dir("usr/lib/")
+            .file("usr/lib/big", b"big")
+            .finish();
+        let top = RawTar::new().file("app/x.js", b"x").finish();
+        let layers = [put_gzip(&store, &base), put_gzip(&store, &top)];
+        let wanted = ["app".to_owned()];
+        let first = dir.path().join("first");
+        fs::create_dir(&first).unwrap();
+        assert!(unpack_only(&store, &layers, &first, &wanted)
+            .unwrap()
+            .is_some());
+        // Both layers are indexed now: without the base's blob, the copy
+        // of /app still unpacks, and reads only the top layer.
+        fs::remove_file(store.blob_path(&layers[0].digest)).unwrap();
+        let second = dir.path().join("second");
+        fs::create_dir(&second).unwrap();
+        assert!(unpack_only(&store, &layers, &second, &wanted)
+            .unwrap()
+            .is_some());
+        assert_eq!(listing(&second), listing(&first));
+        assert_eq!(listing(&second), ["app 755 dir", "app/x.js 644 x"]);
+        // A wanted path the base holds needs its blob.
+        let third = dir.path().join("third");
+        fs::create_dir(&third).unwrap();
+        assert!(unpack_only(&store, &layers, &third, &["usr/lib".to_owned()]).is_err());
     }
 
     /// The tree containerd's `archive.Apply` makes of climbing and
