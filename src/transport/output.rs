@@ -248,6 +248,28 @@ fn cannot_create(dest: &Path, parent: &Path, e: io::Error) -> TransportError {
     }
 }
 
+/// An output that ran out of room, named by the user's path and the
+/// folder that is full rather than by hoist's temporary file beside it
+/// (removed by then); other errors pass unchanged.
+fn disk_full(e: TransportError, dest: &Path, parent: &Path) -> TransportError {
+    let kind = match &e {
+        TransportError::Io(io) | TransportError::Store(StoreError::Io(io)) => Some(io.kind()),
+        _ => None,
+    };
+    match kind {
+        Some(io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded) => {
+            TransportError::CannotCreate {
+                path: dest.display().to_string(),
+                why: format!(
+                    "no space left on the disk of {}: free space there, or write the output to a larger disk",
+                    parent.display()
+                ),
+            }
+        }
+        _ => e,
+    }
+}
+
 /// Writes `bytes` to `dir/name` by temp file and rename.
 fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), TransportError> {
     let mut tmp = temp_builder(0o666)
@@ -431,15 +453,19 @@ impl TarOut {
         entries: Vec<(String, Content<'_>)>,
         store: &Store,
     ) -> Result<(), TransportError> {
-        self.tar.write_all(entries, store)
+        let (dest, parent) = (self.dest.clone(), self.parent.clone());
+        self.tar
+            .write_all(entries, store)
+            .map_err(|e| disk_full(e, &dest, &parent))
     }
 
     /// Ends the archive, fsyncs it and renames it into place.
     fn finish(self) -> Result<(), TransportError> {
-        let buf = self.tar.finish()?;
-        let tmp = buf.into_inner().map_err(|e| e.into_error())?;
-        tmp.as_file().sync_all()?;
-        tmp.persist(&self.dest).map_err(|e| e.error)?;
+        let full = |e: TransportError| disk_full(e, &self.dest, &self.parent);
+        let buf = self.tar.finish().map_err(full)?;
+        let tmp = buf.into_inner().map_err(|e| full(e.into_error().into()))?;
+        tmp.as_file().sync_all().map_err(|e| full(e.into()))?;
+        tmp.persist(&self.dest).map_err(|e| full(e.error.into()))?;
         sync_dir(&self.parent);
         Ok(())
     }
