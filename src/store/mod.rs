@@ -21,6 +21,8 @@ pub mod gc;
 mod lock;
 pub mod mounts;
 
+pub(crate) use lock::flock;
+
 use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
