@@ -568,6 +568,47 @@ fn assert_pushed_whole(env: &Env, reference: &str, into: &str) {
     .ok();
 }
 
+/// Every rule of `faults` was applied to some request in the proxy's log.
+fn assert_injected(requests: &[serde_json::Value], faults: &str) {
+    let faulted: Vec<&str> = requests
+        .iter()
+        .filter_map(|r| r["fault"].as_str())
+        .collect();
+    for rule in faults.split(',') {
+        assert!(faulted.contains(&rule), "{rule} was injected: {faulted:?}");
+    }
+}
+
+/// The request that `rule` answered (with `Retry-After: secs`) was sent
+/// again no sooner than the server asked.
+fn assert_waited_after(requests: &[serde_json::Value], rule: &str, secs: f64) {
+    let f = |r: &serde_json::Value, k: &str| r[k].as_f64().unwrap_or(0.0);
+    let hit = requests
+        .iter()
+        .find(|r| r["fault"] == rule)
+        .unwrap_or_else(|| panic!("{rule} was injected"));
+    let answered = f(hit, "ts") + f(hit, "dur_ms") / 1000.0;
+    let again = requests
+        .iter()
+        .filter(|r| {
+            r["method"] == hit["method"]
+                && r["path"].as_str().map(|p| p.split('?').next())
+                    == hit["path"].as_str().map(|p| p.split('?').next())
+        })
+        .map(|r| f(r, "ts"))
+        .filter(|ts| *ts > f(hit, "ts"))
+        .fold(f64::INFINITY, f64::min);
+    assert!(
+        again.is_finite(),
+        "after `{rule}` the request was sent again"
+    );
+    assert!(
+        again - answered >= secs - 0.05,
+        "after `{rule}` the request came again {:.2}s later, before Retry-After's {secs}s",
+        again - answered
+    );
+}
+
 /// (d) Mid-upload faults: the second 16 MiB chunk of an upload cut off
 /// half way (reset), a chunk stalled and then dropped, 500, 502 and 429
 /// with Retry-After on chunks and on the final PUT. The push finishes
@@ -601,17 +642,8 @@ fn pushes_survive_stalls_resets_and_5xx_mid_upload() {
         "faults: push through the faults took {:?}",
         started.elapsed()
     );
-    let faulted: Vec<String> = proxy
-        .requests()
-        .iter()
-        .filter_map(|r| r["fault"].as_str().map(str::to_owned))
-        .collect();
-    for rule in faults.split(',') {
-        assert!(
-            faulted.iter().any(|f| f == rule),
-            "{rule} was injected: {faulted:?}"
-        );
-    }
+    let requests = proxy.requests();
+    assert_injected(&requests, faults);
     let direct = tag.replace(&proxy.addr, &registry("plain"));
     let seen = run(
         "skopeo",
@@ -656,17 +688,9 @@ fn pulls_survive_stalls_resets_and_5xx_mid_download() {
         "faults: pull through the faults took {:?}",
         started.elapsed()
     );
-    let faulted: Vec<String> = proxy
-        .requests()
-        .iter()
-        .filter_map(|r| r["fault"].as_str().map(str::to_owned))
-        .collect();
-    for rule in faults.split(',') {
-        assert!(
-            faulted.iter().any(|f| f == rule),
-            "{rule} was injected: {faulted:?}"
-        );
-    }
+    let requests = proxy.requests();
+    assert_injected(&requests, faults);
+    assert_waited_after(&requests, "429@blob-get:1", 1.0);
     let direct = run(
         "skopeo",
         &[
