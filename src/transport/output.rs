@@ -10,9 +10,9 @@
 //! and `index.json` is replaced by rename. So on any error nothing is left
 //! at the output path, and a reader never sees half an image. A writer
 //! that is killed (`kill -9`, no destructor runs) leaves its temporary
-//! archive beside the output; the next write of that output removes it,
-//! telling it from a running writer's by the `flock` every writer holds
-//! on its own.
+//! archive beside the output, or a temporary blob in a layout; the next
+//! write of that output removes it, telling it from a running writer's by
+//! the `flock` every writer holds on its own.
 //!
 //! Archives are deterministic: entries sorted by name, mtime 0, owner
 //! 0:0, modes 0644/0755, no user names. Blobs stream from the store into
@@ -353,6 +353,7 @@ fn fill_layout(
     if !root.join("oci-layout").is_file() {
         write_atomic(root, "oci-layout", OCI_LAYOUT)?;
     }
+    sweep_dead_writers(&blob_dir, ".");
     for b in blobs {
         copy_blob(store, b, &blob_dir)?;
     }
@@ -399,9 +400,11 @@ fn copy_blob(store: &Store, desc: &Descriptor, blob_dir: &Path) -> Result<(), Tr
         return Ok(());
     }
     let mut reader = store_reader(store, desc)?;
-    let mut tmp = temp_builder(0o666)
-        .prefix(&format!(".{}.", desc.digest.short()))
-        .tempfile_in(blob_dir)?;
+    let mut tmp = locked_temp(|| {
+        Ok(temp_builder(0o666)
+            .prefix(&format!(".{}.", desc.digest.short()))
+            .tempfile_in(blob_dir)?)
+    })?;
     io::copy(&mut reader, &mut tmp)?;
     tmp.as_file().sync_all()?;
     tmp.persist(&dest).map_err(|e| e.error)?;
@@ -442,18 +445,12 @@ impl TarOut {
         }
         let parent = parent_of(dest)?;
         let prefix = temp_prefix(dest);
-        let tmp = loop {
-            let tmp = temp_builder(0o666)
+        let tmp = locked_temp(|| {
+            temp_builder(0o666)
                 .prefix(&prefix)
                 .tempfile_in(&parent)
-                .map_err(|e| cannot_create(dest, &parent, e))?;
-            flock(tmp.as_file(), libc::LOCK_EX)?;
-            if still_linked(&tmp) {
-                break tmp;
-            }
-            // Another hoist took it for a dead writer's between its
-            // creation and the lock: make another.
-        };
+                .map_err(|e| cannot_create(dest, &parent, e))
+        })?;
         sweep_dead_writers(&parent, &prefix);
         Ok(TarOut {
             tar: TarStream::new(BufWriter::with_capacity(256 * 1024, tmp)),
@@ -510,6 +507,22 @@ fn sweep_dead_writers(parent: &Path, prefix: &str) {
         if flock(&file, libc::LOCK_EX | libc::LOCK_NB).is_ok() {
             let _ = std::fs::remove_file(entry.path());
         }
+    }
+}
+
+/// A temporary file from `make`, locked for as long as it lives (see
+/// [`sweep_dead_writers`]).
+fn locked_temp(
+    make: impl Fn() -> Result<tempfile::NamedTempFile, TransportError>,
+) -> Result<tempfile::NamedTempFile, TransportError> {
+    loop {
+        let tmp = make()?;
+        flock(tmp.as_file(), libc::LOCK_EX)?;
+        if still_linked(&tmp) {
+            return Ok(tmp);
+        }
+        // Another hoist took it for a dead writer's between its creation
+        // and the lock: make another.
     }
 }
 
