@@ -517,7 +517,12 @@ fn locked_temp(
 ) -> Result<tempfile::NamedTempFile, TransportError> {
     loop {
         let tmp = make()?;
-        flock(tmp.as_file(), libc::LOCK_EX)?;
+        if flock(tmp.as_file(), libc::LOCK_EX).is_err() {
+            // A file system without flock (some network and FUSE ones):
+            // a sweeper cannot lock it either, so it is never taken for a
+            // dead writer's.
+            return Ok(tmp);
+        }
         if still_linked(&tmp) {
             return Ok(tmp);
         }
