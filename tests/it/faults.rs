@@ -614,18 +614,20 @@ fn assert_waited_after(requests: &[serde_json::Value], rule: &str, secs: f64) {
 }
 
 /// (d) Mid-upload faults: the second 16 MiB chunk of an upload cut off
-/// half way (reset), a chunk stalled and then dropped, 500, 502 and 429
-/// with Retry-After on chunks and on the final PUT. The push finishes
-/// within the retry budget and the pushed image is whole.
+/// half way (reset), a chunk stalled and then dropped, a chunk answered
+/// 429 with `Retry-After: 2` (waited for), a final PUT answered 502, an
+/// upload start and a manifest PUT answered 500. Four failed uploads fit
+/// the retry budget (5 tries) even when all hit one blob, so the push
+/// finishes, and the pushed image is whole.
 #[test]
 fn pushes_survive_stalls_resets_and_5xx_mid_upload() {
     require("skopeo", "skopeo");
     let env = Env::new();
-    let faults = "reset@blob-patch:1+1,stall@blob-patch:1+3,500@blob-patch:1+5,429@blob-patch:1+7,502@blob-put:1,500@blob-put:1+2,502@manifest-put:1";
+    let faults = "reset@blob-patch:1+1,stall@blob-patch:1,429@blob-patch:1,502@blob-put:1,500@blob-post:1,500@manifest-put:1";
     let proxy = Proxy::start_with(
         &env,
         &format!("http://{}", registry("plain")),
-        &["--faults", faults, "--stall", "3", "--retry-after", "1"],
+        &["--faults", faults, "--stall", "3", "--retry-after", "2"],
     );
     let app = env.path("app");
     small_app(&app);
@@ -648,6 +650,21 @@ fn pushes_survive_stalls_resets_and_5xx_mid_upload() {
     );
     let requests = proxy.requests();
     assert_injected(&requests, faults);
+    // The retry after the 429 waited the 2 s the registry asked for.
+    let line = pushed
+        .stderr
+        .lines()
+        .find(|l| l.contains("HTTP 429"))
+        .unwrap_or_else(|| panic!("a retry after the 429:\n{}", pushed.stderr));
+    let wait: f64 = line
+        .split_once(", in ")
+        .and_then(|(_, rest)| rest.split_once("s)"))
+        .and_then(|(n, _)| n.parse().ok())
+        .unwrap_or_else(|| panic!("a wait in: {line}"));
+    assert!(
+        wait >= 2.0,
+        "waited {wait}s after a 429 asking for 2 s: {line}"
+    );
     let direct = tag.replace(&proxy.addr, &registry("plain"));
     let seen = run(
         "skopeo",
