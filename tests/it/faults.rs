@@ -805,7 +805,7 @@ fn peak_rss_kib(program: &str, args: &[&str], env: &[(&str, &str)]) -> (Run, u64
 #[test]
 fn a_1_5_gb_layer_keeps_memory_under_150_mb() {
     if !slow() {
-        eprintln!("SKIPPED a_1_5_gb_layer_keeps_memory_under_150_mb: slow (several minutes, ~8 GB of disk); run with HOIST_TEST_SLOW=1");
+        eprintln!("SKIPPED a_1_5_gb_layer_keeps_memory_under_150_mb: slow (several minutes, ~8 GB of disk); run it with `HOIST_TEST_SLOW=1 scripts/test` (CI does), or `HOIST_TEST_SLOW=1 cargo test --test it faults::` with the lab services up");
         return;
     }
     for (tool, package) in [
