@@ -465,27 +465,52 @@ impl Client {
         let url = ep.url(&format!("v2/{}/manifests/{reference}", src.repository()))?;
         let call = Call::new(self, Method::GET, url, &scope, &what, progress)
             .header(ACCEPT, MANIFEST_ACCEPT);
-        let resp = self.send(&ep, &call)?;
-        let resp = self.check(&ep, resp, &[200], &what, &scope)?;
-        let header = |k: &str| {
-            resp.headers()
-                .get(k)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned)
+        // A body cut off half way (a reset, a proxy that drops a stalled
+        // connection) is asked for again like a failed request, within the
+        // same retry budget; a body over the size limit is not.
+        let policy = &self.opts.retry;
+        let mut retry = 0;
+        let (media_type, served_digest, bytes) = loop {
+            let resp = self.send(&ep, &call)?;
+            let resp = self.check(&ep, resp, &[200], &what, &scope)?;
+            let header = |k: &str| {
+                resp.headers()
+                    .get(k)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned)
+            };
+            let media_type = header(CONTENT_TYPE.as_str())
+                .map(|c| c.split(';').next().unwrap_or("").trim().to_owned())
+                .filter(|c| {
+                    matches!(
+                        crate::image::MediaType::classify(c),
+                        crate::image::MediaType::Manifest | crate::image::MediaType::Index
+                    )
+                });
+            let served_digest = header("docker-content-digest");
+            match read_small(resp, MAX_MANIFEST_SIZE) {
+                Ok(bytes) => break (media_type, served_digest, bytes),
+                Err(e)
+                    if e.kind() != std::io::ErrorKind::InvalidData && retry + 1 < policy.tries =>
+                {
+                    retry += 1;
+                    let wait = policy.delay(retry, None);
+                    progress.event(&Event::Retrying {
+                        what: &what,
+                        retry,
+                        wait,
+                        why: &crate::error_chain(&e),
+                    });
+                    std::thread::sleep(wait);
+                }
+                Err(e) => {
+                    return Err(RegistryError::Io {
+                        what: what.clone(),
+                        source: e,
+                    })
+                }
+            }
         };
-        let media_type = header(CONTENT_TYPE.as_str())
-            .map(|c| c.split(';').next().unwrap_or("").trim().to_owned())
-            .filter(|c| {
-                matches!(
-                    crate::image::MediaType::classify(c),
-                    crate::image::MediaType::Manifest | crate::image::MediaType::Index
-                )
-            });
-        let served_digest = header("docker-content-digest");
-        let bytes = read_small(resp, MAX_MANIFEST_SIZE).map_err(|e| RegistryError::Io {
-            what: what.clone(),
-            source: e,
-        })?;
         let digest = Digest::of(&bytes);
         let mismatch = |expected: Digest| RegistryError::DigestMismatch {
             what: what.clone(),

@@ -38,7 +38,7 @@ use super::pull::blob_deadline;
 use super::{BlobOutcome, Direction, Event, Progress, RegistryError};
 use crate::digest::Digest;
 use crate::image::{media, Descriptor};
-use crate::net::retry::is_retryable_status;
+use crate::net::retry::{is_retryable_status, retry_after};
 use crate::reference::{is_valid_tag, Reference};
 use crate::store::Store;
 
@@ -448,11 +448,15 @@ impl Client {
         }
         let mut failures = 0u32;
         loop {
+            // What the registry asked for with `Retry-After` when it turned
+            // a chunk or the final PUT away (those are not resent within
+            // the session, so `send` does not wait for them).
+            let mut asked = None;
             let result = match session.take() {
-                Some(s) => self.upload_to(ctx, s, d, &what),
+                Some(s) => self.upload_to(ctx, s, d, &what, &mut asked),
                 None => self
                     .start_upload(ctx, &what)
-                    .and_then(|s| self.upload_to(ctx, s, d, &what)),
+                    .and_then(|s| self.upload_to(ctx, s, d, &what, &mut asked)),
             };
             let err = match result {
                 Ok(()) => {
@@ -471,10 +475,11 @@ impl Client {
                 _ => false,
             };
             failures += 1;
-            if !retryable || failures >= self.opts.retry.tries {
+            let too_long = asked.is_some_and(|a| a > self.opts.retry.max_retry_after);
+            if !retryable || too_long || failures >= self.opts.retry.tries {
                 return Err(err);
             }
-            let wait = self.opts.retry.delay(failures, None);
+            let wait = self.opts.retry.delay(failures, asked);
             let why = err.to_string();
             ctx.progress.event(&Event::Retrying {
                 what: &what,
@@ -510,6 +515,7 @@ impl Client {
         session: Url,
         d: &Descriptor,
         what: &str,
+        asked: &mut Option<Duration>,
     ) -> Result<(), RegistryError> {
         let path = ctx.store.blob_path(&d.digest);
         let count = Arc::new(AtomicU64::new(0));
@@ -551,6 +557,7 @@ impl Client {
             call.retry = false;
             call.timeout = Some(blob_deadline(n));
             let resp = with_monitor(ctx.progress, d, &count, || self.send(ctx.ep, &call))?;
+            *asked = retry_after(&resp);
             let resp = self.check(ctx.ep, resp, &[202, 204], what, ctx.scope)?;
             // The registry's `Range` says what it holds: it must end where
             // the bytes sent end, or part of the blob was lost.
@@ -588,6 +595,7 @@ impl Client {
         let mut call = call;
         call.retry = false;
         let resp = self.send(ctx.ep, &call)?;
+        *asked = retry_after(&resp);
         let resp = self.check(ctx.ep, resp, &[201, 204], what, ctx.scope)?;
         self.confirm(ctx, d, what, "the final PUT", resp.headers())?;
         ctx.progress.event(&Event::BlobProgress {

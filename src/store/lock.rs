@@ -95,7 +95,7 @@ impl Drop for ExclusiveGuard<'_> {
 }
 
 /// `flock(2)`, retried when a signal interrupts a wait.
-pub(super) fn flock(file: &File, op: libc::c_int) -> io::Result<()> {
+pub(crate) fn flock(file: &File, op: libc::c_int) -> io::Result<()> {
     loop {
         // SAFETY: the descriptor is open for as long as `file` lives.
         if unsafe { libc::flock(file.as_raw_fd(), op) } == 0 {

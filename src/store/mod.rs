@@ -21,6 +21,8 @@ pub mod gc;
 mod lock;
 pub mod mounts;
 
+pub(crate) use lock::flock;
+
 use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -84,6 +86,22 @@ impl Store {
         &self.root
     }
 
+    /// A full disk told as the user can act on it: the store's folder and
+    /// the ways out, not the name of the temporary file that did not fit
+    /// (it is gone by the time the message is read). Other errors pass.
+    pub(crate) fn disk_full(&self, e: io::Error) -> io::Error {
+        match e.kind() {
+            io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded => io::Error::new(
+                e.kind(),
+                format!(
+                    "no space left on the disk of the store at {}: free space there (`hoist cache prune`), or set HOIST_CACHE to a folder on a larger disk",
+                    self.root.display()
+                ),
+            ),
+            _ => e,
+        }
+    }
+
     /// Where the blob with this digest lives (whether or not it is there).
     pub fn blob_path(&self, digest: &Digest) -> PathBuf {
         self.root.join("blobs/sha256").join(digest.hex())
@@ -116,7 +134,8 @@ impl Store {
     pub fn writer(&self) -> Result<BlobWriter, StoreError> {
         let tmp = tempfile::Builder::new()
             .prefix("blob-")
-            .tempfile_in(self.root.join("tmp"))?;
+            .tempfile_in(self.root.join("tmp"))
+            .map_err(|e| self.disk_full(e))?;
         Ok(BlobWriter {
             store: self.clone(),
             out: HashingWriter::new(BufWriter::with_capacity(256 * 1024, tmp)),
@@ -192,12 +211,14 @@ impl Store {
         let path = self.key_path(kind, name)?;
         let dir = path.parent().unwrap_or(&self.root).to_owned();
         fs::create_dir_all(&dir)?;
+        let full = |e| self.disk_full(e);
         let mut tmp = tempfile::Builder::new()
             .prefix("key-")
-            .tempfile_in(self.root.join("tmp"))?;
-        tmp.write_all(value)?;
-        tmp.as_file().sync_all()?;
-        tmp.persist(&path).map_err(|e| e.error)?;
+            .tempfile_in(self.root.join("tmp"))
+            .map_err(full)?;
+        tmp.write_all(value).map_err(full)?;
+        tmp.as_file().sync_all().map_err(full)?;
+        tmp.persist(&path).map_err(|e| full(e.error))?;
         sync_dir(&dir);
         Ok(())
     }
@@ -250,8 +271,9 @@ impl BlobWriter {
         expected: Option<&Digest>,
         expected_size: Option<u64>,
     ) -> Result<(Digest, u64), StoreError> {
+        let full = |e| self.store.disk_full(e);
         let (buf, digest, size) = self.out.finish();
-        let tmp = buf.into_inner().map_err(|e| e.into_error())?;
+        let tmp = buf.into_inner().map_err(|e| full(e.into_error()))?;
         if let Some(expected) = expected {
             if *expected != digest {
                 return Err(StoreError::DigestMismatch {
@@ -270,10 +292,10 @@ impl BlobWriter {
                 });
             }
         }
-        tmp.as_file().sync_all()?;
+        tmp.as_file().sync_all().map_err(full)?;
         let dest = self.store.blob_path(&digest);
         if !dest.exists() {
-            tmp.persist(&dest).map_err(|e| e.error)?;
+            tmp.persist(&dest).map_err(|e| full(e.error))?;
             sync_dir(dest.parent().unwrap_or(Path::new(".")));
         }
         Ok((digest, size))
@@ -282,10 +304,10 @@ impl BlobWriter {
 
 impl Write for BlobWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.out.write(buf)
+        self.out.write(buf).map_err(|e| self.store.disk_full(e))
     }
     fn flush(&mut self) -> io::Result<()> {
-        self.out.flush()
+        self.out.flush().map_err(|e| self.store.disk_full(e))
     }
 }
 

@@ -8,7 +8,11 @@
 //! existing layout is updated in place, which is safe because blobs are
 //! content-addressed (a file named by its digest is complete or absent)
 //! and `index.json` is replaced by rename. So on any error nothing is left
-//! at the output path, and a reader never sees half an image.
+//! at the output path, and a reader never sees half an image. A writer
+//! that is killed (`kill -9`, no destructor runs) leaves its temporary
+//! archive beside the output, or a temporary blob in a layout; the next
+//! write of that output removes it, telling it from a running writer's by
+//! the `flock` every writer holds on its own.
 //!
 //! Archives are deterministic: entries sorted by name, mtime 0, owner
 //! 0:0, modes 0644/0755, no user names. Blobs stream from the store into
@@ -32,7 +36,7 @@ use sha2::{Digest as _, Sha256};
 use crate::digest::{Digest, HashingWriter, VerifyingReader};
 use crate::image::{media, to_json, Descriptor, DockerArchiveEntry, ImageError, Index};
 use crate::layer::compress::decompress;
-use crate::store::{sync_dir, Store, StoreError};
+use crate::store::{flock, sync_dir, Store, StoreError};
 
 use super::layout::REF_NAME;
 use super::source::{read_bounded, Labelled};
@@ -248,6 +252,28 @@ fn cannot_create(dest: &Path, parent: &Path, e: io::Error) -> TransportError {
     }
 }
 
+/// An output that ran out of room, named by the user's path and the
+/// folder that is full rather than by hoist's temporary file beside it
+/// (removed by then); other errors pass unchanged.
+fn disk_full(e: TransportError, dest: &Path, parent: &Path) -> TransportError {
+    let kind = match &e {
+        TransportError::Io(io) | TransportError::Store(StoreError::Io(io)) => Some(io.kind()),
+        _ => None,
+    };
+    match kind {
+        Some(io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded) => {
+            TransportError::CannotCreate {
+                path: dest.display().to_string(),
+                why: format!(
+                    "no space left on the disk of {}: free space there, or write the output to a larger disk",
+                    parent.display()
+                ),
+            }
+        }
+        _ => e,
+    }
+}
+
 /// Writes `bytes` to `dir/name` by temp file and rename.
 fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), TransportError> {
     let mut tmp = temp_builder(0o666)
@@ -327,6 +353,7 @@ fn fill_layout(
     if !root.join("oci-layout").is_file() {
         write_atomic(root, "oci-layout", OCI_LAYOUT)?;
     }
+    sweep_dead_writers(&blob_dir, ".");
     for b in blobs {
         copy_blob(store, b, &blob_dir)?;
     }
@@ -373,9 +400,11 @@ fn copy_blob(store: &Store, desc: &Descriptor, blob_dir: &Path) -> Result<(), Tr
         return Ok(());
     }
     let mut reader = store_reader(store, desc)?;
-    let mut tmp = temp_builder(0o666)
-        .prefix(&format!(".{}.", desc.digest.short()))
-        .tempfile_in(blob_dir)?;
+    let mut tmp = locked_temp(|| {
+        Ok(temp_builder(0o666)
+            .prefix(&format!(".{}.", desc.digest.short()))
+            .tempfile_in(blob_dir)?)
+    })?;
     io::copy(&mut reader, &mut tmp)?;
     tmp.as_file().sync_all()?;
     tmp.persist(&dest).map_err(|e| e.error)?;
@@ -415,10 +444,14 @@ impl TarOut {
             });
         }
         let parent = parent_of(dest)?;
-        let tmp = temp_builder(0o666)
-            .prefix(&temp_prefix(dest))
-            .tempfile_in(&parent)
-            .map_err(|e| cannot_create(dest, &parent, e))?;
+        let prefix = temp_prefix(dest);
+        let tmp = locked_temp(|| {
+            temp_builder(0o666)
+                .prefix(&prefix)
+                .tempfile_in(&parent)
+                .map_err(|e| cannot_create(dest, &parent, e))
+        })?;
+        sweep_dead_writers(&parent, &prefix);
         Ok(TarOut {
             tar: TarStream::new(BufWriter::with_capacity(256 * 1024, tmp)),
             dest: dest.to_owned(),
@@ -431,17 +464,83 @@ impl TarOut {
         entries: Vec<(String, Content<'_>)>,
         store: &Store,
     ) -> Result<(), TransportError> {
-        self.tar.write_all(entries, store)
+        let (dest, parent) = (self.dest.clone(), self.parent.clone());
+        self.tar
+            .write_all(entries, store)
+            .map_err(|e| disk_full(e, &dest, &parent))
     }
 
     /// Ends the archive, fsyncs it and renames it into place.
     fn finish(self) -> Result<(), TransportError> {
-        let buf = self.tar.finish()?;
-        let tmp = buf.into_inner().map_err(|e| e.into_error())?;
-        tmp.as_file().sync_all()?;
-        tmp.persist(&self.dest).map_err(|e| e.error)?;
+        let full = |e: TransportError| disk_full(e, &self.dest, &self.parent);
+        let buf = self.tar.finish().map_err(full)?;
+        let tmp = buf.into_inner().map_err(|e| full(e.into_error().into()))?;
+        tmp.as_file().sync_all().map_err(|e| full(e.into()))?;
+        tmp.persist(&self.dest).map_err(|e| full(e.error.into()))?;
         sync_dir(&self.parent);
         Ok(())
+    }
+}
+
+/// Removes the temporary archives that writers of the same output left
+/// when they died (a `kill -9`, a power cut: no destructor ran). A live
+/// writer holds a `flock` on its temporary file from its creation until
+/// the rename, and the kernel lets go of it when the process dies, so a
+/// file whose lock can be taken is a dead writer's. Best effort: what
+/// cannot be opened or removed stays.
+fn sweep_dead_writers(parent: &Path, prefix: &str) {
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if !name.starts_with(prefix) || !name.ends_with(".tmp") {
+            continue;
+        }
+        if !entry.file_type().is_ok_and(|t| t.is_file()) {
+            continue;
+        }
+        let Ok(file) = std::fs::File::open(entry.path()) else {
+            continue;
+        };
+        if flock(&file, libc::LOCK_EX | libc::LOCK_NB).is_ok() {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// A temporary file from `make`, locked for as long as it lives (see
+/// [`sweep_dead_writers`]).
+fn locked_temp(
+    make: impl Fn() -> Result<tempfile::NamedTempFile, TransportError>,
+) -> Result<tempfile::NamedTempFile, TransportError> {
+    loop {
+        let tmp = make()?;
+        if flock(tmp.as_file(), libc::LOCK_EX).is_err() {
+            // A file system without flock (some network and FUSE ones):
+            // a sweeper cannot lock it either, so it is never taken for a
+            // dead writer's.
+            return Ok(tmp);
+        }
+        if still_linked(&tmp) {
+            return Ok(tmp);
+        }
+        // Another hoist took it for a dead writer's between its creation
+        // and the lock: make another.
+    }
+}
+
+/// Whether the temporary file is still at its path (a sweeper may have
+/// removed it in the moment between its creation and its lock).
+fn still_linked(tmp: &tempfile::NamedTempFile) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (
+        tmp.as_file().metadata(),
+        std::fs::symlink_metadata(tmp.path()),
+    ) {
+        (Ok(open), Ok(named)) => open.dev() == named.dev() && open.ino() == named.ino(),
+        _ => false,
     }
 }
 
@@ -820,4 +919,36 @@ fn measure(store: &Store, layer: &Descriptor) -> Result<(Digest, u64), Transport
     drain(&mut blob).map_err(read_err)?;
     let (_, diff_id, size) = sink.finish();
     Ok((diff_id, size))
+}
+
+#[cfg(test)]
+mod sweep_tests {
+    use super::*;
+
+    #[test]
+    fn a_dead_writers_temporary_archive_goes_and_a_live_ones_stays() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = |n: &str| dir.path().join(n);
+        for n in [
+            ".out.tar.dead.tmp",
+            ".out.tar.live.tmp",
+            ".other.tar.x.tmp",
+            ".out.tar.keep",
+        ] {
+            std::fs::write(p(n), b"x").unwrap();
+        }
+        // Another open file holding the lock, as a running writer does.
+        let live = std::fs::File::open(p(".out.tar.live.tmp")).unwrap();
+        flock(&live, libc::LOCK_EX).unwrap();
+        sweep_dead_writers(dir.path(), &temp_prefix(&p("out.tar")));
+        let mut left: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(
+            left,
+            [".other.tar.x.tmp", ".out.tar.keep", ".out.tar.live.tmp"]
+        );
+    }
 }

@@ -11,6 +11,8 @@ mod cache;
 mod dockerfile;
 mod engine;
 mod fake_registry;
+mod fault_proxy;
+mod faults;
 mod formats;
 mod layout;
 mod native_vs_sandbox;
