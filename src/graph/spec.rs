@@ -144,6 +144,8 @@ pub enum StageBase {
     Image(Transport),
     /// The filesystem another stage ended with.
     Stage(String),
+    /// Nothing: no layers, a config from nothing (`FROM scratch`).
+    Scratch,
 }
 
 /// A stage's native dependencies: installed by hoist (no npm or pip runs),
@@ -226,12 +228,16 @@ pub struct PlaceSpec {
     pub dest: String,
     /// `--chown` as written: `UID[:GID]` or names the stage defines.
     pub owner: Option<String>,
-    /// `--chmod`: every file's and folder's mode.
-    pub mode: Option<u32>,
+    /// `--chmod`: every file's and folder's mode, octal or symbolic.
+    pub mode: Option<super::chmod::Chmod>,
     /// `--exclude` patterns.
     pub exclude: Vec<String>,
     /// ADD: local tar archives are extracted at the destination.
     pub extract: bool,
+    /// ADD --unpack=true: a downloaded archive is extracted too.
+    pub unpack_urls: bool,
+    /// ADD --checksum=sha256:...: what a URL's content must hash to.
+    pub checksum: Option<crate::digest::Digest>,
     /// Where it is written (`Dockerfile:12`), for errors.
     pub at: String,
 }

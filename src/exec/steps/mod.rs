@@ -9,11 +9,13 @@ pub mod app;
 pub mod config;
 pub mod context;
 pub mod copy;
+pub mod download;
 pub mod host;
 pub mod mounts;
 pub mod paths;
 pub mod place;
 pub mod run;
+pub mod untar;
 pub mod user;
 
 /// Unpacks `ground` into a scratch folder under the store's `sandbox/`

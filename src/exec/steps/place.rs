@@ -30,9 +30,17 @@ use crate::store::Store;
 #[derive(Debug, Clone)]
 enum What {
     Dir,
-    File { src: PathBuf, size: u64 },
+    File {
+        src: PathBuf,
+        size: u64,
+    },
     Inline(String),
     Link(String),
+    /// Content `data` of extracted archive number `archive`.
+    Spooled {
+        archive: usize,
+        data: usize,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -40,18 +48,38 @@ struct Planned {
     dest: ImagePath,
     what: What,
     mode: u32,
+    /// The entry's own owner (an archive's); the placement's when `None`.
+    owner: Option<(u64, u64)>,
+    /// Which source put it there: a later source wins at the same path.
+    seq: usize,
+}
+
+/// A local tar archive ADD extracts, at write time.
+#[derive(Debug, Clone)]
+struct ArchiveSource {
+    path: PathBuf,
+    /// The source as written, for errors.
+    shown: String,
+    /// Where it is extracted (no leading `/`; `""` is the root).
+    dest_root: String,
+    seq: usize,
 }
 
 /// What a COPY or ADD will write, planned.
 #[derive(Debug, Clone)]
 pub struct Placement {
     entries: Vec<Planned>,
+    archives: Vec<ArchiveSource>,
     owner: (u32, u32),
+    /// `--chown` was given: it overrides an archive's owners too.
+    chown: bool,
+    at: String,
     /// The hash of what is written (paths, kinds, modes, contents).
     pub key: String,
 }
 
 impl Placement {
+    /// The files written, archives' contents not counted.
     pub fn file_count(&self) -> usize {
         self.entries
             .iter()
@@ -59,7 +87,8 @@ impl Placement {
             .count()
     }
 
-    /// Writes the layer.
+    /// Writes the layer; archives are extracted now, so a placement whose
+    /// key is in the cache never reads them.
     pub fn write(
         &self,
         store: &Store,
@@ -67,31 +96,101 @@ impl Placement {
         epoch: u64,
     ) -> Result<Layer, BuildError> {
         let (uid, gid) = self.owner;
-        let meta = |mode: u32| EntryMeta {
-            mode,
-            uid: uid.into(),
-            gid: gid.into(),
+        let meta = |e: &Planned| {
+            let (uid, gid) = e.owner.unwrap_or((uid.into(), gid.into()));
+            EntryMeta {
+                mode: e.mode,
+                uid,
+                gid,
+            }
         };
+        let mut untarred = Vec::new();
+        let mut all = self.entries.clone();
+        for (i, a) in self.archives.iter().enumerate() {
+            let chown = self.chown.then_some(self.owner);
+            let u =
+                super::untar::extract(&a.path, &store.root().join("tmp"), chown).map_err(|e| {
+                    BuildError::Instruction {
+                        at: self.at.clone(),
+                        message: format!("ADD {}: {e}", a.shown),
+                    }
+                })?;
+            for x in &u.entries {
+                let p = match a.dest_root.is_empty() {
+                    true => x.rel.clone(),
+                    false => format!("{}/{}", a.dest_root, x.rel),
+                };
+                all.push(Planned {
+                    dest: ImagePath::new(&p).map_err(|_| BuildError::Instruction {
+                        at: self.at.clone(),
+                        message: format!("ADD {}: `{p}` is not a path hoist can write", a.shown),
+                    })?,
+                    what: match &x.kind {
+                        super::untar::Kind::Dir => What::Dir,
+                        super::untar::Kind::File { data } => What::Spooled {
+                            archive: i,
+                            data: *data,
+                        },
+                        super::untar::Kind::Symlink(t) => What::Link(t.clone()),
+                    },
+                    mode: x.meta.mode,
+                    owner: Some((x.meta.uid, x.meta.gid)),
+                    seq: a.seq,
+                });
+            }
+            untarred.push(u);
+        }
+        if !self.archives.is_empty() {
+            settle(&mut all);
+        }
+        // Names of one archive content after the first are hard links.
+        let mut linked: std::collections::HashMap<(usize, usize), ImagePath> = Default::default();
         let mut w = LayerWriter::new(store, compression, epoch)?;
-        for e in &self.entries {
+        for e in &all {
             match &e.what {
-                What::Dir => w.dir(&e.dest, meta(e.mode))?,
+                What::Dir => w.dir(&e.dest, meta(e))?,
                 What::File { src, size } => {
                     let mut f = fs::File::open(src).map_err(|source| BuildError::ReadFile {
                         path: src.clone(),
                         source,
                     })?;
-                    w.file(&e.dest, meta(e.mode), *size, &mut f)?;
+                    w.file(&e.dest, meta(e), *size, &mut f)?;
                 }
                 What::Inline(body) => {
                     let bytes = body.as_bytes();
-                    w.file(&e.dest, meta(e.mode), bytes.len() as u64, &mut &bytes[..])?;
+                    w.file(&e.dest, meta(e), bytes.len() as u64, &mut &bytes[..])?;
                 }
-                What::Link(t) => w.symlink(&e.dest, t, meta(0o777))?,
+                What::Link(t) => w.symlink(
+                    &e.dest,
+                    t,
+                    EntryMeta {
+                        mode: 0o777,
+                        ..meta(e)
+                    },
+                )?,
+                What::Spooled { archive, data } => {
+                    if let Some(first) = linked.get(&(*archive, *data)) {
+                        w.hardlink(&e.dest, first, meta(e))?;
+                        continue;
+                    }
+                    let u = &untarred[*archive];
+                    let mut r = u.content(*data).map_err(|source| BuildError::ReadFile {
+                        path: self.archives[*archive].path.clone(),
+                        source,
+                    })?;
+                    w.file(&e.dest, meta(e), u.size(*data), &mut r)?;
+                    linked.insert((*archive, *data), e.dest.clone());
+                }
             }
         }
         Ok(w.finish()?)
     }
+}
+
+/// Sorts entries by path, the latest source winning at a path.
+fn settle(out: &mut Vec<Planned>) {
+    out.sort_by(|a, b| a.dest.as_str().cmp(b.dest.as_str()).then(b.seq.cmp(&a.seq)));
+    out.dedup_by(|later, earlier| later.dest == earlier.dest);
 }
 
 fn instr(spec: &PlaceSpec, message: String) -> BuildError {
@@ -123,14 +222,15 @@ fn clean(s: &str) -> String {
 
 /// Plans a COPY or ADD from a folder on the host (the context, or an
 /// unpacked stage): `root`'s `entries` (sorted, relative) with `host`
-/// giving each one's path on disk. `dest_is_dir` says whether the
-/// destination exists as a folder; `missing` lists the destination's
-/// folders to make.
+/// giving each one's path on disk, and the downloads of an ADD's URLs.
+/// `dest_is_dir` says whether the destination exists as a folder;
+/// `missing` lists the destination's folders to make.
 #[allow(clippy::too_many_arguments)]
 fn plan(
     spec: &PlaceSpec,
     entries: &[(String, EntryKind)],
     host: &dyn Fn(&str) -> PathBuf,
+    downloads: &[super::download::Downloaded],
     dest_is_dir: bool,
     missing: &[String],
     owner: (u32, u32),
@@ -152,19 +252,23 @@ fn plan(
             )
         })
     };
+    let chmod = |mode: u32, dir: bool| match &spec.mode {
+        Some(c) => c.apply(mode, dir),
+        None => mode,
+    };
     let mut out: Vec<Planned> = Vec::new();
+    let mut archives: Vec<ArchiveSource> = Vec::new();
     for m in missing {
         out.push(Planned {
             dest: ImagePath::new(m.trim_start_matches('/'))
                 .map_err(|_| instr(spec, format!("destination `{m}` is not a path")))?,
             what: What::Dir,
-            mode: spec.mode.unwrap_or(0o755),
+            mode: chmod(0o755, true),
+            owner: None,
+            seq: 0,
         });
     }
     let mode_of = |path: &Path, kind: &EntryKind| -> Result<u32, BuildError> {
-        if let Some(m) = spec.mode {
-            return Ok(m);
-        }
         if let EntryKind::Symlink { .. } = kind {
             return Ok(0o777);
         }
@@ -172,9 +276,42 @@ fn plan(
             path: path.to_owned(),
             source,
         })?;
-        Ok(meta.permissions().mode() & 0o7777)
+        Ok(chmod(
+            meta.permissions().mode() & 0o7777,
+            matches!(kind, EntryKind::Dir),
+        ))
     };
-    let mut push = |rel_dest: &str, src_rel: &str, kind: &EntryKind| -> Result<(), BuildError> {
+    // An archive is extracted into the destination, made a folder when
+    // missing (0755, the --chown owner), as BuildKit's unpack makes it.
+    let mut extract_at = |path: PathBuf,
+                          shown: &str,
+                          seq: usize,
+                          out: &mut Vec<Planned>|
+     -> Result<(), BuildError> {
+        let root = dest_root.trim_start_matches('/').to_owned();
+        if !root.is_empty() && !dest_is_dir {
+            out.push(Planned {
+                dest: at("")?,
+                what: What::Dir,
+                mode: 0o755,
+                owner: None,
+                seq,
+            });
+        }
+        archives.push(ArchiveSource {
+            path,
+            shown: shown.to_owned(),
+            dest_root: root,
+            seq,
+        });
+        Ok(())
+    };
+    let push = |out: &mut Vec<Planned>,
+                rel_dest: &str,
+                src_rel: &str,
+                kind: &EntryKind,
+                seq: usize|
+     -> Result<(), BuildError> {
         let src = host(src_rel);
         let what = match kind {
             EntryKind::Dir => What::Dir,
@@ -196,10 +333,34 @@ fn plan(
             dest: at(rel_dest)?,
             mode: mode_of(&src, kind)?,
             what,
+            owner: None,
+            seq,
         });
         Ok(())
     };
-    for source in &spec.sources {
+    for (i, source) in spec.sources.iter().enumerate() {
+        let seq = i + 1;
+        if let Some(d) = downloads.iter().find(|d| &d.url == source) {
+            // BuildKit's HTTP source writes the file 0600.
+            if spec.unpack_urls && super::untar::is_archive(&d.path) {
+                extract_at(d.path.clone(), source, seq, &mut out)?;
+                continue;
+            }
+            out.push(Planned {
+                dest: match dest_dir {
+                    true => at(&d.name)?,
+                    false => at("")?,
+                },
+                what: What::File {
+                    src: d.path.clone(),
+                    size: d.size,
+                },
+                mode: chmod(0o600, false),
+                owner: None,
+                seq,
+            });
+            continue;
+        }
         let s = clean(source);
         let glob = s.contains(['*', '?', '[']);
         let hits: Vec<&(String, EntryKind)> = match (glob, s.as_str()) {
@@ -235,22 +396,25 @@ fn plan(
                     for (r, k) in entries {
                         if let Some(under) = r.strip_prefix(&prefix) {
                             if !under.is_empty() && (rel.is_empty() || r.starts_with(&prefix)) {
-                                push(under, r, k)?;
+                                push(&mut out, under, r, k, seq)?;
                             }
                         }
                     }
                 }
+                EntryKind::File { .. } if spec.extract && super::untar::is_archive(&host(&rel)) => {
+                    extract_at(host(&rel), &rel, seq, &mut out)?;
+                }
                 k => {
                     let name = rel.rsplit('/').next().unwrap_or(&rel).to_owned();
                     match dest_dir {
-                        true => push(&name, &rel, &k)?,
-                        false => push("", &rel, &k)?,
+                        true => push(&mut out, &name, &rel, &k, seq)?,
+                        false => push(&mut out, "", &rel, &k, seq)?,
                     }
                 }
             }
         }
     }
-    for (name, body) in &spec.inline {
+    for (j, (name, body)) in spec.inline.iter().enumerate() {
         let dest = match dest_dir {
             true => at(name)?,
             false => at("")?,
@@ -258,15 +422,14 @@ fn plan(
         out.push(Planned {
             dest,
             what: What::Inline(body.clone()),
-            mode: spec.mode.unwrap_or(0o644),
+            mode: chmod(0o644, false),
+            owner: None,
+            seq: spec.sources.len() + 1 + j,
         });
     }
     // A later source wins over an earlier one at the same path.
-    out.reverse();
-    let mut seen = std::collections::HashSet::new();
-    out.retain(|e| seen.insert(e.dest.as_str().to_owned()));
-    out.sort_by(|a, b| a.dest.as_str().cmp(b.dest.as_str()));
-    let mut text = format!("hoist place v1\n{owner:?}\n");
+    settle(&mut out);
+    let mut text = format!("hoist place v2\n{owner:?} chown={}\n", spec.owner.is_some());
     for e in &out {
         let content = match &e.what {
             What::Dir => "dir".to_owned(),
@@ -285,17 +448,39 @@ fn plan(
             }
             What::Inline(b) => format!("inline {}", Digest::of(b.as_bytes())),
             What::Link(t) => format!("link {t}"),
+            What::Spooled { .. } => "spooled".to_owned(),
         };
-        text.push_str(&format!("{} {:o} {content}\n", e.dest.as_str(), e.mode));
+        text.push_str(&format!(
+            "{} {:o} {} {content}\n",
+            e.dest.as_str(),
+            e.mode,
+            e.seq
+        ));
+    }
+    for a in &archives {
+        let f = fs::File::open(&a.path).map_err(|source| BuildError::ReadFile {
+            path: a.path.clone(),
+            source,
+        })?;
+        let d = Digest::of_reader(f).map_err(|source| BuildError::ReadFile {
+            path: a.path.clone(),
+            source,
+        })?;
+        text.push_str(&format!("archive /{} {} {d}\n", a.dest_root, a.seq));
     }
     Ok(Placement {
         entries: out,
+        archives,
         owner,
+        chown: spec.owner.is_some(),
+        at: spec.at.clone(),
         key: Digest::of(text.as_bytes()).hex().to_owned(),
     })
 }
 
-/// Plans a COPY or ADD from the build context.
+/// Plans a COPY or ADD from the build context (and an ADD's URLs,
+/// downloaded now: their content is part of the key).
+#[allow(clippy::too_many_arguments)]
 pub fn plan_context(
     spec: &PlaceSpec,
     context: &Path,
@@ -304,18 +489,20 @@ pub fn plan_context(
     dest_is_dir: bool,
     missing: &[String],
     owner: (u32, u32),
+    store: &Store,
 ) -> Result<Placement, BuildError> {
-    if spec.extract {
-        if let Some(a) = spec
-            .sources
-            .iter()
-            .find(|s| is_archive(&context.join(clean(s))))
-        {
-            return Err(instr(
-                spec,
-                format!("ADD {a}: hoist does not extract archives in a build yet; extract it into the context and COPY the folder"),
-            ));
-        }
+    let mut downloads = Vec::new();
+    for url in spec
+        .sources
+        .iter()
+        .filter(|s| s.starts_with("http://") || s.starts_with("https://"))
+    {
+        downloads.push(super::download::fetch(
+            store,
+            url,
+            spec.checksum.as_ref(),
+            &spec.at,
+        )?);
     }
     let filter = Filter {
         exclude: exclude.iter().chain(&spec.exclude).cloned().collect(),
@@ -332,6 +519,7 @@ pub fn plan_context(
         spec,
         &entries,
         &|rel| context.join(rel),
+        &downloads,
         dest_is_dir,
         missing,
         owner,
@@ -371,6 +559,7 @@ pub fn plan_tree(
         spec,
         &entries,
         &|rel| root.join(rel),
+        &[],
         dest_is_dir,
         missing,
         owner,
@@ -450,21 +639,6 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, EntryKind)>) -> Result<(
     Ok(())
 }
 
-/// A tar archive (plain or compressed) by its first bytes.
-fn is_archive(p: &Path) -> bool {
-    let Ok(mut f) = std::fs::File::open(p) else {
-        return false;
-    };
-    let mut head = [0u8; 512];
-    let n = std::io::Read::read(&mut f, &mut head).unwrap_or(0);
-    let h = &head[..n];
-    h.starts_with(&[0x1f, 0x8b])
-        || h.starts_with(&[0x28, 0xb5, 0x2f, 0xfd])
-        || h.starts_with(b"BZh")
-        || h.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0])
-        || (n >= 262 && &h[257..262] == b"ustar")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -480,6 +654,8 @@ mod tests {
             mode: None,
             exclude: Vec::new(),
             extract: false,
+            unpack_urls: false,
+            checksum: None,
             at: "Dockerfile:3".into(),
         }
     }
@@ -491,6 +667,8 @@ mod tests {
     fn docker_copy_rules() {
         let d = tempfile::tempdir().unwrap();
         let root = d.path();
+        let s = tempfile::tempdir().unwrap();
+        let store = Store::open(s.path()).unwrap();
         std::fs::create_dir_all(root.join("src/lib")).unwrap();
         for f in [
             "package.json",
@@ -522,6 +700,7 @@ mod tests {
                 *is_dir,
                 &[],
                 (0, 0),
+                &store,
             )
             .map(|p| {
                 p.entries
