@@ -657,7 +657,7 @@ fn place_layer(
         })?,
     };
     let (is_dir, mut missing) = destination(store, ground, &p.dest)?;
-    let dir_dest = p.dest.ends_with('/') || p.sources.len() + p.inline.len() > 1;
+    let dir_dest = p.dest.ends_with('/') || p.parents || p.sources.len() + p.inline.len() > 1;
     if !dir_dest && !is_dir {
         // A file destination: only its folders are made.
         missing.pop();

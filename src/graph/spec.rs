@@ -236,6 +236,9 @@ pub struct PlaceSpec {
     pub extract: bool,
     /// ADD --unpack=true: a downloaded archive is extracted too.
     pub unpack_urls: bool,
+    /// COPY --parents: sources keep their folders (after a `/./` pivot),
+    /// globs may hold `**`.
+    pub parents: bool,
     /// ADD --checksum=sha256:...: what a URL's content must hash to.
     pub checksum: Option<crate::digest::Digest>,
     /// Where it is written (`Dockerfile:12`), for errors.

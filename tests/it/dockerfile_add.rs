@@ -515,3 +515,64 @@ fn from_scratch_runs_a_static_busybox() {
     let cfg = skopeo_config(&format!("oci-archive:{}", arm.display()));
     assert_eq!(cfg["architecture"], "arm64", "{cfg}");
 }
+
+/// COPY --parents (Dockerfile 1.20): from the context and from a stage,
+/// with a `/./` pivot and `**`, and a symbolic --chmod on the way.
+#[test]
+fn copy_parents_keeps_folders() {
+    let env = Env::new();
+    let ctx = env.path("ctx");
+    for f in [
+        "a/b/c/d/foo",
+        "a/b/c/d/e/bay",
+        "a/b2/c/d/e/bar",
+        "x/a.txt",
+        "y/a.txt",
+        "src/one.txt",
+        "src/deep/two.txt",
+        "src/deep/skip.md",
+    ] {
+        std::fs::create_dir_all(ctx.join(f).parent().unwrap()).unwrap();
+        std::fs::write(ctx.join(f), f).unwrap();
+    }
+    let file = ctx.join("Dockerfile");
+    std::fs::write(
+        &file,
+        "FROM scratch AS base\nCOPY --parents a /test/\nFROM scratch\nCOPY --from=base --parents /test/a/b/./c/d /out/\nCOPY --parents ./x/a.txt ./y/a.txt /parents/\nCOPY --chmod=u=rw,go=r --parents src/**/*.txt /sym/\n",
+    )
+    .unwrap();
+    let out = env.path("p.oci.tar");
+    let o = format!("oci-archive:{}", out.display());
+    env.hoist(&[
+        "build",
+        "-f",
+        file.to_str().unwrap(),
+        ctx.to_str().unwrap(),
+        "--output",
+        &o,
+    ])
+    .ok();
+    let names: Vec<String> = layer_listing(&env, &out)
+        .iter()
+        .filter(|l| l.starts_with('-'))
+        .map(|l| l.rsplit(' ').next().unwrap().to_owned())
+        .collect();
+    let mut want = vec![
+        "out/c/d/foo",
+        "out/c/d/e/bay",
+        "parents/x/a.txt",
+        "parents/y/a.txt",
+        "sym/src/one.txt",
+        "sym/src/deep/two.txt",
+    ];
+    want.sort();
+    let mut got = names.clone();
+    got.sort();
+    assert_eq!(got, want);
+    let all = layer_listing(&env, &out);
+    assert!(
+        all.iter()
+            .any(|l| l == "-rw-r--r-- 0/0 sym/src/deep/two.txt"),
+        "{all:#?}"
+    );
+}

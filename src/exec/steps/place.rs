@@ -211,6 +211,82 @@ fn matches(pattern: &str, rel: &str) -> bool {
             .all(|(p, r)| crate::ignore::glob_match(p, r))
 }
 
+/// Whether `pattern`'s parts match `rel`'s, `**` standing for any number
+/// of parts (none too).
+fn matches_deep(pattern: &[&str], rel: &[&str]) -> bool {
+    match pattern.split_first() {
+        None => rel.is_empty(),
+        Some((&"**", rest)) => (0..=rel.len()).any(|i| matches_deep(rest, &rel[i..])),
+        Some((p, rest)) => rel
+            .split_first()
+            .is_some_and(|(r, rrest)| crate::ignore::glob_match(p, r) && matches_deep(rest, rrest)),
+    }
+}
+
+/// COPY --parents: what `source` selects from `entries`, as BuildKit
+/// selects it: the part after a `/./` pivot (else the whole source) is a
+/// pattern under the pivot's folder (else the root); every entry it
+/// matches, what is under a matched folder and the folders on the way
+/// land at their path below the pivot. A pattern without globs must
+/// match; one with globs may match nothing. Returns (source path,
+/// destination path relative to the destination, kind).
+fn with_parents(
+    source: &str,
+    entries: &[(String, EntryKind)],
+) -> Result<Vec<(String, String, EntryKind)>, String> {
+    let (base, pattern) = match source.split_once("/./") {
+        Some((b, p)) => (clean(b), clean(p)),
+        None => (String::new(), clean(source)),
+    };
+    if base.split('/').chain(pattern.split('/')).any(|p| p == "..") {
+        return Err(format!("`{source}` climbs out with `..`"));
+    }
+    if base.split('/').any(|p| p == "**") {
+        return Err(format!(
+            "`{source}`: hoist takes `**` after the `/./` pivot only"
+        ));
+    }
+    let glob = source.contains(['*', '?', '[']);
+    let base: Vec<&str> = base.split('/').filter(|p| !p.is_empty()).collect();
+    let pat: Vec<&str> = pattern.split('/').filter(|p| !p.is_empty()).collect();
+    // Each entry's parts below the pivot folder its path matches, if any.
+    let below = |r: &str| -> Option<usize> {
+        let parts: Vec<&str> = r.split('/').collect();
+        (parts.len() > base.len()
+            && base
+                .iter()
+                .zip(&parts)
+                .all(|(b, p)| crate::ignore::glob_match(b, p)))
+        .then_some(base.len())
+    };
+    let mut picked: std::collections::BTreeSet<String> = Default::default();
+    for (r, _) in entries {
+        let Some(skip) = below(r) else { continue };
+        let parts: Vec<&str> = r.split('/').collect();
+        let under = &parts[skip..];
+        // The entry itself or a folder above it (below the pivot) matches.
+        let hit = pat.is_empty() || (1..=under.len()).any(|n| matches_deep(&pat, &under[..n]));
+        if hit {
+            for n in skip + 1..=parts.len() {
+                picked.insert(parts[..n].join("/"));
+            }
+        }
+    }
+    if picked.is_empty() && !glob {
+        return Err(format!(
+            "`{source}` is not in the build context (or the ignore file leaves it out)"
+        ));
+    }
+    Ok(entries
+        .iter()
+        .filter(|(r, _)| picked.contains(r))
+        .map(|(r, k)| {
+            let under = r.split('/').skip(base.len()).collect::<Vec<_>>().join("/");
+            (r.clone(), under, k.clone())
+        })
+        .collect())
+}
+
 /// A source as a clean relative path (`""` is the root).
 fn clean(s: &str) -> String {
     let parts: Vec<&str> = s
@@ -359,6 +435,12 @@ fn plan(
                 owner: None,
                 seq,
             });
+            continue;
+        }
+        if spec.parents {
+            for (rel, dest, kind) in with_parents(source, entries).map_err(|m| instr(spec, m))? {
+                push(&mut out, &dest, &rel, &kind, seq)?;
+            }
             continue;
         }
         let s = clean(source);
@@ -543,6 +625,25 @@ pub fn plan_tree(
         if s.split('/').any(|p| p == "..") {
             return Err(instr(spec, format!("`{source}` climbs out with `..`")));
         }
+        if spec.parents {
+            // Everything under the source's first folder with a glob (or
+            // the pivot): the pattern picks from it.
+            let fixed: Vec<&str> = source
+                .split('/')
+                .filter(|p| !p.is_empty())
+                .take_while(|p| *p != "." && !p.contains(['*', '?', '[']))
+                .collect();
+            let dir = fixed[..fixed.len().saturating_sub(1)].join("/");
+            list_tree(root, &dir, &mut entries, spec)?;
+            // The folders on the way, which keep their modes too.
+            for n in 1..=fixed.len().saturating_sub(1) {
+                let up = fixed[..n].join("/");
+                if root.join(&up).is_dir() && !root.join(&up).is_symlink() {
+                    entries.push((up, EntryKind::Dir));
+                }
+            }
+            continue;
+        }
         // The folder holding the source (globs in the last part only).
         let (dir, _) = s.rsplit_once('/').unwrap_or(("", &s));
         if dir.contains(['*', '?', '[']) {
@@ -655,6 +756,7 @@ mod tests {
             exclude: Vec::new(),
             extract: false,
             unpack_urls: false,
+            parents: false,
             checksum: None,
             at: "Dockerfile:3".into(),
         }
@@ -710,6 +812,61 @@ mod tests {
                     .join(" ")
             })
             .map_err(|e| e.to_string());
+            assert_eq!(
+                got,
+                want.map(str::to_owned).map_err(str::to_owned),
+                "{sources:?} {dest}"
+            );
+        }
+    }
+
+    /// COPY --parents, with BuildKit's own examples (docs and
+    /// dockerfile_parents_test.go) as the expected results.
+    #[test]
+    fn copy_parents_rules() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path();
+        for f in [
+            "foo1/foo2/bar",
+            "foo1/foo2/baz",
+            "x/a.txt",
+            "y/a.txt",
+            "src/a.txt",
+            "src/x/b.txt",
+            "src/x/y/c.txt",
+            "src/x/y/d.md",
+            "a/b/c/d/foo",
+            "a/b/c/d/e/bay",
+            "a/b2/c/d/e/bar",
+        ] {
+            std::fs::create_dir_all(root.join(f).parent().unwrap()).unwrap();
+            std::fs::write(root.join(f), f).unwrap();
+        }
+        let s = tempfile::tempdir().unwrap();
+        let store = Store::open(s.path()).unwrap();
+        let cases: &[(&[&str], &str, Result<&str, &str>)] = &[
+            (&["foo1/foo2/bar"], "/", Ok("foo1 foo1/foo2 foo1/foo2/bar")),
+            (&["foo1/foo2/ba*"], "/test/", Ok("test/foo1 test/foo1/foo2 test/foo1/foo2/bar test/foo1/foo2/baz")),
+            (&["./x/a.txt", "./y/a.txt"], "/parents/", Ok("parents/x parents/x/a.txt parents/y parents/y/a.txt")),
+            (&["./src/**/*.txt"], "/p/", Ok("p/src p/src/a.txt p/src/x p/src/x/b.txt p/src/x/y p/src/x/y/c.txt")),
+            (&["a/b/./c/d"], "/out/", Ok("out/c out/c/d out/c/d/e out/c/d/e/bay out/c/d/foo")),
+            (&["a/./*/c"], "/out/", Ok("out/b out/b/c out/b/c/d out/b/c/d/e out/b/c/d/e/bay out/b/c/d/foo out/b2 out/b2/c out/b2/c/d out/b2/c/d/e out/b2/c/d/e/bar")),
+            (&["a/b*/./c/**/e"], "/out/", Ok("out/c out/c/d out/c/d/e out/c/d/e/bar out/c/d/e/bay")),
+            (&["a/b2*/nothing*"], "/out/", Ok("")),
+            (&["nope/x"], "/out/", Err("Dockerfile:3: `nope/x` is not in the build context (or the ignore file leaves it out)")),
+        ];
+        for (sources, dest, want) in cases {
+            let mut sp = spec(sources, dest);
+            sp.parents = true;
+            let got = plan_context(&sp, root, ".dockerignore", &[], false, &[], (0, 0), &store)
+                .map(|p| {
+                    p.entries
+                        .iter()
+                        .map(|e| e.dest.as_str().to_owned())
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                })
+                .map_err(|e| e.to_string());
             assert_eq!(
                 got,
                 want.map(str::to_owned).map_err(str::to_owned),

@@ -13,7 +13,7 @@
 //!
 //! What hoist cannot honour yet is an error naming the line and the
 //! instruction, never skipped: `RUN --mount=type=ssh`, ADD of a git
-//! repository, `COPY --parents`.
+//! repository.
 
 use std::collections::BTreeMap;
 
@@ -709,11 +709,6 @@ fn lower_copy(
     i: usize,
     at: &str,
 ) -> Result<Step, String> {
-    if cp.parents {
-        return Err(
-            "COPY --parents (Dockerfile 1.20): not supported by hoist yet; copy each folder with its own COPY to its full destination (COPY x/a.txt /parents/x/)".into(),
-        );
-    }
     let from = match &cp.from {
         None => PlaceFrom::Context,
         Some(f) => source_of(ex, names, i, f, &format!("COPY --from={f}"))?,
@@ -723,7 +718,7 @@ fn lower_copy(
         from,
         &cp.paths,
         (&cp.chown, &cp.chmod, &cp.exclude),
-        None,
+        (None, cp.parents),
         at,
     )
 }
@@ -735,12 +730,16 @@ fn place_step(
     from: PlaceFrom,
     paths: &super::instructions::Paths,
     (chown, chmod, exclude): (&Option<String>, &Option<String>, &[String]),
-    add: Option<&Add>,
+    (add, parents): (Option<&Add>, bool),
     at: &str,
 ) -> Result<Step, String> {
-    let dest = st.abs(&paths.dest);
+    let mut dest = st.abs(&paths.dest);
+    if parents && !dest.ends_with('/') {
+        // The sources keep their folders: the destination is a folder.
+        dest.push('/');
+    }
     check_sources(&paths.sources, paths.inline.len(), &dest)?;
-    if matches!(from, PlaceFrom::Context) {
+    if matches!(from, PlaceFrom::Context) && !parents {
         let local: Vec<String> = paths
             .sources
             .iter()
@@ -771,6 +770,7 @@ fn place_step(
         exclude: exclude.to_vec(),
         extract: add.is_some_and(|a| a.unpack != Some(false)),
         unpack_urls: add.is_some_and(|a| a.unpack == Some(true)),
+        parents,
         checksum,
         at: at.to_owned(),
     }))
@@ -799,7 +799,7 @@ fn lower_add(add: &Add, st: &mut State, at: &str) -> Result<Step, String> {
         PlaceFrom::Context,
         &add.paths,
         (&add.chown, &add.chmod, &add.exclude),
-        Some(add),
+        (Some(add), false),
         at,
     )
 }

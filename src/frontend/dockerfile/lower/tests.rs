@@ -160,9 +160,9 @@ fn lowering_table() {
             Err("Dockerfile:2:1: ADD git@github.com:moby/buildkit.git: hoist does not clone git repositories in a build yet; clone it into the context first (git clone --depth 1 URL DIR) and COPY DIR"),
         ),
         (
-            "FROM alpine\nCOPY --parents x/a.txt /p/\n",
+            "FROM alpine\nWORKDIR /w\nCOPY --parents x/./a/*.txt .\n",
             None,
-            Err("Dockerfile:2:1: COPY --parents (Dockerfile 1.20): not supported by hoist yet; copy each folder with its own COPY to its full destination (COPY x/a.txt /parents/x/)"),
+            Ok("image 0 (from docker://alpine, workdir /w)\n  mkdir   /w\n  copy    x/./a/*.txt -> /w/\n"),
         ),
         (
             "FROM alpine\nRUN --mount=type=ssh make\n",
