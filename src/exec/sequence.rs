@@ -676,7 +676,7 @@ fn place_layer(
                 is_dir,
                 &missing,
                 owner,
-                store,
+                (store, opts.registry.offline),
             )?;
             chain.push_str(&format!("place {}\n", placement.key));
             let key = Digest::of(chain.as_bytes()).hex().to_owned();

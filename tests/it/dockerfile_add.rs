@@ -443,13 +443,33 @@ fn add_url_with_checksums() {
     let r = build(format!("ADD --checksum=sha256:{bad} {url} /bin/\n"), &[]);
     r.fails_with(&format!("ADD {url}: checksum mismatch: --checksum says sha256:{bad} but the download is sha256:{good}"));
 
-    // Stored under its checksum: no server needed any more.
+    // Stored under its checksum: no server needed any more, --offline
+    // too; a URL without a checksum is an error there.
     drop(server);
     build(
         format!("ADD --checksum=sha256:{good} {url} /bin/\n"),
         OFFLINE,
     )
     .ok();
+    std::fs::write(
+        &file,
+        format!("FROM scratch\nADD --checksum=sha256:{good} {url} /bin/\n"),
+    )
+    .unwrap();
+    let args = [
+        "build",
+        "-f",
+        file.to_str().unwrap(),
+        ctx.to_str().unwrap(),
+        "--output",
+        &o,
+        "--offline",
+    ];
+    env.hoist(&args).ok();
+    std::fs::write(&file, format!("FROM scratch\nADD {url} /bin/\n")).unwrap();
+    env.hoist(&args).fails_with(&format!(
+        "ADD {url}: --offline: a URL without --checksum is fetched on every build"
+    ));
 }
 
 /// FROM scratch: an image of one layer holding a static busybox, which

@@ -9,7 +9,7 @@
 //! again, and a download that hashes to anything else is an error naming
 //! the URL and both digests. Without it the URL is fetched on every build
 //! and the step's key is the content's digest (BuildKit keys on it too,
-//! after asking the server).
+//! after asking the server). `--offline` serves only a stored checksum.
 //!
 //! The file's name is the URL path's last part (BuildKit's
 //! `path.Base(u.Path)`, `__unnamed__` when there is none).
@@ -51,6 +51,7 @@ pub fn fetch(
     store: &Store,
     url: &str,
     checksum: Option<&Digest>,
+    offline: bool,
     at: &str,
 ) -> Result<Downloaded, BuildError> {
     let err = |message: String| BuildError::Instruction {
@@ -71,6 +72,12 @@ pub fn fetch(
                 .map_err(|e| err(format!("reading the stored copy: {e}")))?;
             return Ok(done(d.clone(), size));
         }
+    }
+    if offline {
+        return Err(err(match checksum {
+            Some(d) => format!("--offline: {d} is not in the store; build once with the network, or download the file into the context and ADD it from there"),
+            None => "--offline: a URL without --checksum is fetched on every build; add --checksum=sha256:... (then a stored copy serves), or ADD the file from the context".into(),
+        }));
     }
     let client =
         crate::net::client().map_err(|e| err(format!("setting up the HTTP client: {e}")))?;

@@ -571,7 +571,7 @@ pub fn plan_context(
     dest_is_dir: bool,
     missing: &[String],
     owner: (u32, u32),
-    store: &Store,
+    (store, offline): (&Store, bool),
 ) -> Result<Placement, BuildError> {
     let mut downloads = Vec::new();
     for url in spec
@@ -583,6 +583,7 @@ pub fn plan_context(
             store,
             url,
             spec.checksum.as_ref(),
+            offline,
             &spec.at,
         )?);
     }
@@ -802,7 +803,7 @@ mod tests {
                 *is_dir,
                 &[],
                 (0, 0),
-                &store,
+                (&store, false),
             )
             .map(|p| {
                 p.entries
@@ -858,15 +859,24 @@ mod tests {
         for (sources, dest, want) in cases {
             let mut sp = spec(sources, dest);
             sp.parents = true;
-            let got = plan_context(&sp, root, ".dockerignore", &[], false, &[], (0, 0), &store)
-                .map(|p| {
-                    p.entries
-                        .iter()
-                        .map(|e| e.dest.as_str().to_owned())
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                })
-                .map_err(|e| e.to_string());
+            let got = plan_context(
+                &sp,
+                root,
+                ".dockerignore",
+                &[],
+                false,
+                &[],
+                (0, 0),
+                (&store, false),
+            )
+            .map(|p| {
+                p.entries
+                    .iter()
+                    .map(|e| e.dest.as_str().to_owned())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .map_err(|e| e.to_string());
             assert_eq!(
                 got,
                 want.map(str::to_owned).map_err(str::to_owned),
