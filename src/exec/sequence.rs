@@ -683,7 +683,21 @@ fn place_layer(
             let files = placement.file_count();
             return Ok(mode
                 .obtain(store, "place-layer", &key, || {
-                    placement.write(store, opts.compression, opts.epoch)
+                    // An archive may write through the stage's links: it
+                    // is extracted over the stage's files.
+                    match placement.has_archives() && !ground.layers.is_empty() {
+                        true => {
+                            crate::exec::steps::with_unpacked(store, ground, "place-", |root, _| {
+                                placement.write_over(
+                                    store,
+                                    opts.compression,
+                                    opts.epoch,
+                                    Some(root),
+                                )
+                            })
+                        }
+                        false => placement.write(store, opts.compression, opts.epoch),
+                    }
                 })?
                 .map(|(layer, reused)| (layer, files, reused)));
         }

@@ -596,3 +596,60 @@ fn copy_parents_keeps_folders() {
         "{all:#?}"
     );
 }
+
+/// An archive that names `lib/x` without listing `lib/` writes through
+/// the stage's `/lib -> usr/lib` link (Debian's merged /usr), as docker's
+/// extraction does, instead of hiding the link under a new folder.
+#[test]
+fn add_archive_writes_through_the_stage_links() {
+    require_podman();
+    let env = Env::new();
+    let ctx = env.path("ctx");
+    std::fs::create_dir_all(ctx.join("src/lib")).unwrap();
+    std::fs::write(ctx.join("src/lib/hoist-test.txt"), "through\n").unwrap();
+    run(
+        "tar",
+        &[
+            "-cf",
+            ctx.join("libs.tar").to_str().unwrap(),
+            "-C",
+            ctx.join("src").to_str().unwrap(),
+            "lib/hoist-test.txt",
+        ],
+    )
+    .ok();
+    std::fs::remove_dir_all(ctx.join("src")).unwrap();
+    let file = ctx.join("Dockerfile");
+    std::fs::write(&file, "ARG BASE\nFROM ${BASE}\nADD libs.tar /\n").unwrap();
+    let tag = "localhost/hoist-add-links:test";
+    let out = env.path("links.docker.tar");
+    let o = format!("docker-archive:{}", out.display());
+    let barg = format!("BASE=oci-archive:{}", base("debian.oci.tar").display());
+    env.hoist(&[
+        "build",
+        "-f",
+        file.to_str().unwrap(),
+        ctx.to_str().unwrap(),
+        "--build-arg",
+        &barg,
+        "--tag",
+        tag,
+        "--output",
+        &o,
+    ])
+    .ok();
+    let _loaded = Loaded::load(&out, tag);
+    let said = run(
+        "podman",
+        &[
+            "run",
+            "--rm",
+            "--network=host",
+            tag,
+            "sh",
+            "-c",
+            "test -L /lib && cat /usr/lib/hoist-test.txt",
+        ],
+    );
+    assert_eq!(said.ok().trim(), "through");
+}

@@ -87,6 +87,11 @@ impl Placement {
             .count()
     }
 
+    /// Whether an ADD extracts an archive here.
+    pub fn has_archives(&self) -> bool {
+        !self.archives.is_empty()
+    }
+
     /// Writes the layer; archives are extracted now, so a placement whose
     /// key is in the cache never reads them.
     pub fn write(
@@ -94,6 +99,21 @@ impl Placement {
         store: &Store,
         compression: Compression,
         epoch: u64,
+    ) -> Result<Layer, BuildError> {
+        self.write_over(store, compression, epoch, None)
+    }
+
+    /// Writes the layer over the stage unpacked at `stage`: an archive
+    /// entry under a folder the archive does not list, which the stage has
+    /// as a link (Debian's `/lib -> usr/lib`), lands where the link leads,
+    /// as docker's extraction writes through it (a runtime would otherwise
+    /// make a folder that hides the link).
+    pub fn write_over(
+        &self,
+        store: &Store,
+        compression: Compression,
+        epoch: u64,
+        stage: Option<&Path>,
     ) -> Result<Layer, BuildError> {
         let (uid, gid) = self.owner;
         let meta = |e: &Planned| {
@@ -140,6 +160,20 @@ impl Placement {
             }
             untarred.push(u);
         }
+        if let Some(root) = stage.filter(|_| !self.archives.is_empty()) {
+            let listed: std::collections::HashSet<String> =
+                all.iter().map(|e| e.dest.as_str().to_owned()).collect();
+            for e in all
+                .iter_mut()
+                .filter(|e| matches!(e.what, What::Spooled { .. }) || e.owner.is_some())
+            {
+                if let Some(p) = through_links(root, e.dest.as_str(), &listed) {
+                    if let Ok(ip) = ImagePath::new(&p) {
+                        e.dest = ip;
+                    }
+                }
+            }
+        }
         if !self.archives.is_empty() {
             settle(&mut all);
         }
@@ -185,6 +219,57 @@ impl Placement {
         }
         Ok(w.finish()?)
     }
+}
+
+/// `path` with its folders that are links in the stage at `root` (and
+/// not written by this layer) followed inside the stage, when any is;
+/// `None` when none is, or the links loop.
+fn through_links(
+    root: &Path,
+    path: &str,
+    listed: &std::collections::HashSet<String>,
+) -> Option<String> {
+    let (dirs, name) = path.rsplit_once('/')?;
+    let mut queue: std::collections::VecDeque<String> =
+        dirs.split('/').map(str::to_owned).collect();
+    let mut cur: Vec<String> = Vec::new();
+    let mut hops = 0;
+    while let Some(part) = queue.pop_front() {
+        match part.as_str() {
+            "" | "." => continue,
+            ".." => {
+                cur.pop();
+                continue;
+            }
+            _ => cur.push(part),
+        }
+        let p = cur.join("/");
+        if listed.contains(&p) {
+            continue;
+        }
+        let host = root.join(&p);
+        let is_link = std::fs::symlink_metadata(&host).is_ok_and(|m| m.file_type().is_symlink());
+        if !is_link {
+            continue;
+        }
+        hops += 1;
+        if hops > 40 {
+            return None;
+        }
+        let target = std::fs::read_link(&host).ok()?;
+        let target = target.to_string_lossy();
+        cur.pop();
+        if target.starts_with('/') {
+            cur.clear();
+        }
+        for t in target.split('/').rev() {
+            queue.push_front(t.to_owned());
+        }
+    }
+    (hops > 0).then(|| match cur.is_empty() {
+        true => name.to_owned(),
+        false => format!("{}/{name}", cur.join("/")),
+    })
 }
 
 /// Sorts entries by path, the latest source winning at a path.

@@ -12,9 +12,12 @@
 //! - owners are the archive's numeric uid/gid, or `--chown`'s for every
 //!   entry; modes are the archive's, setuid/setgid/sticky included
 //!   (`--chmod` does not apply to extracted entries, as in BuildKit);
-//! - folders an entry needs but the archive does not list are made 0755
-//!   root:root; a later entry replaces an earlier one at the same path (a
-//!   folder merges into a folder, anything else removes what was there);
+//! - folders an entry needs but the archive does not list are not
+//!   written: the runtime makes a missing one 0755 root:root as go-archive
+//!   does, and one the stage has (or a link to one, which go-archive
+//!   writes through) stays as it is; a later entry replaces an earlier one
+//!   at the same path (a folder merges into a folder, anything else
+//!   removes what was there);
 //! - a hard link shares its target's content, owner and mode.
 //!
 //! Nothing is unpacked on disk: the decompressed contents of the archive's
@@ -148,6 +151,9 @@ pub fn extract(
         .prefix("untar-")
         .tempfile_in(scratch)?;
     let mut tree: BTreeMap<String, Extracted> = BTreeMap::new();
+    // Folders only an entry's path names: not written, so that a folder
+    // the stage has as a link stays one (go-archive writes through it).
+    let mut implied: std::collections::HashSet<String> = Default::default();
     let mut data: Vec<(u64, u64)> = Vec::new();
     // Each content's owner and mode: one inode, so a hard link's header
     // sets its target's too.
@@ -181,6 +187,7 @@ pub fn extract(
                     let up = parts[..i].join("/");
                     match tree.get(&up).map(|x| &x.kind) {
                         None => {
+                            implied.insert(up.clone());
                             tree.insert(
                                 up.clone(),
                                 Extracted {
@@ -254,13 +261,17 @@ pub fn extract(
                         tree.remove(&k);
                     }
                 }
+                implied.remove(&rel);
                 tree.insert(rel.clone(), Extracted { rel, kind, meta });
                 Ok(Flow::Continue)
             },
         )?;
         out.flush()?;
     }
-    let mut entries: Vec<Extracted> = tree.into_values().collect();
+    let mut entries: Vec<Extracted> = tree
+        .into_values()
+        .filter(|x| !implied.contains(&x.rel))
+        .collect();
     for x in &mut entries {
         if let Kind::File { data } = x.kind {
             if let Some(m) = metas.get(data) {
