@@ -443,6 +443,12 @@ fn add_url_with_checksums() {
     let r = build(format!("ADD --checksum=sha256:{bad} {url} /bin/\n"), &[]);
     r.fails_with(&format!("ADD {url}: checksum mismatch: --checksum says sha256:{bad} but the download is sha256:{good}"));
 
+    // A missing file: the server's answer, at once (not retried).
+    let missing = server.url("missing.bin");
+    build(format!("ADD {missing} /bin/\n"), &[]).fails_with(&format!(
+        "ADD {missing}: the server answered HTTP 404 Not Found"
+    ));
+
     // Stored under its checksum: no server needed any more, --offline
     // too; a URL without a checksum is an error there.
     drop(server);

@@ -81,27 +81,38 @@ pub fn fetch(
     }
     let client =
         crate::net::client().map_err(|e| err(format!("setting up the HTTP client: {e}")))?;
-    let mut resp = client
-        .get(url)
-        .send()
-        .map_err(|e| err(format!("the download failed: {e} (check the URL, and HTTPS_PROXY / SSL_CERT_FILE behind a proxy)")))?;
-    if !resp.status().is_success() {
-        return Err(err(format!(
-            "the server answered HTTP {}; check the URL (hoist sends no credentials)",
-            resp.status()
-        )));
-    }
-    let mut w = store.writer()?;
-    std::io::copy(&mut resp, &mut w).map_err(|e| err(format!("the download broke off: {e}")))?;
-    match w.finish(checksum, None) {
-        Ok((digest, size)) => Ok(done(digest, size)),
-        Err(StoreError::DigestMismatch {
-            expected, actual, ..
-        }) => Err(err(format!(
-            "checksum mismatch: --checksum says {expected} but the download is {actual}; fix --checksum if the file changed on purpose, else the server sent something else"
-        ))),
-        Err(e) => Err(e.into()),
-    }
+    // hoist's one retry policy: a dropped connection, a cut-off body or
+    // a 429/503 is tried again; any other answer is final.
+    use crate::net::retry::{retry_on_status, Attempt, RetryPolicy};
+    RetryPolicy::default().run(
+        || {
+            let mut resp = client.get(url).send().map_err(|e| Attempt::broken(&e))?;
+            retry_on_status(&resp)?;
+            if !resp.status().is_success() {
+                return Err(Attempt::Fatal(err(format!(
+                    "the server answered HTTP {}; check the URL (hoist sends no credentials)",
+                    resp.status()
+                ))));
+            }
+            let mut w = store.writer().map_err(|e| Attempt::Fatal(e.into()))?;
+            std::io::copy(&mut resp, &mut w).map_err(|e| Attempt::broken(&e))?;
+            match w.finish(checksum, None) {
+                Ok((digest, size)) => Ok(done(digest, size)),
+                Err(StoreError::DigestMismatch {
+                    expected, actual, ..
+                }) => Err(Attempt::Fatal(err(format!(
+                    "checksum mismatch: --checksum says {expected} but the download is {actual}; fix --checksum if the file changed on purpose, else the server sent something else"
+                )))),
+                Err(e) => Err(Attempt::Fatal(e.into())),
+            }
+        },
+        |_, _, _| {},
+        |tries, why| {
+            err(format!(
+                "the download failed after {tries} tries: {why} (check the URL, and HTTPS_PROXY / SSL_CERT_FILE behind a proxy)"
+            ))
+        },
+    )
 }
 
 #[cfg(test)]
