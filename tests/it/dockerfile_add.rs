@@ -659,3 +659,95 @@ fn add_archive_writes_through_the_stage_links() {
     );
     assert_eq!(said.ok().trim(), "through");
 }
+
+/// ADD of URLs gives the names and modes `docker build` gives: the URL's
+/// last part in a folder destination, the destination's name otherwise,
+/// mode 600, root-owned (or --chown's), an archive left whole.
+#[test]
+fn add_url_matches_docker_build() {
+    require_podman();
+    let Some(host) = std::env::var_os("HOIST_TEST_DOCKER_HOST") else {
+        panic!("no dockerd for tests: run `scripts/dockerd start` and set HOIST_TEST_DOCKER_HOST (scripts/test does)");
+    };
+    let host = host.to_string_lossy().into_owned();
+    let denv = [("DOCKER_HOST", host.as_str()), ("DOCKER_BUILDKIT", "1")];
+    let env = Env::new();
+    let served = env.path("served");
+    std::fs::create_dir_all(&served).unwrap();
+    archives(&served);
+    std::fs::write(served.join("tool.sh"), "#!/bin/sh\necho hi\n").unwrap();
+    let server = Server::start(&served);
+    let ctx = env.path("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        format!(
+            "ARG BASE\nFROM ${{BASE}}\nADD {} /dl/\nADD {} /dl/named\nADD --chown=7:8 {} /dl/own/\n",
+            server.url("tool.sh"),
+            server.url("app.tar.gz"),
+            server.url("tool.sh"),
+        ),
+    )
+    .unwrap();
+
+    let name = "hoist-df-busybox:base";
+    let dtar = env.path("busybox.docker.tar");
+    skopeo_copy(
+        &format!("oci-archive:{}", base("busybox.oci.tar").display()),
+        &format!("docker-archive:{}:{name}", dtar.display()),
+    );
+    run_env(
+        "/usr/bin/docker",
+        &["load", "-i", dtar.to_str().unwrap()],
+        &denv,
+    )
+    .ok();
+    let barg = format!("BASE={name}");
+    run_env(
+        "/usr/bin/docker",
+        &[
+            "build",
+            "--network",
+            "host",
+            "--build-arg",
+            &barg,
+            "-t",
+            "hoist-df-addurl:docker",
+            ctx.to_str().unwrap(),
+        ],
+        &denv,
+    )
+    .ok();
+
+    let tag = "localhost/hoist-df-addurl:hoist";
+    let out = env.path("url.docker.tar");
+    let harg = format!("BASE=oci-archive:{}", base("busybox.oci.tar").display());
+    let o = format!("docker-archive:{}", out.display());
+    let file = ctx.join("Dockerfile");
+    env.hoist(&[
+        "build",
+        "-f",
+        file.to_str().unwrap(),
+        ctx.to_str().unwrap(),
+        "--build-arg",
+        &harg,
+        "--tag",
+        tag,
+        "--output",
+        &o,
+    ])
+    .ok();
+    let _loaded = Loaded::load(&out, tag);
+    let ours = listed("podman", &[], tag, "dl");
+    let theirs = listed("/usr/bin/docker", &denv, "hoist-df-addurl:docker", "dl");
+    run_env(
+        "/usr/bin/docker",
+        &["rmi", "-f", "hoist-df-addurl:docker"],
+        &denv,
+    );
+    assert_eq!(ours, theirs, "hoist's /dl (left) and docker's (right)");
+    assert!(
+        ours.iter().any(|l| l == "-rw------- 7/8 dl/own/tool.sh"),
+        "{ours:#?}"
+    );
+}
