@@ -211,6 +211,13 @@ pub enum PlaceFrom {
     Image(Transport),
 }
 
+/// An ADD source BuildKit clones: a git address (`git@`, `git://`), or a
+/// URL whose path ends in `.git` (before a `#ref:subdir` fragment).
+pub fn is_git_source(s: &str) -> bool {
+    let base = s.split('#').next().unwrap_or(s);
+    s.starts_with("git@") || s.starts_with("git://") || base.ends_with(".git")
+}
+
 /// A Dockerfile COPY or ADD: paths of the context, a stage or an image,
 /// and inline (heredoc) files, placed by docker's rules: a folder's
 /// contents land in the destination, a file lands at the destination or
@@ -241,6 +248,10 @@ pub struct PlaceSpec {
     pub parents: bool,
     /// ADD --checksum=sha256:...: what a URL's content must hash to.
     pub checksum: Option<crate::digest::Digest>,
+    /// ADD --checksum=HEX of a git source: what its commit starts with.
+    pub commit: Option<String>,
+    /// ADD --keep-git-dir=true: a cloned repository keeps its `.git`.
+    pub keep_git_dir: bool,
     /// Where it is written (`Dockerfile:12`), for errors.
     pub at: String,
 }

@@ -270,7 +270,7 @@ fn dockerfile_errors_name_the_line() {
         (
             "FROM alpine\nADD git@example.com:x.git /x/\n",
             &[],
-            "Dockerfile:2:1: ADD git@example.com:x.git: hoist does not clone git repositories",
+            "Dockerfile:2:1: ADD git@example.com:x.git: hoist clones git repositories over http(s) only",
         ),
         (
             "FROM alpine\nRUN --mount=type=ssh git clone git@example.com:x\n",

@@ -191,20 +191,7 @@ fn add_archives_match_docker_build() {
     let out = env.path("add.docker.tar");
     let harg = format!("BASE=oci-archive:{}", base("busybox.oci.tar").display());
     let o = format!("docker-archive:{}", out.display());
-    let file = ctx.join("Dockerfile");
-    env.hoist(&[
-        "build",
-        "-f",
-        file.to_str().unwrap(),
-        ctx.to_str().unwrap(),
-        "--build-arg",
-        &harg,
-        "--tag",
-        tag,
-        "--output",
-        &o,
-    ])
-    .ok();
+    build_ctx(&env, &ctx, &o, &["--build-arg", &harg, "--tag", tag]).ok();
     let _loaded = Loaded::load(&out, tag);
 
     let ours = listed("podman", &[], tag, "opt");
@@ -283,16 +270,7 @@ fn add_zstd_and_unpack_false() {
     std::fs::write(ctx.join("Dockerfile"), text).unwrap();
     let out = env.path("z.oci.tar");
     let o = format!("oci-archive:{}", out.display());
-    let file = ctx.join("Dockerfile");
-    let args = [
-        "build",
-        "-f",
-        file.to_str().unwrap(),
-        ctx.to_str().unwrap(),
-        "--output",
-        &o,
-    ];
-    env.hoist(&args).ok();
+    build_ctx(&env, &ctx, &o, &[]).ok();
     let names = layer_listing(&env, &out);
     for want in [
         "-rwsr-xr-x 1000/50 z/app/setuid",
@@ -301,13 +279,28 @@ fn add_zstd_and_unpack_false() {
     ] {
         assert!(names.iter().any(|l| l == want), "{want} not in {names:#?}");
     }
-    let again = env.hoist(&args);
+    let again = build_ctx(&env, &ctx, &o, &[]);
     assert!(
         again.ok().contains("reused") || again.stderr.contains("reused"),
         "{}{}",
         again.stdout,
         again.stderr
     );
+}
+
+/// `hoist build -f CTX/Dockerfile CTX --output OUTPUT` with `extra`.
+fn build_ctx(env: &Env, ctx: &Path, output: &str, extra: &[&str]) -> Run {
+    let file = ctx.join("Dockerfile");
+    let mut a = vec![
+        "build",
+        "-f",
+        file.to_str().unwrap(),
+        ctx.to_str().unwrap(),
+        "--output",
+        output,
+    ];
+    a.extend(extra);
+    env.hoist(&a)
 }
 
 /// Every layer of an OCI archive, listed as `tv` does.
@@ -462,18 +455,9 @@ fn add_url_with_checksums() {
         format!("FROM scratch\nADD --checksum=sha256:{good} {url} /bin/\n"),
     )
     .unwrap();
-    let args = [
-        "build",
-        "-f",
-        file.to_str().unwrap(),
-        ctx.to_str().unwrap(),
-        "--output",
-        &o,
-        "--offline",
-    ];
-    env.hoist(&args).ok();
+    build_ctx(&env, &ctx, &o, &["--offline"]).ok();
     std::fs::write(&file, format!("FROM scratch\nADD {url} /bin/\n")).unwrap();
-    env.hoist(&args).fails_with(&format!(
+    build_ctx(&env, &ctx, &o, &["--offline"]).fails_with(&format!(
         "ADD {url}: --offline: a URL without --checksum is fetched on every build"
     ));
 }
@@ -503,17 +487,7 @@ fn from_scratch_runs_a_static_busybox() {
     let tag = "localhost/hoist-scratch:test";
     let out = env.path("scratch.docker.tar");
     let o = format!("docker-archive:{}", out.display());
-    env.hoist(&[
-        "build",
-        "-f",
-        file.to_str().unwrap(),
-        ctx.to_str().unwrap(),
-        "--tag",
-        tag,
-        "--output",
-        &o,
-    ])
-    .ok();
+    build_ctx(&env, &ctx, &o, &["--tag", tag]).ok();
     let _loaded = Loaded::load(&out, tag);
     let said = run("podman", &["run", "--rm", "--network=host", tag]);
     assert_eq!(said.ok().trim(), "hello from scratch");
@@ -527,17 +501,7 @@ fn from_scratch_runs_a_static_busybox() {
 
     let arm: PathBuf = env.path("arm.oci.tar");
     let o = format!("oci-archive:{}", arm.display());
-    env.hoist(&[
-        "build",
-        "-f",
-        file.to_str().unwrap(),
-        ctx.to_str().unwrap(),
-        "--platform",
-        "linux/arm64",
-        "--output",
-        &o,
-    ])
-    .ok();
+    build_ctx(&env, &ctx, &o, &["--platform", "linux/arm64"]).ok();
     let cfg = skopeo_config(&format!("oci-archive:{}", arm.display()));
     assert_eq!(cfg["architecture"], "arm64", "{cfg}");
 }
@@ -569,15 +533,7 @@ fn copy_parents_keeps_folders() {
     .unwrap();
     let out = env.path("p.oci.tar");
     let o = format!("oci-archive:{}", out.display());
-    env.hoist(&[
-        "build",
-        "-f",
-        file.to_str().unwrap(),
-        ctx.to_str().unwrap(),
-        "--output",
-        &o,
-    ])
-    .ok();
+    build_ctx(&env, &ctx, &o, &[]).ok();
     let names: Vec<String> = layer_listing(&env, &out)
         .iter()
         .filter(|l| l.starts_with('-'))
@@ -631,19 +587,7 @@ fn add_archive_writes_through_the_stage_links() {
     let out = env.path("links.docker.tar");
     let o = format!("docker-archive:{}", out.display());
     let barg = format!("BASE=oci-archive:{}", base("debian.oci.tar").display());
-    env.hoist(&[
-        "build",
-        "-f",
-        file.to_str().unwrap(),
-        ctx.to_str().unwrap(),
-        "--build-arg",
-        &barg,
-        "--tag",
-        tag,
-        "--output",
-        &o,
-    ])
-    .ok();
+    build_ctx(&env, &ctx, &o, &["--build-arg", &barg, "--tag", tag]).ok();
     let _loaded = Loaded::load(&out, tag);
     let said = run(
         "podman",
@@ -723,20 +667,7 @@ fn add_url_matches_docker_build() {
     let out = env.path("url.docker.tar");
     let harg = format!("BASE=oci-archive:{}", base("busybox.oci.tar").display());
     let o = format!("docker-archive:{}", out.display());
-    let file = ctx.join("Dockerfile");
-    env.hoist(&[
-        "build",
-        "-f",
-        file.to_str().unwrap(),
-        ctx.to_str().unwrap(),
-        "--build-arg",
-        &harg,
-        "--tag",
-        tag,
-        "--output",
-        &o,
-    ])
-    .ok();
+    build_ctx(&env, &ctx, &o, &["--build-arg", &harg, "--tag", tag]).ok();
     let _loaded = Loaded::load(&out, tag);
     let ours = listed("podman", &[], tag, "dl");
     let theirs = listed("/usr/bin/docker", &denv, "hoist-df-addurl:docker", "dl");
@@ -750,4 +681,79 @@ fn add_url_matches_docker_build() {
         ours.iter().any(|l| l == "-rw------- 7/8 dl/own/tool.sh"),
         "{ours:#?}"
     );
+}
+
+/// ADD of a git repository over http (a bare repository served by
+/// `python3 -m http.server`, git's dumb protocol): a ref and a subfolder,
+/// `.git` left out unless --keep-git-dir=true, modes 644/755, the commit
+/// checked by --checksum.
+#[test]
+fn add_git_repository() {
+    require("git", "git");
+    let env = Env::new();
+    let work = env.path("work");
+    std::fs::create_dir_all(work.join("sub")).unwrap();
+    std::fs::write(work.join("a.txt"), "a\n").unwrap();
+    std::fs::write(work.join("run.sh"), "#!/bin/sh\n").unwrap();
+    std::fs::set_permissions(
+        work.join("run.sh"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o775),
+    )
+    .unwrap();
+    std::fs::write(work.join("sub/b.txt"), "b\n").unwrap();
+    let w = work.to_str().unwrap();
+    let git = |args: &[&str]| {
+        let mut a = vec!["-C", w, "-c", "user.name=t", "-c", "user.email=t@e"];
+        a.extend(args);
+        run("git", &a).ok().trim().to_owned()
+    };
+    git(&["init", "-q", "-b", "main"]);
+    git(&["add", "-A"]);
+    git(&["commit", "-q", "-m", "one"]);
+    let commit = git(&["rev-parse", "HEAD"]);
+    let served = env.path("served");
+    std::fs::create_dir_all(&served).unwrap();
+    let bare = served.join("repo.git");
+    run("git", &["clone", "-q", "--bare", w, bare.to_str().unwrap()]).ok();
+    run("git", &["-C", bare.to_str().unwrap(), "update-server-info"]).ok();
+    let server = Server::start(&served);
+    let repo = server.url("repo.git");
+    let ctx = env.path("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    let file = ctx.join("Dockerfile");
+    let out = env.path("g.oci.tar");
+    let o = format!("oci-archive:{}", out.display());
+    std::fs::write(
+        &file,
+        format!(
+            "FROM scratch\nADD {repo}#main /src/\nADD --keep-git-dir=true {repo} /keep\nADD {repo}#main:sub /sub/\nADD --checksum={} {repo} /chk/\n",
+            &commit[..10]
+        ),
+    )
+    .unwrap();
+    build_ctx(&env, &ctx, &o, &[]).ok();
+    let all = layer_listing(&env, &out);
+    for want in [
+        "-rw-r--r-- 0/0 src/a.txt",
+        "-rwxr-xr-x 0/0 src/run.sh",
+        "-rw-r--r-- 0/0 src/sub/b.txt",
+        "drwxr-xr-x 0/0 src/sub",
+        "-rw-r--r-- 0/0 sub/b.txt",
+        "-rw-r--r-- 0/0 chk/a.txt",
+        "-rw-r--r-- 0/0 keep/.git/HEAD",
+    ] {
+        assert!(all.iter().any(|l| l == want), "{want} not in {all:#?}");
+    }
+    assert!(
+        !all.iter().any(|l| l.contains("src/.git")),
+        ".git left out: {all:#?}"
+    );
+    std::fs::write(
+        &file,
+        format!("FROM scratch\nADD --checksum=0000000 {repo} /x/\n"),
+    )
+    .unwrap();
+    build_ctx(&env, &ctx, &o, &[]).fails_with(&format!(
+        "ADD {repo}: checksum mismatch: --checksum says commit 0000000 but HEAD is {commit}"
+    ));
 }

@@ -10,6 +10,7 @@ pub mod config;
 pub mod context;
 pub mod copy;
 pub mod download;
+pub mod git;
 pub mod host;
 pub mod mounts;
 pub mod paths;

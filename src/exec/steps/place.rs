@@ -70,6 +70,8 @@ struct ArchiveSource {
 pub struct Placement {
     entries: Vec<Planned>,
     archives: Vec<ArchiveSource>,
+    /// Checkouts the entries read from, kept until the layer is written.
+    _clones: Vec<super::git::Cloned>,
     owner: (u32, u32),
     /// `--chown` was given: it overrides an archive's owners too.
     chown: bool,
@@ -391,7 +393,7 @@ fn plan(
     spec: &PlaceSpec,
     entries: &[(String, EntryKind)],
     host: &dyn Fn(&str) -> PathBuf,
-    downloads: &[super::download::Downloaded],
+    (downloads, clones): (&[super::download::Downloaded], &[super::git::Cloned]),
     dest_is_dir: bool,
     missing: &[String],
     owner: (u32, u32),
@@ -522,6 +524,42 @@ fn plan(
             });
             continue;
         }
+        if let Some(c) = clones.iter().find(|c| &c.source == source) {
+            // The checkout's contents land at the destination: files 644
+            // (755 when executable), folders 755, as BuildKit writes them.
+            let root = dest_root.trim_start_matches('/');
+            if !root.is_empty() && !dest_is_dir {
+                out.push(Planned {
+                    dest: at("")?,
+                    what: What::Dir,
+                    mode: chmod(0o755, true),
+                    owner: None,
+                    seq,
+                });
+            }
+            let mut found = Vec::new();
+            walk(&c.root, &c.root, &mut found)?;
+            for (rel, kind) in found {
+                let src = c.root.join(&rel);
+                let (what, mode) = match kind {
+                    EntryKind::Dir => (What::Dir, chmod(0o755, true)),
+                    EntryKind::Symlink { target } => (What::Link(target), 0o777),
+                    EntryKind::File { size, executable } => (
+                        What::File { src, size },
+                        chmod(if executable { 0o755 } else { 0o644 }, false),
+                    ),
+                    EntryKind::Hardlink { .. } => continue,
+                };
+                out.push(Planned {
+                    dest: at(&rel)?,
+                    what,
+                    mode,
+                    owner: None,
+                    seq,
+                });
+            }
+            continue;
+        }
         if spec.parents {
             for (rel, dest, kind) in with_parents(source, entries).map_err(|m| instr(spec, m))? {
                 push(&mut out, &dest, &rel, &kind, seq)?;
@@ -638,6 +676,7 @@ fn plan(
     Ok(Placement {
         entries: out,
         archives,
+        _clones: clones.to_vec(),
         owner,
         chown: spec.owner.is_some(),
         at: spec.at.clone(),
@@ -659,11 +698,23 @@ pub fn plan_context(
     (store, offline): (&Store, bool),
 ) -> Result<Placement, BuildError> {
     let mut downloads = Vec::new();
+    let mut clones = Vec::new();
     for url in spec
         .sources
         .iter()
         .filter(|s| s.starts_with("http://") || s.starts_with("https://"))
     {
+        if crate::graph::spec::is_git_source(url) {
+            clones.push(super::git::clone(
+                store,
+                url,
+                spec.commit.as_deref(),
+                spec.keep_git_dir,
+                offline,
+                &spec.at,
+            )?);
+            continue;
+        }
         downloads.push(super::download::fetch(
             store,
             url,
@@ -687,7 +738,7 @@ pub fn plan_context(
         spec,
         &entries,
         &|rel| context.join(rel),
-        &downloads,
+        (&downloads, &clones),
         dest_is_dir,
         missing,
         owner,
@@ -746,7 +797,7 @@ pub fn plan_tree(
         spec,
         &entries,
         &|rel| root.join(rel),
-        &[],
+        (&[], &[]),
         dest_is_dir,
         missing,
         owner,
@@ -844,6 +895,8 @@ mod tests {
             unpack_urls: false,
             parents: false,
             checksum: None,
+            commit: None,
+            keep_git_dir: false,
             at: "Dockerfile:3".into(),
         }
     }

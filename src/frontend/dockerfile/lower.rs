@@ -13,7 +13,7 @@
 //!
 //! What hoist cannot honour yet is an error naming the line and the
 //! instruction, never skipped: `RUN --mount=type=ssh`, ADD of a git
-//! repository.
+//! repository over SSH.
 
 use std::collections::BTreeMap;
 
@@ -743,13 +743,24 @@ fn place_step(
         let local: Vec<String> = paths
             .sources
             .iter()
-            .filter(|s| !is_url(s))
+            .filter(|s| !is_url(s) && !is_git(s))
             .cloned()
             .collect();
         remember_copied(st, &local, &dest);
     }
+    let git = paths.sources.iter().any(|s| is_git(s));
+    let commit = match add.and_then(|a| a.checksum.as_deref()) {
+        Some(c) if git => {
+            if c.is_empty() || c.len() > 64 || !c.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(format!("ADD --checksum={c}: for a git repository give its commit (or the start of it) in hex"));
+            }
+            Some(c.to_ascii_lowercase())
+        }
+        _ => None,
+    };
     let checksum = add
         .and_then(|a| a.checksum.as_deref())
+        .filter(|_| !git)
         .map(|c| {
             crate::digest::Digest::parse(c).map_err(|_| {
                 format!("ADD --checksum={c}: give the SHA-256 of the file as sha256:<64 hex digits> (for example from `sha256sum FILE`)")
@@ -772,27 +783,44 @@ fn place_step(
         unpack_urls: add.is_some_and(|a| a.unpack == Some(true)),
         parents,
         checksum,
+        commit,
+        keep_git_dir: add.is_some_and(|a| a.keep_git_dir == Some(true)),
         at: at.to_owned(),
     }))
 }
 
-/// ADD: local files (tar archives extracted) and URLs (downloaded, not
-/// extracted unless `--unpack=true`). Git sources stay an error.
+/// ADD: local files (tar archives extracted), URLs (downloaded, not
+/// extracted unless `--unpack=true`) and git repositories over HTTPS
+/// (cloned; SSH addresses are an error).
 fn lower_add(add: &Add, st: &mut State, at: &str) -> Result<Step, String> {
-    if let Some(git) = add.paths.sources.iter().find(|s| is_git(s)) {
+    if let Some(git) = add
+        .paths
+        .sources
+        .iter()
+        .find(|s| is_git(s) && !s.starts_with("http://") && !s.starts_with("https://"))
+    {
         return Err(format!(
-            "ADD {git}: hoist does not clone git repositories in a build yet; clone it into the context first (git clone --depth 1 URL DIR) and COPY DIR"
+            "ADD {git}: hoist clones git repositories over http(s) only (it has no SSH agent); write the https:// address, or clone it into the context first (git clone --depth 1 URL DIR) and COPY DIR"
         ));
     }
+    let gits = add.paths.sources.iter().filter(|s| is_git(s)).count();
     let urls = add.paths.sources.iter().filter(|s| is_url(s)).count();
-    if add.checksum.is_some() && (urls == 0 || urls != add.paths.sources.len()) {
-        return Err("ADD --checksum: it checks a downloaded file, so every source must be one http:// or https:// URL".into());
-    }
-    if add.checksum.is_some() && urls > 1 {
-        return Err(
-            "ADD --checksum with several URLs: give each URL its own ADD with its own checksum"
-                .into(),
-        );
+    let all = add.paths.sources.len();
+    if add.checksum.is_some() {
+        match (gits, urls) {
+            (1, 0) if all == 1 => {}
+            (0, 1) if all == 1 => {}
+            (g, _) if g > 0 => {
+                return Err(
+                    "ADD --checksum of a git repository: give the repository its own ADD".into(),
+                )
+            }
+            (_, u) if u > 1 && u == all => return Err(
+                "ADD --checksum with several URLs: give each URL its own ADD with its own checksum"
+                    .into(),
+            ),
+            _ => return Err("ADD --checksum: it checks a downloaded file, so every source must be one http:// or https:// URL".into()),
+        }
     }
     place_step(
         st,
@@ -809,10 +837,8 @@ pub fn is_url(s: &str) -> bool {
     (s.starts_with("http://") || s.starts_with("https://")) && !is_git(s)
 }
 
-/// An ADD source BuildKit clones (a git address, `*.git`, a `.git#ref`).
 fn is_git(s: &str) -> bool {
-    let base = s.split('#').next().unwrap_or(s);
-    s.starts_with("git@") || s.starts_with("git://") || base.ends_with(".git")
+    crate::graph::spec::is_git_source(s)
 }
 
 /// Several sources need a folder destination, written with a trailing

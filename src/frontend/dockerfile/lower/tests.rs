@@ -150,14 +150,19 @@ fn lowering_table() {
             Err("Dockerfile:2:1: ADD --checksum: it checks a downloaded file, so every source must be one http:// or https:// URL"),
         ),
         (
-            "FROM alpine\nADD https://github.com/moby/buildkit.git#v0.14.1 /src\n",
+            "FROM alpine\nADD --checksum=be1f38e https://github.com/moby/buildkit.git#v0.14.1:docs /src\n",
             None,
-            Err("Dockerfile:2:1: ADD https://github.com/moby/buildkit.git#v0.14.1: hoist does not clone git repositories in a build yet; clone it into the context first (git clone --depth 1 URL DIR) and COPY DIR"),
+            Ok("image 0 (from docker://alpine, workdir /)\n  copy    https://github.com/moby/buildkit.git#v0.14.1:docs -> /src\n"),
+        ),
+        (
+            "FROM alpine\nADD --checksum=sha256:abc https://github.com/moby/buildkit.git /src\n",
+            None,
+            Err("Dockerfile:2:1: ADD --checksum=sha256:abc: for a git repository give its commit (or the start of it) in hex"),
         ),
         (
             "FROM alpine\nADD git@github.com:moby/buildkit.git /src\n",
             None,
-            Err("Dockerfile:2:1: ADD git@github.com:moby/buildkit.git: hoist does not clone git repositories in a build yet; clone it into the context first (git clone --depth 1 URL DIR) and COPY DIR"),
+            Err("Dockerfile:2:1: ADD git@github.com:moby/buildkit.git: hoist clones git repositories over http(s) only (it has no SSH agent); write the https:// address, or clone it into the context first (git clone --depth 1 URL DIR) and COPY DIR"),
         ),
         (
             "FROM alpine\nWORKDIR /w\nCOPY --parents x/./a/*.txt .\n",
