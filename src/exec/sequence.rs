@@ -213,6 +213,39 @@ fn load_root(
     })
 }
 
+/// `FROM scratch`: no layers and a config that says only the platform
+/// (`--platform`, else the host's), as BuildKit starts one. Its "digest"
+/// names the platform, so the keys of its steps differ per platform.
+fn scratch_root(platform: &Platform) -> Root {
+    let config = ImageConfig {
+        created: None,
+        author: None,
+        architecture: platform.architecture.clone(),
+        os: platform.os.clone(),
+        variant: platform.variant.clone(),
+        config: None,
+        rootfs: crate::image::RootFs {
+            kind: "layers".into(),
+            diff_ids: Vec::new(),
+        },
+        history: Vec::new(),
+        extra: Default::default(),
+    };
+    let text = format!("hoist scratch v1 {platform}");
+    Root {
+        base: BaseImage {
+            source: "scratch".into(),
+            manifest_digest: Digest::of(text.as_bytes()),
+            config_digest: Digest::of(&to_json(&config)),
+            config,
+            layers: Vec::new(),
+            platform: platform.clone(),
+        },
+        remote: None,
+        transport: Transport::Registry("scratch".into()),
+    }
+}
+
 fn ground_of(root: &Root, store: &Store) -> Ground {
     Ground {
         layers: root.base.layers.clone(),
@@ -327,6 +360,12 @@ fn run_stage(
     let (root, mut ground, mut layers, base_key) = match &stage.base {
         StageBase::Image(t) => {
             let root = load_root(opts, t, store, net)?;
+            let g = ground_of(&root, store);
+            let k = root.base.manifest_digest.to_string();
+            (root, g, Vec::new(), k)
+        }
+        StageBase::Scratch => {
+            let root = scratch_root(&opts.platform);
             let g = ground_of(&root, store);
             let k = root.base.manifest_digest.to_string();
             (root, g, Vec::new(), k)
@@ -629,7 +668,7 @@ fn place_layer(
         })?,
     };
     let (is_dir, mut missing) = destination(store, ground, &p.dest)?;
-    let dir_dest = p.dest.ends_with('/') || p.sources.len() + p.inline.len() > 1;
+    let dir_dest = p.dest.ends_with('/') || p.parents || p.sources.len() + p.inline.len() > 1;
     if !dir_dest && !is_dir {
         // A file destination: only its folders are made.
         missing.pop();
@@ -648,13 +687,28 @@ fn place_layer(
                 is_dir,
                 &missing,
                 owner,
+                (store, opts.registry.offline),
             )?;
             chain.push_str(&format!("place {}\n", placement.key));
             let key = Digest::of(chain.as_bytes()).hex().to_owned();
             let files = placement.file_count();
             return Ok(mode
                 .obtain(store, "place-layer", &key, || {
-                    placement.write(store, opts.compression, opts.epoch)
+                    // An archive may write through the stage's links: it
+                    // is extracted over the stage's files.
+                    match placement.has_archives() && !ground.layers.is_empty() {
+                        true => {
+                            crate::exec::steps::with_unpacked(store, ground, "place-", |root, _| {
+                                placement.write_over(
+                                    store,
+                                    opts.compression,
+                                    opts.epoch,
+                                    Some(root),
+                                )
+                            })
+                        }
+                        false => placement.write(store, opts.compression, opts.epoch),
+                    }
                 })?
                 .map(|(layer, reused)| (layer, files, reused)));
         }

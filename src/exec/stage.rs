@@ -182,6 +182,7 @@ pub fn keys(
             .get(p)
             .map(|k| k.last().to_owned())
             .ok_or_else(|| BuildError::Panicked(format!("stage {p} has no keys")))?,
+        StageBase::Scratch => return Err(scratch_stage()),
     };
     let mut chain = format!(
         "hoist stage v1\n{base}\n{} {:?} {}\nworkdir {}\n",
@@ -220,6 +221,12 @@ pub fn keys(
         copy,
         deps,
     })
+}
+
+/// A hoist.toml stage names an image or a stage as its base; only a
+/// Dockerfile starts from nothing.
+fn scratch_stage() -> BuildError {
+    BuildError::Panicked("a hoist.toml stage starts from scratch".into())
 }
 
 /// Builds a stage on its base (an image, or a built parent stage): each
@@ -266,6 +273,7 @@ pub fn run(
             let env = g.image_env.clone();
             (g, opts.platform.clone(), env)
         }
+        StageBase::Scratch => return Err(scratch_stage()),
     };
     for (step, key) in stage.steps.iter().zip(&keys.steps) {
         let (layer, what, reused) = match step {

@@ -60,8 +60,8 @@ pub fn describe(step: &Step) -> String {
             if let Some(o) = &p.owner {
                 t.push_str(&format!(" (owner {o})"));
             }
-            if let Some(m) = p.mode {
-                t.push_str(&format!(" (mode {m:o})"));
+            if let Some(m) = &p.mode {
+                t.push_str(&format!(" (mode {m})"));
             }
             t
         }
@@ -80,6 +80,7 @@ pub fn header(stage: &Stage, image: bool) -> String {
     let base = match &stage.base {
         StageBase::Image(t) => t.to_string(),
         StageBase::Stage(s) => format!("stage {s}"),
+        StageBase::Scratch => "scratch".to_owned(),
     };
     let what = if image { "image" } else { "stage" };
     format!(

@@ -10,6 +10,7 @@
 //!
 //! Nothing here runs, reads a file or touches the store.
 
+pub mod chmod;
 pub mod config;
 pub mod dump;
 pub mod native;

@@ -147,6 +147,8 @@ pub enum StageBase {
     Image(Transport),
     /// The filesystem another stage ended with.
     Stage(String),
+    /// Nothing: no layers, a config from nothing (`FROM scratch`).
+    Scratch,
 }
 
 /// A stage's native dependencies: installed by hoist (no npm or pip runs),
@@ -212,6 +214,13 @@ pub enum PlaceFrom {
     Image(Transport),
 }
 
+/// An ADD source BuildKit clones: a git address (`git@`, `git://`), or a
+/// URL whose path ends in `.git` (before a `#ref:subdir` fragment).
+pub fn is_git_source(s: &str) -> bool {
+    let base = s.split('#').next().unwrap_or(s);
+    s.starts_with("git@") || s.starts_with("git://") || base.ends_with(".git")
+}
+
 /// A Dockerfile COPY or ADD: paths of the context, a stage or an image,
 /// and inline (heredoc) files, placed by docker's rules: a folder's
 /// contents land in the destination, a file lands at the destination or
@@ -229,12 +238,23 @@ pub struct PlaceSpec {
     pub dest: String,
     /// `--chown` as written: `UID[:GID]` or names the stage defines.
     pub owner: Option<String>,
-    /// `--chmod`: every file's and folder's mode.
-    pub mode: Option<u32>,
+    /// `--chmod`: every file's and folder's mode, octal or symbolic.
+    pub mode: Option<super::chmod::Chmod>,
     /// `--exclude` patterns.
     pub exclude: Vec<String>,
     /// ADD: local tar archives are extracted at the destination.
     pub extract: bool,
+    /// ADD --unpack=true: a downloaded archive is extracted too.
+    pub unpack_urls: bool,
+    /// COPY --parents: sources keep their folders (after a `/./` pivot),
+    /// globs may hold `**`.
+    pub parents: bool,
+    /// ADD --checksum=sha256:...: what a URL's content must hash to.
+    pub checksum: Option<crate::digest::Digest>,
+    /// ADD --checksum=HEX of a git source: what its commit starts with.
+    pub commit: Option<String>,
+    /// ADD --keep-git-dir=true: a cloned repository keeps its `.git`.
+    pub keep_git_dir: bool,
     /// Where it is written (`Dockerfile:12`), for errors.
     pub at: String,
 }

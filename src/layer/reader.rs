@@ -166,6 +166,8 @@ pub enum Flow {
 pub struct LayerReader<R: Read> {
     archive: tar::Archive<Guarded<R>>,
     guard: Arc<Guard>,
+    /// Read as docker's ADD extracts an archive, not as a layer.
+    untar: bool,
 }
 
 impl<R: Read> LayerReader<R> {
@@ -190,7 +192,19 @@ impl<R: Read> LayerReader<R> {
                 guard: guard.clone(),
             }),
             guard,
+            untar: false,
         }
+    }
+
+    /// Reads the stream as docker's `ADD` extracts a local archive
+    /// (moby's go-archive `Untar`) rather than as a layer: a name or
+    /// hard-link target that climbs out with `..` is an error (go-archive's
+    /// "invalid entry name"), not clamped at the root, and a `.wh.` name is
+    /// an error, since go-archive would write it as a plain file that no
+    /// layer can hold (every reader takes it for a whiteout).
+    pub fn untar(mut self) -> Self {
+        self.untar = true;
+        self
     }
 
     /// Calls `visit` with each item in stream order, and for regular files
@@ -218,7 +232,7 @@ impl<R: Read> LayerReader<R> {
                 Some(Err(e)) => return Err(LayerReadError::from(e).into()),
                 Some(Ok(entry)) => entry,
             };
-            if let Some(item) = classify(&entry)? {
+            if let Some(item) = classify(&entry, self.untar)? {
                 let flow = if let Item::Entry(Entry {
                     kind: EntryKind::File { size },
                     ..
@@ -243,7 +257,10 @@ impl<R: Read> LayerReader<R> {
 
 /// Turns one tar entry into an item; `None` for entries that are not part
 /// of the filesystem (the root, PAX global headers, aufs metadata).
-fn classify<R: Read>(entry: &tar::Entry<'_, R>) -> Result<Option<Item>, LayerReadError> {
+fn classify<R: Read>(
+    entry: &tar::Entry<'_, R>,
+    untar: bool,
+) -> Result<Option<Item>, LayerReadError> {
     let header = entry.header();
     let kind = header.entry_type();
     if kind.is_pax_global_extensions() {
@@ -255,6 +272,34 @@ fn classify<R: Read>(entry: &tar::Entry<'_, R>) -> Result<Option<Item>, LayerRea
         path: shown(),
         why: e.why,
     };
+    if untar {
+        if climbs(&raw) {
+            return Err(LayerReadError::UnsafePath {
+                path: shown(),
+                why: "it climbs out of the destination with `..` (docker refuses it too)",
+            });
+        }
+        if raw
+            .split(|b| *b == b'/')
+            .any(|c| c.starts_with(WHITEOUT_PREFIX.as_bytes()))
+        {
+            return Err(LayerReadError::UnsafePath {
+                path: shown(),
+                why: "a `.wh.` name is a whiteout in a layer, so hoist cannot write it as a file; rename it in the archive",
+            });
+        }
+        if kind.is_hard_link() {
+            if let Some(t) = entry.link_name_bytes() {
+                if climbs(&t) || clean_entry_path(&t).is_ok_and(|p| p == EntryPath::Root) {
+                    return Err(LayerReadError::UnsafeLink {
+                        path: shown(),
+                        target: String::from_utf8_lossy(&t).into_owned(),
+                        why: "it points out of the destination (docker refuses it too)",
+                    });
+                }
+            }
+        }
+    }
     let path = match clean_entry_path(&raw).map_err(unsafe_path)? {
         // containerd skips an entry that resolves to the root, whatever
         // its type ("file ignored: resolved to root").
@@ -342,6 +387,24 @@ fn classify<R: Read>(entry: &tar::Entry<'_, R>) -> Result<Option<Item>, LayerRea
         gid: header.gid().map_err(bad_header)?,
     };
     Ok(Some(Item::Entry(Entry { path, kind, meta })))
+}
+
+/// Whether a tar name leaves the folder it is extracted in, as go-archive
+/// judges it: `path.Clean` of the name without its leading `/`s is `..` or
+/// starts with `../`.
+fn climbs(raw: &[u8]) -> bool {
+    let mut depth = 0usize;
+    for part in raw.split(|b| *b == b'/') {
+        match part {
+            b"" | b"." => {}
+            b".." => match depth.checked_sub(1) {
+                Some(d) => depth = d,
+                None => return true,
+            },
+            _ => depth += 1,
+        }
+    }
+    false
 }
 
 /// A file's content that fails instead of ending early: a truncated

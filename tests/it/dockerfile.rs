@@ -268,9 +268,9 @@ fn dockerfile_errors_name_the_line() {
             "--target prod: there is no stage `prod`; its stages are a",
         ),
         (
-            "FROM alpine\nADD https://example.com/x.tgz /x/\n",
+            "FROM alpine\nADD git@example.com:x.git /x/\n",
             &[],
-            "Dockerfile:2:1: ADD https://example.com/x.tgz: hoist does not fetch URLs",
+            "Dockerfile:2:1: ADD git@example.com:x.git: hoist clones git repositories over http(s) only",
         ),
         (
             "FROM alpine\nRUN --mount=type=ssh git clone git@example.com:x\n",

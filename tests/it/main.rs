@@ -9,6 +9,7 @@ mod build;
 mod bundle;
 mod cache;
 mod dockerfile;
+mod dockerfile_add;
 mod engine;
 mod fake_registry;
 mod fault_proxy;

@@ -9,11 +9,14 @@ pub mod app;
 pub mod config;
 pub mod context;
 pub mod copy;
+pub mod download;
+pub mod git;
 pub mod host;
 pub mod mounts;
 pub mod paths;
 pub mod place;
 pub mod run;
+pub mod untar;
 pub mod user;
 
 /// What `f` is handed: the unpacked root and the owners the unpack did not

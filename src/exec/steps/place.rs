@@ -30,9 +30,17 @@ use crate::store::Store;
 #[derive(Debug, Clone)]
 enum What {
     Dir,
-    File { src: PathBuf, size: u64 },
+    File {
+        src: PathBuf,
+        size: u64,
+    },
     Inline(String),
     Link(String),
+    /// Content `data` of extracted archive number `archive`.
+    Spooled {
+        archive: usize,
+        data: usize,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -40,18 +48,40 @@ struct Planned {
     dest: ImagePath,
     what: What,
     mode: u32,
+    /// The entry's own owner (an archive's); the placement's when `None`.
+    owner: Option<(u64, u64)>,
+    /// Which source put it there: a later source wins at the same path.
+    seq: usize,
+}
+
+/// A local tar archive ADD extracts, at write time.
+#[derive(Debug, Clone)]
+struct ArchiveSource {
+    path: PathBuf,
+    /// The source as written, for errors.
+    shown: String,
+    /// Where it is extracted (no leading `/`; `""` is the root).
+    dest_root: String,
+    seq: usize,
 }
 
 /// What a COPY or ADD will write, planned.
 #[derive(Debug, Clone)]
 pub struct Placement {
     entries: Vec<Planned>,
+    archives: Vec<ArchiveSource>,
+    /// Checkouts the entries read from, kept until the layer is written.
+    _clones: Vec<super::git::Cloned>,
     owner: (u32, u32),
+    /// `--chown` was given: it overrides an archive's owners too.
+    chown: bool,
+    at: String,
     /// The hash of what is written (paths, kinds, modes, contents).
     pub key: String,
 }
 
 impl Placement {
+    /// The files written, archives' contents not counted.
     pub fn file_count(&self) -> usize {
         self.entries
             .iter()
@@ -59,39 +89,195 @@ impl Placement {
             .count()
     }
 
-    /// Writes the layer.
+    /// Whether an ADD extracts an archive here.
+    pub fn has_archives(&self) -> bool {
+        !self.archives.is_empty()
+    }
+
+    /// Writes the layer; archives are extracted now, so a placement whose
+    /// key is in the cache never reads them.
     pub fn write(
         &self,
         store: &Store,
         compression: Compression,
         epoch: u64,
     ) -> Result<Layer, BuildError> {
+        self.write_over(store, compression, epoch, None)
+    }
+
+    /// Writes the layer over the stage unpacked at `stage`: an archive
+    /// entry under a folder the archive does not list, which the stage has
+    /// as a link (Debian's `/lib -> usr/lib`), lands where the link leads,
+    /// as docker's extraction writes through it (a runtime would otherwise
+    /// make a folder that hides the link).
+    pub fn write_over(
+        &self,
+        store: &Store,
+        compression: Compression,
+        epoch: u64,
+        stage: Option<&Path>,
+    ) -> Result<Layer, BuildError> {
         let (uid, gid) = self.owner;
-        let meta = |mode: u32| EntryMeta {
-            mode,
-            uid: uid.into(),
-            gid: gid.into(),
+        let meta = |e: &Planned| {
+            let (uid, gid) = e.owner.unwrap_or((uid.into(), gid.into()));
+            EntryMeta {
+                mode: e.mode,
+                uid,
+                gid,
+            }
         };
+        let mut untarred = Vec::new();
+        let mut all = self.entries.clone();
+        for (i, a) in self.archives.iter().enumerate() {
+            let chown = self.chown.then_some(self.owner);
+            let u =
+                super::untar::extract(&a.path, &store.root().join("tmp"), chown).map_err(|e| {
+                    BuildError::Instruction {
+                        at: self.at.clone(),
+                        message: format!("ADD {}: {e}", a.shown),
+                    }
+                })?;
+            for x in &u.entries {
+                let p = match a.dest_root.is_empty() {
+                    true => x.rel.clone(),
+                    false => format!("{}/{}", a.dest_root, x.rel),
+                };
+                all.push(Planned {
+                    dest: ImagePath::new(&p).map_err(|_| BuildError::Instruction {
+                        at: self.at.clone(),
+                        message: format!("ADD {}: `{p}` is not a path hoist can write", a.shown),
+                    })?,
+                    what: match &x.kind {
+                        super::untar::Kind::Dir => What::Dir,
+                        super::untar::Kind::File { data } => What::Spooled {
+                            archive: i,
+                            data: *data,
+                        },
+                        super::untar::Kind::Symlink(t) => What::Link(t.clone()),
+                    },
+                    mode: x.meta.mode,
+                    owner: Some((x.meta.uid, x.meta.gid)),
+                    seq: a.seq,
+                });
+            }
+            untarred.push(u);
+        }
+        if let Some(root) = stage.filter(|_| !self.archives.is_empty()) {
+            let listed: std::collections::HashSet<String> =
+                all.iter().map(|e| e.dest.as_str().to_owned()).collect();
+            for e in all
+                .iter_mut()
+                .filter(|e| matches!(e.what, What::Spooled { .. }) || e.owner.is_some())
+            {
+                if let Some(p) = through_links(root, e.dest.as_str(), &listed) {
+                    if let Ok(ip) = ImagePath::new(&p) {
+                        e.dest = ip;
+                    }
+                }
+            }
+        }
+        if !self.archives.is_empty() {
+            settle(&mut all);
+        }
+        // Names of one archive content after the first are hard links.
+        let mut linked: std::collections::HashMap<(usize, usize), ImagePath> = Default::default();
         let mut w = LayerWriter::new(store, compression, epoch)?;
-        for e in &self.entries {
+        for e in &all {
             match &e.what {
-                What::Dir => w.dir(&e.dest, meta(e.mode))?,
+                What::Dir => w.dir(&e.dest, meta(e))?,
                 What::File { src, size } => {
                     let mut f = fs::File::open(src).map_err(|source| BuildError::ReadFile {
                         path: src.clone(),
                         source,
                     })?;
-                    w.file(&e.dest, meta(e.mode), *size, &mut f)?;
+                    w.file(&e.dest, meta(e), *size, &mut f)?;
                 }
                 What::Inline(body) => {
                     let bytes = body.as_bytes();
-                    w.file(&e.dest, meta(e.mode), bytes.len() as u64, &mut &bytes[..])?;
+                    w.file(&e.dest, meta(e), bytes.len() as u64, &mut &bytes[..])?;
                 }
-                What::Link(t) => w.symlink(&e.dest, t, meta(0o777))?,
+                What::Link(t) => w.symlink(
+                    &e.dest,
+                    t,
+                    EntryMeta {
+                        mode: 0o777,
+                        ..meta(e)
+                    },
+                )?,
+                What::Spooled { archive, data } => {
+                    if let Some(first) = linked.get(&(*archive, *data)) {
+                        w.hardlink(&e.dest, first, meta(e))?;
+                        continue;
+                    }
+                    let u = &untarred[*archive];
+                    let mut r = u.content(*data).map_err(|source| BuildError::ReadFile {
+                        path: self.archives[*archive].path.clone(),
+                        source,
+                    })?;
+                    w.file(&e.dest, meta(e), u.size(*data), &mut r)?;
+                    linked.insert((*archive, *data), e.dest.clone());
+                }
             }
         }
         Ok(w.finish()?)
     }
+}
+
+/// `path` with its folders that are links in the stage at `root` (and
+/// not written by this layer) followed inside the stage, when any is;
+/// `None` when none is, or the links loop.
+fn through_links(
+    root: &Path,
+    path: &str,
+    listed: &std::collections::HashSet<String>,
+) -> Option<String> {
+    let (dirs, name) = path.rsplit_once('/')?;
+    let mut queue: std::collections::VecDeque<String> =
+        dirs.split('/').map(str::to_owned).collect();
+    let mut cur: Vec<String> = Vec::new();
+    let mut hops = 0;
+    while let Some(part) = queue.pop_front() {
+        match part.as_str() {
+            "" | "." => continue,
+            ".." => {
+                cur.pop();
+                continue;
+            }
+            _ => cur.push(part),
+        }
+        let p = cur.join("/");
+        if listed.contains(&p) {
+            continue;
+        }
+        let host = root.join(&p);
+        let is_link = std::fs::symlink_metadata(&host).is_ok_and(|m| m.file_type().is_symlink());
+        if !is_link {
+            continue;
+        }
+        hops += 1;
+        if hops > 40 {
+            return None;
+        }
+        let target = std::fs::read_link(&host).ok()?;
+        let target = target.to_string_lossy();
+        cur.pop();
+        if target.starts_with('/') {
+            cur.clear();
+        }
+        for t in target.split('/').rev() {
+            queue.push_front(t.to_owned());
+        }
+    }
+    (hops > 0).then(|| match cur.is_empty() {
+        true => name.to_owned(),
+        false => format!("{}/{name}", cur.join("/")),
+    })
+}
+
+/// Sorts entries by path, the latest source winning at a path.
+fn settle(out: &mut Vec<Planned>) {
+    out.sort_by(|a, b| a.dest.as_str().cmp(b.dest.as_str()).then(b.seq.cmp(&a.seq)));
+    out.dedup_by(|later, earlier| later.dest == earlier.dest);
 }
 
 fn instr(spec: &PlaceSpec, message: String) -> BuildError {
@@ -112,6 +298,82 @@ fn matches(pattern: &str, rel: &str) -> bool {
             .all(|(p, r)| crate::ignore::glob_match(p, r))
 }
 
+/// Whether `pattern`'s parts match `rel`'s, `**` standing for any number
+/// of parts (none too).
+fn matches_deep(pattern: &[&str], rel: &[&str]) -> bool {
+    match pattern.split_first() {
+        None => rel.is_empty(),
+        Some((&"**", rest)) => (0..=rel.len()).any(|i| matches_deep(rest, &rel[i..])),
+        Some((p, rest)) => rel
+            .split_first()
+            .is_some_and(|(r, rrest)| crate::ignore::glob_match(p, r) && matches_deep(rest, rrest)),
+    }
+}
+
+/// COPY --parents: what `source` selects from `entries`, as BuildKit
+/// selects it: the part after a `/./` pivot (else the whole source) is a
+/// pattern under the pivot's folder (else the root); every entry it
+/// matches, what is under a matched folder and the folders on the way
+/// land at their path below the pivot. A pattern without globs must
+/// match; one with globs may match nothing. Returns (source path,
+/// destination path relative to the destination, kind).
+fn with_parents(
+    source: &str,
+    entries: &[(String, EntryKind)],
+) -> Result<Vec<(String, String, EntryKind)>, String> {
+    let (base, pattern) = match source.split_once("/./") {
+        Some((b, p)) => (clean(b), clean(p)),
+        None => (String::new(), clean(source)),
+    };
+    if base.split('/').chain(pattern.split('/')).any(|p| p == "..") {
+        return Err(format!("`{source}` climbs out with `..`"));
+    }
+    if base.split('/').any(|p| p == "**") {
+        return Err(format!(
+            "`{source}`: hoist takes `**` after the `/./` pivot only"
+        ));
+    }
+    let glob = source.contains(['*', '?', '[']);
+    let base: Vec<&str> = base.split('/').filter(|p| !p.is_empty()).collect();
+    let pat: Vec<&str> = pattern.split('/').filter(|p| !p.is_empty()).collect();
+    // Each entry's parts below the pivot folder its path matches, if any.
+    let below = |r: &str| -> Option<usize> {
+        let parts: Vec<&str> = r.split('/').collect();
+        (parts.len() > base.len()
+            && base
+                .iter()
+                .zip(&parts)
+                .all(|(b, p)| crate::ignore::glob_match(b, p)))
+        .then_some(base.len())
+    };
+    let mut picked: std::collections::BTreeSet<String> = Default::default();
+    for (r, _) in entries {
+        let Some(skip) = below(r) else { continue };
+        let parts: Vec<&str> = r.split('/').collect();
+        let under = &parts[skip..];
+        // The entry itself or a folder above it (below the pivot) matches.
+        let hit = pat.is_empty() || (1..=under.len()).any(|n| matches_deep(&pat, &under[..n]));
+        if hit {
+            for n in skip + 1..=parts.len() {
+                picked.insert(parts[..n].join("/"));
+            }
+        }
+    }
+    if picked.is_empty() && !glob {
+        return Err(format!(
+            "`{source}` is not in the build context (or the ignore file leaves it out)"
+        ));
+    }
+    Ok(entries
+        .iter()
+        .filter(|(r, _)| picked.contains(r))
+        .map(|(r, k)| {
+            let under = r.split('/').skip(base.len()).collect::<Vec<_>>().join("/");
+            (r.clone(), under, k.clone())
+        })
+        .collect())
+}
+
 /// A source as a clean relative path (`""` is the root).
 fn clean(s: &str) -> String {
     let parts: Vec<&str> = s
@@ -123,14 +385,15 @@ fn clean(s: &str) -> String {
 
 /// Plans a COPY or ADD from a folder on the host (the context, or an
 /// unpacked stage): `root`'s `entries` (sorted, relative) with `host`
-/// giving each one's path on disk. `dest_is_dir` says whether the
-/// destination exists as a folder; `missing` lists the destination's
-/// folders to make.
+/// giving each one's path on disk, and the downloads of an ADD's URLs.
+/// `dest_is_dir` says whether the destination exists as a folder;
+/// `missing` lists the destination's folders to make.
 #[allow(clippy::too_many_arguments)]
 fn plan(
     spec: &PlaceSpec,
     entries: &[(String, EntryKind)],
     host: &dyn Fn(&str) -> PathBuf,
+    (downloads, clones): (&[super::download::Downloaded], &[super::git::Cloned]),
     dest_is_dir: bool,
     missing: &[String],
     owner: (u32, u32),
@@ -152,19 +415,23 @@ fn plan(
             )
         })
     };
+    let chmod = |mode: u32, dir: bool| match &spec.mode {
+        Some(c) => c.apply(mode, dir),
+        None => mode,
+    };
     let mut out: Vec<Planned> = Vec::new();
+    let mut archives: Vec<ArchiveSource> = Vec::new();
     for m in missing {
         out.push(Planned {
             dest: ImagePath::new(m.trim_start_matches('/'))
                 .map_err(|_| instr(spec, format!("destination `{m}` is not a path")))?,
             what: What::Dir,
-            mode: spec.mode.unwrap_or(0o755),
+            mode: chmod(0o755, true),
+            owner: None,
+            seq: 0,
         });
     }
     let mode_of = |path: &Path, kind: &EntryKind| -> Result<u32, BuildError> {
-        if let Some(m) = spec.mode {
-            return Ok(m);
-        }
         if let EntryKind::Symlink { .. } = kind {
             return Ok(0o777);
         }
@@ -172,9 +439,42 @@ fn plan(
             path: path.to_owned(),
             source,
         })?;
-        Ok(meta.permissions().mode() & 0o7777)
+        Ok(chmod(
+            meta.permissions().mode() & 0o7777,
+            matches!(kind, EntryKind::Dir),
+        ))
     };
-    let mut push = |rel_dest: &str, src_rel: &str, kind: &EntryKind| -> Result<(), BuildError> {
+    // An archive is extracted into the destination, made a folder when
+    // missing (0755, the --chown owner), as BuildKit's unpack makes it.
+    let mut extract_at = |path: PathBuf,
+                          shown: &str,
+                          seq: usize,
+                          out: &mut Vec<Planned>|
+     -> Result<(), BuildError> {
+        let root = dest_root.trim_start_matches('/').to_owned();
+        if !root.is_empty() && !dest_is_dir {
+            out.push(Planned {
+                dest: at("")?,
+                what: What::Dir,
+                mode: 0o755,
+                owner: None,
+                seq,
+            });
+        }
+        archives.push(ArchiveSource {
+            path,
+            shown: shown.to_owned(),
+            dest_root: root,
+            seq,
+        });
+        Ok(())
+    };
+    let push = |out: &mut Vec<Planned>,
+                rel_dest: &str,
+                src_rel: &str,
+                kind: &EntryKind,
+                seq: usize|
+     -> Result<(), BuildError> {
         let src = host(src_rel);
         let what = match kind {
             EntryKind::Dir => What::Dir,
@@ -196,10 +496,76 @@ fn plan(
             dest: at(rel_dest)?,
             mode: mode_of(&src, kind)?,
             what,
+            owner: None,
+            seq,
         });
         Ok(())
     };
-    for source in &spec.sources {
+    for (i, source) in spec.sources.iter().enumerate() {
+        let seq = i + 1;
+        if let Some(d) = downloads.iter().find(|d| &d.url == source) {
+            // BuildKit's HTTP source writes the file 0600.
+            if spec.unpack_urls && super::untar::is_archive(&d.path) {
+                extract_at(d.path.clone(), source, seq, &mut out)?;
+                continue;
+            }
+            out.push(Planned {
+                dest: match dest_dir {
+                    true => at(&d.name)?,
+                    false => at("")?,
+                },
+                what: What::File {
+                    src: d.path.clone(),
+                    size: d.size,
+                },
+                mode: chmod(0o600, false),
+                owner: None,
+                seq,
+            });
+            continue;
+        }
+        if let Some(c) = clones.iter().find(|c| &c.source == source) {
+            // The checkout's contents land at the destination: files 644
+            // (755 when executable), folders 755, as BuildKit writes them.
+            let root = dest_root.trim_start_matches('/');
+            if !root.is_empty() && !dest_is_dir {
+                out.push(Planned {
+                    dest: at("")?,
+                    what: What::Dir,
+                    mode: chmod(0o755, true),
+                    owner: None,
+                    seq,
+                });
+            }
+            let mut found = Vec::new();
+            walk(&c.root, &c.root, &mut found)?;
+            for (rel, kind) in found {
+                let src = c.root.join(&rel);
+                let (what, mode) = match kind {
+                    EntryKind::Dir => (What::Dir, chmod(0o755, true)),
+                    EntryKind::Symlink { target } => (What::Link(target), 0o777),
+                    EntryKind::File { size, executable } => (
+                        What::File { src, size },
+                        chmod(if executable { 0o755 } else { 0o644 }, false),
+                    ),
+                    EntryKind::Hardlink { .. } => continue,
+                };
+                out.push(Planned {
+                    dest: at(&rel)?,
+                    what,
+                    mode,
+                    owner: None,
+                    seq,
+                });
+            }
+            continue;
+        }
+        if spec.parents {
+            for (rel, dest, kind) in with_parents(source, entries).map_err(|m| instr(spec, m))? {
+                push(&mut out, &dest, &rel, &kind, seq)?;
+            }
+            continue;
+        }
         let s = clean(source);
         let glob = s.contains(['*', '?', '[']);
         let hits: Vec<&(String, EntryKind)> = match (glob, s.as_str()) {
@@ -235,22 +601,25 @@ fn plan(
                     for (r, k) in entries {
                         if let Some(under) = r.strip_prefix(&prefix) {
                             if !under.is_empty() && (rel.is_empty() || r.starts_with(&prefix)) {
-                                push(under, r, k)?;
+                                push(&mut out, under, r, k, seq)?;
                             }
                         }
                     }
                 }
+                EntryKind::File { .. } if spec.extract && super::untar::is_archive(&host(&rel)) => {
+                    extract_at(host(&rel), &rel, seq, &mut out)?;
+                }
                 k => {
                     let name = rel.rsplit('/').next().unwrap_or(&rel).to_owned();
                     match dest_dir {
-                        true => push(&name, &rel, &k)?,
-                        false => push("", &rel, &k)?,
+                        true => push(&mut out, &name, &rel, &k, seq)?,
+                        false => push(&mut out, "", &rel, &k, seq)?,
                     }
                 }
             }
         }
     }
-    for (name, body) in &spec.inline {
+    for (j, (name, body)) in spec.inline.iter().enumerate() {
         let dest = match dest_dir {
             true => at(name)?,
             false => at("")?,
@@ -258,15 +627,14 @@ fn plan(
         out.push(Planned {
             dest,
             what: What::Inline(body.clone()),
-            mode: spec.mode.unwrap_or(0o644),
+            mode: chmod(0o644, false),
+            owner: None,
+            seq: spec.sources.len() + 1 + j,
         });
     }
     // A later source wins over an earlier one at the same path.
-    out.reverse();
-    let mut seen = std::collections::HashSet::new();
-    out.retain(|e| seen.insert(e.dest.as_str().to_owned()));
-    out.sort_by(|a, b| a.dest.as_str().cmp(b.dest.as_str()));
-    let mut text = format!("hoist place v1\n{owner:?}\n");
+    settle(&mut out);
+    let mut text = format!("hoist place v2\n{owner:?} chown={}\n", spec.owner.is_some());
     for e in &out {
         let content = match &e.what {
             What::Dir => "dir".to_owned(),
@@ -285,17 +653,40 @@ fn plan(
             }
             What::Inline(b) => format!("inline {}", Digest::of(b.as_bytes())),
             What::Link(t) => format!("link {t}"),
+            What::Spooled { .. } => "spooled".to_owned(),
         };
-        text.push_str(&format!("{} {:o} {content}\n", e.dest.as_str(), e.mode));
+        text.push_str(&format!(
+            "{} {:o} {} {content}\n",
+            e.dest.as_str(),
+            e.mode,
+            e.seq
+        ));
+    }
+    for a in &archives {
+        let f = fs::File::open(&a.path).map_err(|source| BuildError::ReadFile {
+            path: a.path.clone(),
+            source,
+        })?;
+        let d = Digest::of_reader(f).map_err(|source| BuildError::ReadFile {
+            path: a.path.clone(),
+            source,
+        })?;
+        text.push_str(&format!("archive /{} {} {d}\n", a.dest_root, a.seq));
     }
     Ok(Placement {
         entries: out,
+        archives,
+        _clones: clones.to_vec(),
         owner,
+        chown: spec.owner.is_some(),
+        at: spec.at.clone(),
         key: Digest::of(text.as_bytes()).hex().to_owned(),
     })
 }
 
-/// Plans a COPY or ADD from the build context.
+/// Plans a COPY or ADD from the build context (and an ADD's URLs,
+/// downloaded now: their content is part of the key).
+#[allow(clippy::too_many_arguments)]
 pub fn plan_context(
     spec: &PlaceSpec,
     context: &Path,
@@ -304,18 +695,33 @@ pub fn plan_context(
     dest_is_dir: bool,
     missing: &[String],
     owner: (u32, u32),
+    (store, offline): (&Store, bool),
 ) -> Result<Placement, BuildError> {
-    if spec.extract {
-        if let Some(a) = spec
-            .sources
-            .iter()
-            .find(|s| is_archive(&context.join(clean(s))))
-        {
-            return Err(instr(
-                spec,
-                format!("ADD {a}: hoist does not extract archives in a build yet; extract it into the context and COPY the folder"),
-            ));
+    let mut downloads = Vec::new();
+    let mut clones = Vec::new();
+    for url in spec
+        .sources
+        .iter()
+        .filter(|s| s.starts_with("http://") || s.starts_with("https://"))
+    {
+        if crate::graph::spec::is_git_source(url) {
+            clones.push(super::git::clone(
+                store,
+                url,
+                spec.commit.as_deref(),
+                spec.keep_git_dir,
+                offline,
+                &spec.at,
+            )?);
+            continue;
         }
+        downloads.push(super::download::fetch(
+            store,
+            url,
+            spec.checksum.as_ref(),
+            offline,
+            &spec.at,
+        )?);
     }
     let filter = Filter {
         exclude: exclude.iter().chain(&spec.exclude).cloned().collect(),
@@ -332,6 +738,7 @@ pub fn plan_context(
         spec,
         &entries,
         &|rel| context.join(rel),
+        (&downloads, &clones),
         dest_is_dir,
         missing,
         owner,
@@ -355,6 +762,25 @@ pub fn plan_tree(
         if s.split('/').any(|p| p == "..") {
             return Err(instr(spec, format!("`{source}` climbs out with `..`")));
         }
+        if spec.parents {
+            // Everything under the source's first folder with a glob (or
+            // the pivot): the pattern picks from it.
+            let fixed: Vec<&str> = source
+                .split('/')
+                .filter(|p| !p.is_empty())
+                .take_while(|p| *p != "." && !p.contains(['*', '?', '[']))
+                .collect();
+            let dir = fixed[..fixed.len().saturating_sub(1)].join("/");
+            list_tree(root, &dir, &mut entries, spec)?;
+            // The folders on the way, which keep their modes too.
+            for n in 1..=fixed.len().saturating_sub(1) {
+                let up = fixed[..n].join("/");
+                if root.join(&up).is_dir() && !root.join(&up).is_symlink() {
+                    entries.push((up, EntryKind::Dir));
+                }
+            }
+            continue;
+        }
         // The folder holding the source (globs in the last part only).
         let (dir, _) = s.rsplit_once('/').unwrap_or(("", &s));
         if dir.contains(['*', '?', '[']) {
@@ -371,6 +797,7 @@ pub fn plan_tree(
         spec,
         &entries,
         &|rel| root.join(rel),
+        (&[], &[]),
         dest_is_dir,
         missing,
         owner,
@@ -450,21 +877,6 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, EntryKind)>) -> Result<(
     Ok(())
 }
 
-/// A tar archive (plain or compressed) by its first bytes.
-fn is_archive(p: &Path) -> bool {
-    let Ok(mut f) = std::fs::File::open(p) else {
-        return false;
-    };
-    let mut head = [0u8; 512];
-    let n = std::io::Read::read(&mut f, &mut head).unwrap_or(0);
-    let h = &head[..n];
-    h.starts_with(&[0x1f, 0x8b])
-        || h.starts_with(&[0x28, 0xb5, 0x2f, 0xfd])
-        || h.starts_with(b"BZh")
-        || h.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0])
-        || (n >= 262 && &h[257..262] == b"ustar")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -480,6 +892,11 @@ mod tests {
             mode: None,
             exclude: Vec::new(),
             extract: false,
+            unpack_urls: false,
+            parents: false,
+            checksum: None,
+            commit: None,
+            keep_git_dir: false,
             at: "Dockerfile:3".into(),
         }
     }
@@ -491,6 +908,8 @@ mod tests {
     fn docker_copy_rules() {
         let d = tempfile::tempdir().unwrap();
         let root = d.path();
+        let s = tempfile::tempdir().unwrap();
+        let store = Store::open(s.path()).unwrap();
         std::fs::create_dir_all(root.join("src/lib")).unwrap();
         for f in [
             "package.json",
@@ -522,6 +941,71 @@ mod tests {
                 *is_dir,
                 &[],
                 (0, 0),
+                (&store, false),
+            )
+            .map(|p| {
+                p.entries
+                    .iter()
+                    .map(|e| e.dest.as_str().to_owned())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .map_err(|e| e.to_string());
+            assert_eq!(
+                got,
+                want.map(str::to_owned).map_err(str::to_owned),
+                "{sources:?} {dest}"
+            );
+        }
+    }
+
+    /// COPY --parents, with BuildKit's own examples (docs and
+    /// dockerfile_parents_test.go) as the expected results.
+    #[test]
+    fn copy_parents_rules() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path();
+        for f in [
+            "foo1/foo2/bar",
+            "foo1/foo2/baz",
+            "x/a.txt",
+            "y/a.txt",
+            "src/a.txt",
+            "src/x/b.txt",
+            "src/x/y/c.txt",
+            "src/x/y/d.md",
+            "a/b/c/d/foo",
+            "a/b/c/d/e/bay",
+            "a/b2/c/d/e/bar",
+        ] {
+            std::fs::create_dir_all(root.join(f).parent().unwrap()).unwrap();
+            std::fs::write(root.join(f), f).unwrap();
+        }
+        let s = tempfile::tempdir().unwrap();
+        let store = Store::open(s.path()).unwrap();
+        let cases: &[(&[&str], &str, Result<&str, &str>)] = &[
+            (&["foo1/foo2/bar"], "/", Ok("foo1 foo1/foo2 foo1/foo2/bar")),
+            (&["foo1/foo2/ba*"], "/test/", Ok("test/foo1 test/foo1/foo2 test/foo1/foo2/bar test/foo1/foo2/baz")),
+            (&["./x/a.txt", "./y/a.txt"], "/parents/", Ok("parents/x parents/x/a.txt parents/y parents/y/a.txt")),
+            (&["./src/**/*.txt"], "/p/", Ok("p/src p/src/a.txt p/src/x p/src/x/b.txt p/src/x/y p/src/x/y/c.txt")),
+            (&["a/b/./c/d"], "/out/", Ok("out/c out/c/d out/c/d/e out/c/d/e/bay out/c/d/foo")),
+            (&["a/./*/c"], "/out/", Ok("out/b out/b/c out/b/c/d out/b/c/d/e out/b/c/d/e/bay out/b/c/d/foo out/b2 out/b2/c out/b2/c/d out/b2/c/d/e out/b2/c/d/e/bar")),
+            (&["a/b*/./c/**/e"], "/out/", Ok("out/c out/c/d out/c/d/e out/c/d/e/bar out/c/d/e/bay")),
+            (&["a/b2*/nothing*"], "/out/", Ok("")),
+            (&["nope/x"], "/out/", Err("Dockerfile:3: `nope/x` is not in the build context (or the ignore file leaves it out)")),
+        ];
+        for (sources, dest, want) in cases {
+            let mut sp = spec(sources, dest);
+            sp.parents = true;
+            let got = plan_context(
+                &sp,
+                root,
+                ".dockerignore",
+                &[],
+                false,
+                &[],
+                (0, 0),
+                (&store, false),
             )
             .map(|p| {
                 p.entries

@@ -12,8 +12,8 @@
 //! forms go through the stage's SHELL.
 //!
 //! What hoist cannot honour yet is an error naming the line and the
-//! instruction, never skipped: `RUN --mount=type=ssh`, ADD of a URL,
-//! `FROM scratch`.
+//! instruction, never skipped: `RUN --mount=type=ssh`, ADD of a git
+//! repository over SSH.
 
 use std::collections::BTreeMap;
 
@@ -22,6 +22,7 @@ use super::instructions::{Add, Command, CommandLine, Copy, Health, Instruction, 
 use super::mount::{Mount, MountType, Sharing};
 use super::native::{self, NativeOp};
 use super::DockerfileError;
+use crate::graph::chmod::Chmod;
 use crate::graph::config::ConfigSettings;
 use crate::graph::native::NativeRun;
 use crate::graph::spec::{
@@ -114,13 +115,11 @@ pub fn lower(file: &str, ex: &Expanded, inputs: &LowerInputs) -> Result<Graph, D
                 .get(&p)
                 .cloned()
                 .ok_or_else(|| err(s.stage.line, format!("stage {} is not built", names[p])))?,
+            None if is_scratch(&s.stage.base) => State {
+                workdir: "/".into(),
+                ..State::default()
+            },
             None => {
-                if s.stage.base.eq_ignore_ascii_case("scratch") {
-                    return Err(err(
-                        s.stage.line,
-                        "FROM scratch: hoist cannot build on an empty image yet; start from an image (busybox, a distroless base)".into(),
-                    ));
-                }
                 let bc = (inputs.base_config)(&s.stage.base);
                 State {
                     workdir: bc
@@ -136,6 +135,7 @@ pub fn lower(file: &str, ex: &Expanded, inputs: &LowerInputs) -> Result<Graph, D
         state.cmd_set = false;
         let base = match parent {
             Some(p) => StageBase::Stage(names[p].clone()),
+            None if is_scratch(&s.stage.base) => StageBase::Scratch,
             None => StageBase::Image(Transport::Registry(s.stage.base.clone())),
         };
         let mut steps = Vec::new();
@@ -153,6 +153,11 @@ pub fn lower(file: &str, ex: &Expanded, inputs: &LowerInputs) -> Result<Graph, D
         states.insert(i, state);
     }
     Ok(graph)
+}
+
+/// `FROM scratch`: the empty image (docker's reserved name, any case).
+fn is_scratch(base: &str) -> bool {
+    base.eq_ignore_ascii_case("scratch")
 }
 
 /// A stage's name in the graph: its `AS` name, else its index.
@@ -715,15 +720,8 @@ fn install_step(op: &NativeOp, st: &State, cmd: &CommandLine, at: &str) -> Optio
     }))
 }
 
-fn parse_mode(m: &Option<String>) -> Result<Option<u32>, String> {
-    m.as_ref()
-        .map(|m| {
-            u32::from_str_radix(m, 8)
-                .ok()
-                .filter(|v| *v <= 0o7777)
-                .ok_or_else(|| format!("--chmod={m}: give an octal mode like 755"))
-        })
-        .transpose()
+fn parse_mode(m: &Option<String>) -> Result<Option<Chmod>, String> {
+    m.as_deref().map(Chmod::parse).transpose()
 }
 
 fn lower_copy(
@@ -734,11 +732,6 @@ fn lower_copy(
     i: usize,
     at: &str,
 ) -> Result<Step, String> {
-    if cp.parents {
-        return Err(
-            "COPY --parents: not supported by hoist yet; copy each folder with its own COPY".into(),
-        );
-    }
     let from = match &cp.from {
         None => PlaceFrom::Context,
         Some(f) => source_of(ex, names, i, f, &format!("COPY --from={f}"))?,
@@ -748,7 +741,7 @@ fn lower_copy(
         from,
         &cp.paths,
         (&cp.chown, &cp.chmod, &cp.exclude),
-        false,
+        (None, cp.parents),
         at,
     )
 }
@@ -760,14 +753,43 @@ fn place_step(
     from: PlaceFrom,
     paths: &super::instructions::Paths,
     (chown, chmod, exclude): (&Option<String>, &Option<String>, &[String]),
-    extract: bool,
+    (add, parents): (Option<&Add>, bool),
     at: &str,
 ) -> Result<Step, String> {
-    let dest = st.abs(&paths.dest);
-    check_sources(&paths.sources, paths.inline.len(), &dest)?;
-    if matches!(from, PlaceFrom::Context) {
-        remember_copied(st, &paths.sources, &dest);
+    let mut dest = st.abs(&paths.dest);
+    if parents && !dest.ends_with('/') {
+        // The sources keep their folders: the destination is a folder.
+        dest.push('/');
     }
+    check_sources(&paths.sources, paths.inline.len(), &dest)?;
+    if matches!(from, PlaceFrom::Context) && !parents {
+        let local: Vec<String> = paths
+            .sources
+            .iter()
+            .filter(|s| !is_url(s) && !is_git(s))
+            .cloned()
+            .collect();
+        remember_copied(st, &local, &dest);
+    }
+    let git = paths.sources.iter().any(|s| is_git(s));
+    let commit = match add.and_then(|a| a.checksum.as_deref()) {
+        Some(c) if git => {
+            if c.is_empty() || c.len() > 64 || !c.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(format!("ADD --checksum={c}: for a git repository give its commit (or the start of it) in hex"));
+            }
+            Some(c.to_ascii_lowercase())
+        }
+        _ => None,
+    };
+    let checksum = add
+        .and_then(|a| a.checksum.as_deref())
+        .filter(|_| !git)
+        .map(|c| {
+            crate::digest::Digest::parse(c).map_err(|_| {
+                format!("ADD --checksum={c}: give the SHA-256 of the file as sha256:<64 hex digits> (for example from `sha256sum FILE`)")
+            })
+        })
+        .transpose()?;
     Ok(Step::Place(PlaceSpec {
         from,
         sources: paths.sources.clone(),
@@ -780,35 +802,66 @@ fn place_step(
         owner: chown.clone(),
         mode: parse_mode(chmod)?,
         exclude: exclude.to_vec(),
-        extract,
+        extract: add.is_some_and(|a| a.unpack != Some(false)),
+        unpack_urls: add.is_some_and(|a| a.unpack == Some(true)),
+        parents,
+        checksum,
+        commit,
+        keep_git_dir: add.is_some_and(|a| a.keep_git_dir == Some(true)),
         at: at.to_owned(),
     }))
 }
 
+/// ADD: local files (tar archives extracted), URLs (downloaded, not
+/// extracted unless `--unpack=true`) and git repositories over HTTPS
+/// (cloned; SSH addresses are an error).
 fn lower_add(add: &Add, st: &mut State, at: &str) -> Result<Step, String> {
-    if let Some(url) = add.paths.sources.iter().find(|s| is_remote(s)) {
+    if let Some(git) = add
+        .paths
+        .sources
+        .iter()
+        .find(|s| is_git(s) && !s.starts_with("http://") && !s.starts_with("https://"))
+    {
         return Err(format!(
-            "ADD {url}: hoist does not fetch URLs or git repositories in a build yet; download it into the context first, or use RUN with curl"
+            "ADD {git}: hoist clones git repositories over http(s) only (it has no SSH agent); write the https:// address, or clone it into the context first (git clone --depth 1 URL DIR) and COPY DIR"
         ));
     }
+    let gits = add.paths.sources.iter().filter(|s| is_git(s)).count();
+    let urls = add.paths.sources.iter().filter(|s| is_url(s)).count();
+    let all = add.paths.sources.len();
     if add.checksum.is_some() {
-        return Err("ADD --checksum is for URLs, and hoist does not fetch URLs yet".into());
+        match (gits, urls) {
+            (1, 0) if all == 1 => {}
+            (0, 1) if all == 1 => {}
+            (g, _) if g > 0 => {
+                return Err(
+                    "ADD --checksum of a git repository: give the repository its own ADD".into(),
+                )
+            }
+            (_, u) if u > 1 && u == all => return Err(
+                "ADD --checksum with several URLs: give each URL its own ADD with its own checksum"
+                    .into(),
+            ),
+            _ => return Err("ADD --checksum: it checks a downloaded file, so every source must be one http:// or https:// URL".into()),
+        }
     }
     place_step(
         st,
         PlaceFrom::Context,
         &add.paths,
         (&add.chown, &add.chmod, &add.exclude),
-        add.unpack != Some(false),
+        (Some(add), false),
         at,
     )
 }
 
-fn is_remote(s: &str) -> bool {
-    s.starts_with("http://")
-        || s.starts_with("https://")
-        || s.starts_with("git@")
-        || s.ends_with(".git")
+/// An ADD source to download.
+pub fn is_url(s: &str) -> bool {
+    (s.starts_with("http://") || s.starts_with("https://")) && !is_git(s)
+}
+
+fn is_git(s: &str) -> bool {
+    crate::graph::spec::is_git_source(s)
 }
 
 /// Several sources need a folder destination, written with a trailing

@@ -146,20 +146,63 @@ fn lowering_table() {
             Some("first"),
             Err("Dockerfile:2:1: COPY --from=later: stage `later` comes later in the file; a stage can copy only from stages above it"),
         ),
+        // ADD: URLs downloaded (checksum parsed), git refused, archives
+        // by content at build time.
         (
             "FROM alpine\nADD https://example.com/a.tgz /a/\n",
             None,
-            Err("Dockerfile:2:1: ADD https://example.com/a.tgz: hoist does not fetch URLs or git repositories in a build yet; download it into the context first, or use RUN with curl"),
+            Ok("image 0 (from docker://alpine, workdir /)\n  copy    https://example.com/a.tgz -> /a/\n"),
+        ),
+        (
+            "FROM alpine\nADD --checksum=sha256:24454f830cdb571e2c4ad15481119c43b3cafd48dd869a9b2945d1036d1dc68d --chmod=+x https://example.com/tool /usr/bin/tool\n",
+            None,
+            Ok("image 0 (from docker://alpine, workdir /)\n  copy    https://example.com/tool -> /usr/bin/tool (mode +x)\n"),
+        ),
+        (
+            "FROM alpine\nADD --checksum=md5:abc https://example.com/tool /t\n",
+            None,
+            Err("Dockerfile:2:1: ADD --checksum=md5:abc: give the SHA-256 of the file as sha256:<64 hex digits> (for example from `sha256sum FILE`)"),
+        ),
+        (
+            "FROM alpine\nADD --checksum=sha256:24454f830cdb571e2c4ad15481119c43b3cafd48dd869a9b2945d1036d1dc68d local.tar /t/\n",
+            None,
+            Err("Dockerfile:2:1: ADD --checksum: it checks a downloaded file, so every source must be one http:// or https:// URL"),
+        ),
+        (
+            "FROM alpine\nADD --checksum=be1f38e https://github.com/moby/buildkit.git#v0.14.1:docs /src\n",
+            None,
+            Ok("image 0 (from docker://alpine, workdir /)\n  copy    https://github.com/moby/buildkit.git#v0.14.1:docs -> /src\n"),
+        ),
+        (
+            "FROM alpine\nADD --checksum=sha256:abc https://github.com/moby/buildkit.git /src\n",
+            None,
+            Err("Dockerfile:2:1: ADD --checksum=sha256:abc: for a git repository give its commit (or the start of it) in hex"),
+        ),
+        (
+            "FROM alpine\nADD git@github.com:moby/buildkit.git /src\n",
+            None,
+            Err("Dockerfile:2:1: ADD git@github.com:moby/buildkit.git: hoist clones git repositories over http(s) only (it has no SSH agent); write the https:// address, or clone it into the context first (git clone --depth 1 URL DIR) and COPY DIR"),
+        ),
+        (
+            "FROM alpine\nWORKDIR /w\nCOPY --parents x/./a/*.txt .\n",
+            None,
+            Ok("image 0 (from docker://alpine, workdir /w)\n  mkdir   /w\n  copy    x/./a/*.txt -> /w/\n"),
         ),
         (
             "FROM alpine\nRUN --mount=type=ssh make\n",
             None,
             Err("Dockerfile:2:1: RUN --mount=type=ssh: not supported yet; fetch what the step needs before the build, or use a secret (--mount=type=secret with hoist build --secret)"),
         ),
+        // FROM scratch: no base, the workdir /.
         (
             "FROM scratch\nCOPY a /a\n",
             None,
-            Err("Dockerfile:1:1: FROM scratch: hoist cannot build on an empty image yet; start from an image (busybox, a distroless base)"),
+            Ok("image 0 (from scratch, workdir /)\n  copy    a -> /a\n"),
+        ),
+        (
+            "FROM SCRATCH AS s\nCOPY a /a\nFROM s\nADD b.tar.gz /\n",
+            None,
+            Ok("stage s (from scratch, workdir /)\n  copy    a -> /a\nimage 1 (from stage s, workdir /)\n  copy    b.tar.gz -> /\n"),
         ),
         (
             "FROM alpine\nCOPY a b /dest\n",
@@ -167,9 +210,14 @@ fn lowering_table() {
             Err("Dockerfile:2:1: with more than one source the destination must be a folder ending in `/`: write `/dest/`"),
         ),
         (
-            "FROM alpine\nCOPY --chmod=u+x a /a\n",
+            "FROM alpine\nCOPY --chmod=u+x,g=rX a /a\n",
             None,
-            Err("Dockerfile:2:1: --chmod=u+x: give an octal mode like 755"),
+            Ok("image 0 (from docker://alpine, workdir /)\n  copy    a -> /a (mode u+x,g=rX)\n"),
+        ),
+        (
+            "FROM alpine\nCOPY --chmod=u+y a /a\n",
+            None,
+            Err("Dockerfile:2:1: --chmod=u+y: give an octal mode like 755, or symbolic clauses like u=rwX,go=rX or +x"),
         ),
         // RUN --mount: a cache (id defaults to the target; a relative
         // target is the workdir's), a secret (default target), a bind of
