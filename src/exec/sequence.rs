@@ -697,16 +697,19 @@ fn place_layer(
                     // An archive may write through the stage's links: it
                     // is extracted over the stage's files.
                     match placement.has_archives() && !ground.layers.is_empty() {
-                        true => {
-                            crate::exec::steps::with_unpacked(store, ground, "place-", |root, _| {
+                        true => crate::exec::steps::with_unpacked(
+                            store,
+                            ground,
+                            "place-",
+                            |(root, _)| {
                                 placement.write_over(
                                     store,
                                     opts.compression,
                                     opts.epoch,
                                     Some(root),
                                 )
-                            })
-                        }
+                            },
+                        ),
                         false => placement.write(store, opts.compression, opts.epoch),
                     }
                 })?
