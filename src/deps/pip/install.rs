@@ -27,9 +27,10 @@
 //! every installed package must be a requirement with hashes, and every
 //! wheel's sha256 must be one of them.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -237,6 +238,8 @@ impl Pin {
 /// fresh resolution is to be kept under once installed.
 struct Pins {
     pins: Vec<Pin>,
+    /// Wheels downloaded while resolving: file name and bytes.
+    ahead: HashMap<String, u64>,
     from: &'static str,
     unsaved: Option<String>,
     /// The resolution key, when the pins are a resolution (not a lock).
@@ -253,6 +256,9 @@ struct IndexSource<'a> {
     builder: Option<&'a Builder<'a>>,
     /// Packages found (total) and read (done), for the progress view.
     task: &'a crate::activity::Task,
+    /// When set, wheels the resolver decides on are downloaded into the
+    /// store as it goes on, and noted here (file name, bytes fetched).
+    ahead: Option<&'a Mutex<HashMap<String, u64>>>,
 }
 
 impl Source for IndexSource<'_> {
@@ -272,6 +278,19 @@ impl Source for IndexSource<'_> {
             .map_err(SourceError::new)
     }
 
+    fn download_ahead(&self, wheel: &DistFile) {
+        let Some(ahead) = self.ahead else {
+            return;
+        };
+        // Errors are the installer's to meet and report.
+        let _ = super::download::download(self.index, self.store, wheel, &[], &|e| {
+            if let DownloadEvent::Downloaded { file, bytes } = e {
+                let mut map = ahead.lock().unwrap_or_else(|e| e.into_inner());
+                map.insert(file.filename.clone(), bytes);
+            }
+        });
+    }
+
     fn build(
         &self,
         name: &pep508_rs::PackageName,
@@ -283,6 +302,7 @@ impl Source for IndexSource<'_> {
         // Build requirements are wheels only: no builds within builds.
         let plain = IndexSource {
             builder: None,
+            ahead: None,
             ..*self
         };
         builder
@@ -351,6 +371,21 @@ impl Project {
         sdists: Option<&crate::sandbox::Ground>,
         warn: &mut dyn FnMut(String),
     ) -> Result<(Vec<Pin>, usize), PipError> {
+        self.resolve_downloading(env, store, offline, sdists, None, warn)
+    }
+
+    /// [`Project::resolve_with`]; with `ahead`, the wheels of the versions
+    /// decided on download into the store while the resolution goes on,
+    /// noted in `ahead`.
+    fn resolve_downloading(
+        &self,
+        env: &PythonEnv,
+        store: &Store,
+        offline: bool,
+        sdists: Option<&crate::sandbox::Ground>,
+        ahead: Option<&Mutex<HashMap<String, u64>>>,
+        warn: &mut dyn FnMut(String),
+    ) -> Result<(Vec<Pin>, usize), PipError> {
         let index = self.index(store, offline)?;
         let builder = sdists.map(|ground| Builder::new(&index, store, env, ground, self.hashes()));
         let task = crate::activity::Task::start(
@@ -363,6 +398,7 @@ impl Project {
             store,
             builder: builder.as_ref(),
             task: &task,
+            ahead,
         };
         let requested = |lines: &[super::project::Located]| -> Vec<Requested> {
             lines
@@ -420,6 +456,7 @@ impl Project {
                 .collect::<Result<_, _>>()?;
             return Ok(Pins {
                 pins,
+                ahead: HashMap::new(),
                 from: "pylock.toml",
                 unsaved: None,
                 key: None,
@@ -457,6 +494,7 @@ impl Project {
                     if pins.iter().all(built_here) {
                         return Ok(Pins {
                             pins,
+                            ahead: HashMap::new(),
                             from: "cache",
                             unsaved: None,
                             key: Some(key),
@@ -466,10 +504,22 @@ impl Project {
                 }
             }
         }
-        let (pins, built) = self.resolve_with(opts.env, store, opts.offline, opts.sdists, warn)?;
+        // In hash-checking mode a wheel is checked against the `--hash`
+        // values as it downloads: the installer does that, not the resolver.
+        let ahead = Mutex::new(HashMap::new());
+        let downloading = (!self.require_hashes && self.hashes().is_empty()).then_some(&ahead);
+        let (pins, built) = self.resolve_downloading(
+            opts.env,
+            store,
+            opts.offline,
+            opts.sdists,
+            downloading,
+            warn,
+        )?;
         self.check_hash_mode(&pins)?;
         Ok(Pins {
             pins,
+            ahead: ahead.into_inner().unwrap_or_else(|e| e.into_inner()),
             from: "resolved",
             unsaved: Some(key.clone()),
             key: Some(key),
@@ -579,6 +629,7 @@ impl Project {
     ) -> Result<Installed, PipError> {
         let Pins {
             pins,
+            ahead,
             from: pins_from,
             unsaved,
             key: resolution_key,
@@ -685,6 +736,11 @@ impl Project {
         let downloaded_bytes = AtomicU64::new(0);
         let from_store = AtomicUsize::new(0);
         let digests = download_all(&index, store, &files, &|e| match e {
+            // Downloaded while resolving: a download of this build.
+            DownloadEvent::Cached { file } if ahead.contains_key(&file.filename) => {
+                downloaded.fetch_add(1, Ordering::Relaxed);
+                downloaded_bytes.fetch_add(ahead[&file.filename], Ordering::Relaxed);
+            }
             DownloadEvent::Cached { .. } => {
                 from_store.fetch_add(1, Ordering::Relaxed);
             }

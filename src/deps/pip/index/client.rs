@@ -4,8 +4,11 @@
 //! Pages and `.metadata` files are read into memory up to a limit, with
 //! the retries of [`super::retry`]; 404 and 410 mean "not here" rather
 //! than an error, since an index answers so for a project it does not
-//! have. The downloader streams wheels through the same [`Index::request`],
-//! so that credentials go to the same places.
+//! have. A page kept in the store is asked for again conditionally (its
+//! `ETag` in `If-None-Match`, its `Last-Modified` in `If-Modified-Since`),
+//! and 304 Not Modified then means "what you have". The downloader
+//! streams wheels through the same [`Index::request`], so that
+//! credentials go to the same places.
 
 use std::io::Read;
 use std::time::Duration;
@@ -38,10 +41,38 @@ impl Index {
         limit: u64,
         timeout: Option<Duration>,
     ) -> Result<Option<Got>, IndexError> {
+        match self.get_if(url, accept, limit, timeout, &Validators::default())? {
+            Fetched::Got(got) => Ok(Some(got)),
+            Fetched::Missing => Ok(None),
+            // Nothing was asked conditionally: a 304 is the server's error.
+            Fetched::NotModified => Err(IndexError::Http {
+                url: url.to_string(),
+                status: 304,
+                hint: " to an unconditional request".to_owned(),
+            }),
+        }
+    }
+
+    /// [`Index::get`], asked conditionally with `validators` (none: an
+    /// ordinary request).
+    pub(super) fn get_if(
+        &self,
+        url: &Url,
+        accept: &str,
+        limit: u64,
+        timeout: Option<Duration>,
+        validators: &Validators,
+    ) -> Result<Fetched, IndexError> {
         with_retries(
             || {
                 let (mut request, authed) = self.request(url);
                 request = request.header(reqwest::header::ACCEPT, accept);
+                if let Some(etag) = &validators.etag {
+                    request = request.header(reqwest::header::IF_NONE_MATCH, etag);
+                }
+                if let Some(date) = &validators.last_modified {
+                    request = request.header(reqwest::header::IF_MODIFIED_SINCE, date);
+                }
                 if let Some(t) = timeout {
                     request = request.timeout(t);
                 }
@@ -51,7 +82,10 @@ impl Index {
                 })?;
                 let status = response.status().as_u16();
                 if matches!(status, 404 | 410) {
-                    return Ok(None);
+                    return Ok(Fetched::Missing);
+                }
+                if status == 304 && !validators.is_empty() {
+                    return Ok(Fetched::NotModified);
                 }
                 check_status(&response, authed).map_err(|a| {
                     a.map(|(status, hint)| IndexError::Http {
@@ -61,12 +95,27 @@ impl Index {
                     })
                 })?;
                 let final_url = response.url().to_string();
-                let content_type = response
-                    .headers()
-                    .get(reqwest::header::CONTENT_TYPE)
-                    .and_then(|v| v.to_str().ok())
+                let header = |name: reqwest::header::HeaderName| {
+                    response
+                        .headers()
+                        .get(name)
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_owned)
+                };
+                let content_type = header(reqwest::header::CONTENT_TYPE)
                     .unwrap_or_default()
                     .to_ascii_lowercase();
+                let cache_control = header(reqwest::header::CACHE_CONTROL).unwrap_or_default();
+                // `no-store`: the server wants no copy kept, so nothing to
+                // ask conditionally with next time.
+                let validators = if cache_control.to_ascii_lowercase().contains("no-store") {
+                    Validators::default()
+                } else {
+                    Validators {
+                        etag: header(reqwest::header::ETAG),
+                        last_modified: header(reqwest::header::LAST_MODIFIED),
+                    }
+                };
                 let mut body = Vec::new();
                 response
                     .take(limit + 1)
@@ -81,10 +130,11 @@ impl Index {
                         limit,
                     }));
                 }
-                Ok(Some(Got {
+                Ok(Fetched::Got(Got {
                     url: final_url,
                     content_type,
                     body,
+                    validators,
                 }))
             },
             |_, _| {},
@@ -97,12 +147,39 @@ impl Index {
     }
 }
 
+/// What a conditional request came to.
+pub(super) enum Fetched {
+    Got(Got),
+    /// 404 or 410.
+    Missing,
+    /// 304: the copy the validators came from is current.
+    NotModified,
+}
+
+/// What a response said to ask with next time: its `ETag` and
+/// `Last-Modified`, as sent.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(super) struct Validators {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) etag: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) last_modified: Option<String>,
+}
+
+impl Validators {
+    pub(super) fn is_empty(&self) -> bool {
+        self.etag.is_none() && self.last_modified.is_none()
+    }
+}
+
 /// A document fetched whole.
 pub(super) struct Got {
     /// After redirects: relative links resolve against it.
     pub(super) url: String,
     pub(super) content_type: String,
     pub(super) body: Vec<u8>,
+    /// What to ask with next time.
+    pub(super) validators: Validators,
 }
 
 #[cfg(test)]

@@ -1,15 +1,23 @@
 //! One simple-index page: fetched, kept in the store, parsed by its type.
 //!
 //! Online, every page asked for is kept in the store (its body a blob, its
-//! status, final URL and content type in a `pip-page` entry keyed by the
-//! URL), a 404 included: an offline run then answers from what an earlier
-//! run saw, and says so when it saw nothing. A page is read as PEP 691
+//! status, final URL, content type and validators in a `pip-page` entry
+//! keyed by the URL), a 404 included: an offline run then answers from
+//! what an earlier run saw, and says so when it saw nothing. A page the
+//! store has is asked for again with its validators (`ETag`,
+//! `Last-Modified`): the index answers 304 and no page crosses the
+//! network again unless it changed, so a warm store resolves on
+//! conditional requests alone. A changed page (200) replaces the kept
+//! one. Blobs and entries reach the store by temp file and rename, never
+//! half-written. `Cache-Control: max-age` is not taken as leave to skip
+//! the request: a release published a minute ago must be seen. A page is read as PEP 691
 //! JSON ([`super::json`]) when its content type says JSON, or says nothing
 //! and the body starts like JSON; else as PEP 503 HTML ([`super::html`]).
 
 use reqwest::Url;
 use serde::{Deserialize, Serialize};
 
+use super::client::{Fetched, Validators};
 use super::html::parse_html_page;
 use super::json::parse_json_page;
 use super::{Index, IndexError, RawFile, ACCEPT, MAX_PAGE_BYTES, PAGE_TIMEOUT};
@@ -56,19 +64,38 @@ impl Index {
                 }),
             };
         }
-        let got = self.get(url, ACCEPT, MAX_PAGE_BYTES, Some(PAGE_TIMEOUT))?;
+        // The kept copy, if any, and what to revalidate it with.
+        let kept = self.stored_page(&key)?.filter(|p| p.status == 200);
+        let validators = kept
+            .as_ref()
+            .map(|p| p.validators.clone())
+            .unwrap_or_default();
+        let got = self.get_if(url, ACCEPT, MAX_PAGE_BYTES, Some(PAGE_TIMEOUT), &validators)?;
         let page = match got {
-            Some(g) => StoredPage {
+            Fetched::NotModified => {
+                if let Some(page) = kept {
+                    return Ok(Some(page));
+                }
+                // Unreachable: validators come from a kept page.
+                return Err(IndexError::Http {
+                    url: url.to_string(),
+                    status: 304,
+                    hint: " to an unconditional request".to_owned(),
+                });
+            }
+            Fetched::Got(g) => StoredPage {
                 status: 200,
                 url: g.url,
                 content_type: g.content_type,
                 body: g.body,
+                validators: g.validators,
             },
-            None => StoredPage {
+            Fetched::Missing => StoredPage {
                 status: 404,
                 url: url.to_string(),
                 content_type: String::new(),
                 body: Vec::new(),
+                validators: Validators::default(),
             },
         };
         if let Some(store) = &self.store {
@@ -78,6 +105,7 @@ impl Index {
                 url: page.url.clone(),
                 content_type: page.content_type.clone(),
                 body: digest,
+                validators: page.validators.clone(),
             };
             if let Ok(json) = serde_json::to_vec(&entry) {
                 store.put_key(PAGE_KEY_KIND, &key, &json)?;
@@ -107,6 +135,7 @@ impl Index {
             url: entry.url,
             content_type: entry.content_type,
             body,
+            validators: entry.validators,
         }))
     }
 }
@@ -117,6 +146,7 @@ struct StoredPage {
     url: String,
     content_type: String,
     body: Vec<u8>,
+    validators: Validators,
 }
 
 /// The cache entry of a page: its body is a blob.
@@ -126,6 +156,9 @@ struct PageEntry {
     url: String,
     content_type: String,
     body: Digest,
+    /// Absent in entries older than revalidation: asked unconditionally.
+    #[serde(default)]
+    validators: Validators,
 }
 
 #[cfg(test)]
@@ -179,5 +212,78 @@ mod tests {
             bare.files(&name("a")),
             Err(IndexError::Offline { .. })
         ));
+    }
+
+    #[test]
+    fn kept_pages_are_revalidated_and_a_changed_page_is_seen() {
+        let v1 = r#"<a href="a-1.0-py3-none-any.whl">a</a>"#;
+        let v2 = r#"<a href="a-1.0-py3-none-any.whl">a</a><a href="a-2.0-py3-none-any.whl">a</a>"#;
+        let main = Server::start(vec![(
+            "/simple/a/",
+            vec![
+                Reply::ok("text/html", v1)
+                    .header("ETag", "\"v1\"")
+                    .header("Last-Modified", "Sun, 06 Nov 2026 08:49:37 GMT"),
+                Reply::status(304),
+                Reply::ok("text/html", v2).header("ETag", "\"v2\""),
+                Reply::status(304),
+            ],
+        )]);
+        let store_dir = tempfile::tempdir().unwrap();
+        let store = Store::open(store_dir.path()).unwrap();
+        let cfg = config(&format!("{}/simple/", main.url));
+        // Each run is a new Index: nothing is remembered in memory.
+        let run = || {
+            let index = Index::new(cfg.clone()).unwrap().with_store(store.clone());
+            let files = index.files(&name("a")).unwrap();
+            files.into_iter().map(|f| f.filename).collect::<Vec<_>>()
+        };
+        let one = vec!["a-1.0-py3-none-any.whl".to_owned()];
+        let two = vec![
+            "a-1.0-py3-none-any.whl".to_owned(),
+            "a-2.0-py3-none-any.whl".to_owned(),
+        ];
+        assert_eq!(run(), one, "first run: the page as served");
+        assert_eq!(run(), one, "second run: 304, the kept page");
+        assert_eq!(run(), two, "third run: the page changed and is seen");
+        assert_eq!(run(), two, "fourth run: 304, the changed page was kept");
+        let seen = main.seen();
+        let asked: Vec<(Option<&str>, Option<&str>)> = seen
+            .iter()
+            .map(|s| (s.header("if-none-match"), s.header("if-modified-since")))
+            .collect();
+        assert_eq!(
+            asked,
+            [
+                (None, None),
+                (Some("\"v1\""), Some("Sun, 06 Nov 2026 08:49:37 GMT")),
+                (Some("\"v1\""), Some("Sun, 06 Nov 2026 08:49:37 GMT")),
+                (Some("\"v2\""), None),
+            ]
+        );
+    }
+
+    #[test]
+    fn no_store_pages_are_asked_for_whole() {
+        let main = Server::start(vec![(
+            "/simple/a/",
+            vec![
+                Reply::ok("text/html", r#"<a href="a-1.0-py3-none-any.whl">a</a>"#)
+                    .header("ETag", "\"v1\"")
+                    .header("Cache-Control", "no-store"),
+            ],
+        )]);
+        let store_dir = tempfile::tempdir().unwrap();
+        let store = Store::open(store_dir.path()).unwrap();
+        let cfg = config(&format!("{}/simple/", main.url));
+        for _ in 0..2 {
+            let index = Index::new(cfg.clone()).unwrap().with_store(store.clone());
+            assert_eq!(index.files(&name("a")).unwrap().len(), 1);
+        }
+        assert!(main
+            .seen()
+            .iter()
+            .all(|s| s.header("if-none-match").is_none()));
+        assert_eq!(main.hits("/simple/a/"), 2);
     }
 }

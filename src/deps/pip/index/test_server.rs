@@ -11,6 +11,8 @@ pub struct Reply {
     pub status: u16,
     pub content_type: String,
     pub body: Vec<u8>,
+    /// Further response headers.
+    pub headers: Vec<(String, String)>,
 }
 
 impl Reply {
@@ -19,7 +21,14 @@ impl Reply {
             status: 200,
             content_type: content_type.to_owned(),
             body: body.into(),
+            headers: Vec::new(),
         }
+    }
+
+    /// The reply with one more header.
+    pub fn header(mut self, name: &str, value: &str) -> Reply {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
     }
 
     pub fn status(status: u16) -> Reply {
@@ -27,6 +36,7 @@ impl Reply {
             status,
             content_type: "text/plain".to_owned(),
             body: Vec::new(),
+            headers: Vec::new(),
         }
     }
 }
@@ -97,8 +107,13 @@ impl Server {
                     Some(q) => q.front().cloned().unwrap(),
                     None => Reply::status(404),
                 };
+                let extra: String = reply
+                    .headers
+                    .iter()
+                    .map(|(k, v)| format!("{k}: {v}\r\n"))
+                    .collect();
                 let head = format!(
-                    "HTTP/1.1 {} X\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    "HTTP/1.1 {} X\r\nContent-Type: {}\r\nContent-Length: {}\r\n{extra}Connection: close\r\n\r\n",
                     reply.status,
                     reply.content_type,
                     reply.body.len()

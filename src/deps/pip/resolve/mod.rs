@@ -50,7 +50,9 @@
 //! about (projects, extras, the root); `candidate` sorts a project's
 //! files for the image and picks the version to try next; `provider`
 //! answers pubgrub's questions and keeps the state they are answered from;
-//! `report` turns a failure into the explanation users read. This file
+//! `prefetch` reads listings and metadata ahead of those questions, on
+//! other threads, and downloads decided wheels meanwhile; `report` turns
+//! a failure into the explanation users read. This file
 //! holds the interface: the [`Source`] of projects, the input, the
 //! resolution and its errors.
 
@@ -67,6 +69,7 @@ use super::tags::Target;
 
 mod candidate;
 mod package;
+mod prefetch;
 mod provider;
 mod range;
 mod report;
@@ -91,6 +94,13 @@ pub trait Source: Sync {
     fn build(&self, name: &PackageName, sdist: &DistFile) -> Result<Option<DistFile>, SourceError> {
         let _ = (name, sdist);
         Ok(None)
+    }
+    /// Has `wheel` ready for the install (in the store, say), once the
+    /// resolver has decided on its version; called on a reading-ahead
+    /// thread while the resolution goes on. A failure says nothing: the
+    /// installer meets it again and reports it. By default, nothing.
+    fn download_ahead(&self, wheel: &DistFile) {
+        let _ = wheel;
     }
 }
 
@@ -281,14 +291,40 @@ fn offered(available: &[String]) -> String {
     }
 }
 
-/// Resolves the requirements for the image, as `pip install` would.
+/// Resolves the requirements for the image, as `pip install` would,
+/// reading ahead on [`prefetch::WORKERS`] threads.
 pub fn resolve(source: &dyn Source, input: &ResolveInput) -> Result<Resolution, ResolveError> {
-    let provider = Provider::new(source, input)?;
-    match pubgrub::resolve(&provider, Pkg::Root, root_version()) {
-        Ok(solution) => provider.resolution(solution.into_iter().collect()),
-        Err(PubGrubError::NoSolution(tree)) => Err(provider.explain(tree)),
-        Err(PubGrubError::ErrorRetrievingDependencies { source, .. })
-        | Err(PubGrubError::ErrorChoosingVersion { source, .. })
-        | Err(PubGrubError::ErrorInShouldCancel(source)) => Err(source),
-    }
+    resolve_reading_ahead(source, input, prefetch::WORKERS)
+}
+
+/// [`resolve`] with `workers` threads reading ahead; with none, every
+/// listing and metadata file is fetched when the resolver asks for it.
+fn resolve_reading_ahead(
+    source: &dyn Source,
+    input: &ResolveInput,
+    workers: usize,
+) -> Result<Resolution, ResolveError> {
+    let image = prefetch::Image {
+        tag_ranks: provider::tag_ranks(input),
+        python: &input.python,
+        markers: &input.markers,
+        pre: input.pre,
+    };
+    let ahead = prefetch::Ahead::new(source, image, workers > 0);
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| ahead.work());
+        }
+        // Whatever way the resolution ends (a panic included), the
+        // workers stop, so that the scope can end.
+        let _finish = prefetch::FinishOnDrop(&ahead);
+        let provider = Provider::new(source, input, &ahead)?;
+        match pubgrub::resolve(&provider, Pkg::Root, root_version()) {
+            Ok(solution) => provider.resolution(solution.into_iter().collect()),
+            Err(PubGrubError::NoSolution(tree)) => Err(provider.explain(tree)),
+            Err(PubGrubError::ErrorRetrievingDependencies { source, .. })
+            | Err(PubGrubError::ErrorChoosingVersion { source, .. })
+            | Err(PubGrubError::ErrorInShouldCancel(source)) => Err(source),
+        }
+    })
 }

@@ -3,15 +3,17 @@
 //! pubgrub asks which package to decide next, which version to try
 //! ([`super::candidate`]) and what a version depends on. The provider
 //! reads the requirements and constraints into pubgrub's terms once,
-//! lists each project once (several at a time when a version adds
-//! several), reads each version's metadata once from its wheel, and keeps
-//! what the report and the resolution need afterwards: who asked for
-//! what, which extras are missing, the order packages appeared in.
+//! lists each project once and reads each version's metadata once from
+//! its wheel (both through [`super::prefetch`], which fetches them ahead
+//! as soon as a requirement names the project), and keeps what the report
+//! and the resolution need afterwards: who asked for what, which extras
+//! are missing, the order packages appeared in.
 
 use std::cell::RefCell;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::rc::Rc;
+use std::sync::Arc;
 
 use pep440_rs::{Version, VersionSpecifier};
 use pep508_rs::{ExtraName, PackageName, Requirement, VersionOrUrl};
@@ -22,8 +24,9 @@ use super::super::metadata::CoreMetadata;
 use super::super::tags::{self, Tag};
 use super::candidate::Project;
 use super::package::{Pkg, Unusable};
+use super::prefetch::Ahead;
 use super::range::{is_pin, names_prerelease, pins, specifiers_range, Range};
-use super::{Pinned, Resolution, ResolveError, ResolveInput, Source, SourceError};
+use super::{Pinned, Resolution, ResolveError, ResolveInput, Source};
 
 /// A requirement's name, extras and specifiers, as written (no marker).
 fn requirement_text(req: &Requirement) -> String {
@@ -59,13 +62,20 @@ type Priority = (u8, Reverse<usize>);
 /// the choices it conflicts with are made around it.
 const CONFLICT_EARLY: u32 = 5;
 
-/// Index listings fetched at once when a version adds several projects.
-const PREFETCH_THREADS: usize = 8;
+/// Rank of each tag the image accepts, 0 best.
+pub(super) fn tag_ranks(input: &ResolveInput) -> HashMap<Tag, usize> {
+    tags::compatible_tags(&input.target)
+        .into_iter()
+        .enumerate()
+        .map(|(i, t)| (t, i))
+        .collect()
+}
 
 /// The state pubgrub's questions are answered from. Single-threaded, as
-/// pubgrub is; listings are prefetched on scoped threads.
+/// pubgrub is; listings and metadata are read ahead on other threads.
 pub(super) struct Provider<'a> {
     pub(super) source: &'a dyn Source,
+    ahead: &'a Ahead<'a>,
     pub(super) input: &'a ResolveInput,
     /// Rank of each tag the image accepts, 0 best.
     pub(super) tag_ranks: HashMap<Tag, usize>,
@@ -76,8 +86,7 @@ pub(super) struct Provider<'a> {
     /// Constraints by project: the range, and where they were written.
     pub(super) constraints: HashMap<PackageName, (Range, Vec<String>)>,
     pub(super) projects: RefCell<HashMap<PackageName, Rc<Project>>>,
-    prefetched: RefCell<HashMap<PackageName, Result<Vec<DistFile>, SourceError>>>,
-    metadata: RefCell<BTreeMap<(PackageName, Version), Rc<CoreMetadata>>>,
+    metadata: RefCell<BTreeMap<(PackageName, Version), Arc<CoreMetadata>>>,
     /// Wheels the source built from sdists, by version.
     pub(super) built: RefCell<HashMap<(PackageName, Version), DistFile>>,
     edges: RefCell<HashMap<(Pkg, Version), Edges>>,
@@ -96,21 +105,17 @@ impl<'a> Provider<'a> {
     pub(super) fn new(
         source: &'a dyn Source,
         input: &'a ResolveInput,
+        ahead: &'a Ahead<'a>,
     ) -> Result<Provider<'a>, ResolveError> {
-        let tag_ranks = tags::compatible_tags(&input.target)
-            .into_iter()
-            .enumerate()
-            .map(|(i, t)| (t, i))
-            .collect();
         let mut provider = Provider {
             source,
+            ahead,
             input,
-            tag_ranks,
+            tag_ranks: tag_ranks(input),
             root_edges: Edges::default(),
             root_lines: HashMap::new(),
             constraints: HashMap::new(),
             projects: RefCell::default(),
-            prefetched: RefCell::default(),
             metadata: RefCell::default(),
             built: RefCell::default(),
             edges: RefCell::default(),
@@ -154,7 +159,15 @@ impl<'a> Provider<'a> {
                     .push((r.origin(), requirement_text(&r.requirement)));
             }
         }
-        provider.prefetch(&edges);
+        for (pkg, range) in &edges.0 {
+            if let Pkg::Project(n) = pkg {
+                ahead.narrow(n, range);
+            }
+        }
+        for (n, (range, _)) in &provider.constraints {
+            ahead.narrow(n, range);
+        }
+        provider.read_ahead(&edges);
         provider.root_edges = edges;
         Ok(provider)
     }
@@ -217,74 +230,37 @@ impl<'a> Provider<'a> {
         Ok(added)
     }
 
-    /// The project's files, read once (or taken from a prefetch).
+    /// The project's files, read once (or taken from what was read
+    /// ahead).
     pub(super) fn project(&self, name: &PackageName) -> Result<Rc<Project>, ResolveError> {
         let cached = self.projects.borrow().get(name).cloned();
         if let Some(project) = cached {
             return Ok(project);
         }
-        let prefetched = self.prefetched.borrow_mut().remove(name);
-        let files = prefetched
-            .unwrap_or_else(|| self.source.files(name))
+        let files = self
+            .ahead
+            .files(name)
             .map_err(|source| ResolveError::Source {
                 package: name.clone(),
                 source,
             })?;
-        let project = Rc::new(self.classify(name, files));
+        let project = Rc::new(self.classify(name, files.as_ref().clone()));
         self.projects
             .borrow_mut()
             .insert(name.clone(), Rc::clone(&project));
         Ok(project)
     }
 
-    /// Reads the listings of the projects the edges name that are not
-    /// read yet, several at once: resolution then waits on the slowest
-    /// listing, not on their sum.
-    fn prefetch(&self, edges: &Edges) {
-        let mut missing: Vec<PackageName> = Vec::new();
-        {
-            let projects = self.projects.borrow();
-            let prefetched = self.prefetched.borrow();
-            for (pkg, _) in &edges.0 {
-                if let Some(name) = pkg.name() {
-                    if !projects.contains_key(name)
-                        && !prefetched.contains_key(name)
-                        && !missing.contains(name)
-                    {
-                        missing.push(name.clone());
-                    }
-                }
+    /// Has the projects the edges name read ahead, with what they depend
+    /// on: resolution then waits on the slowest fetch, not on their sum.
+    fn read_ahead(&self, edges: &Edges) {
+        for (pkg, range) in &edges.0 {
+            match pkg {
+                Pkg::Root => {}
+                Pkg::Project(n) => self.ahead.want(n, range, &[]),
+                Pkg::Extra(n, e) => self.ahead.want(n, range, std::slice::from_ref(e)),
             }
         }
-        if missing.len() < 2 {
-            return;
-        }
-        let source = self.source;
-        let results: Vec<(PackageName, Result<Vec<DistFile>, SourceError>)> =
-            std::thread::scope(|scope| {
-                let threads = PREFETCH_THREADS.min(missing.len());
-                let handles: Vec<_> = (0..threads)
-                    .map(|t| {
-                        let names: Vec<&PackageName> =
-                            missing.iter().skip(t).step_by(threads).collect();
-                        scope.spawn(move || {
-                            names
-                                .into_iter()
-                                .map(|n| (n.clone(), source.files(n)))
-                                .collect::<Vec<_>>()
-                        })
-                    })
-                    .collect();
-                handles
-                    .into_iter()
-                    .flat_map(|h| match h.join() {
-                        Ok(results) => results,
-                        // The source panicked: let its panic through.
-                        Err(panic) => std::panic::resume_unwind(panic),
-                    })
-                    .collect()
-            });
-        self.prefetched.borrow_mut().extend(results);
     }
 
     /// The core metadata of a version, read once from its wheel.
@@ -292,7 +268,7 @@ impl<'a> Provider<'a> {
         &self,
         name: &PackageName,
         version: &Version,
-    ) -> Result<Rc<CoreMetadata>, ResolveError> {
+    ) -> Result<Arc<CoreMetadata>, ResolveError> {
         let key = (name.clone(), version.clone());
         let cached = self.metadata.borrow().get(&key).cloned();
         if let Some(metadata) = cached {
@@ -300,7 +276,7 @@ impl<'a> Provider<'a> {
         }
         let wheel = self.wheel(name, version)?;
         let metadata = self
-            .source
+            .ahead
             .metadata(&wheel)
             .map_err(|source| ResolveError::Metadata {
                 file: wheel.filename.clone(),
@@ -309,14 +285,15 @@ impl<'a> Provider<'a> {
         if metadata.name != *name || metadata.version != *version {
             return Err(ResolveError::MetadataMismatch {
                 file: wheel.filename.clone(),
-                name: metadata.name,
-                version: metadata.version,
+                name: metadata.name.clone(),
+                version: metadata.version.clone(),
                 expected_name: name.clone(),
                 expected_version: version.clone(),
             });
         }
-        let metadata = Rc::new(metadata);
-        self.metadata.borrow_mut().insert(key, Rc::clone(&metadata));
+        self.metadata
+            .borrow_mut()
+            .insert(key, Arc::clone(&metadata));
         Ok(metadata)
     }
 
@@ -507,7 +484,12 @@ impl DependencyProvider for Provider<'_> {
         let edges = match package {
             Pkg::Root => self.root_edges.clone(),
             Pkg::Project(n) => match self.dependencies(n, version, None)? {
-                Ok(edges) => edges,
+                Ok(edges) => {
+                    // Decided on: its wheel downloads while the rest is
+                    // resolved.
+                    self.ahead.download(&self.wheel(n, version)?);
+                    edges
+                }
                 Err(why) => return Ok(Dependencies::Unavailable(why)),
             },
             Pkg::Extra(n, e) => match self.dependencies(n, version, Some(e))? {
@@ -515,7 +497,7 @@ impl DependencyProvider for Provider<'_> {
                 Err(why) => return Ok(Dependencies::Unavailable(why)),
             },
         };
-        self.prefetch(&edges);
+        self.read_ahead(&edges);
         let constraints = edges.0.iter().cloned().collect();
         self.edges
             .borrow_mut()

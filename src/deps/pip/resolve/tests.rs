@@ -2,6 +2,7 @@
 //! it reads, and what its errors say.
 
 use std::str::FromStr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -371,6 +372,105 @@ fn resolutions() {
             unique.dedup();
             assert_eq!(unique.len(), calls.len(), "{what}: {calls:?}");
         }
+    }
+}
+
+/// Reading ahead (on many threads) and reading as asked (none) give the
+/// same answers and the same errors, and reading ahead finds what the
+/// requirements lead to before the resolver asks.
+#[test]
+fn reading_ahead_changes_nothing() {
+    // (index, requirements, constraints, --pre)
+    let cases: &[(&str, &str, &str, bool)] = &[
+        (CHAIN, "a", "", false),
+        (CHAIN, "a", "c<2", false),
+        (EXTRAS, "web[all]", "", false),
+        (EXTRAS, "other\nuser", "", false),
+        (MARKERS, "a", "", false),
+        (PYTHON, "a", "", false),
+        (YANKED, "a==2.0\nb", "", false),
+        (PRE, "c\nd", "", false),
+        (PRE, "b", "", true),
+        (LOCAL, "torch<=2.0", "", false),
+        (BACKTRACK, "a\nb>=2", "", false),
+        (WHEELS, "a\nm\nw", "", false),
+        (WHEELS, "s", "", false),
+        ("a 1.0 : b>=2\nb 1.0", "a", "", false),
+        ("a 1.0 : nowhere", "a", "", false),
+    ];
+    let outcome = |r: Result<Resolution, ResolveError>| match r {
+        Ok(r) => show(&r),
+        Err(e) => format!("error: {e}"),
+    };
+    for (index, reqs, constraints, pre) in cases {
+        let input = input(reqs, constraints, *pre);
+        let asked = Fake::parse(index);
+        let want = outcome(resolve_reading_ahead(&asked, &input, 0));
+        for workers in [1, 4, prefetch::WORKERS] {
+            let ahead = Fake::parse(index);
+            let got = outcome(resolve_reading_ahead(&ahead, &input, workers));
+            assert_eq!(got, want, "{reqs} over {index} with {workers} workers");
+        }
+    }
+    // The listings and metadata of a wide tree are fetched side by side
+    // ahead of the resolver, and one at a time without reading ahead.
+    let wide = "
+        app 1.0 : a | b | c | d
+        a 1.0 : a1 | a2
+        b 1.0 : b1 | b2
+        c 1.0
+        d 1.0
+        a1 1.0
+        a2 1.0
+        b1 1.0
+        b2 1.0
+    ";
+    for (workers, at_once) in [(0, 1), (prefetch::WORKERS, 2)] {
+        let slow = Slow {
+            fake: Fake::parse(wide),
+            now: AtomicUsize::new(0),
+            most: AtomicUsize::new(0),
+        };
+        let got = resolve_reading_ahead(&slow, &input("app", "", false), workers).unwrap();
+        assert_eq!(
+            show(&got),
+            "a==1.0 a1==1.0 a2==1.0 app==1.0 b==1.0 b1==1.0 b2==1.0 c==1.0 d==1.0"
+        );
+        let most = slow.most.into_inner();
+        if workers == 0 {
+            assert_eq!(most, at_once, "without reading ahead");
+        } else {
+            assert!(most >= at_once, "{workers} workers, at most {most} at once");
+        }
+    }
+}
+
+/// A [`Fake`] whose every answer takes a while, counting how many
+/// questions are under way at once.
+struct Slow {
+    fake: Fake,
+    now: AtomicUsize,
+    most: AtomicUsize,
+}
+
+impl Slow {
+    fn slowly<T>(&self, f: impl FnOnce() -> T) -> T {
+        let now = self.now.fetch_add(1, Ordering::SeqCst) + 1;
+        self.most.fetch_max(now, Ordering::SeqCst);
+        std::thread::sleep(std::time::Duration::from_millis(30));
+        let out = f();
+        self.now.fetch_sub(1, Ordering::SeqCst);
+        out
+    }
+}
+
+impl Source for Slow {
+    fn files(&self, name: &PackageName) -> Result<Vec<DistFile>, SourceError> {
+        self.slowly(|| self.fake.files(name))
+    }
+
+    fn metadata(&self, file: &DistFile) -> Result<CoreMetadata, SourceError> {
+        self.slowly(|| self.fake.metadata(file))
     }
 }
 
