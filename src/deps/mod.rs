@@ -204,6 +204,10 @@ pub struct DepsLayer {
 pub enum Ecosystem {
     Npm,
     Pypi,
+    /// A Debian package the base holds (dpkg's status or status.d).
+    Deb,
+    /// An Alpine package the base holds.
+    Apk,
 }
 
 /// A hash algorithm a package's artifact is known by.
