@@ -96,6 +96,13 @@ pub fn build(
         .map(|l| (l.layer.diff_id.clone(), l.what.clone()))
         .collect();
     let root = out.root;
+    if !crate::exec::steps::config::shell_forms(&settings, true).is_empty()
+        && !facts_of(store, &out.ground)?.shell
+    {
+        if let Some((at, message)) = crate::exec::steps::config::no_shell_error(&settings, true) {
+            return Err(BuildError::Instruction { at, message });
+        }
+    }
     let cfg = crate::exec::steps::config::derive(&root.base.config, &settings, &added, &created);
     if let Some(w) = crate::exec::steps::config::root_warning(&cfg) {
         report(Event::Warning(w));

@@ -119,6 +119,7 @@ struct Stored {
     libc_version: Option<(u32, u32)>,
     python: Option<Python>,
     node: Option<String>,
+    shell: bool,
     /// `[manager, name, version]`.
     packages: Vec<(String, String, String)>,
 }
@@ -220,6 +221,7 @@ impl From<&Facts> for Stored {
                 package_version: p.package_version.clone(),
             }),
             node: f.node.as_ref().map(|n| n.as_str().to_owned()),
+            shell: f.shell,
             packages: f
                 .packages
                 .iter()
@@ -257,6 +259,7 @@ impl Stored {
         Some(Facts {
             node: decode(self.node, |n| ImagePath::new(&n).ok())?,
             packages,
+            shell: self.shell,
             passwd: file_fact(self.passwd)?,
             group: file_fact(self.group)?,
             shadow: file_fact(self.shadow)?,

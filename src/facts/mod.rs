@@ -78,6 +78,7 @@ const GROUP: &str = "etc/group";
 const SHADOW: &str = "etc/shadow";
 const GSHADOW: &str = "etc/gshadow";
 const HOME: &str = "home";
+const SHELL: &str = "bin/sh";
 
 /// The paths collected in the first pass.
 const FIRST_PASS: &[&str] = &[
@@ -161,6 +162,8 @@ pub struct Facts {
     /// The `node` binary: the first on the images' `PATH`, else where
     /// distroless puts it (`/nodejs/bin/node`); `None` when there is none.
     pub node: Option<crate::layer::ImagePath>,
+    /// `/bin/sh` is there (through links): shell-form commands can run.
+    pub shell: bool,
     /// The distribution's installed packages (dpkg's status and status.d
     /// records, or apk's database), by name, sorted.
     pub packages: Vec<OsPackage>,
@@ -316,6 +319,7 @@ fn first_pass() -> Wants {
     }
     wants.add_scan(&image_path(pkgdb::DPKG_STATUS), ScanKind::Dpkg);
     wants.add_kind_only(&image_path(pkgdb::DPKG_STATUS_D));
+    wants.add_kind_only(&image_path(SHELL));
     for path in node::NODE_PATHS {
         wants.add_kind_only(&image_path(path));
     }
@@ -342,6 +346,7 @@ fn facts(scan: &Scan) -> Result<Outcome<Facts>, FactsError> {
     let dpkg = ready(pkgdb::dpkg_packages(scan)?, &mut needs);
     let apk = ready(pkgdb::apk(scan)?, &mut needs).flatten();
     let node = ready(node::node(scan)?, &mut needs).flatten();
+    let shell = ready(scan.exists(SHELL)?, &mut needs).unwrap_or(false);
     if !needs.is_empty() {
         return Ok(Outcome::Need(needs));
     }
@@ -372,6 +377,7 @@ fn facts(scan: &Scan) -> Result<Outcome<Facts>, FactsError> {
         .collect();
     Ok(Outcome::Ready(Facts {
         node,
+        shell,
         packages,
         passwd,
         group,
