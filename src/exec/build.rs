@@ -96,6 +96,12 @@ pub fn build(
         return Err(BuildError::Instruction { at, message });
     }
     let cfg = config::derive(&base.config, &settings, &added, &created);
+    if let Some((at, message)) = facts
+        .as_ref()
+        .and_then(|f| config::off_path_error(&cfg, f.node.as_ref(), false))
+    {
+        return Err(BuildError::Instruction { at, message });
+    }
     if let Some(w) = config::entrypoint_warning(&base.config, &settings) {
         (b.report)(Event::Warning(w));
     }

@@ -214,6 +214,63 @@ pub fn no_shell_error(settings: &ConfigSettings, dockerfile: bool) -> Option<(St
     ))
 }
 
+/// The error for a program the image would not find: the container's
+/// command or its exec-form health check starts with a bare `node` while
+/// the image's node is off `PATH` (distroless's `/nodejs/bin/node`).
+/// `node` is where facts found it ([`crate::facts::Facts::node`]).
+pub fn off_path_error(
+    cfg: &ImageConfig,
+    node: Option<&crate::layer::ImagePath>,
+    dockerfile: bool,
+) -> Option<(String, String)> {
+    let node = node?.absolute();
+    let path = cfg
+        .config
+        .as_ref()
+        .and_then(|c| c.env.as_ref())
+        .and_then(|env| env.iter().rev().find_map(|e| e.strip_prefix("PATH=")))
+        .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+        .to_owned();
+    let on_path = path
+        .split(':')
+        .any(|dir| node.rsplit_once('/').is_some_and(|(d, _)| d == dir));
+    if on_path {
+        return None;
+    }
+    let c = cfg.config.as_ref()?;
+    let runs: Vec<String> = match c.entrypoint.as_ref().filter(|e| !e.is_empty()) {
+        Some(e) => e.clone(),
+        None => c.cmd.clone().unwrap_or_default(),
+    };
+    let health = c.healthcheck.as_ref().and_then(|h| h.test.clone());
+    let (name, words) = match (runs.first(), health.as_deref()) {
+        (Some(p), _) if p == "node" => {
+            let name = match c.entrypoint.as_ref().is_some_and(|e| !e.is_empty()) {
+                true => ("--entrypoint", "ENTRYPOINT"),
+                false => ("--cmd", "CMD"),
+            };
+            (name, runs.clone())
+        }
+        (_, Some([kind, p, ..])) if kind == "CMD" && p == "node" => (
+            ("--healthcheck", "HEALTHCHECK CMD"),
+            health.clone()?[1..].to_vec(),
+        ),
+        _ => return None,
+    };
+    let mut fixed = words;
+    fixed[0] = node.clone();
+    let form = serde_json::to_string(&fixed).unwrap_or_default();
+    let (flag, instruction) = name;
+    let (at, fix) = match dockerfile {
+        true => (instruction, format!("{instruction} {form}")),
+        false => (flag, format!("{flag} '{form}'")),
+    };
+    Some((
+        at.to_owned(),
+        format!("`node` is not on the image's PATH ({path}): its node is {node}; give the full path: {fix}"),
+    ))
+}
+
 /// The one warning line for an image that will run as root: its `User`
 /// is empty (neither the build nor the base names one), `root` or uid 0,
 /// with or without a group. `None` for any other user.
