@@ -8,6 +8,7 @@ mod base_verify;
 mod build;
 mod bundle;
 mod cache;
+mod distroless;
 mod dockerfile;
 mod engine;
 mod fake_registry;
