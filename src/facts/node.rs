@@ -53,7 +53,8 @@ mod tests {
 
     #[test]
     fn node_paths_table() {
-        let cases: Vec<(&str, Vec<Vec<u8>>, Option<&str>)> = vec![
+        type Case = (&'static str, Vec<Vec<u8>>, Option<&'static str>);
+        let cases: Vec<Case> = vec![
             (
                 "none",
                 vec![RawTar::new().file("etc/passwd", b"").finish()],

@@ -462,7 +462,8 @@ mod tests {
                 ..Default::default()
             })
         };
-        let cases: Vec<(ConfigSettings, bool, Option<(&str, &str)>)> = vec![
+        type Case = (ConfigSettings, bool, Option<(&'static str, &'static str)>);
+        let cases: Vec<Case> = vec![
             (
                 ConfigSettings {
                     healthcheck: health(&["CMD-SHELL", "curl -f http://x/health"]),
