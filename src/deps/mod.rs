@@ -298,6 +298,14 @@ impl Project {
             Project::Pip(project) => {
                 let facts = input.facts.ok_or(DepsError::NoFacts)?;
                 let env = pip::env::PythonEnv::from_facts(facts, input.platform, input.config_env)?;
+                if let Some(python) = &facts.python {
+                    let lines = project.requirements.iter().chain(&project.constraints);
+                    env.check_full_version(
+                        python,
+                        input.config_env,
+                        lines.map(|(file, l)| (format!("{file}:{}", l.line), &l.requirement)),
+                    )?;
+                }
                 let i = project.install(
                     &pip::install::InstallOptions {
                         env: &env,

@@ -355,3 +355,27 @@ fn distroless_examples_run_as_nonroot_and_are_healthy() {
         assert_eq!(answer.trim(), want, "{app}");
     }
 }
+
+/// Where the interpreter's full version cannot be known (the arm64 half
+/// of python-multi is extracted, with no dpkg database), a marker that
+/// needs it is an error naming the requirement, not a guess of X.Y.0.
+#[test]
+fn an_unknown_full_version_is_not_guessed() {
+    let env = Env::new();
+    let ctx = marker_project(&env);
+    let out = env.path("arm64");
+    let refused = env.hoist(&[
+        "build",
+        ctx.to_str().unwrap(),
+        "--base",
+        &format!("oci-archive:{}", base("python-multi.oci.tar").display()),
+        "--platform",
+        "linux/arm64",
+        "--deps",
+        "pip",
+        "--output",
+        &format!("oci:{}:x", out.display()),
+    ]);
+    refused.fails_with("requirements.txt:3: `yes==1.0 ; python_full_version >= '3.11.1'` has a marker on the interpreter's full version, but the base does not say Python 3.11's");
+    assert!(!out.exists());
+}
