@@ -208,6 +208,10 @@ pub struct DepsLayer {
 pub enum Ecosystem {
     Npm,
     Pypi,
+    /// A Debian package the base holds (dpkg's status or status.d).
+    Deb,
+    /// An Alpine package the base holds.
+    Apk,
 }
 
 /// A hash algorithm a package's artifact is known by.
@@ -302,6 +306,14 @@ impl Project {
                 if let Some(home) = input.pip_user_home {
                     env.scheme = pip::env::Scheme::user(home, env.version)
                         .map_err(|e| DepsError::UserHome(e.to_string()))?;
+                }
+                if let Some(python) = &facts.python {
+                    let lines = project.requirements.iter().chain(&project.constraints);
+                    env.check_full_version(
+                        python,
+                        input.config_env,
+                        lines.map(|(file, l)| (format!("{file}:{}", l.line), &l.requirement)),
+                    )?;
                 }
                 let i = project.install(
                     &pip::install::InstallOptions {

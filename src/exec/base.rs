@@ -18,6 +18,8 @@ pub struct PeekedBase {
     /// `SOURCE PLATFORM DIGEST (N layers)`, as the dry run prints it.
     pub line: String,
     pub layers: Vec<Descriptor>,
+    /// Its config, for what the image will run.
+    pub config: crate::image::ImageConfig,
 }
 
 /// Resolves `base` for `opts.platform` without importing its layers.
@@ -42,6 +44,7 @@ pub fn peek(
                 ),
                 digest: img.manifest_digest,
                 layers,
+                config: img.config,
             })
         }
         local => {
@@ -63,6 +66,7 @@ pub fn peek(
                 ),
                 digest: r.manifest.digest.clone(),
                 layers: r.layers().to_vec(),
+                config: r.config.clone(),
             })
         }
     }

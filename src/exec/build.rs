@@ -88,7 +88,23 @@ pub fn build(
         .iter()
         .map(|l| (l.layer.diff_id.clone(), l.what.clone()))
         .collect();
+    if let Some((at, message)) = facts
+        .as_ref()
+        .filter(|f| !f.shell)
+        .and_then(|_| config::no_shell_error(&settings, false))
+    {
+        return Err(BuildError::Instruction { at, message });
+    }
     let cfg = config::derive(&base.config, &settings, &added, &created);
+    if let Some((at, message)) = facts
+        .as_ref()
+        .and_then(|f| config::off_path_error(&cfg, f.node.as_ref(), false))
+    {
+        return Err(BuildError::Instruction { at, message });
+    }
+    if let Some(w) = config::entrypoint_warning(&base.config, &settings) {
+        (b.report)(Event::Warning(w));
+    }
     if let Some(w) = config::root_warning(&cfg) {
         (b.report)(Event::Warning(w));
     }

@@ -41,6 +41,9 @@ pub struct Plan {
     /// The app layer's entries, with `--list-files`.
     pub files: Option<Vec<String>>,
     pub warnings: Vec<String>,
+    /// The command line the container will run (entrypoint and command,
+    /// the base's kept as the build keeps them).
+    pub command: Option<String>,
 }
 
 impl Plan {
@@ -53,6 +56,9 @@ impl Plan {
         for l in &self.layers {
             let how = if l.reuse { "reuse" } else { "build" };
             t.push_str(&format!("{:<7} {how:<6} {}\n", l.kind.name(), l.why));
+        }
+        if let Some(c) = &self.command {
+            t.push_str(&format!("command {c}\n"));
         }
         for w in &self.warnings {
             t.push_str(&format!("warning {w}\n"));
@@ -84,8 +90,24 @@ pub fn plan(
         record: None,
         base_changed: false,
         planned: Vec::new(),
+        base_config: None,
     };
     let walked = walk::walk(opts, store, &mut e)?;
+    let mut command = None;
+    if let Some(base) = &e.base_config {
+        let cfg = crate::exec::steps::config::derive(base, &opts.settings, &[], "");
+        let c = cfg.config.unwrap_or_default();
+        let runs: Vec<String> = c
+            .entrypoint
+            .unwrap_or_default()
+            .into_iter()
+            .chain(c.cmd.unwrap_or_default())
+            .collect();
+        command = (!runs.is_empty()).then(|| shell_words::join(&runs));
+        if let Some(w) = crate::exec::steps::config::entrypoint_warning(base, &opts.settings) {
+            e.warnings.push(w);
+        }
+    }
     let files = walked.files;
     let listing = list_files.then(|| {
         files
@@ -109,6 +131,7 @@ pub fn plan(
         layers: e.planned,
         files: listing,
         warnings: e.warnings,
+        command,
     })
 }
 
@@ -127,6 +150,7 @@ struct Explain<'a> {
     record: Option<Record>,
     base_changed: bool,
     planned: Vec<PlannedLayer>,
+    base_config: Option<crate::image::ImageConfig>,
 }
 
 impl walk::Backend for Explain<'_> {
@@ -157,6 +181,7 @@ impl walk::Backend for Explain<'_> {
             digest,
             line,
             layers,
+            config,
         } = crate::exec::base::peek(&self.opts.base, self.opts, self.store, self.net)?;
         self.record = self
             .store
@@ -167,6 +192,7 @@ impl walk::Backend for Explain<'_> {
             .as_ref()
             .is_some_and(|r| r.base != digest.to_string());
         self.base_line = line;
+        self.base_config = Some(config);
         self.base_digest = Some(digest.clone());
         let view = walk::BaseView {
             digest,

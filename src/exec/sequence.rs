@@ -97,6 +97,28 @@ pub fn build(
         .collect();
     let root = out.root;
     let cfg = crate::exec::steps::config::derive(&root.base.config, &settings, &added, &created);
+    let runs_node = |c: &crate::image::ContainerConfig| {
+        let first = |v: &Option<Vec<String>>| v.as_ref().and_then(|v| v.first().cloned());
+        [first(&c.entrypoint), first(&c.cmd)]
+            .into_iter()
+            .chain([c
+                .healthcheck
+                .as_ref()
+                .and_then(|h| h.test.as_ref()?.get(1).cloned())])
+            .any(|w| w.as_deref() == Some("node"))
+    };
+    let shell_forms = !crate::exec::steps::config::shell_forms(&settings, true).is_empty();
+    if shell_forms || cfg.config.as_ref().is_some_and(runs_node) {
+        let facts = facts_of(store, &out.ground)?;
+        let refused = match facts.shell {
+            false => crate::exec::steps::config::no_shell_error(&settings, true),
+            true => None,
+        }
+        .or_else(|| crate::exec::steps::config::off_path_error(&cfg, facts.node.as_ref(), true));
+        if let Some((at, message)) = refused {
+            return Err(BuildError::Instruction { at, message });
+        }
+    }
     if let Some(w) = crate::exec::steps::config::root_warning(&cfg) {
         report(Event::Warning(w));
     }

@@ -140,7 +140,11 @@ pub(crate) fn walk<B: Backend>(
     // The run steps may add users, a Python or a C library: the facts are
     // read of the base and the steps' layers together.
     let stack = facts_key(&base.digest, base.layers.len(), &ground);
-    let wanted = opts.user.is_some() || project.is_some() || opts.sbom.is_some();
+    // A shell-form command is checked against the image's /bin/sh.
+    let wanted = opts.user.is_some()
+        || project.is_some()
+        || opts.sbom.is_some()
+        || !crate::exec::steps::config::shell_forms(&opts.settings, false).is_empty();
     let facts = backend.facts(&stack, &ground, known, wanted)?;
 
     let mut owner = None;

@@ -12,7 +12,8 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    read_facts, Facts, FactsError, FileFact, Libc, OsRelease, PathKind, PythonFacts, PythonLayout,
+    read_facts, Facts, FactsError, FileFact, Libc, OsPackage, OsRelease, PackageManager, PathKind,
+    PythonFacts, PythonLayout,
 };
 use crate::digest::Digest;
 use crate::image::Descriptor;
@@ -24,7 +25,7 @@ use crate::store::Store;
 const FACTS_KEY_KIND: &str = "facts";
 
 /// Bumped whenever what facts hold or how they are read changes.
-const FACTS_CACHE_VERSION: u32 = 2;
+const FACTS_CACHE_VERSION: u32 = 3;
 
 /// [`read_facts`], through a cache entry keyed by the base's manifest
 /// digest. `fetch` is called before the layers are read, on a miss only
@@ -117,6 +118,10 @@ struct Stored {
     libc: Option<String>,
     libc_version: Option<(u32, u32)>,
     python: Option<Python>,
+    node: Option<String>,
+    shell: bool,
+    /// `[manager, name, version]`.
+    packages: Vec<(String, String, String)>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -215,6 +220,19 @@ impl From<&Facts> for Stored {
                 layout: p.layout.as_str().to_owned(),
                 package_version: p.package_version.clone(),
             }),
+            node: f.node.as_ref().map(|n| n.as_str().to_owned()),
+            shell: f.shell,
+            packages: f
+                .packages
+                .iter()
+                .map(|p| {
+                    (
+                        p.manager.as_str().to_owned(),
+                        p.name.clone(),
+                        p.version.clone(),
+                    )
+                })
+                .collect(),
         }
     }
 }
@@ -222,7 +240,26 @@ impl From<&Facts> for Stored {
 impl Stored {
     /// The facts, unless a field does not read back.
     fn into_facts(self) -> Option<Facts> {
+        let packages = self
+            .packages
+            .into_iter()
+            .map(|(manager, name, version)| {
+                let manager = match manager.as_str() {
+                    "dpkg" => PackageManager::Dpkg,
+                    "apk" => PackageManager::Apk,
+                    _ => return None,
+                };
+                Some(OsPackage {
+                    name,
+                    version,
+                    manager,
+                })
+            })
+            .collect::<Option<Vec<_>>>()?;
         Some(Facts {
+            node: decode(self.node, |n| ImagePath::new(&n).ok())?,
+            packages,
+            shell: self.shell,
             passwd: file_fact(self.passwd)?,
             group: file_fact(self.group)?,
             shadow: file_fact(self.shadow)?,

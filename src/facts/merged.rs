@@ -38,7 +38,7 @@
 //! names, whatever its size. The uncompressed size of each layer stream
 //! is bounded by the reader.
 
-use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::io::{ErrorKind, Read};
 
 use super::scanners::{ScanKind, Scanned, Scanner};
@@ -70,6 +70,10 @@ pub(super) struct Wants {
     unread: HashSet<ImagePath>,
     /// Paths whose content is streamed through scanners, and which.
     scans: HashMap<ImagePath, BTreeSet<ScanKind>>,
+    /// Folders whose every file is streamed through a scanner (dpkg's
+    /// `status.d`, one record per package): read from every layer, as
+    /// the merged folder is the union of them.
+    children: HashMap<ImagePath, ScanKind>,
 }
 
 impl Wants {
@@ -109,6 +113,10 @@ impl Wants {
             Need::KindOnly(p) => self.add_kind_only(p),
             Need::Scan(p, kind) => self.add_scan(p, *kind),
             Need::Link(layer, p) => self.links.insert((*layer, p.clone())),
+            Need::Children(p, kind) => {
+                let new = self.add_kind_only(p);
+                self.children.insert(p.clone(), *kind).is_none() || new
+            }
         }
     }
 }
@@ -122,11 +130,22 @@ pub(super) enum Need {
     /// A path whose content is scanned, not kept.
     Scan(ImagePath, ScanKind),
     Link(usize, ImagePath),
+    /// Every file right below a folder, scanned.
+    Children(ImagePath, ScanKind),
 }
 
 pub(super) enum Outcome<T> {
     Ready(T),
     Need(Vec<Need>),
+}
+
+impl<T> Outcome<T> {
+    pub(super) fn map<U>(self, f: impl FnOnce(T) -> U) -> Outcome<U> {
+        match self {
+            Outcome::Ready(v) => Outcome::Ready(f(v)),
+            Outcome::Need(n) => Outcome::Need(n),
+        }
+    }
 }
 
 /// One entry of a layer, as far as a pass keeps it.
@@ -165,6 +184,10 @@ struct LayerRec {
     whiteouts: HashSet<ImagePath>,
     opaque: HashSet<ImagePath>,
     opaque_root: bool,
+    /// Files right below the [`Wants::children`] folders, by folder and
+    /// name: what the scanner found, `None` for a whiteout or an entry
+    /// that is no regular file (it hides lower layers' all the same).
+    children: HashMap<ImagePath, BTreeMap<String, Option<Scanned>>>,
 }
 
 /// A path in the merged tree, from the layers read so far.
@@ -233,7 +256,10 @@ impl<'a> Scan<'a> {
                 .filter(|(l, _)| *l == i)
                 .map(|(_, p)| p)
                 .collect();
-            if open.is_empty() && !wants.links.iter().any(|(l, _)| *l <= i) {
+            if open.is_empty()
+                && wants.children.is_empty()
+                && !wants.links.iter().any(|(l, _)| *l <= i)
+            {
                 break;
             }
             scan.recs[i] = Some(read_layer(store, &layers[i], wants, &open, &links)?);
@@ -523,6 +549,60 @@ impl<'a> Scan<'a> {
         })
     }
 
+    /// What `kind` found in each file right below the folder `dir`, by
+    /// name, in the merged tree: a higher layer's file (or whiteout) hides
+    /// a lower one's; an opaque, whited-out or replaced folder hides
+    /// every lower layer. `dir` is taken as written, links not followed.
+    pub(super) fn children_scanned(
+        &self,
+        dir: &str,
+        kind: ScanKind,
+    ) -> Outcome<BTreeMap<String, Scanned>> {
+        let dir = match ImagePath::new(dir) {
+            Ok(d) => d,
+            Err(_) => return Outcome::Ready(BTreeMap::new()),
+        };
+        if self.wants.children.get(&dir) != Some(&kind) {
+            return Outcome::Need(vec![Need::Children(dir, kind)]);
+        }
+        let mut seen: BTreeMap<String, Option<Scanned>> = BTreeMap::new();
+        let ancestors = dir.ancestors();
+        for rec in self.recs.iter().rev() {
+            let Some(rec) = rec else {
+                return Outcome::Need(vec![Need::Children(dir, kind)]);
+            };
+            if let Some(files) = rec.children.get(&dir) {
+                for (name, found) in files {
+                    seen.entry(name.clone()).or_insert_with(|| found.clone());
+                }
+            }
+            let replaced = rec
+                .entries
+                .get(&dir)
+                .is_some_and(|r| !matches!(r.kind, RecKind::Dir));
+            let hidden = rec.opaque_root
+                || rec.whiteouts.contains(&dir)
+                || rec.opaque.contains(&dir)
+                || replaced
+                || ancestors.iter().any(|a| {
+                    rec.whiteouts.contains(a)
+                        || rec.opaque.contains(a)
+                        || rec
+                            .entries
+                            .get(a)
+                            .is_some_and(|r| !matches!(r.kind, RecKind::Dir))
+                });
+            if hidden {
+                break;
+            }
+        }
+        Outcome::Ready(
+            seen.into_iter()
+                .filter_map(|(name, found)| Some((name, found?)))
+                .collect(),
+        )
+    }
+
     /// Whether `wanted` resolves (through links) to a folder.
     pub(super) fn is_dir(&self, wanted: &str) -> Result<Outcome<bool>, FactsError> {
         Ok(match self.resolve(wanted)? {
@@ -598,6 +678,17 @@ fn read_layer(
                             }
                         }
                     }
+                    if let Some((dir, name, kind)) = child_of(wants, &e.path) {
+                        let found = match e.kind {
+                            EntryKind::File { size } => {
+                                let (_, found) = read_file(content, size, false, &[kind])?;
+                                found.into_iter().next().map(|(_, f)| f)
+                            }
+                            _ => None,
+                        };
+                        rec.children.entry(dir).or_default().insert(name, found);
+                        return Ok(Flow::Continue);
+                    }
                     let is_open = open.contains(&e.path);
                     let via_link = links.contains(&e.path);
                     let keep = (is_open && !wants.unread.contains(&e.path)) || via_link;
@@ -636,6 +727,9 @@ fn read_layer(
                     );
                 }
                 Item::Whiteout(p) => {
+                    if let Some((dir, name, _)) = child_of(wants, &p) {
+                        rec.children.entry(dir).or_default().insert(name, None);
+                    }
                     if wants.paths.contains(&p) {
                         rec.whiteouts.insert(p);
                     }
@@ -653,6 +747,18 @@ fn read_layer(
         })
         .map_err(layer_err)?;
     Ok(rec)
+}
+
+/// The wanted folder `path` is right below, its name there, and the
+/// scanner for it, when `path` is a child of a [`Wants::children`] folder.
+fn child_of(wants: &Wants, path: &ImagePath) -> Option<(ImagePath, String, ScanKind)> {
+    if wants.children.is_empty() {
+        return None;
+    }
+    let (dir, name) = path.as_str().rsplit_once('/')?;
+    let dir = ImagePath::new(dir).ok()?;
+    let kind = *wants.children.get(&dir)?;
+    Some((dir, name.to_owned(), kind))
 }
 
 /// Streams a file through the `scans` scanners, keeping its content too
@@ -1103,6 +1209,9 @@ mod tests {
             .file("lib/apk/db/installed", ALPINE_APK_DB)
             .file(".wh.lib64", b"")
             .file(".wh.var", b"")
+            .file(".wh.bin", b"")
+            .file(".wh.sbin", b"")
+            .file(".wh.nodejs", b"")
             .dir("home/")
             .finish();
         let top = raw_layer(&s, &top);

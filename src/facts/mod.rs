@@ -43,6 +43,7 @@ mod cache;
 mod fixtures;
 mod libc;
 mod merged;
+mod node;
 mod os_release;
 mod pkgdb;
 mod python;
@@ -77,6 +78,7 @@ const GROUP: &str = "etc/group";
 const SHADOW: &str = "etc/shadow";
 const GSHADOW: &str = "etc/gshadow";
 const HOME: &str = "home";
+const SHELL: &str = "bin/sh";
 
 /// The paths collected in the first pass.
 const FIRST_PASS: &[&str] = &[
@@ -157,6 +159,39 @@ pub struct Facts {
     pub libc_version: Option<(u32, u32)>,
     /// The CPython `python3` runs, `None` when the image has none.
     pub python: Option<PythonFacts>,
+    /// The `node` binary: the first on the images' `PATH`, else where
+    /// distroless puts it (`/nodejs/bin/node`); `None` when there is none.
+    pub node: Option<crate::layer::ImagePath>,
+    /// `/bin/sh` is there (through links): shell-form commands can run.
+    pub shell: bool,
+    /// The distribution's installed packages (dpkg's status and status.d
+    /// records, or apk's database), by name, sorted.
+    pub packages: Vec<OsPackage>,
+}
+
+/// A package the base's distribution installed, as its database says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OsPackage {
+    pub name: String,
+    /// As the database spells it: `2.36-9+deb12u7`, `1.2.5-r0`.
+    pub version: String,
+    pub manager: PackageManager,
+}
+
+/// Which package database a package came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PackageManager {
+    Dpkg,
+    Apk,
+}
+
+impl PackageManager {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PackageManager::Dpkg => "dpkg",
+            PackageManager::Apk => "apk",
+        }
+    }
 }
 
 impl Facts {
@@ -192,9 +227,13 @@ pub fn read_facts(store: &Store, layers: &[Descriptor]) -> Result<Facts, FactsEr
     }
     Err(FactsError::TooManyScans {
         path: match last_need {
-            Some(Need::Path(p) | Need::KindOnly(p) | Need::Scan(p, _) | Need::Link(_, p)) => {
-                p.to_string()
-            }
+            Some(
+                Need::Path(p)
+                | Need::KindOnly(p)
+                | Need::Scan(p, _)
+                | Need::Link(_, p)
+                | Need::Children(p, _),
+            ) => p.to_string(),
             None => "/".to_owned(),
         },
     })
@@ -279,6 +318,11 @@ fn first_pass() -> Wants {
         wants.add_scan(&image_path(&path), ScanKind::Glibc);
     }
     wants.add_scan(&image_path(pkgdb::DPKG_STATUS), ScanKind::Dpkg);
+    wants.add_kind_only(&image_path(pkgdb::DPKG_STATUS_D));
+    wants.add_kind_only(&image_path(SHELL));
+    for path in node::NODE_PATHS {
+        wants.add_kind_only(&image_path(path));
+    }
     for path in pkgdb::APK_INSTALLED {
         wants.add_scan(&image_path(path), ScanKind::Apk);
     }
@@ -299,16 +343,14 @@ fn facts(scan: &Scan) -> Result<Outcome<Facts>, FactsError> {
         other => ready(other, &mut needs).flatten(),
     };
     let home = ready(home(scan)?, &mut needs).flatten();
-    let dpkg = ready(
-        scan.scanned(pkgdb::DPKG_STATUS, ScanKind::Dpkg)?,
-        &mut needs,
-    )
-    .flatten();
+    let dpkg = ready(pkgdb::dpkg_packages(scan)?, &mut needs);
     let apk = ready(pkgdb::apk(scan)?, &mut needs).flatten();
+    let node = ready(node::node(scan)?, &mut needs).flatten();
+    let shell = ready(scan.exists(SHELL)?, &mut needs).unwrap_or(false);
     if !needs.is_empty() {
         return Ok(Outcome::Need(needs));
     }
-    let dpkg = dpkg.map(Scanned::into_packages).unwrap_or_default();
+    let dpkg = dpkg.unwrap_or_default();
     let apk = apk.map(Scanned::into_packages).unwrap_or_default();
     let os_release = os_release.map(|f| OsRelease::parse(&f.content));
     let family = os_release
@@ -323,7 +365,20 @@ fn facts(scan: &Scan) -> Result<Outcome<Facts>, FactsError> {
     if !needs.is_empty() {
         return Ok(Outcome::Need(needs));
     }
+    let packages = [(PackageManager::Dpkg, &dpkg), (PackageManager::Apk, &apk)]
+        .into_iter()
+        .flat_map(|(manager, found)| {
+            found.iter().map(move |(name, version)| OsPackage {
+                name: name.clone(),
+                version: version.clone(),
+                manager,
+            })
+        })
+        .collect();
     Ok(Outcome::Ready(Facts {
+        node,
+        shell,
+        packages,
         passwd,
         group,
         shadow,

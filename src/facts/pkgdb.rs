@@ -5,20 +5,29 @@
 //! distribution's CPython when the files themselves do not (musl carries
 //! its version untagged; a Python's full version is not in its path).
 //! Both are stanzas of fields and can be megabytes long, so [`DbScan`]
-//! streams them and keeps only the few packages [`DbFormat::wants`]
-//! names; the version helpers below turn the database's spelling
-//! (`2.36-9+deb12u7`, `1.2.5-r0`) into the upstream `major.minor` the
-//! facts hold.
+//! streams them and keeps only each installed package's name and
+//! version (the SBOM lists them all); the version helpers below turn the
+//! database's spelling (`2.36-9+deb12u7`, `1.2.5-r0`) into the upstream
+//! `major.minor` the facts hold.
+//!
+//! Distroless bases have no `/var/lib/dpkg/status`: their packages are
+//! extracted, never installed, and each leaves one record in
+//! `/var/lib/dpkg/status.d/<package>` (its control fields, usually no
+//! `Status:`), beside a `<package>.md5sums` file list that says no
+//! version and is skipped. [`dpkg_packages`] merges both sources.
 
 use std::collections::BTreeMap;
 
 use super::merged::{Outcome, Scan};
-use super::python::PYTHON_MINORS;
 use super::scanners::{ScanKind, Scanned};
 use super::FactsError;
 
 /// dpkg's database of installed packages (Debian, Ubuntu).
 pub(super) const DPKG_STATUS: &str = "var/lib/dpkg/status";
+
+/// One record per package, for bases whose packages were extracted
+/// rather than installed (distroless).
+pub(super) const DPKG_STATUS_D: &str = "var/lib/dpkg/status.d";
 
 /// apk's database of installed packages (Alpine, Wolfi), and where it is
 /// once `/lib` is a link to `/usr/lib`.
@@ -39,6 +48,40 @@ pub(super) fn apk(scan: &Scan) -> Result<Outcome<Option<Scanned>>, FactsError> {
     Ok(Outcome::Ready(None))
 }
 
+/// dpkg's packages: `/var/lib/dpkg/status` and every record in
+/// `/var/lib/dpkg/status.d` (not the `.md5sums` lists), the status file's
+/// version first when both name a package.
+pub(super) fn dpkg_packages(scan: &Scan) -> Result<Outcome<Packages>, FactsError> {
+    let status = scan.scanned(DPKG_STATUS, ScanKind::Dpkg)?;
+    let records = match scan.is_dir(DPKG_STATUS_D)? {
+        Outcome::Ready(true) => scan.children_scanned(DPKG_STATUS_D, ScanKind::DpkgRecord),
+        Outcome::Ready(false) => Outcome::Ready(Default::default()),
+        Outcome::Need(n) => Outcome::Need(n),
+    };
+    let (status, records) = match (status, records) {
+        (Outcome::Ready(s), Outcome::Ready(r)) => (s, r),
+        (s, r) => {
+            let mut needs = Vec::new();
+            for o in [s.map(|_| ()), r.map(|_| ())] {
+                if let Outcome::Need(n) = o {
+                    needs.extend(n);
+                }
+            }
+            return Ok(Outcome::Need(needs));
+        }
+    };
+    let mut packages = status.map(Scanned::into_packages).unwrap_or_default();
+    for (name, found) in records {
+        if name.ends_with(".md5sums") {
+            continue;
+        }
+        for (package, version) in found.into_packages() {
+            packages.entry(package).or_insert(version);
+        }
+    }
+    Ok(Outcome::Ready(packages))
+}
+
 /// The package databases hoist reads. Both are stanzas of fields, one
 /// per line, separated by blank lines: dpkg's status file is deb822
 /// (`Package: libc6`, continuation lines start with a space), apk's
@@ -46,34 +89,18 @@ pub(super) fn apk(scan: &Scan) -> Result<Outcome<Option<Scanned>>, FactsError> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum DbFormat {
     Dpkg,
+    /// A `status.d` record: dpkg's fields, and a record without `Status:`
+    /// is of an (extracted) installed package.
+    DpkgRecord,
     Apk,
-}
-
-impl DbFormat {
-    /// The packages whose versions hoist wants: the C library's and
-    /// CPython's.
-    fn wants(self, name: &str) -> bool {
-        match self {
-            DbFormat::Dpkg => {
-                let python = |prefix: &str| {
-                    name.strip_prefix(prefix)
-                        .and_then(|n| n.strip_suffix("-minimal"))
-                        .and_then(|minor| minor.parse::<u32>().ok())
-                        .is_some_and(|minor| PYTHON_MINORS.contains(&minor))
-                };
-                name == "libc6" || python("python3.") || python("libpython3.")
-            }
-            DbFormat::Apk => matches!(name, "musl" | "glibc" | "python3"),
-        }
-    }
 }
 
 /// Lines longer than this are no field hoist reads (descriptions, file
 /// lists); their bytes are dropped as they stream by.
 const MAX_DB_LINE: usize = 4096;
 
-/// Streams a package database, keeping only the installed versions of
-/// the packages [`DbFormat::wants`] names.
+/// Streams a package database, keeping the name and version of every
+/// installed package.
 #[derive(Debug)]
 pub(super) struct DbScan {
     format: DbFormat,
@@ -83,8 +110,9 @@ pub(super) struct DbScan {
     name: Option<String>,
     version: Option<String>,
     /// dpkg keeps removed packages whose configuration files remain:
-    /// only `Status: <want> <flag> installed` is installed.
-    installed: bool,
+    /// only `Status: <want> <flag> installed` is installed. `None`: no
+    /// `Status:` field.
+    installed: Option<bool>,
     found: Packages,
 }
 
@@ -96,7 +124,7 @@ impl DbScan {
             overlong: false,
             name: None,
             version: None,
-            installed: false,
+            installed: None,
             found: Packages::new(),
         }
     }
@@ -142,21 +170,22 @@ impl DbScan {
         let text = String::from_utf8_lossy(line);
         let (key, value) = match self.format {
             // A continuation line belongs to a field hoist does not read.
-            DbFormat::Dpkg if text.starts_with([' ', '\t']) => return,
-            DbFormat::Dpkg | DbFormat::Apk => match text.split_once(':') {
+            DbFormat::Dpkg | DbFormat::DpkgRecord if text.starts_with([' ', '\t']) => return,
+            DbFormat::Dpkg | DbFormat::DpkgRecord | DbFormat::Apk => match text.split_once(':') {
                 Some((k, v)) => (k, v.trim()),
                 None => return,
             },
         };
+        let dpkg = matches!(self.format, DbFormat::Dpkg | DbFormat::DpkgRecord);
         match (self.format, key) {
-            (DbFormat::Dpkg, k) if k.eq_ignore_ascii_case("Package") => {
+            (_, k) if dpkg && k.eq_ignore_ascii_case("Package") => {
                 self.name = Some(value.to_owned())
             }
-            (DbFormat::Dpkg, k) if k.eq_ignore_ascii_case("Version") => {
+            (_, k) if dpkg && k.eq_ignore_ascii_case("Version") => {
                 self.version = Some(value.to_owned())
             }
-            (DbFormat::Dpkg, k) if k.eq_ignore_ascii_case("Status") => {
-                self.installed = value.split_ascii_whitespace().nth(2) == Some("installed")
+            (_, k) if dpkg && k.eq_ignore_ascii_case("Status") => {
+                self.installed = Some(value.split_ascii_whitespace().nth(2) == Some("installed"))
             }
             (DbFormat::Apk, "P") => self.name = Some(value.to_owned()),
             (DbFormat::Apk, "V") => self.version = Some(value.to_owned()),
@@ -165,11 +194,15 @@ impl DbScan {
     }
 
     fn end_stanza(&mut self) {
-        let installed = std::mem::take(&mut self.installed) || self.format == DbFormat::Apk;
+        let installed = match (self.format, self.installed.take()) {
+            (DbFormat::Apk, _) => true,
+            (DbFormat::DpkgRecord, None) => true,
+            (_, status) => status == Some(true),
+        };
         if let (Some(name), Some(version)) = (self.name.take(), self.version.take()) {
             // A second architecture's copy (libc6:i386) has the same
             // version, dpkg insists: the first one stays.
-            if installed && self.format.wants(&name) {
+            if installed {
                 self.found.entry(name).or_insert(version);
             }
         }
@@ -245,6 +278,7 @@ mod tests {
                 &[
                     ("libc6", "2.36-9+deb12u7"),
                     ("libpython3.11-minimal", "3.11.2-6+deb12u2"),
+                    ("python3-minimal", "3.11.2-1+b1"),
                     ("python3.11-minimal", "3.11.2-6+deb12u2"),
                 ],
             ),
@@ -268,7 +302,11 @@ mod tests {
             (
                 ScanKind::Apk,
                 ALPINE_APK_DB,
-                &[("musl", "1.2.5-r0"), ("python3", "3.12.3-r1")],
+                &[
+                    ("busybox", "1.36.1-r29"),
+                    ("musl", "1.2.5-r0"),
+                    ("python3", "3.12.3-r1"),
+                ],
             ),
             (
                 ScanKind::Apk,
@@ -276,6 +314,30 @@ mod tests {
                 &[("glibc", "2.40-r3")],
             ),
             (ScanKind::Apk, b"", &[]),
+            (
+                // A status.d record: control fields, no Status.
+                ScanKind::DpkgRecord,
+                b"Package: python3.11-minimal\nSource: python3.11\nVersion: 3.11.2-6+deb12u6\nArchitecture: amd64\nDescription: Minimal subset\n of the Python language\n",
+                &[("python3.11-minimal", "3.11.2-6+deb12u6")],
+            ),
+            (
+                // A record that says it is not installed is not.
+                ScanKind::DpkgRecord,
+                b"Package: libc6\nStatus: deinstall ok config-files\nVersion: 2.36-9\n",
+                &[],
+            ),
+            (
+                // An md5sums list has no fields: nothing.
+                ScanKind::DpkgRecord,
+                b"0123456789abcdef0123456789abcdef  usr/bin/python3.11\n",
+                &[],
+            ),
+            (
+                // The status file still needs a Status.
+                ScanKind::Dpkg,
+                b"Package: libc6\nVersion: 2.36-9\n",
+                &[],
+            ),
         ];
         for (kind, bytes, want) in cases {
             let want: Packages = want
@@ -290,6 +352,114 @@ mod tests {
                 let got = scanner.finish();
                 assert_eq!(got, Scanned::Packages(want.clone()), "{shown} by {size}");
             }
+        }
+    }
+
+    /// dpkg's packages of a whole base: the status file and status.d
+    /// records, merged across layers, `.md5sums` skipped, whiteouts
+    /// honoured.
+    #[test]
+    fn status_d_table() {
+        use crate::facts::fixtures::{raw_layer, store};
+        use crate::facts::read_facts;
+        use crate::layer::reader::tests::RawTar;
+        let record = |name: &str, version: &str| {
+            format!("Package: {name}\nVersion: {version}\nArchitecture: amd64\n").into_bytes()
+        };
+        type Case = (
+            &'static str,
+            Vec<Vec<u8>>,
+            &'static [(&'static str, &'static str)],
+        );
+        let cases: Vec<Case> = vec![
+            (
+                "records in two layers, md5sums skipped",
+                vec![
+                    RawTar::new()
+                        .file(
+                            "var/lib/dpkg/status.d/libc6",
+                            &record("libc6", "2.36-9+deb12u9"),
+                        )
+                        .file("var/lib/dpkg/status.d/libc6.md5sums", b"00  lib/x\n")
+                        .finish(),
+                    RawTar::new()
+                        .file(
+                            "var/lib/dpkg/status.d/python3.11-minimal",
+                            &record("python3.11-minimal", "3.11.2-6+deb12u6"),
+                        )
+                        .finish(),
+                ],
+                &[
+                    ("libc6", "2.36-9+deb12u9"),
+                    ("python3.11-minimal", "3.11.2-6+deb12u6"),
+                ],
+            ),
+            (
+                "a higher layer's record wins; a whiteout removes",
+                vec![
+                    RawTar::new()
+                        .file("var/lib/dpkg/status.d/libc6", &record("libc6", "2.36-9"))
+                        .file(
+                            "var/lib/dpkg/status.d/zlib1g",
+                            &record("zlib1g", "1:1.2.13"),
+                        )
+                        .finish(),
+                    RawTar::new()
+                        .file(
+                            "var/lib/dpkg/status.d/libc6",
+                            &record("libc6", "2.36-9+deb12u9"),
+                        )
+                        .file("var/lib/dpkg/status.d/.wh.zlib1g", b"")
+                        .finish(),
+                ],
+                &[("libc6", "2.36-9+deb12u9")],
+            ),
+            (
+                "an opaque folder hides lower records",
+                vec![
+                    RawTar::new()
+                        .file(
+                            "var/lib/dpkg/status.d/zlib1g",
+                            &record("zlib1g", "1:1.2.13"),
+                        )
+                        .finish(),
+                    RawTar::new()
+                        .file("var/lib/dpkg/status.d/.wh..wh..opq", b"")
+                        .file("var/lib/dpkg/status.d/libc6", &record("libc6", "2.36-9"))
+                        .finish(),
+                ],
+                &[("libc6", "2.36-9")],
+            ),
+            (
+                "status file and records together",
+                vec![RawTar::new()
+                    .file(
+                        "var/lib/dpkg/status",
+                        b"Package: libc6\nStatus: install ok installed\nVersion: 2.36-9\n",
+                    )
+                    .file(
+                        "var/lib/dpkg/status.d/tzdata",
+                        &record("tzdata", "2024a-0+deb12u1"),
+                    )
+                    .finish()],
+                &[("libc6", "2.36-9"), ("tzdata", "2024a-0+deb12u1")],
+            ),
+            (
+                "no database",
+                vec![RawTar::new().dir("var/lib/dpkg/").finish()],
+                &[],
+            ),
+        ];
+        for (name, tars, want) in cases {
+            let (_d, s) = store();
+            let layers: Vec<_> = tars.iter().map(|t| raw_layer(&s, t)).collect();
+            let facts = read_facts(&s, &layers).unwrap();
+            let got: Vec<(&str, &str)> = facts
+                .packages
+                .iter()
+                .map(|p| (p.name.as_str(), p.version.as_str()))
+                .collect();
+            assert_eq!(got, want, "{name}");
         }
     }
 

@@ -18,9 +18,10 @@ use super::pkgdb::{DbFormat, DbScan, Packages};
 pub(super) enum ScanKind {
     /// `libc.so.6`: the highest `GLIBC_X.Y` it defines.
     Glibc,
-    /// dpkg's status file: the versions of the installed packages
-    /// [`super::pkgdb::DbFormat::wants`] names.
+    /// dpkg's status file: the versions of the installed packages.
     Dpkg,
+    /// One record of dpkg's `status.d` (distroless): the same.
+    DpkgRecord,
     /// apk's installed database: the same.
     Apk,
 }
@@ -53,6 +54,7 @@ impl ScanKind {
         match self {
             ScanKind::Glibc => Scanner::Glibc(GlibcScan::default()),
             ScanKind::Dpkg => Scanner::Db(DbScan::new(DbFormat::Dpkg)),
+            ScanKind::DpkgRecord => Scanner::Db(DbScan::new(DbFormat::DpkgRecord)),
             ScanKind::Apk => Scanner::Db(DbScan::new(DbFormat::Apk)),
         }
     }

@@ -208,7 +208,7 @@ pub fn job(
     // Bad input fails before any base is read: the stages lowered once
     // with bases that say nothing.
     let nothing = |_: &str| BaseConfig::default();
-    lower::lower(
+    let reached = lower::lower(
         &shown,
         &first,
         &LowerInputs {
@@ -222,9 +222,20 @@ pub fn job(
         .iter()
         .filter_map(|s| s.stage.name.clone())
         .collect();
+    // Only the bases of the stages the target reaches are read, as
+    // BuildKit reads them: another target's base may be out of reach.
+    let reached: Vec<&str> = reached.stages.iter().map(|s| s.name.as_str()).collect();
     let images: Vec<String> = first
         .stages
         .iter()
+        .filter(|s| {
+            let name = s
+                .stage
+                .name
+                .clone()
+                .unwrap_or_else(|| s.stage.index.to_string());
+            reached.contains(&name.as_str())
+        })
         .map(|s| s.stage.base.clone())
         .filter(|base| !stage_names.contains(&base.to_ascii_lowercase()))
         .collect();

@@ -74,7 +74,7 @@ pub fn document(inv: &Inventory, created: &str) -> Value {
     }
     let mut refs = vec![json!(BASE_REF)];
     for p in &inv.packages {
-        let c = component(p);
+        let c = component(p, base.os.as_ref().map(|o| o.id.as_str()));
         refs.push(c["bom-ref"].clone());
         components.push(c);
     }
@@ -99,8 +99,8 @@ pub fn document(inv: &Inventory, created: &str) -> Value {
     })
 }
 
-fn component(p: &Package) -> Value {
-    let purl = purl::package(p);
+fn component(p: &Package, distro: Option<&str>) -> Value {
+    let purl = purl::package(p, distro);
     let mut c = json!({"type": "library", "bom-ref": purl});
     match (
         p.ecosystem,

@@ -5,7 +5,9 @@
 //! hoist knows every package it installs, so nothing is scanned: the
 //! installers hand over their package lists ([`crate::deps::Package`],
 //! known on a cache hit too), the build adds the base (where it came
-//! from, its manifest digest, its os-release) and the image itself, and
+//! from, its manifest digest, its os-release, the packages its dpkg or
+//! apk database lists, distroless's status.d records included) and the
+//! image itself, and
 //! that [`Inventory`] is rendered by [`spdx`] or [`cyclonedx`].
 //!
 //! A document depends on the inventory and `SOURCE_DATE_EPOCH` only: its
@@ -34,7 +36,7 @@ use sha2::{Digest as _, Sha256};
 
 use crate::deps::Package;
 use crate::digest::Digest;
-use crate::facts::{Facts, OsRelease};
+use crate::facts::{Facts, OsRelease, PackageManager};
 use crate::image::{Descriptor, Platform};
 use crate::reference::Reference;
 use crate::registry::{self, Client, RegistryError};
@@ -174,6 +176,20 @@ impl Inventory {
         facts: Option<&Facts>,
         mut packages: Vec<Package>,
     ) -> Inventory {
+        for p in facts.map_or(&[][..], |f| &f.packages) {
+            packages.push(Package {
+                ecosystem: match p.manager {
+                    PackageManager::Dpkg => crate::deps::Ecosystem::Deb,
+                    PackageManager::Apk => crate::deps::Ecosystem::Apk,
+                },
+                name: p.name.clone(),
+                version: p.version.clone(),
+                download: None,
+                file: None,
+                path: None,
+                hashes: Vec::new(),
+            });
+        }
         packages.sort();
         packages.dedup_by(|a, b| {
             a.ecosystem == b.ecosystem && a.name == b.name && a.version == b.version

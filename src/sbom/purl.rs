@@ -5,6 +5,8 @@
 //! - npm: the scope is the namespace, its `@` percent-encoded:
 //!   `pkg:npm/%40babel/core@7.26.0`;
 //! - pypi: the name lower-cased, `_` written `-`: `pkg:pypi/pyyaml@6.0.2`;
+//! - deb, apk: the distribution (os-release `ID`) as the namespace:
+//!   `pkg:deb/debian/libc6@2.36-9%2Bdeb12u9`;
 //! - oci: the last segment of the repository as the name, the manifest
 //!   digest as the version (`sha256%3A...`), and where it lives as
 //!   qualifiers (`arch`, `os`, `repository_url`, `tag`), sorted by key.
@@ -15,9 +17,24 @@
 use crate::deps::{Ecosystem, Package};
 use crate::digest::Digest;
 
-/// The purl of a package an installer put in the image.
-pub fn package(p: &Package) -> String {
+/// The purl of a package an installer put in the image, or the base
+/// holds; `distro` is the base's os-release `ID`, for the latter.
+pub fn package(p: &Package, distro: Option<&str>) -> String {
     match p.ecosystem {
+        Ecosystem::Deb | Ecosystem::Apk => {
+            let (kind, default) = match p.ecosystem {
+                Ecosystem::Apk => ("apk", "alpine"),
+                _ => ("deb", "debian"),
+            };
+            let vendor = distro.unwrap_or(default).to_ascii_lowercase();
+            let mut s = format!(
+                "pkg:{kind}/{}/{}",
+                encode(&vendor, false),
+                encode(&p.name, false)
+            );
+            push_version(&mut s, &p.version);
+            s
+        }
         Ecosystem::Npm => {
             let (namespace, name) = match p.name.strip_prefix('@').and_then(|s| s.split_once('/')) {
                 Some((scope, name)) => (Some(format!("@{scope}")), name),
@@ -143,10 +160,27 @@ mod tests {
                 "pkg:pypi/zope.interface@7.0",
             ),
             (Ecosystem::Npm, "bare", "", "pkg:npm/bare"),
+            (
+                Ecosystem::Deb,
+                "libc6",
+                "2.36-9+deb12u9",
+                "pkg:deb/debian/libc6@2.36-9%2Bdeb12u9",
+            ),
+            (
+                Ecosystem::Apk,
+                "musl",
+                "1.2.5-r0",
+                "pkg:apk/alpine/musl@1.2.5-r0",
+            ),
         ];
         for (eco, name, version, want) in cases {
-            assert_eq!(package(&pkg(eco, name, version)), want, "{name}");
+            assert_eq!(package(&pkg(eco, name, version), None), want, "{name}");
         }
+        let ubuntu = package(
+            &pkg(Ecosystem::Deb, "libc6", "2.39-0ubuntu8"),
+            Some("ubuntu"),
+        );
+        assert_eq!(ubuntu, "pkg:deb/ubuntu/libc6@2.39-0ubuntu8");
     }
 
     #[test]

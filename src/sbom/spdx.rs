@@ -95,7 +95,7 @@ pub fn document(inv: &Inventory, created: &str) -> Value {
     let mut ids: Vec<String> = Vec::new();
     for p in &inv.packages {
         let id = unique_id(p, &ids);
-        packages.push(package(p, &id));
+        packages.push(package(p, &id, inv.base.os.as_ref().map(|o| o.id.as_str())));
         relationships.push(relationship(IMAGE_ID, "CONTAINS", &id));
         ids.push(id);
     }
@@ -118,7 +118,7 @@ pub fn document(inv: &Inventory, created: &str) -> Value {
     })
 }
 
-fn package(p: &Package, id: &str) -> Value {
+fn package(p: &Package, id: &str, distro: Option<&str>) -> Value {
     let mut v = json!({
         "name": p.name,
         "SPDXID": id,
@@ -147,7 +147,7 @@ fn package(p: &Package, id: &str) -> Value {
             })
             .collect();
     }
-    v["externalRefs"] = json!([purl_ref(purl::package(p))]);
+    v["externalRefs"] = json!([purl_ref(purl::package(p, distro))]);
     v["licenseConcluded"] = json!(NOASSERTION);
     v["licenseDeclared"] = json!(NOASSERTION);
     v["copyrightText"] = json!(NOASSERTION);
@@ -160,6 +160,8 @@ fn unique_id(p: &Package, taken: &[String]) -> String {
     let eco = match p.ecosystem {
         Ecosystem::Npm => "npm",
         Ecosystem::Pypi => "pypi",
+        Ecosystem::Deb => "deb",
+        Ecosystem::Apk => "apk",
     };
     let clean: String = format!("{}-{}", p.name.trim_start_matches('@'), p.version)
         .chars()

@@ -63,7 +63,7 @@ fn image_holds(env: &Env, archive: &Path, path: &str) -> bool {
 /// Starts `image` (host network, `PORT=port`), waits for its health check
 /// to pass (`podman healthcheck run`, up to 60 s) and returns what GET
 /// /health answered; the container is removed either way.
-fn healthy(image: &str, port: u16) -> String {
+pub(crate) fn healthy(image: &str, port: u16) -> String {
     let answer = podman_serve(image, port, "/health");
     let id = run(
         "podman",
@@ -97,7 +97,12 @@ fn healthy(image: &str, port: u16) -> String {
 
 /// Builds `app`'s Dockerfile with `args` into a docker archive (podman
 /// honours HEALTHCHECK for docker-format images only) and an OCI archive.
-fn build(env: &Env, app: &str, tag: &str, args: &[&str]) -> (String, std::path::PathBuf) {
+pub(crate) fn build(
+    env: &Env,
+    app: &str,
+    tag: &str,
+    args: &[&str],
+) -> (String, std::path::PathBuf) {
     build_with(env, app, tag, args, &[])
 }
 

@@ -34,6 +34,13 @@ pub enum EnvError {
     NoPython,
     #[error("hoist chooses Python wheels for linux/amd64 and linux/arm64 only, not {os}/{architecture}: build for one of them, or use --deps none")]
     Platform { os: String, architecture: String },
+    #[error("{at}: `{requirement}` has a marker on the interpreter's full version, but the base does not say Python {major}.{minor}'s (no PYTHON_VERSION in its config, no python3.{minor}-minimal package record): hoist does not guess; set the marker on python_version, or build on a base that records its Python (a package database, or PYTHON_VERSION)")]
+    UnknownFullVersion {
+        at: String,
+        requirement: String,
+        major: u32,
+        minor: u32,
+    },
 }
 
 /// The folders pip's install scheme names, as absolute paths in the image.
@@ -107,6 +114,40 @@ impl PythonEnv {
                 libc,
             },
         })
+    }
+
+    /// Refuses a top-level requirement whose markers depend on the
+    /// interpreter's patch version when the base does not say it
+    /// (`python_full_version >= "3.11.1"` on a Python known only as
+    /// 3.11): the marker evaluated at X.Y.0 and at the last X.Y release
+    /// differs. `lines` are `(where, requirement)`.
+    pub fn check_full_version<'a>(
+        &self,
+        python: &PythonFacts,
+        config_env: &[String],
+        lines: impl IntoIterator<Item = (String, &'a pep508_rs::Requirement)>,
+    ) -> Result<(), EnvError> {
+        if said_full_version(python, config_env).is_some() {
+            return Ok(());
+        }
+        let (major, minor) = self.version;
+        let low = self.markers();
+        let high = PythonEnv {
+            full_version: Version::new([u64::from(major), u64::from(minor), u64::from(u32::MAX)]),
+            ..self.clone()
+        }
+        .markers();
+        for (at, req) in lines {
+            if req.marker.evaluate(&low, &[]) != req.marker.evaluate(&high, &[]) {
+                return Err(EnvError::UnknownFullVersion {
+                    at,
+                    requirement: req.to_string(),
+                    major,
+                    minor,
+                });
+            }
+        }
+        Ok(())
     }
 
     /// The PEP 508 marker environment of the image's interpreter on Linux.
@@ -186,6 +227,13 @@ fn scheme_path(path: &str) -> ImagePath {
 /// for their `/usr/local` build, the distribution package's version for
 /// its own; X.Y.0 when neither says, or says another X.Y.
 fn full_version(python: &PythonFacts, config_env: &[String]) -> Version {
+    let (major, minor) = python.version;
+    said_full_version(python, config_env)
+        .unwrap_or_else(|| Version::new([u64::from(major), u64::from(minor), 0]))
+}
+
+/// The full version the image says, if it says one of its X.Y.
+fn said_full_version(python: &PythonFacts, config_env: &[String]) -> Option<Version> {
     let said = match python.layout {
         // The last assignment wins, as when a container starts.
         PythonLayout::UsrLocal => config_env
@@ -194,9 +242,7 @@ fn full_version(python: &PythonFacts, config_env: &[String]) -> Version {
             .find_map(|e| e.strip_prefix("PYTHON_VERSION=")),
         PythonLayout::Debian | PythonLayout::Usr => python.package_version.as_deref(),
     };
-    let (major, minor) = python.version;
     said.and_then(|v| cpython_version(v, python.version))
-        .unwrap_or_else(|| Version::new([u64::from(major), u64::from(minor), 0]))
 }
 
 /// A CPython version as images and packages spell it, if it is one of
@@ -406,6 +452,50 @@ mod tests {
                 "{}",
                 c.name
             );
+        }
+    }
+
+    #[test]
+    fn unknown_full_version_markers_table() {
+        let amd64 = Platform::parse("linux/amd64").unwrap();
+        // (package version the base says, PYTHON_VERSION, requirement, refused)
+        let cases = [
+            (None, None, "a ; python_full_version >= '3.11.1'", true),
+            (None, None, "a ; python_full_version < '3.11.1'", true),
+            (None, None, "a ; implementation_version >= '3.11.1'", true),
+            (None, None, "a ; python_version >= '3.11'", false),
+            (None, None, "a ; python_full_version >= '3.8'", false),
+            (None, None, "a", false),
+            (
+                Some("3.11.2"),
+                None,
+                "a ; python_full_version >= '3.11.1'",
+                false,
+            ),
+            (
+                None,
+                Some("PYTHON_VERSION=3.11.9"),
+                "a ; python_full_version >= '3.11.1'",
+                true,
+            ),
+        ];
+        for (package, config, line, refused) in cases {
+            let py = python(PythonLayout::Debian, 11, package);
+            let facts = base(Some(py.clone()), Some(facts::Libc::Glibc), Some((2, 36)));
+            let config: Vec<String> = config.into_iter().map(str::to_owned).collect();
+            let env = PythonEnv::from_facts(&facts, &amd64, &config).unwrap();
+            let req = pep508_rs::Requirement::from_str(line).unwrap();
+            let got =
+                env.check_full_version(&py, &config, [("requirements.txt:3".to_owned(), &req)]);
+            match got {
+                Err(e) => {
+                    assert!(refused, "{line}: {e}");
+                    let text = e.to_string();
+                    assert!(text.starts_with("requirements.txt:3: `a"), "{text}");
+                    assert!(text.contains("does not say Python 3.11's"), "{text}");
+                }
+                Ok(()) => assert!(!refused, "{line} {package:?} passed"),
+            }
         }
     }
 
