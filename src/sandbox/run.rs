@@ -677,9 +677,15 @@ fn step(p: &Prepared, log: &fs::File) -> ! {
         .first()
         .map(|a| a.to_string_lossy().into_owned())
         .unwrap_or_default();
+    let hint = match last {
+        // The kernel knows no format for it: on a build for another
+        // platform, the image's programs are that platform's.
+        Errno::ENOEXEC => "a program of another architecture, which this host runs only with binfmt QEMU; hoist does a RUN natively only where the result is exact, and this one needs the sandbox",
+        _ => "is it installed in the image, and on its PATH?",
+    };
     let _ = writeln!(
         log_w,
-        "hoist sandbox: cannot run `{shown}`: {} (is it installed in the image, and on its PATH?)",
+        "hoist sandbox: cannot run `{shown}`: {} ({hint})",
         last.desc()
     );
     // SAFETY: see `fail`.
