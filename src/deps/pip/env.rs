@@ -69,6 +69,9 @@ pub struct PythonEnv {
     pub version: (u32, u32),
     /// `3.11.2`; major.minor.0 when the image does not say.
     pub full_version: Version,
+    /// Whether the image said the full version (else it is a guess, and
+    /// no marker may depend on its patch part).
+    pub full_version_known: bool,
     /// The interpreter scripts' shebangs name (`/usr/local/bin/python3.12`).
     pub interpreter: ImagePath,
     pub scheme: Scheme,
@@ -106,6 +109,7 @@ impl PythonEnv {
         Ok(PythonEnv {
             version: python.version,
             full_version: full_version(python, config_env),
+            full_version_known: said_full_version(python, config_env).is_some(),
             interpreter: python.interpreter.clone(),
             scheme: Scheme::of(python),
             target: tags::Target {
@@ -131,12 +135,7 @@ impl PythonEnv {
             return Ok(());
         }
         let (major, minor) = self.version;
-        let low = self.markers();
-        let high = PythonEnv {
-            full_version: Version::new([u64::from(major), u64::from(minor), u64::from(u32::MAX)]),
-            ..self.clone()
-        }
-        .markers();
+        let (low, high) = (self.markers(), self.at_last_patch().markers());
         for (at, req) in lines {
             if req.marker.evaluate(&low, &[]) != req.marker.evaluate(&high, &[]) {
                 return Err(EnvError::UnknownFullVersion {
@@ -148,6 +147,17 @@ impl PythonEnv {
             }
         }
         Ok(())
+    }
+
+    /// This interpreter at the last patch release of its major.minor: a
+    /// marker that evaluates differently here and at X.Y.0 needs the full
+    /// version the image does not say.
+    pub fn at_last_patch(&self) -> PythonEnv {
+        let (major, minor) = self.version;
+        PythonEnv {
+            full_version: Version::new([u64::from(major), u64::from(minor), u64::from(u32::MAX)]),
+            ..self.clone()
+        }
     }
 
     /// The PEP 508 marker environment of the image's interpreter on Linux.

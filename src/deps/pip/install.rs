@@ -980,6 +980,7 @@ mod tests {
         PythonEnv {
             version: (3, 11),
             full_version: "3.11.2".parse().unwrap(),
+            full_version_known: true,
             interpreter: p("usr/bin/python3.11"),
             scheme: Scheme {
                 purelib: p("usr/local/lib/python3.11/dist-packages"),

@@ -387,6 +387,7 @@ mod tests {
         PythonEnv {
             version: (3, 11),
             full_version: Version::from_str("3.11.2").unwrap(),
+            full_version_known: true,
             interpreter: p("usr/bin/python3.11"),
             scheme: Scheme {
                 purelib: p("usr/local/lib/python3.11/dist-packages"),

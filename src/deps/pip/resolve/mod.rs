@@ -153,6 +153,10 @@ pub struct ResolveInput {
     pub python: Version,
     /// `--pre`: pre-releases are candidates like any release.
     pub pre: bool,
+    /// When the image does not say its interpreter's patch version: the
+    /// markers at the last patch release, so that a dependency whose
+    /// marker depends on it is refused rather than guessed at.
+    pub unknown_patch: Option<MarkerEnvironment>,
 }
 
 impl ResolveInput {
@@ -165,6 +169,7 @@ impl ResolveInput {
             target: env.target,
             python: env.full_version.clone(),
             pre: false,
+            unknown_patch: (!env.full_version_known).then(|| env.at_last_patch().markers()),
         }
     }
 }
@@ -194,6 +199,13 @@ pub struct Resolution {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ResolveError {
+    #[error("{requirer} requires `{requirement}`, whose marker depends on the interpreter's full version, but the base does not say Python {major}.{minor}'s (no PYTHON_VERSION in its config, no python3.{minor}-minimal package record): hoist does not guess; build on a base that records its Python (a package database, or PYTHON_VERSION in its config)")]
+    UnknownFullVersion {
+        requirer: String,
+        requirement: String,
+        major: u32,
+        minor: u32,
+    },
     #[error("reading the index for `{package}`: {source}")]
     Source {
         package: PackageName,

@@ -16,7 +16,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use pep440_rs::{Version, VersionSpecifier};
-use pep508_rs::{ExtraName, PackageName, Requirement, VersionOrUrl};
+use pep508_rs::{ExtraName, MarkerEnvironment, PackageName, Requirement, VersionOrUrl};
 use pubgrub::{Dependencies, DependencyProvider, PackageResolutionStatistics};
 
 use super::super::dist::DistFile;
@@ -334,7 +334,7 @@ impl<'a> Provider<'a> {
             }
         }
         for req in &metadata.requires_dist {
-            let applies = match extra {
+            let applies = |markers: &MarkerEnvironment| match extra {
                 None => req.marker.evaluate(markers, &[]),
                 // Only what the extra adds: the rest is the project's own.
                 Some(e) => {
@@ -342,6 +342,17 @@ impl<'a> Provider<'a> {
                         && !req.marker.evaluate(markers, &[])
                 }
             };
+            if let Some(high) = &self.input.unknown_patch {
+                if applies(markers) != applies(high) {
+                    return Err(ResolveError::UnknownFullVersion {
+                        requirer: requirer(),
+                        requirement: req.to_string(),
+                        major: self.input.target.python.0,
+                        minor: self.input.target.python.1,
+                    });
+                }
+            }
+            let applies = applies(markers);
             if applies {
                 let within = extra.is_none().then_some(name);
                 self.add_requirement(&mut edges, req, within, requirer)?;

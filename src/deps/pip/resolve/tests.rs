@@ -192,6 +192,7 @@ fn input(requirements: &str, constraints: &str, pre: bool) -> ResolveInput {
         },
         python: version("3.11.2"),
         pre,
+        unknown_patch: None,
     }
 }
 
@@ -826,5 +827,55 @@ fn unknown_libc_takes_pure_wheels_and_names_a_package_that_needs_one() {
     assert!(
         err.contains("only pure-Python (`none-any`) wheels fit"),
         "{err}"
+    );
+}
+
+/// On an image that does not say its interpreter's patch version, a
+/// dependency whose marker reads it (`new; python_full_version >=
+/// '3.11.1'`, required by `a`) is refused, naming both; markers that do
+/// not depend on the patch version resolve as before.
+#[test]
+fn a_dependency_marker_on_an_unknown_patch_version_is_refused() {
+    let at = |full: &str| {
+        MarkerEnvironment::try_from(MarkerEnvironmentBuilder {
+            implementation_name: "cpython",
+            implementation_version: full,
+            os_name: "posix",
+            platform_machine: "x86_64",
+            platform_python_implementation: "CPython",
+            platform_release: "",
+            platform_system: "Linux",
+            platform_version: "",
+            python_full_version: full,
+            python_version: "3.11",
+            sys_platform: "linux",
+        })
+        .unwrap()
+    };
+    let known = input("a", "", false);
+    let got = resolve(&Fake::parse(MARKERS), &known).unwrap();
+    assert_eq!(show(&got), "a==1.0 new==1.0 x86==1.0");
+    // Known only as 3.11: evaluated at 3.11.0, checked at the last 3.11.
+    let unknown = ResolveInput {
+        markers: at("3.11.0"),
+        unknown_patch: Some(at("3.11.4294967295")),
+        ..known
+    };
+    let err = resolve(&Fake::parse(MARKERS), &unknown)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("`a==1.0` requires `new")
+            && err.contains("python_full_version")
+            && err.contains("Python 3.11's"),
+        "{err}"
+    );
+    let plain = ResolveInput {
+        requirements: input("x86", "", false).requirements,
+        ..unknown
+    };
+    assert_eq!(
+        show(&resolve(&Fake::parse(MARKERS), &plain).unwrap()),
+        "x86==1.0"
     );
 }

@@ -28,6 +28,7 @@ pub(super) fn env_312() -> PythonEnv {
     PythonEnv {
         version: (3, 12),
         full_version: pep440_rs::Version::from_str("3.12.4").unwrap(),
+        full_version_known: true,
         interpreter: p("usr/local/bin/python3.12"),
         scheme: Scheme {
             purelib: p("usr/local/lib/python3.12/site-packages"),
