@@ -933,30 +933,35 @@ mod tests {
             (&["*.md"], "/app/", false, Err("Dockerfile:3: `*.md` matches nothing in the build context")),
         ];
         for (sources, dest, is_dir, want) in cases {
-            let got = plan_context(
-                &spec(sources, dest),
-                root,
-                ".dockerignore",
-                &[],
-                *is_dir,
-                &[],
-                (0, 0),
-                (&store, false),
-            )
-            .map(|p| {
-                p.entries
-                    .iter()
-                    .map(|e| e.dest.as_str().to_owned())
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            })
-            .map_err(|e| e.to_string());
+            let got = planned(&spec(sources, dest), root, *is_dir, &store);
             assert_eq!(
                 got,
                 want.map(str::to_owned).map_err(str::to_owned),
                 "{sources:?} {dest}"
             );
         }
+    }
+
+    /// The destinations `sp` plans from the context at `root`, or the error.
+    fn planned(sp: &PlaceSpec, root: &Path, is_dir: bool, store: &Store) -> Result<String, String> {
+        plan_context(
+            sp,
+            root,
+            ".dockerignore",
+            &[],
+            is_dir,
+            &[],
+            (0, 0),
+            (store, false),
+        )
+        .map(|p| {
+            p.entries
+                .iter()
+                .map(|e| e.dest.as_str().to_owned())
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .map_err(|e| e.to_string())
     }
 
     /// COPY --parents, with BuildKit's own examples (docs and
@@ -997,24 +1002,7 @@ mod tests {
         for (sources, dest, want) in cases {
             let mut sp = spec(sources, dest);
             sp.parents = true;
-            let got = plan_context(
-                &sp,
-                root,
-                ".dockerignore",
-                &[],
-                false,
-                &[],
-                (0, 0),
-                (&store, false),
-            )
-            .map(|p| {
-                p.entries
-                    .iter()
-                    .map(|e| e.dest.as_str().to_owned())
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            })
-            .map_err(|e| e.to_string());
+            let got = planned(&sp, root, false, &store);
             assert_eq!(
                 got,
                 want.map(str::to_owned).map_err(str::to_owned),
