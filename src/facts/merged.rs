@@ -190,6 +190,23 @@ struct LayerRec {
     children: HashMap<ImagePath, BTreeMap<String, Option<Scanned>>>,
 }
 
+impl LayerRec {
+    /// Whether this layer hides the lower layers' entries below one of
+    /// `ancestors`: an opaque root, a whiteout or opaque marker on the
+    /// way, or something other than a folder standing there.
+    fn hides_below(&self, ancestors: &[ImagePath]) -> bool {
+        self.opaque_root
+            || ancestors.iter().any(|a| {
+                self.whiteouts.contains(a)
+                    || self.opaque.contains(a)
+                    || self
+                        .entries
+                        .get(a)
+                        .is_some_and(|r| !matches!(r.kind, RecKind::Dir))
+            })
+    }
+}
+
 /// A path in the merged tree, from the layers read so far.
 enum Look<'a> {
     /// The topmost entry at the path, in layer `.0`.
@@ -282,16 +299,7 @@ impl<'a> Scan<'a> {
                 return Look::Found(i, r);
             }
             implicit |= rec.implicit_dirs.contains(p);
-            let hidden = rec.opaque_root
-                || rec.whiteouts.contains(p)
-                || ancestors.iter().any(|a| {
-                    rec.whiteouts.contains(a)
-                        || rec.opaque.contains(a)
-                        || rec
-                            .entries
-                            .get(a)
-                            .is_some_and(|r| !matches!(r.kind, RecKind::Dir))
-                });
+            let hidden = rec.whiteouts.contains(p) || rec.hides_below(&ancestors);
             if hidden {
                 break;
             }
@@ -580,18 +588,10 @@ impl<'a> Scan<'a> {
                 .entries
                 .get(&dir)
                 .is_some_and(|r| !matches!(r.kind, RecKind::Dir));
-            let hidden = rec.opaque_root
-                || rec.whiteouts.contains(&dir)
+            let hidden = rec.whiteouts.contains(&dir)
                 || rec.opaque.contains(&dir)
                 || replaced
-                || ancestors.iter().any(|a| {
-                    rec.whiteouts.contains(a)
-                        || rec.opaque.contains(a)
-                        || rec
-                            .entries
-                            .get(a)
-                            .is_some_and(|r| !matches!(r.kind, RecKind::Dir))
-                });
+                || rec.hides_below(&ancestors);
             if hidden {
                 break;
             }

@@ -425,53 +425,69 @@ fn resolve_user(user: &str, passwd: &[u8], group: &[u8]) -> Result<(u32, u32), S
         user: user.to_owned(),
         why,
     };
-    let table = |bytes: &[u8]| -> Vec<(String, u32, Option<u32>)> {
-        String::from_utf8_lossy(bytes)
-            .lines()
-            .filter_map(|l| {
-                let f: Vec<&str> = l.split(':').collect();
-                let id = f.get(2)?.parse().ok()?;
-                Some((f[0].to_owned(), id, f.get(3).and_then(|g| g.parse().ok())))
-            })
-            .collect()
-    };
     let (users, groups) = (table(passwd), table(group));
     let (u, g) = match user.split_once(':') {
         Some((u, g)) => (u, Some(g)),
         None => (user, None),
     };
     let entry = match u.parse::<u32>() {
-        Ok(id) => users.iter().find(|e| e.1 == id),
-        Err(_) => Some(users.iter().find(|e| e.0 == u).ok_or_else(|| {
+        Ok(id) => users.iter().find(|e| e.id == id),
+        Err(_) => Some(users.iter().find(|e| e.name == u).ok_or_else(|| {
             fail(format!("no user `{u}` in the image's /etc/passwd (a step before may add it, or give UID[:GID])"))
         })?),
     };
     let uid = match u.parse::<u32>() {
         Ok(id) => id,
-        Err(_) => entry.map(|e| e.1).unwrap_or_default(),
+        Err(_) => entry.map(|e| e.id).unwrap_or_default(),
     };
     let gid = match g {
-        None => entry.and_then(|e| e.2).unwrap_or(0),
+        None => entry.and_then(|e| e.gid).unwrap_or(0),
         Some(g) => match g.parse::<u32>() {
             Ok(id) => id,
             Err(_) => groups
                 .iter()
-                .find(|e| e.0 == g)
-                .map(|e| e.1)
+                .find(|e| e.name == g)
+                .map(|e| e.id)
                 .ok_or_else(|| fail(format!("no group `{g}` in the image's /etc/group")))?,
         },
     };
     Ok((uid, gid))
 }
 
+/// A line of /etc/passwd or /etc/group, as far as a step needs it.
+struct Row {
+    name: String,
+    id: u32,
+    /// /etc/passwd's primary group.
+    gid: Option<u32>,
+    /// /etc/passwd's home folder.
+    home: Option<String>,
+}
+
+/// The rows of /etc/passwd or /etc/group with a numeric id.
+fn table(bytes: &[u8]) -> Vec<Row> {
+    String::from_utf8_lossy(bytes)
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            Some(Row {
+                name: f[0].to_owned(),
+                id: f.get(2)?.parse().ok()?,
+                gid: f.get(3).and_then(|g| g.parse().ok()),
+                home: f.get(5).map(|h| (*h).to_owned()),
+            })
+        })
+        .collect()
+}
+
 /// The home folder runc gives a process of `uid` when HOME is not set:
 /// the user's /etc/passwd entry's, else `/`.
 fn home_of(uid: u32, passwd: &[u8]) -> String {
-    String::from_utf8_lossy(passwd)
-        .lines()
-        .map(|l| l.split(':').collect::<Vec<_>>())
-        .find(|f| f.len() > 5 && f[2].parse() == Ok(uid))
-        .map_or_else(|| "/".to_owned(), |f| f[5].to_owned())
+    table(passwd)
+        .into_iter()
+        .find(|r| r.id == uid && r.home.is_some())
+        .and_then(|r| r.home)
+        .unwrap_or_else(|| "/".to_owned())
 }
 
 /// The step's environment: the image's, the host's proxy settings, then
