@@ -149,6 +149,24 @@ impl<W: Write> HashingWriter<W> {
         &mut self.inner
     }
 
+    /// The digest of what was written so far followed by `zeros` zero
+    /// bytes, leaving this writer as it is.
+    pub fn digest_with_zeros(&self, zeros: u64) -> Digest {
+        let mut h = self.hasher.clone();
+        let block = [0u8; 512];
+        let mut left = zeros;
+        while left > 0 {
+            let n = left.min(block.len() as u64) as usize;
+            h.update(&block[..n]);
+            left -= n as u64;
+        }
+        Digest::from_sha256(h)
+    }
+
+    pub fn get_ref(&self) -> &W {
+        &self.inner
+    }
+
     /// Returns the inner writer, the digest and the size of what was written.
     pub fn finish(self) -> (W, Digest, u64) {
         (self.inner, Digest::from_sha256(self.hasher), self.count)

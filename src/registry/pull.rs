@@ -213,12 +213,52 @@ impl Client {
         };
         let fetched = self.fetch_manifest(&sources, &top, Some(store), progress)?;
         let (top_digest, from_network) = (fetched.digest.clone(), fetched.source.is_some());
-        let resolved = self.resolve_from(r, platform, store, progress, &sources, fetched);
+        let resolved = self
+            .resolve_from(r, platform, store, progress, &sources, fetched)
+            .and_then(|mut img| {
+                self.correct_chunked(r, &mut img, store, progress)?;
+                Ok(img)
+            });
         // The tag is recorded only for an image hoist accepted.
         if resolved.is_ok() && r.digest().is_none() && from_network {
             remember_tag(store, r, &top_digest)?;
         }
         resolved
+    }
+
+    /// Reads the base's `zstd:chunked` layers now rather than when their
+    /// bytes are needed: such a layer may uncompress to its tar without
+    /// the end padding its config's diff_id counts (see
+    /// [`crate::layer::verify`]), and an image built on it must name the
+    /// true diff_id from the start.
+    fn correct_chunked(
+        &self,
+        r: &Reference,
+        img: &mut RemoteImage,
+        store: &Store,
+        progress: &dyn Progress,
+    ) -> Result<(), RegistryError> {
+        use crate::layer::verify;
+        let chunked: Vec<usize> = (0..img.layers.len())
+            .filter(|i| verify::is_zstd_chunked(&img.layers[*i]))
+            .collect();
+        if chunked.is_empty() {
+            return Ok(());
+        }
+        let layers: Vec<Descriptor> = chunked.iter().map(|i| img.layers[*i].clone()).collect();
+        let ids: Vec<Digest> = chunked
+            .iter()
+            .filter_map(|i| img.config.rootfs.diff_ids.get(*i).cloned())
+            .collect();
+        self.fetch_blobs(r, &layers, store, progress)?;
+        let name = format!("docker://{}", img.reference);
+        let mut report = verify::verify_base(store, &name, &layers, &ids)?;
+        for c in &mut report.corrected {
+            c.0 = chunked[c.0];
+        }
+        verify::correct_base(&report, &mut img.layers, &mut img.config.rootfs.diff_ids);
+        verify::correct_base(&report, &mut img.manifest.layers, &mut []);
+        Ok(())
     }
 
     /// The rest of [`Client::resolve`], from the top document read.

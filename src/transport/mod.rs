@@ -256,7 +256,7 @@ pub fn load_base(
     for layer in resolved.layers() {
         source::import_blob(&*src, layer, store)?;
     }
-    crate::layer::verify::verify_base(
+    let report = crate::layer::verify::verify_base(
         store,
         src.name(),
         resolved.layers(),
@@ -272,12 +272,15 @@ pub fn load_base(
             d.media_type = media::oci_layer_type(&d.media_type).to_owned();
             d
         })
-        .collect();
+        .collect::<Vec<_>>();
+    let config_digest = resolved.config_digest().clone();
+    let (mut layers, mut config) = (layers, resolved.config);
+    crate::layer::verify::correct_base(&report, &mut layers, &mut config.rootfs.diff_ids);
     Ok(BaseImage {
         source: src.name().to_owned(),
         manifest_digest: resolved.manifest.digest.clone(),
-        config_digest: resolved.config_digest().clone(),
-        config: resolved.config,
+        config_digest,
+        config,
         layers,
         platform: resolved.platform,
     })

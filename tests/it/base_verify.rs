@@ -292,19 +292,7 @@ fn a_zstd_chunked_shaped_base_builds_and_runs() {
         &["-c", CHUNK, &chunked.display().to_string(), "-"],
     )
     .ok();
-    let app = env.path("app");
-    small_app(&app);
-    let build = |base: &str, out: &str| {
-        env.hoist(&[
-            "build",
-            &app.display().to_string(),
-            "--base",
-            base,
-            "--output",
-            &format!("oci-archive:{}", env.path(out).display()),
-        ])
-        .ok();
-    };
+    let build = app_builder(&env);
     build(&format!("oci:{}", dir.display()), "local.tar");
     // zstd:chunked's own shape through a registry pull too (skopeo 1.9
     // takes a leading skippable frame for an uncompressed tar and gzips
@@ -321,6 +309,24 @@ fn a_zstd_chunked_shaped_base_builds_and_runs() {
         let archive = format!("oci-archive:{}", env.path(out).display());
         let ls = podman_store(&["run", "--rm", &archive, "ls", "/bin/busybox"]);
         assert_eq!(ls.ok().trim(), "/bin/busybox");
+    }
+}
+
+/// Builds the small app on a base into an archive under `env`:
+/// `build(base, "out.tar")`.
+fn app_builder(env: &Env) -> impl Fn(&str, &str) + '_ {
+    let app = env.path("app");
+    small_app(&app);
+    move |base: &str, out: &str| {
+        env.hoist(&[
+            "build",
+            &app.display().to_string(),
+            "--base",
+            base,
+            "--output",
+            &format!("oci-archive:{}", env.path(out).display()),
+        ])
+        .ok();
     }
 }
 
@@ -375,24 +381,78 @@ fn damaged_layers_are_refused_through_a_registry_pull() {
     }
 }
 
+/// Checks an OCI archive the way containerd does: every layer, decoded
+/// by the zstd or gzip tool, must hash to its config's diff_id. Prints
+/// each layer's media type and whether it still carries `zstd:chunked`
+/// annotations.
+const DIFF_IDS: &str = r#"
+import sys, json, hashlib, os, subprocess, tarfile, tempfile
+d = tempfile.mkdtemp()
+tarfile.open(sys.argv[1]).extractall(d)
+B = os.path.join(d, 'blobs', 'sha256')
+blob = lambda dg: os.path.join(B, dg.split(':')[1])
+idx = json.load(open(os.path.join(d, 'index.json')))
+m = json.load(open(blob(idx['manifests'][0]['digest'])))
+c = json.load(open(blob(m['config']['digest'])))
+assert len(m['layers']) == len(c['rootfs']['diff_ids'])
+for l, want in zip(m['layers'], c['rootfs']['diff_ids']):
+    tool = 'zstd' if 'zstd' in l['mediaType'] else 'gzip'
+    raw = subprocess.run([tool, '-dc', blob(l['digest'])], check=True, capture_output=True).stdout
+    got = 'sha256:' + hashlib.sha256(raw).hexdigest()
+    assert got == want, (l['digest'], got, want)
+    chunked = any('zstd-chunked' in k for k in (l.get('annotations') or {}))
+    print(l['mediaType'], 'chunked' if chunked else 'plain')
+"#;
+
 /// A base pushed by podman itself with `--compression-format
-/// zstd:chunked`: podman writes the new layer as zstd frames with its
-/// table of contents (the `io.containers.zstd-chunked.*` annotations say
-/// so), hoist builds on it from the registry, and the image runs.
+/// zstd:chunked`. Its first layer is a rootfs tar made by GNU tar (padded
+/// to a 10 KiB record, as GNU tar, bsdtar and Python write them) and
+/// imported with `podman import`; podman's zstd:chunked writer drops
+/// that padding but keeps the padded tar's diff_id in the config
+/// (containers/storage#1771), which containerd and newer podman refuse.
+/// The layer is unique to the run, so podman compresses it afresh every
+/// time. hoist builds on it from the registry and from an oci-archive
+/// skopeo copied, both give the same image, the image runs, and its
+/// config names what each layer really uncompresses to.
 #[test]
 fn a_base_podman_pushed_as_zstd_chunked_builds_and_runs() {
     require_podman();
+    require("zstd", "zstd");
+    require("python3", "python3");
     let env = Env::new();
     let (registry, nanos) = (plain_registry(), nanos());
+    let rootfs = env.path("rootfs");
+    std::fs::create_dir_all(&rootfs).unwrap();
+    let busybox = base("oci/busybox");
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(busybox.join("index.json")).unwrap()).unwrap();
+    let blob = |d: &serde_json::Value| busybox.join("blobs/sha256").join(&d.as_str().unwrap()[7..]);
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(blob(&index["manifests"][0]["digest"])).unwrap())
+            .unwrap();
+    let layer = blob(&manifest["layers"][0]["digest"]);
+    run(
+        "tar",
+        &[
+            "-xzf",
+            &layer.display().to_string(),
+            "-C",
+            &rootfs.display().to_string(),
+        ],
+    )
+    .ok();
+    std::fs::write(rootfs.join("etc/run-id"), format!("run {nanos}\n")).unwrap();
+    let padded = env.path("rootfs.tar");
+    tar_dir(&rootfs, &padded);
+    assert_eq!(std::fs::metadata(&padded).unwrap().len() % 10240, 0);
+    let imported = format!("localhost/hoist-it-zchk-base-{nanos}:1");
+    podman_store(&["import", "-q", &padded.display().to_string(), &imported]).ok();
     let ctx = env.path("ctx");
     std::fs::create_dir_all(&ctx).unwrap();
     std::fs::write(ctx.join("marker"), format!("chunked {nanos}\n")).unwrap();
     std::fs::write(
         ctx.join("Containerfile"),
-        format!(
-            "FROM oci-archive:{}\nCOPY marker /etc/marker\n",
-            base("busybox.oci.tar").display()
-        ),
+        format!("FROM {imported}\nCOPY marker /etc/marker\n"),
     )
     .unwrap();
     let local = format!("localhost/hoist-it-zchk-{nanos}:1");
@@ -408,36 +468,68 @@ fn a_base_podman_pushed_as_zstd_chunked_builds_and_runs() {
         &format!("docker://{remote}"),
     ])
     .ok();
-    podman_store(&["rmi", "-f", &local]).ok();
-    let manifest = run(
+    podman_store(&["rmi", "-f", &local, &imported]).ok();
+    let raw: serde_json::Value = serde_json::from_str(
+        run(
+            "skopeo",
+            &[
+                "inspect",
+                "--raw",
+                "--tls-verify=false",
+                &format!("docker://{remote}"),
+            ],
+        )
+        .ok(),
+    )
+    .unwrap();
+    let layers = raw["layers"].as_array().unwrap();
+    assert_eq!(layers.len(), 2, "{raw}");
+    for l in layers {
+        assert!(
+            l["mediaType"].as_str().unwrap().ends_with("tar+zstd")
+                && l["annotations"]
+                    .as_object()
+                    .is_some_and(|a| a.keys().any(|k| k.contains("zstd-chunked"))),
+            "podman pushed zstd:chunked layers:\n{raw}"
+        );
+    }
+    let build = app_builder(&env);
+    build(&remote, "out.tar");
+    // The same base as an archive skopeo wrote, in a store of its own.
+    let copied = env.path("copied.tar");
+    run(
         "skopeo",
         &[
-            "inspect",
-            "--raw",
-            "--tls-verify=false",
+            "copy",
+            "-q",
+            "--src-tls-verify=false",
             &format!("docker://{remote}"),
+            &format!("oci-archive:{}", copied.display()),
         ],
     )
-    .ok()
-    .to_owned();
-    assert!(
-        manifest.contains("io.containers.zstd-chunked.manifest-checksum")
-            && manifest.contains("tar+zstd"),
-        "podman pushed a zstd:chunked layer:\n{manifest}"
-    );
-    let app = env.path("app");
-    small_app(&app);
-    let out = env.path("out.tar");
-    env.hoist(&[
-        "build",
-        &app.display().to_string(),
-        "--base",
-        &remote,
-        "--output",
-        &format!("oci-archive:{}", out.display()),
-    ])
     .ok();
+    std::fs::remove_dir_all(env.path("cache")).unwrap();
+    build(
+        &format!("oci-archive:{}", copied.display()),
+        "from-archive.tar",
+    );
+    assert_eq!(
+        std::fs::read(env.path("out.tar")).unwrap(),
+        std::fs::read(env.path("from-archive.tar")).unwrap(),
+        "the same base through a registry and an archive makes the same image"
+    );
+    let out = env.path("out.tar");
+    let checked = run("python3", &["-c", DIFF_IDS, &out.display().to_string()]);
+    assert_eq!(
+        checked.ok().lines().collect::<Vec<_>>(),
+        [
+            // The base layer's annotations describe the padded tar: dropped.
+            "application/vnd.oci.image.layer.v1.tar+zstd plain",
+            "application/vnd.oci.image.layer.v1.tar+zstd chunked",
+            "application/vnd.oci.image.layer.v1.tar+gzip plain",
+        ]
+    );
     let archive = format!("oci-archive:{}", out.display());
-    let cat = podman_store(&["run", "--rm", &archive, "cat", "/etc/marker"]);
-    assert_eq!(cat.ok().trim(), format!("chunked {nanos}"));
+    let cat = podman_store(&["run", "--rm", &archive, "cat", "/etc/marker", "/etc/run-id"]);
+    assert_eq!(cat.ok(), format!("chunked {nanos}\nrun {nanos}\n"));
 }
