@@ -79,7 +79,21 @@ pub fn unpack_only(
     root: &Path,
     wanted: &[String],
 ) -> Result<Option<Vec<Owner>>, SandboxError> {
-    let only = Only::new(wanted);
+    let only = Only::new(wanted, true);
+    unpack_some(store, layers, root, &room::statvfs, Some(&only))
+}
+
+/// [`unpack_only`] for a reader that takes a link for what it is (a link
+/// entry) rather than following it: a wanted link, or one right inside a
+/// wanted folder, is written as a link. A link on the way to a wanted
+/// path still needs the whole.
+pub fn unpack_paths(
+    store: &Store,
+    layers: &[Descriptor],
+    root: &Path,
+    wanted: &[String],
+) -> Result<Option<Vec<Owner>>, SandboxError> {
+    let only = Only::new(wanted, false);
     unpack_some(store, layers, root, &room::statvfs, Some(&only))
 }
 
@@ -104,8 +118,9 @@ fn index_entry(item: &Item) -> String {
     p.split('/').take(INDEX_DEPTH).collect::<Vec<_>>().join("/")
 }
 
-/// The paths [`unpack_only`] keeps.
-struct Only(Vec<String>);
+/// The paths [`unpack_only`] keeps, and whether a link the reader is
+/// given leads on (a copy follows it; [`unpack_paths`]' reader does not).
+struct Only(Vec<String>, bool);
 
 /// What [`Only`] makes of an item.
 #[derive(Debug, PartialEq, Eq)]
@@ -117,12 +132,13 @@ enum Verdict {
 }
 
 impl Only {
-    fn new(wanted: &[String]) -> Only {
+    fn new(wanted: &[String], links_lead: bool) -> Only {
         Only(
             wanted
                 .iter()
                 .map(|w| w.trim_matches('/').to_owned())
                 .collect(),
+            links_lead,
         )
     }
 
@@ -168,7 +184,7 @@ impl Only {
                         }
                         // A copy follows a link it is given, or a glob
                         // matches, to wherever it leads.
-                        EntryKind::Symlink { .. } if self.named(p) => Verdict::Whole,
+                        EntryKind::Symlink { .. } if self.1 && self.named(p) => Verdict::Whole,
                         _ => Verdict::Keep,
                     }
                 } else if self.on_the_way(p) {

@@ -46,6 +46,7 @@ mod tree;
 
 use std::collections::HashMap;
 use std::fs;
+use std::path::Path;
 
 use crate::exec::BuildError;
 use crate::graph::native::{AccountOp, Flavour, Program};
@@ -117,41 +118,103 @@ fn native(
         })?;
     let root = scratch.path().join("rootfs");
     let result = (|| {
-        fs::create_dir(&root).map_err(|source| BuildError::WriteFile {
-            path: root.clone(),
-            source,
-        })?;
-        let owners = crate::sandbox::rootfs::unpack(store, &ground.layers, &root)?;
-        let owners: HashMap<String, (u32, u32)> = owners
-            .into_iter()
-            .map(|o| (o.rel, (o.uid, o.gid)))
-            .collect();
-        let mut tree = Tree::new(root.clone(), owners);
-        if let Err(odd) = apply(&mut tree, ops, &ground.image_env, epoch) {
-            return Ok(Err(odd));
+        if let Some(done) = attempt(store, ground, ops, compression, epoch, &root, Some(&SCOPE))? {
+            return Ok(done);
         }
-        let changes = match tree.changes() {
-            Ok(c) => c,
-            Err(odd) => return Ok(Err(odd)),
-        };
-        let mut w = LayerWriter::new(store, compression, epoch)?;
-        for (rel, node) in changes {
-            let path = ImagePath::new(&rel).map_err(|_| BuildError::Workdir(rel.clone()))?;
-            let meta = EntryMeta {
-                mode: node.mode,
-                uid: node.uid.into(),
-                gid: node.gid.into(),
-            };
-            match &node.kind {
-                Kind::Dir => w.dir(&path, meta)?,
-                Kind::File(bytes) => w.file(&path, meta, bytes.len() as u64, &mut &bytes[..])?,
-                Kind::Symlink(t) => w.symlink(&path, t, meta)?,
-            }
-        }
-        Ok(Ok(w.finish()?))
+        crate::sandbox::remove_tree(&root);
+        Ok(attempt(store, ground, ops, compression, epoch, &root, None)?.unwrap_or(Err(odd!())))
     })();
     crate::sandbox::remove_tree(scratch.path());
     result
+}
+
+/// What the modelled tools read (with the folders on the way), so that a
+/// first attempt unpacks only these: a Debian base is 80 MB of files the
+/// tools never open, and writing them is most of the step's time. The
+/// tree notices a read outside them ([`Tree::outside`]: a home folder
+/// elsewhere, say), and the step starts again on the whole ground.
+/// `lib` and `sbin` are here for the links merged-/usr bases have there
+/// (`/lib/apk/db/installed` and `/sbin/pam_tally2` are read through
+/// them); where they are folders they are small.
+const SCOPE: [&str; 15] = [
+    "etc",
+    "home",
+    "root",
+    "run",
+    "lib",
+    "sbin",
+    "usr/lib/apk",
+    "usr/sbin",
+    "usr/local",
+    "usr/bin/chfn",
+    "usr/bin/gpasswd",
+    "var/lib/dpkg/status",
+    "var/log/faillog",
+    "var/log/lastlog",
+    "var/mail",
+];
+
+/// One try at [`native`] in `root` (made, empty), on the ground's files
+/// under `scope` or on all of them: `None` when the part unpacked was not
+/// enough to tell (a link on the way to it, a read outside it).
+fn attempt(
+    store: &Store,
+    ground: &Ground,
+    ops: &[AccountOp],
+    compression: Compression,
+    epoch: u64,
+    root: &Path,
+    scope: Option<&[&str]>,
+) -> Result<Option<Result<Layer, Odd>>, BuildError> {
+    fs::create_dir(root).map_err(|source| BuildError::WriteFile {
+        path: root.to_owned(),
+        source,
+    })?;
+    let mut tree = match scope {
+        Some(scope) => {
+            let wanted: Vec<String> = scope.iter().map(|s| (*s).to_owned()).collect();
+            let Some(owners) =
+                crate::sandbox::rootfs::unpack_paths(store, &ground.layers, root, &wanted)?
+            else {
+                return Ok(None);
+            };
+            Tree::partial(root.to_owned(), owner_map(owners), scope)
+        }
+        None => {
+            let owners = crate::sandbox::rootfs::unpack(store, &ground.layers, root)?;
+            Tree::new(root.to_owned(), owner_map(owners))
+        }
+    };
+    let applied = apply(&mut tree, ops, &ground.image_env, epoch).and_then(|()| tree.changes());
+    if tree.outside() {
+        return Ok(None);
+    }
+    let changes = match applied {
+        Ok(c) => c,
+        Err(odd) => return Ok(Some(Err(odd))),
+    };
+    let mut w = LayerWriter::new(store, compression, epoch)?;
+    for (rel, node) in changes {
+        let path = ImagePath::new(&rel).map_err(|_| BuildError::Workdir(rel.clone()))?;
+        let meta = EntryMeta {
+            mode: node.mode,
+            uid: node.uid.into(),
+            gid: node.gid.into(),
+        };
+        match &node.kind {
+            Kind::Dir => w.dir(&path, meta)?,
+            Kind::File(bytes) => w.file(&path, meta, bytes.len() as u64, &mut &bytes[..])?,
+            Kind::Symlink(t) => w.symlink(&path, t, meta)?,
+        }
+    }
+    Ok(Some(Ok(w.finish()?)))
+}
+
+fn owner_map(owners: Vec<crate::sandbox::rootfs::Owner>) -> HashMap<String, (u32, u32)> {
+    owners
+        .into_iter()
+        .map(|o| (o.rel, (o.uid, o.gid)))
+        .collect()
 }
 
 /// Runs the ops on the tree; `Err` as soon as one cannot be modelled.

@@ -120,9 +120,76 @@ fn both_at(base: &str, script: &str, epoch: u64) -> (Listing, Option<Listing>) {
     let ran = run_step(&store, &ground, &step, Compression::Gzip, epoch)
         .unwrap_or_else(|e| panic!("the sandbox could not run `{script}`: {e}"));
     let native = native(&store, &ground, &ops(script), Compression::Gzip, epoch).unwrap();
+    let (scoped, whole) = scoped_and_whole(&store, &ground, script, epoch);
+    if let Some(scoped) = scoped {
+        assert_eq!(
+            scoped, whole,
+            "`{script}`: the partial unpack and the whole one differ"
+        );
+    }
     let sandbox = listing(&store, &ran.layer);
     let native = native.map_err(|odd| eprintln!("hoist declined `{script}` at {}", odd.at));
     (sandbox, native.ok().map(|l| listing(&store, &l)))
+}
+
+/// [`attempt`] on the tools' part of the ground and on all of it, each
+/// in a fresh folder: the layer digests (or where hoist declined); the
+/// first `None` when the part was not enough.
+fn scoped_and_whole(
+    store: &Store,
+    ground: &Ground,
+    script: &str,
+    epoch: u64,
+) -> (
+    Option<Result<String, &'static str>>,
+    Result<String, &'static str>,
+) {
+    let run = |scope: Option<&[&str]>| {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("rootfs");
+        attempt(
+            store,
+            ground,
+            &ops(script),
+            Compression::Gzip,
+            epoch,
+            &root,
+            scope,
+        )
+        .unwrap()
+        .map(|r| r.map(|l| l.descriptor.digest.to_string()).map_err(|o| o.at))
+    };
+    (
+        run(Some(&SCOPE)),
+        run(None).expect("a whole unpack always answers"),
+    )
+}
+
+/// The usual account lines of each base are done on the tools' part of
+/// the ground alone, not the whole of it.
+#[test]
+fn the_usual_lines_need_only_the_tools_part() {
+    for (base, script) in [
+        (
+            "debian.oci.tar",
+            "groupadd -r app && useradd -r -g app -m -d /home/app app",
+        ),
+        (
+            "debian.oci.tar",
+            "adduser --system --group --home /home/agent agent",
+        ),
+        ("debian.oci.tar", "useradd -u 1001 -m web"),
+        (
+            "alpine.oci.tar",
+            "addgroup -S -g 1001 nodejs && adduser -S -u 1001 -G nodejs nextjs",
+        ),
+        ("alpine.oci.tar", "adduser -D app"),
+    ] {
+        let (_dir, store, ground) = ground(base);
+        let (scoped, whole) = scoped_and_whole(&store, &ground, script, EPOCH);
+        assert!(whole.is_ok(), "{base}: `{script}` declined: {whole:?}");
+        assert_eq!(scoped, Some(whole), "{base}: `{script}`");
+    }
 }
 
 fn show(l: &Listing) -> String {

@@ -6,7 +6,13 @@
 //! Reads never follow a link: a path with a link on the way reads as
 //! "not a plain entry", and the caller gives up (the sandbox runs the
 //! command instead).
+//!
+//! The ground may be unpacked only in part (the paths the tools read:
+//! [`Tree::partial`]). A read outside that part reads as odd too, and
+//! [`Tree::outside`] says so, so that the caller unpacks the whole ground
+//! and starts again rather than take a missing file for an absent one.
 
+use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -44,6 +50,11 @@ pub struct Tree {
     owners: HashMap<String, (u32, u32)>,
     written: BTreeMap<String, Node>,
     touched: BTreeSet<String>,
+    /// The image paths unpacked (with the folders on the way), when not
+    /// the whole ground.
+    scope: Option<Vec<String>>,
+    /// Whether a read fell outside `scope`.
+    outside: Cell<bool>,
 }
 
 impl Tree {
@@ -55,13 +66,52 @@ impl Tree {
             owners,
             written: BTreeMap::new(),
             touched: BTreeSet::new(),
+            scope: None,
+            outside: Cell::new(false),
         }
+    }
+
+    /// A tree over a ground of which only `scope` (image paths, and the
+    /// folders on the way to them) was unpacked.
+    pub fn partial(root: PathBuf, owners: HashMap<String, (u32, u32)>, scope: &[&str]) -> Tree {
+        Tree {
+            scope: Some(scope.iter().map(|s| (*s).to_owned()).collect()),
+            ..Tree::new(root, owners)
+        }
+    }
+
+    /// Whether a read fell outside the unpacked part: the answers given
+    /// may be wrong, and only a whole unpack can tell.
+    pub fn outside(&self) -> bool {
+        self.outside.get()
+    }
+
+    /// Whether the unpacked part has `rel` as it is in the image: inside a
+    /// scope path, or (unless `whole` is asked, as a listing does) a
+    /// folder on the way to one.
+    fn covers(&self, rel: &str, whole: bool) -> bool {
+        let Some(scope) = &self.scope else {
+            return true;
+        };
+        let under = |a: &str, b: &str| {
+            a.len() > b.len() && a.starts_with(b) && a.as_bytes()[b.len()] == b'/'
+        };
+        let ok = scope
+            .iter()
+            .any(|w| rel == w || under(rel, w) || (!whole && (rel.is_empty() || under(w, rel))));
+        if !ok {
+            self.outside.set(true);
+        }
+        ok
     }
 
     /// The entry at `rel` (no leading slash), never following a link.
     pub fn get(&self, rel: &str) -> Found {
         if let Some(n) = self.written.get(rel) {
             return Found::Node(n.clone());
+        }
+        if !self.covers(rel, false) {
+            return Found::Odd;
         }
         let mut p = self.root.clone();
         let parts: Vec<&str> = rel.split('/').collect();
@@ -196,6 +246,9 @@ impl Tree {
     pub fn list(&self, rel: &str) -> Result<Vec<String>, Odd> {
         let mut names = BTreeSet::new();
         if !self.written.contains_key(rel) {
+            if !self.covers(rel, true) {
+                return Err(odd!());
+            }
             let rd = fs::read_dir(self.root.join(rel)).map_err(|_| odd!())?;
             for e in rd {
                 let e = e.map_err(|_| odd!())?;
