@@ -69,7 +69,6 @@ impl KnownBlobs {
         self.set.contains(d)
     }
 
-    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.order.is_empty()
     }

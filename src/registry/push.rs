@@ -1,15 +1,32 @@
 //! Writing to registries: blobs (skip, mount or upload), then manifests,
 //! then the index and tags.
 //!
-//! For each blob, cheapest first: `HEAD` (already there: skip it); a
-//! cross-repository mount from the base's repository when the base lives
-//! on the same registry (201: done; 202: the registry opened an upload
-//! instead, which is then used); else an upload streamed from the store
-//! (`POST`, one `PATCH` with the whole file, `PUT ?digest=`). A blob that is
-//! not in the local store is downloaded from the base only when it has to
-//! be uploaded, so pushing onto the registry that holds the base never
-//! downloads base layers. Up to [`super::Options::parallel`] blobs move at
-//! once.
+//! Each request is a round trip, and on a code edit round trips are most
+//! of what a push costs, so each blob takes the cheapest way that is
+//! still sure:
+//!
+//! - remembered there (`known.rs`: hoist pushed, mounted or found it in
+//!   this repository before): no request at all. If the memory is wrong
+//!   (the blob was deleted behind hoist's back), the registry refuses the
+//!   manifest naming a missing blob; [`Client::push`] then forgets the
+//!   repository's memory, goes over every blob again as below, and puts
+//!   the manifest once more;
+//! - else `HEAD` (already there: skip it), except for a small stored blob
+//!   in a repository hoist knows: that is most likely new, and is sent
+//!   without asking;
+//! - a cross-repository mount from the base's repository when the base
+//!   lives on the same registry (201: done; 202: the registry opened an
+//!   upload instead, which is then used);
+//! - else an upload from the store: a blob under [`SINGLE_POST_MAX`] in one
+//!   `POST ?digest=` with its bytes (the distribution spec's single-request
+//!   upload; a registry that does not take it answers 202 with a session,
+//!   and the push sends no more such POSTs); a blob up to [`UPLOAD_CHUNK`]
+//!   in one `PUT ?digest=` into the session; larger ones in `PATCH` chunks
+//!   and a final `PUT`. A blob that is not in the local store is
+//!   downloaded from the base only when it has to be uploaded, so pushing
+//!   onto the registry that holds the base never downloads base layers.
+//!
+//! Up to [`super::Options::parallel`] blobs move at once.
 //!
 //! An upload counts only when the registry confirms it: each `PATCH`'s
 //! `Range` must end where the bytes sent end, and the final `PUT`'s
@@ -452,25 +469,32 @@ impl Client {
                 downloaded: false,
             });
         }
+        // A small stored blob that a repository hoist knows is not
+        // remembered to hold is most likely new (a code edit's layer and
+        // config): sending it costs about what asking would, and saves the
+        // question. Anything else is asked about first.
+        let ask = d.size > SINGLE_POST_MAX || ctx.known.is_empty() || !ctx.store.has(&d.digest);
         // Already there?
-        let url = ctx.ep.url(&format!("v2/{repo}/blobs/{}", d.digest))?;
-        let call = Call::new(self, Method::HEAD, url, ctx.scope, &what, ctx.progress);
-        let resp = self.send(ctx.ep, &call)?;
-        match resp.status().as_u16() {
-            200 => {
-                return Ok(BlobResult {
-                    outcome: BlobOutcome::Exists,
-                    downloaded: false,
-                })
-            }
-            404 => {}
-            _ => {
-                self.check(ctx.ep, resp, &[], &what, ctx.scope)?;
+        if ask {
+            let url = ctx.ep.url(&format!("v2/{repo}/blobs/{}", d.digest))?;
+            let call = Call::new(self, Method::HEAD, url, ctx.scope, &what, ctx.progress);
+            let resp = self.send(ctx.ep, &call)?;
+            match resp.status().as_u16() {
+                200 => {
+                    return Ok(BlobResult {
+                        outcome: BlobOutcome::Exists,
+                        downloaded: false,
+                    })
+                }
+                404 => {}
+                _ => {
+                    self.check(ctx.ep, resp, &[], &what, ctx.scope)?;
+                }
             }
         }
         // Mount from the base's repository.
         let mut session: Option<Url> = None;
-        if let Some(from) = ctx.mount_from {
+        if let (Some(from), true) = (ctx.mount_from, ask) {
             let mut url = ctx.ep.url(&format!("v2/{repo}/blobs/uploads/"))?;
             url.query_pairs_mut()
                 .append_pair("mount", d.digest.as_str())
