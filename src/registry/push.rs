@@ -1000,6 +1000,49 @@ mod tests {
     use super::*;
 
     #[test]
+    fn names_missing_blob_table() {
+        let layer = Descriptor::new(media::OCI_LAYER_GZIP, Digest::of(b"layer"), 5);
+        let blobs = [&layer];
+        let secrets = super::super::redact::Secrets::default();
+        let status = |status: u16, m: &str| RegistryError::Status {
+            what: "pushing manifest".into(),
+            registry: "r".into(),
+            status,
+            message: secrets.clean(m),
+        };
+        let hex = layer.digest.hex().to_owned();
+        for (e, want) in [
+            (
+                status(400, "MANIFEST_BLOB_UNKNOWN: blob unknown to registry"),
+                true,
+            ),
+            (status(400, "BLOB_UNKNOWN: x"), true),
+            (status(404, &format!("missing sha256:{hex}")), true),
+            (status(400, "MANIFEST_INVALID: manifest invalid"), false),
+            (status(500, "BLOB_UNKNOWN: x"), false),
+            (status(429, "slow down"), false),
+            (
+                RegistryError::NotFound {
+                    what: "m".into(),
+                    registry: "r".into(),
+                    message: secrets.clean("BLOB_UNKNOWN"),
+                },
+                true,
+            ),
+            (
+                RegistryError::Denied {
+                    what: "m".into(),
+                    registry: "r".into(),
+                    message: secrets.clean("BLOB_UNKNOWN"),
+                },
+                false,
+            ),
+        ] {
+            assert_eq!(names_missing_blob(&e, &blobs), want, "{e}");
+        }
+    }
+
+    #[test]
     fn range_end_table() {
         for (v, want) in [
             ("0-1023", Some(1023)),
