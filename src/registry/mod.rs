@@ -73,7 +73,10 @@
 //! [`Options::insecure`], or registries.conf `insecure = true`; TLS
 //! verification is then off too, as podman does) and for loopback
 //! registries (`localhost`, 127.0.0.0/8, `[::1]`), as Docker allows: HTTPS
-//! is tried first, and plain HTTP when the TLS connection fails. Unlike
+//! is tried first, and plain HTTP when the TLS connection fails (a
+//! loopback registry is pinged over plain HTTP first, since it may use it
+//! anyway: when that answers like a registry, no TLS handshake is spent;
+//! else HTTPS is tried as for any other). Unlike
 //! Docker, a loopback registry's certificate is still verified when it
 //! speaks TLS: mark it insecure to skip that.
 //!
