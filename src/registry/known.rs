@@ -15,8 +15,9 @@
 //! named by a hash of `HOST/REPOSITORY`), one blob per line as bare hex:
 //! not `sha256:…`, so the store's garbage collector, which keeps every
 //! blob an entry names, does not keep a blob alive only because it was
-//! once pushed. Entries are written whole and atomically
-//! ([`Store::put_key`]); two pushes to one repository at once may each
+//! once pushed. Entries are written whole and atomically, without fsync
+//! ([`Store::put_hint`]: after a crash an entry may be empty, which reads
+//! as nothing known); two pushes to one repository at once may each
 //! drop the other's additions, which costs a `HEAD` later, never a wrong
 //! answer. The newest [`MAX_REMEMBERED`] blobs are kept.
 
@@ -95,9 +96,11 @@ impl KnownBlobs {
         out.into_bytes()
     }
 
-    /// Writes the memory for `target`'s repository.
+    /// Writes the memory for `target`'s repository: a hint (see
+    /// [`Store::put_hint`]), since a lost or damaged entry only costs
+    /// requests.
     pub fn save(&self, store: &Store, target: &Reference) -> Result<(), StoreError> {
-        store.put_key(KNOWN_BLOBS_KIND, &entry_name(target), &self.to_bytes())
+        store.put_hint(KNOWN_BLOBS_KIND, &entry_name(target), &self.to_bytes())
     }
 
     /// Forgets everything remembered for `target`'s repository.

@@ -250,10 +250,13 @@ impl Client {
         // Every blob is there now: the registry accepted manifests naming
         // them. Best effort, as above.
         let mut known = ctx.known;
+        let learnt = blobs.iter().any(|b| !known.contains(&b.digest));
         for b in &blobs {
             known.add(b.digest.clone());
         }
-        let _ = known.save(store, &target);
+        if learnt {
+            let _ = known.save(store, &target);
+        }
         Ok(report)
     }
 
