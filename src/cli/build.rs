@@ -14,6 +14,7 @@ use hoist::graph::config;
 use hoist::graph::spec::UserSpec;
 use hoist::layer::Compression;
 use hoist::ops::batch::{self, Built, Job};
+use hoist::registry;
 use hoist::store::{human_size, Store};
 use hoist::transport::Transport;
 
@@ -131,6 +132,9 @@ pub struct BuildArgs {
     /// Dockerfile RUN lines: `auto` (default) does the ones hoist recognises (npm ci, pip install -r, useradd, mkdir...) natively; `never` runs every RUN as written in the sandbox.
     #[arg(long, value_name = "auto|never")]
     pub native: Option<String>,
+    /// When to ask the registry what the base's tag names: `newer` (default) asks with one HEAD and reads the manifest only when it moved; `missing` asks only when the store has never seen the tag; `never` asks nothing and fails when the base is not in the store; `always` reads the manifest again.
+    #[arg(long, value_name = "always|missing|never|newer", default_value = "newer", value_parser = parse_pull)]
+    pub pull: registry::PullPolicy,
     /// Rebuild the deps layer even when the cache has it.
     #[arg(long)]
     pub no_cache: bool,
@@ -313,7 +317,7 @@ pub(super) fn run(a: BuildArgs, out: &Renderer) -> Result<()> {
     }
     let run = RunSettings {
         epoch: source_date_epoch()?,
-        registry: registry_options(&a.registry),
+        registry: build_registry_options(&a),
         no_cache: a.no_cache,
         refresh: a.refresh,
         push: a.push,
@@ -476,7 +480,7 @@ fn dockerfile_run(a: &BuildArgs) -> Result<RunSettings> {
     }
     Ok(RunSettings {
         epoch: source_date_epoch()?,
-        registry: registry_options(&a.registry),
+        registry: build_registry_options(a),
         no_cache: a.no_cache,
         refresh: a.refresh,
         push: a.push,
@@ -707,4 +711,17 @@ fn summary_table(jobs: &[Job], results: &[Result<Built, exec::BuildError>]) -> S
         }
     }
     t.trim_end().to_owned()
+}
+
+/// `--pull`'s value, in podman's words.
+fn parse_pull(s: &str) -> Result<registry::PullPolicy, String> {
+    registry::PullPolicy::parse(s)
+        .ok_or_else(|| format!("`{s}` is not a pull policy: use always, missing, never or newer"))
+}
+
+/// How a build reaches registries: the shared flags and `--pull`.
+fn build_registry_options(a: &BuildArgs) -> registry::Options {
+    let mut o = registry_options(&a.registry);
+    o.pull = a.pull;
+    o
 }

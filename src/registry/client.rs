@@ -281,12 +281,33 @@ impl Client {
         let policy = &self.opts.retry;
         let mut retry = 0;
         let mut asked_wait = None;
-        loop {
-            let tried = client
-                .get(https.clone())
+        // A loopback registry is asked over plain HTTP first: it may use
+        // it anyway, the ping carries no credentials, and a local
+        // registry (a CI job's service container) usually speaks it, so
+        // the TLS handshake that would fail first (tens of milliseconds of
+        // crypto set-up per process) is saved. Only a registry's answer
+        // (200 or 401) counts; anything else goes the usual way, HTTPS
+        // first.
+        let mut plain_first = match is_loopback(&host) {
+            true => client
+                .get(http.clone())
                 .timeout(self.opts.request_timeout)
-                .send();
+                .send()
+                .ok()
+                .filter(|r| matches!(r.status().as_u16(), 200 | 401)),
+            false => None,
+        };
+        loop {
+            let tried = match plain_first.take() {
+                Some(resp) => Ok(resp),
+                None => client
+                    .get(https.clone())
+                    .timeout(self.opts.request_timeout)
+                    .send(),
+            };
+            let plain = tried.as_ref().is_ok_and(|r| r.url().scheme() == "http");
             let (result, url) = match tried {
+                Ok(resp) if plain => (Ok(resp), &http),
                 Ok(resp) => (Ok(resp), &https),
                 Err(e) if allow_http => {
                     // Plain HTTP only when the server answers like a

@@ -97,6 +97,7 @@ fn opts(tmp: &Path) -> Options {
         retry: RetryPolicy::default(),
         parallel: 4,
         request_timeout: std::time::Duration::from_secs(30),
+        pull: super::PullPolicy::default(),
     }
 }
 

@@ -73,7 +73,10 @@
 //! [`Options::insecure`], or registries.conf `insecure = true`; TLS
 //! verification is then off too, as podman does) and for loopback
 //! registries (`localhost`, 127.0.0.0/8, `[::1]`), as Docker allows: HTTPS
-//! is tried first, and plain HTTP when the TLS connection fails. Unlike
+//! is tried first, and plain HTTP when the TLS connection fails (a
+//! loopback registry is pinged over plain HTTP first, since it may use it
+//! anyway: when that answers like a registry, no TLS handshake is spent;
+//! else HTTPS is tried as for any other). Unlike
 //! Docker, a loopback registry's certificate is still verified when it
 //! speaks TLS: mark it insecure to skip that.
 //!
@@ -114,6 +117,7 @@ pub mod challenge;
 mod client;
 pub mod conf;
 pub mod credentials;
+mod known;
 #[cfg(test)]
 mod live_tests;
 mod login;
@@ -165,6 +169,42 @@ pub struct Options {
     pub parallel: usize,
     /// Whole-request timeout for everything but blob bodies.
     pub request_timeout: Duration,
+    /// When a tag's manifest is read again rather than taken from the
+    /// store (see [`PullPolicy`]).
+    pub pull: PullPolicy,
+}
+
+/// When [`Client::resolve`] asks the registry what a tag names, with
+/// podman's `--pull` spelling. Digest references never need asking, and
+/// `--offline` never asks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum PullPolicy {
+    /// Read the manifest every time.
+    Always,
+    /// Use what the tag named at the last resolve when the store has it;
+    /// ask only when it does not.
+    Missing,
+    /// Never ask: what the store has, or an error naming the image.
+    Never,
+    /// Ask whether the tag still names what the store has (one `HEAD`,
+    /// comparing `Docker-Content-Digest`), and read the manifest only when
+    /// it does not. The default.
+    #[default]
+    Newer,
+}
+
+impl PullPolicy {
+    /// From podman's words: `always`, `missing`, `never`, `newer`
+    /// (`true` and `false` as podman takes them: always and missing).
+    pub fn parse(s: &str) -> Option<PullPolicy> {
+        Some(match s.trim().to_ascii_lowercase().as_str() {
+            "always" | "true" => PullPolicy::Always,
+            "missing" | "ifmissing" | "false" => PullPolicy::Missing,
+            "never" => PullPolicy::Never,
+            "newer" | "ifnewer" => PullPolicy::Newer,
+            _ => return None,
+        })
+    }
 }
 
 impl Options {
@@ -181,6 +221,7 @@ impl Options {
             retry: RetryPolicy::default(),
             parallel: 4,
             request_timeout: Duration::from_secs(60),
+            pull: PullPolicy::default(),
         }
     }
 }
@@ -354,6 +395,8 @@ pub enum RegistryError {
         layers: usize,
         diff_ids: usize,
     },
+    #[error("--pull=never: {reference} is not in the local store; pull it once (`hoist build --pull=missing`, or `hoist pull {reference}`), or build it from a local source (oci-archive:FILE)")]
+    NotStored { reference: String },
     #[error("{reference} is blocked by {conf}")]
     Blocked { reference: String, conf: String },
     #[error("login to {registry} failed: {why}")]

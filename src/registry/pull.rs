@@ -24,7 +24,9 @@ use reqwest::Method;
 use super::answer::read_small;
 use super::auth::Scope;
 use super::client::{Call, Client};
-use super::{BlobOutcome, Direction, Event, Progress, RegistryError, MAX_MANIFEST_SIZE};
+use super::{
+    BlobOutcome, Direction, Event, Progress, PullPolicy, RegistryError, MAX_MANIFEST_SIZE,
+};
 use crate::digest::Digest;
 use crate::image::{media, Descriptor, ImageConfig, ImageDoc, Index, Manifest, Platform};
 use crate::image::{platform_list, select_platform};
@@ -203,13 +205,9 @@ impl Client {
         progress: &dyn Progress,
     ) -> Result<RemoteImage, RegistryError> {
         let sources = self.pull_sources(r)?;
-        // Offline, a tag means what it meant at the last online resolve.
-        let top = match (r.digest(), self.opts.offline) {
-            (None, true) => match remembered_tag(store, r)? {
-                Some(d) => d.to_string(),
-                None => r.api_reference(),
-            },
-            _ => r.api_reference(),
+        let top = match r.digest() {
+            Some(_) => r.api_reference(),
+            None => self.tag_to_read(r, &sources, store, progress)?,
         };
         let fetched = self.fetch_manifest(&sources, &top, Some(store), progress)?;
         let (top_digest, from_network) = (fetched.digest.clone(), fetched.source.is_some());
@@ -259,6 +257,47 @@ impl Client {
         verify::correct_base(&report, &mut img.layers, &mut img.config.rootfs.diff_ids);
         verify::correct_base(&report, &mut img.manifest.layers, &mut []);
         Ok(())
+    }
+
+    /// What to read for tag reference `r`: the digest the tag named at
+    /// the last resolve, when the store has it and the pull policy (or
+    /// `--offline`) allows using it, else the tag itself.
+    fn tag_to_read(
+        &self,
+        r: &Reference,
+        sources: &[Reference],
+        store: &Store,
+        progress: &dyn Progress,
+    ) -> Result<String, RegistryError> {
+        let stored = || remembered_tag(store, r);
+        // Offline, a tag means what it meant at the last online resolve.
+        if self.opts.offline {
+            return Ok(stored()?.map_or_else(|| r.api_reference(), |d| d.to_string()));
+        }
+        let known = match self.opts.pull {
+            PullPolicy::Always => None,
+            PullPolicy::Missing => stored()?,
+            PullPolicy::Never => match stored()? {
+                Some(d) => Some(d),
+                None => {
+                    return Err(RegistryError::NotStored {
+                        reference: r.to_string(),
+                    })
+                }
+            },
+            // One HEAD to the registry itself; mirrors are read with a
+            // GET as before (a HEAD there would not say what they serve).
+            PullPolicy::Newer if sources.len() == 1 => match stored()? {
+                Some(d) => match self.head_manifest(r, progress) {
+                    Ok(Some(now)) if now.digest == d => Some(d),
+                    // Moved, gone, or not answered: the GET says which.
+                    _ => None,
+                },
+                None => None,
+            },
+            PullPolicy::Newer => None,
+        };
+        Ok(known.map_or_else(|| r.api_reference(), |d| d.to_string()))
     }
 
     /// The rest of [`Client::resolve`], from the top document read.

@@ -1,15 +1,32 @@
 //! Writing to registries: blobs (skip, mount or upload), then manifests,
 //! then the index and tags.
 //!
-//! For each blob, cheapest first: `HEAD` (already there: skip it); a
-//! cross-repository mount from the base's repository when the base lives
-//! on the same registry (201: done; 202: the registry opened an upload
-//! instead, which is then used); else an upload streamed from the store
-//! (`POST`, one `PATCH` with the whole file, `PUT ?digest=`). A blob that is
-//! not in the local store is downloaded from the base only when it has to
-//! be uploaded, so pushing onto the registry that holds the base never
-//! downloads base layers. Up to [`super::Options::parallel`] blobs move at
-//! once.
+//! Each request is a round trip, and on a code edit round trips are most
+//! of what a push costs, so each blob takes the cheapest way that is
+//! still sure:
+//!
+//! - remembered there (`known.rs`: hoist pushed, mounted or found it in
+//!   this repository before): no request at all. If the memory is wrong
+//!   (the blob was deleted behind hoist's back), the registry refuses the
+//!   manifest naming a missing blob; [`Client::push`] then forgets the
+//!   repository's memory, goes over every blob again as below, and puts
+//!   the manifest once more;
+//! - else `HEAD` (already there: skip it), except for a small stored blob
+//!   in a repository hoist knows: that is most likely new, and is sent
+//!   without asking;
+//! - a cross-repository mount from the base's repository when the base
+//!   lives on the same registry (201: done; 202: the registry opened an
+//!   upload instead, which is then used);
+//! - else an upload from the store: a blob under [`SINGLE_POST_MAX`] in one
+//!   `POST ?digest=` with its bytes (the distribution spec's single-request
+//!   upload; a registry that does not take it answers 202 with a session,
+//!   and the push sends no more such POSTs); a blob up to [`UPLOAD_CHUNK`]
+//!   in one `PUT ?digest=` into the session; larger ones in `PATCH` chunks
+//!   and a final `PUT`. A blob that is not in the local store is
+//!   downloaded from the base only when it has to be uploaded, so pushing
+//!   onto the registry that holds the base never downloads base layers.
+//!
+//! Up to [`super::Options::parallel`] blobs move at once.
 //!
 //! An upload counts only when the registry confirms it: each `PATCH`'s
 //! `Range` must end where the bytes sent end, and the final `PUT`'s
@@ -34,6 +51,7 @@ use reqwest::{Method, Url};
 
 use super::auth::Scope;
 use super::client::{Call, Client, Endpoint};
+use super::known::KnownBlobs;
 use super::pull::blob_deadline;
 use super::{BlobOutcome, Direction, Event, Progress, RegistryError};
 use crate::digest::Digest;
@@ -189,13 +207,8 @@ impl Client {
                 }
             }
         }
-
-        let next = AtomicUsize::new(0);
-        let failed = AtomicBool::new(false);
-        let results: Mutex<Vec<(usize, BlobResult)>> = Mutex::new(Vec::new());
-        let errors: Mutex<Vec<RegistryError>> = Mutex::new(Vec::new());
-        let workers = self.opts.parallel.clamp(1, 16).min(blobs.len().max(1));
-        let ctx = BlobCtx {
+        let single_post = AtomicBool::new(true);
+        let mut ctx = BlobCtx {
             ep: &ep,
             target: &target,
             scope: &scope,
@@ -204,7 +217,69 @@ impl Client {
             base_sources: &base_sources,
             store,
             progress,
+            known: KnownBlobs::load(store, &target),
+            single_post: &single_post,
         };
+        let trusted = blobs.iter().any(|b| ctx.known.contains(&b.digest));
+        let attempt = Attempt {
+            plan,
+            blobs: &blobs,
+            tags: &tags,
+            top: &top,
+        };
+        let report = match self.push_once(&ctx, &attempt) {
+            Ok(r) => r,
+            // The memory was wrong: a blob skipped on its word is gone.
+            // Forget it, check every blob again, and put once more.
+            Err(e) if trusted && names_missing_blob(&e, &blobs) => {
+                let why = e.to_string();
+                progress.event(&Event::Retrying {
+                    what: &what,
+                    retry: 1,
+                    wait: Duration::ZERO,
+                    why: &format!("{why}; checking every blob again instead of trusting what hoist remembered of {}", target.name()),
+                });
+                // Best effort: a store that cannot be written still
+                // pushes; the memory is not consulted below either way.
+                let _ = KnownBlobs::forget(store, &target);
+                ctx.known = KnownBlobs::default();
+                self.push_once(&ctx, &attempt)?
+            }
+            Err(e) => return Err(e),
+        };
+        // Every blob is there now: the registry accepted manifests naming
+        // them. Best effort, as above.
+        let mut known = ctx.known;
+        let learnt = blobs.iter().any(|b| !known.contains(&b.digest));
+        for b in &blobs {
+            known.add(b.digest.clone());
+        }
+        if learnt {
+            let _ = known.save(store, &target);
+        }
+        Ok(report)
+    }
+
+    /// One go at [`Client::push`] after its checks: the blobs, then the
+    /// manifests.
+    fn push_once(
+        &self,
+        ctx: &BlobCtx<'_>,
+        attempt: &Attempt<'_>,
+    ) -> Result<PushReport, RegistryError> {
+        let Attempt {
+            plan,
+            blobs,
+            tags,
+            top,
+        } = *attempt;
+        let (ep, target, scope, progress) = (ctx.ep, ctx.target, ctx.scope, ctx.progress);
+
+        let next = AtomicUsize::new(0);
+        let failed = AtomicBool::new(false);
+        let results: Mutex<Vec<(usize, BlobResult)>> = Mutex::new(Vec::new());
+        let errors: Mutex<Vec<RegistryError>> = Mutex::new(Vec::new());
+        let workers = self.opts.parallel.clamp(1, 16).min(blobs.len().max(1));
         std::thread::scope(|s| {
             for _ in 0..workers {
                 s.spawn(|| loop {
@@ -213,7 +288,7 @@ impl Client {
                     }
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(d) = blobs.get(i) else { return };
-                    match self.push_blob(&ctx, d) {
+                    match self.push_blob(ctx, d) {
                         Ok(r) => {
                             progress.event(&Event::BlobDone {
                                 digest: &d.digest,
@@ -270,9 +345,9 @@ impl Client {
             Some(ix) => {
                 for im in plan.images {
                     self.put_manifest(
-                        &ep,
-                        &target,
-                        &scope,
+                        ep,
+                        target,
+                        scope,
                         im.manifest.digest.as_str(),
                         &im.manifest_bytes,
                         &manifest_media_type(&im.manifest, &im.manifest_bytes),
@@ -282,26 +357,26 @@ impl Client {
                     report.manifests.push(im.manifest.digest.clone());
                 }
                 let mt = embedded_media_type(ix).unwrap_or_else(|| media::OCI_INDEX.to_owned());
-                self.put_tagged(&ep, &target, &scope, &tags, ix, &mt, &top, progress)?;
+                self.put_tagged(ep, target, scope, tags, ix, &mt, top, progress)?;
                 report.manifests.push(top.clone());
             }
             None => {
                 let im = &plan.images[0];
                 let mt = manifest_media_type(&im.manifest, &im.manifest_bytes);
                 self.put_tagged(
-                    &ep,
-                    &target,
-                    &scope,
-                    &tags,
+                    ep,
+                    target,
+                    scope,
+                    tags,
                     &im.manifest_bytes,
                     &mt,
-                    &top,
+                    top,
                     progress,
                 )?;
                 report.manifests.push(top.clone());
             }
         }
-        report.tags = tags;
+        report.tags = tags.to_vec();
         Ok(report)
     }
 
@@ -389,25 +464,40 @@ impl Client {
     fn push_blob(&self, ctx: &BlobCtx<'_>, d: &Descriptor) -> Result<BlobResult, RegistryError> {
         let repo = ctx.target.repository();
         let what = format!("pushing blob {} to {}", d.digest, ctx.target.name());
+        // Remembered there: no request (a wrong memory shows when the
+        // manifest is put; see `Client::push`).
+        if ctx.known.contains(&d.digest) {
+            return Ok(BlobResult {
+                outcome: BlobOutcome::Exists,
+                downloaded: false,
+            });
+        }
+        // A small stored blob that a repository hoist knows is not
+        // remembered to hold is most likely new (a code edit's layer and
+        // config): sending it costs about what asking would, and saves the
+        // question. Anything else is asked about first.
+        let ask = d.size > SINGLE_POST_MAX || ctx.known.is_empty() || !ctx.store.has(&d.digest);
         // Already there?
-        let url = ctx.ep.url(&format!("v2/{repo}/blobs/{}", d.digest))?;
-        let call = Call::new(self, Method::HEAD, url, ctx.scope, &what, ctx.progress);
-        let resp = self.send(ctx.ep, &call)?;
-        match resp.status().as_u16() {
-            200 => {
-                return Ok(BlobResult {
-                    outcome: BlobOutcome::Exists,
-                    downloaded: false,
-                })
-            }
-            404 => {}
-            _ => {
-                self.check(ctx.ep, resp, &[], &what, ctx.scope)?;
+        if ask {
+            let url = ctx.ep.url(&format!("v2/{repo}/blobs/{}", d.digest))?;
+            let call = Call::new(self, Method::HEAD, url, ctx.scope, &what, ctx.progress);
+            let resp = self.send(ctx.ep, &call)?;
+            match resp.status().as_u16() {
+                200 => {
+                    return Ok(BlobResult {
+                        outcome: BlobOutcome::Exists,
+                        downloaded: false,
+                    })
+                }
+                404 => {}
+                _ => {
+                    self.check(ctx.ep, resp, &[], &what, ctx.scope)?;
+                }
             }
         }
         // Mount from the base's repository.
         let mut session: Option<Url> = None;
-        if let Some(from) = ctx.mount_from {
+        if let (Some(from), true) = (ctx.mount_from, ask) {
             let mut url = ctx.ep.url(&format!("v2/{repo}/blobs/uploads/"))?;
             url.query_pairs_mut()
                 .append_pair("mount", d.digest.as_str())
@@ -455,8 +545,11 @@ impl Client {
             let result = match session.take() {
                 Some(s) => self.upload_to(ctx, s, d, &what, &mut asked),
                 None => self
-                    .start_upload(ctx, &what)
-                    .and_then(|s| self.upload_to(ctx, s, d, &what, &mut asked)),
+                    .start_upload(ctx, d, &what, &mut asked)
+                    .and_then(|started| match started {
+                        Some(s) => self.upload_to(ctx, s, d, &what, &mut asked),
+                        None => Ok(()),
+                    }),
             };
             let err = match result {
                 Ok(()) => {
@@ -491,16 +584,57 @@ impl Client {
         }
     }
 
-    /// `POST /v2/NAME/blobs/uploads/`: opens an upload session.
-    fn start_upload(&self, ctx: &BlobCtx<'_>, what: &str) -> Result<Url, RegistryError> {
-        let url = ctx
+    /// `POST /v2/NAME/blobs/uploads/`: opens an upload session, or, for a
+    /// blob of at most [`SINGLE_POST_MAX`] bytes, sends it whole with
+    /// `?digest=` (the distribution spec's single-request upload). `None`
+    /// when that finished the upload (201); else the session to upload to
+    /// (202: a registry that ignores the body opens one, as the spec
+    /// says, and is then asked no more single requests in this push).
+    fn start_upload(
+        &self,
+        ctx: &BlobCtx<'_>,
+        d: &Descriptor,
+        what: &str,
+        asked: &mut Option<Duration>,
+    ) -> Result<Option<Url>, RegistryError> {
+        let mut url = ctx
             .ep
             .url(&format!("v2/{}/blobs/uploads/", ctx.target.repository()))?;
-        let call = Call::new(self, Method::POST, url, ctx.scope, what, ctx.progress)
-            .header(CONTENT_LENGTH, "0");
+        if d.size > SINGLE_POST_MAX || !ctx.single_post.load(Ordering::Relaxed) {
+            let call = Call::new(self, Method::POST, url, ctx.scope, what, ctx.progress)
+                .header(CONTENT_LENGTH, "0");
+            let resp = self.send(ctx.ep, &call)?;
+            let resp = self.check(ctx.ep, resp, &[202], what, ctx.scope)?;
+            return ctx.ep.resolve_location(&resp, what).map(Some);
+        }
+        let bytes = read_whole(ctx, d, what)?;
+        url.query_pairs_mut()
+            .append_pair("digest", d.digest.as_str());
+        ctx.progress.event(&Event::BlobStart {
+            digest: &d.digest,
+            size: d.size,
+            direction: Direction::Upload,
+        });
+        let make = || -> std::io::Result<Body> { Ok(Body::from(bytes.clone())) };
+        let mut call = Call::new(self, Method::POST, url, ctx.scope, what, ctx.progress)
+            .header(CONTENT_TYPE, "application/octet-stream")
+            .header(CONTENT_LENGTH, &bytes.len().to_string());
+        call.body = Some(&make);
+        call.retry = false;
         let resp = self.send(ctx.ep, &call)?;
-        let resp = self.check(ctx.ep, resp, &[202], what, ctx.scope)?;
-        ctx.ep.resolve_location(&resp, what)
+        *asked = retry_after(&resp);
+        let resp = self.check(ctx.ep, resp, &[201, 202], what, ctx.scope)?;
+        if resp.status().as_u16() == 202 {
+            ctx.single_post.store(false, Ordering::Relaxed);
+            return ctx.ep.resolve_location(&resp, what).map(Some);
+        }
+        self.confirm(ctx, d, what, "the single-request upload", resp.headers())?;
+        ctx.progress.event(&Event::BlobProgress {
+            digest: &d.digest,
+            done: d.size,
+            size: d.size,
+        });
+        Ok(None)
     }
 
     /// Sends the stored blob into an upload session in chunks of at most
@@ -531,6 +665,31 @@ impl Client {
             direction: Direction::Upload,
         });
         let mut next = session;
+        if len <= UPLOAD_CHUNK {
+            // One request: `PUT ?digest=` with the whole blob (the spec's
+            // monolithic upload; no `PATCH`).
+            let mut chunk = vec![0u8; len as usize];
+            file.read_exact(&mut chunk).map_err(io_err)?;
+            next.query_pairs_mut()
+                .append_pair("digest", d.digest.as_str());
+            let make = || -> std::io::Result<Body> { Ok(Body::from(chunk.clone())) };
+            let mut call = Call::new(self, Method::PUT, next, ctx.scope, what, ctx.progress)
+                .header(CONTENT_TYPE, "application/octet-stream")
+                .header(CONTENT_LENGTH, &len.to_string());
+            call.body = Some(&make);
+            call.retry = false;
+            call.timeout = Some(blob_deadline(len));
+            let resp = with_monitor(ctx.progress, d, &count, || self.send(ctx.ep, &call))?;
+            *asked = retry_after(&resp);
+            let resp = self.check(ctx.ep, resp, &[201, 204], what, ctx.scope)?;
+            self.confirm(ctx, d, what, "the final PUT", resp.headers())?;
+            ctx.progress.event(&Event::BlobProgress {
+                digest: &d.digest,
+                done: d.size,
+                size: d.size,
+            });
+            return Ok(());
+        }
         let mut offset = 0u64;
         loop {
             let n = UPLOAD_CHUNK.min(len - offset);
@@ -710,6 +869,31 @@ fn range_end(v: &str) -> Option<u64> {
 /// The largest piece of a blob one upload request carries.
 const UPLOAD_CHUNK: u64 = 16 << 20;
 
+/// Blobs up to this size (configs, small layers) are sent in the `POST`
+/// that starts their upload.
+const SINGLE_POST_MAX: u64 = 1 << 20;
+
+/// A small stored blob, read whole for a single-request upload.
+fn read_whole(ctx: &BlobCtx<'_>, d: &Descriptor, what: &str) -> Result<Vec<u8>, RegistryError> {
+    let path = ctx.store.blob_path(&d.digest);
+    let bytes = std::fs::read(&path).map_err(|source| RegistryError::Io {
+        what: format!("{what}: reading {}", path.display()),
+        source,
+    })?;
+    if bytes.len() as u64 != d.size {
+        return Err(RegistryError::Protocol {
+            what: what.to_owned(),
+            registry: ctx.ep.registry.clone(),
+            why: format!(
+                "the stored blob has {} bytes, but its descriptor says {}",
+                bytes.len(),
+                d.size
+            ),
+        });
+    }
+    Ok(bytes)
+}
+
 /// What every blob of one push shares.
 struct BlobCtx<'a> {
     ep: &'a Endpoint,
@@ -720,6 +904,40 @@ struct BlobCtx<'a> {
     base_sources: &'a [Reference],
     store: &'a Store,
     progress: &'a dyn Progress,
+    /// What the target repository is remembered to hold (see `known.rs`).
+    known: KnownBlobs,
+    /// Whether a small blob is still sent in one `POST ?digest=`: cleared
+    /// when the registry answers one with an upload session instead.
+    single_post: &'a AtomicBool,
+}
+
+/// What one go at a push sends.
+#[derive(Clone, Copy)]
+struct Attempt<'a> {
+    plan: &'a PushPlan<'a>,
+    blobs: &'a [&'a Descriptor],
+    tags: &'a [String],
+    top: &'a Digest,
+}
+
+/// Whether `e`, the refusal of a manifest, says one of its blobs is
+/// missing: a 4xx other than 401/403 whose message has distribution's
+/// `BLOB_UNKNOWN` / `MANIFEST_BLOB_UNKNOWN`, names one of `blobs`, or
+/// speaks of a blob.
+fn names_missing_blob(e: &RegistryError, blobs: &[&Descriptor]) -> bool {
+    let message = match e {
+        RegistryError::Status {
+            status: 400..=499,
+            message,
+            ..
+        }
+        | RegistryError::NotFound { message, .. } => message.as_str(),
+        _ => return false,
+    };
+    let lower = message.to_ascii_lowercase();
+    lower.contains("blob_unknown")
+        || lower.contains("blob")
+        || blobs.iter().any(|b| lower.contains(b.digest.hex()))
 }
 
 /// Runs `f` (an upload) while a helper thread reports how many bytes the
@@ -783,6 +1001,49 @@ fn embedded_media_type(bytes: &[u8]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_missing_blob_table() {
+        let layer = Descriptor::new(media::OCI_LAYER_GZIP, Digest::of(b"layer"), 5);
+        let blobs = [&layer];
+        let secrets = super::super::redact::Secrets::default();
+        let status = |status: u16, m: &str| RegistryError::Status {
+            what: "pushing manifest".into(),
+            registry: "r".into(),
+            status,
+            message: secrets.clean(m),
+        };
+        let hex = layer.digest.hex().to_owned();
+        for (e, want) in [
+            (
+                status(400, "MANIFEST_BLOB_UNKNOWN: blob unknown to registry"),
+                true,
+            ),
+            (status(400, "BLOB_UNKNOWN: x"), true),
+            (status(404, &format!("missing sha256:{hex}")), true),
+            (status(400, "MANIFEST_INVALID: manifest invalid"), false),
+            (status(500, "BLOB_UNKNOWN: x"), false),
+            (status(429, "slow down"), false),
+            (
+                RegistryError::NotFound {
+                    what: "m".into(),
+                    registry: "r".into(),
+                    message: secrets.clean("BLOB_UNKNOWN"),
+                },
+                true,
+            ),
+            (
+                RegistryError::Denied {
+                    what: "m".into(),
+                    registry: "r".into(),
+                    message: secrets.clean("BLOB_UNKNOWN"),
+                },
+                false,
+            ),
+        ] {
+            assert_eq!(names_missing_blob(&e, &blobs), want, "{e}");
+        }
+    }
 
     #[test]
     fn range_end_table() {

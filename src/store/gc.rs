@@ -85,6 +85,8 @@ impl Category {
     pub fn of(kind: &str) -> Category {
         match kind {
             "registry-tag" | "facts" | "layer-verified" => Category::Bases,
+            // What registries were seen to hold (`registry/known.rs`).
+            "registry-blobs" => Category::Metadata,
             "npm-tarball" | "pip-url" | "pip-built-wheel" | "pip-built-wheel-blob" => {
                 Category::Packages
             }

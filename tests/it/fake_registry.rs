@@ -293,6 +293,10 @@ pub struct Store {
     pub manifests: HashMap<String, Vec<u8>>,
     pub uploads: HashMap<String, Vec<u8>>,
     pub next: usize,
+    /// Takes a blob sent whole in `POST ?digest=` (201), as the spec
+    /// allows; else such a POST opens a session and its body is ignored,
+    /// as distribution does.
+    pub single_post: bool,
 }
 
 impl Store {
@@ -336,6 +340,18 @@ impl Store {
         }
         if let Some((repo, id)) = rest.split_once("/blobs/uploads/") {
             let loc = |id: &str| format!("/v2/{repo}/blobs/uploads/{id}");
+            if m == "POST" && self.single_post && !req.body.is_empty() {
+                if let Some(want) = req.query("digest") {
+                    if sha256(&req.body) != want {
+                        return Resp::new(400)
+                            .json(serde_json::json!({"errors":[{"code":"DIGEST_INVALID"}]}));
+                    }
+                    self.blobs.insert(want.clone(), req.body.clone());
+                    return Resp::new(201)
+                        .header("Docker-Content-Digest", &want)
+                        .header("Location", &format!("/v2/{repo}/blobs/{want}"));
+                }
+            }
             if m == "POST" {
                 self.next += 1;
                 let id = format!("u{}", self.next);

@@ -84,11 +84,17 @@ impl Proxy {
             .collect()
     }
 
-    /// Digests of blobs stored by uploads that completed.
+    /// Digests of blobs stored by uploads that completed: a final `PUT`,
+    /// or a single-request `POST ?digest=` the registry took (not a mount).
     pub fn uploaded(&self) -> Vec<String> {
         self.requests()
             .iter()
-            .filter(|r| r["kind"] == "upload" && r["method"] == "PUT" && r["status"] == 201)
+            .filter(|r| {
+                r["kind"] == "upload"
+                    && r["status"] == 201
+                    && (r["method"] == "PUT"
+                        || (r["method"] == "POST" && r["mount_from"].is_null()))
+            })
             .filter_map(|r| r["digest"].as_str().map(str::to_owned))
             .collect()
     }

@@ -727,7 +727,7 @@ fn pulls_survive_stalls_resets_and_5xx_mid_download() {
     assert_store_consistent(&env.path("cache"));
 }
 
-/// (d) A registry that fails every upload chunk, then one that fails
+/// (d) A registry that fails every upload's final PUT, then one that fails
 /// every manifest PUT: the push fails with the registry's own words, and
 /// the tag never names a manifest (no manifest is put while a blob is
 /// missing).
@@ -738,7 +738,7 @@ fn a_push_that_cannot_finish_says_why_and_puts_no_manifest() {
     let app = env.path("app");
     small_app(&app);
     for (faults, words) in [
-        ("500@blob-patch:*", "fault injected by fault-proxy (500)"),
+        ("500@blob-put:*", "fault injected by fault-proxy (500)"),
         ("502@manifest-put:*", "fault injected by fault-proxy (502)"),
     ] {
         let proxy = Proxy::start(&env, faults);

@@ -273,10 +273,23 @@ fn unchanged_push_uploads_nothing_and_a_code_change_only_the_app_layer() {
         4,
         "base, user, app layers and config: {first:?}"
     );
+    let before = proxy.requests().len();
     build_push(&env, &tag, &[]).ok();
     assert_eq!(proxy.uploaded().len(), 4, "the second push uploads no blob");
+    // hoist remembers what it pushed there: no blob is asked about.
+    let second = proxy.requests()[before..].to_vec();
+    assert!(
+        !second
+            .iter()
+            .any(|r| r["kind"] == "blob" || r["kind"] == "upload"),
+        "the unchanged push asked about blobs: {second:?}"
+    );
+    eprintln!("round trips: unchanged push {}", round_trips(&second));
+    let before = proxy.requests().len();
     std::fs::write(env.path("app/server.js"), "console.log('v2')\n").unwrap();
     build_push(&env, &tag, &[]).ok();
+    let edit = proxy.requests()[before..].to_vec();
+    eprintln!("round trips: code edit push {}", round_trips(&edit));
     let after = proxy.uploaded();
     let new: Vec<_> = after[first.len()..].to_vec();
     let layers = layers_of(&tag);
@@ -290,6 +303,177 @@ fn unchanged_push_uploads_nothing_and_a_code_change_only_the_app_layer() {
         "base and user layers were not"
     );
     assert_eq!(proxy.manifest_puts(), 3);
+    // No blob was asked about (the two new ones are small and hoist knows
+    // the repository: they are sent straight away); each went up in two
+    // requests, POST ?digest= and a PUT, as distribution ignores the
+    // single POST's body.
+    assert!(
+        !edit.iter().any(|r| r["kind"] == "blob"),
+        "no blob was checked: {edit:?}"
+    );
+    assert_eq!(
+        edit.iter().filter(|r| r["kind"] == "upload").count(),
+        4,
+        "{edit:?}"
+    );
+    assert!(
+        !edit.iter().any(|r| r["method"] == "PATCH"),
+        "small blobs need no PATCH: {edit:?}"
+    );
+}
+
+/// `METHOD kind` of each request, counted: what a push cost.
+fn round_trips(reqs: &[serde_json::Value]) -> String {
+    let mut counts = std::collections::BTreeMap::<String, usize>::new();
+    for r in reqs {
+        *counts
+            .entry(format!(
+                "{} {}",
+                r["method"].as_str().unwrap_or("?"),
+                r["kind"].as_str().unwrap_or("?")
+            ))
+            .or_default() += 1;
+    }
+    format!("{} requests: {counts:?}", reqs.len())
+}
+
+/// The test the issue asks for: hoist remembers that the registry holds a
+/// blob, the blob is deleted from the registry behind its back, and the
+/// next push of the same image must upload it again (the registry refuses
+/// the manifest, hoist forgets what it remembered, checks every blob, and
+/// puts the manifest again), not skip it; the image then pulls and runs.
+#[test]
+fn a_blob_deleted_behind_hoists_back_is_uploaded_again() {
+    require("curl", "curl");
+    let env = Env::new();
+    let proxy = Proxy::start(&env, "");
+    let plain = registry("plain");
+    let name = repo("forgotten");
+    let tag = format!("{}/{name}:1", proxy.addr);
+    build_push(&env, &tag, &[]).ok();
+    let first = proxy.uploaded().len();
+    let layers = layers_of(&tag);
+    let (base_layer, app_layer) = (layers[0].clone(), layers.last().unwrap().clone());
+    for d in [&base_layer, &app_layer] {
+        let code = run(
+            "curl",
+            &[
+                "-s",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                "-X",
+                "DELETE",
+                &format!("http://{plain}/v2/{name}/blobs/{d}"),
+            ],
+        );
+        assert_eq!(code.ok().trim(), "202", "the registry deleted blob {d}");
+    }
+    let again = build_push(&env, &tag, &[]);
+    again.ok();
+    let uploaded = proxy.uploaded()[first..].to_vec();
+    for d in [&base_layer, &app_layer] {
+        assert!(
+            uploaded.contains(d),
+            "deleted blob {d} was uploaded again: {uploaded:?}"
+        );
+    }
+    assert!(
+        again.stderr.contains("checking every blob again"),
+        "the retry says why: {}",
+        again.stderr
+    );
+    // The memory was rebuilt: the next push asks about no blob again.
+    let before = proxy.requests().len();
+    build_push(&env, &tag, &[]).ok();
+    let third = proxy.requests()[before..].to_vec();
+    assert!(
+        !third
+            .iter()
+            .any(|r| r["kind"] == "blob" || r["kind"] == "upload"),
+        "{third:?}"
+    );
+    podman_runs(&format!("{plain}/{name}:1"), &["--tls-verify=false"]);
+}
+
+/// `--pull`: by default a base tag the store has seen costs one manifest
+/// HEAD and no GET; `missing` asks nothing; `never` fails, naming the
+/// image, when the store has never seen it; `always` reads the manifest;
+/// and when the tag moves, the default reads the new manifest.
+#[test]
+fn pull_policy_asks_the_registry_only_as_told() {
+    let env = Env::new();
+    let proxy = Proxy::start(&env, "");
+    let plain = registry("plain");
+    let name = repo("pull-policy");
+    seed(
+        "alpine-amd64.oci.tar",
+        &format!("docker://{plain}/{name}:3.20"),
+        false,
+    );
+    small_app(&env.path("app"));
+    let base = format!("{}/{name}:3.20", proxy.addr);
+    let build = |pull: &str| {
+        let out = env.path("out.tar");
+        let before = proxy.requests().len();
+        let r = env.hoist(&[
+            "build",
+            env.path("app").to_str().unwrap(),
+            "--base",
+            &base,
+            "--output",
+            &format!("oci-archive:{}", out.display()),
+            &format!("--pull={pull}"),
+        ]);
+        let reqs: Vec<serde_json::Value> = proxy.requests()[before..]
+            .iter()
+            .filter(|q| q["kind"] == "manifest")
+            .cloned()
+            .collect();
+        let count = |m: &str| reqs.iter().filter(|q| q["method"] == m).count();
+        (r, count("HEAD"), count("GET"))
+    };
+    let (r, _, _) = build("never");
+    r.fails_with("--pull=never");
+    assert!(r.stderr.contains(&name), "names the image: {}", r.stderr);
+    let (r, _, gets) = build("newer");
+    r.ok();
+    assert!(gets >= 1, "the first build reads the manifest");
+    let (r, heads, gets) = build("newer");
+    r.ok();
+    assert_eq!((heads, gets), (1, 0), "newer: one HEAD, no GET");
+    let (r, heads, gets) = build("missing");
+    r.ok();
+    assert_eq!((heads, gets), (0, 0), "missing: nothing asked");
+    let (r, heads, gets) = build("never");
+    r.ok();
+    assert_eq!((heads, gets), (0, 0), "never: nothing asked");
+    let (r, heads, gets) = build("always");
+    r.ok();
+    assert_eq!((heads, gets), (0, 1), "always: the manifest read again");
+    // The tag moves: the default sees it and reads the new manifest.
+    seed(
+        "busybox.oci.tar",
+        &format!("docker://{plain}/{name}:3.20"),
+        false,
+    );
+    let (r, heads, gets) = build("newer");
+    r.ok();
+    assert_eq!((heads, gets), (1, 1), "newer after the tag moved");
+    let first_layer = |image: String| {
+        let v: serde_json::Value =
+            serde_json::from_str(run("skopeo", &["inspect", &image]).ok()).unwrap();
+        v["Layers"][0].as_str().unwrap().to_owned()
+    };
+    assert_eq!(
+        first_layer(format!("oci-archive:{}", env.path("out.tar").display())),
+        first_layer(format!(
+            "oci-archive:{}",
+            crate::support::base("busybox.oci.tar").display()
+        )),
+        "the build used the moved tag's image"
+    );
 }
 
 #[test]

@@ -229,6 +229,57 @@ fn an_honest_push_is_confirmed_with_or_without_digest_headers() {
     assert_eq!(manifest_puts(&fake), 1);
 }
 
+/// A registry that takes a small blob in one `POST ?digest=` gets every
+/// blob under 1 MiB that way (one request each, no PUT), and larger ones
+/// in a session; one that ignores the body (the fake by default, as
+/// distribution) answers 202 and the blob goes up through that session.
+#[test]
+fn small_blobs_go_up_in_one_post_where_the_registry_takes_them() {
+    let env = Env::new();
+    let store = Store {
+        single_post: true,
+        ..Store::default()
+    };
+    let fake = registry(store, |_, _| None);
+    build_push(&env, &format!("{}/it/single:1", fake.addr)).ok();
+    let reqs = fake.requests();
+    let singles: Vec<String> = reqs
+        .iter()
+        .filter(|q| q.method == "POST" && !q.body.is_empty())
+        .filter_map(|q| q.query("digest"))
+        .collect();
+    assert!(!singles.is_empty(), "small blobs went in one POST");
+    for d in &singles {
+        assert!(
+            !reqs
+                .iter()
+                .any(|q| q.method == "PUT" && q.query("digest").as_deref() == Some(d.as_str())),
+            "{d} was not sent again with a PUT"
+        );
+        assert!(reqs
+            .iter()
+            .all(|q| q.body.len() <= 1 << 20 || q.query("digest").as_deref() != Some(d.as_str())));
+    }
+    assert!(
+        reqs.iter()
+            .any(|q| q.method == "PUT" && q.body.len() > 1 << 20),
+        "the base layer (over 1 MiB) went up in a session's PUT"
+    );
+    assert_eq!(manifest_puts(&fake), 1);
+
+    // The default fake ignores the POST's body: everything still arrives.
+    let env = Env::new();
+    let fake = registry(Store::default(), |_, _| None);
+    build_push(&env, &format!("{}/it/ignored:1", fake.addr)).ok();
+    let reqs = fake.requests();
+    assert!(
+        reqs.iter()
+            .any(|q| q.method == "POST" && q.query("digest").is_some()),
+        "a single POST was tried"
+    );
+    assert_eq!(manifest_puts(&fake), 1);
+}
+
 #[test]
 fn a_put_answering_another_digest_fails_before_the_manifest() {
     let env = Env::new();
@@ -257,6 +308,9 @@ fn a_put_answering_another_digest_fails_before_the_manifest() {
 #[test]
 fn a_patch_answering_a_stale_range_fails_before_the_manifest() {
     let env = Env::new();
+    // A layer larger than one upload chunk (16 MiB) goes up in PATCHes.
+    small_app(&env.path("app"));
+    std::fs::write(env.path("app/data.bin"), noise(20 << 20, 9)).unwrap();
     let fake = registry(Store::default(), |req, s| {
         if req.method == "PATCH" {
             // Keeps only the first half of what was sent, and says so.
