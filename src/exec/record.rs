@@ -91,5 +91,7 @@ pub fn save_record(
         app: files.manifest(),
     };
     let json = serde_json::to_vec(&r).unwrap_or_default();
-    store.put_key("last-build", &record_name(opts), &json)
+    // Only `--dry-run` reads it, and a missing or unreadable record only
+    // makes its report say less: a hint, not worth two fsyncs per build.
+    store.put_hint("last-build", &record_name(opts), &json)
 }
