@@ -1,9 +1,10 @@
 //! Layer compression: gzip (the default, readable by every runtime), zstd
 //! (smaller and faster, needs Docker 23+ or podman), or none.
 //!
-//! Settings are fixed (gzip level 6 with zlib-rs, zstd level 3 on one
-//! thread) because the compressed bytes are part of the image's identity:
-//! changing a setting changes every digest.
+//! Settings are fixed (gzip level 6 with zlib-rs, zstd level 3, the
+//! stream cut into 1 MiB chunks compressed on every core, see
+//! [`super::parallel`]) because the compressed bytes are part of the image's
+//! identity: changing a setting changes every digest.
 //!
 //! Reading a base layer goes through [`decode`]: the layer's media type
 //! (every OCI and Docker spelling, see [`LayerType::parse`]) says how it is
@@ -21,6 +22,8 @@ use std::io::{self, BufRead, BufReader, Read, Write};
 
 use crate::image::media;
 
+use super::parallel::{self, ChunkedEncoder, Codec};
+
 /// How a layer's tar stream is compressed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Compression {
@@ -29,9 +32,6 @@ pub enum Compression {
     Gzip,
     Zstd,
 }
-
-const GZIP_LEVEL: u32 = 6;
-const ZSTD_LEVEL: i32 = 3;
 
 impl Compression {
     /// Parses the `--compression` value.
@@ -69,32 +69,40 @@ impl Compression {
         }
     }
 
-    /// Wraps `w` in an encoder for this compression.
+    /// Wraps `w` in an encoder for this compression, on as many threads
+    /// as [`parallel::default_threads`] says.
     pub fn encoder<W: Write>(self, w: W) -> io::Result<Encoder<W>> {
-        Ok(match self {
+        let threads = parallel::default_threads()
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        Ok(self.encoder_threads(w, threads))
+    }
+
+    /// Wraps `w` in an encoder using `threads` threads; the bytes are the
+    /// same whatever the number.
+    pub fn encoder_threads<W: Write>(self, w: W, threads: usize) -> Encoder<W> {
+        match self {
             Compression::None => Encoder::None(w),
-            Compression::Gzip => Encoder::Gzip(flate2::write::GzEncoder::new(
-                w,
-                flate2::Compression::new(GZIP_LEVEL),
-            )),
-            Compression::Zstd => Encoder::Zstd(zstd::stream::write::Encoder::new(w, ZSTD_LEVEL)?),
-        })
+            Compression::Gzip => {
+                Encoder::Chunked(Box::new(ChunkedEncoder::new(w, Codec::Gzip, threads)))
+            }
+            Compression::Zstd => {
+                Encoder::Chunked(Box::new(ChunkedEncoder::new(w, Codec::Zstd, threads)))
+            }
+        }
     }
 }
 
 /// A compressing writer; [`Encoder::finish`] writes the trailer.
 pub enum Encoder<W: Write> {
     None(W),
-    Gzip(flate2::write::GzEncoder<W>),
-    Zstd(zstd::stream::write::Encoder<'static, W>),
+    Chunked(Box<ChunkedEncoder<W>>),
 }
 
 impl<W: Write> Encoder<W> {
     pub fn finish(self) -> io::Result<W> {
         match self {
             Encoder::None(w) => Ok(w),
-            Encoder::Gzip(e) => e.finish(),
-            Encoder::Zstd(e) => e.finish(),
+            Encoder::Chunked(e) => e.finish(),
         }
     }
 }
@@ -103,15 +111,13 @@ impl<W: Write> Write for Encoder<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
             Encoder::None(w) => w.write(buf),
-            Encoder::Gzip(e) => e.write(buf),
-            Encoder::Zstd(e) => e.write(buf),
+            Encoder::Chunked(e) => e.write(buf),
         }
     }
     fn flush(&mut self) -> io::Result<()> {
         match self {
             Encoder::None(w) => w.flush(),
-            Encoder::Gzip(e) => e.flush(),
-            Encoder::Zstd(e) => e.flush(),
+            Encoder::Chunked(e) => e.flush(),
         }
     }
 }

@@ -5,6 +5,7 @@
 //! every consumer of base layers goes through the same safe reader.
 
 pub mod compress;
+pub mod parallel;
 pub mod path;
 pub mod reader;
 pub mod verify;

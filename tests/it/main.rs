@@ -8,6 +8,7 @@ mod base_verify;
 mod build;
 mod bundle;
 mod cache;
+mod chunked;
 mod distroless;
 mod dockerfile;
 mod dockerfile_add;
