@@ -120,11 +120,16 @@ struct Job {
 /// A compressor (one per thread).
 struct Worker {
     codec: Codec,
+    /// The thread's zstd context, made once: making one per 1 MiB chunk
+    /// cost about as much as compressing the chunk. zstd's output is a
+    /// function of the input and the parameters alone, so reusing the
+    /// context changes no byte.
+    zstd: Option<zstd::stream::raw::Encoder<'static>>,
 }
 
 impl Worker {
     fn new(codec: Codec) -> Worker {
-        Worker { codec }
+        Worker { codec, zstd: None }
     }
 
     /// Compresses one chunk: a pure function of its arguments, which is
@@ -142,15 +147,39 @@ impl Worker {
                 deflate_chunk(&mut c, data, dict, last)?
             }
             Codec::Zstd => {
-                let mut e = zstd::stream::write::Encoder::new(
-                    Vec::with_capacity(data.len() / 2 + 1024),
-                    ZSTD_LEVEL,
-                )?;
-                e.write_all(data)?;
-                e.finish()?
+                let z = match &mut self.zstd {
+                    Some(z) => z,
+                    None => self.zstd.insert(zstd::stream::raw::Encoder::new(ZSTD_LEVEL)?),
+                };
+                zstd_chunk(z, data)?
             }
         };
         Ok(Done { bytes, crc })
+    }
+}
+
+/// One zstd frame of `data` on a reused context, fed as the stream
+/// encoder feeds it (the input, then the end with none), so that the
+/// frame is the one `zstd::stream::write::Encoder` writes: no content
+/// size in its header, the parameters of an unknown-size stream.
+fn zstd_chunk(z: &mut zstd::stream::raw::Encoder<'static>, data: &[u8]) -> io::Result<Vec<u8>> {
+    use zstd::stream::raw::{InBuffer, Operation, OutBuffer};
+    z.reinit()?;
+    let mut out: Vec<u8> = Vec::with_capacity(data.len() / 2 + 1024);
+    let mut buf = vec![0u8; zstd::zstd_safe::CCtx::out_size()];
+    let mut input = InBuffer::around(data);
+    while input.pos < data.len() {
+        let mut o = OutBuffer::around(&mut buf[..]);
+        z.run(&mut input, &mut o)?;
+        out.extend_from_slice(o.as_slice());
+    }
+    loop {
+        let mut o = OutBuffer::around(&mut buf[..]);
+        let left = z.finish(&mut o, true)?;
+        out.extend_from_slice(o.as_slice());
+        if left == 0 {
+            return Ok(out);
+        }
     }
 }
 
