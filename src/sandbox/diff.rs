@@ -140,9 +140,90 @@ impl Change {
 
 /// The changes between two walks, in the order a layer lists them.
 pub fn changes(before: &Snapshot, after: &Snapshot) -> Vec<Change> {
+    changes_with(before, after, None)
+}
+
+/// What [`changes_with`] needs to see past an overlay's copy-ups (see
+/// [`super::overlay`]): the lower tree, the merged root as the walks saw
+/// it, and what the upper folder held before the step.
+pub struct Lower<'a> {
+    pub tree: &'a Path,
+    pub root: &'a Path,
+    pub in_upper: &'a HashSet<String>,
+}
+
+impl Lower<'_> {
+    /// Whether `rel`, walked as `was` and `now`, is unchanged by the step
+    /// where the walks saw a difference: a copy-up's new ctime (and a
+    /// merged folder's link count of 1) are not changes; a file whose
+    /// other fields are the same is compared by content with the lower's.
+    fn same(&self, rel: &str, was: &Stat, now: &Stat) -> bool {
+        let meta = |s: &Stat| (s.mode, s.uid, s.gid, s.mtime, s.ino);
+        match (&was.kind, &now.kind) {
+            // A folder is copied up whenever something below it is.
+            (Kind::Dir, Kind::Dir) => meta(was) == meta(now),
+            // An entry in the upper folder before the step was not copied
+            // up by it: its ctime says what the step did.
+            _ if self.in_upper.contains(rel) => false,
+            (a, b)
+                if a == b
+                    && (meta(was), was.size, was.nlink) == (meta(now), now.size, now.nlink) =>
+            {
+                *a != Kind::File || self.same_bytes(rel)
+            }
+            _ => false,
+        }
+    }
+
+    fn same_bytes(&self, rel: &str) -> bool {
+        let parent = rel.rsplit_once('/').map_or("", |(d, _)| d);
+        let Some(dir) = super::rootfs::real_dir(self.tree, parent) else {
+            return false;
+        };
+        let name = rel.rsplit('/').next().unwrap_or(rel);
+        let (Ok(mut a), Ok(mut b)) = (
+            fs::File::open(dir.join(name)),
+            fs::File::open(self.root.join(rel)),
+        ) else {
+            return false;
+        };
+        let (mut x, mut y) = (vec![0u8; 64 << 10], vec![0u8; 64 << 10]);
+        loop {
+            let n = match read_full(&mut a, &mut x) {
+                Ok(n) => n,
+                Err(_) => return false,
+            };
+            match read_full(&mut b, &mut y) {
+                Ok(m) if m == n && x[..n] == y[..n] => {}
+                _ => return false,
+            }
+            if n == 0 {
+                return true;
+            }
+        }
+    }
+}
+
+fn read_full(f: &mut fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match f.read(&mut buf[got..])? {
+            0 => break,
+            n => got += n,
+        }
+    }
+    Ok(got)
+}
+
+/// [`changes`], seeing past an overlay's copy-ups when there is one.
+pub fn changes_with(before: &Snapshot, after: &Snapshot, lower: Option<&Lower>) -> Vec<Change> {
     let mut out = Vec::new();
     for (rel, now) in after {
-        if before.get(rel) != Some(now) {
+        let same = match before.get(rel) {
+            None => false,
+            Some(was) => was == now || lower.is_some_and(|l| l.same(rel, was, now)),
+        };
+        if !same {
             out.push(Change::Put(rel.clone()));
         }
     }
@@ -193,8 +274,13 @@ impl Walked {
 
 /// The changes from `before` to `after`, keeping the records of the
 /// entries put only.
-pub fn compare(before: &Snapshot, mut after: Snapshot) -> Walked {
-    let changes = changes(before, &after);
+pub fn compare(before: &Snapshot, after: Snapshot) -> Walked {
+    compare_with(before, after, None)
+}
+
+/// [`compare`], seeing past an overlay's copy-ups when there is one.
+pub fn compare_with(before: &Snapshot, mut after: Snapshot, lower: Option<&Lower>) -> Walked {
+    let changes = changes_with(before, &after, lower);
     let put: HashSet<&str> = changes
         .iter()
         .filter_map(|c| match c {
