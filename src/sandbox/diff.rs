@@ -175,16 +175,66 @@ impl Lower<'_> {
         }
     }
 
-    fn same_bytes(&self, rel: &str) -> bool {
+    /// The other paths of a lower file with several links one of which
+    /// the step changed or removed: on an unpacked root they share the
+    /// inode, whose ctime and link count change with it, so they are
+    /// changes there too (overlayfs copies up the one path alone).
+    fn links_touched(&self, before: &Snapshot, after: &Snapshot, put: &[Change]) -> Vec<Change> {
+        let put: HashSet<&str> = put.iter().map(Change::path).collect();
+        // By the lower tree's inode: a path the upper folder held before
+        // the step (given its owner) was copied up, its link broken.
+        let mut groups: HashMap<u64, Vec<&str>> = HashMap::new();
+        for (rel, was) in before {
+            if was.kind != Kind::File {
+                continue;
+            }
+            let ino = match self.in_upper.contains(rel) {
+                false => (was.nlink > 1).then_some(was.ino.1),
+                true => self
+                    .lower_file(rel)
+                    .filter(|m| m.nlink() > 1)
+                    .map(|m| m.ino()),
+            };
+            if let Some(ino) = ino {
+                groups.entry(ino).or_default().push(rel);
+            }
+        }
+        let mut out = Vec::new();
+        for paths in groups.values() {
+            let touched = paths
+                .iter()
+                .any(|p| put.contains(p) || !after.contains_key(*p));
+            if !touched {
+                continue;
+            }
+            for p in paths {
+                if after.contains_key(*p) && !put.contains(p) {
+                    out.push(Change::Put((*p).to_owned()));
+                }
+            }
+        }
+        out
+    }
+
+    /// The lower tree's `rel`, reached through real folders only.
+    fn lower_path(&self, rel: &str) -> Option<std::path::PathBuf> {
         let parent = rel.rsplit_once('/').map_or("", |(d, _)| d);
-        let Some(dir) = super::rootfs::real_dir(self.tree, parent) else {
+        let name = rel.rsplit('/').next().unwrap_or(rel);
+        super::rootfs::real_dir(self.tree, parent).map(|d| d.join(name))
+    }
+
+    /// The lower tree's `rel` when it is a file.
+    fn lower_file(&self, rel: &str) -> Option<fs::Metadata> {
+        let m = fs::symlink_metadata(self.lower_path(rel)?).ok()?;
+        m.is_file().then_some(m)
+    }
+
+    fn same_bytes(&self, rel: &str) -> bool {
+        let Some(lower) = self.lower_path(rel) else {
             return false;
         };
-        let name = rel.rsplit('/').next().unwrap_or(rel);
-        let (Ok(mut a), Ok(mut b)) = (
-            fs::File::open(dir.join(name)),
-            fs::File::open(self.root.join(rel)),
-        ) else {
+        let (Ok(mut a), Ok(mut b)) = (fs::File::open(lower), fs::File::open(self.root.join(rel)))
+        else {
             return false;
         };
         let (mut x, mut y) = (vec![0u8; 64 << 10], vec![0u8; 64 << 10]);
@@ -226,6 +276,9 @@ pub fn changes_with(before: &Snapshot, after: &Snapshot, lower: Option<&Lower>) 
         if !same {
             out.push(Change::Put(rel.clone()));
         }
+    }
+    if let Some(lower) = lower {
+        out.extend(lower.links_touched(before, after, &out));
     }
     for (rel, was) in before {
         if after.contains_key(rel) {

@@ -32,9 +32,12 @@
 //! the unpacked root's (a test builds both) except where a step set an
 //! entry's metadata to the values it had (`chmod` to the same mode, a
 //! rewrite of the same bytes with the mtime put back): the unpacked
-//! root's ctime saw that, the overlay's cannot; and where a step changed
-//! a file in place that has another hard link in the image, overlayfs
-//! breaks the link and only the changed path is in the layer.
+//! root's ctime saw that, the overlay's cannot; and where a step wrote
+//! into a file that has another hard link in the image: overlayfs breaks
+//! the link, so the other paths, in the layer as on an unpacked root
+//! (their inode changed there), keep the bytes they had. A file's other
+//! links are put in the layer when one of them changes or goes (see
+//! [`super::diff::Lower`]), and copied up for it.
 //!
 //! The parent prepares the root before the namespace exists (mount
 //! points, input files, /etc/resolv.conf): with an overlay it writes

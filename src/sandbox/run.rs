@@ -478,7 +478,11 @@ fn child(
                         root: &p.root_path,
                         in_upper: &in_upper,
                     });
-                    Outcome::Walked(diff::compare_with(&before, after, lower.as_ref()))
+                    let walked = diff::compare_with(&before, after, lower.as_ref());
+                    if let Some(o) = &p.overlay {
+                        copy_up(&p.root_path, &o.upper, &walked);
+                    }
+                    Outcome::Walked(walked)
                 }
                 Err(e) => Outcome::Failed(e.to_string()),
             };
@@ -490,6 +494,24 @@ fn child(
         p.hand_back();
     }
     quit(code)
+}
+
+/// Copies up the files put in the layer that the upper folder does not
+/// hold (the other links of a file the step changed: see
+/// [`diff::Lower`]), so the layer reads every file it puts from there:
+/// opening one for writing makes overlayfs copy it up, bytes and
+/// metadata unchanged.
+fn copy_up(root: &Path, upper: &Path, walked: &diff::Walked) {
+    for c in &walked.changes {
+        let diff::Change::Put(rel) = c else { continue };
+        let is_file = walked
+            .stats
+            .get(rel)
+            .is_some_and(|s| s.kind == diff::Kind::File);
+        if is_file && fs::symlink_metadata(upper.join(rel)).is_err() {
+            let _ = fs::OpenOptions::new().write(true).open(root.join(rel));
+        }
+    }
 }
 
 /// Makes one of the step's own mounts (in the step's process).

@@ -106,7 +106,8 @@ fn alpine_busybox_step(who: Who) {
         run_layer(&out),
         [
             "drwxr-xr-x 0/0 data",
-            "-rw-r--r-- 1000/1000 data/x",
+            "-rw-r--r-- 1000/1000 data/hard",
+            "hrw-r--r-- 1000/1000 data/x",
             "drwxr-xr-x 0/0 etc",
             "-rw-r--r-- 0/0 etc/.wh.motd",
         ],
@@ -715,7 +716,8 @@ fn overlay_root(who: Who) {
     );
     let entries = &built[1].1;
     for want in [
-        "-rw-r--r-- 1000/1000 data/x",
+        "-rw-r--r-- 1000/1000 data/hard",
+        "hrw-r--r-- 1000/1000 data/x",
         "-rw------- 0/0 etc/issue",
         "-rw-r--r-- 0/0 etc/.wh.motd",
         "-rw-r--r-- 0/0 var/cache/apt/.wh.archives",
