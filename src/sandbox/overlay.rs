@@ -271,3 +271,35 @@ impl View {
 fn parent_of(rel: &str) -> &str {
     rel.rsplit_once('/').map_or("", |(d, _)| d)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_carry_plain_paths_only() {
+        let p = Path::new;
+        for (lower, want) in [
+            (
+                "/s/trees/ab",
+                Some("lowerdir=/s/trees/ab,upperdir=/s/u,workdir=/s/w,userxattr"),
+            ),
+            ("/s/a,b", None),
+            ("/s/a:b", None),
+            ("/s/a\\b", None),
+        ] {
+            let got = options(p(lower), p("/s/u"), p("/s/w"));
+            assert_eq!(
+                got.as_deref().and_then(|c| c.to_str().ok()),
+                want,
+                "{lower}"
+            );
+        }
+        let long = format!("/{}", "x".repeat(4000));
+        assert_eq!(
+            options(p(&long), p("/u"), p("/w")),
+            None,
+            "one page at most"
+        );
+    }
+}
