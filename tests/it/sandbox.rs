@@ -106,8 +106,7 @@ fn alpine_busybox_step(who: Who) {
         run_layer(&out),
         [
             "drwxr-xr-x 0/0 data",
-            "-rw-r--r-- 1000/1000 data/hard",
-            "hrw-r--r-- 1000/1000 data/x",
+            "-rw-r--r-- 1000/1000 data/x",
             "drwxr-xr-x 0/0 etc",
             "-rw-r--r-- 0/0 etc/.wh.motd",
         ],
