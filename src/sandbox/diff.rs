@@ -148,29 +148,25 @@ pub fn changes(before: &Snapshot, after: &Snapshot) -> Vec<Change> {
 /// it, and what the upper folder held before the step.
 pub struct Lower<'a> {
     pub tree: &'a Path,
+    pub upper: &'a Path,
     pub root: &'a Path,
     pub in_upper: &'a HashSet<String>,
 }
 
 impl Lower<'_> {
-    /// Whether `rel`, walked as `was` and `now`, is unchanged by the step
-    /// where the walks saw a difference: a copy-up's new ctime (and a
-    /// merged folder's link count of 1) are not changes; a file whose
-    /// other fields are the same is compared by content with the lower's.
+    /// Whether the folder `rel`, walked as `was` and `now`, is unchanged
+    /// by the step where the walks saw a difference: a copy-up's new ctime
+    /// and a merged folder's link count of 1 are not changes. A file or
+    /// link the step copied up it opened for writing or changed (on an
+    /// unpacked root its ctime changed too, but for a file only opened
+    /// read-write).
     fn same(&self, rel: &str, was: &Stat, now: &Stat) -> bool {
         let meta = |s: &Stat| (s.mode, s.uid, s.gid, s.mtime, s.ino);
         match (&was.kind, &now.kind) {
-            // A folder is copied up whenever something below it is.
-            (Kind::Dir, Kind::Dir) => meta(was) == meta(now),
-            // An entry in the upper folder before the step was not copied
-            // up by it: its ctime says what the step did.
-            _ if self.in_upper.contains(rel) => false,
-            (a, b)
-                if a == b
-                    && (meta(was), was.size, was.nlink) == (meta(now), now.size, now.nlink) =>
-            {
-                *a != Kind::File || self.same_bytes(rel)
-            }
+            // A folder is copied up whenever something below it is; one
+            // in the upper folder with nothing new below it there was
+            // changed itself (`chown` to the owner it had).
+            (Kind::Dir, Kind::Dir) => meta(was) == meta(now) && !self.changed_itself(rel),
             _ => false,
         }
     }
@@ -216,6 +212,22 @@ impl Lower<'_> {
         out
     }
 
+    /// Whether the folder `rel` is in the upper folder with nothing the
+    /// step put there below it.
+    fn changed_itself(&self, rel: &str) -> bool {
+        let Some(dir) = super::rootfs::real_dir(self.upper, rel) else {
+            return false;
+        };
+        let Ok(rd) = fs::read_dir(dir) else {
+            return false;
+        };
+        !rd.flatten().any(|e| {
+            let name = e.file_name();
+            let child = format!("{rel}/{}", name.to_string_lossy());
+            !self.in_upper.contains(&child)
+        })
+    }
+
     /// The lower tree's `rel`, reached through real folders only.
     fn lower_path(&self, rel: &str) -> Option<std::path::PathBuf> {
         let parent = rel.rsplit_once('/').map_or("", |(d, _)| d);
@@ -228,41 +240,6 @@ impl Lower<'_> {
         let m = fs::symlink_metadata(self.lower_path(rel)?).ok()?;
         m.is_file().then_some(m)
     }
-
-    fn same_bytes(&self, rel: &str) -> bool {
-        let Some(lower) = self.lower_path(rel) else {
-            return false;
-        };
-        let (Ok(mut a), Ok(mut b)) = (fs::File::open(lower), fs::File::open(self.root.join(rel)))
-        else {
-            return false;
-        };
-        let (mut x, mut y) = (vec![0u8; 64 << 10], vec![0u8; 64 << 10]);
-        loop {
-            let n = match read_full(&mut a, &mut x) {
-                Ok(n) => n,
-                Err(_) => return false,
-            };
-            match read_full(&mut b, &mut y) {
-                Ok(m) if m == n && x[..n] == y[..n] => {}
-                _ => return false,
-            }
-            if n == 0 {
-                return true;
-            }
-        }
-    }
-}
-
-fn read_full(f: &mut fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut got = 0;
-    while got < buf.len() {
-        match f.read(&mut buf[got..])? {
-            0 => break,
-            n => got += n,
-        }
-    }
-    Ok(got)
 }
 
 /// [`changes`], seeing past an overlay's copy-ups when there is one.

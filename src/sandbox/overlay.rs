@@ -11,9 +11,8 @@
 //! namespace. Where the kernel or the file system refuses (an older
 //! kernel, a store on a file system overlayfs cannot use as upper, no
 //! user namespaces at all), the step's root is unpacked as before: a
-//! probe mount answers once per process. `HOIST_SANDBOX_ROOT=unpack`
-//! asks for the unpack always (to compare, or to step around a kernel
-//! bug). Cached files are never hard-linked into a writable root (the
+//! probe mount answers once per process. For now the overlay is asked
+//! for with `HOIST_SANDBOX_ROOT=overlay` (see [`wanted`]). Cached files are never hard-linked into a writable root (the
 //! step could change the cache through them): overlayfs copies a file up
 //! before the first write.
 //!
@@ -22,22 +21,26 @@
 //! the layer today (a folder removed and made again is whiteouts for
 //! what it held, where an upper folder would be opaque), and the layer
 //! must not change with the way its root was made. What overlayfs
-//! changes under the walks is made up for there: a copy-up gives a file
-//! or folder a new ctime (and a merged folder a link count of 1) though
-//! the step did not change it (apt opens its lock files read-write
-//! without writing; a parent folder is copied up with a changed file), so
-//! an entry the step may have copied up is compared without its ctime
-//! (folders without their link count), and a file whose other fields are
-//! the same is compared by content with the lower tree. The layer equals
-//! the unpacked root's (a test builds both) except where a step set an
-//! entry's metadata to the values it had (`chmod` to the same mode, a
-//! rewrite of the same bytes with the mtime put back): the unpacked
-//! root's ctime saw that, the overlay's cannot; and where a step wrote
-//! into a file that has another hard link in the image: overlayfs breaks
-//! the link, so the other paths, in the layer as on an unpacked root
-//! (their inode changed there), keep the bytes they had. A file's other
-//! links are put in the layer when one of them changes or goes (see
-//! [`super::diff::Lower`]), and copied up for it.
+//! changes under the walks is made up for there: a folder is copied up
+//! (new ctime; a merged folder's link count is 1) whenever something
+//! below it is, so a folder is compared without its ctime and link
+//! count, unless the upper folder holds it with nothing new below it
+//! (then the step changed the folder itself: `chown` to the owner it
+//! had). A file or link is copied up only when the step opened it for
+//! writing or changed it, which an unpacked root's ctime shows too.
+//! Where a lower file with several links changes or goes, its other
+//! paths are put in the layer too (their shared inode changed on an
+//! unpacked root) and copied up for it (see [`super::diff::Lower`]).
+//!
+//! Where the layer still differs from the unpacked root's, which is why
+//! the overlay is not yet the default: a folder whose metadata a step set
+//! to the values it had while changing something below it (`chmod -R
+//! g+w` over a tree that has it: the unpacked root's ctime shows the
+//! folder, the overlay's stat cannot tell it from a copy-up); a file a
+//! step only opened read-write (apt's lock files: copied up, so in the
+//! layer, as in docker's); a file written in place that has another hard
+//! link in the image (overlayfs breaks the link: the other paths keep
+//! their old bytes).
 //!
 //! The parent prepares the root before the namespace exists (mount
 //! points, input files, /etc/resolv.conf): with an overlay it writes
@@ -55,9 +58,13 @@ use std::sync::Mutex;
 use super::rootfs::io_err;
 use super::SandboxError;
 
-/// How the step's root is made (`HOIST_SANDBOX_ROOT`).
+/// Whether the step's root is an overlay: `HOIST_SANDBOX_ROOT=overlay`
+/// asks for it. Not yet the default: where a step sets a folder's
+/// metadata to the values it had while changing something below it
+/// (`chmod -R g+w` over a tree that has it), the unpacked root's layer
+/// holds the folder and the overlay's cannot tell (see the module docs).
 pub fn wanted() -> bool {
-    std::env::var("HOIST_SANDBOX_ROOT").map_or(true, |v| v != "unpack")
+    std::env::var("HOIST_SANDBOX_ROOT").is_ok_and(|v| v == "overlay")
 }
 
 /// The overlay's mount options; `None` when a path holds a character the

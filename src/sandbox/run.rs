@@ -475,6 +475,7 @@ fn child(
                 Ok(after) => {
                     let lower = p.overlay.as_ref().map(|o| diff::Lower {
                         tree: &o.lower,
+                        upper: &o.upper,
                         root: &p.root_path,
                         in_upper: &in_upper,
                     });
