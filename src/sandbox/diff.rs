@@ -140,11 +140,122 @@ impl Change {
 
 /// The changes between two walks, in the order a layer lists them.
 pub fn changes(before: &Snapshot, after: &Snapshot) -> Vec<Change> {
+    changes_with(before, after, None)
+}
+
+/// What [`changes_with`] needs to see past an overlay's copy-ups (see
+/// [`super::overlay`]): the lower tree, the merged root as the walks saw
+/// it, and what the upper folder held before the step.
+pub struct Lower<'a> {
+    pub tree: &'a Path,
+    pub upper: &'a Path,
+    pub root: &'a Path,
+    pub in_upper: &'a HashSet<String>,
+}
+
+impl Lower<'_> {
+    /// Whether the folder `rel`, walked as `was` and `now`, is unchanged
+    /// by the step where the walks saw a difference: a copy-up's new ctime
+    /// and a merged folder's link count of 1 are not changes. A file or
+    /// link the step copied up it opened for writing or changed (on an
+    /// unpacked root its ctime changed too, but for a file only opened
+    /// read-write).
+    fn same(&self, rel: &str, was: &Stat, now: &Stat) -> bool {
+        let meta = |s: &Stat| (s.mode, s.uid, s.gid, s.mtime, s.ino);
+        match (&was.kind, &now.kind) {
+            // A folder is copied up whenever something below it is; one
+            // in the upper folder with nothing new below it there was
+            // changed itself (`chown` to the owner it had).
+            (Kind::Dir, Kind::Dir) => meta(was) == meta(now) && !self.changed_itself(rel),
+            _ => false,
+        }
+    }
+
+    /// The other paths of a lower file with several links one of which
+    /// the step changed or removed: on an unpacked root they share the
+    /// inode, whose ctime and link count change with it, so they are
+    /// changes there too (overlayfs copies up the one path alone).
+    fn links_touched(&self, before: &Snapshot, after: &Snapshot, put: &[Change]) -> Vec<Change> {
+        let put: HashSet<&str> = put.iter().map(Change::path).collect();
+        // By the lower tree's inode: a path the upper folder held before
+        // the step (given its owner) was copied up, its link broken.
+        let mut groups: HashMap<u64, Vec<&str>> = HashMap::new();
+        for (rel, was) in before {
+            if was.kind != Kind::File {
+                continue;
+            }
+            let ino = match self.in_upper.contains(rel) {
+                false => (was.nlink > 1).then_some(was.ino.1),
+                true => self
+                    .lower_file(rel)
+                    .filter(|m| m.nlink() > 1)
+                    .map(|m| m.ino()),
+            };
+            if let Some(ino) = ino {
+                groups.entry(ino).or_default().push(rel);
+            }
+        }
+        let mut out = Vec::new();
+        for paths in groups.values() {
+            let touched = paths
+                .iter()
+                .any(|p| put.contains(p) || !after.contains_key(*p));
+            if !touched {
+                continue;
+            }
+            for p in paths {
+                if after.contains_key(*p) && !put.contains(p) {
+                    out.push(Change::Put((*p).to_owned()));
+                }
+            }
+        }
+        out
+    }
+
+    /// Whether the folder `rel` is in the upper folder with nothing the
+    /// step put there below it.
+    fn changed_itself(&self, rel: &str) -> bool {
+        let Some(dir) = super::rootfs::real_dir(self.upper, rel) else {
+            return false;
+        };
+        let Ok(rd) = fs::read_dir(dir) else {
+            return false;
+        };
+        !rd.flatten().any(|e| {
+            let name = e.file_name();
+            let child = format!("{rel}/{}", name.to_string_lossy());
+            !self.in_upper.contains(&child)
+        })
+    }
+
+    /// The lower tree's `rel`, reached through real folders only.
+    fn lower_path(&self, rel: &str) -> Option<std::path::PathBuf> {
+        let parent = rel.rsplit_once('/').map_or("", |(d, _)| d);
+        let name = rel.rsplit('/').next().unwrap_or(rel);
+        super::rootfs::real_dir(self.tree, parent).map(|d| d.join(name))
+    }
+
+    /// The lower tree's `rel` when it is a file.
+    fn lower_file(&self, rel: &str) -> Option<fs::Metadata> {
+        let m = fs::symlink_metadata(self.lower_path(rel)?).ok()?;
+        m.is_file().then_some(m)
+    }
+}
+
+/// [`changes`], seeing past an overlay's copy-ups when there is one.
+pub fn changes_with(before: &Snapshot, after: &Snapshot, lower: Option<&Lower>) -> Vec<Change> {
     let mut out = Vec::new();
     for (rel, now) in after {
-        if before.get(rel) != Some(now) {
+        let same = match before.get(rel) {
+            None => false,
+            Some(was) => was == now || lower.is_some_and(|l| l.same(rel, was, now)),
+        };
+        if !same {
             out.push(Change::Put(rel.clone()));
         }
+    }
+    if let Some(lower) = lower {
+        out.extend(lower.links_touched(before, after, &out));
     }
     for (rel, was) in before {
         if after.contains_key(rel) {
@@ -193,8 +304,13 @@ impl Walked {
 
 /// The changes from `before` to `after`, keeping the records of the
 /// entries put only.
-pub fn compare(before: &Snapshot, mut after: Snapshot) -> Walked {
-    let changes = changes(before, &after);
+pub fn compare(before: &Snapshot, after: Snapshot) -> Walked {
+    compare_with(before, after, None)
+}
+
+/// [`compare`], seeing past an overlay's copy-ups when there is one.
+pub fn compare_with(before: &Snapshot, mut after: Snapshot, lower: Option<&Lower>) -> Walked {
+    let changes = changes_with(before, &after, lower);
     let put: HashSet<&str> = changes
         .iter()
         .filter_map(|c| match c {

@@ -3,8 +3,10 @@
 //!
 //! A step runs as root of its own user namespace (mapped to the caller,
 //! see [`idmap`]) in its own mount and PID namespaces, with the image's
-//! layers unpacked into a scratch folder as its root ([`rootfs`]); the
-//! network is the host's. What it changed is found by walking the folder
+//! layers as its root: an overlay of the layers unpacked once into the
+//! store, its writes going to the scratch folder ([`overlay`]), else the
+//! layers unpacked into the scratch folder ([`rootfs`]); the network is
+//! the host's. What it changed is found by walking the folder
 //! before and after ([`diff`]) and written as a layer. The scratch folder
 //! is the only place on the host the step can write to, and a guard
 //! removes it when the step ends, whether it worked or not.
@@ -14,6 +16,7 @@
 
 pub mod diff;
 pub mod idmap;
+pub mod overlay;
 pub mod room;
 pub mod rootfs;
 pub mod run;
@@ -218,8 +221,9 @@ pub fn run_step(
 }
 
 /// Runs `step` on `ground` with `inputs` copied in; on success `take`
-/// gets the root folder (as the step left it) and what changed, before
-/// the scratch folder goes.
+/// gets a folder holding what the step made or changed at their paths
+/// (the root folder as the step left it, or the overlay's upper folder),
+/// and what changed, before the scratch folder goes.
 pub fn run_in<T>(
     store: &Store,
     ground: &Ground,
@@ -275,15 +279,22 @@ pub fn run_in<T>(
     fs::create_dir(&root).map_err(|e| rootfs::io_err(&root, e))?;
     fs::set_permissions(&root, fs::Permissions::from_mode(0o755))
         .map_err(|e| rootfs::io_err(&root, e))?;
-    let owners = rootfs::unpack(store, &ground.layers, &root)?;
-    let read = |rel: &str| fs::read(root.join(rel)).unwrap_or_default();
+    let (mut view, owners, overlay) = match overlay_root(store, ground, &scratch.0, &root)? {
+        Some((view, owners, o)) => (view, owners, Some(o)),
+        None => (
+            overlay::View::plain(&root),
+            rootfs::unpack(store, &ground.layers, &root)?,
+            None,
+        ),
+    };
+    let read = |rel: &str| view.read(rel);
     let (uid, gid) = match step.user.as_deref() {
         None => (0, 0),
         Some(u) => resolve_user(u, &read("etc/passwd"), &read("etc/group"))?,
     };
     let home = home_of(uid, &read("etc/passwd"));
     for input in inputs {
-        let to = rootfs::checked(&root, &input.to)?;
+        let to = view.checked(&input.to)?;
         fs::copy(&input.from, &to).map_err(|e| rootfs::io_err(&input.from, e))?;
     }
 
@@ -291,7 +302,7 @@ pub fn run_in<T>(
     // changes.
     let mut binds = Vec::new();
     for dev in ["null", "zero", "random", "urandom", "tty"] {
-        if let Some(target) = placeholder(&root, &format!("dev/{dev}"), false)? {
+        if let Some(target) = placeholder(&mut view, &format!("dev/{dev}"), false)? {
             binds.push(Bind {
                 source: cstr(format!("/dev/{dev}"))?,
                 target: cpath(&target)?,
@@ -302,19 +313,20 @@ pub fn run_in<T>(
     let resolv = scratch.0.join("resolv.conf");
     let host_resolv = fs::read("/etc/resolv.conf").unwrap_or_default();
     fs::write(&resolv, host_resolv).map_err(|e| rootfs::io_err(&resolv, e))?;
-    if let Some(target) = placeholder(&root, "etc/resolv.conf", false)? {
+    if let Some(target) = placeholder(&mut view, "etc/resolv.conf", false)? {
         binds.push(Bind {
             source: cpath(&resolv)?,
             target: cpath(&target)?,
             optional: false,
         });
     }
-    let proc_dir = placeholder(&root, "proc", true)?.ok_or(SandboxError::Unsafe {
+    let proc_dir = placeholder(&mut view, "proc", true)?.ok_or(SandboxError::Unsafe {
         path: "/proc".into(),
         why: "it is a link or a file in the image",
     })?;
-    let tmp_dir = placeholder(&root, "tmp", true)?;
-    let (user_mounts, mut skip, mount_owners) = mount_points(&root, &step.mounts)?;
+    let tmp_dir = placeholder(&mut view, "tmp", true)?;
+    let (user_mounts, mut skip, mount_owners) = mount_points(&mut view, &step.mounts)?;
+    view.finish()?;
 
     let mut env = step_env(&ground.image_env, &step.env, &home);
     for (k, v) in &step.secret_env {
@@ -369,6 +381,7 @@ pub fn run_in<T>(
         timeout_secs: step
             .timeout
             .map_or(0, |t| u32::try_from(t.as_secs().max(1)).unwrap_or(u32::MAX)),
+        overlay,
     };
     let open_new = |path: &Path| {
         fs::OpenOptions::new()
@@ -413,7 +426,66 @@ pub fn run_in<T>(
         };
         return Err(failed(how, &mut log));
     }
-    take(&root, &walked?)
+    let wrote = match &prepared.overlay {
+        Some(o) => o.upper.clone(),
+        None => root,
+    };
+    take(&wrote, &walked?)
+}
+
+/// The step's root as an overlay over the ground's unpacked tree (made
+/// in the store when missing): the view the parent prepares, the owners
+/// to set and the overlay; `None` when the ground is empty, the
+/// overlay is not wanted or the kernel does not allow it (see
+/// [`overlay`]).
+fn overlay_root(
+    store: &Store,
+    ground: &Ground,
+    scratch: &Path,
+    root: &Path,
+) -> Result<Option<(overlay::View, Vec<rootfs::Owner>, run::Overlay)>, SandboxError> {
+    let digests = ground.layers.iter().map(|d| &d.digest);
+    let Some(chain) = crate::store::trees::chain_id(digests) else {
+        return Ok(None);
+    };
+    let (upper, work) = (scratch.join("upper"), scratch.join("work"));
+    let lower = crate::store::trees::tree_path(store.root(), chain.hex());
+    let Some(options) = overlay::options(&lower, &upper, &work) else {
+        return Ok(None);
+    };
+    if !overlay::wanted() || !overlay::supported(scratch) {
+        return Ok(None);
+    }
+    let tree = store.tree_or_make(&chain, |dir| {
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o755))
+            .map_err(|e| rootfs::io_err(dir, e))?;
+        let owners = rootfs::unpack(store, &ground.layers, dir)?;
+        serde_json::to_vec(&owners).map_err(|e| SandboxError::Setup {
+            stage: "keeping the unpacked layers".into(),
+            why: e.to_string(),
+        })
+    })?;
+    let owners: Vec<rootfs::Owner> =
+        serde_json::from_slice(&tree.value).map_err(|e| SandboxError::Setup {
+            stage: format!("reading the unpacked layers' record {}", chain.hex()),
+            why: e.to_string(),
+        })?;
+    for d in [&upper, &work] {
+        fs::create_dir(d).map_err(|e| rootfs::io_err(d, e))?;
+    }
+    // The merged root shows the upper folder's mode: the image's.
+    let mode = fs::metadata(&tree.path)
+        .map_err(|e| rootfs::io_err(&tree.path, e))?
+        .permissions();
+    fs::set_permissions(&upper, mode).map_err(|e| rootfs::io_err(&upper, e))?;
+    let view = overlay::View::overlay(root, &upper, &tree.path);
+    let o = run::Overlay {
+        options,
+        upper,
+        work,
+        lower: tree.path,
+    };
+    Ok(Some((view, owners, o)))
 }
 
 /// A step's `user` as Docker reads `USER`: `NAME` or `UID`, optionally
@@ -528,7 +600,7 @@ fn step_env(image: &[String], step: &[(String, String)], home: &str) -> Vec<Stri
 /// the mounts, the folders the walks skip, and the owners to set.
 #[allow(clippy::type_complexity)]
 fn mount_points(
-    root: &Path,
+    view: &mut overlay::View,
     mounts: &[Mount],
 ) -> Result<
     (
@@ -559,8 +631,8 @@ fn mount_points(
         };
         let in_tmp = rel == "tmp" || rel.starts_with("tmp/");
         let target = match in_tmp {
-            true => root.join(&rel),
-            false => placeholder(root, &rel, dir)?.ok_or(SandboxError::Unsafe {
+            true => view.root.join(&rel),
+            false => placeholder(view, &rel, dir)?.ok_or(SandboxError::Unsafe {
                 path: m.target.clone(),
                 why: "the image has a link there, or a file where the mount is a folder (or the other way round)",
             })?,
@@ -595,23 +667,38 @@ fn mount_points(
     Ok((out, skip, owners))
 }
 
-/// Makes sure `rel` exists under `root` as a folder or an empty file to
-/// mount on; `None` when the image has a link there (nothing is mounted
-/// through a link).
-fn placeholder(root: &Path, rel: &str, dir: bool) -> Result<Option<PathBuf>, SandboxError> {
-    let p = rootfs::checked(root, rel)?;
-    match fs::symlink_metadata(&p) {
-        Ok(m) if m.is_dir() == dir && !m.file_type().is_symlink() => Ok(Some(p)),
-        Ok(_) => Ok(None),
-        Err(_) => {
+/// Makes sure `rel` exists in the root as a folder or an empty file to
+/// mount on; its path as the step's root has it, `None` when the image
+/// has a link there (nothing is mounted through a link).
+fn placeholder(
+    view: &mut overlay::View,
+    rel: &str,
+    dir: bool,
+) -> Result<Option<PathBuf>, SandboxError> {
+    let p = view.checked(rel)?;
+    let seen = match p.strip_prefix(&view.write) {
+        Ok(inside) => view.root.join(inside),
+        Err(_) => p.clone(),
+    };
+    match view.metadata(&rel_of(&p, &view.write)) {
+        Some(m) if m.is_dir() == dir && !m.file_type().is_symlink() => Ok(Some(seen)),
+        Some(_) => Ok(None),
+        None => {
             let r = match dir {
                 true => fs::create_dir(&p),
                 false => fs::write(&p, b""),
             };
             r.map_err(|e| rootfs::io_err(&p, e))?;
-            Ok(Some(p))
+            Ok(Some(seen))
         }
     }
+}
+
+/// `p`'s path below `base`, as text.
+fn rel_of(p: &Path, base: &Path) -> String {
+    p.strip_prefix(base)
+        .map(|r| r.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 fn cstr(s: String) -> Result<CString, SandboxError> {
@@ -644,21 +731,7 @@ impl Drop for Scratch {
 
 /// Removes a tree the step may have left read-only folders in.
 pub fn remove_tree(p: &Path) {
-    if fs::remove_dir_all(p).is_ok() || !p.exists() {
-        return;
-    }
-    let mut stack = vec![p.to_owned()];
-    while let Some(d) = stack.pop() {
-        let _ = fs::set_permissions(&d, fs::Permissions::from_mode(0o700));
-        if let Ok(rd) = fs::read_dir(&d) {
-            for e in rd.flatten() {
-                if e.file_type().is_ok_and(|t| t.is_dir()) {
-                    stack.push(e.path());
-                }
-            }
-        }
-    }
-    let _ = fs::remove_dir_all(p);
+    crate::store::trees::remove_tree(p);
 }
 
 #[cfg(test)]

@@ -23,7 +23,7 @@ use super::SandboxError;
 
 /// A layer that does not fit: what, where, how much, and the fix.
 #[derive(Debug, thiserror::Error)]
-#[error("unpacking {what} into {dir} needs at least {needed}{entry}, but that file system has {free} free and hoist leaves {reserve} of it for everything else; free space there, or set HOIST_CACHE to a folder on a larger file system (steps unpack their base under $HOIST_CACHE/sandbox)")]
+#[error("unpacking {what} into {dir} needs at least {needed}{entry}, but that file system has {free} free and hoist leaves {reserve} of it for everything else; free space there, or set HOIST_CACHE to a folder on a larger file system (steps unpack their base under $HOIST_CACHE)")]
 pub struct NoRoom {
     /// `layer sha256:…`, or `N layers (… compressed)`.
     pub what: String,

@@ -35,7 +35,7 @@ use super::room::{self, Room};
 use super::SandboxError;
 
 /// An entry's owner inside the image, for entries not owned by root.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Owner {
     pub rel: String,
     pub uid: u32,
@@ -597,7 +597,7 @@ fn mkdir(p: &Path) -> Result<(), SandboxError> {
 }
 
 /// `root/rel` when every component of it is a real folder, no link.
-fn real_dir(root: &Path, rel: &str) -> Option<PathBuf> {
+pub(crate) fn real_dir(root: &Path, rel: &str) -> Option<PathBuf> {
     let mut p = root.to_owned();
     for c in rel.split('/').filter(|c| !c.is_empty()) {
         p.push(c);

@@ -126,6 +126,35 @@ pub struct Prepared {
     pub hand_back: bool,
     /// Seconds the step may run (0: no limit).
     pub timeout_secs: u32,
+    /// The overlay mounted on the root, when there is one.
+    pub overlay: Option<Overlay>,
+}
+
+/// An overlay for the root (see [`super::overlay`]).
+pub struct Overlay {
+    /// Its mount options.
+    pub options: CString,
+    pub upper: PathBuf,
+    pub work: PathBuf,
+    /// The lower tree, for the walks' comparison.
+    pub lower: PathBuf,
+}
+
+impl Prepared {
+    /// Hands what the step wrote back to the caller (see
+    /// [`diff::hand_back`]): the root folder, or the overlay's upper and
+    /// work folders (never the merged root, which would copy everything
+    /// up).
+    fn hand_back(&self) {
+        match &self.overlay {
+            None => diff::hand_back(&self.root_path),
+            Some(o) => {
+                let _ = umount2(self.root.as_c_str(), MntFlags::MNT_DETACH);
+                diff::hand_back(&o.upper);
+                diff::hand_back(&o.work);
+            }
+        }
+    }
 }
 
 /// How the step ended.
@@ -141,6 +170,7 @@ const STAGES: &[&str] = &[
     "becoming root in the user namespace",
     "setting the image's file owners",
     "starting the step's process",
+    "mounting the image's layers (overlayfs)",
 ];
 
 /// Runs the prepared step. Output goes to `log`; what the step changed
@@ -387,10 +417,22 @@ fn child(
     // failure hands them back first, so the scratch folder can go.
     let bail = |stage: u8, e: Errno| -> ! {
         if p.hand_back {
-            diff::hand_back(&p.root_path);
+            p.hand_back();
         }
         fail(to_parent, stage, e)
     };
+    if let Some(o) = &p.overlay {
+        let r = mount(
+            Some("overlay"),
+            p.root.as_c_str(),
+            Some("overlay"),
+            MsFlags::empty(),
+            Some(o.options.as_c_str()),
+        );
+        if let Err(e) = r {
+            bail(4, e);
+        }
+    }
     if range {
         for (path, uid, gid, mode) in &p.owners {
             // SAFETY: a valid C string; lchown never follows a link.
@@ -411,6 +453,14 @@ fn child(
             }
         }
     }
+    // What the upper folder holds before the step (mount points, inputs,
+    // files given their owners): the step cannot copy those up.
+    let in_upper: std::collections::HashSet<String> = match &p.overlay {
+        Some(o) => diff::snapshot(&o.upper, &[])
+            .map(|s| s.into_keys().collect())
+            .unwrap_or_default(),
+        None => Default::default(),
+    };
     let before = diff::snapshot(&p.root_path, &p.skip);
     let _ = unistd::write(to_parent.as_fd(), b"C");
     let code = match before {
@@ -422,7 +472,19 @@ fn child(
             let (code, timed_out) = run_step_process(p, log).unwrap_or_else(|e| bail(3, e));
             let outcome = match diff::snapshot(&p.root_path, &p.skip) {
                 Ok(_) if timed_out => Outcome::TimedOut,
-                Ok(after) => Outcome::Walked(diff::compare(&before, after)),
+                Ok(after) => {
+                    let lower = p.overlay.as_ref().map(|o| diff::Lower {
+                        tree: &o.lower,
+                        upper: &o.upper,
+                        root: &p.root_path,
+                        in_upper: &in_upper,
+                    });
+                    let walked = diff::compare_with(&before, after, lower.as_ref());
+                    if let Some(o) = &p.overlay {
+                        copy_up(&p.root_path, &o.upper, &walked);
+                    }
+                    Outcome::Walked(walked)
+                }
                 Err(e) => Outcome::Failed(e.to_string()),
             };
             diff::write_outcome(result, &outcome);
@@ -430,9 +492,27 @@ fn child(
         }
     };
     if p.hand_back {
-        diff::hand_back(&p.root_path);
+        p.hand_back();
     }
     quit(code)
+}
+
+/// Copies up the files put in the layer that the upper folder does not
+/// hold (the other links of a file the step changed: see
+/// [`diff::Lower`]), so the layer reads every file it puts from there:
+/// opening one for writing makes overlayfs copy it up, bytes and
+/// metadata unchanged.
+fn copy_up(root: &Path, upper: &Path, walked: &diff::Walked) {
+    for c in &walked.changes {
+        let diff::Change::Put(rel) = c else { continue };
+        let is_file = walked
+            .stats
+            .get(rel)
+            .is_some_and(|s| s.kind == diff::Kind::File);
+        if is_file && fs::symlink_metadata(upper.join(rel)).is_err() {
+            let _ = fs::OpenOptions::new().write(true).open(root.join(rel));
+        }
+    }
 }
 
 /// Makes one of the step's own mounts (in the step's process).

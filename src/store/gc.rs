@@ -61,6 +61,8 @@ pub enum Category {
     Images,
     /// Cache mounts' folders (`RUN --mount=type=cache`).
     Mounts,
+    /// Layers unpacked for sandboxed steps (see [`super::trees`]).
+    Unpacked,
     /// Resolutions, index pages, wheel metadata, build records.
     Metadata,
     /// Kinds this version of hoist does not know.
@@ -71,13 +73,14 @@ impl Category {
     /// In the order a blob reached from several is counted under: the
     /// first that reaches it (a base layer reached by a built image is
     /// still a base layer).
-    pub const ALL: [Category; 8] = [
+    pub const ALL: [Category; 9] = [
         Category::Bases,
         Category::Packages,
         Category::Deps,
         Category::Layers,
         Category::Images,
         Category::Mounts,
+        Category::Unpacked,
         Category::Metadata,
         Category::Other,
     ];
@@ -94,6 +97,7 @@ impl Category {
             "app-layer" | "user-layer" | "run-layer" | "stage-copy" => Category::Layers,
             crate::store::IMAGES_KIND => Category::Images,
             super::mounts::CACHE_MOUNT_KIND => Category::Mounts,
+            super::trees::TREE_KIND => Category::Unpacked,
             "pip-resolution" | "pip-page" | "pip-metadata" | "host-step" | "last-build"
             | "last-stage" => Category::Metadata,
             _ => Category::Other,
@@ -108,6 +112,7 @@ impl Category {
             Category::Layers => "layers",
             Category::Images => "images",
             Category::Mounts => "mounts",
+            Category::Unpacked => "unpacked",
             Category::Metadata => "metadata",
             Category::Other => "other",
         }
@@ -271,10 +276,16 @@ pub fn scan(store: &Store) -> Result<Inventory, StoreError> {
                 Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
                 Err(e) => return Err(e.into()),
             };
-            // A cache mount's folder is counted under its entry.
-            let folder = match kind == super::mounts::CACHE_MOUNT_KIND {
-                true => super::mounts::tree_size(&super::mounts::cache_path(root, &name)),
-                false => 0,
+            // A cache mount's folder, an unpacked tree, is counted under
+            // its entry.
+            let folder = match kind.as_str() {
+                super::mounts::CACHE_MOUNT_KIND => {
+                    super::mounts::tree_size(&super::mounts::cache_path(root, &name))
+                }
+                super::trees::TREE_KIND => {
+                    super::mounts::tree_size(&super::trees::tree_path(root, &name))
+                }
+                _ => 0,
             };
             inv.entries.push(Entry {
                 kind: kind.clone(),
@@ -699,6 +710,9 @@ pub fn prune(
         // entry, so it is still counted and found.
         if e.kind == super::mounts::CACHE_MOUNT_KIND {
             super::mounts::remove_cache(store.root(), &e.name)?;
+        }
+        if e.kind == super::trees::TREE_KIND {
+            super::trees::remove(store.root(), &e.name)?;
         }
         remove_file(&store.root().join("keys").join(&e.kind).join(&e.name))?;
     }

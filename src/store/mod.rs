@@ -20,6 +20,7 @@
 pub mod gc;
 mod lock;
 pub mod mounts;
+pub mod trees;
 
 pub(crate) use lock::flock;
 

@@ -157,21 +157,10 @@ pub fn tree_size(p: &Path) -> u64 {
 pub fn remove_cache(root: &Path, name: &str) -> Result<(), StoreError> {
     let path = cache_path(root, name);
     let _ = std::fs::remove_file(path.with_file_name(format!("{name}.lock")));
-    if std::fs::remove_dir_all(&path).is_ok() || !path.exists() {
-        return Ok(());
+    super::trees::remove_tree(&path);
+    if path.exists() {
+        fs_err::remove_dir_all(&path)?;
     }
-    let mut stack = vec![path.clone()];
-    while let Some(d) = stack.pop() {
-        let _ = std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o700));
-        if let Ok(rd) = std::fs::read_dir(&d) {
-            for e in rd.flatten() {
-                if e.file_type().is_ok_and(|t| t.is_dir()) {
-                    stack.push(e.path());
-                }
-            }
-        }
-    }
-    fs_err::remove_dir_all(&path)?;
     Ok(())
 }
 

@@ -610,3 +610,122 @@ fn step_timeout(who: Who) {
     assert!(!out.exists());
     assert!(scratch_left(&env).is_empty(), "{:?}", scratch_left(&env));
 }
+
+/// A step's root is an overlay over its ground unpacked once into the
+/// store (`trees/`, one per chain id); the layers are the ones an unpacked
+/// root gives (`HOIST_SANDBOX_ROOT=unpack`), digest for digest, for steps
+/// that add, change in place, remove, re-make a folder, change owners and
+/// modes, open a file read-write without writing (as apt does its lock
+/// files) and link; a second step starts from the first one's tree.
+#[test]
+fn an_overlay_root_gives_the_layers_an_unpacked_root_gives() {
+    overlay_root(Who::Root);
+}
+
+#[test]
+fn an_overlay_root_gives_the_same_layers_as_an_ordinary_user() {
+    overlay_root(Who::Rootless);
+}
+
+fn overlay_root(who: Who) {
+    let steps = |second: &str| {
+        format!(
+            "[[run]]\ncommand = [\"sh\", \"-c\", \"{}\"]\n\n[[run]]\ncommand = [\"sh\", \"-c\", \"{second}\"]\n",
+            [
+                "mkdir /data && echo hi > /data/x && chown 1000:1000 /data/x",
+                "ln /data/x /data/hard && ln -s x /data/soft",
+                "rm /etc/motd && echo extra >> /etc/passwd && chmod 600 /etc/issue",
+                "rm -rf /var/cache/apt && mkdir -p /var/cache/apt/x",
+                ": 3<>/etc/hostname && cat /etc/shadow > /dev/null",
+                "touch -d @0 /etc/debian_version && chown 0:42 /etc/host.conf",
+            ]
+            .join(" && ")
+        )
+    };
+    let mut built = Vec::new();
+    for how in ["unpack", "overlay"] {
+        let env = Env::for_who(who);
+        let ctx = project(
+            &env,
+            "debian.oci.tar",
+            &steps("echo two > /data/y && rm /data/hard"),
+        );
+        let out = env.path("out");
+        let vars = [("HOIST_SANDBOX_ROOT", how)];
+        env.hoist_by_with(
+            who,
+            &["build", &ctx, "--output", &format!("oci:{}", out.display())],
+            &vars,
+        )
+        .ok();
+        assert!(
+            scratch_left(&env).is_empty(),
+            "{how}: {:?}",
+            scratch_left(&env)
+        );
+        let trees: Vec<_> = std::fs::read_dir(env.path("cache/trees"))
+            .map(|rd| rd.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default();
+        let ino = |p: &Path| std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(p).unwrap());
+        match how {
+            "unpack" => assert!(trees.is_empty(), "{trees:?}"),
+            _ => {
+                assert_eq!(
+                    trees.len(),
+                    2,
+                    "the base's tree and the first step's: {trees:?}"
+                );
+                // Another second step starts from the trees already there.
+                let before: Vec<u64> = trees.iter().map(|t| ino(t)).collect();
+                let ctx = project(&env, "debian.oci.tar", &steps("echo three > /data/y"));
+                let again = env.path("again");
+                env.hoist_by_with(
+                    who,
+                    &[
+                        "build",
+                        &ctx,
+                        "--output",
+                        &format!("oci:{}", again.display()),
+                    ],
+                    &vars,
+                )
+                .ok();
+                let after: Vec<u64> = trees.iter().map(|t| ino(t)).collect();
+                assert_eq!(before, after, "the trees are kept, not made again");
+                assert_eq!(
+                    layer_entries(&again, "hoist run: sh -c 'echo three").len(),
+                    2
+                );
+                let du = env.hoist_by(who, &["cache", "du"]);
+                assert!(du.ok().contains("unpacked"), "{}", du.stdout);
+                env.hoist_by(who, &["cache", "prune", "--all"]).ok();
+                let left = std::fs::read_dir(env.path("cache/trees")).unwrap().count();
+                assert_eq!(left, 0, "a prune removes the trees with their entries");
+            }
+        }
+        let layers: Vec<String> = layers_by_history(&out)
+            .into_iter()
+            .map(|(h, d)| format!("{d} {h}"))
+            .collect();
+        built.push((layers, run_layer(&out)));
+    }
+    assert_eq!(
+        built[0], built[1],
+        "the overlay's layers are the unpacked root's"
+    );
+    let entries = &built[1].1;
+    for want in [
+        "-rw-r--r-- 1000/1000 data/hard",
+        "hrw-r--r-- 1000/1000 data/x",
+        "-rw------- 0/0 etc/issue",
+        "-rw-r--r-- 0/0 etc/.wh.motd",
+        "-rw-r--r-- 0/0 var/cache/apt/.wh.archives",
+        "-rw-r--r-- 0/42 etc/host.conf",
+    ] {
+        assert!(entries.iter().any(|e| e == want), "{want} in {entries:#?}");
+    }
+    assert!(
+        !entries.iter().any(|e| e.ends_with(" etc/shadow")),
+        "a file only read is not in the layer: {entries:#?}"
+    );
+}

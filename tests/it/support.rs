@@ -427,8 +427,13 @@ impl Env {
 
     /// Runs hoist as `who` with this environment's store.
     pub fn hoist_by(&self, who: Who, args: &[&str]) -> Run {
+        self.hoist_by_with(who, args, &[])
+    }
+
+    /// [`Env::hoist_by`] with more environment variables.
+    pub fn hoist_by_with(&self, who: Who, args: &[&str], env: &[(&str, &str)]) -> Run {
         if who == Who::Root {
-            return self.hoist(args);
+            return self.hoist_with(args, env);
         }
         use std::os::unix::process::CommandExt;
         let u = rootless();
@@ -439,6 +444,7 @@ impl Env {
             .env("USER", u.name)
             .env("LOGNAME", u.name)
             .env_remove("SOURCE_DATE_EPOCH")
+            .envs(env.iter().copied())
             .uid(u.uid)
             .gid(u.gid);
         Run::of(
