@@ -149,7 +149,9 @@ impl Worker {
             Codec::Zstd => {
                 let z = match &mut self.zstd {
                     Some(z) => z,
-                    None => self.zstd.insert(zstd::stream::raw::Encoder::new(ZSTD_LEVEL)?),
+                    None => self
+                        .zstd
+                        .insert(zstd::stream::raw::Encoder::new(ZSTD_LEVEL)?),
                 };
                 zstd_chunk(z, data)?
             }
