@@ -125,13 +125,11 @@ pub fn correct_base(report: &VerifyReport, layers: &mut [Descriptor], diff_ids: 
         if let Some(d) = diff_ids.get_mut(*index) {
             *d = actual.clone();
         }
-        if let Some(a) = layers.get_mut(*index).and_then(|l| l.annotations.as_mut()) {
-            a.retain(|k, _| !k.contains(".zstd-chunked."));
-        }
         if let Some(l) = layers.get_mut(*index) {
-            if l.annotations.as_ref().is_some_and(|a| a.is_empty()) {
-                l.annotations = None;
-            }
+            l.annotations = l.annotations.take().and_then(|mut a| {
+                a.retain(|k, _| !k.contains(".zstd-chunked."));
+                (!a.is_empty()).then_some(a)
+            });
         }
     }
 }

@@ -628,12 +628,7 @@ impl Client {
             ctx.single_post.store(false, Ordering::Relaxed);
             return ctx.ep.resolve_location(&resp, what).map(Some);
         }
-        self.confirm(ctx, d, what, "the single-request upload", resp.headers())?;
-        ctx.progress.event(&Event::BlobProgress {
-            digest: &d.digest,
-            done: d.size,
-            size: d.size,
-        });
+        self.uploaded(ctx, d, what, "the single-request upload", resp.headers())?;
         Ok(None)
     }
 
@@ -682,13 +677,7 @@ impl Client {
             let resp = with_monitor(ctx.progress, d, &count, || self.send(ctx.ep, &call))?;
             *asked = retry_after(&resp);
             let resp = self.check(ctx.ep, resp, &[201, 204], what, ctx.scope)?;
-            self.confirm(ctx, d, what, "the final PUT", resp.headers())?;
-            ctx.progress.event(&Event::BlobProgress {
-                digest: &d.digest,
-                done: d.size,
-                size: d.size,
-            });
-            return Ok(());
+            return self.uploaded(ctx, d, what, "the final PUT", resp.headers());
         }
         let mut offset = 0u64;
         loop {
@@ -756,7 +745,22 @@ impl Client {
         let resp = self.send(ctx.ep, &call)?;
         *asked = retry_after(&resp);
         let resp = self.check(ctx.ep, resp, &[201, 204], what, ctx.scope)?;
-        self.confirm(ctx, d, what, "the final PUT", resp.headers())?;
+        self.uploaded(ctx, d, what, "the final PUT", resp.headers())
+    }
+}
+
+impl Client {
+    /// The end of an upload: [`Client::confirm`], then the blob reported
+    /// whole.
+    fn uploaded(
+        &self,
+        ctx: &BlobCtx<'_>,
+        d: &Descriptor,
+        what: &str,
+        step: &str,
+        headers: &reqwest::header::HeaderMap,
+    ) -> Result<(), RegistryError> {
+        self.confirm(ctx, d, what, step, headers)?;
         ctx.progress.event(&Event::BlobProgress {
             digest: &d.digest,
             done: d.size,
@@ -764,9 +768,7 @@ impl Client {
         });
         Ok(())
     }
-}
 
-impl Client {
     /// Confirms that the registry holds blob `d` after `step` (an upload's
     /// final `PUT`, a mount): its `Docker-Content-Digest` must be the
     /// blob's; without one, a `HEAD` must find the blob with its size.

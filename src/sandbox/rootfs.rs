@@ -118,9 +118,13 @@ fn index_entry(item: &Item) -> String {
     p.split('/').take(INDEX_DEPTH).collect::<Vec<_>>().join("/")
 }
 
-/// The paths [`unpack_only`] keeps, and whether a link the reader is
-/// given leads on (a copy follows it; [`unpack_paths`]' reader does not).
-struct Only(Vec<String>, bool);
+/// The paths [`unpack_only`] keeps.
+struct Only {
+    paths: Vec<String>,
+    /// Whether a link the reader is given leads on (a copy follows it;
+    /// [`unpack_paths`]' reader does not).
+    links_lead: bool,
+}
 
 /// What [`Only`] makes of an item.
 #[derive(Debug, PartialEq, Eq)]
@@ -133,18 +137,18 @@ enum Verdict {
 
 impl Only {
     fn new(wanted: &[String], links_lead: bool) -> Only {
-        Only(
-            wanted
+        Only {
+            paths: wanted
                 .iter()
                 .map(|w| w.trim_matches('/').to_owned())
                 .collect(),
             links_lead,
-        )
+        }
     }
 
     /// Whether `p` is wanted or inside a wanted path.
     fn inside(&self, p: &str) -> bool {
-        self.0.iter().any(|w| {
+        self.paths.iter().any(|w| {
             w.is_empty() || p == w || (p.starts_with(w.as_str()) && p[w.len()..].starts_with('/'))
         })
     }
@@ -153,12 +157,12 @@ impl Only {
     /// the path after it could match).
     fn named(&self, p: &str) -> bool {
         let parent = p.rsplit_once('/').map_or("", |(d, _)| d);
-        self.0.iter().any(|w| p == w || parent == w)
+        self.paths.iter().any(|w| p == w || parent == w)
     }
 
     /// Whether `p` is a folder on the way to a wanted path.
     fn on_the_way(&self, p: &str) -> bool {
-        self.0
+        self.paths
             .iter()
             .any(|w| p.is_empty() || (w.starts_with(p) && w[p.len()..].starts_with('/')))
     }
@@ -184,7 +188,9 @@ impl Only {
                         }
                         // A copy follows a link it is given, or a glob
                         // matches, to wherever it leads.
-                        EntryKind::Symlink { .. } if self.1 && self.named(p) => Verdict::Whole,
+                        EntryKind::Symlink { .. } if self.links_lead && self.named(p) => {
+                            Verdict::Whole
+                        }
                         _ => Verdict::Keep,
                     }
                 } else if self.on_the_way(p) {

@@ -209,19 +209,7 @@ impl Store {
     /// the blobs an entry names first, so an entry never points at
     /// nothing.
     pub fn put_key(&self, kind: &str, name: &str, value: &[u8]) -> Result<(), StoreError> {
-        let path = self.key_path(kind, name)?;
-        let dir = path.parent().unwrap_or(&self.root).to_owned();
-        fs::create_dir_all(&dir)?;
-        let full = |e| self.disk_full(e);
-        let mut tmp = tempfile::Builder::new()
-            .prefix("key-")
-            .tempfile_in(self.root.join("tmp"))
-            .map_err(full)?;
-        tmp.write_all(value).map_err(full)?;
-        tmp.as_file().sync_all().map_err(full)?;
-        tmp.persist(&path).map_err(|e| full(e.error))?;
-        sync_dir(&dir);
-        Ok(())
+        self.write_key(kind, name, value, true)
     }
 }
 
@@ -232,6 +220,18 @@ impl Store {
     /// "nothing known". Spares the two fsyncs of [`Store::put_key`]
     /// (about 10 ms each on a busy disk) where a build waits for them.
     pub fn put_hint(&self, kind: &str, name: &str, value: &[u8]) -> Result<(), StoreError> {
+        self.write_key(kind, name, value, false)
+    }
+
+    /// [`Store::put_key`] (`durable`: the file and its folder fsynced) or
+    /// [`Store::put_hint`].
+    fn write_key(
+        &self,
+        kind: &str,
+        name: &str,
+        value: &[u8],
+        durable: bool,
+    ) -> Result<(), StoreError> {
         let path = self.key_path(kind, name)?;
         let dir = path.parent().unwrap_or(&self.root).to_owned();
         fs::create_dir_all(&dir)?;
@@ -241,7 +241,13 @@ impl Store {
             .tempfile_in(self.root.join("tmp"))
             .map_err(full)?;
         tmp.write_all(value).map_err(full)?;
+        if durable {
+            tmp.as_file().sync_all().map_err(full)?;
+        }
         tmp.persist(&path).map_err(|e| full(e.error))?;
+        if durable {
+            sync_dir(&dir);
+        }
         Ok(())
     }
 

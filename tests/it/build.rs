@@ -116,16 +116,7 @@ fn umoci_unpacks_files_modes_owners_and_users() {
     let layout = env.path("layout");
     build_small(&env, &[&format!("oci:{}:dev", layout.display())]);
     let bundle = env.path("bundle");
-    run(
-        "umoci",
-        &[
-            "unpack",
-            "--image",
-            &format!("{}:dev", layout.display()),
-            &bundle.display().to_string(),
-        ],
-    )
-    .ok();
+    umoci_unpack(&layout, "dev", &bundle);
     let root = bundle.join("rootfs");
     let meta = |rel: &str| {
         std::fs::symlink_metadata(root.join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
@@ -430,16 +421,7 @@ fn example_apps_build_with_their_dockerignore() {
         ])
         .ok();
         let bundle = env.path(&format!("{app}-bundle"));
-        run(
-            "umoci",
-            &[
-                "unpack",
-                "--image",
-                &format!("{}:dev", layout.display()),
-                bundle.to_str().unwrap(),
-            ],
-        )
-        .ok();
+        umoci_unpack(&layout, "dev", &bundle);
         let root = bundle.join("rootfs/app");
         for k in kept {
             assert!(root.join(k).is_file(), "{app}: {k} should be in the image");

@@ -158,16 +158,7 @@ fn multi_chunk_layers_are_the_same_on_any_thread_count_and_every_reader_takes_th
 }
 
 fn umoci_sees(layout: &Path, bundle: &Path, big: &[u8]) {
-    run(
-        "umoci",
-        &[
-            "unpack",
-            "--image",
-            &format!("{}:dev", layout.display()),
-            bundle.to_str().unwrap(),
-        ],
-    )
-    .ok();
+    umoci_unpack(layout, "dev", bundle);
     let unpacked = std::fs::read(bundle.join("rootfs/app/big.bin")).unwrap();
     assert!(unpacked == big, "umoci's big.bin differs");
 }

@@ -200,6 +200,22 @@ impl Drop for Loaded {
     }
 }
 
+/// `umoci unpack` of the image tagged `tag` in the OCI layout `layout`
+/// into the bundle folder `bundle` (its files under `bundle/rootfs`).
+pub fn umoci_unpack(layout: &Path, tag: &str, bundle: &Path) {
+    require("umoci", "umoci");
+    run(
+        "umoci",
+        &[
+            "unpack",
+            "--image",
+            &format!("{}:{tag}", layout.display()),
+            &bundle.display().to_string(),
+        ],
+    )
+    .ok();
+}
+
 pub fn skopeo_raw(image: &str) -> serde_json::Value {
     require("skopeo", "skopeo");
     serde_json::from_str(run("skopeo", &["inspect", "--raw", image]).ok()).expect("manifest JSON")
