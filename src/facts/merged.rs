@@ -104,6 +104,11 @@ impl Wants {
         self.scans.entry(p.clone()).or_default().insert(kind) || new
     }
 
+    /// The paths asked for whose content is not read.
+    pub(super) fn kind_only_paths(&self) -> impl Iterator<Item = &ImagePath> {
+        self.unread.iter()
+    }
+
     pub(super) fn add(&mut self, need: &Need) -> bool {
         match need {
             Need::Path(p) => {
@@ -205,6 +210,20 @@ impl LayerRec {
                         .is_some_and(|r| !matches!(r.kind, RecKind::Dir))
             })
     }
+
+    /// Whether this layer hides the lower layers' children of `dir`
+    /// (whose ancestors are `ancestors`): a whiteout or opaque marker on
+    /// it or above it, or something other than a folder there.
+    fn hides_children_below(&self, dir: &ImagePath, ancestors: &[ImagePath]) -> bool {
+        let replaced = self
+            .entries
+            .get(dir)
+            .is_some_and(|r| !matches!(r.kind, RecKind::Dir));
+        self.whiteouts.contains(dir)
+            || self.opaque.contains(dir)
+            || replaced
+            || self.hides_below(ancestors)
+    }
 }
 
 /// A path in the merged tree, from the layers read so far.
@@ -273,10 +292,16 @@ impl<'a> Scan<'a> {
                 .filter(|(l, _)| *l == i)
                 .map(|(_, p)| p)
                 .collect();
-            if open.is_empty()
-                && wants.children.is_empty()
-                && !wants.links.iter().any(|(l, _)| *l <= i)
-            {
+            // A folder whose children are wanted is read from every layer
+            // until one above hides what lies below it.
+            let children_open = wants.children.keys().any(|dir| {
+                let ancestors = dir.ancestors();
+                !scan.recs[i + 1..]
+                    .iter()
+                    .flatten()
+                    .any(|rec| rec.hides_children_below(dir, &ancestors))
+            });
+            if open.is_empty() && !children_open && !wants.links.iter().any(|(l, _)| *l <= i) {
                 break;
             }
             scan.recs[i] = Some(read_layer(store, &layers[i], wants, &open, &links)?);
@@ -584,15 +609,7 @@ impl<'a> Scan<'a> {
                     seen.entry(name.clone()).or_insert_with(|| found.clone());
                 }
             }
-            let replaced = rec
-                .entries
-                .get(&dir)
-                .is_some_and(|r| !matches!(r.kind, RecKind::Dir));
-            let hidden = rec.whiteouts.contains(&dir)
-                || rec.opaque.contains(&dir)
-                || replaced
-                || rec.hides_below(&ancestors);
-            if hidden {
+            if rec.hides_children_below(&dir, &ancestors) {
                 break;
             }
         }

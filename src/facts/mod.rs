@@ -52,7 +52,7 @@ mod scanners;
 use crate::digest::Digest;
 use crate::image::Descriptor;
 use crate::layer::reader::LayerReadError;
-use crate::layer::EntryMeta;
+use crate::layer::{EntryMeta, ImagePath};
 use crate::store::{Store, StoreError};
 
 pub use cache::{path_kinds_cached, read_facts_cached};
@@ -161,7 +161,7 @@ pub struct Facts {
     pub python: Option<PythonFacts>,
     /// The `node` binary: the first on the images' `PATH`, else where
     /// distroless puts it (`/nodejs/bin/node`); `None` when there is none.
-    pub node: Option<crate::layer::ImagePath>,
+    pub node: Option<ImagePath>,
     /// `/bin/sh` is there (through links): shell-form commands can run.
     pub shell: bool,
     /// The distribution's installed packages (dpkg's status and status.d
@@ -207,13 +207,18 @@ impl Facts {
 /// Reads the facts of a base from its layers, given bottom-first as in its
 /// manifest. Their blobs must be in `store`.
 pub fn read_facts(store: &Store, layers: &[Descriptor]) -> Result<Facts, FactsError> {
+    read_facts_passes(store, layers).map(|(facts, _)| facts)
+}
+
+/// [`read_facts`], and how many passes over the layers it took.
+fn read_facts_passes(store: &Store, layers: &[Descriptor]) -> Result<(Facts, usize), FactsError> {
     let mut wants = first_pass();
 
     let mut last_need = None;
-    for _ in 0..MAX_SCANS {
+    for pass in 1..=MAX_SCANS {
         let scan = Scan::run(store, layers, &wants)?;
         let needs = match facts(&scan)? {
-            Outcome::Ready(facts) => return Ok(facts),
+            Outcome::Ready(facts) => return Ok((facts, pass)),
             Outcome::Need(needs) => needs,
         };
         let mut progress = false;
@@ -262,7 +267,7 @@ pub fn path_kinds(
 ) -> Result<Vec<PathKind>, FactsError> {
     let mut wants = Wants::default();
     for p in paths {
-        if let Ok(ip) = crate::layer::ImagePath::new(p.trim_start_matches('/')) {
+        if let Ok(ip) = ImagePath::new(p.trim_start_matches('/')) {
             wants.add_kind_only(&ip);
         }
     }
@@ -318,15 +323,56 @@ fn first_pass() -> Wants {
         wants.add_scan(&image_path(&path), ScanKind::Glibc);
     }
     wants.add_scan(&image_path(pkgdb::DPKG_STATUS), ScanKind::Dpkg);
-    wants.add_kind_only(&image_path(pkgdb::DPKG_STATUS_D));
+    // distroless keeps one dpkg record per package in `status.d`: asked
+    // for up front, as a folder's children are read from every layer and a
+    // pass reads every layer anyway when a path is absent from the top.
+    wants.add(&Need::Children(
+        image_path(pkgdb::DPKG_STATUS_D),
+        ScanKind::DpkgRecord,
+    ));
     wants.add_kind_only(&image_path(SHELL));
     for path in node::NODE_PATHS {
         wants.add_kind_only(&image_path(path));
+    }
+    for path in LIKELY_LINK_TARGETS {
+        wants.add_kind_only(&image_path(path));
+    }
+    // On a merged-/usr base (Debian since bookworm, Ubuntu, Fedora) `bin`,
+    // `sbin`, `lib` and `lib64` are links into `usr`: asking for the `usr`
+    // twin of every such path now saves the pass that following the link
+    // would cost.
+    let twins: Vec<ImagePath> = wants
+        .kind_only_paths()
+        .filter_map(|p| usr_twin(p.as_str()))
+        .filter_map(|t| ImagePath::new(&t).ok())
+        .collect();
+    for twin in &twins {
+        wants.add_kind_only(twin);
     }
     for path in pkgdb::APK_INSTALLED {
         wants.add_scan(&image_path(path), ScanKind::Apk);
     }
     wants
+}
+
+/// What `/bin/sh` usually links to, asked for in the first pass so that
+/// following the link needs no second one (each pass reads every layer).
+const LIKELY_LINK_TARGETS: &[&str] = &[
+    "bin/dash",
+    "bin/bash",
+    "bin/busybox",
+    "usr/bin/dash",
+    "usr/bin/bash",
+    "usr/bin/busybox",
+];
+
+/// The path a merged-/usr base keeps `path` at, when `path` is under one
+/// of the top-level folders such a base links into `usr`.
+fn usr_twin(path: &str) -> Option<String> {
+    let top = path.split('/').next()?;
+    ["bin", "sbin", "lib", "lib64"]
+        .contains(&top)
+        .then(|| format!("usr/{path}"))
 }
 
 /// Every fact, or what the next pass must collect.
@@ -416,5 +462,71 @@ mod tests {
         assert_eq!(facts.os_family(), OsFamily::Other);
         let busybox = layer(&s, &[E::Dir("bin"), E::File("bin/busybox", b"\x7fELF")]);
         assert_eq!(read_facts(&s, &[busybox]).unwrap(), Facts::default());
+    }
+
+    /// The usual bases are read in one pass over their layers: the first
+    /// pass asks for the merged-/usr twins, the shells `/bin/sh` links to
+    /// and distroless's `status.d`; a link elsewhere still resolves, in
+    /// one pass more.
+    #[test]
+    fn usual_bases_take_one_pass() {
+        use crate::layer::reader::tests::RawTar;
+        let passwd: &[u8] = b"root:x:0:0:root:/root:/bin/sh\n";
+        let alpine_release: &[u8] = b"ID=alpine\nVERSION_ID=3.20.3\n";
+        let cases: Vec<(&str, Vec<u8>, bool, usize)> = vec![
+            (
+                "bookworm, sh -> dash",
+                bookworm(&mut RawTar::new())
+                    .file("etc/passwd", passwd)
+                    .symlink("usr/bin/sh", "dash")
+                    .file("usr/bin/dash", b"\x7fELF")
+                    .finish(),
+                true,
+                1,
+            ),
+            (
+                "alpine, sh -> /bin/busybox",
+                RawTar::new()
+                    .file("etc/os-release", alpine_release)
+                    .file("etc/passwd", passwd)
+                    .file("bin/busybox", b"\x7fELF")
+                    .symlink("bin/sh", "/bin/busybox")
+                    .file("lib/ld-musl-x86_64.so.1", b"\x7fELF")
+                    .finish(),
+                true,
+                1,
+            ),
+            (
+                "distroless, records in status.d, no shell",
+                RawTar::new()
+                    .file("etc/passwd", passwd)
+                    .file(
+                        "var/lib/dpkg/status.d/libc6",
+                        b"Package: libc6\nVersion: 2.36-9\n",
+                    )
+                    .finish(),
+                false,
+                1,
+            ),
+            (
+                "bookworm, sh -> mksh: the link is followed in a second pass",
+                bookworm(&mut RawTar::new())
+                    .file("etc/passwd", passwd)
+                    .symlink("usr/bin/sh", "mksh")
+                    .file("usr/bin/mksh", b"\x7fELF")
+                    .finish(),
+                true,
+                2,
+            ),
+        ];
+        for (name, tar, shell, passes) in cases {
+            let (_d, s) = store();
+            let base = raw_layer(&s, &tar);
+            let (facts, n) =
+                read_facts_passes(&s, &[base]).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(facts.shell, shell, "{name}");
+            assert!(facts.passwd.is_some(), "{name}");
+            assert_eq!(n, passes, "{name}");
+        }
     }
 }
