@@ -280,6 +280,7 @@ impl<'a> Scan<'a> {
             layers,
             recs: layers.iter().map(|_| None).collect(),
         };
+        let mut ahead = read_ahead(store, layers, wants);
         for i in (0..layers.len()).rev() {
             let open: HashSet<&ImagePath> = wants
                 .paths
@@ -304,7 +305,13 @@ impl<'a> Scan<'a> {
             if open.is_empty() && !children_open && !wants.links.iter().any(|(l, _)| *l <= i) {
                 break;
             }
-            scan.recs[i] = Some(read_layer(store, &layers[i], wants, &open, &links)?);
+            // Read ahead with every wanted path open, a layer holds at
+            // least what this read would collect (and fails as it would:
+            // every read goes through the whole stream).
+            scan.recs[i] = Some(match ahead.get_mut(i).and_then(Option::take) {
+                Some(rec) => rec?,
+                None => read_layer(store, &layers[i], wants, &open, &links)?,
+            });
         }
         Ok(scan)
     }
@@ -668,6 +675,52 @@ fn push_front_parts(queue: &mut VecDeque<String>, path: &str) {
 /// Reads one layer, keeping what `wants` asks: the kind of every wanted
 /// path, the content of the `open` ones (not decided by a higher layer) and
 /// of the hard-link targets wanted from this layer.
+/// Every layer read at once, each on a thread of its own up to the
+/// machine's cores, with every wanted path open: decompressing is the
+/// whole cost of a pass, and the layers of a base are independent. The
+/// pass then takes these results top-down as if it read them in turn;
+/// one it stops above was read for nothing, which costs a core, not
+/// time. One layer, or one core: nothing read ahead.
+fn read_ahead(
+    store: &Store,
+    layers: &[Descriptor],
+    wants: &Wants,
+) -> Vec<Option<Result<LayerRec, FactsError>>> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if layers.len() < 2 || threads < 2 {
+        return layers.iter().map(|_| None).collect();
+    }
+    let open: HashSet<&ImagePath> = wants.paths.iter().collect();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results: Vec<std::sync::Mutex<Option<Result<LayerRec, FactsError>>>> =
+        layers.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    std::thread::scope(|s| {
+        for _ in 0..threads.min(layers.len()) {
+            s.spawn(|| loop {
+                // Top layer first: the pass needs it first.
+                let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(i) = layers.len().checked_sub(n + 1) else {
+                    break;
+                };
+                let links: HashSet<&ImagePath> = wants
+                    .links
+                    .iter()
+                    .filter(|(l, _)| *l == i)
+                    .map(|(_, p)| p)
+                    .collect();
+                let rec = read_layer(store, &layers[i], wants, &open, &links);
+                if let Ok(mut slot) = results[i].lock() {
+                    *slot = Some(rec);
+                }
+            });
+        }
+    });
+    results
+        .into_iter()
+        .map(|m| m.into_inner().ok().flatten())
+        .collect()
+}
+
 fn read_layer(
     store: &Store,
     desc: &Descriptor,
@@ -1196,6 +1249,22 @@ mod tests {
             matches!(&err, FactsError::Layer { layer, .. } if *layer == digest),
             "{err}"
         );
+    }
+
+    /// Reading ahead opens every wanted path in every layer: what a lower
+    /// layer holds at a path a layer above decides (here a file too large
+    /// to read) changes nothing, as when the layers are read in turn.
+    #[test]
+    fn read_ahead_does_not_fail_on_what_a_layer_above_decides() {
+        let (_d, s) = store();
+        let big = vec![b'x'; MAX_FACT_FILE_BYTES as usize + 1];
+        let bottom = raw_layer(&s, &RawTar::new().file("etc/passwd", &big).finish());
+        let top = raw_layer(&s, &RawTar::new().file("etc/passwd", PASSWD_A).finish());
+        let facts = read_facts(&s, &[bottom.clone(), top]).unwrap();
+        assert_eq!(content(&facts.passwd), Some(PASSWD_A));
+        // Alone, the same layer is the error.
+        let err = read_facts(&s, &[bottom]).unwrap_err();
+        assert!(matches!(err, FactsError::TooLarge { .. }), "{err}");
     }
 
     #[test]
