@@ -12,9 +12,7 @@ use std::time::Duration;
 /// The User-Agent hoist sends.
 pub const USER_AGENT: &str = concat!("hoist/", env!("CARGO_PKG_VERSION"));
 
-/// A client builder with hoist's defaults; callers add what they need
-/// (extra CAs, client certificates) before `build()`.
-pub fn builder() -> reqwest::blocking::ClientBuilder {
+fn defaults() -> reqwest::blocking::ClientBuilder {
     reqwest::blocking::Client::builder()
         .user_agent(USER_AGENT)
         .connect_timeout(Duration::from_secs(30))
@@ -24,7 +22,21 @@ pub fn builder() -> reqwest::blocking::ClientBuilder {
         .timeout(None)
 }
 
-/// A client with hoist's defaults.
+/// The registry client's builder: hoist's defaults over HTTP/1.1 only;
+/// callers add what they need (extra CAs, client certificates) before
+/// `build()`. A push is a few long uploads, each best on a connection of
+/// its own (HTTP/2 would share one TCP window between them), and the
+/// registries' chunked-upload sessions are specified and tested there.
+pub fn builder() -> reqwest::blocking::ClientBuilder {
+    defaults().http1_only()
+}
+
+/// The package indexes' and downloads' client (npm, PyPI, `ADD https://`):
+/// HTTP/2 where the server offers it in TLS (ALPN), else HTTP/1.1. Their
+/// work is many small requests to one host at once (pip's read-ahead asks
+/// 16 at a time): over HTTP/2 they share one connection and one TLS
+/// handshake instead of opening one each, which through a TLS-intercepting
+/// proxy is most of a cold request's time.
 pub fn client() -> Result<reqwest::blocking::Client, reqwest::Error> {
-    builder().build()
+    defaults().build()
 }
