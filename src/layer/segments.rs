@@ -52,7 +52,8 @@ use crate::digest::{Digest, HashingWriter, VerifyingReader};
 use crate::image::Descriptor;
 use crate::store::{BlobWriter, Store, StoreError};
 
-/// The store's entry kind for segments (`keys/deps-segment/<key>`).
+/// The store's entry kind for segments (`keys/deps-segment/<key>`;
+/// `store/gc.rs` counts it under deps).
 pub const SEGMENT_KIND: &str = "deps-segment";
 
 /// Part of every key: change it when anything changes a segment's bytes
@@ -155,7 +156,9 @@ pub struct Segment {
 /// A segment in the store: the entry `deps-segment/<key>`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Stored {
-    /// The compressed bytes.
+    /// The compressed bytes (named `digest`, which `hoist cache verify`
+    /// reads as a blob the entry needs).
+    #[serde(rename = "digest")]
     blob: Digest,
     size: u64,
     /// The uncompressed length and CRC-32.
