@@ -8,6 +8,7 @@ pub mod compress;
 pub mod parallel;
 pub mod path;
 pub mod reader;
+pub mod segments;
 pub mod verify;
 pub mod writer;
 

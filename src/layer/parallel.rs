@@ -27,6 +27,13 @@
 //!   sequence. zstd's own multithreading is not used: its output differs
 //!   from its single-thread mode, and frames of our own keep one code path.
 //!
+//! The same encoder also writes the *segments* of a segmented layer
+//! ([`super::segments`]): [`ChunkedEncoder::segment`] compresses a piece of
+//! a stream alone (its first chunk primed with nothing), with no gzip
+//! header or trailer and its last gzip chunk ended by a sync flush rather
+//! than the end of the stream, so that segments can be laid end to end
+//! and closed by the layer's own end.
+//!
 //! A stream shorter than one chunk is compressed exactly as before this
 //! module existed (one gzip member or zstd frame, from the same encoder
 //! settings), and with no thread started.
@@ -64,13 +71,13 @@ pub const MAX_THREADS: usize = 16;
 /// The environment variable that sets the number of compression threads.
 pub const THREADS_ENV: &str = "HOIST_COMPRESS_THREADS";
 
-const GZIP_LEVEL: u32 = 6;
-const ZSTD_LEVEL: i32 = 3;
+pub(crate) const GZIP_LEVEL: u32 = 6;
+pub(crate) const ZSTD_LEVEL: i32 = 3;
 
 /// The gzip header flate2's `GzEncoder` writes: no name, mtime 0, no extra
 /// flags for level 6, OS 255 ("unknown"), so the bytes are the same on any
 /// host.
-const GZIP_HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
+pub(crate) const GZIP_HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
 
 /// What the chunks are compressed into.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -135,10 +142,12 @@ impl Worker {
     /// Compresses one chunk: a pure function of its arguments, which is
     /// what makes the output independent of the thread count.
     fn compress(&mut self, data: &[u8], dict: &[u8], last: bool) -> io::Result<Done> {
+        // Both codecs: the gzip trailer needs it, and so does a segment
+        // (its length and CRC-32 are checked as it is read back).
         let mut crc = Crc::new();
+        crc.update(data);
         let bytes = match self.codec {
             Codec::Gzip => {
-                crc.update(data);
                 // A fresh deflate state per chunk: zlib-rs's reset leaves
                 // enough behind that a reused state gave other bytes after
                 // other chunks (found by the bench; the 200-chunk test in
@@ -299,6 +308,8 @@ pub struct ChunkedEncoder<W: Write> {
     inline: Option<Worker>,
     crc: Crc,
     len: u64,
+    /// A segment: no gzip header or trailer, no end of the deflate stream.
+    segment: bool,
 }
 
 impl<W: Write> ChunkedEncoder<W> {
@@ -318,6 +329,16 @@ impl<W: Write> ChunkedEncoder<W> {
             inline: None,
             crc: Crc::new(),
             len: 0,
+            segment: false,
+        }
+    }
+
+    /// An encoder of one segment of a stream (see the module docs):
+    /// [`ChunkedEncoder::finish_segment`] ends it.
+    pub fn segment(out: W, codec: Codec, threads: usize) -> ChunkedEncoder<W> {
+        ChunkedEncoder {
+            segment: true,
+            ..ChunkedEncoder::new(out, codec, threads)
         }
     }
 
@@ -333,7 +354,10 @@ impl<W: Write> ChunkedEncoder<W> {
         }
         let first = self.sent == 0;
         self.sent += 1;
-        if self.threads == 1 || (first && last) {
+        let alone = first && last;
+        // A segment's last gzip chunk ends with a sync flush, as the others.
+        let last = last && !self.segment;
+        if self.threads == 1 || alone {
             let done = self
                 .inline
                 .get_or_insert_with(|| Worker::new(self.codec))
@@ -375,7 +399,7 @@ impl<W: Write> ChunkedEncoder<W> {
 
     /// Writes the next compressed chunk (after the gzip header, for the first).
     fn put(&mut self, done: Done) -> io::Result<()> {
-        if self.written == 0 && self.codec == Codec::Gzip {
+        if self.written == 0 && self.codec == Codec::Gzip && !self.segment {
             self.out.write_all(&GZIP_HEADER)?;
         }
         self.written += 1;
@@ -388,10 +412,7 @@ impl<W: Write> ChunkedEncoder<W> {
     /// Ends the stream: the last chunk, every chunk in flight, the gzip
     /// trailer. Returns the inner writer.
     pub fn finish(mut self) -> io::Result<W> {
-        self.send(true)?;
-        while !self.queue.is_empty() {
-            self.take_oldest()?;
-        }
+        self.drain()?;
         if self.codec == Codec::Gzip {
             let mut trailer = [0u8; 8];
             trailer[..4].copy_from_slice(&self.crc.sum().to_le_bytes());
@@ -399,6 +420,24 @@ impl<W: Write> ChunkedEncoder<W> {
             self.out.write_all(&trailer)?;
         }
         Ok(self.out)
+    }
+}
+
+impl<W: Write> ChunkedEncoder<W> {
+    /// Sends the last chunk and writes every chunk in flight.
+    fn drain(&mut self) -> io::Result<()> {
+        self.send(true)?;
+        while !self.queue.is_empty() {
+            self.take_oldest()?;
+        }
+        Ok(())
+    }
+
+    /// Ends a segment started with [`ChunkedEncoder::segment`]: returns the
+    /// inner writer and the CRC-32 and length of the uncompressed bytes.
+    pub fn finish_segment(mut self) -> io::Result<(W, u32, u64)> {
+        self.drain()?;
+        Ok((self.out, self.crc.sum(), self.len))
     }
 }
 

@@ -13,6 +13,7 @@
 //! gives the same bytes.
 
 use std::io::{self, Read};
+use std::sync::Arc;
 
 use crate::digest::{Digest, HashingWriter};
 use crate::image::Descriptor;
@@ -71,13 +72,45 @@ pub struct Layer {
 type Sink = HashingWriter<Encoder<HashingWriter<BlobWriter>>>;
 
 /// Writes one layer into the store.
-pub struct LayerWriter {
-    tar: tar::Builder<Sink>,
-    compression: Compression,
+pub type LayerWriter = TarWriter<Sink, Compression>;
+
+/// Tar entries, built deterministically and checked to come in sorted
+/// order, written into `W`. `S` is what the finished stream needs: a
+/// whole layer's compression here, a segment's state in
+/// [`super::segments`].
+pub struct TarWriter<W: io::Write, S> {
+    tar: tar::Builder<W>,
+    pub(crate) state: S,
     mtime: u64,
     last: Option<String>,
     /// Bytes into the compressor, for the progress view.
-    task: crate::activity::Task,
+    task: Arc<crate::activity::Task>,
+}
+
+impl<W: io::Write, S> TarWriter<W, S> {
+    /// Starts a tar stream into `out`; `mtime` is stamped on every entry.
+    pub(crate) fn start(out: W, state: S, mtime: u64, task: Arc<crate::activity::Task>) -> Self {
+        let mut tar = tar::Builder::new(out);
+        tar.mode(tar::HeaderMode::Deterministic);
+        tar.follow_symlinks(false);
+        TarWriter {
+            tar,
+            state,
+            mtime,
+            last: None,
+            task,
+        }
+    }
+
+    /// The stream's writer, for the segment writer to close it off.
+    pub(crate) fn sink_mut(&mut self) -> &mut W {
+        self.tar.get_mut()
+    }
+
+    /// Ends the tar stream (writing its end-of-archive into the sink).
+    pub(crate) fn into_parts(self) -> Result<(W, S), LayerError> {
+        Ok((self.tar.into_inner()?, self.state))
+    }
 }
 
 impl LayerWriter {
@@ -85,18 +118,26 @@ impl LayerWriter {
     pub fn new(store: &Store, compression: Compression, mtime: u64) -> Result<Self, LayerError> {
         let blob = HashingWriter::new(store.writer()?);
         let sink = HashingWriter::new(compression.encoder(blob)?);
-        let mut tar = tar::Builder::new(sink);
-        tar.mode(tar::HeaderMode::Deterministic);
-        tar.follow_symlinks(false);
-        Ok(LayerWriter {
-            tar,
-            compression,
-            mtime,
-            last: None,
-            task: crate::activity::Task::start(crate::activity::Kind::Compress, "layer", 0),
-        })
+        let task = crate::activity::Task::start(crate::activity::Kind::Compress, "layer", 0);
+        Ok(TarWriter::start(sink, compression, mtime, Arc::new(task)))
     }
 
+    /// Ends the tar stream, the compression and the blob; returns the
+    /// layer's descriptor, diff_id and uncompressed size.
+    pub fn finish(self) -> Result<Layer, LayerError> {
+        let (sink, compression) = self.into_parts()?;
+        let (encoder, diff_id, uncompressed_size) = sink.finish();
+        let (blob, _, _) = encoder.finish()?.finish();
+        let (digest, size) = blob.finish(None, None)?;
+        Ok(Layer {
+            descriptor: Descriptor::new(compression.media_type(), digest, size),
+            diff_id,
+            uncompressed_size,
+        })
+    }
+}
+
+impl<W: io::Write, S> TarWriter<W, S> {
     fn header(
         &mut self,
         path: &ImagePath,
@@ -179,20 +220,6 @@ impl LayerWriter {
         self.tar
             .append_link(&mut h, path.as_str(), target.as_str())?;
         Ok(())
-    }
-
-    /// Ends the tar stream, the compression and the blob; returns the
-    /// layer's descriptor, diff_id and uncompressed size.
-    pub fn finish(self) -> Result<Layer, LayerError> {
-        let sink = self.tar.into_inner()?;
-        let (encoder, diff_id, uncompressed_size) = sink.finish();
-        let (blob, _, _) = encoder.finish()?.finish();
-        let (digest, size) = blob.finish(None, None)?;
-        Ok(Layer {
-            descriptor: Descriptor::new(self.compression.media_type(), digest, size),
-            diff_id,
-            uncompressed_size,
-        })
     }
 }
 

@@ -94,6 +94,8 @@ impl Category {
                 Category::Packages
             }
             "deps-npm" | "deps-pip" | "deps-npm-scripts" => Category::Deps,
+            // A deps layer's per-package pieces (`layer/segments.rs`).
+            "deps-segment" => Category::Deps,
             "app-layer" | "user-layer" | "run-layer" | "stage-copy" => Category::Layers,
             crate::store::IMAGES_KIND => Category::Images,
             super::mounts::CACHE_MOUNT_KIND => Category::Mounts,

@@ -29,5 +29,6 @@ mod registry_trust;
 mod run_as_root;
 mod sandbox;
 mod sbom;
+mod segments;
 mod stages;
 mod support;

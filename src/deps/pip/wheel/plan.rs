@@ -96,6 +96,11 @@ pub struct Planned {
     pub origin: String,
     /// A script in the scheme's scripts folder.
     pub script: bool,
+    /// The wheel (index into [`Plan::wheels`]) whose segment of the layer
+    /// holds the entry; `None` for folders and for files several wheels
+    /// ship alike, which go into the layer's skeleton (see
+    /// [`super::write`]).
+    pub owner: Option<usize>,
 }
 
 /// A wheel as the writer reopens it.
@@ -142,8 +147,11 @@ impl Plan {
     }
 
     fn insert(&mut self, path: ImagePath, planned: Planned) -> Result<(), WheelError> {
-        if let Some(prev) = self.entries.get(&path) {
+        if let Some(prev) = self.entries.get_mut(&path) {
             if prev.mode == planned.mode && same_bytes(&prev.content, &planned.content) {
+                if prev.owner != planned.owner {
+                    prev.owner = None;
+                }
                 return Ok(());
             }
             return Err(WheelError::Conflict {
@@ -183,6 +191,7 @@ impl Plan {
                     content: Content::Dir,
                     origin: "a folder".to_owned(),
                     script: false,
+                    owner: None,
                 },
             );
         }
@@ -220,6 +229,7 @@ impl Plan {
                     content: Content::Bytes(m.bytes),
                     origin: m.origin,
                     script: m.script,
+                    owner: Some(index),
                 },
             )?;
         }
@@ -305,6 +315,7 @@ impl Plan {
                     },
                     origin: format!("`{}` of {}", e.name, w.wheel),
                     script: is_script,
+                    owner: Some(index),
                 },
             )?;
             installed.insert(e.name.clone(), Installed { dest, changed });

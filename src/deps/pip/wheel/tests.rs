@@ -120,14 +120,21 @@ pub(super) fn read_layer(store: &Store, layer: &Layer) -> Tree {
     let mut ar = tar::Archive::new(r);
     let mut out = Tree::new();
     let mut prev = String::new();
+    let mut order: Vec<String> = Vec::new();
     for e in ar.entries().unwrap() {
         let mut e = e.unwrap();
         let h = e.header();
         assert_eq!((h.uid().unwrap(), h.gid().unwrap()), (0, 0));
         assert_eq!(h.mtime().unwrap(), 1_700_000_000);
         let path = e.path().unwrap().to_string_lossy().into_owned();
-        assert!(prev < path, "{prev} then {path}");
-        prev.clone_from(&path);
+        // Segmented: folders first, then each wheel's files in order; each
+        // entry's folder comes before it, and no path comes twice.
+        assert!(!out.contains_key(&path), "{path} twice");
+        order.push(path.clone());
+        if h.entry_type() == tar::EntryType::Directory {
+            assert!(prev < path, "folder {prev} then {path}");
+            prev.clone_from(&path);
+        }
         let mode = h.mode().unwrap();
         let content = match h.entry_type() {
             tar::EntryType::Directory => None,
@@ -139,6 +146,15 @@ pub(super) fn read_layer(store: &Store, layer: &Layer) -> Tree {
             other => panic!("{path}: unexpected {other:?}"),
         };
         out.insert(path, (mode, content));
+    }
+    // Each entry's folder, when the layer has it, comes before it.
+    let at: BTreeMap<&String, usize> = order.iter().enumerate().map(|(i, p)| (p, i)).collect();
+    for (i, path) in order.iter().enumerate() {
+        if let Some((dir, _)) = path.rsplit_once('/') {
+            if let Some(j) = at.get(&dir.to_owned()) {
+                assert!(*j < i, "{path} came before its folder");
+            }
+        }
     }
     out
 }
@@ -194,12 +210,18 @@ impl Fixture {
         };
         assert_eq!(count("tmp"), 0, "a temp file was left: {text}");
         let unique: std::collections::BTreeSet<_> = self.inputs.iter().map(|i| &i.blob).collect();
+        // Segments finished before the error stay, as cache entries.
+        let segments = self.store.list_keys("deps-segment").unwrap().len();
         assert_eq!(
-            count("blobs/sha256"),
+            count("blobs/sha256") - segments,
             unique.len(),
             "a blob was left: {text}"
         );
-        assert!(!self.dir.path().join("keys").exists());
+        let kinds: Vec<_> = match std::fs::read_dir(self.dir.path().join("keys")) {
+            Ok(rd) => rd.map(|e| e.unwrap().file_name()).collect(),
+            Err(_) => Vec::new(),
+        };
+        assert!(kinds.iter().all(|k| k == "deps-segment"), "{kinds:?}");
         err
     }
 }
@@ -771,4 +793,58 @@ fn a_script_is_checked_before_its_shebang_is_rewritten() {
     );
     let fx = Fixture::new(&[(name, wheel_with_record("demo-1.0", files, &record))]);
     fx.refuse(&[name, "demo-1.0.data/scripts/tool", "hashes to"]);
+}
+
+/// A wheel added in a warm store: the layer is the one an empty store
+/// makes, whatever order the wheels come in, and only the new wheel's
+/// segment, the skeleton and (here) ns.a's segment get new keys.
+#[test]
+fn an_added_wheel_gives_the_layer_an_empty_store_gives() {
+    let ns = b"__path__ = __import__('pkgutil').extend_path(__path__, __name__)\n";
+    let a: &[File] = &[("ns/__init__.py", ns, 0o644), ("ns/a.py", b"a", 0o644)];
+    let b: &[File] = &[("ns/__init__.py", ns, 0o644), ("ns/b.py", b"b", 0o644)];
+    let c: &[File] = &[("cc/__init__.py", b"c = 1\n", 0o644)];
+    let wa = (
+        "ns.a-1.0-py3-none-any.whl",
+        wheel_with("ns.a-1.0", WHEEL_PURE, a),
+    );
+    let wb = (
+        "ns_b-1.0-py3-none-any.whl",
+        wheel_with("ns_b-1.0", WHEEL_PURE, b),
+    );
+    let wc = (
+        "cc-1.0-py3-none-any.whl",
+        wheel_with("cc-1.0", WHEEL_PURE, c),
+    );
+    let mut warm = Fixture::new(&[wa.clone(), wc.clone(), wb.clone()]);
+    let all = warm.inputs.clone();
+    warm.inputs = vec![all[0].clone(), all[1].clone()];
+    warm.install().unwrap();
+    let stamp = |fx: &Fixture| -> BTreeMap<String, std::time::SystemTime> {
+        fx.store
+            .list_keys("deps-segment")
+            .unwrap()
+            .into_iter()
+            .map(|(k, _)| {
+                let p = fx.dir.path().join("keys/deps-segment").join(&k);
+                (k, std::fs::metadata(p).unwrap().modified().unwrap())
+            })
+            .collect()
+    };
+    let before = stamp(&warm);
+    assert_eq!(before.len(), 3, "skeleton, ns.a, cc");
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    warm.inputs = all;
+    let inc = warm.install().unwrap().layer;
+    let after = stamp(&warm);
+    // New: a skeleton and ns_b's segment; ns/__init__.py moved from ns.a's
+    // segment to the skeleton (two wheels ship it), so ns.a's changed too.
+    assert_eq!(after.len(), 6);
+    assert!(before.keys().all(|k| after.contains_key(k)));
+    let cold = Fixture::new(&[wb, wa, wc]);
+    let from_empty = cold.install().unwrap().layer;
+    assert_eq!(inc.descriptor, from_empty.descriptor);
+    assert_eq!(inc.diff_id, from_empty.diff_id);
+    let tree = read_layer(&cold.store, &from_empty);
+    assert!(tree.contains_key(&format!("{SITE}/cc/__init__.py")));
 }
