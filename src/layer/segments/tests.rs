@@ -244,7 +244,13 @@ fn python_digest(c: Compression, bytes: &[u8]) -> String {
             "import zstandard,hashlib,sys,io\nr=zstandard.ZstdDecompressor().stream_reader(io.BytesIO(sys.stdin.buffer.read()),read_across_frames=True)\nprint(hashlib.sha256(r.read()).hexdigest())"
         }
     };
-    let mut child = Command::new("python3")
+    // Debian's Python, where scripts/install-tools puts python3-zstandard
+    // (a python3 earlier on PATH, such as pyenv's, may lack it).
+    let python = match std::path::Path::new("/usr/bin/python3").exists() {
+        true => "/usr/bin/python3",
+        false => "python3",
+    };
+    let mut child = Command::new(python)
         .args(["-c", script])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
