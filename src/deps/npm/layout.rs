@@ -789,6 +789,15 @@ mod tests {
     ) -> Result<(Tree, WriteStats, Plan), LayoutError> {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
+        let (layer, stats, plan) = build_in(&store, lock, tarballs)?;
+        Ok((read_layer(&store, &layer), stats, plan))
+    }
+
+    fn build_in(
+        store: &Store,
+        lock: &Lockfile,
+        tarballs: &[(&str, Vec<u8>)],
+    ) -> Result<(Layer, WriteStats, Plan), LayoutError> {
         let target = Target::from_oci("linux", "amd64", Some(Libc::Glibc)).unwrap();
         let selection = select(lock, Omit::DEV, &target).unwrap();
         let bins = bin_links(lock, &selection).unwrap();
@@ -817,8 +826,39 @@ mod tests {
         let plan = plan(&workdir, &selection, &bins, &sources, &|p| {
             p.as_str() == "packages/w/cli.js"
         })?;
-        let (layer, stats) = write(&plan, &store, Compression::Gzip, 0)?;
-        Ok((read_layer(&store, &layer), stats, plan))
+        let (layer, stats) = write(&plan, store, Compression::Gzip, 0)?;
+        Ok((layer, stats, plan))
+    }
+
+    /// A package added to the lockfile in a warm store: only its tarball
+    /// is read (the other's segment is reused), and the layer is the one
+    /// an empty store makes.
+    #[test]
+    fn an_added_package_reads_only_its_tarball_and_equals_a_cold_build() {
+        let a = (
+            "node_modules/a",
+            RawTar::new().file("package/a.js", b"a").finish(),
+        );
+        let b = (
+            "node_modules/b",
+            RawTar::new().file("package/b.js", b"b").finish(),
+        );
+        let one = lockfile(r#", "node_modules/a": {}"#);
+        let two = lockfile(r#", "node_modules/a": {}, "node_modules/b": {}"#);
+        let warm = tempfile::tempdir().unwrap();
+        let warm = Store::open(warm.path()).unwrap();
+        let (_, stats, _) = build_in(&warm, &one, &[a.clone()]).unwrap();
+        assert_eq!(stats.tarball_reads, 1);
+        let (inc, stats, _) = build_in(&warm, &two, &[a.clone(), b.clone()]).unwrap();
+        assert_eq!(stats.tarball_reads, 1, "a's segment is reused");
+        let cold = tempfile::tempdir().unwrap();
+        let cold = Store::open(cold.path()).unwrap();
+        let (from_empty, stats, _) = build_in(&cold, &two, &[b, a]).unwrap();
+        assert_eq!(stats.tarball_reads, 2);
+        assert_eq!(inc.descriptor, from_empty.descriptor);
+        assert_eq!(inc.diff_id, from_empty.diff_id);
+        let tree = read_layer(&cold, &from_empty);
+        assert!(tree.contains_key("app/node_modules/b/b.js"), "{tree:?}");
     }
 
     fn file(mode: u32, body: &str) -> (u32, String) {
