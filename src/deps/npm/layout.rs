@@ -847,7 +847,7 @@ mod tests {
         let two = lockfile(r#", "node_modules/a": {}, "node_modules/b": {}"#);
         let warm = tempfile::tempdir().unwrap();
         let warm = Store::open(warm.path()).unwrap();
-        let (_, stats, _) = build_in(&warm, &one, &[a.clone()]).unwrap();
+        let (_, stats, _) = build_in(&warm, &one, std::slice::from_ref(&a)).unwrap();
         assert_eq!(stats.tarball_reads, 1);
         let (inc, stats, _) = build_in(&warm, &two, &[a.clone(), b.clone()]).unwrap();
         assert_eq!(stats.tarball_reads, 1, "a's segment is reused");
