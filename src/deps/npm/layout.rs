@@ -4,28 +4,27 @@
 //! the layer writer requires: each package's files (from the scans
 //! [`super::fetch`] made) at `WORKDIR/<lockfile key>/<path in the
 //! tarball>`, the `.bin` links, the workspace links, and every folder
-//! above them. [`write()`] then streams the files' bytes out of the tarballs
-//! in that order, with no tree on disk.
+//! above them. [`write()`] then streams the files' bytes out of the
+//! tarballs, with no tree on disk.
 //!
-//! The order is the hard part. A tarball's entries come in whatever order
-//! its author's tools wrote them, not sorted; and in the sorted layer one
-//! package's files are contiguous (they share the prefix
-//! `node_modules/<pkg>/`) except where a nested package
-//! (`node_modules/<pkg>/node_modules/<dep>/...`) sits among them. So
-//! [`write()`] gives each tarball one *block*: the contiguous run of layer
-//! entries under its folder. It opens the tarball when the block's first
-//! file comes up and keeps it open to the block's end, writing the entries
-//! in layer order; on meeting a nested package's file it handles that
-//! package's block first (recursively, so at most one open tarball per
-//! nesting level) and then resumes. Within a block, a wanted file that the
-//! tarball holds later than others still wanted is reached by reading
-//! past those; each one passed is kept in a bounded buffer
-//! ([`BUFFER_BYTES`] per open tarball), the one needed latest evicted first
-//! when full. A file passed and not kept is read again by reopening the
-//! tarball (gzip decodes at hundreds of MB/s, and with the eviction order
-//! each reopening buys a full buffer of the next files), so memory stays
-//! flat even for packages of hundreds of MB in reverse order, and a
-//! typical tarball is decompressed exactly once.
+//! The layer is segmented ([`crate::layer::segments`]): a skeleton of
+//! every folder and link, then one segment per tarball holding that
+//! tarball's files in path order, tarballs in the order of their first
+//! file. Each segment is kept in the store under a key of its entries and
+//! its tarball's digest, so a lockfile change compresses the changed
+//! packages and the skeleton only.
+//!
+//! Inside a segment the order is the hard part. A tarball's entries come in
+//! whatever order its author's tools wrote them, not sorted. So a
+//! segment opens its tarball and writes the wanted files in path order;
+//! a wanted file that the tarball holds later than others still wanted is
+//! reached by reading past those; each one passed is kept in a bounded
+//! buffer ([`BUFFER_BYTES`] per open tarball), the one needed latest
+//! evicted first when full. A file passed and not kept is read again by
+//! reopening the tarball (gzip decodes at hundreds of MB/s, and with the
+//! eviction order each reopening buys a full buffer of the next files), so
+//! memory stays flat even for packages of hundreds of MB in reverse order,
+//! and a typical tarball is decompressed exactly once.
 //!
 //! What goes where, as npm (arborist, pacote, bin-links) does it:
 //! - Files of a tarball that fall inside another installed (non-bundled)
@@ -44,6 +43,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::io::{self, Read};
+use std::sync::Mutex;
 
 use super::bins::Bins;
 use super::fetch::Fetched;
@@ -53,7 +53,8 @@ use super::select::{Kind, Selection};
 use super::tarball::{fix_crlf_shebang, TarEntries, TarStream, DIR_MODE, MAX_CRLF_BIN_BYTES};
 use crate::digest::Digest;
 use crate::layer::compress::decompress;
-use crate::layer::{Compression, EntryMeta, ImagePath, Layer, LayerError, LayerWriter};
+use crate::layer::segments::{self, EntryKind, Segment, SegmentKey, SegmentWriter};
+use crate::layer::{Compression, EntryMeta, ImagePath, Layer, LayerError};
 use crate::store::{Store, StoreError};
 
 /// The most file content kept in memory per open tarball.
@@ -126,8 +127,6 @@ struct Entry {
 struct PlannedTarball {
     key: String,
     digest: Digest,
-    /// `WORKDIR/<key>/`: every file of the tarball starts with it.
-    prefix: String,
 }
 
 /// Every entry of the layer, sorted.
@@ -225,7 +224,6 @@ pub fn plan(
         planned.push(PlannedTarball {
             key: key.to_owned(),
             digest: tb.fetched.digest.clone(),
-            prefix: format!("{}/", image_path(key, key)?.as_str()),
         });
         for f in &tb.fetched.files {
             let rel = tb.key.rel_path().join(&f.path);
@@ -400,30 +398,83 @@ pub struct WriteStats {
     pub peak_buffered: u64,
 }
 
-/// Writes the planned layer into the store.
+/// Writes the planned layer into the store, as segments (see the module
+/// docs): the stored ones are reused, the others made on every core.
 pub fn write(
     plan: &Plan,
     store: &Store,
     compression: Compression,
     epoch: u64,
 ) -> Result<(Layer, WriteStats), LayoutError> {
-    let mut w = Writer {
-        plan,
-        store,
-        out: LayerWriter::new(store, compression, epoch)?,
-        next: 0,
-        wanted: wanted_by_tarball(plan),
-        stats: WriteStats::default(),
-        buffered: 0,
-    };
-    while w.next < plan.entries.len() {
-        match plan.entries[w.next].source {
-            Source::File { tarball, .. } => w.block(tarball)?,
-            _ => w.simple()?,
+    let layout = segments(plan);
+    let keys: Vec<Segment> = layout
+        .iter()
+        .map(|list| key(plan, list, compression, epoch))
+        .collect();
+    let wanted = wanted_by_tarball(plan);
+    let total = Mutex::new(WriteStats::default());
+    let layer = segments::write(store, compression, epoch, &keys, |i, out| {
+        let mut w = Writer {
+            plan,
+            store,
+            out,
+            next: 0,
+            wanted: &wanted,
+            stats: WriteStats::default(),
+            buffered: 0,
+        };
+        let result = w.segment(&layout[i]);
+        if let Ok(mut t) = total.lock() {
+            t.tarball_reads += w.stats.tarball_reads;
+            t.peak_buffered = t.peak_buffered.max(w.stats.peak_buffered);
+        }
+        result
+    })?;
+    Ok((layer, total.into_inner().unwrap_or_default()))
+}
+
+/// The layer's segments, as plan indices: the skeleton (folders and
+/// links), then each tarball's files, tarballs in the order of their
+/// first file; entries in path order inside each.
+fn segments(plan: &Plan) -> Vec<Vec<usize>> {
+    let mut skeleton = Vec::new();
+    let mut tarballs: Vec<Vec<usize>> = vec![Vec::new(); plan.tarballs.len()];
+    for (i, e) in plan.entries.iter().enumerate() {
+        match e.source {
+            Source::File { tarball, .. } if tarball < tarballs.len() => tarballs[tarball].push(i),
+            _ => skeleton.push(i),
         }
     }
-    let stats = w.stats;
-    Ok((w.out.finish()?, stats))
+    tarballs.retain(|t| !t.is_empty());
+    tarballs.sort_by_key(|t| t[0]);
+    let mut out = vec![skeleton];
+    out.extend(tarballs);
+    out
+}
+
+/// A segment's key: every entry's header fields and where its bytes come
+/// from (the tarball's digest, the entry's place in it, the shebang fix).
+fn key(plan: &Plan, list: &[usize], compression: Compression, epoch: u64) -> Segment {
+    let mut k = SegmentKey::new(compression, epoch);
+    for &i in list {
+        let e = &plan.entries[i];
+        let meta = EntryMeta::root(e.mode);
+        match &e.source {
+            Source::Dir => k.entry(&e.path, EntryKind::Dir, meta, 0, "", b""),
+            Source::Symlink(target) => k.entry(&e.path, EntryKind::Symlink, meta, 0, target, b""),
+            Source::File {
+                tarball,
+                ordinal,
+                size,
+                fix,
+            } => {
+                let digest = plan.tarballs.get(*tarball).map(|t| t.digest.as_str());
+                let id = format!("{}\0{ordinal}\0{fix}", digest.unwrap_or_default());
+                k.entry(&e.path, EntryKind::File, meta, *size, "", id.as_bytes());
+            }
+        }
+    }
+    k.finish()
 }
 
 /// For each tarball, its files' ordinals and their places in the plan.
@@ -444,10 +495,10 @@ fn wanted_by_tarball(plan: &Plan) -> Vec<HashMap<u32, usize>> {
 struct Writer<'a> {
     plan: &'a Plan,
     store: &'a Store,
-    out: LayerWriter,
-    /// The next plan entry to write.
+    out: &'a mut SegmentWriter,
+    /// The plan entry being written.
     next: usize,
-    wanted: Vec<HashMap<u32, usize>>,
+    wanted: &'a [HashMap<u32, usize>],
     stats: WriteStats,
     /// Bytes buffered across every open block.
     buffered: u64,
@@ -474,13 +525,26 @@ impl<'a> Writer<'a> {
         Ok(())
     }
 
-    /// Writes the block of tarball `t`: every entry from the current one
-    /// while paths start with its folder.
-    fn block(&mut self, t: usize) -> Result<(), LayoutError> {
+    /// Writes one segment: folders and links, or one tarball's files.
+    fn segment(&mut self, list: &[usize]) -> Result<(), LayoutError> {
+        match list.first().map(|i| &self.plan.entries[*i].source) {
+            Some(Source::File { tarball, .. }) => self.block(*tarball, list),
+            _ => {
+                for &i in list {
+                    self.next = i;
+                    self.simple()?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Writes the files of tarball `t` (the plan indices `list`).
+    fn block(&mut self, t: usize, list: &[usize]) -> Result<(), LayoutError> {
         let plan = self.plan;
         let tb = &plan.tarballs[t];
         let mut buffer = Buffer::default();
-        let result = self.block_inner(t, tb, &mut buffer);
+        let result = self.block_inner(t, tb, list, &mut buffer);
         self.buffered -= buffer.bytes;
         result
     }
@@ -489,6 +553,7 @@ impl<'a> Writer<'a> {
         &mut self,
         t: usize,
         tb: &PlannedTarball,
+        list: &[usize],
         buffer: &mut Buffer,
     ) -> Result<(), LayoutError> {
         let read_err = |source: io::Error| LayoutError::Tarball {
@@ -496,6 +561,7 @@ impl<'a> Writer<'a> {
             digest: tb.digest.clone(),
             source,
         };
+        let mut cur = 0;
         loop {
             // (Re)open the tarball.
             let blob = self.store.open_blob(&tb.digest)?;
@@ -506,44 +572,31 @@ impl<'a> Writer<'a> {
             let mut pos: u32 = 0;
             let plan = self.plan;
             loop {
-                let Some(e) = plan.entries.get(self.next) else {
+                let Some(&i) = list.get(cur) else {
                     return Ok(());
                 };
-                if !e.path.as_str().starts_with(&tb.prefix) {
-                    return Ok(());
+                self.next = i;
+                let Source::File {
+                    ordinal, size, fix, ..
+                } = plan.entries[i].source
+                else {
+                    self.simple()?;
+                    cur += 1;
+                    continue;
+                };
+                if let Some(bytes) = buffer.files.remove(&i) {
+                    buffer.bytes -= bytes.len() as u64;
+                    self.buffered -= bytes.len() as u64;
+                    self.write_file(tb, &mut &bytes[..], bytes.len() as u64, size, fix)?;
+                    cur += 1;
+                    continue;
                 }
-                match e.source {
-                    Source::File {
-                        tarball,
-                        ordinal,
-                        size,
-                        fix,
-                    } if tarball == t => {
-                        if let Some(bytes) = buffer.files.remove(&self.next) {
-                            buffer.bytes -= bytes.len() as u64;
-                            self.buffered -= bytes.len() as u64;
-                            self.write_file(tb, &mut &bytes[..], bytes.len() as u64, size, fix)?;
-                            continue;
-                        }
-                        if ordinal < pos {
-                            // Passed and not kept: read the tarball again.
-                            break;
-                        }
-                        self.advance_to(t, tb, &mut entries, &mut pos, ordinal, size, fix, buffer)?;
-                    }
-                    Source::File { tarball, .. } => {
-                        let nested = &plan.tarballs[tarball];
-                        if !nested.prefix.starts_with(&tb.prefix) {
-                            return Err(LayoutError::Conflict {
-                                path: e.path.to_string(),
-                                first: format!("a file of `{}`", nested.key),
-                                second: format!("inside `{}`", tb.key),
-                            });
-                        }
-                        self.block(tarball)?;
-                    }
-                    _ => self.simple()?,
+                if ordinal < pos {
+                    // Passed and not kept: read the tarball again.
+                    break;
                 }
+                self.advance_to(t, tb, &mut entries, &mut pos, ordinal, size, fix, buffer)?;
+                cur += 1;
             }
         }
     }
@@ -736,6 +789,15 @@ mod tests {
     ) -> Result<(Tree, WriteStats, Plan), LayoutError> {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
+        let (layer, stats, plan) = build_in(&store, lock, tarballs)?;
+        Ok((read_layer(&store, &layer), stats, plan))
+    }
+
+    fn build_in(
+        store: &Store,
+        lock: &Lockfile,
+        tarballs: &[(&str, Vec<u8>)],
+    ) -> Result<(Layer, WriteStats, Plan), LayoutError> {
         let target = Target::from_oci("linux", "amd64", Some(Libc::Glibc)).unwrap();
         let selection = select(lock, Omit::DEV, &target).unwrap();
         let bins = bin_links(lock, &selection).unwrap();
@@ -764,8 +826,39 @@ mod tests {
         let plan = plan(&workdir, &selection, &bins, &sources, &|p| {
             p.as_str() == "packages/w/cli.js"
         })?;
-        let (layer, stats) = write(&plan, &store, Compression::Gzip, 0)?;
-        Ok((read_layer(&store, &layer), stats, plan))
+        let (layer, stats) = write(&plan, store, Compression::Gzip, 0)?;
+        Ok((layer, stats, plan))
+    }
+
+    /// A package added to the lockfile in a warm store: only its tarball
+    /// is read (the other's segment is reused), and the layer is the one
+    /// an empty store makes.
+    #[test]
+    fn an_added_package_reads_only_its_tarball_and_equals_a_cold_build() {
+        let a = (
+            "node_modules/a",
+            RawTar::new().file("package/a.js", b"a").finish(),
+        );
+        let b = (
+            "node_modules/b",
+            RawTar::new().file("package/b.js", b"b").finish(),
+        );
+        let one = lockfile(r#", "node_modules/a": {}"#);
+        let two = lockfile(r#", "node_modules/a": {}, "node_modules/b": {}"#);
+        let warm = tempfile::tempdir().unwrap();
+        let warm = Store::open(warm.path()).unwrap();
+        let (_, stats, _) = build_in(&warm, &one, std::slice::from_ref(&a)).unwrap();
+        assert_eq!(stats.tarball_reads, 1);
+        let (inc, stats, _) = build_in(&warm, &two, &[a.clone(), b.clone()]).unwrap();
+        assert_eq!(stats.tarball_reads, 1, "a's segment is reused");
+        let cold = tempfile::tempdir().unwrap();
+        let cold = Store::open(cold.path()).unwrap();
+        let (from_empty, stats, _) = build_in(&cold, &two, &[b, a]).unwrap();
+        assert_eq!(stats.tarball_reads, 2);
+        assert_eq!(inc.descriptor, from_empty.descriptor);
+        assert_eq!(inc.diff_id, from_empty.diff_id);
+        let tree = read_layer(&cold, &from_empty);
+        assert!(tree.contains_key("app/node_modules/b/b.js"), "{tree:?}");
     }
 
     fn file(mode: u32, body: &str) -> (u32, String) {
