@@ -13,7 +13,7 @@
 //! means (the error, its hint, and reading a body within a bound).
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use reqwest::blocking::{Body, Response};
@@ -44,8 +44,10 @@ pub struct Client {
     pub(crate) conf: RegistriesConf,
     endpoints: Mutex<HashMap<String, Arc<Endpoint>>>,
     /// For hosts a registry redirects to (object storage): no registry
-    /// TLS files, and never any credentials.
-    foreign: Option<reqwest::blocking::Client>,
+    /// TLS files, and never any credentials. Made on first use: setting
+    /// up TLS loads the system's CA store (a few hundred files, tens of
+    /// milliseconds), which most builds never need.
+    foreign: OnceLock<reqwest::blocking::Client>,
     /// For token realms on another host than their registry, by realm and
     /// registry: always verified TLS (an insecure mark covers the registry
     /// the user named, nothing else); see [`Client::realm_client`].
@@ -77,6 +79,29 @@ pub(crate) struct Endpoint {
     /// them to repositories).
     pub(super) creds: Mutex<HashMap<String, Option<Credentials>>>,
     pub(super) tokens: Mutex<HashMap<String, Token>>,
+}
+
+impl Endpoint {
+    /// The endpoint whose `/v2/` at `url` answered `ping` (200 or 401).
+    fn new(
+        registry: &str,
+        url: &Url,
+        client: reqwest::blocking::Client,
+        ping: &Response,
+        creds_override: Option<Credentials>,
+    ) -> Endpoint {
+        let mut base = url.clone();
+        base.set_path("/");
+        Endpoint {
+            registry: registry.to_owned(),
+            base,
+            client,
+            challenge: Mutex::new(challenge_of(ping.headers())),
+            creds_override,
+            creds: Mutex::new(HashMap::new()),
+            tokens: Mutex::new(HashMap::new()),
+        }
+    }
 }
 
 /// One request, as the operations describe it.
@@ -160,25 +185,11 @@ impl Client {
             .clone()
             .unwrap_or_else(RegistriesConf::default_path);
         let conf = RegistriesConf::load(&conf_path)?;
-        let foreign = if opts.offline {
-            None
-        } else {
-            Some(
-                crate::net::builder()
-                    .redirect(reqwest::redirect::Policy::none())
-                    .build()
-                    .map_err(|e| RegistryError::Protocol {
-                        what: "setting up HTTP".into(),
-                        registry: "-".into(),
-                        why: error_chain(&e),
-                    })?,
-            )
-        };
         Ok(Client {
             opts,
             conf,
             endpoints: Mutex::new(HashMap::new()),
-            foreign,
+            foreign: OnceLock::new(),
             realm_clients: Mutex::new(HashMap::new()),
             secrets: Secrets::default(),
         })
@@ -186,6 +197,23 @@ impl Client {
 
     pub fn options(&self) -> &Options {
         &self.opts
+    }
+
+    /// The client for hosts other than the registry's own (see
+    /// [`Client::foreign`]'s field), made the first time one is asked.
+    fn foreign(&self) -> Result<&reqwest::blocking::Client, RegistryError> {
+        if let Some(c) = self.foreign.get() {
+            return Ok(c);
+        }
+        let c = crate::net::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| RegistryError::Protocol {
+                what: "setting up HTTP".into(),
+                registry: "-".into(),
+                why: error_chain(&e),
+            })?;
+        Ok(self.foreign.get_or_init(|| c))
     }
 
     /// The registries.conf rules in force.
@@ -258,18 +286,11 @@ impl Client {
         if tls.is_none() && host != registry {
             tls = certs::discover(&self.opts.certs_dirs, registry)?;
         }
-        let mut builder = crate::net::builder().redirect(reqwest::redirect::Policy::none());
-        if let Some(t) = &tls {
-            builder = certs::apply(builder, t)?;
-        }
-        if insecure {
-            builder = builder.danger_accept_invalid_certs(true);
-        }
-        let client = builder.build().map_err(|e| RegistryError::Protocol {
+        let setting_up = |e: reqwest::Error| RegistryError::Protocol {
             what: what.clone(),
             registry: registry.to_owned(),
             why: error_chain(&e),
-        })?;
+        };
         let bad_url = |why: String| RegistryError::Protocol {
             what: what.clone(),
             registry: registry.to_owned(),
@@ -287,24 +308,40 @@ impl Client {
         // the TLS handshake that would fail first (tens of milliseconds of
         // crypto set-up per process) is saved. Only a registry's answer
         // (200 or 401) counts; anything else goes the usual way, HTTPS
-        // first.
-        let mut plain_first = match is_loopback(&host) {
-            true => client
+        // first. The plain client trusts no CA at all: it never speaks
+        // TLS (the endpoint's own requests go to `http://HOST`, anything
+        // else to the foreign client), and not loading the system's CA
+        // store spares every push to a local registry tens of
+        // milliseconds.
+        if is_loopback(&host) {
+            let plain = crate::net::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .tls_certs_only(Vec::new())
+                .build()
+                .map_err(setting_up)?;
+            let answered = plain
                 .get(http.clone())
                 .timeout(self.opts.request_timeout)
                 .send()
                 .ok()
-                .filter(|r| matches!(r.status().as_u16(), 200 | 401)),
-            false => None,
-        };
+                .filter(|r| matches!(r.status().as_u16(), 200 | 401));
+            if let Some(resp) = answered {
+                return Ok(Endpoint::new(registry, &http, plain, &resp, creds_override));
+            }
+        }
+        let mut builder = crate::net::builder().redirect(reqwest::redirect::Policy::none());
+        if let Some(t) = &tls {
+            builder = certs::apply(builder, t)?;
+        }
+        if insecure {
+            builder = builder.danger_accept_invalid_certs(true);
+        }
+        let client = builder.build().map_err(setting_up)?;
         loop {
-            let tried = match plain_first.take() {
-                Some(resp) => Ok(resp),
-                None => client
-                    .get(https.clone())
-                    .timeout(self.opts.request_timeout)
-                    .send(),
-            };
+            let tried = client
+                .get(https.clone())
+                .timeout(self.opts.request_timeout)
+                .send();
             let plain = tried.as_ref().is_ok_and(|r| r.url().scheme() == "http");
             let (result, url) = match tried {
                 Ok(resp) if plain => (Ok(resp), &http),
@@ -339,18 +376,7 @@ impl Client {
                         }
                         format!("HTTP {status}")
                     } else if status.is_success() || status == StatusCode::UNAUTHORIZED {
-                        let challenge = challenge_of(resp.headers());
-                        let mut base = url.clone();
-                        base.set_path("/");
-                        return Ok(Endpoint {
-                            registry: registry.to_owned(),
-                            base,
-                            client,
-                            challenge: Mutex::new(challenge),
-                            creds_override,
-                            creds: Mutex::new(HashMap::new()),
-                            tokens: Mutex::new(HashMap::new()),
-                        });
+                        return Ok(Endpoint::new(registry, url, client, &resp, creds_override));
                     } else {
                         return Err(RegistryError::Protocol {
                             what,
@@ -642,11 +668,7 @@ impl Client {
         let policy = &self.opts.retry;
         loop {
             let own = same_origin(&url, &ep.base);
-            let client = if own {
-                &ep.client
-            } else {
-                self.foreign.as_ref().unwrap_or(&ep.client)
-            };
+            let client = if own { &ep.client } else { self.foreign()? };
             let mut rb = client
                 .request(call.method.clone(), url.clone())
                 .headers(call.headers.clone());

@@ -1309,3 +1309,36 @@ fn inspect_reports_without_importing() {
     // folder holds only what the test made.
     assert_eq!(ls(&fx.work), ["multi"]);
 }
+
+/// An archive written to a file (store blobs copied by the kernel, checked
+/// on another thread) holds exactly the bytes the streamed archive (every
+/// byte read through, as `podman load` gets it) holds.
+#[test]
+fn a_file_archive_is_byte_for_byte_the_streamed_one() {
+    use std::io::Write as _;
+    let fx = fx();
+    let img = image(&fx.src, "linux/amd64", "a", Compression::Gzip);
+    let built = img.built();
+    let blobs = output::image_blobs(&built);
+    let entries = || {
+        output::oci_archive_entries(
+            &built.manifest,
+            &built,
+            Some("dev".into()),
+            vec!["localhost/web:dev".into()],
+            &blobs,
+        )
+    };
+    let mut streamed = output::TarStream::new(Vec::new());
+    streamed.write_all(entries(), &fx.src).unwrap();
+    let streamed = streamed.finish().unwrap();
+
+    let path = fx.work.join("file.tar");
+    let file = std::fs::File::create(&path).unwrap();
+    let mut tar = output::TarStream::new(std::io::BufWriter::new(file));
+    tar.write_all_to_file(entries(), &fx.src).unwrap();
+    tar.finish().unwrap().flush().unwrap();
+    let written = fs::read(&path).unwrap();
+    assert!(written.len() > 2048, "{} bytes", written.len());
+    assert!(written == streamed, "the two archives differ");
+}

@@ -102,6 +102,49 @@ fn push_plain_http() {
     podman_runs(&tag, &["--tls-verify=false"]);
 }
 
+/// A plain-HTTP loopback registry needs no CA store, and hoist loads
+/// none for it (loading one costs every push tens of milliseconds): with
+/// the system's CA store pointed at nothing, a build from a base in that
+/// registry and its push still work, and the pushed image is the one
+/// hoist names.
+#[test]
+fn a_plain_loopback_registry_needs_no_ca_store() {
+    let env = Env::new();
+    let r = registry("plain");
+    let base_ref = format!("{r}/{}:base", repo("no-ca-base"));
+    seed(
+        "alpine-amd64.oci.tar",
+        &format!("docker://{base_ref}"),
+        false,
+    );
+    let tag = format!("{r}/{}:1", repo("no-ca"));
+    let app = env.path("app");
+    small_app(&app);
+    let nothing = env.path("no-such-ca");
+    let nothing = nothing.to_str().unwrap();
+    let no_ca = [("SSL_CERT_FILE", nothing), ("SSL_CERT_DIR", nothing)];
+    let args = [
+        "build",
+        app.to_str().unwrap(),
+        "--base",
+        &base_ref,
+        "--user",
+        "nextjs",
+        "--tag",
+        &tag,
+        "--push",
+    ];
+    let digest = env.hoist_with(&args, &no_ca).ok().trim().to_owned();
+    let m = run(
+        "skopeo",
+        &["inspect", "--tls-verify=false", &format!("docker://{tag}")],
+    )
+    .ok()
+    .to_owned();
+    let m: serde_json::Value = serde_json::from_str(&m).unwrap();
+    assert_eq!(m["Digest"], digest.as_str());
+}
+
 #[test]
 fn push_basic_auth_with_login() {
     let env = Env::new();
