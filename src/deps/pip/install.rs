@@ -453,7 +453,12 @@ impl Project {
                 pin
             })
             .collect();
-        Ok((pins, builder.map_or(0, |b| b.built())))
+        let built = builder.map_or(0, |b| b.built());
+        // The index holds every listing it read (for a big set, hundreds
+        // of thousands of files): freeing them is left to a thread of its
+        // own, off the build's way.
+        std::thread::spawn(move || drop(index));
+        Ok((pins, built))
     }
 
     /// The packages to install and where the list came from.

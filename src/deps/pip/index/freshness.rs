@@ -6,10 +6,9 @@
 //! `--no-cache-dir` / `--refresh` ask again). hoist does the same: a
 //! dependency change made minutes after the last build asks the index only
 //! for the projects it has not seen. `--refresh` revalidates every page
-//! whatever its age. A response that says nothing (no `max-age`), or
-//! `no-cache`, `no-store` or `must-revalidate` with no age left, is never
-//! fresh: it is asked again next time, conditionally when it gave
-//! validators. `s-maxage` is for shared caches and is not read; neither is
+//! whatever its age. A response that gives no `max-age`, or says
+//! `no-cache` or `no-store`, is never fresh: it is asked again next time,
+//! conditionally when it gave validators. `s-maxage` is for shared caches and is not read; neither is
 //! `Expires`, which PyPI does not send alongside `max-age`.
 //!
 //! Header values are bytes in, a number of seconds out; anything that does
