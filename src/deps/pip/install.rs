@@ -366,32 +366,24 @@ impl Project {
     }
 
     /// Resolves the requirements for the image over the indexes, taking
-    /// published wheels only (what `hoist lock` writes).
+    /// published wheels only (what `hoist lock` writes); with `refresh`,
+    /// every index page is asked for again, however fresh the kept copy.
     pub fn resolve(
         &self,
         env: &PythonEnv,
         store: &Store,
         offline: bool,
+        refresh: bool,
         warn: &mut dyn FnMut(String),
     ) -> Result<Vec<Pin>, PipError> {
-        Ok(self.resolve_with(env, store, offline, None, warn)?.0)
+        Ok(self
+            .resolve_downloading(env, store, offline, refresh, None, None, warn)?
+            .0)
     }
 
     /// Resolves the requirements for the image; with `sdists`, versions
-    /// that have only an sdist get a wheel built on that ground. Also
-    /// says how many sdists were built in the sandbox.
-    pub fn resolve_with(
-        &self,
-        env: &PythonEnv,
-        store: &Store,
-        offline: bool,
-        sdists: Option<&crate::sandbox::Ground>,
-        warn: &mut dyn FnMut(String),
-    ) -> Result<(Vec<Pin>, usize), PipError> {
-        self.resolve_downloading(env, store, offline, false, sdists, None, warn)
-    }
-
-    /// [`Project::resolve_with`]; with `ahead`, the wheels of the versions
+    /// that have only an sdist get a wheel built on that ground (and the
+    /// number built is said too); with `ahead`, the wheels of the versions
     /// decided on download into the store while the resolution goes on,
     /// noted in `ahead`; with `revalidate`, every index page is asked for
     /// again, however fresh the kept copy.
