@@ -138,7 +138,7 @@ pub struct BuildArgs {
     /// Rebuild the deps layer even when the cache has it.
     #[arg(long)]
     pub no_cache: bool,
-    /// pip: resolve requirements.txt afresh instead of using the cached resolution.
+    /// pip: resolve requirements.txt afresh instead of using the cached resolution, and ask the index for every page again (otherwise a page the index said is fresh, ten minutes on PyPI, is used without a request, as pip and uv do).
     #[arg(long)]
     pub refresh: bool,
     /// pip: install from pylock.toml only, and fail when it does not satisfy requirements.txt.

@@ -30,6 +30,9 @@ pub struct LockArgs {
     /// Where to write the lock (default: CONTEXT/pylock.toml).
     #[arg(long, short = 'o')]
     pub output: Option<PathBuf>,
+    /// Ask the index for every page again (otherwise a page the index said is fresh, ten minutes on PyPI, is used without a request, as pip and uv do).
+    #[arg(long)]
+    pub refresh: bool,
     #[command(flatten)]
     pub registry: RegistryArgs,
 }
@@ -43,6 +46,7 @@ pub(super) fn run(a: LockArgs, out: &Renderer) -> Result<()> {
     let deps = DepsOptions {
         kind: DepsKind::Pip,
         offline: a.registry.offline,
+        refresh: a.refresh,
         ..DepsOptions::default()
     };
     let (opts, platforms) = match &a.base {

@@ -88,9 +88,13 @@ pub fn lock(
         let env =
             PythonEnv::from_facts(&facts, &base.platform, &config_env).map_err(DepsError::from)?;
         let pins = project
-            .resolve(&env, store, opts.deps.offline, &mut |w| {
-                report(Event::Warning(w))
-            })
+            .resolve(
+                &env,
+                store,
+                opts.deps.offline,
+                opts.deps.refresh,
+                &mut |w| report(Event::Warning(w)),
+            )
             .map_err(DepsError::from)?;
         resolutions.push((env, pins));
     }

@@ -8,7 +8,7 @@
 //!    requirements' bytes, the index options and the image's interpreter
 //!    and platform, else from a fresh resolution ([`super::resolve`]) over
 //!    the configured indexes, kept once its layer is built. `--refresh` skips the
-//!    cache. So a code-only rebuild asks no index anything, as Docker's
+//!    cache and asks the index for every page again, however fresh. So a code-only rebuild asks no index anything, as Docker's
 //!    `RUN pip install` layer is keyed on the copied requirements file.
 //! 2. The layer's key ([`layer_key`]) hashes what the layer's bytes
 //!    depend on: each wheel's name and sha256, the interpreter, the
@@ -262,13 +262,24 @@ struct IndexSource<'a> {
 }
 
 impl Source for IndexSource<'_> {
-    fn files(&self, name: &pep508_rs::PackageName) -> Result<Vec<DistFile>, SourceError> {
+    fn files(
+        &self,
+        name: &pep508_rs::PackageName,
+    ) -> Result<std::sync::Arc<Vec<DistFile>>, SourceError> {
         self.task.add_total(1);
-        match self.index.files(name) {
+        match self.index.files_shared(name) {
             // The resolver names the requirer of a project no index has.
-            Err(IndexError::UnknownPackage { .. }) => Ok(Vec::new()),
+            Err(IndexError::UnknownPackage { .. }) => Ok(Default::default()),
             other => other.map_err(SourceError::new),
         }
+    }
+
+    fn kept_files(&self, name: &pep508_rs::PackageName) -> Option<Vec<DistFile>> {
+        self.index.kept_files(name)
+    }
+
+    fn kept_metadata(&self, file: &DistFile) -> Option<CoreMetadata> {
+        self.index.kept_metadata(file, self.store)
     }
 
     fn metadata(&self, file: &DistFile) -> Result<CoreMetadata, SourceError> {
@@ -344,49 +355,50 @@ impl Project {
         Ok(config)
     }
 
-    fn index(&self, store: &Store, offline: bool) -> Result<Index, PipError> {
-        Ok(Index::new(self.index_config(offline)?)?.with_store(store.clone()))
+    /// The index client; with `revalidate` (`--refresh`), kept pages are
+    /// asked for again however fresh they are.
+    fn index(&self, store: &Store, offline: bool, revalidate: bool) -> Result<Index, PipError> {
+        let config = IndexConfig {
+            revalidate,
+            ..self.index_config(offline)?
+        };
+        Ok(Index::new(config)?.with_store(store.clone()))
     }
 
     /// Resolves the requirements for the image over the indexes, taking
-    /// published wheels only (what `hoist lock` writes).
+    /// published wheels only (what `hoist lock` writes); with `refresh`,
+    /// every index page is asked for again, however fresh the kept copy.
     pub fn resolve(
         &self,
         env: &PythonEnv,
         store: &Store,
         offline: bool,
+        refresh: bool,
         warn: &mut dyn FnMut(String),
     ) -> Result<Vec<Pin>, PipError> {
-        Ok(self.resolve_with(env, store, offline, None, warn)?.0)
+        Ok(self
+            .resolve_downloading(env, store, offline, refresh, None, None, warn)?
+            .0)
     }
 
     /// Resolves the requirements for the image; with `sdists`, versions
-    /// that have only an sdist get a wheel built on that ground. Also
-    /// says how many sdists were built in the sandbox.
-    pub fn resolve_with(
-        &self,
-        env: &PythonEnv,
-        store: &Store,
-        offline: bool,
-        sdists: Option<&crate::sandbox::Ground>,
-        warn: &mut dyn FnMut(String),
-    ) -> Result<(Vec<Pin>, usize), PipError> {
-        self.resolve_downloading(env, store, offline, sdists, None, warn)
-    }
-
-    /// [`Project::resolve_with`]; with `ahead`, the wheels of the versions
+    /// that have only an sdist get a wheel built on that ground (and the
+    /// number built is said too); with `ahead`, the wheels of the versions
     /// decided on download into the store while the resolution goes on,
-    /// noted in `ahead`.
+    /// noted in `ahead`; with `revalidate`, every index page is asked for
+    /// again, however fresh the kept copy.
+    #[allow(clippy::too_many_arguments)]
     fn resolve_downloading(
         &self,
         env: &PythonEnv,
         store: &Store,
         offline: bool,
+        revalidate: bool,
         sdists: Option<&crate::sandbox::Ground>,
         ahead: Option<&Mutex<HashMap<String, u64>>>,
         warn: &mut dyn FnMut(String),
     ) -> Result<(Vec<Pin>, usize), PipError> {
-        let index = self.index(store, offline)?;
+        let index = self.index(store, offline, revalidate)?;
         let builder = sdists.map(|ground| Builder::new(&index, store, env, ground, self.hashes()));
         let task = crate::activity::Task::start(
             crate::activity::Kind::Resolve,
@@ -433,7 +445,12 @@ impl Project {
                 pin
             })
             .collect();
-        Ok((pins, builder.map_or(0, |b| b.built())))
+        let built = builder.map_or(0, |b| b.built());
+        // The index holds every listing it read (for a big set, hundreds
+        // of thousands of files): freeing them is left to a thread of its
+        // own, off the build's way.
+        std::thread::spawn(move || drop(index));
+        Ok((pins, built))
     }
 
     /// The packages to install and where the list came from.
@@ -512,6 +529,7 @@ impl Project {
             opts.env,
             store,
             opts.offline,
+            opts.refresh,
             opts.sdists,
             downloading,
             warn,
@@ -731,7 +749,7 @@ impl Project {
                 Ok((p.dist_file()?, allowed))
             })
             .collect::<Result<Vec<_>, PipError>>()?;
-        let index = self.index(store, opts.offline)?;
+        let index = self.index(store, opts.offline, false)?;
         let downloaded = AtomicUsize::new(0);
         let downloaded_bytes = AtomicU64::new(0);
         let from_store = AtomicUsize::new(0);

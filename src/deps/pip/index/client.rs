@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use reqwest::Url;
 
+use super::freshness::fresh_for;
 use super::retry::{check_status, with_retries, Attempt};
 use super::{Index, IndexError};
 use crate::error_chain;
@@ -45,7 +46,7 @@ impl Index {
             Fetched::Got(got) => Ok(Some(got)),
             Fetched::Missing => Ok(None),
             // Nothing was asked conditionally: a 304 is the server's error.
-            Fetched::NotModified => Err(IndexError::Http {
+            Fetched::NotModified { .. } => Err(IndexError::Http {
                 url: url.to_string(),
                 status: 304,
                 hint: " to an unconditional request".to_owned(),
@@ -85,7 +86,10 @@ impl Index {
                     return Ok(Fetched::Missing);
                 }
                 if status == 304 && !validators.is_empty() {
-                    return Ok(Fetched::NotModified);
+                    // A 304 renews the kept copy's freshness (RFC 9111 §4.3.4).
+                    return Ok(Fetched::NotModified {
+                        fresh_for: fresh_for_of(response.headers()),
+                    });
                 }
                 check_status(&response, authed).map_err(|a| {
                     a.map(|(status, hint)| IndexError::Http {
@@ -106,6 +110,7 @@ impl Index {
                     .unwrap_or_default()
                     .to_ascii_lowercase();
                 let cache_control = header(reqwest::header::CACHE_CONTROL).unwrap_or_default();
+                let fresh_for = fresh_for_of(response.headers());
                 // `no-store`: the server wants no copy kept, so nothing to
                 // ask conditionally with next time.
                 let validators = if cache_control.to_ascii_lowercase().contains("no-store") {
@@ -135,6 +140,7 @@ impl Index {
                     content_type,
                     body,
                     validators,
+                    fresh_for,
                 }))
             },
             |_, _| {},
@@ -152,8 +158,18 @@ pub(super) enum Fetched {
     Got(Got),
     /// 404 or 410.
     Missing,
-    /// 304: the copy the validators came from is current.
-    NotModified,
+    /// 304: the copy the validators came from is current, and may be used
+    /// this many seconds more without asking.
+    NotModified {
+        fresh_for: Option<u64>,
+    },
+}
+
+/// What a response's `Cache-Control` and `Age` allow ([`fresh_for`]).
+fn fresh_for_of(headers: &reqwest::header::HeaderMap) -> Option<u64> {
+    let cache_control = headers.get(reqwest::header::CACHE_CONTROL)?;
+    let age = headers.get(reqwest::header::AGE).map(|v| v.as_bytes());
+    fresh_for(cache_control.as_bytes(), age)
 }
 
 /// What a response said to ask with next time: its `ETag` and
@@ -180,6 +196,8 @@ pub(super) struct Got {
     pub(super) body: Vec<u8>,
     /// What to ask with next time.
     pub(super) validators: Validators,
+    /// Seconds it may be used without asking again ([`super::freshness`]).
+    pub(super) fresh_for: Option<u64>,
 }
 
 #[cfg(test)]

@@ -65,6 +65,19 @@ impl Index {
         Ok(m)
     }
 
+    /// A wheel's core metadata when it costs no request: from memory or
+    /// the store's entry by the wheel's sha256. Unchecked against the file
+    /// name: a hint for reading ahead, never an answer.
+    pub fn kept_metadata(&self, file: &DistFile, store: &Store) -> Option<CoreMetadata> {
+        let memo = format!("{}#{:?}", file.filename, file.location);
+        if let Some(m) = lock(&self.metadata).get(&memo) {
+            return Some(m.clone());
+        }
+        let hex = file.sha256.as_deref()?;
+        let bytes = store.get_key(METADATA_KEY_KIND, hex).ok()??;
+        CoreMetadata::parse(&bytes).ok()
+    }
+
     fn metadata_bytes(
         &self,
         file: &DistFile,

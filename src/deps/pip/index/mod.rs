@@ -65,6 +65,7 @@ mod client;
 mod find_links;
 #[cfg(test)]
 mod fixtures;
+mod freshness;
 mod html;
 mod json;
 mod metadata;
@@ -211,6 +212,9 @@ pub struct IndexConfig {
     /// does. Its `default` entry is not used: it would send a password to
     /// every host.
     pub netrc: Option<PathBuf>,
+    /// `--refresh`: ask for every page again, however fresh the index
+    /// said the kept copy is (conditionally, when it gave validators).
+    pub revalidate: bool,
 }
 
 impl Default for IndexConfig {
@@ -222,6 +226,7 @@ impl Default for IndexConfig {
             no_index: false,
             offline: false,
             netrc: None,
+            revalidate: false,
         }
     }
 }
@@ -314,6 +319,8 @@ pub struct Index {
     sources: Vec<Source>,
     auth: Credentials,
     offline: bool,
+    /// Kept pages are asked for again even while fresh.
+    revalidate: bool,
     client: reqwest::blocking::Client,
     store: Option<Store>,
     projects: Mutex<HashMap<PackageName, Slot<Arc<Vec<DistFile>>>>>,
@@ -341,6 +348,7 @@ impl Index {
             sources,
             auth: Credentials::new(credentials, config.netrc.as_deref())?,
             offline: config.offline,
+            revalidate: config.revalidate,
             client: crate::net::client().map_err(IndexError::Client)?,
             store: None,
             projects: Mutex::new(HashMap::new()),
@@ -365,17 +373,57 @@ impl Index {
     /// docs). An empty list when a place has the project but no file;
     /// [`IndexError::UnknownPackage`] when no place has it.
     pub fn files(&self, name: &PackageName) -> Result<Vec<DistFile>, IndexError> {
+        Ok(self.files_shared(name)?.as_ref().clone())
+    }
+
+    /// [`Index::files`], shared rather than copied: a big project lists
+    /// thousands of files.
+    pub fn files_shared(&self, name: &PackageName) -> Result<Arc<Vec<DistFile>>, IndexError> {
         let slot = {
             let mut map = lock(&self.projects);
             map.entry(name.clone()).or_default().clone()
         };
         let mut slot = lock(&slot);
         if let Some(files) = slot.as_ref() {
-            return Ok(files.as_ref().clone());
+            return Ok(Arc::clone(files));
         }
         let files = Arc::new(self.fetch_files(name)?);
         *slot = Some(files.clone());
-        Ok(files.as_ref().clone())
+        Ok(files)
+    }
+
+    /// What the indexes said of the project last time, from the store
+    /// alone and without a request: a hint for reading ahead while the
+    /// real listing is asked for ([`page`]'s docs). `None` when the answer
+    /// is already in memory or will cost no request (a fresh page), when
+    /// the store has no page of it, or when find-links are configured
+    /// (their listings are read whole anyway).
+    pub fn kept_files(&self, name: &PackageName) -> Option<Vec<DistFile>> {
+        if self.offline || self.store.is_none() {
+            return None;
+        }
+        // A listing in memory needs no hint; one being fetched (its slot
+        // locked) is what the hint is for.
+        let slot = lock(&self.projects).get(name).cloned();
+        if slot.is_some_and(|slot| slot.try_lock().is_ok_and(|s| s.is_some())) {
+            return None;
+        }
+        let mut out = Vec::new();
+        let mut seen = HashSet::new();
+        for source in &self.sources {
+            let Source::Index(base) = source else {
+                return None;
+            };
+            let url = base.join(&format!("{name}/")).ok()?;
+            for raw in self.kept_page(&url)? {
+                if let Some(file) = to_dist(&raw, name) {
+                    if seen.insert(file.filename.clone()) {
+                        out.push(file);
+                    }
+                }
+            }
+        }
+        Some(out)
     }
 
     fn fetch_files(&self, name: &PackageName) -> Result<Vec<DistFile>, IndexError> {
@@ -663,6 +711,7 @@ mod tests {
                     no_index: true,
                     offline: false,
                     netrc: None,
+                    revalidate: false,
                 },
             ),
             (

@@ -111,7 +111,7 @@ pub(super) struct Project {
 
 impl Provider<'_> {
     /// Sorts a project's files by version and by use to the image.
-    pub(super) fn classify(&self, name: &PackageName, files: Vec<DistFile>) -> Project {
+    pub(super) fn classify(&self, name: &PackageName, files: &[DistFile]) -> Project {
         let mut project = Project {
             listed: !files.is_empty(),
             ..Project::default()
@@ -128,7 +128,7 @@ impl Provider<'_> {
                 if !rp.contains(&self.input.python) {
                     offer.requires_python.get_or_insert_with(|| rp.clone());
                     if matches!(file.kind, DistKind::Wheel(_)) {
-                        offer.foreign.push(file.filename);
+                        offer.foreign.push(file.filename.clone());
                     }
                     continue;
                 }
@@ -137,11 +137,11 @@ impl Provider<'_> {
                 DistKind::Wheel(w) => {
                     let rank = w.tags().iter().filter_map(|t| self.tag_ranks.get(t)).min();
                     match rank {
-                        Some(&rank) => offer.wheels.push((rank, file)),
-                        None => offer.foreign.push(file.filename),
+                        Some(&rank) => offer.wheels.push((rank, file.clone())),
+                        None => offer.foreign.push(file.filename.clone()),
                     }
                 }
-                DistKind::Sdist { .. } => offer.sdists.push(file),
+                DistKind::Sdist { .. } => offer.sdists.push(file.clone()),
             }
         }
         project

@@ -57,6 +57,7 @@
 //! resolution and its errors.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use pep440_rs::Version;
 use pep508_rs::{ExtraName, MarkerEnvironment, PackageName, Requirement};
@@ -85,7 +86,7 @@ use provider::Provider;
 pub trait Source: Sync {
     /// Every file the indexes offer for the project (any version, any
     /// tags); empty when none of them knows the project.
-    fn files(&self, name: &PackageName) -> Result<Vec<DistFile>, SourceError>;
+    fn files(&self, name: &PackageName) -> Result<Arc<Vec<DistFile>>, SourceError>;
     /// The core metadata of one file (the chosen wheel of a version).
     fn metadata(&self, file: &DistFile) -> Result<CoreMetadata, SourceError>;
     /// A wheel for the image built from `sdist`, one of `name`'s files,
@@ -101,6 +102,21 @@ pub trait Source: Sync {
     /// installer meets it again and reports it. By default, nothing.
     fn download_ahead(&self, wheel: &DistFile) {
         let _ = wheel;
+    }
+    /// What an earlier run was told of the project, when that costs no
+    /// request and [`Source::files`] will (a kept page the index must be
+    /// asked about again): reading ahead walks it meanwhile. Never an
+    /// answer. By default, nothing.
+    fn kept_files(&self, name: &PackageName) -> Option<Vec<DistFile>> {
+        let _ = name;
+        None
+    }
+    /// A wheel's core metadata when it costs no request (kept from an
+    /// earlier run); a hint like [`Source::kept_files`]. By default,
+    /// nothing.
+    fn kept_metadata(&self, file: &DistFile) -> Option<CoreMetadata> {
+        let _ = file;
+        None
     }
 }
 

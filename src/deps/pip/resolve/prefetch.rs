@@ -139,7 +139,7 @@ impl<'a> Ahead<'a> {
             self,
             |s| &mut s.metadata,
             file_key(wheel),
-            || self.source.metadata(wheel),
+            || self.source.metadata(wheel).map(Arc::new),
         )
     }
 
@@ -229,24 +229,54 @@ impl<'a> Ahead<'a> {
 
     /// Lists the project, reads its likely version's metadata and queues
     /// that version's dependencies. Failures end the walk quietly.
+    ///
+    /// When the source has the project's listing and that version's
+    /// metadata from an earlier run at no cost ([`Source::kept_files`]),
+    /// the dependencies they name are queued first, so that other workers
+    /// ask for them while this one waits for the listing: a warm
+    /// resolution then sends its requests at once instead of one level of
+    /// the dependency tree after the other. The listing the index gives
+    /// now is walked as ever; a version already walked is not walked
+    /// twice.
     fn walk(&self, walk: Walk) {
+        if let Some(kept) = self.source.kept_files(&walk.name) {
+            if let Some(wheel) = guess(&self.image, &walk.name, &kept, &walk.range) {
+                if let Some(metadata) = self.source.kept_metadata(wheel) {
+                    if self.first_guess(&walk, wheel) {
+                        self.want_dependencies(&walk, &metadata);
+                    }
+                }
+            }
+        }
         let Ok(files) = self.files(&walk.name) else {
             return;
         };
         let Some(wheel) = guess(&self.image, &walk.name, &files, &walk.range) else {
             return;
         };
-        let key = (
-            walk.name.clone(),
-            wheel.version().clone(),
-            walk.extras.clone(),
-        );
-        if !self.lock().guessed.insert(key) {
+        if !self.first_guess(&walk, wheel) {
             return;
         }
         let Ok(metadata) = self.metadata(wheel) else {
             return;
         };
+        self.want_dependencies(&walk, &metadata);
+    }
+
+    /// Notes that `wheel`'s version is walked with the walk's extras;
+    /// false when it was already.
+    fn first_guess(&self, walk: &Walk, wheel: &DistFile) -> bool {
+        let key = (
+            walk.name.clone(),
+            wheel.version().clone(),
+            walk.extras.clone(),
+        );
+        self.lock().guessed.insert(key)
+    }
+
+    /// Queues the dependencies `metadata` names for the image (with the
+    /// walk's extras).
+    fn want_dependencies(&self, walk: &Walk, metadata: &CoreMetadata) {
         for req in &metadata.requires_dist {
             if !req.marker.evaluate(self.image.markers, &walk.extras) {
                 continue;
@@ -273,7 +303,7 @@ fn once<K, T>(
     ahead: &Ahead<'_>,
     map: impl Fn(&mut State) -> &mut HashMap<K, Slot<T>>,
     key: K,
-    fetch: impl FnOnce() -> Result<T, SourceError>,
+    fetch: impl FnOnce() -> Result<Arc<T>, SourceError>,
 ) -> Result<Arc<T>, SourceError>
 where
     K: std::hash::Hash + Eq + Clone,
@@ -292,7 +322,6 @@ where
     let mut state = ahead.lock();
     let out = match got {
         Ok(v) => {
-            let v = Arc::new(v);
             map(&mut state).insert(key, Slot::Done(Arc::clone(&v)));
             Ok(v)
         }

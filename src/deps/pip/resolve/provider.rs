@@ -244,7 +244,7 @@ impl<'a> Provider<'a> {
                 package: name.clone(),
                 source,
             })?;
-        let project = Rc::new(self.classify(name, files.as_ref().clone()));
+        let project = Rc::new(self.classify(name, &files));
         self.projects
             .borrow_mut()
             .insert(name.clone(), Rc::clone(&project));

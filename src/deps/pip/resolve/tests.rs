@@ -131,12 +131,12 @@ impl Fake {
 }
 
 impl Source for Fake {
-    fn files(&self, name: &PackageName) -> Result<Vec<DistFile>, SourceError> {
+    fn files(&self, name: &PackageName) -> Result<Arc<Vec<DistFile>>, SourceError> {
         self.files_calls.lock().unwrap().push(name.clone());
         if self.broken.contains(name) {
             return Err(SourceError::new(format!("HTTP 503 for /simple/{name}/")));
         }
-        Ok(self.files.get(name).cloned().unwrap_or_default())
+        Ok(Arc::new(self.files.get(name).cloned().unwrap_or_default()))
     }
 
     fn metadata(&self, file: &DistFile) -> Result<CoreMetadata, SourceError> {
@@ -466,7 +466,7 @@ impl Slow {
 }
 
 impl Source for Slow {
-    fn files(&self, name: &PackageName) -> Result<Vec<DistFile>, SourceError> {
+    fn files(&self, name: &PackageName) -> Result<Arc<Vec<DistFile>>, SourceError> {
         self.slowly(|| self.fake.files(name))
     }
 
@@ -705,7 +705,7 @@ mod build_tests {
     }
 
     impl Source for Building {
-        fn files(&self, name: &PackageName) -> Result<Vec<DistFile>, SourceError> {
+        fn files(&self, name: &PackageName) -> Result<Arc<Vec<DistFile>>, SourceError> {
             self.fake.files(name)
         }
         fn metadata(&self, file: &DistFile) -> Result<CoreMetadata, SourceError> {
@@ -878,4 +878,71 @@ fn a_dependency_marker_on_an_unknown_patch_version_is_refused() {
         show(&resolve(&Fake::parse(MARKERS), &plain).unwrap()),
         "x86==1.0"
     );
+}
+
+/// A [`Slow`] source that also has, at no cost, what an earlier run was
+/// told (`kept`): the listings and metadata a warm store holds.
+struct Kept {
+    slow: Slow,
+    kept: Fake,
+}
+
+impl Source for Kept {
+    fn files(&self, name: &PackageName) -> Result<Arc<Vec<DistFile>>, SourceError> {
+        self.slow.files(name)
+    }
+
+    fn metadata(&self, file: &DistFile) -> Result<CoreMetadata, SourceError> {
+        self.slow.metadata(file)
+    }
+
+    fn kept_files(&self, name: &PackageName) -> Option<Vec<DistFile>> {
+        self.kept.files.get(name).cloned()
+    }
+
+    fn kept_metadata(&self, file: &DistFile) -> Option<CoreMetadata> {
+        self.kept.metadata.get(&file.filename).cloned()
+    }
+}
+
+#[test]
+fn kept_listings_send_a_deep_trees_requests_at_once() {
+    let chain = "
+        app 1.0 : a
+        a 1.0 : b
+        b 1.0 : c
+        c 1.0 : d
+        d 1.0
+        z 1.0
+    ";
+    // (what an earlier run saw, the most questions at once at least,
+    // and at most)
+    let cases = [
+        // Nothing kept: one level of the chain after the other.
+        ("", 1, 1),
+        // The same tree kept: every listing asked for at once.
+        (chain, 4, usize::MAX),
+        // An older tree kept (`a` then needed `z`): a wasted fetch at
+        // most, and the same answer.
+        ("app 1.0 : a\na 0.9 : z\nz 1.0", 2, usize::MAX),
+    ];
+    let plain = resolve_reading_ahead(&Fake::parse(chain), &input("app", "", false), 0).unwrap();
+    for (kept, least, most_allowed) in cases {
+        let source = Kept {
+            slow: Slow {
+                fake: Fake::parse(chain),
+                now: AtomicUsize::new(0),
+                most: AtomicUsize::new(0),
+            },
+            kept: Fake::parse(kept),
+        };
+        let got =
+            resolve_reading_ahead(&source, &input("app", "", false), prefetch::WORKERS).unwrap();
+        assert_eq!(show(&got), show(&plain), "kept: {kept}");
+        let most = source.slow.most.into_inner();
+        assert!(
+            most >= least && most <= most_allowed,
+            "kept {kept:?}: at most {most} at once"
+        );
+    }
 }
