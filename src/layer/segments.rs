@@ -380,15 +380,16 @@ impl Maker<'_> {
         w.sink_mut().shut = true;
         let (gate, ()) = w.into_parts()?;
         let (blob, crc, uncompressed) = gate.inner.finish().map_err(LayerError::from)?;
-        let (digest, size) = blob.finish(None, None).map_err(LayerError::from)?;
+        // Not fsynced, nor is its entry: joining checks every segment's
+        // digest, length and CRC-32 and makes a bad one again, and the
+        // layer joined from them is durable.
+        let (digest, size) = blob.finish_hint().map_err(LayerError::from)?;
         let stored = Stored {
             blob: digest,
             size,
             uncompressed,
             crc,
         };
-        // A hint: the blob is durable already, and an entry lost in a
-        // crash only means the segment is made again.
         let entry = serde_json::to_vec(&stored).map_err(|e| LayerError::Io(e.into()))?;
         self.store
             .put_hint(SEGMENT_KIND, &self.segments[i].key, &entry)
