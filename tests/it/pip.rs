@@ -1177,16 +1177,19 @@ fn prime(env: &Env) {
     );
 }
 
-/// The cache kinds that hold what an index serves, as it serves it: its
-/// pages, and the core metadata of its files (keyed by the sha256 the page
-/// gives). They are true whatever a build then makes of them, so a failed
-/// build may leave them; anything else it leaves (a resolution, a layer)
-/// would be the failed build's own result.
-const INDEX_CACHES: &[&str] = &["pip-page/", "pip-metadata/"];
+/// The cache kinds that hold what is true whatever a build then makes of
+/// them, so a failed build may leave them: what an index serves, as it
+/// serves it (its pages, and the core metadata of its files, keyed by the
+/// sha256 the page gives), and the deps layer's segments finished before
+/// the error (folders and other wheels, each checked against its digest,
+/// length and CRC-32 when used; a refused wheel's own segment is never
+/// kept: `layer::segments` tests). Anything else a failed build leaves (a
+/// resolution, a layer) would be its own result.
+const KEPT_ON_FAILURE: &[&str] = &["pip-page/", "pip-metadata/", "deps-segment/"];
 
 /// Builds `ctx` with `--deps pip`, and checks that it fails with exit 1
 /// and each of `needles` in the message, writes nothing at the output,
-/// adds no cache entry (but the index's, see [`INDEX_CACHES`]) and leaves
+/// adds no cache entry (but those of [`KEPT_ON_FAILURE`]) and leaves
 /// no temporary file. What does not hold is added to `problems`, so that a
 /// test reports every case at once.
 fn refused(env: &Env, ctx: &Path, needles: &[&str], problems: &mut Vec<String>) {
@@ -1208,7 +1211,7 @@ fn refused(env: &Env, ctx: &Path, needles: &[&str], problems: &mut Vec<String>) 
     }
     let new: Vec<String> = keys(env)
         .difference(&before)
-        .filter(|k| !INDEX_CACHES.iter().any(|kind| k.starts_with(kind)))
+        .filter(|k| !KEPT_ON_FAILURE.iter().any(|kind| k.starts_with(kind)))
         .cloned()
         .collect();
     if !new.is_empty() {
