@@ -102,6 +102,14 @@ impl<W: io::Write, S> TarWriter<W, S> {
         }
     }
 
+    /// Starts another sorted run: what follows is checked against itself,
+    /// not against what came before. For rewriting a layer made of runs
+    /// each in order (a segmented deps layer, [`super::segments`]) in its
+    /// own order.
+    pub fn new_run(&mut self) {
+        self.last = None;
+    }
+
     /// The stream's writer, for the segment writer to close it off.
     pub(crate) fn sink_mut(&mut self) -> &mut W {
         self.tar.get_mut()

@@ -412,7 +412,9 @@ pub fn write_layer(
 /// Writes `layer` with the changes the step made over it: its entries
 /// the step changed or removed are replaced by what the step left (a
 /// removal by a whiteout, which hides nothing when the layer alone had
-/// the entry), in one path-sorted stream. Only changes whose path `keep`
+/// the entry), merged in path order into each of the layer's sorted runs
+/// (a segmented deps layer is several: its folders, then one run per
+/// package), each change into the first run it sorts into. Only changes whose path `keep`
 /// accepts are written (an install script's changes outside the package
 /// folders stay out of the deps layer). Returns the layer and how many
 /// changes were left out.
@@ -455,6 +457,7 @@ pub fn write_over(
         source,
     };
     let (_, stream) = decompress(blob).map_err(|e| layer_err(e.into()))?;
+    let mut last: Option<String> = None;
     LayerReader::new(stream)
         .for_each(|item, content| -> Result<Flow, SandboxError> {
             let Item::Entry(e) = item else {
@@ -463,6 +466,10 @@ pub fn write_over(
                 return Ok(Flow::Continue);
             };
             let path = e.path.as_str();
+            if last.as_deref().is_some_and(|l| path <= l) {
+                w.new_run();
+            }
+            last = Some(path.to_owned());
             while let Some(c) = pending.next_if(|c| c.path() < path) {
                 write_change(&mut w, root, walked, c, &mut links)?;
             }
