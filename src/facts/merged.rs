@@ -104,6 +104,15 @@ impl Wants {
         self.scans.entry(p.clone()).or_default().insert(kind) || new
     }
 
+    /// The hard-link targets whose content is wanted from layer `layer`.
+    fn links_in(&self, layer: usize) -> HashSet<&ImagePath> {
+        self.links
+            .iter()
+            .filter(|(l, _)| *l == layer)
+            .map(|(_, p)| p)
+            .collect()
+    }
+
     /// The paths asked for whose content is not read.
     pub(super) fn kind_only_paths(&self) -> impl Iterator<Item = &ImagePath> {
         self.unread.iter()
@@ -287,12 +296,7 @@ impl<'a> Scan<'a> {
                 .iter()
                 .filter(|p| matches!(scan.lookup(p), Look::Undetermined))
                 .collect();
-            let links: HashSet<&ImagePath> = wants
-                .links
-                .iter()
-                .filter(|(l, _)| *l == i)
-                .map(|(_, p)| p)
-                .collect();
+            let links = wants.links_in(i);
             // A folder whose children are wanted is read from every layer
             // until one above hides what lies below it.
             let children_open = wants.children.keys().any(|dir| {
@@ -702,12 +706,7 @@ fn read_ahead(
                 let Some(i) = layers.len().checked_sub(n + 1) else {
                     break;
                 };
-                let links: HashSet<&ImagePath> = wants
-                    .links
-                    .iter()
-                    .filter(|(l, _)| *l == i)
-                    .map(|(_, p)| p)
-                    .collect();
+                let links = wants.links_in(i);
                 let rec = read_layer(store, &layers[i], wants, &open, &links);
                 if let Ok(mut slot) = results[i].lock() {
                     *slot = Some(rec);
