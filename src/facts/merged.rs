@@ -696,28 +696,34 @@ fn read_ahead(
     }
     let open: HashSet<&ImagePath> = wants.paths.iter().collect();
     let next = std::sync::atomic::AtomicUsize::new(0);
-    let results: Vec<std::sync::Mutex<Option<Result<LayerRec, FactsError>>>> =
-        layers.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    let mut results: Vec<Option<Result<LayerRec, FactsError>>> =
+        layers.iter().map(|_| None).collect();
     std::thread::scope(|s| {
-        for _ in 0..threads.min(layers.len()) {
-            s.spawn(|| loop {
-                // Top layer first: the pass needs it first.
-                let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let Some(i) = layers.len().checked_sub(n + 1) else {
-                    break;
-                };
-                let links = wants.links_in(i);
-                let rec = read_layer(store, &layers[i], wants, &open, &links);
-                if let Ok(mut slot) = results[i].lock() {
-                    *slot = Some(rec);
-                }
-            });
+        let workers: Vec<_> = (0..threads.min(layers.len()))
+            .map(|_| {
+                s.spawn(|| {
+                    let mut read = Vec::new();
+                    // Top layer first: the pass needs it first.
+                    while let Some(i) = layers
+                        .len()
+                        .checked_sub(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1)
+                    {
+                        let links = wants.links_in(i);
+                        read.push((i, read_layer(store, &layers[i], wants, &open, &links)));
+                    }
+                    read
+                })
+            })
+            .collect();
+        // A worker that panicked leaves its layers to the pass itself.
+        for (i, rec) in workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap_or_default())
+        {
+            results[i] = Some(rec);
         }
     });
     results
-        .into_iter()
-        .map(|m| m.into_inner().ok().flatten())
-        .collect()
 }
 
 fn read_layer(

@@ -176,7 +176,6 @@ pub fn run_env(program: &str, args: &[&str], env: &[(&str, &str)]) -> Run {
     Run::of(format!("{program} {}", args.join(" ")), out)
 }
 
-/// `skopeo inspect --raw` (the manifest) of an image, parsed.
 /// `skopeo copy -q FROM TO`, which must succeed.
 pub fn skopeo_copy(from: &str, to: &str) {
     run("skopeo", &["copy", "-q", from, to]).ok();
@@ -216,6 +215,7 @@ pub fn umoci_unpack(layout: &Path, tag: &str, bundle: &Path) {
     .ok();
 }
 
+/// `skopeo inspect --raw` (the manifest) of an image, parsed.
 pub fn skopeo_raw(image: &str) -> serde_json::Value {
     require("skopeo", "skopeo");
     serde_json::from_str(run("skopeo", &["inspect", "--raw", image]).ok()).expect("manifest JSON")
